@@ -1,0 +1,237 @@
+//! The claims Tessera puts in its tokens (SPEC section 4) and the typed view
+//! of a token's claims after validation.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Which of the two kinds of token this is; carried in the `token_type` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    /// Short-lived, presented to protected endpoints.
+    Access,
+    /// Longer-lived, exchanged for new access tokens.
+    Refresh,
+}
+
+impl TokenType {
+    /// The claim value: `"access"` or `"refresh"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Access => "access",
+            TokenType::Refresh => "refresh",
+        }
+    }
+}
+
+/// The user fields that may be copied into access tokens (setting `extra_claims`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExtraClaim {
+    /// The user's email address.
+    Email,
+    /// Whether the user is staff.
+    IsStaff,
+}
+
+impl ExtraClaim {
+    /// Every extra claim, in the order the setting documents them.
+    pub const ALL: [ExtraClaim; 2] = [ExtraClaim::Email, ExtraClaim::IsStaff];
+
+    /// The claim's name, which is also its name in the setting.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExtraClaim::Email => "email",
+            ExtraClaim::IsStaff => "is_staff",
+        }
+    }
+}
+
+/// What the issuer knows about the user a token is minted for.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// The user's id.
+    pub user_id: i64,
+    /// The username, as stored.
+    pub username: String,
+    /// The user's email, `""` when absent.
+    pub email: String,
+    /// Whether the user is staff.
+    pub is_staff: bool,
+    /// The user's current token version (`ver`).
+    pub token_version: i64,
+}
+
+/// Claims of a token that passed signature, header and time checks.
+///
+/// The fields are the ones Tessera relies on; `raw` keeps every claim exactly
+/// as the token carried it (for introspection and custom claims).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedClaims {
+    /// Access or refresh.
+    pub token_type: TokenType,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issue time, seconds since the epoch.
+    pub iat: i64,
+    /// The token's unique id: 32 lowercase hex characters.
+    pub jti: String,
+    /// The user's id (from the configured user id claim).
+    pub user_id: i64,
+    /// The family: the login this token descends from.
+    pub fid: String,
+    /// The user's token version when the token was issued.
+    pub ver: i64,
+    /// Whether the token comes straight from a password login (access tokens only).
+    pub fresh: bool,
+    /// The username claim, access tokens only.
+    pub username: Option<String>,
+    /// Every claim as carried by the token.
+    pub raw: Map<String, Value>,
+}
+
+/// Why a claims object is not one of Tessera's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("claim `{0}` is missing or malformed")]
+pub struct ClaimError(pub &'static str);
+
+impl VerifiedClaims {
+    /// Reads Tessera's claims out of a decoded payload, refusing any that is
+    /// missing or of the wrong JSON type.
+    pub fn from_map(raw: Map<String, Value>, user_id_claim: &str) -> Result<Self, ClaimError> {
+        let token_type = match raw.get("token_type").and_then(Value::as_str) {
+            Some("access") => TokenType::Access,
+            Some("refresh") => TokenType::Refresh,
+            _ => return Err(ClaimError("token_type")),
+        };
+        let int = |name: &'static str| {
+            raw.get(name)
+                .and_then(Value::as_i64)
+                .ok_or(ClaimError(name))
+        };
+        let exp = int("exp")?;
+        let iat = int("iat")?;
+        let ver = int("ver")?;
+        let user_id = raw
+            .get(user_id_claim)
+            .and_then(Value::as_i64)
+            .ok_or(ClaimError("user_id"))?;
+        let jti = raw
+            .get("jti")
+            .and_then(Value::as_str)
+            .filter(|j| is_token_id(j))
+            .ok_or(ClaimError("jti"))?
+            .to_owned();
+        let fid = raw
+            .get("fid")
+            .and_then(Value::as_str)
+            .filter(|f| is_token_id(f))
+            .ok_or(ClaimError("fid"))?
+            .to_owned();
+        // `sub` must agree with the user id: two claims naming two users is a forgery.
+        match raw.get("sub").and_then(Value::as_str) {
+            Some(sub) if sub.parse::<i64>().ok() == Some(user_id) => {}
+            _ => return Err(ClaimError("sub")),
+        }
+        let fresh = match raw.get("fresh") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(ClaimError("fresh")),
+        };
+        let username = match raw.get("username") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(ClaimError("username")),
+        };
+        Ok(Self {
+            token_type,
+            exp,
+            iat,
+            jti,
+            user_id,
+            fid,
+            ver,
+            fresh,
+            username,
+            raw,
+        })
+    }
+}
+
+/// Whether `s` has the shape of a token or family id: 32 lowercase hex characters.
+pub fn is_token_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A fresh random id of 32 lowercase hex characters (for `jti` and `fid`).
+pub fn new_token_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn good() -> Map<String, Value> {
+        json!({
+            "token_type": "access", "exp": 20, "iat": 10, "jti": "0123456789abcdef0123456789abcdef",
+            "user_id": 7, "sub": "7", "fid": "fedcba9876543210fedcba9876543210", "ver": 0,
+            "fresh": true, "username": "alice"
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn reads_every_claim() {
+        let c = VerifiedClaims::from_map(good(), "user_id").unwrap();
+        assert_eq!(c.token_type, TokenType::Access);
+        assert_eq!((c.user_id, c.exp, c.iat, c.ver), (7, 20, 10, 0));
+        assert!(c.fresh);
+        assert_eq!(c.username.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn refuses_mistyped_or_missing_claims() {
+        for (name, bad) in [
+            ("exp", json!("20")),
+            ("exp", json!(20.5)),
+            ("user_id", json!("7")),
+            ("sub", json!(7)),
+            ("sub", json!("8")),
+            ("jti", json!("ABC")),
+            ("token_type", json!("id")),
+            ("ver", json!(null)),
+            ("fresh", json!("yes")),
+        ] {
+            let mut m = good();
+            m.insert(name.into(), bad);
+            assert!(VerifiedClaims::from_map(m, "user_id").is_err(), "{name}");
+            let mut m = good();
+            if name != "fresh" {
+                m.remove(name);
+                assert!(
+                    VerifiedClaims::from_map(m, "user_id").is_err(),
+                    "missing {name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn user_id_claim_name_is_configurable() {
+        let mut m = good();
+        let id = m.remove("user_id").unwrap();
+        m.insert("uid".into(), id);
+        assert_eq!(VerifiedClaims::from_map(m, "uid").unwrap().user_id, 7);
+    }
+
+    #[test]
+    fn token_ids_are_32_lower_hex() {
+        let id = new_token_id();
+        assert!(is_token_id(&id));
+        assert_ne!(id, new_token_id());
+    }
+}

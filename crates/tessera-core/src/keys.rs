@@ -1,0 +1,453 @@
+//! Signing keys: generation, loading, key ids, and the public JWKS.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{Jwk, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use rand::rngs::OsRng;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+
+/// The algorithm names the `algorithm` setting accepts, case-sensitive.
+pub const ALGORITHM_NAMES: [&str; 12] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "EdDSA",
+];
+
+/// Parses an algorithm name exactly as SPEC section 2 spells it.
+pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
+    Some(match name {
+        "HS256" => Algorithm::HS256,
+        "HS384" => Algorithm::HS384,
+        "HS512" => Algorithm::HS512,
+        "RS256" => Algorithm::RS256,
+        "RS384" => Algorithm::RS384,
+        "RS512" => Algorithm::RS512,
+        "PS256" => Algorithm::PS256,
+        "PS384" => Algorithm::PS384,
+        "PS512" => Algorithm::PS512,
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "EdDSA" => Algorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+/// The name of an algorithm as it appears in a token header.
+pub fn algorithm_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::EdDSA => "EdDSA",
+        // jsonwebtoken may add algorithms; none of them is configurable here.
+        _ => "unsupported",
+    }
+}
+
+/// Whether `alg` is an HMAC algorithm (shared secret rather than key pair).
+pub fn is_hmac(alg: Algorithm) -> bool {
+    matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+/// The shortest HMAC secret accepted for `alg`: the hash output size (RFC 7518 3.2).
+pub fn min_hmac_secret_len(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    }
+}
+
+/// Why key material could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// An HMAC secret shorter than the hash output.
+    #[error("an {alg} secret must be at least {min} bytes long, got {got}")]
+    SecretTooShort {
+        /// The algorithm's name.
+        alg: &'static str,
+        /// The minimum length in bytes.
+        min: usize,
+        /// The given length in bytes.
+        got: usize,
+    },
+    /// A PEM that is not a private key of the configured algorithm's type.
+    #[error("not a PEM private key usable with {alg}: {reason}")]
+    BadPem {
+        /// The algorithm's name.
+        alg: &'static str,
+        /// What the parser said.
+        reason: String,
+    },
+    /// Key generation failed.
+    #[error("could not generate a {0} key")]
+    Generation(&'static str),
+}
+
+/// Private key material for one algorithm: an HMAC secret or a PKCS#8 PEM.
+///
+/// Its `Debug` output never shows the secret.
+#[derive(Clone)]
+pub struct KeyMaterial {
+    alg: Algorithm,
+    secret: Vec<u8>,
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("alg", &self.alg)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl KeyMaterial {
+    /// Generates a new key for `alg`: 64 random bytes for HMAC, RSA 2048,
+    /// P-256, P-384 or Ed25519.
+    pub fn generate(alg: Algorithm) -> Result<Self, KeyError> {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let name = algorithm_name(alg);
+        let failed = |_| KeyError::Generation(name);
+        let secret = match alg {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                let mut bytes = vec![0u8; 64];
+                rand::RngCore::fill_bytes(&mut OsRng, &mut bytes);
+                bytes
+            }
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => {
+                let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048)
+                    .map_err(|_| KeyError::Generation(name))?;
+                key.to_pkcs8_pem(LineEnding::LF)
+                    .map_err(failed)?
+                    .as_bytes()
+                    .to_vec()
+            }
+            Algorithm::ES256 => p256::SecretKey::random(&mut OsRng)
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(failed)?
+                .as_bytes()
+                .to_vec(),
+            Algorithm::ES384 => p384::SecretKey::random(&mut OsRng)
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(failed)?
+                .as_bytes()
+                .to_vec(),
+            Algorithm::EdDSA => ed25519_v1_pem(&ed25519_dalek::SigningKey::generate(&mut OsRng))
+                .ok_or(KeyError::Generation(name))?,
+            _ => return Err(KeyError::Generation(name)),
+        };
+        Ok(Self { alg, secret })
+    }
+
+    /// Key material from stored or configured bytes: the secret itself for
+    /// HMAC (refused when shorter than the hash output), a PEM private key otherwise.
+    pub fn from_bytes(alg: Algorithm, bytes: Vec<u8>) -> Result<Self, KeyError> {
+        let bytes = if alg == Algorithm::EdDSA {
+            // jsonwebtoken derives the public key only from PKCS#8 v1 (private
+            // key alone); OpenSSL writes v1, other tools v2. Accept both.
+            use ed25519_dalek::pkcs8::DecodePrivateKey;
+            let text = std::str::from_utf8(&bytes).unwrap_or("");
+            ed25519_dalek::SigningKey::from_pkcs8_pem(text)
+                .ok()
+                .and_then(|key| ed25519_v1_pem(&key))
+                .ok_or_else(|| KeyError::BadPem {
+                    alg: "EdDSA",
+                    reason: "not a PKCS#8 Ed25519 private key".into(),
+                })?
+        } else {
+            bytes
+        };
+        let material = Self { alg, secret: bytes };
+        // Parse once now so that a bad key stops the start, not the first login.
+        material.encoding_key()?;
+        Ok(material)
+    }
+
+    /// The algorithm this key is for.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The bytes to persist: the HMAC secret or the PEM text.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.secret
+    }
+
+    fn encoding_key(&self) -> Result<EncodingKey, KeyError> {
+        let alg = self.alg;
+        let bad = |e: jsonwebtoken::errors::Error| KeyError::BadPem {
+            alg: algorithm_name(alg),
+            reason: e.to_string(),
+        };
+        match alg {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                let min = min_hmac_secret_len(alg);
+                if self.secret.len() < min {
+                    return Err(KeyError::SecretTooShort {
+                        alg: algorithm_name(alg),
+                        min,
+                        got: self.secret.len(),
+                    });
+                }
+                Ok(EncodingKey::from_secret(&self.secret))
+            }
+            Algorithm::ES256 | Algorithm::ES384 => {
+                EncodingKey::from_ec_pem(&self.secret).map_err(bad)
+            }
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(&self.secret).map_err(bad),
+            _ => EncodingKey::from_rsa_pem(&self.secret).map_err(bad),
+        }
+    }
+
+    /// Prepares the key for use: signing half, verifying half and key id.
+    pub fn into_key(self) -> Result<Key, KeyError> {
+        let encoding = self.encoding_key()?;
+        let alg = self.alg;
+        let bad = |e: jsonwebtoken::errors::Error| KeyError::BadPem {
+            alg: algorithm_name(alg),
+            reason: e.to_string(),
+        };
+        let (kid, decoding, jwk) = if is_hmac(alg) {
+            (
+                hmac_kid(&self.secret),
+                DecodingKey::from_secret(&self.secret),
+                None,
+            )
+        } else {
+            let mut jwk = Jwk::from_encoding_key(&encoding, alg).map_err(bad)?;
+            // A key from another curve than the algorithm names would sign tokens
+            // nobody can verify; the JWK conversion is where that shows.
+            let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(bad)?;
+            jwk.common.key_id = Some(kid.clone());
+            jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+            jwk.common.key_algorithm = Some(key_algorithm(alg));
+            let decoding = DecodingKey::from_jwk(&jwk).map_err(bad)?;
+            (kid, decoding, Some(jwk))
+        };
+        Ok(Key {
+            alg,
+            kid,
+            encoding,
+            decoding,
+            jwk,
+        })
+    }
+}
+
+/// An Ed25519 key as a PKCS#8 v1 PEM (private key only).
+fn ed25519_v1_pem(key: &ed25519_dalek::SigningKey) -> Option<Vec<u8>> {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes};
+    let pair = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    };
+    let pem = pair.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).ok()?;
+    Some(pem.as_bytes().to_vec())
+}
+
+fn key_algorithm(alg: Algorithm) -> KeyAlgorithm {
+    match alg {
+        Algorithm::HS256 => KeyAlgorithm::HS256,
+        Algorithm::HS384 => KeyAlgorithm::HS384,
+        Algorithm::HS512 => KeyAlgorithm::HS512,
+        Algorithm::RS256 => KeyAlgorithm::RS256,
+        Algorithm::RS384 => KeyAlgorithm::RS384,
+        Algorithm::RS512 => KeyAlgorithm::RS512,
+        Algorithm::PS256 => KeyAlgorithm::PS256,
+        Algorithm::PS384 => KeyAlgorithm::PS384,
+        Algorithm::PS512 => KeyAlgorithm::PS512,
+        Algorithm::ES256 => KeyAlgorithm::ES256,
+        Algorithm::ES384 => KeyAlgorithm::ES384,
+        Algorithm::EdDSA => KeyAlgorithm::EdDSA,
+        _ => KeyAlgorithm::UNKNOWN_ALGORITHM,
+    }
+}
+
+/// The key id of an HMAC secret: a truncated SHA-256 of a domain-separated
+/// input, which names the key without revealing it.
+fn hmac_kid(secret: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"tessera hmac key id\0");
+    h.update(secret);
+    URL_SAFE_NO_PAD.encode(&h.finalize()[..16])
+}
+
+/// A usable key: signs and verifies tokens of one algorithm under one kid.
+pub struct Key {
+    alg: Algorithm,
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    jwk: Option<Jwk>,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Key {
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+    /// The key id carried in the `kid` header.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+    /// The signing half.
+    pub fn encoding(&self) -> &EncodingKey {
+        &self.encoding
+    }
+    /// The verifying half.
+    pub fn decoding(&self) -> &DecodingKey {
+        &self.decoding
+    }
+    /// The public JWK (with kid, alg and `use: sig`); `None` for HMAC keys,
+    /// whose secret must never be published.
+    pub fn public_jwk(&self) -> Option<&Jwk> {
+        self.jwk.as_ref()
+    }
+}
+
+/// The keys a server holds: one that signs new tokens, and every key whose
+/// tokens are still accepted, by kid.
+#[derive(Debug)]
+pub struct KeyRing {
+    signing: String,
+    keys: HashMap<String, Key>,
+}
+
+impl KeyRing {
+    /// A ring with one key that both signs and verifies.
+    pub fn single(key: Key) -> Self {
+        let kid = key.kid.clone();
+        let mut keys = HashMap::new();
+        keys.insert(kid.clone(), key);
+        Self { signing: kid, keys }
+    }
+
+    /// A ring where `signing` signs and `others` (older keys) still verify.
+    pub fn with_previous(signing: Key, others: impl IntoIterator<Item = Key>) -> Self {
+        let mut ring = Self::single(signing);
+        for key in others {
+            ring.keys.entry(key.kid.clone()).or_insert(key);
+        }
+        ring
+    }
+
+    /// The key that signs new tokens.
+    pub fn signing_key(&self) -> &Key {
+        // `signing` is always a key of the map: both are set together above.
+        &self.keys[&self.signing]
+    }
+
+    /// The key with this kid, if the ring holds it.
+    pub fn get(&self, kid: &str) -> Option<&Key> {
+        self.keys.get(kid)
+    }
+
+    /// Every key of the ring.
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.keys.values()
+    }
+
+    /// The public JWK Set (RFC 7517): every asymmetric key, ordered by kid;
+    /// empty for HMAC keys.
+    pub fn jwks(&self) -> serde_json::Value {
+        let mut jwks: Vec<&Jwk> = self.keys.values().filter_map(Key::public_jwk).collect();
+        jwks.sort_by(|a, b| a.common.key_id.cmp(&b.common.key_id));
+        serde_json::json!({ "keys": jwks })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_generates_a_usable_key() {
+        for name in ALGORITHM_NAMES {
+            let alg = parse_algorithm(name).unwrap();
+            assert_eq!(algorithm_name(alg), name);
+            let material = KeyMaterial::generate(alg).unwrap();
+            let again = KeyMaterial::from_bytes(alg, material.as_bytes().to_vec()).unwrap();
+            let key = again.into_key().unwrap();
+            assert_eq!(key.algorithm(), alg);
+            assert_eq!(key.public_jwk().is_none(), is_hmac(alg), "{name}");
+            if let Some(jwk) = key.public_jwk() {
+                // RFC 7638: the kid is the SHA-256 thumbprint, 43 base64url characters.
+                assert_eq!(key.kid().len(), 43);
+                let json = serde_json::to_value(jwk).unwrap();
+                assert_eq!(json["use"], "sig");
+                assert_eq!(json["alg"], name);
+                assert_eq!(json["kid"], key.kid());
+                assert!(json.get("d").is_none(), "private part published for {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn algorithm_names_are_case_sensitive() {
+        assert!(parse_algorithm("hs256").is_none());
+        assert!(parse_algorithm("none").is_none());
+        assert!(parse_algorithm("EDDSA").is_none());
+    }
+
+    #[test]
+    fn short_hmac_secrets_are_refused() {
+        let err = KeyMaterial::from_bytes(Algorithm::HS256, vec![b'a'; 31]).unwrap_err();
+        assert!(matches!(
+            err,
+            KeyError::SecretTooShort {
+                min: 32,
+                got: 31,
+                ..
+            }
+        ));
+        assert!(KeyMaterial::from_bytes(Algorithm::HS512, vec![b'a'; 63]).is_err());
+        assert!(KeyMaterial::from_bytes(Algorithm::HS256, vec![b'a'; 32]).is_ok());
+    }
+
+    #[test]
+    fn hmac_kid_names_the_key_without_revealing_it() {
+        let key = KeyMaterial::from_bytes(
+            Algorithm::HS256,
+            b"0123456789abcdef0123456789abcdef".to_vec(),
+        )
+        .unwrap()
+        .into_key()
+        .unwrap();
+        assert!(!key.kid().contains("0123"));
+        assert_eq!(key.kid().len(), 22);
+        let ring = KeyRing::single(key);
+        assert_eq!(ring.jwks(), serde_json::json!({"keys": []}));
+    }
+
+    #[test]
+    fn a_pem_of_the_wrong_type_is_refused() {
+        let ec = KeyMaterial::generate(Algorithm::ES256).unwrap();
+        assert!(KeyMaterial::from_bytes(Algorithm::RS256, ec.as_bytes().to_vec()).is_err());
+        assert!(KeyMaterial::from_bytes(Algorithm::ES256, b"not a pem".to_vec()).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! Tessera's token rules, free of I/O and HTTP.
+//!
+//! Everything that decides whether a token is good lives here, so that the
+//! server and the verification library apply exactly the same rules
+//! (SPEC section 4): claims ([`claims`]), key material and key ids ([`keys`]),
+//! issuing and validating tokens ([`token`]), the in-memory revocation markers
+//! ([`revocation`]), usernames ([`username`]) and passwords ([`password`]).
+#![deny(missing_docs)]
+
+pub mod claims;
+pub mod clock;
+pub mod keys;
+pub mod password;
+pub mod revocation;
+pub mod token;
+pub mod username;
+
+pub use jsonwebtoken::Algorithm;

@@ -1,0 +1,455 @@
+//! Issuing tokens and validating them: the one implementation of SPEC section 4's
+//! rules, shared by the server and the verification library.
+//!
+//! Validation here covers everything a token proves by itself (shape, header,
+//! signature, times, issuer, audience, type). Whether it has since been revoked
+//! is the job of [`crate::revocation`], which needs state the token cannot carry.
+
+use crate::claims::{ExtraClaim, Subject, TokenType, VerifiedClaims, new_token_id};
+use crate::keys::{KeyRing, algorithm_name};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// Tokens longer than this are refused before any decoding work.
+pub const MAX_TOKEN_LEN: usize = 8192;
+
+/// Why a token is refused, as far as the token itself can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Malformed, forged, of an unexpected algorithm or key, or with bad claims.
+    #[error("token is invalid")]
+    Invalid,
+    /// Validly signed, but past its `exp` beyond the leeway.
+    #[error("token is expired")]
+    Expired,
+    /// An access token where a refresh token is expected, or the reverse.
+    #[error("token has the wrong type")]
+    WrongType,
+}
+
+/// The token rules in force: what `settings` of SPEC section 2 say about tokens.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    /// The one algorithm tokens are signed and accepted with.
+    pub algorithm: Algorithm,
+    /// Lifetime of access tokens, seconds.
+    pub access_lifetime: i64,
+    /// Lifetime of refresh tokens, seconds.
+    pub refresh_lifetime: i64,
+    /// `iss` to set and require.
+    pub issuer: Option<String>,
+    /// `aud` to set and require.
+    pub audience: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, seconds.
+    pub leeway: i64,
+    /// The claim that carries the user id.
+    pub user_id_claim: String,
+    /// User fields copied into access tokens.
+    pub extra_claims: Vec<ExtraClaim>,
+}
+
+impl TokenPolicy {
+    /// The policy of a default configuration, for the given algorithm.
+    pub fn new(algorithm: Algorithm) -> Self {
+        Self {
+            algorithm,
+            access_lifetime: 300,
+            refresh_lifetime: 86_400,
+            issuer: None,
+            audience: None,
+            leeway: 0,
+            user_id_claim: "user_id".to_owned(),
+            extra_claims: Vec::new(),
+        }
+    }
+
+    /// The lifetime of tokens of this type, seconds.
+    pub fn lifetime(&self, token_type: TokenType) -> i64 {
+        match token_type {
+            TokenType::Access => self.access_lifetime,
+            TokenType::Refresh => self.refresh_lifetime,
+        }
+    }
+}
+
+/// A freshly minted token with the claims Tessera needs to record it.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The compact JWS.
+    pub token: String,
+    /// Its `jti`.
+    pub jti: String,
+    /// Its family.
+    pub fid: String,
+    /// Issue time.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+}
+
+/// What to mint: the kind of token and its place in a login's family.
+#[derive(Debug, Clone)]
+pub struct Grant<'a> {
+    /// Access or refresh.
+    pub token_type: TokenType,
+    /// The family (login) the token belongs to.
+    pub fid: &'a str,
+    /// Whether this comes straight from a password login (access tokens).
+    pub fresh: bool,
+    /// Further claims to add, such as a CSRF value; never overrides the standard ones.
+    pub extra: Option<&'a Map<String, Value>>,
+}
+
+/// Mints a signed token for `subject` with the ring's signing key.
+pub fn issue(
+    policy: &TokenPolicy,
+    ring: &KeyRing,
+    subject: &Subject,
+    grant: &Grant<'_>,
+    now: i64,
+) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+    let key = ring.signing_key();
+    let jti = new_token_id();
+    let exp = now + policy.lifetime(grant.token_type);
+    let mut claims = Map::new();
+    if let Some(extra) = grant.extra {
+        claims.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    claims.insert("token_type".into(), json!(grant.token_type.as_str()));
+    claims.insert("exp".into(), json!(exp));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("jti".into(), json!(jti));
+    claims.insert(policy.user_id_claim.clone(), json!(subject.user_id));
+    claims.insert("sub".into(), json!(subject.user_id.to_string()));
+    claims.insert("fid".into(), json!(grant.fid));
+    claims.insert("ver".into(), json!(subject.token_version));
+    if grant.token_type == TokenType::Access {
+        claims.insert("username".into(), json!(subject.username));
+        claims.insert("fresh".into(), json!(grant.fresh));
+        for extra in &policy.extra_claims {
+            let value = match extra {
+                ExtraClaim::Email => json!(subject.email),
+                ExtraClaim::IsStaff => json!(subject.is_staff),
+            };
+            claims.insert(extra.name().into(), value);
+        }
+    }
+    if let Some(iss) = &policy.issuer {
+        claims.insert("iss".into(), json!(iss));
+    }
+    if let Some(aud) = &policy.audience {
+        claims.insert("aud".into(), json!(aud));
+    }
+    let mut header = Header::new(key.algorithm());
+    header.kid = Some(key.kid().to_owned());
+    let token = jsonwebtoken::encode(&header, &claims, key.encoding())?;
+    Ok(IssuedToken {
+        token,
+        jti,
+        fid: grant.fid.to_owned(),
+        iat: now,
+        exp,
+    })
+}
+
+/// The only header members a Tessera token may carry. Anything else
+/// (`jku`, `x5u`, `x5c`, `jwk`, `crit`, ...) makes the token invalid: those
+/// members exist to make a verifier trust keys it did not choose.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictHeader {
+    alg: String,
+    typ: Option<String>,
+    kid: Option<String>,
+}
+
+/// Checks the shape of a compact JWS: three non-empty base64url segments,
+/// no padding, no whitespace, at most [`MAX_TOKEN_LEN`] characters.
+pub fn is_well_formed(token: &str) -> bool {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return false;
+    }
+    let mut segments = 0;
+    for segment in token.split('.') {
+        segments += 1;
+        if segment.is_empty()
+            || !segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return false;
+        }
+    }
+    segments == 3
+}
+
+/// Validates everything `token` proves by itself and returns its claims.
+///
+/// `expected` names the type the caller needs; `None` accepts either (as
+/// simplejwt's verify endpoint does).
+pub fn validate(
+    policy: &TokenPolicy,
+    ring: &KeyRing,
+    token: &str,
+    expected: Option<TokenType>,
+    now: i64,
+) -> Result<VerifiedClaims, TokenError> {
+    if !is_well_formed(token) {
+        return Err(TokenError::Invalid);
+    }
+    let header_b64 = token.split('.').next().ok_or(TokenError::Invalid)?;
+    let header_json = URL_SAFE_NO_PAD
+        .decode(header_b64)
+        .map_err(|_| TokenError::Invalid)?;
+    let header: StrictHeader =
+        serde_json::from_slice(&header_json).map_err(|_| TokenError::Invalid)?;
+    // The algorithm comes from our configuration, never from the token: a
+    // header naming any other (`none`, `HS256` on an RSA server, ...) is refused.
+    if header.alg != algorithm_name(policy.algorithm) || header.typ.as_deref() != Some("JWT") {
+        return Err(TokenError::Invalid);
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| ring.get(kid))
+        .filter(|key| key.algorithm() == policy.algorithm)
+        .ok_or(TokenError::Invalid)?;
+
+    // jsonwebtoken checks the signature; the time and audience rules are ours,
+    // applied below with our clock, so turn its own checks off.
+    let mut validation = Validation::new(policy.algorithm);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, key.decoding(), &validation)
+        .map_err(|_| TokenError::Invalid)?;
+    let raw = data.claims;
+
+    if let Some(nbf) = raw.get("nbf") {
+        match nbf.as_i64() {
+            Some(nbf) if nbf <= now + policy.leeway => {}
+            _ => return Err(TokenError::Invalid),
+        }
+    }
+    if let Some(iss) = &policy.issuer
+        && raw.get("iss").and_then(Value::as_str) != Some(iss.as_str())
+    {
+        return Err(TokenError::Invalid);
+    }
+    if let Some(aud) = &policy.audience {
+        let ok = match raw.get("aud") {
+            Some(Value::String(s)) => s == aud,
+            Some(Value::Array(list)) => list.iter().any(|v| v.as_str() == Some(aud.as_str())),
+            _ => false,
+        };
+        if !ok {
+            return Err(TokenError::Invalid);
+        }
+    }
+    let claims =
+        VerifiedClaims::from_map(raw, &policy.user_id_claim).map_err(|_| TokenError::Invalid)?;
+    if now >= claims.exp.saturating_add(policy.leeway) {
+        return Err(TokenError::Expired);
+    }
+    if let Some(expected) = expected
+        && claims.token_type != expected
+    {
+        return Err(TokenError::WrongType);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyMaterial;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn setup(alg: Algorithm) -> (TokenPolicy, KeyRing) {
+        let key = KeyMaterial::generate(alg).unwrap().into_key().unwrap();
+        (TokenPolicy::new(alg), KeyRing::single(key))
+    }
+
+    fn alice() -> Subject {
+        Subject {
+            user_id: 42,
+            username: "alice".into(),
+            email: "a@example.com".into(),
+            is_staff: true,
+            token_version: 3,
+        }
+    }
+
+    fn mint(policy: &TokenPolicy, ring: &KeyRing, t: TokenType, now: i64) -> IssuedToken {
+        let fid = new_token_id();
+        let grant = Grant {
+            token_type: t,
+            fid: &fid,
+            fresh: true,
+            extra: None,
+        };
+        issue(policy, ring, &alice(), &grant, now).unwrap()
+    }
+
+    fn b64(v: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    }
+
+    #[test]
+    fn issued_tokens_validate_with_every_algorithm() {
+        for name in crate::keys::ALGORITHM_NAMES {
+            let alg = crate::keys::parse_algorithm(name).unwrap();
+            let (policy, ring) = setup(alg);
+            let t = mint(&policy, &ring, TokenType::Access, NOW);
+            let c = validate(&policy, &ring, &t.token, Some(TokenType::Access), NOW).unwrap();
+            assert_eq!(c.user_id, 42);
+            assert_eq!(c.jti, t.jti);
+            assert_eq!(c.raw["sub"], "42");
+            assert_eq!(c.raw["username"], "alice");
+            assert_eq!(c.raw["ver"], 3);
+            assert_eq!(c.exp - c.iat, 300);
+        }
+    }
+
+    #[test]
+    fn refresh_tokens_carry_no_username_and_extra_claims_are_opt_in() {
+        let (mut policy, ring) = setup(Algorithm::HS256);
+        let r = mint(&policy, &ring, TokenType::Refresh, NOW);
+        let c = validate(&policy, &ring, &r.token, None, NOW).unwrap();
+        assert!(c.raw.get("username").is_none() && c.raw.get("fresh").is_none());
+        assert!(c.raw.get("email").is_none());
+        policy.extra_claims = vec![ExtraClaim::Email, ExtraClaim::IsStaff];
+        let a = mint(&policy, &ring, TokenType::Access, NOW);
+        let c = validate(&policy, &ring, &a.token, None, NOW).unwrap();
+        assert_eq!(c.raw["email"], "a@example.com");
+        assert_eq!(c.raw["is_staff"], true);
+    }
+
+    #[test]
+    fn expiry_is_exact_and_leeway_extends_it() {
+        let (mut policy, ring) = setup(Algorithm::HS256);
+        let t = mint(&policy, &ring, TokenType::Access, NOW);
+        assert!(validate(&policy, &ring, &t.token, None, NOW + 299).is_ok());
+        assert_eq!(
+            validate(&policy, &ring, &t.token, None, NOW + 300),
+            Err(TokenError::Expired)
+        );
+        policy.leeway = 10;
+        assert!(validate(&policy, &ring, &t.token, None, NOW + 309).is_ok());
+    }
+
+    #[test]
+    fn the_other_type_is_wrong_type() {
+        let (policy, ring) = setup(Algorithm::HS256);
+        let r = mint(&policy, &ring, TokenType::Refresh, NOW);
+        assert_eq!(
+            validate(&policy, &ring, &r.token, Some(TokenType::Access), NOW),
+            Err(TokenError::WrongType)
+        );
+    }
+
+    #[test]
+    fn issuer_and_audience_are_required_when_configured() {
+        let (mut policy, ring) = setup(Algorithm::HS256);
+        let plain = mint(&policy, &ring, TokenType::Access, NOW);
+        policy.issuer = Some("https://auth.example".into());
+        policy.audience = Some("api".into());
+        let full = mint(&policy, &ring, TokenType::Access, NOW);
+        assert!(validate(&policy, &ring, &full.token, None, NOW).is_ok());
+        assert_eq!(
+            validate(&policy, &ring, &plain.token, None, NOW),
+            Err(TokenError::Invalid)
+        );
+        let mut other = policy.clone();
+        other.audience = Some("other".into());
+        assert_eq!(
+            validate(&other, &ring, &full.token, None, NOW),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn malformed_tokens_are_invalid() {
+        let (policy, ring) = setup(Algorithm::HS256);
+        let t = mint(&policy, &ring, TokenType::Access, NOW).token;
+        let parts: Vec<&str> = t.split('.').collect();
+        let cases = [
+            String::new(),
+            "abc".into(),
+            "a.b".into(),
+            format!("{t}.x"),
+            format!("{}..{}", parts[0], parts[2]),
+            format!("{}=.{}.{}", parts[0], parts[1], parts[2]),
+            format!(" {t}"),
+            format!("{t}\0"),
+            format!("{}.{}.", parts[0], parts[1]),
+            "a".repeat(MAX_TOKEN_LEN + 1),
+            format!("{}.{}.{}", b64(&json!([1])), parts[1], parts[2]),
+            format!("{}.{}.{}", parts[0], b64(&json!("claims")), parts[2]),
+        ];
+        for bad in cases {
+            assert_eq!(
+                validate(&policy, &ring, &bad, None, NOW),
+                Err(TokenError::Invalid),
+                "{bad:.60}"
+            );
+        }
+    }
+
+    #[test]
+    fn foreign_headers_and_algorithms_are_invalid() {
+        let (policy, ring) = setup(Algorithm::HS256);
+        let t = mint(&policy, &ring, TokenType::Access, NOW).token;
+        let parts: Vec<&str> = t.split('.').collect();
+        let kid = ring.signing_key().kid().to_owned();
+        for header in [
+            json!({"alg": "none", "typ": "JWT", "kid": kid}),
+            json!({"alg": "HS384", "typ": "JWT", "kid": kid}),
+            json!({"alg": "HS256", "typ": "JWT"}),
+            json!({"alg": "HS256", "typ": "JWT", "kid": "other"}),
+            json!({"alg": "HS256", "typ": "JWT", "kid": kid, "jku": "http://127.0.0.1:1/"}),
+            json!({"alg": "HS256", "typ": "JWT", "kid": kid, "crit": ["exp"]}),
+            json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}),
+        ] {
+            // Re-signed with the real key, so only the header can be at fault.
+            let signing_input = format!("{}.{}", b64(&header), parts[1]);
+            let sig = jsonwebtoken::crypto::sign(
+                signing_input.as_bytes(),
+                ring.signing_key().encoding(),
+                Algorithm::HS256,
+            )
+            .unwrap();
+            let forged = format!("{signing_input}.{sig}");
+            assert_eq!(
+                validate(&policy, &ring, &forged, None, NOW),
+                Err(TokenError::Invalid),
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_future_nbf_is_invalid() {
+        let (policy, ring) = setup(Algorithm::HS256);
+        let fid = new_token_id();
+        let mut extra = Map::new();
+        extra.insert("nbf".into(), json!(NOW + 100));
+        let grant = Grant {
+            token_type: TokenType::Access,
+            fid: &fid,
+            fresh: false,
+            extra: Some(&extra),
+        };
+        let t = issue(&policy, &ring, &alice(), &grant, NOW).unwrap();
+        assert_eq!(
+            validate(&policy, &ring, &t.token, None, NOW),
+            Err(TokenError::Invalid)
+        );
+        assert!(validate(&policy, &ring, &t.token, None, NOW + 100).is_ok());
+    }
+}

@@ -1,0 +1,667 @@
+//! The domain: accounts, login, refresh, verification and revocation, knowing
+//! nothing of HTTP. Handlers call one method here each.
+//!
+//! Verifying an access token touches only memory: the key ring, the
+//! revocation markers and each user's standing are loaded at start, updated on
+//! every write this process makes, and brought up to date with writes of other
+//! processes by [`Authority::sync`] (polled by the server).
+
+use crate::config::Settings;
+use crate::keyring::{self, KeyLoadError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tessera_core::claims::{Subject, TokenType, VerifiedClaims, new_token_id};
+use tessera_core::clock::Clock;
+use tessera_core::keys::KeyRing;
+use tessera_core::password::{self, PasswordPolicy};
+use tessera_core::revocation::{RevocationSet, UserStanding};
+use tessera_core::token::{self, Grant, IssuedToken, TokenError, TokenPolicy};
+use tessera_core::username::Username;
+use tessera_store::{
+    ChangeKind, NewUser, RefreshRecord, Store, StoreError, UserRecord, UserUpdate,
+};
+use tokio::sync::Semaphore;
+
+/// Why a token was refused, as SPEC section 5's `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Malformed, forged, or naming no user.
+    Invalid,
+    /// Past its expiry.
+    Expired,
+    /// The other type of token.
+    WrongType,
+    /// Blacklisted, older version, revoked family or inactive user.
+    Revoked,
+}
+
+impl Refusal {
+    /// The `reason` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Invalid => "invalid",
+            Refusal::Expired => "expired",
+            Refusal::WrongType => "wrong_type",
+            Refusal::Revoked => "revoked",
+        }
+    }
+}
+
+impl From<TokenError> for Refusal {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Invalid => Refusal::Invalid,
+            TokenError::Expired => Refusal::Expired,
+            TokenError::WrongType => Refusal::WrongType,
+        }
+    }
+}
+
+/// Field-by-field validation messages, as Django REST framework reports them.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// What a domain operation can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong credentials or an inactive user: the same answer for both.
+    #[error("no active account found with the given credentials")]
+    NoActiveAccount,
+    /// A token was refused.
+    #[error("token refused: {}", .0.as_str())]
+    Token(Refusal),
+    /// Input that breaks a rule, by field.
+    #[error("invalid input")]
+    Fields(FieldErrors),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something that should not happen (a lost worker thread, a signing failure).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<TokenError> for AuthError {
+    fn from(e: TokenError) -> Self {
+        AuthError::Token(e.into())
+    }
+}
+
+fn field_error(field: &str, message: impl Into<String>) -> AuthError {
+    let mut errors = FieldErrors::new();
+    errors.insert(field.to_owned(), vec![message.into()]);
+    AuthError::Fields(errors)
+}
+
+/// A user as the rest of the server sees it: everything but the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: i64,
+    /// Normalised username.
+    pub username: String,
+    /// Email, `""` when none.
+    pub email: String,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Active flag.
+    pub is_active: bool,
+    /// Current token version.
+    pub token_version: i64,
+    /// Unix seconds.
+    pub date_joined: i64,
+    /// Unix seconds.
+    pub last_login: Option<i64>,
+}
+
+impl From<UserRecord> for User {
+    fn from(r: UserRecord) -> Self {
+        Self {
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            is_staff: r.is_staff,
+            is_superuser: r.is_superuser,
+            is_active: r.is_active,
+            token_version: r.token_version,
+            date_joined: r.date_joined,
+            last_login: r.last_login,
+        }
+    }
+}
+
+impl User {
+    fn standing(&self) -> UserStanding {
+        UserStanding {
+            token_version: self.token_version,
+            is_active: self.is_active,
+        }
+    }
+
+    fn subject(&self) -> Subject {
+        Subject {
+            user_id: self.id,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            is_staff: self.is_staff,
+            token_version: self.token_version,
+        }
+    }
+}
+
+/// An access and a refresh token from one login.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    /// The access token.
+    pub access: IssuedToken,
+    /// The refresh token.
+    pub refresh: IssuedToken,
+}
+
+/// The result of a refresh: a new access token, and a new refresh token when rotating.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    /// The new access token.
+    pub access: IssuedToken,
+    /// The new refresh token, when rotation is on.
+    pub refresh: Option<IssuedToken>,
+}
+
+/// What a new account needs.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAccount<'a> {
+    /// Username as typed (normalised here).
+    pub username: &'a str,
+    /// Password in clear; hashed here.
+    pub password: &'a str,
+    /// Email, `""` for none.
+    pub email: &'a str,
+    /// Staff and superuser (the `createsuperuser` command).
+    pub superuser: bool,
+}
+
+/// Why the authority could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] KeyLoadError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The domain service: owns the store, the keys and the in-memory state.
+pub struct Authority {
+    settings: Settings,
+    policy: TokenPolicy,
+    passwords: PasswordPolicy,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keys: RwLock<Arc<KeyRing>>,
+    revocations: RwLock<RevocationSet>,
+    users: RwLock<HashMap<i64, Arc<User>>>,
+    /// Bounds how many password hashes run at once, so that a login storm
+    /// queues here instead of taking every blocking thread and all the CPU.
+    hashing: Semaphore,
+    last_change: AtomicI64,
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    // A panic while holding a lock cannot leave these maps half-updated in a
+    // way that matters more than refusing service, so keep going.
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Authority {
+    /// Loads keys, users and revocation markers from `store` (already migrated).
+    pub async fn open(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let now = clock.now();
+        let ring = keyring::load(&settings, store.as_ref(), now).await?;
+        // Read the change log's position first: whatever happens after it is
+        // replayed by `sync`, and replaying is idempotent.
+        let last_change = store.latest_change().await?;
+        let users = store
+            .all_users()
+            .await?
+            .into_iter()
+            .map(|r| (r.id, Arc::new(User::from(r))))
+            .collect();
+        let mut revocations = RevocationSet::new();
+        let markers = store.revocations(now).await?;
+        for (jti, until) in &markers.jtis {
+            revocations.blacklist(jti, *until);
+        }
+        for (fid, until) in &markers.families {
+            revocations.revoke_family(fid, *until);
+        }
+        let policy = TokenPolicy {
+            algorithm: settings.algorithm,
+            access_lifetime: settings.access_seconds(),
+            refresh_lifetime: settings.refresh_seconds(),
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            leeway: settings.leeway.as_secs() as i64,
+            user_id_claim: settings.user_id_claim.clone(),
+            extra_claims: settings.extra_claims.clone(),
+        };
+        let passwords = PasswordPolicy {
+            min_length: settings.password_min_length,
+        };
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            settings,
+            policy,
+            passwords,
+            store,
+            clock,
+            keys: RwLock::new(Arc::new(ring)),
+            revocations: RwLock::new(revocations),
+            users: RwLock::new(users),
+            hashing: Semaphore::new(parallel),
+            last_change: AtomicI64::new(last_change),
+        })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The current time, seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The key ring in force.
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        read(&self.keys).clone()
+    }
+
+    /// The public JWK Set.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.key_ring().jwks()
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Internal("hashing pool closed".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| AuthError::Internal("hashing task failed".into()))
+    }
+
+    fn remember(&self, record: UserRecord) -> Arc<User> {
+        let user = Arc::new(User::from(record));
+        write(&self.users).insert(user.id, user.clone());
+        user
+    }
+
+    /// The user with this id: from memory, or from the store on a miss (a
+    /// user created by another process a moment ago).
+    pub async fn user(&self, id: i64) -> Result<Option<Arc<User>>, AuthError> {
+        if let Some(user) = read(&self.users).get(&id) {
+            return Ok(Some(user.clone()));
+        }
+        Ok(self.store.user_by_id(id).await?.map(|r| self.remember(r)))
+    }
+
+    /// Creates an account after checking the username and password rules.
+    pub async fn signup(&self, account: NewAccount<'_>) -> Result<Arc<User>, AuthError> {
+        let mut errors = FieldErrors::new();
+        let username = match Username::parse(account.username) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                errors.insert("username".into(), vec![e.to_string()]);
+                None
+            }
+        };
+        if let Some(u) = &username
+            && self.store.user_by_username(u.as_str()).await?.is_some()
+        {
+            errors.insert("username".into(), vec![USERNAME_TAKEN.into()]);
+        }
+        let checked_name = username.as_ref().map_or(account.username, Username::as_str);
+        if let Err(messages) = self
+            .passwords
+            .check(account.password, checked_name, account.email)
+        {
+            errors.insert("password".into(), messages);
+        }
+        if account.email.len() > 254
+            || (!account.email.is_empty() && !looks_like_email(account.email))
+        {
+            errors.insert("email".into(), vec!["Enter a valid email address.".into()]);
+        }
+        let Some(username) = username.filter(|_| errors.is_empty()) else {
+            return Err(AuthError::Fields(errors));
+        };
+        let clear = account.password.to_owned();
+        let hash = self
+            .blocking(move || password::hash(&clear))
+            .await?
+            .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
+        let created = self
+            .store
+            .create_user(NewUser {
+                username: username.into_string(),
+                email: account.email.to_owned(),
+                password_hash: hash,
+                is_staff: account.superuser,
+                is_superuser: account.superuser,
+                date_joined: self.now(),
+            })
+            .await;
+        match created {
+            Ok(record) => Ok(self.remember(record)),
+            Err(StoreError::UsernameTaken) => Err(field_error("username", USERNAME_TAKEN)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A password login: a new family with a fresh access token and a refresh token.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(TokenPair, Arc<User>), AuthError> {
+        let record = match Username::parse(username) {
+            Ok(name) => self.store.user_by_username(name.as_str()).await?,
+            Err(_) => None,
+        };
+        let clear = password.to_owned();
+        // Unknown users cost one hash too, so that timing does not tell them apart.
+        let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
+        let matches = self
+            .blocking(move || match stored_hash {
+                Some(hash) => password::verify(&clear, &hash),
+                None => password::verify_dummy(&clear),
+            })
+            .await?;
+        let mut record = match record {
+            Some(r) if matches && r.is_active => r,
+            _ => return Err(AuthError::NoActiveAccount),
+        };
+        let now = self.now();
+        self.store.record_login(record.id, now).await?;
+        record.last_login = Some(now);
+        let user = self.remember(record);
+        let fid = new_token_id();
+        let pair = TokenPair {
+            access: self.mint(&user, TokenType::Access, &fid, true, now)?,
+            refresh: self.mint(&user, TokenType::Refresh, &fid, false, now)?,
+        };
+        self.store
+            .record_refresh_token(&refresh_record(&pair.refresh, user.id))
+            .await?;
+        Ok((pair, user))
+    }
+
+    fn mint(
+        &self,
+        user: &User,
+        token_type: TokenType,
+        fid: &str,
+        fresh: bool,
+        now: i64,
+    ) -> Result<IssuedToken, AuthError> {
+        let grant = Grant {
+            token_type,
+            fid,
+            fresh,
+            extra: None,
+        };
+        token::issue(&self.policy, &self.key_ring(), &user.subject(), &grant, now)
+            .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))
+    }
+
+    /// Checks a token completely: what it proves by itself, then that its
+    /// user exists and nothing has revoked it. No database query unless the
+    /// user is unknown to this process.
+    pub async fn check(
+        &self,
+        token: &str,
+        expected: Option<TokenType>,
+    ) -> Result<(VerifiedClaims, Arc<User>), AuthError> {
+        let now = self.now();
+        let claims = token::validate(&self.policy, &self.key_ring(), token, expected, now)?;
+        let user = self
+            .user(claims.user_id)
+            .await?
+            .ok_or(AuthError::Token(Refusal::Invalid))?;
+        read(&self.revocations)
+            .check(&claims, user.standing())
+            .map_err(|_| AuthError::Token(Refusal::Revoked))?;
+        Ok((claims, user))
+    }
+
+    /// Authenticates a request's access token.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<(VerifiedClaims, Arc<User>), AuthError> {
+        self.check(token, Some(TokenType::Access)).await
+    }
+
+    /// Exchanges a refresh token for a new access token (and a new refresh
+    /// token when rotating). A blacklisted refresh token presented again is a
+    /// reuse: with reuse detection on, its whole family is revoked.
+    pub async fn refresh(&self, token: &str) -> Result<Refreshed, AuthError> {
+        let now = self.now();
+        let claims = token::validate(
+            &self.policy,
+            &self.key_ring(),
+            token,
+            Some(TokenType::Refresh),
+            now,
+        )?;
+        let user = self
+            .user(claims.user_id)
+            .await?
+            .ok_or(AuthError::Token(Refusal::Invalid))?;
+        let reused = read(&self.revocations).is_blacklisted(&claims.jti);
+        if reused {
+            self.on_reuse(&claims, now).await?;
+            return Err(AuthError::Token(Refusal::Revoked));
+        }
+        read(&self.revocations)
+            .check(&claims, user.standing())
+            .map_err(|_| AuthError::Token(Refusal::Revoked))?;
+        let access = self.mint(&user, TokenType::Access, &claims.fid, false, now)?;
+        if !self.settings.rotate_refresh_tokens {
+            return Ok(Refreshed {
+                access,
+                refresh: None,
+            });
+        }
+        let new = self.mint(&user, TokenType::Refresh, &claims.fid, false, now)?;
+        let new_record = refresh_record(&new, user.id);
+        if self.settings.blacklist_after_rotation {
+            let old = RefreshRecord {
+                jti: claims.jti.clone(),
+                user_id: user.id,
+                family_id: claims.fid.clone(),
+                issued_at: claims.iat,
+                expires_at: claims.exp,
+            };
+            // One conditional write decides among concurrent refreshes of the
+            // same token: the others find it blacklisted, which is a reuse.
+            if !self
+                .store
+                .rotate_refresh_token(&old, &new_record, now)
+                .await?
+            {
+                write(&self.revocations).blacklist(&claims.jti, claims.exp);
+                self.on_reuse(&claims, now).await?;
+                return Err(AuthError::Token(Refusal::Revoked));
+            }
+            write(&self.revocations).blacklist(&claims.jti, claims.exp);
+        } else {
+            self.store.record_refresh_token(&new_record).await?;
+        }
+        Ok(Refreshed {
+            access,
+            refresh: Some(new),
+        })
+    }
+
+    async fn on_reuse(&self, claims: &VerifiedClaims, now: i64) -> Result<(), AuthError> {
+        if !self.settings.reuse_detection {
+            return Ok(());
+        }
+        tracing::warn!(
+            user_id = claims.user_id,
+            "refresh token reused; revoking its family"
+        );
+        self.revoke_family(&claims.fid, claims.user_id, now).await
+    }
+
+    /// Ends a family (a login and everything refreshed from it).
+    pub async fn revoke_family(&self, fid: &str, user_id: i64, now: i64) -> Result<(), AuthError> {
+        // No token of the family can outlive this: the longest lifetime from now.
+        let until = now
+            + self
+                .policy
+                .refresh_lifetime
+                .max(self.policy.access_lifetime)
+            + self.policy.leeway;
+        self.store.revoke_family(fid, user_id, until, now).await?;
+        write(&self.revocations).revoke_family(fid, until);
+        Ok(())
+    }
+
+    /// Blacklists a refresh token (simplejwt's blacklist endpoint).
+    pub async fn blacklist(&self, token: &str) -> Result<(), AuthError> {
+        let (claims, user) = self.check(token, Some(TokenType::Refresh)).await?;
+        let record = RefreshRecord {
+            jti: claims.jti.clone(),
+            user_id: user.id,
+            family_id: claims.fid.clone(),
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+        };
+        let newly = self
+            .store
+            .blacklist_refresh_token(&record, self.now())
+            .await?;
+        write(&self.revocations).blacklist(&claims.jti, claims.exp);
+        if !newly {
+            return Err(AuthError::Token(Refusal::Revoked));
+        }
+        Ok(())
+    }
+
+    /// Changes a user's flags or password hash (and raises the token version
+    /// when asked), applying the change to this process at once.
+    pub async fn update_user(
+        &self,
+        id: i64,
+        update: UserUpdate,
+    ) -> Result<Option<Arc<User>>, AuthError> {
+        let record = self.store.update_user(id, update, self.now()).await?;
+        Ok(record.map(|r| self.remember(r)))
+    }
+
+    /// Applies writes made by other processes since the last call; returns
+    /// how many changes were read.
+    pub async fn sync(&self) -> Result<usize, StoreError> {
+        const BATCH: i64 = 1000;
+        let mut total = 0;
+        loop {
+            let after = self.last_change.load(Ordering::Acquire);
+            let changes = self.store.changes_since(after, BATCH).await?;
+            for change in &changes {
+                match change.kind {
+                    Some(ChangeKind::User) => {
+                        if let Ok(id) = change.subject.parse::<i64>() {
+                            match self.store.user_by_id(id).await? {
+                                Some(record) => {
+                                    self.remember(record);
+                                }
+                                None => {
+                                    write(&self.users).remove(&id);
+                                }
+                            }
+                        }
+                    }
+                    Some(ChangeKind::Jti) => {
+                        let until = change.expires_at.unwrap_or(i64::MAX);
+                        write(&self.revocations).blacklist(&change.subject, until);
+                    }
+                    Some(ChangeKind::Family) => {
+                        let until = change.expires_at.unwrap_or(i64::MAX);
+                        write(&self.revocations).revoke_family(&change.subject, until);
+                    }
+                    Some(ChangeKind::Keys) => self.reload_keys().await,
+                    None => {}
+                }
+                self.last_change.store(change.id, Ordering::Release);
+            }
+            total += changes.len();
+            if (changes.len() as i64) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn reload_keys(&self) {
+        match keyring::load(&self.settings, self.store.as_ref(), self.now()).await {
+            Ok(ring) => *write(&self.keys) = Arc::new(ring),
+            // Keep the keys in force: a bad new key must not stop verification.
+            Err(e) => tracing::error!(error = %e, "could not reload signing keys"),
+        }
+    }
+
+    /// Forgets revocation markers whose tokens have all expired.
+    pub fn prune(&self) {
+        let now = self.now();
+        write(&self.revocations).prune(now);
+    }
+}
+
+const USERNAME_TAKEN: &str = "A user with that username already exists.";
+
+fn refresh_record(token: &IssuedToken, user_id: i64) -> RefreshRecord {
+    RefreshRecord {
+        jti: token.jti.clone(),
+        user_id,
+        family_id: token.fid.clone(),
+        issued_at: token.iat,
+        expires_at: token.exp,
+    }
+}
+
+/// Django's EmailValidator in spirit: one `@`, a non-empty local part, a
+/// dotted domain, no whitespace or control characters.
+fn looks_like_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}

@@ -1,0 +1,245 @@
+//! Request bodies as SPEC section 3 wants them read: JSON or form-encoded,
+//! at most 64 KiB, an object at most 32 levels deep, with field errors in
+//! Django REST framework's shape.
+
+use super::error::ApiError;
+use crate::authority::FieldErrors;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde_json::{Map, Value};
+
+/// The largest body read, in bytes; anything larger is a 413.
+pub const MAX_BODY_BYTES: usize = 65_536;
+/// The deepest nesting of arrays and objects accepted in a JSON body.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// A request body parsed into a JSON object, whatever its wire format.
+/// An empty body is an empty object.
+#[derive(Debug, Default)]
+pub struct Payload(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for Payload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        // The declared length decides before a byte is read.
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        if bytes.is_empty() {
+            return Ok(Payload::default());
+        }
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json"))
+        {
+            parse_json(&bytes).map(Payload)
+        } else if essence == "application/x-www-form-urlencoded" {
+            parse_form(&bytes).map(Payload)
+        } else {
+            Err(ApiError::UnsupportedMediaType(content_type))
+        }
+    }
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("JSON parse error - {e}")))?;
+    if depth(&value) > MAX_JSON_DEPTH {
+        return Err(ApiError::BadRequest(format!(
+            "JSON parse error - nesting deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(ApiError::BadRequest(format!(
+            "Invalid data. Expected a dictionary, but got {}.",
+            json_type(&other)
+        ))),
+    }
+}
+
+fn depth(value: &Value) -> usize {
+    // Iterative, so that measuring a deep document cannot overflow our stack.
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::Array(items) => {
+                deepest = deepest.max(d);
+                stack.extend(items.iter().map(|i| (i, d + 1)));
+            }
+            Value::Object(map) => {
+                deepest = deepest.max(d);
+                stack.extend(map.values().map(|i| (i, d + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+fn parse_form(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("Form parse error - {e}")))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect())
+}
+
+impl Payload {
+    /// Starts reading fields, collecting every error before answering.
+    pub fn fields(&self) -> Fields<'_> {
+        Fields {
+            map: &self.0,
+            errors: FieldErrors::new(),
+        }
+    }
+}
+
+/// Reads typed fields out of a [`Payload`], collecting DRF-style messages.
+pub struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    errors: FieldErrors,
+}
+
+impl Fields<'_> {
+    fn fail(&mut self, name: &str, message: &str) {
+        self.errors
+            .entry(name.to_owned())
+            .or_default()
+            .push(message.to_owned());
+    }
+
+    /// A required, non-empty string. On error returns `""` and records why.
+    pub fn string(&mut self, name: &str) -> String {
+        match self.map.get(name) {
+            None => self.fail(name, "This field is required."),
+            Some(Value::Null) => self.fail(name, "This field may not be null."),
+            Some(Value::String(s)) if s.is_empty() => {
+                self.fail(name, "This field may not be blank.")
+            }
+            Some(Value::String(s)) => return s.clone(),
+            Some(_) => self.fail(name, "Not a valid string."),
+        }
+        String::new()
+    }
+
+    /// An optional string; absent or null is `None`, `""` is allowed.
+    pub fn optional_string(&mut self, name: &str) -> Option<String> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.fail(name, "Not a valid string.");
+                None
+            }
+        }
+    }
+
+    /// An optional boolean (JSON `true`/`false`, or form `true`/`false`).
+    pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) if s == "true" => Some(true),
+            Some(Value::String(s)) if s == "false" => Some(false),
+            Some(_) => {
+                self.fail(name, "Must be a valid boolean.");
+                None
+            }
+        }
+    }
+
+    /// Ends reading: a 400 naming every field at fault, if any.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Fields(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn depth_counts_containers() {
+        assert_eq!(depth(&json!(1)), 0);
+        assert_eq!(depth(&json!({"a": [1]})), 2);
+        let mut deep = json!(1);
+        for _ in 0..40 {
+            deep = json!([deep]);
+        }
+        assert_eq!(depth(&deep), 40);
+    }
+
+    #[test]
+    fn bodies_must_be_objects() {
+        assert!(parse_json(b"[1]").is_err());
+        assert!(parse_json(b"{} x").is_err());
+        assert!(parse_json(b"{\"a\":1}").is_ok());
+        let nested = format!("{{\"a\":{}1{}}}", "[".repeat(32), "]".repeat(32));
+        assert!(parse_json(nested.as_bytes()).is_err());
+        let ok = format!("{{\"a\":{}1{}}}", "[".repeat(31), "]".repeat(31));
+        assert!(parse_json(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn field_messages() {
+        let p = Payload(
+            json!({"a": "", "b": 3, "c": null, "d": "x"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        );
+        let mut f = p.fields();
+        assert_eq!(f.string("d"), "x");
+        f.string("a");
+        f.string("b");
+        f.string("c");
+        f.string("e");
+        let Err(ApiError::Fields(errors)) = f.finish() else {
+            panic!()
+        };
+        assert_eq!(errors["a"], ["This field may not be blank."]);
+        assert_eq!(errors["b"], ["Not a valid string."]);
+        assert_eq!(errors["c"], ["This field may not be null."]);
+        assert_eq!(errors["e"], ["This field is required."]);
+        assert!(!errors.contains_key("d"));
+    }
+}

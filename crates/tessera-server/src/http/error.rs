@@ -1,0 +1,155 @@
+//! The HTTP layer's one error type, and the single place where errors become
+//! the status codes, bodies and headers of SPEC sections 3 and 5.
+
+use crate::authority::{AuthError, FieldErrors, Refusal};
+use axum::Json;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// `WWW-Authenticate` when no credentials were presented (RFC 6750 3.1).
+pub const CHALLENGE: &str = "Bearer realm=\"api\"";
+/// `WWW-Authenticate` when a presented token was refused.
+pub const CHALLENGE_INVALID: &str = "Bearer realm=\"api\", error=\"invalid_token\"";
+
+/// Every way a request can fail, as the client will see it.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No credentials on a protected endpoint.
+    NotAuthenticated,
+    /// A token refused on a protected endpoint, with the reason.
+    BadToken(Refusal),
+    /// A token refused by one of the simplejwt token endpoints.
+    TokenNotValid,
+    /// Failed login.
+    NoActiveAccount,
+    /// Field validation failed.
+    Fields(FieldErrors),
+    /// A malformed request, explained.
+    BadRequest(String),
+    /// Body over the limit.
+    PayloadTooLarge,
+    /// A body of a content type we do not read.
+    UnsupportedMediaType(String),
+    /// No such path.
+    NotFound,
+    /// Known path, other method.
+    MethodNotAllowed(Method),
+    /// Authenticated but not allowed.
+    PermissionDenied,
+    /// Our fault; details are logged, not sent.
+    Internal,
+}
+
+impl ApiError {
+    /// For simplejwt's token endpoints, which answer every refused token with
+    /// one body and no reason.
+    pub fn for_token_endpoint(self) -> Self {
+        match self {
+            ApiError::BadToken(_) => ApiError::TokenNotValid,
+            other => other,
+        }
+    }
+
+    /// A 400 for one field.
+    pub fn field(name: &str, message: &str) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.insert(name.to_owned(), vec![message.to_owned()]);
+        ApiError::Fields(errors)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::NoActiveAccount => ApiError::NoActiveAccount,
+            AuthError::Token(reason) => ApiError::BadToken(reason),
+            AuthError::Fields(errors) => ApiError::Fields(errors),
+            AuthError::Store(e) => {
+                tracing::error!(error = %e, "storage failure");
+                ApiError::Internal
+            }
+            AuthError::Internal(message) => {
+                tracing::error!(error = %message, "internal failure");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+fn with_challenge(status: StatusCode, body: Value, challenge: &'static str) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::NotAuthenticated => with_challenge(
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Authentication credentials were not provided.", "code": "not_authenticated"}),
+                CHALLENGE,
+            ),
+            ApiError::BadToken(reason) => with_challenge(
+                StatusCode::UNAUTHORIZED,
+                json!({
+                    "detail": "Given token not valid for any token type",
+                    "code": "token_not_valid",
+                    "reason": reason.as_str(),
+                }),
+                CHALLENGE_INVALID,
+            ),
+            ApiError::TokenNotValid => with_challenge(
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Token is invalid or expired", "code": "token_not_valid"}),
+                CHALLENGE_INVALID,
+            ),
+            ApiError::NoActiveAccount => with_challenge(
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "No active account found with the given credentials", "code": "no_active_account"}),
+                CHALLENGE,
+            ),
+            ApiError::Fields(errors) => {
+                (StatusCode::BAD_REQUEST, Json(json!(errors))).into_response()
+            }
+            ApiError::BadRequest(detail) => {
+                (StatusCode::BAD_REQUEST, Json(json!({"detail": detail}))).into_response()
+            }
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(json!({"detail": "Request body is larger than 65536 bytes."})),
+            )
+                .into_response(),
+            ApiError::UnsupportedMediaType(media) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Json(json!({"detail": format!("Unsupported media type \"{media}\" in request.")})),
+            )
+                .into_response(),
+            ApiError::NotFound => {
+                (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response()
+            }
+            ApiError::MethodNotAllowed(method) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                Json(json!({"detail": format!("Method \"{method}\" not allowed.")})),
+            )
+                .into_response(),
+            ApiError::PermissionDenied => (
+                StatusCode::FORBIDDEN,
+                Json(json!({
+                    "detail": "You do not have permission to perform this action.",
+                    "code": "permission_denied",
+                })),
+            )
+                .into_response(),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"detail": "Internal server error."})),
+            )
+                .into_response(),
+        }
+    }
+}

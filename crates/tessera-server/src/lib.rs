@@ -1,0 +1,10 @@
+//! The Tessera server: configuration, the domain service ([`authority`]),
+//! its HTTP face ([`http`]), and the `tessera` command ([`cli`]).
+#![deny(missing_docs)]
+
+pub mod authority;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod keyring;
+pub mod server;

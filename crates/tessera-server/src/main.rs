@@ -1,0 +1,5 @@
+//! The `tessera` binary.
+
+fn main() -> std::process::ExitCode {
+    tessera_server::cli::main()
+}

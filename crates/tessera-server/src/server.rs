@@ -1,0 +1,130 @@
+//! Running the server: open the store, load the state, listen, keep the
+//! state in step with other processes, stop cleanly.
+
+use crate::authority::{Authority, StartError};
+use crate::config::{Settings, redact_url};
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_core::clock::SystemClock;
+use tessera_store::{SqliteStore, Store, StoreError};
+use tokio::net::TcpListener;
+
+/// How often other processes' writes are picked up: the bound on how long a
+/// revocation made elsewhere (the CLI, another instance) takes to apply here.
+const SYNC_INTERVAL: Duration = Duration::from_millis(250);
+/// How often expired revocation markers are forgotten.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Storage could not be opened or migrated.
+    #[error("database {url}: {source}")]
+    Store {
+        /// The URL, without password.
+        url: String,
+        /// What failed.
+        source: StoreError,
+    },
+    /// The state could not be loaded.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// Could not listen.
+    #[error("cannot listen on {bind}: {source}")]
+    Bind {
+        /// The address.
+        bind: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the database named by the settings and brings its schema up to date.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeError> {
+    let url = &settings.database_url;
+    let wrap = |source| ServeError::Store {
+        url: redact_url(url),
+        source,
+    };
+    if url.starts_with("postgres") {
+        return Err(wrap(StoreError::UnsupportedUrl(redact_url(url))));
+    }
+    let store = SqliteStore::connect(url).await.map_err(wrap)?;
+    store.migrate().await.map_err(wrap)?;
+    Ok(Arc::new(store))
+}
+
+/// Opens the store and loads the authority.
+pub async fn open_authority(settings: Settings) -> Result<Arc<Authority>, ServeError> {
+    let store = open_store(&settings).await?;
+    Ok(Arc::new(
+        Authority::open(settings, store, Arc::new(SystemClock)).await?,
+    ))
+}
+
+/// Runs the server until SIGINT or SIGTERM. Prints `listening on HOST:PORT`
+/// once the socket is bound.
+pub async fn run(settings: Settings) -> Result<(), ServeError> {
+    let bind = settings.bind.clone();
+    let authority = open_authority(settings).await?;
+    // Compute the dummy hash before the first unknown-user login needs it.
+    tokio::task::spawn_blocking(tessera_core::password::warm_up);
+    let listener = TcpListener::bind(&bind)
+        .await
+        .map_err(|source| ServeError::Bind {
+            bind: bind.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    println!("Tessera listening on {addr}");
+    tracing::info!(%addr, "listening");
+    let background = tokio::spawn(keep_in_step(authority.clone()));
+    let result = crate::http::serve(listener, authority, shutdown_signal()).await;
+    background.abort();
+    tracing::info!("stopped");
+    Ok(result?)
+}
+
+/// Applies other processes' writes and prunes expired markers, for as long
+/// as the server runs. Failures are logged and retried, never fatal.
+async fn keep_in_step(authority: Arc<Authority>) {
+    let mut sync = tokio::time::interval(SYNC_INTERVAL);
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prune = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = sync.tick() => {
+                if let Err(e) = authority.sync().await {
+                    tracing::warn!(error = %e, "could not read the change log; retrying");
+                }
+            }
+            _ = prune.tick() => authority.prune(),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

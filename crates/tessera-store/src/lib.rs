@@ -1,0 +1,109 @@
+//! Tessera's storage: the [`Store`] trait the server talks to, and its SQLite
+//! implementation ([`SqliteStore`]) with embedded migrations.
+//!
+//! Every write that affects whether a token is accepted also appends a
+//! [`Change`], in the same transaction, so that every process sharing the
+//! database can bring its in-memory revocation state up to date.
+#![deny(missing_docs)]
+
+mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The (normalised) username is already taken.
+    #[error("a user with that username already exists")]
+    UsernameTaken,
+    /// The database URL is not one this build understands.
+    #[error("unsupported database_url `{0}`: expected sqlite://PATH")]
+    UnsupportedUrl(String),
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Running migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result of storage calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Persistent state of a Tessera server. Implementations must make each
+/// method atomic, and durable once it returns.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Brings the schema up to date.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Creates a user; [`StoreError::UsernameTaken`] if the name exists.
+    async fn create_user(&self, user: NewUser) -> StoreResult<UserRecord>;
+
+    /// The user with this (normalised) username.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+
+    /// The user with this id.
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<UserRecord>>;
+
+    /// Every user, ordered by id.
+    async fn all_users(&self) -> StoreResult<Vec<UserRecord>>;
+
+    /// Records a successful login.
+    async fn record_login(&self, id: i64, at: i64) -> StoreResult<()>;
+
+    /// Changes a user; returns the updated user, `None` if there is none.
+    async fn update_user(
+        &self,
+        id: i64,
+        update: UserUpdate,
+        now: i64,
+    ) -> StoreResult<Option<UserRecord>>;
+
+    /// Records a newly issued refresh token.
+    async fn record_refresh_token(&self, token: &RefreshRecord) -> StoreResult<()>;
+
+    /// Blacklists `token` unless it already is; true when this call did it.
+    /// Among concurrent calls for one token exactly one returns true.
+    async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool>;
+
+    /// Rotation with blacklisting: blacklists `old` and records `new` in one
+    /// transaction, only if `old` was not blacklisted yet (then returns true).
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshRecord,
+        new: &RefreshRecord,
+        now: i64,
+    ) -> StoreResult<bool>;
+
+    /// Revokes every token of family `family_id` until `expires_at`.
+    async fn revoke_family(
+        &self,
+        family_id: &str,
+        user_id: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// The revocation markers still in force at `now`.
+    async fn revocations(&self, now: i64) -> StoreResult<Revocations>;
+
+    /// The id of the newest change, 0 if none.
+    async fn latest_change(&self) -> StoreResult<i64>;
+
+    /// Changes after `after`, oldest first, at most `limit`.
+    async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>>;
+
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<KeyRecord>>;
+
+    /// Stores a new signing key.
+    async fn insert_signing_key(&self, key: &KeyRecord) -> StoreResult<()>;
+}

@@ -1,0 +1,164 @@
+//! The records the store reads and writes.
+
+/// A stored user. `password_hash` is a PHC string; it never leaves the server.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRecord {
+    /// Integer id, assigned by the database.
+    pub id: i64,
+    /// Normalised username.
+    pub username: String,
+    /// Email, `""` when none.
+    pub email: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// May use the administration endpoints.
+    pub is_staff: bool,
+    /// Created by `createsuperuser`.
+    pub is_superuser: bool,
+    /// May log in and use tokens.
+    pub is_active: bool,
+    /// Token version: tokens carrying an older one are refused.
+    pub token_version: i64,
+    /// Unix seconds.
+    pub date_joined: i64,
+    /// Unix seconds of the last successful login.
+    pub last_login: Option<i64>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("is_active", &self.is_active)
+            .field("token_version", &self.token_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user to create.
+#[derive(Clone)]
+pub struct NewUser {
+    /// Normalised username.
+    pub username: String,
+    /// Email, `""` when none.
+    pub email: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Unix seconds.
+    pub date_joined: i64,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Clone, Default)]
+pub struct UserUpdate {
+    /// New active flag.
+    pub is_active: Option<bool>,
+    /// New staff flag.
+    pub is_staff: Option<bool>,
+    /// New password hash.
+    pub password_hash: Option<String>,
+    /// Raise the token version, refusing every token issued before.
+    pub bump_token_version: bool,
+}
+
+/// A refresh token as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// Its `jti`.
+    pub jti: String,
+    /// Owner.
+    pub user_id: i64,
+    /// Its family (`fid`).
+    pub family_id: String,
+    /// `iat`.
+    pub issued_at: i64,
+    /// `exp`.
+    pub expires_at: i64,
+}
+
+/// The revocation markers in force.
+#[derive(Debug, Clone, Default)]
+pub struct Revocations {
+    /// Blacklisted jtis with their tokens' expiry.
+    pub jtis: Vec<(String, i64)>,
+    /// Revoked families with the time until which they must stay revoked.
+    pub families: Vec<(String, i64)>,
+}
+
+/// What a [`Change`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A user was created or changed; `subject` is the id.
+    User,
+    /// A refresh token was blacklisted; `subject` is the jti.
+    Jti,
+    /// A family was revoked; `subject` is the fid.
+    Family,
+    /// The signing keys changed.
+    Keys,
+}
+
+impl ChangeKind {
+    /// Its name in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::User => "user",
+            ChangeKind::Jti => "jti",
+            ChangeKind::Family => "family",
+            ChangeKind::Keys => "keys",
+        }
+    }
+
+    /// Parses a stored name; unknown kinds (from a newer version) are `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "user" => ChangeKind::User,
+            "jti" => ChangeKind::Jti,
+            "family" => ChangeKind::Family,
+            "keys" => ChangeKind::Keys,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Increasing id.
+    pub id: i64,
+    /// What changed; `None` for kinds this version does not know.
+    pub kind: Option<ChangeKind>,
+    /// Which user, jti or family.
+    pub subject: String,
+    /// For jti and family: until when the marker holds.
+    pub expires_at: Option<i64>,
+}
+
+/// A stored signing key. `private_key` is secret: never logged.
+#[derive(Clone, sqlx::FromRow)]
+pub struct KeyRecord {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm name as in the settings.
+    pub algorithm: String,
+    /// HMAC secret or PKCS#8 PEM.
+    pub private_key: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When it stopped signing.
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,463 @@
+//! The SQLite implementation of [`Store`]: WAL, foreign keys on, full fsync
+//! on commit (an acknowledged write survives a crash of the machine, not only
+//! of the process).
+
+use crate::{
+    Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, Revocations, Store, StoreError,
+    StoreResult, UserRecord, UserUpdate,
+};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const USER_COLUMNS: &str = "id, username, email, password_hash, is_staff, is_superuser, \
+                            is_active, token_version, date_joined, last_login";
+
+/// A Tessera store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database named by a `sqlite://PATH`
+    /// URL: relative to the working directory, or absolute as `sqlite:///PATH`.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            // Writers queue behind each other (and behind the CLI) instead of
+            // failing at once with SQLITE_BUSY.
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    async fn log_change(
+        tx: &mut Transaction<'_, Sqlite>,
+        kind: ChangeKind,
+        subject: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO changes (kind, subject, expires_at, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(kind.as_str())
+        .bind(subject)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Blacklists one token in `tx`; true when it was not blacklisted before.
+    /// One statement, so that among concurrent callers exactly one sees true.
+    async fn blacklist_in(
+        tx: &mut Transaction<'_, Sqlite>,
+        token: &RefreshRecord,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at, blacklisted_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (jti) DO UPDATE SET blacklisted_at = excluded.blacklisted_at \
+             WHERE refresh_tokens.blacklisted_at IS NULL",
+        )
+        .bind(&token.jti)
+        .bind(token.user_id)
+        .bind(&token.family_id)
+        .bind(token.issued_at)
+        .bind(token.expires_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        Self::log_change(tx, ChangeKind::Jti, &token.jti, Some(token.expires_at), now).await?;
+        Ok(true)
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<UserRecord> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query_as::<_, UserRecord>(&format!(
+            "INSERT INTO users (username, email, password_hash, is_staff, is_superuser, date_joined) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING {USER_COLUMNS}"
+        ))
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(user.is_staff)
+        .bind(user.is_superuser)
+        .bind(user.date_joined)
+        .fetch_one(&mut *tx)
+        .await;
+        let record = match inserted {
+            Ok(record) => record,
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::UsernameTaken),
+            Err(e) => return Err(e.into()),
+        };
+        Self::log_change(
+            &mut tx,
+            ChangeKind::User,
+            &record.id.to_string(),
+            None,
+            user.date_joined,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = ?"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<UserRecord>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn all_users(&self) -> StoreResult<Vec<UserRecord>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn record_login(&self, id: i64, at: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET last_login = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn update_user(
+        &self,
+        id: i64,
+        update: UserUpdate,
+        now: i64,
+    ) -> StoreResult<Option<UserRecord>> {
+        let mut tx = self.pool.begin().await?;
+        let record = sqlx::query_as::<_, UserRecord>(&format!(
+            "UPDATE users SET \
+               is_active = COALESCE(?, is_active), \
+               is_staff = COALESCE(?, is_staff), \
+               password_hash = COALESCE(?, password_hash), \
+               token_version = token_version + ? \
+             WHERE id = ? RETURNING {USER_COLUMNS}"
+        ))
+        .bind(update.is_active)
+        .bind(update.is_staff)
+        .bind(update.password_hash)
+        .bind(i64::from(update.bump_token_version))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if record.is_some() {
+            Self::log_change(&mut tx, ChangeKind::User, &id.to_string(), None, now).await?;
+        }
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn record_refresh_token(&self, token: &RefreshRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&token.jti)
+        .bind(token.user_id)
+        .bind(&token.family_id)
+        .bind(token.issued_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = Self::blacklist_in(&mut tx, token, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshRecord,
+        new: &RefreshRecord,
+        now: i64,
+    ) -> StoreResult<bool> {
+        // The first statement writes, so the transaction takes SQLite's write
+        // lock at once and concurrent rotations queue instead of deadlocking.
+        let mut tx = self.pool.begin().await?;
+        if !Self::blacklist_in(&mut tx, old, now).await? {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&new.jti)
+        .bind(new.user_id)
+        .bind(&new.family_id)
+        .bind(new.issued_at)
+        .bind(new.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn revoke_family(
+        &self,
+        family_id: &str,
+        user_id: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO revoked_families (family_id, user_id, revoked_at, expires_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (family_id) DO UPDATE SET expires_at = MAX(revoked_families.expires_at, excluded.expires_at)",
+        )
+        .bind(family_id)
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        Self::log_change(
+            &mut tx,
+            ChangeKind::Family,
+            family_id,
+            Some(expires_at),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revocations(&self, now: i64) -> StoreResult<Revocations> {
+        let jtis = sqlx::query(
+            "SELECT jti, expires_at FROM refresh_tokens WHERE blacklisted_at IS NOT NULL AND expires_at >= ?",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1)))
+        .collect();
+        let families =
+            sqlx::query("SELECT family_id, expires_at FROM revoked_families WHERE expires_at >= ?")
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1)))
+                .collect();
+        Ok(Revocations { jtis, families })
+    }
+
+    async fn latest_change(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM changes")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, subject, expires_at FROM changes WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Change {
+                id: row.get(0),
+                kind: ChangeKind::parse(row.get::<&str, _>(1)),
+                subject: row.get(2),
+                expires_at: row.get(3),
+            })
+            .collect())
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT kid, algorithm, private_key, created_at, retired_at FROM signing_keys \
+             ORDER BY created_at DESC, kid DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn insert_signing_key(&self, key: &KeyRecord) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, retired_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.algorithm)
+        .bind(&key.private_key)
+        .bind(key.created_at)
+        .bind(key.retired_at)
+        .execute(&mut *tx)
+        .await?;
+        Self::log_change(&mut tx, ChangeKind::Keys, &key.kid, None, key.created_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    fn new_user(name: &str) -> NewUser {
+        NewUser {
+            username: name.into(),
+            email: String::new(),
+            password_hash: "$argon2id$x".into(),
+            is_staff: false,
+            is_superuser: false,
+            date_joined: 1,
+        }
+    }
+
+    fn refresh(jti: &str) -> RefreshRecord {
+        RefreshRecord {
+            jti: jti.into(),
+            user_id: 1,
+            family_id: "f".into(),
+            issued_at: 1,
+            expires_at: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn usernames_are_unique() {
+        let (_dir, s) = store().await;
+        let u = s.create_user(new_user("alice")).await.unwrap();
+        assert_eq!(u.id, 1);
+        assert!(u.is_active && u.last_login.is_none());
+        assert!(matches!(
+            s.create_user(new_user("alice")).await,
+            Err(StoreError::UsernameTaken)
+        ));
+        assert!(s.create_user(new_user("Alice")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn blacklisting_is_once_only_and_logged() {
+        let (_dir, s) = store().await;
+        s.create_user(new_user("alice")).await.unwrap();
+        s.record_refresh_token(&refresh("a")).await.unwrap();
+        assert!(s.blacklist_refresh_token(&refresh("a"), 5).await.unwrap());
+        assert!(!s.blacklist_refresh_token(&refresh("a"), 6).await.unwrap());
+        assert!(
+            !s.rotate_refresh_token(&refresh("a"), &refresh("b"), 7)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.rotate_refresh_token(&refresh("c"), &refresh("d"), 7)
+                .await
+                .unwrap()
+        );
+        let r = s.revocations(0).await.unwrap();
+        let mut jtis: Vec<_> = r.jtis.into_iter().map(|(j, _)| j).collect();
+        jtis.sort();
+        assert_eq!(jtis, ["a", "c"]);
+        let changes = s.changes_since(0, 100).await.unwrap();
+        let kinds: Vec<_> = changes.iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(ChangeKind::User),
+                Some(ChangeKind::Jti),
+                Some(ChangeKind::Jti)
+            ]
+        );
+        assert_eq!(s.latest_change().await.unwrap(), changes[2].id);
+    }
+
+    #[tokio::test]
+    async fn update_user_bumps_version() {
+        let (_dir, s) = store().await;
+        let u = s.create_user(new_user("alice")).await.unwrap();
+        let update = UserUpdate {
+            is_active: Some(false),
+            bump_token_version: true,
+            ..Default::default()
+        };
+        let u2 = s.update_user(u.id, update, 2).await.unwrap().unwrap();
+        assert!(!u2.is_active);
+        assert_eq!(u2.token_version, 1);
+        assert!(
+            s.update_user(99, UserUpdate::default(), 2)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
