@@ -1,0 +1,316 @@
+//! Signup and the current user (SPEC section 3, "Accounts"), and the errors
+//! of protected endpoints (SPEC section 5).
+
+use crate::harness::*;
+use serde_json::json;
+use tessera_store::{SqliteStore, Store, UserUpdate};
+
+#[tokio::test]
+async fn signup_creates_a_user() {
+    let s = Server::start("").await;
+    let r = s
+        .post(
+            "/api/auth/signup",
+            json!({"username": "alice", "password": PASSWORD, "email": "a@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        r.body,
+        json!({"id": 1, "username": "alice", "email": "a@example.com"})
+    );
+    let r = s
+        .post(
+            "/api/auth/signup",
+            json!({"username": "bob", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.body, json!({"id": 2, "username": "bob", "email": ""}));
+}
+
+#[tokio::test]
+async fn signup_refuses_duplicates_including_nfkc_lookalikes() {
+    let s = Server::start("").await;
+    s.signup("admin").await;
+    for name in ["admin", "ａｄｍｉｎ"] {
+        let r = s
+            .post(
+                "/api/auth/signup",
+                json!({"username": name, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.body,
+            json!({"username": ["A user with that username already exists."]})
+        );
+    }
+    // Case-sensitive, as Django.
+    s.signup("Admin").await;
+}
+
+#[tokio::test]
+async fn signup_applies_the_password_policy() {
+    let s = Server::start("").await;
+    let cases = [
+        (
+            "short",
+            "This password is too short. It must contain at least 8 characters.",
+        ),
+        ("12345678901", "This password is entirely numeric."),
+        ("password", "This password is too common."),
+        (
+            "carolinesmith",
+            "The password is too similar to the username.",
+        ),
+    ];
+    for (password, message) in cases {
+        let r = s
+            .post(
+                "/api/auth/signup",
+                json!({"username": "carolinesmith", "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{password}");
+        let messages = r.body["password"].as_array().unwrap();
+        assert!(messages.contains(&json!(message)), "{password}: {}", r.text);
+        assert_eq!(r.body.as_object().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn signup_refuses_bad_usernames_and_emails() {
+    let s = Server::start("").await;
+    let long = "u".repeat(10_000);
+    let cases = [
+        (
+            json!({"username": long, "password": PASSWORD}),
+            "username",
+            "Ensure this field has no more than 150 characters.",
+        ),
+        (
+            json!({"username": "a\u{0}b", "password": PASSWORD}),
+            "username",
+            "Enter a valid username. This value may not contain control characters.",
+        ),
+        (
+            json!({"username": "   ", "password": PASSWORD}),
+            "username",
+            "This field may not be blank.",
+        ),
+        (
+            json!({"username": "", "password": PASSWORD}),
+            "username",
+            "This field may not be blank.",
+        ),
+        (
+            json!({"username": "ok", "password": PASSWORD, "email": "not-an-email"}),
+            "email",
+            "Enter a valid email address.",
+        ),
+        (
+            json!({"username": "ok", "password": PASSWORD, "email": 3}),
+            "email",
+            "Not a valid string.",
+        ),
+    ];
+    for (body, field, message) in cases {
+        let r = s.post("/api/auth/signup", body).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.body, json!({field: [message]}), "{}", r.text);
+    }
+    s.assert_healthy().await;
+    s.signup("ok").await;
+}
+
+#[tokio::test]
+async fn signup_can_be_turned_off() {
+    let s = Server::start("signup_enabled = false").await;
+    let r = s
+        .post(
+            "/api/auth/signup",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.body["code"], "permission_denied");
+}
+
+#[tokio::test]
+async fn me_returns_the_user() {
+    let s = Server::start("").await;
+    let (access, _) = s.user("alice").await;
+    let r = s.me(&access).await;
+    assert_eq!(r.status, 200);
+    let body = r.body.as_object().unwrap();
+    let mut keys: Vec<_> = body.keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "date_joined",
+            "email",
+            "id",
+            "is_active",
+            "is_staff",
+            "last_login",
+            "username"
+        ]
+    );
+    assert_eq!(r.body["id"], 1);
+    assert_eq!(r.body["username"], "alice");
+    assert_eq!(r.body["is_staff"], false);
+    assert_eq!(r.body["is_active"], true);
+    let joined = r.body["date_joined"].as_str().unwrap();
+    assert!(
+        joined.len() == 20 && joined.ends_with('Z') && joined.contains('T'),
+        "{joined}"
+    );
+    assert!(r.body["last_login"].is_string());
+}
+
+#[tokio::test]
+async fn missing_or_foreign_credentials_are_not_authenticated() {
+    let s = Server::start("").await;
+    let (access, _) = s.user("alice").await;
+    assert_not_authenticated(&s.get("/api/auth/me").await);
+    for value in [
+        format!("Basic {access}"),
+        format!("Bearer  {access}"),
+        format!("bearer {access}"),
+        "Bearer".to_owned(),
+        format!("Token {access}"),
+    ] {
+        let r = s
+            .send(
+                s.http
+                    .get(s.url("/api/auth/me"))
+                    .header("Authorization", value.clone()),
+            )
+            .await;
+        assert_not_authenticated(&r);
+    }
+}
+
+#[tokio::test]
+async fn auth_header_types_are_configurable() {
+    let s = Server::start("auth_header_types = [\"Bearer\", \"JWT\"]").await;
+    let (access, _) = s.user("alice").await;
+    let r = s
+        .send(
+            s.http
+                .get(s.url("/api/auth/me"))
+                .header("Authorization", format!("JWT {access}")),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn refused_tokens_say_why() {
+    let s = Server::start("access_token_lifetime = \"1s\"").await;
+    let (access, refresh) = s.user("alice").await;
+    // wrong_type: a refresh token where an access token is expected.
+    assert_refused(&s.me(&refresh).await, "wrong_type");
+    // invalid: garbage, wrong segment counts, bytes outside visible ASCII.
+    for token in [
+        "garbage",
+        "a.b",
+        "a.b.c.d",
+        "!!!.@@@.###",
+        "eyJhbGciOiJIUzI1NiJ9.e30.x",
+    ] {
+        assert_refused(&s.me(token).await, "invalid");
+    }
+    let r = s
+        .send(
+            s.http
+                .get(s.url("/api/auth/me"))
+                .header("Authorization", b"Bearer a\xe9b".as_slice()),
+        )
+        .await;
+    assert_refused(&r, "invalid");
+    // expired: wait out the one-second lifetime.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_refused(&s.me(&access).await, "expired");
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_a_bad_request() {
+    let s = Server::start("").await;
+    let (access, _) = s.user("alice").await;
+    let r = s
+        .send(
+            s.http
+                .get(s.url("/api/auth/me"))
+                .header("Authorization", format!("Bearer {access}"))
+                .header("Authorization", format!("Bearer {access}")),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["detail"].is_string());
+}
+
+#[tokio::test]
+async fn a_deactivation_by_another_process_revokes_tokens_within_a_second() {
+    let s = Server::start("").await;
+    let (access, refresh) = s.user("alice").await;
+    assert_eq!(s.me(&access).await.status, 200);
+    // Another process (as the admin CLI would) writes to the same database.
+    let store = SqliteStore::connect(&s.database_url()).await.unwrap();
+    let update = UserUpdate {
+        is_active: Some(false),
+        bump_token_version: true,
+        ..Default::default()
+    };
+    store.update_user(1, update, 0).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_refused(&s.me(&access).await, "revoked");
+    assert_token_not_valid(
+        &s.post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await,
+    );
+    let r = s
+        .post(
+            "/api/token/",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body["code"], "no_active_account");
+}
+
+#[tokio::test]
+async fn a_user_from_createsuperuser_is_accepted_at_once() {
+    let s = Server::start("").await;
+    let mut child = std::process::Command::new(binary())
+        .args(["--config"])
+        .arg(s.config_path())
+        .args([
+            "createsuperuser",
+            "--username",
+            "root",
+            "--email",
+            "root@example.com",
+            "--password-stdin",
+        ])
+        .current_dir(s.dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // No wait: the server falls back to the database for a user it does not know.
+    let (access, _) = s.login("root").await;
+    let r = s.me(&access).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["is_staff"], true);
+    assert_eq!(r.body["email"], "root@example.com");
+}

@@ -1,0 +1,313 @@
+//! Starting the real `tessera` binary on a random port against a fresh SQLite
+//! file, and talking HTTP to it the way a client would.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A password zxcvbn scores 4 and no test username resembles.
+pub const PASSWORD: &str = "vivid-otter-canyon-1987!";
+
+/// An HS256 secret tests can sign with, to forge tokens the server would
+/// otherwise accept and so isolate the one defect each attack test is about.
+pub const HS_SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
+
+/// A running server in its own directory.
+pub struct Server {
+    child: Option<Child>,
+    dir: Arc<TempDir>,
+    config: String,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A client for it.
+    pub http: reqwest::Client,
+}
+
+/// A response as the tests look at it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_tessera")
+}
+
+impl Server {
+    /// Starts a server with these extra TOML settings.
+    pub async fn start(extra_config: &str) -> Server {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::start_in(dir, extra_config.to_owned()).await
+    }
+
+    async fn start_in(dir: Arc<TempDir>, config: String) -> Server {
+        let db = dir.path().join("tessera.db");
+        let text = format!(
+            "bind = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}\"\n{config}\n",
+            db.display()
+        );
+        std::fs::write(dir.path().join("tessera.toml"), text).expect("write config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("server.log"))
+            .expect("log file");
+        let mut child = Command::new(binary())
+            .arg("--config")
+            .arg(dir.path().join("tessera.toml"))
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("TESSERA_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn tessera");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    return addr.trim().to_owned();
+                }
+            }
+            panic!("server exited before listening: {}", read_log(dir.path()));
+        })
+        .await
+        .expect("server did not start in time");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Server {
+            child: Some(child),
+            dir,
+            config,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// The server's directory (database, config, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The database URL.
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("tessera.db").display())
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("tessera.toml")
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        read_log(self.dir.path())
+    }
+
+    /// Kills the process with SIGKILL: no chance to flush or clean up.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill().expect("kill");
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Kills the server and starts a new one on the same directory and settings.
+    pub async fn restart(mut self) -> Server {
+        self.kill().await;
+        Self::start_in(self.dir.clone(), self.config.clone()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        Self::reply(request.send().await.expect("request")).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(self.http.post(self.url(path)).json(&body)).await
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        self.send(self.http.post(self.url(path)).form(form)).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .header("Content-Type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Reply {
+        self.send(self.http.get(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    pub async fn me(&self, token: &str) -> Reply {
+        self.get_with_token("/api/auth/me", token).await
+    }
+
+    pub async fn signup(&self, username: &str) -> Reply {
+        let r = self
+            .post(
+                "/api/auth/signup",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "signup {username}: {}", r.text);
+        r
+    }
+
+    /// Logs in and returns (access, refresh).
+    pub async fn login(&self, username: &str) -> (String, String) {
+        let r = self
+            .post(
+                "/api/token/",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login {username}: {}", r.text);
+        (
+            r.body["access"].as_str().expect("access").to_owned(),
+            r.body["refresh"].as_str().expect("refresh").to_owned(),
+        )
+    }
+
+    /// Signs up and logs in.
+    pub async fn user(&self, username: &str) -> (String, String) {
+        self.signup(username).await;
+        self.login(username).await
+    }
+
+    /// Sends raw bytes on a new connection and returns what comes back (for
+    /// requests an HTTP client would refuse to send).
+    pub async fn raw(&self, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        // The server may answer (and close) before reading everything we send.
+        let _ = stream.write_all(request).await;
+        let mut answer = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// Asserts the server is up and answers.
+    pub async fn assert_healthy(&self) {
+        let r = self.get("/healthz").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, json!({"status": "ok"}));
+    }
+}
+
+fn read_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+}
+
+/// The JSON of one token segment.
+pub fn segment(token: &str, index: usize) -> Value {
+    let part = token.split('.').nth(index).expect("segment");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("json")
+}
+
+pub fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("json"))
+}
+
+/// Signs `header.payload` with HMAC-SHA256 under `secret`.
+pub fn hs256(header: &Value, payload: &Value, secret: &[u8]) -> String {
+    let input = format!("{}.{}", b64(header), b64(payload));
+    let key = jsonwebtoken::EncodingKey::from_secret(secret);
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+        .expect("sign");
+    format!("{input}.{sig}")
+}
+
+/// Asserts a 401 refusing a presented token with this reason, as SPEC section 5 states.
+pub fn assert_refused(r: &Reply, reason: &str) {
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"detail": "Given token not valid for any token type", "code": "token_not_valid", "reason": reason}),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"api\", error=\"invalid_token\"")
+    );
+}
+
+/// Asserts simplejwt's token-endpoint 401.
+pub fn assert_token_not_valid(r: &Reply) {
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"detail": "Token is invalid or expired", "code": "token_not_valid"})
+    );
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"api\", error=\"invalid_token\"")
+    );
+}
+
+/// Asserts the no-credentials 401.
+pub fn assert_not_authenticated(r: &Reply) {
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"detail": "Authentication credentials were not provided.", "code": "not_authenticated"})
+    );
+    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"api\""));
+}

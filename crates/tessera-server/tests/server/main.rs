@@ -1,0 +1,13 @@
+//! Integration tests: the real `tessera` binary on a random port with a fresh
+//! SQLite file, spoken to over HTTP. One module per area of the SPEC.
+
+mod harness;
+
+mod accounts;
+mod attacks;
+mod bad_input;
+mod cli;
+mod durability;
+mod general;
+mod refresh;
+mod tokens;
