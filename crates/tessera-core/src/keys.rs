@@ -331,11 +331,12 @@ impl Key {
 }
 
 /// The keys a server holds: one that signs new tokens, and every key whose
-/// tokens are still accepted, by kid.
+/// tokens are still accepted, by kid. A retired key verifies until the last
+/// token it could have signed has expired, then drops out (JWKS included).
 #[derive(Debug)]
 pub struct KeyRing {
     signing: String,
-    keys: HashMap<String, Key>,
+    keys: HashMap<String, (Key, Option<i64>)>,
 }
 
 impl KeyRing {
@@ -343,15 +344,19 @@ impl KeyRing {
     pub fn single(key: Key) -> Self {
         let kid = key.kid.clone();
         let mut keys = HashMap::new();
-        keys.insert(kid.clone(), key);
+        keys.insert(kid.clone(), (key, None));
         Self { signing: kid, keys }
     }
 
-    /// A ring where `signing` signs and `others` (older keys) still verify.
-    pub fn with_previous(signing: Key, others: impl IntoIterator<Item = Key>) -> Self {
+    /// A ring where `signing` signs and each of `previous` verifies until its
+    /// time (seconds since the epoch; `None` for no limit).
+    pub fn with_previous(
+        signing: Key,
+        previous: impl IntoIterator<Item = (Key, Option<i64>)>,
+    ) -> Self {
         let mut ring = Self::single(signing);
-        for key in others {
-            ring.keys.entry(key.kid.clone()).or_insert(key);
+        for (key, until) in previous {
+            ring.keys.entry(key.kid.clone()).or_insert((key, until));
         }
         ring
     }
@@ -359,23 +364,29 @@ impl KeyRing {
     /// The key that signs new tokens.
     pub fn signing_key(&self) -> &Key {
         // `signing` is always a key of the map: both are set together above.
-        &self.keys[&self.signing]
+        &self.keys[&self.signing].0
     }
 
-    /// The key with this kid, if the ring holds it.
-    pub fn get(&self, kid: &str) -> Option<&Key> {
-        self.keys.get(kid)
+    /// The key with this kid, if the ring holds it and it still verifies at `now`.
+    pub fn get(&self, kid: &str, now: i64) -> Option<&Key> {
+        match self.keys.get(kid) {
+            Some((key, until)) if until.is_none_or(|u| now < u) => Some(key),
+            _ => None,
+        }
     }
 
-    /// Every key of the ring.
-    pub fn keys(&self) -> impl Iterator<Item = &Key> {
-        self.keys.values()
+    /// Every key that still verifies at `now`.
+    pub fn keys(&self, now: i64) -> impl Iterator<Item = &Key> {
+        self.keys
+            .values()
+            .filter(move |(_, until)| until.is_none_or(|u| now < u))
+            .map(|(key, _)| key)
     }
 
-    /// The public JWK Set (RFC 7517): every asymmetric key, ordered by kid;
-    /// empty for HMAC keys.
-    pub fn jwks(&self) -> serde_json::Value {
-        let mut jwks: Vec<&Jwk> = self.keys.values().filter_map(Key::public_jwk).collect();
+    /// The public JWK Set (RFC 7517) at `now`: every asymmetric key that still
+    /// verifies, ordered by kid; empty for HMAC keys.
+    pub fn jwks(&self, now: i64) -> serde_json::Value {
+        let mut jwks: Vec<&Jwk> = self.keys(now).filter_map(Key::public_jwk).collect();
         jwks.sort_by(|a, b| a.common.key_id.cmp(&b.common.key_id));
         serde_json::json!({ "keys": jwks })
     }
@@ -441,7 +452,7 @@ mod tests {
         assert!(!key.kid().contains("0123"));
         assert_eq!(key.kid().len(), 22);
         let ring = KeyRing::single(key);
-        assert_eq!(ring.jwks(), serde_json::json!({"keys": []}));
+        assert_eq!(ring.jwks(0), serde_json::json!({"keys": []}));
     }
 
     #[test]
@@ -449,5 +460,32 @@ mod tests {
         let ec = KeyMaterial::generate(Algorithm::ES256).unwrap();
         assert!(KeyMaterial::from_bytes(Algorithm::RS256, ec.as_bytes().to_vec()).is_err());
         assert!(KeyMaterial::from_bytes(Algorithm::ES256, b"not a pem".to_vec()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod ring_tests {
+    use super::*;
+
+    #[test]
+    fn retired_keys_verify_until_their_time_then_leave_the_jwks() {
+        let old = KeyMaterial::generate(Algorithm::ES256)
+            .unwrap()
+            .into_key()
+            .unwrap();
+        let new = KeyMaterial::generate(Algorithm::ES256)
+            .unwrap()
+            .into_key()
+            .unwrap();
+        let (old_kid, new_kid) = (old.kid().to_owned(), new.kid().to_owned());
+        let ring = KeyRing::with_previous(new, [(old, Some(100))]);
+        assert_eq!(ring.signing_key().kid(), new_kid);
+        assert!(ring.get(&old_kid, 99).is_some());
+        assert!(ring.get(&old_kid, 100).is_none());
+        assert_eq!(ring.jwks(99)["keys"].as_array().unwrap().len(), 2);
+        let after = ring.jwks(100);
+        let keys = after["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0]["kid"], new_kid.as_str());
     }
 }

@@ -9,7 +9,7 @@ use crate::claims::{ExtraClaim, Subject, TokenType, VerifiedClaims, new_token_id
 use crate::keys::{KeyRing, algorithm_name};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Header, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -33,8 +33,6 @@ pub enum TokenError {
 /// The token rules in force: what `settings` of SPEC section 2 say about tokens.
 #[derive(Debug, Clone)]
 pub struct TokenPolicy {
-    /// The one algorithm tokens are signed and accepted with.
-    pub algorithm: Algorithm,
     /// Lifetime of access tokens, seconds.
     pub access_lifetime: i64,
     /// Lifetime of refresh tokens, seconds.
@@ -51,11 +49,16 @@ pub struct TokenPolicy {
     pub extra_claims: Vec<ExtraClaim>,
 }
 
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TokenPolicy {
-    /// The policy of a default configuration, for the given algorithm.
-    pub fn new(algorithm: Algorithm) -> Self {
+    /// The policy of a default configuration.
+    pub fn new() -> Self {
         Self {
-            algorithm,
             access_lifetime: 300,
             refresh_lifetime: 86_400,
             issuer: None,
@@ -206,21 +209,23 @@ pub fn validate(
         .map_err(|_| TokenError::Invalid)?;
     let header: StrictHeader =
         serde_json::from_slice(&header_json).map_err(|_| TokenError::Invalid)?;
-    // The algorithm comes from our configuration, never from the token: a
-    // header naming any other (`none`, `HS256` on an RSA server, ...) is refused.
-    if header.alg != algorithm_name(policy.algorithm) || header.typ.as_deref() != Some("JWT") {
+    if header.typ.as_deref() != Some("JWT") {
         return Err(TokenError::Invalid);
     }
     let key = header
         .kid
         .as_deref()
-        .and_then(|kid| ring.get(kid))
-        .filter(|key| key.algorithm() == policy.algorithm)
+        .and_then(|kid| ring.get(kid, now))
         .ok_or(TokenError::Invalid)?;
+    // The algorithm comes from our key, never from the token: a header naming
+    // any other (`none`, `HS256` against an ES256 key, ...) is refused.
+    if header.alg != algorithm_name(key.algorithm()) {
+        return Err(TokenError::Invalid);
+    }
 
     // jsonwebtoken checks the signature; the time and audience rules are ours,
     // applied below with our clock, so turn its own checks off.
-    let mut validation = Validation::new(policy.algorithm);
+    let mut validation = Validation::new(key.algorithm());
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
@@ -267,12 +272,13 @@ pub fn validate(
 mod tests {
     use super::*;
     use crate::keys::KeyMaterial;
+    use jsonwebtoken::Algorithm;
 
     const NOW: i64 = 1_800_000_000;
 
     fn setup(alg: Algorithm) -> (TokenPolicy, KeyRing) {
         let key = KeyMaterial::generate(alg).unwrap().into_key().unwrap();
-        (TokenPolicy::new(alg), KeyRing::single(key))
+        (TokenPolicy::new(), KeyRing::single(key))
     }
 
     fn alice() -> Subject {

@@ -70,6 +70,9 @@ pub enum AuthError {
     /// A token was refused.
     #[error("token refused: {}", .0.as_str())]
     Token(Refusal),
+    /// A password change presented a token that did not come from a password login.
+    #[error("fresh token required")]
+    FreshTokenRequired,
     /// Input that breaks a rule, by field.
     #[error("invalid input")]
     Fields(FieldErrors),
@@ -227,7 +230,7 @@ impl Authority {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
         let now = clock.now();
-        let ring = keyring::load(&settings, store.as_ref(), now).await?;
+        let ring = keyring::load_at_start(&settings, store.as_ref(), now).await?;
         // Read the change log's position first: whatever happens after it is
         // replayed by `sync`, and replaying is idempotent.
         let last_change = store.latest_change().await?;
@@ -246,7 +249,6 @@ impl Authority {
             revocations.revoke_family(fid, *until);
         }
         let policy = TokenPolicy {
-            algorithm: settings.algorithm,
             access_lifetime: settings.access_seconds(),
             refresh_lifetime: settings.refresh_seconds(),
             issuer: settings.issuer.clone(),
@@ -295,7 +297,7 @@ impl Authority {
 
     /// The public JWK Set.
     pub fn jwks(&self) -> serde_json::Value {
-        self.key_ring().jwks()
+        self.key_ring().jwks(self.now())
     }
 
     async fn blocking<T: Send + 'static>(
@@ -553,10 +555,18 @@ impl Authority {
 
     /// Blacklists a refresh token (simplejwt's blacklist endpoint).
     pub async fn blacklist(&self, token: &str) -> Result<(), AuthError> {
-        let (claims, user) = self.check(token, Some(TokenType::Refresh)).await?;
+        let (claims, _) = self.check(token, Some(TokenType::Refresh)).await?;
+        if !self.blacklist_claims(&claims).await? {
+            return Err(AuthError::Token(Refusal::Revoked));
+        }
+        Ok(())
+    }
+
+    /// Blacklists the token these claims came from; true if this call did it.
+    async fn blacklist_claims(&self, claims: &VerifiedClaims) -> Result<bool, AuthError> {
         let record = RefreshRecord {
             jti: claims.jti.clone(),
-            user_id: user.id,
+            user_id: claims.user_id,
             family_id: claims.fid.clone(),
             issued_at: claims.iat,
             expires_at: claims.exp,
@@ -566,10 +576,187 @@ impl Authority {
             .blacklist_refresh_token(&record, self.now())
             .await?;
         write(&self.revocations).blacklist(&claims.jti, claims.exp);
-        if !newly {
-            return Err(AuthError::Token(Refusal::Revoked));
+        Ok(newly)
+    }
+
+    /// RFC 7009 revocation: a valid token of either type is blacklisted (an
+    /// access token by its `jti`); an unknown, invalid or expired token is
+    /// not an error.
+    pub async fn revoke_token(&self, token: &str) -> Result<(), AuthError> {
+        match self.check(token, None).await {
+            Ok((claims, _)) => {
+                self.blacklist_claims(&claims).await?;
+                Ok(())
+            }
+            Err(AuthError::Token(_)) => Ok(()),
+            Err(e) => Err(e),
         }
+    }
+
+    /// RFC 7662 introspection: every claim of an active token, `None` otherwise.
+    pub async fn introspect(
+        &self,
+        token: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, AuthError> {
+        match self.check(token, None).await {
+            Ok((claims, _)) => Ok(Some(claims.raw)),
+            Err(AuthError::Token(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends the session of `claims` (its family), and blacklists `refresh`
+    /// when it is a valid refresh token of the same user.
+    pub async fn logout(
+        &self,
+        claims: &VerifiedClaims,
+        refresh: Option<&str>,
+    ) -> Result<(), AuthError> {
+        if let Some(token) = refresh {
+            match self.check(token, Some(TokenType::Refresh)).await {
+                Ok((refresh_claims, _)) if refresh_claims.user_id == claims.user_id => {
+                    self.blacklist_claims(&refresh_claims).await?;
+                }
+                // Revoking the family below ends that token's session anyway
+                // when it belongs to it; a foreign or bad token changes nothing.
+                Ok(_) | Err(AuthError::Token(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.revoke_family(&claims.fid, claims.user_id, self.now())
+            .await
+    }
+
+    /// Changes the caller's password. Needs a fresh token (from a password
+    /// login) and the old password; every token issued before is refused after.
+    pub async fn change_password(
+        &self,
+        claims: &VerifiedClaims,
+        old: &str,
+        new: &str,
+    ) -> Result<(), AuthError> {
+        if !claims.fresh {
+            return Err(AuthError::FreshTokenRequired);
+        }
+        let record = self
+            .store
+            .user_by_id(claims.user_id)
+            .await?
+            .ok_or(AuthError::Token(Refusal::Invalid))?;
+        let (clear, hash) = (old.to_owned(), record.password_hash.clone());
+        if !self
+            .blocking(move || password::verify(&clear, &hash))
+            .await?
+        {
+            return Err(field_error(
+                "old_password",
+                "Your old password was entered incorrectly. Please enter it again.",
+            ));
+        }
+        if let Err(messages) = self.passwords.check(new, &record.username, &record.email) {
+            let mut errors = FieldErrors::new();
+            errors.insert("new_password".into(), messages);
+            return Err(AuthError::Fields(errors));
+        }
+        let clear = new.to_owned();
+        let hash = self
+            .blocking(move || password::hash(&clear))
+            .await?
+            .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
+        let update = UserUpdate {
+            password_hash: Some(hash),
+            bump_token_version: true,
+            ..Default::default()
+        };
+        self.update_user(record.id, update).await?;
         Ok(())
+    }
+
+    /// One page of users, ordered by id, and the total count.
+    pub async fn list_users(&self, offset: i64, limit: i64) -> Result<(i64, Vec<User>), AuthError> {
+        let count = self.store.count_users().await?;
+        let users = self.store.list_users(offset, limit).await?;
+        Ok((count, users.into_iter().map(User::from).collect()))
+    }
+
+    /// An administrator's change of a user's flags. Deactivation also raises
+    /// the token version, so the user's tokens stop working at once.
+    pub async fn set_user_flags(
+        &self,
+        id: i64,
+        is_active: Option<bool>,
+        is_staff: Option<bool>,
+    ) -> Result<Option<Arc<User>>, AuthError> {
+        let update = UserUpdate {
+            is_active,
+            is_staff,
+            bump_token_version: is_active == Some(false),
+            ..Default::default()
+        };
+        self.update_user(id, update).await
+    }
+
+    /// Refuses every token of the user issued until now.
+    pub async fn revoke_user(&self, id: i64) -> Result<Option<Arc<User>>, AuthError> {
+        let update = UserUpdate {
+            bump_token_version: true,
+            ..Default::default()
+        };
+        self.update_user(id, update).await
+    }
+
+    /// An access token for `username` with a chosen lifetime (service tokens,
+    /// tests): a family of its own, not fresh.
+    pub async fn issue_access_token(
+        &self,
+        username: &str,
+        lifetime: Option<i64>,
+    ) -> Result<IssuedToken, AuthError> {
+        let name = Username::parse(username).map_err(|e| field_error("username", e.to_string()))?;
+        let record = self
+            .store
+            .user_by_username(name.as_str())
+            .await?
+            .filter(|r| r.is_active)
+            .ok_or(AuthError::NoActiveAccount)?;
+        let user = self.remember(record);
+        let mut policy = self.policy.clone();
+        if let Some(seconds) = lifetime {
+            policy.access_lifetime = seconds;
+        }
+        let grant = Grant {
+            token_type: TokenType::Access,
+            fid: &new_token_id(),
+            fresh: false,
+            extra: None,
+        };
+        token::issue(
+            &policy,
+            &self.key_ring(),
+            &user.subject(),
+            &grant,
+            self.now(),
+        )
+        .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))
+    }
+
+    /// Generates a key for `alg` that signs from now on; returns its kid.
+    pub async fn rotate_keys(&self, alg: tessera_core::Algorithm) -> Result<String, KeyLoadError> {
+        let kid = keyring::rotate(&self.settings, self.store.as_ref(), alg, self.now()).await?;
+        self.reload_keys().await;
+        Ok(kid)
+    }
+
+    /// The user with this username, from the store.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, AuthError> {
+        let Ok(name) = Username::parse(username) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .user_by_username(name.as_str())
+            .await?
+            .map(User::from))
     }
 
     /// Changes a user's flags or password hash (and raises the token version
@@ -626,8 +813,9 @@ impl Authority {
     }
 
     async fn reload_keys(&self) {
-        match keyring::load(&self.settings, self.store.as_ref(), self.now()).await {
-            Ok(ring) => *write(&self.keys) = Arc::new(ring),
+        match keyring::reload(&self.settings, self.store.as_ref(), self.now()).await {
+            Ok(Some(ring)) => *write(&self.keys) = Arc::new(ring),
+            Ok(None) => {}
             // Keep the keys in force: a bad new key must not stop verification.
             Err(e) => tracing::error!(error = %e, "could not reload signing keys"),
         }

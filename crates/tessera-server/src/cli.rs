@@ -46,6 +46,43 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Signing keys.
+    Keys {
+        /// What to do with keys.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Users.
+    Users {
+        /// What to do with users.
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+/// `tessera keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the stored keys: kid, algorithm, and whether each signs or only verifies.
+    List,
+    /// Generate a key that signs from now on; the old ones verify until their tokens expire.
+    Rotate {
+        /// Algorithm of the new key (default: the configured one).
+        #[arg(long)]
+        algorithm: Option<String>,
+    },
+}
+
+/// `tessera users ...`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List every user.
+    List,
+    /// Deactivate a user: their logins and tokens are refused at once.
+    Deactivate {
+        /// The username.
+        username: String,
+    },
 }
 
 /// `tessera token ...`.
@@ -55,6 +92,15 @@ pub enum TokenCommand {
     Decode {
         /// The token.
         token: String,
+    },
+    /// Print a new access token for a user (service tokens, tests).
+    Issue {
+        /// The user.
+        #[arg(long)]
+        username: String,
+        /// Lifetime, e.g. 10m (default: access_token_lifetime).
+        #[arg(long)]
+        lifetime: Option<String>,
     },
 }
 
@@ -117,6 +163,34 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {
         Command::Token {
             command: TokenCommand::Decode { token },
         } => return decode(settings, &token).await,
+        Command::Token {
+            command: TokenCommand::Issue { username, lifetime },
+        } => {
+            let lifetime = match lifetime {
+                None => None,
+                Some(text) => match humantime::parse_duration(&text) {
+                    Ok(d) if d.as_secs() >= 1 => Some(d.as_secs() as i64),
+                    _ => {
+                        return Err(format!(
+                            "--lifetime: expected a duration such as 10m, got `{text}`"
+                        ));
+                    }
+                },
+            };
+            let authority = server::open_authority(settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let token = authority
+                .issue_access_token(&username, lifetime)
+                .await
+                .map_err(|e| match e {
+                    AuthError::NoActiveAccount => format!("no active user `{username}`"),
+                    other => other.to_string(),
+                })?;
+            println!("{}", token.token);
+        }
+        Command::Keys { command } => keys(settings, command).await?,
+        Command::Users { command } => return users(settings, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -210,4 +284,121 @@ mod base64_free {
         let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
+}
+
+async fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::List => {
+            let store = server::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let now = tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock);
+            let keys = crate::keyring::list(&settings, store.as_ref())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{:<44} {:<6} {:<21} status", "kid", "alg", "created");
+            let mut signing_seen = false;
+            for key in keys {
+                let status = match (key.retired_at, key.verifies_until) {
+                    (None, _) if !signing_seen => {
+                        signing_seen = true;
+                        "signing".to_owned()
+                    }
+                    (None, _) => "verifying".to_owned(),
+                    (Some(_), Some(until)) if until > now => {
+                        format!("verifying until {}", timestamp(until))
+                    }
+                    _ => "expired".to_owned(),
+                };
+                println!(
+                    "{:<44} {:<6} {:<21} {status}",
+                    key.kid,
+                    key.algorithm,
+                    timestamp(key.created_at)
+                );
+            }
+        }
+        KeysCommand::Rotate { algorithm } => {
+            let alg = match algorithm {
+                None => settings.algorithm,
+                Some(name) => tessera_core::keys::parse_algorithm(&name).ok_or_else(|| {
+                    format!(
+                        "--algorithm: expected one of {}, got `{name}`",
+                        tessera_core::keys::ALGORITHM_NAMES.join(", ")
+                    )
+                })?,
+            };
+            let authority = server::open_authority(settings.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            let kid = authority
+                .rotate_keys(alg)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "New signing key {kid} ({}).",
+                tessera_core::keys::algorithm_name(alg)
+            );
+            if alg != settings.algorithm {
+                eprintln!(
+                    "note: the configured algorithm is {}; set algorithm = \"{}\" too, or the next start rotates back",
+                    tessera_core::keys::algorithm_name(settings.algorithm),
+                    tessera_core::keys::algorithm_name(alg)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn users(settings: Settings, command: UsersCommand) -> Result<ExitCode, String> {
+    let authority = server::open_authority(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    match command {
+        UsersCommand::List => {
+            let (_, users) = authority
+                .list_users(0, i64::MAX)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{:>6}  {:<24} {:<28} {:<5} {:<6} joined",
+                "id", "username", "email", "staff", "active"
+            );
+            for u in users {
+                println!(
+                    "{:>6}  {:<24} {:<28} {:<5} {:<6} {}",
+                    u.id,
+                    u.username,
+                    u.email,
+                    u.is_staff,
+                    u.is_active,
+                    timestamp(u.date_joined)
+                );
+            }
+        }
+        UsersCommand::Deactivate { username } => {
+            let Some(user) = authority
+                .user_by_username(&username)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                eprintln!("tessera: no user `{username}`");
+                return Ok(ExitCode::FAILURE);
+            };
+            authority
+                .set_user_flags(user.id, Some(false), None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "User {username} (id {}) deactivated; their tokens are refused.",
+                user.id
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn timestamp(seconds: i64) -> String {
+    crate::http::accounts::timestamp(seconds)
 }

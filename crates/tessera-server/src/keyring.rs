@@ -1,8 +1,12 @@
-//! Loading the signing keys at start: the configured key, or the stored ones,
-//! generating and storing a first key when there is none.
+//! The signing keys: the configured key, or the stored ones (the newest in
+//! service signs; retired ones verify until every token they signed has
+//! expired), generating and storing a key when none fits the settings.
 
 use crate::config::Settings;
-use tessera_core::keys::{Key, KeyError, KeyMaterial, KeyRing, algorithm_name, is_hmac};
+use tessera_core::Algorithm;
+use tessera_core::keys::{
+    Key, KeyError, KeyMaterial, KeyRing, algorithm_name, is_hmac, parse_algorithm,
+};
 use tessera_store::{KeyRecord, Store, StoreError};
 
 /// Why the keys could not be loaded.
@@ -19,39 +23,70 @@ pub enum KeyLoadError {
         /// Why.
         reason: String,
     },
+    /// Keys come from the configuration, so the store's keys are not used.
+    #[error("signing_key is set in the configuration: change it there to rotate")]
+    Configured,
+    /// A key was stored but cannot be read back.
+    #[error("no signing key in service after storing one")]
+    Missing,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// The key ring for `settings`: the configured `signing_key` alone when set,
-/// otherwise every stored key of the configured algorithm (the newest signs),
-/// generating and storing one if none exists yet.
-pub async fn load(
+/// The ring to start with. The configured `signing_key` alone when set;
+/// otherwise the stored keys, rotating to a new key when none is in service
+/// or the one in service is not of the configured algorithm.
+pub async fn load_at_start(
     settings: &Settings,
     store: &dyn Store,
     now: i64,
 ) -> Result<KeyRing, KeyLoadError> {
-    let alg = settings.algorithm;
-    if let Some(configured) = &settings.signing_key {
-        let bytes = if is_hmac(alg) {
-            configured.as_bytes().to_vec()
-        } else {
-            std::fs::read(configured).map_err(|e| KeyLoadError::File {
-                path: configured.clone(),
-                reason: e.to_string(),
-            })?
-        };
-        let key = KeyMaterial::from_bytes(alg, bytes)?.into_key()?;
-        return Ok(KeyRing::single(key));
-    }
-    if let Some(ring) = stored_ring(settings, store).await? {
+    if let Some(ring) = configured_ring(settings)? {
         return Ok(ring);
+    }
+    if let Some(ring) = stored_ring(settings, store, now).await?
+        && ring.signing_key().algorithm() == settings.algorithm
+    {
+        return Ok(ring);
+    }
+    rotate(settings, store, settings.algorithm, now).await?;
+    // Read back: if another process generated one at the same moment, every
+    // process settles on the same newest key and still accepts the other's.
+    stored_ring(settings, store, now)
+        .await?
+        .ok_or(KeyLoadError::Missing)
+}
+
+/// The ring after the stored keys changed (another process rotated them);
+/// `None` when keys come from the configuration. Never generates a key, so
+/// that two processes with different settings cannot rotate back and forth.
+pub async fn reload(
+    settings: &Settings,
+    store: &dyn Store,
+    now: i64,
+) -> Result<Option<KeyRing>, KeyLoadError> {
+    if settings.signing_key.is_some() {
+        return Ok(None);
+    }
+    stored_ring(settings, store, now).await
+}
+
+/// Generates a key for `alg` and makes it the one that signs, retiring the
+/// others (they keep verifying the tokens they signed). Returns its kid.
+pub async fn rotate(
+    settings: &Settings,
+    store: &dyn Store,
+    alg: Algorithm,
+    now: i64,
+) -> Result<String, KeyLoadError> {
+    if settings.signing_key.is_some() {
+        return Err(KeyLoadError::Configured);
     }
     let material = KeyMaterial::generate(alg)?;
     let key = material.clone().into_key()?;
     store
-        .insert_signing_key(&KeyRecord {
+        .rotate_signing_key(&KeyRecord {
             kid: key.kid().to_owned(),
             algorithm: algorithm_name(alg).to_owned(),
             private_key: material.as_bytes().to_vec(),
@@ -62,36 +97,90 @@ pub async fn load(
     tracing::info!(
         kid = key.kid(),
         algorithm = algorithm_name(alg),
-        "generated a new signing key"
+        "new signing key in service"
     );
-    // Read back: if another process generated one at the same moment, every
-    // process settles on the same newest key and still accepts the other's.
-    Ok(stored_ring(settings, store)
-        .await?
-        .unwrap_or_else(|| KeyRing::single(key)))
+    Ok(key.kid().to_owned())
+}
+
+/// How long after retirement a key must still verify: the longest a token
+/// it signed can live.
+pub fn verification_grace(settings: &Settings) -> i64 {
+    settings.access_seconds().max(settings.refresh_seconds()) + settings.leeway.as_secs() as i64
+}
+
+fn configured_ring(settings: &Settings) -> Result<Option<KeyRing>, KeyLoadError> {
+    let Some(configured) = &settings.signing_key else {
+        return Ok(None);
+    };
+    let alg = settings.algorithm;
+    let bytes = if is_hmac(alg) {
+        configured.as_bytes().to_vec()
+    } else {
+        std::fs::read(configured).map_err(|e| KeyLoadError::File {
+            path: configured.clone(),
+            reason: e.to_string(),
+        })?
+    };
+    let key = KeyMaterial::from_bytes(alg, bytes)?.into_key()?;
+    Ok(Some(KeyRing::single(key)))
 }
 
 async fn stored_ring(
     settings: &Settings,
     store: &dyn Store,
+    now: i64,
 ) -> Result<Option<KeyRing>, KeyLoadError> {
-    let alg = settings.algorithm;
-    let name = algorithm_name(alg);
-    let mut keys: Vec<(bool, Key)> = Vec::new();
+    let grace = verification_grace(settings);
+    let mut signing: Option<Key> = None;
+    let mut previous: Vec<(Key, Option<i64>)> = Vec::new();
+    // Records come newest first; the newest key still in service signs.
     for record in store.signing_keys().await? {
-        if record.algorithm != name {
+        let until = record.retired_at.map(|retired| retired + grace);
+        if until.is_some_and(|u| u <= now) {
             continue;
         }
+        let Some(alg) = parse_algorithm(&record.algorithm) else {
+            tracing::warn!(kid = %record.kid, algorithm = %record.algorithm, "skipping a stored key of an unknown algorithm");
+            continue;
+        };
         let key = KeyMaterial::from_bytes(alg, record.private_key)?.into_key()?;
-        keys.push((record.retired_at.is_none(), key));
+        if signing.is_none() && record.retired_at.is_none() {
+            signing = Some(key);
+        } else {
+            previous.push((key, until));
+        }
     }
-    // Records come newest first; the newest key still in service signs.
-    let Some(position) = keys.iter().position(|(active, _)| *active) else {
-        return Ok(None);
-    };
-    let (_, signing) = keys.remove(position);
-    Ok(Some(KeyRing::with_previous(
-        signing,
-        keys.into_iter().map(|(_, k)| k),
-    )))
+    Ok(signing.map(|key| KeyRing::with_previous(key, previous)))
+}
+
+/// A stored key as `tessera keys list` shows it.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm name.
+    pub algorithm: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When it stopped signing.
+    pub retired_at: Option<i64>,
+    /// Until when it verifies, for a retired key.
+    pub verifies_until: Option<i64>,
+}
+
+/// Every stored key, newest first, without private material.
+pub async fn list(settings: &Settings, store: &dyn Store) -> Result<Vec<KeyInfo>, KeyLoadError> {
+    let grace = verification_grace(settings);
+    Ok(store
+        .signing_keys()
+        .await?
+        .into_iter()
+        .map(|r| KeyInfo {
+            kid: r.kid,
+            algorithm: r.algorithm,
+            created_at: r.created_at,
+            retired_at: r.retired_at,
+            verifies_until: r.retired_at.map(|t| t + grace),
+        })
+        .collect())
 }

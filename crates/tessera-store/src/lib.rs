@@ -56,6 +56,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every user, ordered by id.
     async fn all_users(&self) -> StoreResult<Vec<UserRecord>>;
 
+    /// How many users there are.
+    async fn count_users(&self) -> StoreResult<i64>;
+
+    /// Users ordered by id, skipping `offset`, at most `limit`.
+    async fn list_users(&self, offset: i64, limit: i64) -> StoreResult<Vec<UserRecord>>;
+
     /// Records a successful login.
     async fn record_login(&self, id: i64, at: i64) -> StoreResult<()>;
 
@@ -106,4 +112,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new signing key.
     async fn insert_signing_key(&self, key: &KeyRecord) -> StoreResult<()>;
+
+    /// Retires every key in service and stores `key`, which signs from now on.
+    async fn rotate_signing_key(&self, key: &KeyRecord) -> StoreResult<()>;
 }

@@ -169,6 +169,23 @@ impl Store for SqliteStore {
         )
     }
 
+    async fn count_users(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    async fn list_users(&self, offset: i64, limit: i64) -> StoreResult<Vec<UserRecord>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT ? OFFSET ?"
+        ))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn record_login(&self, id: i64, at: i64) -> StoreResult<()> {
         sqlx::query("UPDATE users SET last_login = ? WHERE id = ?")
             .bind(at)
@@ -344,6 +361,25 @@ impl Store for SqliteStore {
 
     async fn insert_signing_key(&self, key: &KeyRecord) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        Self::insert_key_in(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rotate_signing_key(&self, key: &KeyRecord) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_key_in(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    async fn insert_key_in(tx: &mut Transaction<'_, Sqlite>, key: &KeyRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, retired_at) \
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING",
@@ -353,10 +389,9 @@ impl Store for SqliteStore {
         .bind(&key.private_key)
         .bind(key.created_at)
         .bind(key.retired_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        Self::log_change(&mut tx, ChangeKind::Keys, &key.kid, None, key.created_at).await?;
-        tx.commit().await?;
+        Self::log_change(tx, ChangeKind::Keys, &key.kid, None, key.created_at).await?;
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! Account endpoints: signup and the current user.
+//! Account endpoints: signup, the current user, password change, logout, and the nginx check.
 
 use super::auth::Authenticated;
 use super::body::Payload;
@@ -6,7 +6,8 @@ use super::error::ApiError;
 use crate::authority::{Authority, NewAccount, User};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -60,4 +61,45 @@ pub async fn signup(
 /// `GET /api/auth/me`: the authenticated user.
 pub async fn me(auth: Authenticated) -> Json<Value> {
     Json(user_json(&auth.user))
+}
+
+/// `POST /api/auth/password`: change the password with a fresh token; 204.
+pub async fn change_password(
+    State(authority): State<Arc<Authority>>,
+    auth: Authenticated,
+    payload: Payload,
+) -> Result<StatusCode, ApiError> {
+    let mut fields = payload.fields();
+    let old = fields.string("old_password");
+    let new = fields.string("new_password");
+    fields.finish()?;
+    authority.change_password(&auth.claims, &old, &new).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/auth/logout`: end the session (the token's family); 204.
+pub async fn logout(
+    State(authority): State<Arc<Authority>>,
+    auth: Authenticated,
+    payload: Payload,
+) -> Result<StatusCode, ApiError> {
+    let mut fields = payload.fields();
+    let refresh = fields.optional_string("refresh").filter(|r| !r.is_empty());
+    fields.finish()?;
+    authority.logout(&auth.claims, refresh.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `/api/auth/check` for nginx `auth_request`: 204 with the user's id and
+/// name in headers, or the 401 of any protected endpoint.
+pub async fn check(auth: Authenticated) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    if let Ok(id) = HeaderValue::from_str(&auth.user.id.to_string()) {
+        headers.insert("x-auth-user-id", id);
+    }
+    if let Ok(name) = HeaderValue::from_bytes(auth.user.username.as_bytes()) {
+        headers.insert("x-auth-username", name);
+    }
+    response
 }

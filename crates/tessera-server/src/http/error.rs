@@ -31,12 +31,18 @@ pub enum ApiError {
     PayloadTooLarge,
     /// A body of a content type we do not read.
     UnsupportedMediaType(String),
-    /// No such path.
+    /// No such path or object.
     NotFound,
+    /// Not found, with a specific detail (DRF's "Invalid page.").
+    NotFoundWith(String),
     /// Known path, other method.
     MethodNotAllowed(Method),
     /// Authenticated but not allowed.
     PermissionDenied,
+    /// A password change with a token that is not fresh.
+    FreshTokenRequired,
+    /// An OAuth2 error (RFC 6749 5.2): `error` code and description.
+    OAuth(&'static str, String),
     /// Our fault; details are logged, not sent.
     Internal,
 }
@@ -65,6 +71,7 @@ impl From<AuthError> for ApiError {
             AuthError::NoActiveAccount => ApiError::NoActiveAccount,
             AuthError::Token(reason) => ApiError::BadToken(reason),
             AuthError::Fields(errors) => ApiError::Fields(errors),
+            AuthError::FreshTokenRequired => ApiError::FreshTokenRequired,
             AuthError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 ApiError::Internal
@@ -75,6 +82,13 @@ impl From<AuthError> for ApiError {
             }
         }
     }
+}
+
+/// Marks a response as not to be cached (RFC 6749 5.1), as every response
+/// carrying or describing tokens must be.
+pub fn no_store(headers: &mut axum::http::HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 fn with_challenge(status: StatusCode, body: Value, challenge: &'static str) -> Response {
@@ -132,6 +146,9 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => {
                 (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response()
             }
+            ApiError::NotFoundWith(detail) => {
+                (StatusCode::NOT_FOUND, Json(json!({"detail": detail}))).into_response()
+            }
             ApiError::MethodNotAllowed(method) => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 Json(json!({"detail": format!("Method \"{method}\" not allowed.")})),
@@ -145,6 +162,20 @@ impl IntoResponse for ApiError {
                 })),
             )
                 .into_response(),
+            ApiError::FreshTokenRequired => with_challenge(
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Fresh token required", "code": "fresh_token_required"}),
+                CHALLENGE_INVALID,
+            ),
+            ApiError::OAuth(error, description) => {
+                let mut response = (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": error, "error_description": description})),
+                )
+                    .into_response();
+                no_store(response.headers_mut());
+                response
+            }
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(json!({"detail": "Internal server error."})),

@@ -2,10 +2,13 @@
 //! (SPEC section 3), and serving on a listener.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod error;
 pub mod meta;
+pub mod oauth;
+pub mod origin;
 pub mod tokens;
 
 use crate::authority::Authority;
@@ -13,7 +16,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, patch, post};
 use axum::{Router, ServiceExt};
 use error::ApiError;
 use std::future::Future;
@@ -35,8 +38,18 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/api/token/blacklist", post(tokens::blacklist))
         .route("/api/auth/signup", post(accounts::signup))
         .route("/api/auth/me", get(accounts::me))
+        .route("/api/auth/password", post(accounts::change_password))
+        .route("/api/auth/logout", post(accounts::logout))
+        .route("/api/auth/check", any(accounts::check))
+        .route("/api/admin/users", get(admin::list_users))
+        .route("/api/admin/users/{id}", patch(admin::update_user))
+        .route("/api/admin/users/{id}/revoke", post(admin::revoke_user))
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/oauth/introspect", post(oauth::introspect))
         .route("/healthz", get(meta::healthz))
         .route("/.well-known/jwks.json", get(meta::jwks))
+        .route("/.well-known/openid-configuration", get(meta::openid_configuration))
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(json_method_not_allowed))
         .layer(

@@ -2,20 +2,18 @@
 
 use super::body::Payload;
 use super::error::ApiError;
+use super::error::no_store;
 use crate::authority::Authority;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Token responses must not be cached by anything between us and the client.
-fn no_store(body: Value) -> Response {
+fn tokens(body: Value) -> Response {
     let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    no_store(response.headers_mut());
     response
 }
 
@@ -29,7 +27,7 @@ pub async fn obtain(
     let password = fields.string("password");
     fields.finish()?;
     let (pair, _) = authority.login(&username, &password).await?;
-    Ok(no_store(
+    Ok(tokens(
         json!({"access": pair.access.token, "refresh": pair.refresh.token}),
     ))
 }
@@ -50,7 +48,7 @@ pub async fn refresh(
     if let Some(new) = refreshed.refresh {
         body["refresh"] = json!(new.token);
     }
-    Ok(no_store(body))
+    Ok(tokens(body))
 }
 
 /// `POST /api/token/verify/`: 200 `{}` for a valid token of either type.

@@ -1,0 +1,110 @@
+//! Administration endpoints for staff users.
+
+use super::accounts::user_json;
+use super::auth::Authenticated;
+use super::body::Payload;
+use super::error::ApiError;
+use super::origin::origin;
+use crate::authority::Authority;
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Default and largest page sizes of the user list.
+const DEFAULT_PAGE_SIZE: i64 = 20;
+const MAX_PAGE_SIZE: i64 = 100;
+
+/// A request authenticated by a staff user's access token; 403 for others.
+pub struct Staff(pub Authenticated);
+
+impl FromRequestParts<Arc<Authority>> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        authority: &Arc<Authority>,
+    ) -> Result<Self, ApiError> {
+        let auth = Authenticated::from_request_parts(parts, authority).await?;
+        // The user's current flag, not the token's: a demotion applies at once.
+        if !auth.user.is_staff {
+            return Err(ApiError::PermissionDenied);
+        }
+        Ok(Staff(auth))
+    }
+}
+
+/// `GET /api/admin/users?page=&page_size=`: users by id, paged like DRF's
+/// PageNumberPagination.
+pub async fn list_users(
+    State(authority): State<Arc<Authority>>,
+    _staff: Staff,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let page_size = query
+        .get("page_size")
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .map_or(DEFAULT_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE));
+    let invalid_page = || ApiError::NotFoundWith("Invalid page.".into());
+    let page = match query.get("page") {
+        None => 1,
+        Some(p) => p
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(invalid_page)?,
+    };
+    let offset = (page - 1).checked_mul(page_size).ok_or_else(invalid_page)?;
+    let (count, users) = authority.list_users(offset, page_size).await?;
+    let pages = ((count + page_size - 1) / page_size).max(1);
+    if page > pages {
+        return Err(invalid_page());
+    }
+    let base = format!("{}/api/admin/users", origin(authority.settings(), &headers));
+    let link = |p: i64| json!(format!("{base}?page={p}&page_size={page_size}"));
+    Ok(Json(json!({
+        "count": count,
+        "next": if page < pages { link(page + 1) } else { Value::Null },
+        "previous": if page > 1 { link(page - 1) } else { Value::Null },
+        "results": users.iter().map(user_json).collect::<Vec<_>>(),
+    })))
+}
+
+fn user_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// `PATCH /api/admin/users/{id}`: set `is_active` and `is_staff`.
+pub async fn update_user(
+    State(authority): State<Arc<Authority>>,
+    _staff: Staff,
+    Path(id): Path<String>,
+    payload: Payload,
+) -> Result<Json<Value>, ApiError> {
+    let id = user_id(&id)?;
+    let mut fields = payload.fields();
+    let is_active = fields.optional_bool("is_active");
+    let is_staff = fields.optional_bool("is_staff");
+    fields.finish()?;
+    let user = authority
+        .set_user_flags(id, is_active, is_staff)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(user_json(&user)))
+}
+
+/// `POST /api/admin/users/{id}/revoke`: every token of the user issued so far stops working.
+pub async fn revoke_user(
+    State(authority): State<Arc<Authority>>,
+    _staff: Staff,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = user_id(&id)?;
+    authority.revoke_user(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,127 @@
+//! OAuth2 endpoints: the password and refresh_token grants (RFC 6749 4.3, 6),
+//! revocation (RFC 7009) and introspection (RFC 7662). The same token
+//! machinery as simplejwt's endpoints; only the wire format differs.
+
+use super::body::Payload;
+use super::error::{ApiError, no_store};
+use crate::authority::{AuthError, Authority, TokenPair};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tessera_core::token::IssuedToken;
+
+fn invalid_request(description: impl Into<String>) -> ApiError {
+    ApiError::OAuth("invalid_request", description.into())
+}
+
+/// A malformed body is an `invalid_request`; size and media type errors keep their status.
+fn read(payload: Result<Payload, ApiError>) -> Result<Payload, ApiError> {
+    payload.map_err(|e| match e {
+        ApiError::BadRequest(detail) => invalid_request(detail),
+        other => other,
+    })
+}
+
+/// A required, non-empty string parameter.
+fn param(payload: &Payload, name: &str) -> Result<String, ApiError> {
+    match payload.0.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(invalid_request(format!("Missing parameter: {name}")))
+        }
+        Some(_) => Err(invalid_request(format!(
+            "Parameter {name} must be a string"
+        ))),
+    }
+}
+
+fn token_response(access: &IssuedToken, refresh: &str) -> Response {
+    let mut response = Json(json!({
+        "access_token": access.token,
+        "token_type": "bearer",
+        "expires_in": access.exp - access.iat,
+        "refresh_token": refresh,
+    }))
+    .into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+/// `POST /oauth/token`.
+pub async fn token(
+    State(authority): State<Arc<Authority>>,
+    payload: Result<Payload, ApiError>,
+) -> Result<Response, ApiError> {
+    let payload = read(payload)?;
+    let grant_type = param(&payload, "grant_type")?;
+    match grant_type.as_str() {
+        "password" => {
+            let username = param(&payload, "username")?;
+            let password = param(&payload, "password")?;
+            match authority.login(&username, &password).await {
+                Ok((TokenPair { access, refresh }, _)) => {
+                    Ok(token_response(&access, &refresh.token))
+                }
+                Err(AuthError::NoActiveAccount) => Err(ApiError::OAuth(
+                    "invalid_grant",
+                    "Invalid username or password.".into(),
+                )),
+                Err(e) => Err(e.into()),
+            }
+        }
+        "refresh_token" => {
+            let refresh_token = param(&payload, "refresh_token")?;
+            match authority.refresh(&refresh_token).await {
+                Ok(refreshed) => {
+                    let refresh = refreshed.refresh.map_or(refresh_token, |new| new.token);
+                    Ok(token_response(&refreshed.access, &refresh))
+                }
+                Err(AuthError::Token(_)) => Err(ApiError::OAuth(
+                    "invalid_grant",
+                    "The refresh token is invalid, expired or revoked.".into(),
+                )),
+                Err(e) => Err(e.into()),
+            }
+        }
+        other => Err(ApiError::OAuth(
+            "unsupported_grant_type",
+            format!("Unsupported grant_type {other:.64}; use password or refresh_token."),
+        )),
+    }
+}
+
+/// `POST /oauth/revoke`: 200 whatever the token (RFC 7009 2.2).
+pub async fn revoke(
+    State(authority): State<Arc<Authority>>,
+    payload: Result<Payload, ApiError>,
+) -> Result<Response, ApiError> {
+    let payload = read(payload)?;
+    let token = param(&payload, "token")?;
+    // token_type_hint only saves a lookup elsewhere; the token says its own type.
+    authority.revoke_token(&token).await?;
+    let mut response = StatusCode::OK.into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
+/// `POST /oauth/introspect`: `{"active": true, ...claims}` or exactly `{"active": false}`.
+pub async fn introspect(
+    State(authority): State<Arc<Authority>>,
+    payload: Result<Payload, ApiError>,
+) -> Result<Response, ApiError> {
+    let payload = read(payload)?;
+    let token = param(&payload, "token")?;
+    let body = match authority.introspect(&token).await? {
+        Some(mut claims) => {
+            claims.insert("active".into(), Value::Bool(true));
+            Value::Object(claims)
+        }
+        None => json!({"active": false}),
+    };
+    let mut response = Json(body).into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
