@@ -229,6 +229,51 @@ impl Server {
         self.login(username).await
     }
 
+    /// Runs `tessera` with this server's configuration; returns (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+        use std::io::Write;
+        let mut child = std::process::Command::new(binary())
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .current_dir(self.dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tessera");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Creates a staff superuser with the CLI and logs in: (access, refresh).
+    pub async fn superuser(&self, username: &str) -> (String, String) {
+        let (code, out, err) = self.cli(
+            &[
+                "createsuperuser",
+                "--username",
+                username,
+                "--password-stdin",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        );
+        assert_eq!(code, 0, "{out} {err}");
+        self.login(username).await
+    }
+
     /// Sends raw bytes on a new connection and returns what comes back (for
     /// requests an HTTP client would refuse to send).
     pub async fn raw(&self, request: &[u8]) -> String {

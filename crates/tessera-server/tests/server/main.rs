@@ -4,10 +4,14 @@
 mod harness;
 
 mod accounts;
+mod admin;
 mod attacks;
 mod bad_input;
 mod cli;
 mod durability;
 mod general;
+mod keys;
+mod oauth;
 mod refresh;
+mod session;
 mod tokens;

@@ -1,0 +1,155 @@
+//! Key rotation while tokens are live, and the keys and users CLI.
+
+use crate::harness::*;
+use serde_json::json;
+use std::time::Duration;
+
+fn kids(jwks: &serde_json::Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_tokens_valid_until_they_expire_then_drops_the_old_key() {
+    let s = Server::start(
+        "algorithm = \"ES256\"\naccess_token_lifetime = \"3s\"\nrefresh_token_lifetime = \"4s\"",
+    )
+    .await;
+    let (old_access, old_refresh) = s.user("alice").await;
+    let old_kid = segment(&old_access, 0)["kid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        kids(&s.get("/.well-known/jwks.json").await.body),
+        vec![old_kid.clone()]
+    );
+
+    let (code, out, err) = s.cli(&["keys", "rotate"], None);
+    assert_eq!(code, 0, "{out} {err}");
+    let rotated_at = std::time::Instant::now();
+    // The running server picks the rotation up from the change log.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    assert_eq!(
+        s.me(&old_access).await.status,
+        200,
+        "a token signed by the old key still verifies"
+    );
+    let (new_access, _) = s.login("alice").await;
+    let new_kid = segment(&new_access, 0)["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+    assert!(out.contains(&new_kid), "{out}");
+    assert_eq!(s.me(&new_access).await.status, 200);
+    let mut both = kids(&s.get("/.well-known/jwks.json").await.body);
+    both.sort();
+    let mut expected = vec![old_kid.clone(), new_kid.clone()];
+    expected.sort();
+    assert_eq!(both, expected);
+    // A refresh token signed by the old key yields an access token signed by the new one.
+    let r = s
+        .post("/api/token/refresh/", json!({"refresh": old_refresh}))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        segment(r.body["access"].as_str().unwrap(), 0)["kid"],
+        new_kid.as_str()
+    );
+
+    let (code, out, _) = s.cli(&["keys", "list"], None);
+    assert_eq!(code, 0);
+    let line = |kid: &str| {
+        out.lines()
+            .find(|l| l.starts_with(kid))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line(&new_kid).contains("ES256") && line(&new_kid).ends_with("signing"),
+        "{out}"
+    );
+    assert!(line(&old_kid).contains("verifying until"), "{out}");
+
+    // Past the longest lifetime (4 s) after the rotation, only the new key remains.
+    tokio::time::sleep(Duration::from_millis(4300).saturating_sub(rotated_at.elapsed())).await;
+    assert_eq!(
+        kids(&s.get("/.well-known/jwks.json").await.body),
+        vec![new_kid.clone()]
+    );
+    assert_eq!(
+        s.me(&new_access).await.status,
+        401,
+        "3 s access lifetime is over too"
+    );
+    let (fresh, _) = s.login("alice").await;
+    assert_eq!(s.me(&fresh).await.status, 200);
+}
+
+#[tokio::test]
+async fn rotation_to_another_algorithm_signs_with_it_at_once() {
+    let s = Server::start("").await;
+    let (hs_access, _) = s.user("alice").await;
+    let (code, _, err) = s.cli(&["keys", "rotate", "--algorithm", "EdDSA"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("configured algorithm is HS256"), "{err}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (ed_access, _) = s.login("alice").await;
+    assert_eq!(segment(&ed_access, 0)["alg"], "EdDSA");
+    assert_eq!(s.me(&ed_access).await.status, 200);
+    assert_eq!(s.me(&hs_access).await.status, 200);
+    let (code, _, err) = s.cli(&["keys", "rotate", "--algorithm", "HS999"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("HS256"), "{err}");
+}
+
+#[tokio::test]
+async fn a_configured_key_cannot_be_rotated_from_the_cli() {
+    let s = Server::start(&format!("signing_key = \"{HS_SECRET}\"")).await;
+    let (code, _, err) = s.cli(&["keys", "rotate"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("signing_key"), "{err}");
+}
+
+#[tokio::test]
+async fn users_cli_lists_and_deactivates() {
+    let s = Server::start("").await;
+    let (access, _) = s.user("alice").await;
+    s.signup("bob").await;
+    let (code, out, _) = s.cli(&["users", "list"], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("alice") && out.contains("bob"), "{out}");
+    let (code, out, err) = s.cli(&["users", "deactivate", "alice"], None);
+    assert_eq!(code, 0, "{out} {err}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_refused(&s.me(&access).await, "revoked");
+    let (code, _, err) = s.cli(&["users", "deactivate", "nobody"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("nobody"), "{err}");
+}
+
+#[tokio::test]
+async fn token_issue_prints_a_working_service_token() {
+    let s = Server::start("").await;
+    s.signup("svc").await;
+    let (code, out, err) = s.cli(
+        &["token", "issue", "--username", "svc", "--lifetime", "10m"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = out.trim();
+    let claims = segment(token, 1);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+    assert_eq!(claims["token_type"], "access");
+    assert_eq!(s.me(token).await.status, 200);
+    let (code, _, _) = s.cli(&["token", "issue", "--username", "nobody"], None);
+    assert_ne!(code, 0);
+    let (code, _, _) = s.cli(
+        &["token", "issue", "--username", "svc", "--lifetime", "soon"],
+        None,
+    );
+    assert_ne!(code, 0);
+}
