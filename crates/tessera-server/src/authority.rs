@@ -8,6 +8,7 @@
 
 use crate::config::Settings;
 use crate::keyring::{self, KeyLoadError};
+use crate::telemetry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -403,8 +404,12 @@ impl Authority {
             .await?;
         let mut record = match record {
             Some(r) if matches && r.is_active => r,
-            _ => return Err(AuthError::NoActiveAccount),
+            _ => {
+                telemetry::login(false);
+                return Err(AuthError::NoActiveAccount);
+            }
         };
+        telemetry::login(true);
         let now = self.now();
         self.store.record_login(record.id, now).await?;
         record.last_login = Some(now);
@@ -434,8 +439,10 @@ impl Authority {
             fresh,
             extra: None,
         };
-        token::issue(&self.policy, &self.key_ring(), &user.subject(), &grant, now)
-            .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))
+        let issued = token::issue(&self.policy, &self.key_ring(), &user.subject(), &grant, now)
+            .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))?;
+        telemetry::issued(token_type);
+        Ok(issued)
     }
 
     /// Checks a token completely: what it proves by itself, then that its
@@ -492,6 +499,7 @@ impl Authority {
             .map_err(|_| AuthError::Token(Refusal::Revoked))?;
         let access = self.mint(&user, TokenType::Access, &claims.fid, false, now)?;
         if !self.settings.rotate_refresh_tokens {
+            telemetry::refreshed();
             return Ok(Refreshed {
                 access,
                 refresh: None,
@@ -522,6 +530,7 @@ impl Authority {
         } else {
             self.store.record_refresh_token(&new_record).await?;
         }
+        telemetry::refreshed();
         Ok(Refreshed {
             access,
             refresh: Some(new),
@@ -532,6 +541,7 @@ impl Authority {
         if !self.settings.reuse_detection {
             return Ok(());
         }
+        telemetry::reuse_detected();
         tracing::warn!(
             user_id = claims.user_id,
             "refresh token reused; revoking its family"
@@ -550,6 +560,7 @@ impl Authority {
             + self.policy.leeway;
         self.store.revoke_family(fid, user_id, until, now).await?;
         write(&self.revocations).revoke_family(fid, until);
+        telemetry::revoked("family");
         Ok(())
     }
 
@@ -576,6 +587,9 @@ impl Authority {
             .blacklist_refresh_token(&record, self.now())
             .await?;
         write(&self.revocations).blacklist(&claims.jti, claims.exp);
+        if newly {
+            telemetry::revoked("token");
+        }
         Ok(newly)
     }
 
@@ -766,6 +780,9 @@ impl Authority {
         id: i64,
         update: UserUpdate,
     ) -> Result<Option<Arc<User>>, AuthError> {
+        if update.bump_token_version {
+            telemetry::revoked("user");
+        }
         let record = self.store.update_user(id, update, self.now()).await?;
         Ok(record.map(|r| self.remember(r)))
     }

@@ -8,3 +8,4 @@ pub mod config;
 pub mod http;
 pub mod keyring;
 pub mod server;
+pub mod telemetry;

@@ -69,6 +69,7 @@ pub async fn open_authority(settings: Settings) -> Result<Arc<Authority>, ServeE
 /// once the socket is bound.
 pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let bind = settings.bind.clone();
+    crate::telemetry::install();
     let authority = open_authority(settings).await?;
     // Compute the dummy hash before the first unknown-user login needs it.
     tokio::task::spawn_blocking(tessera_core::password::warm_up);
@@ -101,7 +102,10 @@ async fn keep_in_step(authority: Arc<Authority>) {
                     tracing::warn!(error = %e, "could not read the change log; retrying");
                 }
             }
-            _ = prune.tick() => authority.prune(),
+            _ = prune.tick() => {
+                authority.prune();
+                crate::telemetry::upkeep();
+            }
         }
     }
 }

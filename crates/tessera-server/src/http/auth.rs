@@ -31,6 +31,7 @@ impl FromRequestParts<Arc<Authority>> for Authenticated {
             return Err(ApiError::BadToken(Refusal::Invalid));
         }
         let (claims, user) = authority.authenticate(&token).await?;
+        tracing::Span::current().record("user_id", user.id);
         Ok(Self { claims, user })
     }
 }

@@ -4,7 +4,8 @@ use super::origin::{issuer, origin};
 use crate::authority::Authority;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -50,4 +51,34 @@ pub async fn openid_configuration(
         "subject_types_supported": ["public"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "jti", settings.user_id_claim.as_str(), "username", "token_type", "fid", "ver", "fresh"],
     }))
+}
+
+/// `GET /readyz`: 200 when the database answers and keys are loaded, 503 with the reason otherwise.
+pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
+    let database =
+        tokio::time::timeout(std::time::Duration::from_secs(2), authority.store().ping()).await;
+    if !matches!(database, Ok(Ok(()))) {
+        return unavailable("database");
+    }
+    if authority.key_ring().keys(authority.now()).next().is_none() {
+        return unavailable("keys");
+    }
+    Json(json!({"status": "ready"})).into_response()
+}
+
+fn unavailable(reason: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "unavailable", "reason": reason})),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`: Prometheus text exposition format.
+pub async fn metrics() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::telemetry::render(),
+    )
+        .into_response()
 }

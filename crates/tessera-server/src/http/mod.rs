@@ -12,7 +12,7 @@ pub mod origin;
 pub mod tokens;
 
 use crate::authority::Authority;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +22,7 @@ use error::ApiError;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
@@ -49,21 +49,55 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/oauth/introspect", post(oauth::introspect))
         .route("/healthz", get(meta::healthz))
         .route("/.well-known/jwks.json", get(meta::jwks))
-        .route("/.well-known/openid-configuration", get(meta::openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(meta::openid_configuration),
+        )
+        .route("/readyz", get(meta::readyz))
+        .route("/metrics", get(meta::metrics))
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(json_method_not_allowed))
+        .layer(middleware::from_fn(track))
         .layer(
             TraceLayer::new_for_http()
                 // The path only: a query string may carry a token.
                 .make_span_with(|req: &Request| {
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        user_id = tracing::field::Empty,
+                    )
                 })
                 .on_request(())
                 .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
-                    tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "response");
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        latency_us = latency.as_micros() as u64,
+                        "response"
+                    );
                 }),
         )
         .with_state(authority)
+}
+
+/// Counts every request by method, route (the pattern, not the path, so
+/// that ids do not make new series) and status, with its latency.
+async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    crate::telemetry::request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        start.elapsed(),
+    );
+    response
 }
 
 /// axum answers a known path with the wrong method with an empty 405; give

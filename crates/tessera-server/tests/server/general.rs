@@ -99,3 +99,68 @@ async fn the_log_holds_no_password_token_or_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn readyz_reports_ready() {
+    let s = Server::start("").await;
+    let r = s.get("/readyz").await;
+    assert_eq!(
+        (r.status, r.body.clone()),
+        (200, json!({"status": "ready"}))
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_logins_and_tokens_in_prometheus_text() {
+    let s = Server::start("").await;
+    let (access, refresh) = s.user("alice").await;
+    s.post(
+        "/api/token/",
+        json!({"username": "alice", "password": "wrong-password-x"}),
+    )
+    .await;
+    s.post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    s.me(&access).await;
+    s.get("/nope").await;
+    let r = s.get("/metrics").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4"));
+    let text = r.text;
+    for line in [
+        "tessera_logins_total{result=\"success\"} 1",
+        "tessera_logins_total{result=\"failure\"} 1",
+        "tessera_tokens_refreshed_total 1",
+        "tessera_tokens_issued_total{type=\"access\"} 2",
+        "tessera_tokens_issued_total{type=\"refresh\"} 1",
+        "tessera_refresh_reuse_detected_total 0",
+        "tessera_rate_limited_total 0",
+        "tessera_http_requests_total{method=\"POST\",route=\"/api/token\",status=\"401\"} 1",
+        "tessera_http_requests_total{method=\"GET\",route=\"/api/auth/me\",status=\"200\"} 1",
+        "tessera_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    assert!(text.contains("tessera_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/auth/me\",le=\"0.001\"}"), "{text}");
+    assert!(text.contains("# TYPE tessera_http_requests_total counter"));
+}
+
+#[tokio::test]
+async fn request_logs_name_the_user_but_never_the_token() {
+    let s = Server::start("").await;
+    let (access, _) = s.user("alice").await;
+    s.me(&access).await;
+    s.get(&format!("/api/auth/me?access_token={access}")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let log = s.log();
+    assert!(
+        log.lines().any(|l| l.contains("path=/api/auth/me")
+            && l.contains("user_id=1")
+            && l.contains("status=200")),
+        "{log}"
+    );
+    assert!(!log.contains(&access));
+}

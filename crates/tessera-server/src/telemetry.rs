@@ -1,0 +1,113 @@
+//! Prometheus metrics: what the server counts, and the text it serves at
+//! `/metrics`. The `metrics` facade is process-global by design, so the
+//! domain can count events without knowing who collects them.
+
+use metrics::{counter, describe_counter, describe_histogram, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+use tessera_core::claims::TokenType;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Latency buckets, seconds: token verification answers in microseconds,
+/// password hashing in tens of milliseconds.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Installs the process's recorder (once; later calls do nothing).
+pub fn install() {
+    if HANDLE.get().is_some() {
+        return;
+    }
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &LATENCY_BUCKETS)
+        .unwrap_or_else(|_| PrometheusBuilder::new());
+    match builder.install_recorder() {
+        Ok(handle) => {
+            let _ = HANDLE.set(handle);
+            describe();
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics recorder not installed"),
+    }
+}
+
+/// The metrics in Prometheus text format; empty when no recorder is installed.
+pub fn render() -> String {
+    HANDLE
+        .get()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default()
+}
+
+/// Housekeeping the exporter needs now and then (histogram windows).
+pub fn upkeep() {
+    if let Some(handle) = HANDLE.get() {
+        handle.run_upkeep();
+    }
+}
+
+const REQUESTS: &str = "tessera_http_requests_total";
+const REQUEST_DURATION: &str = "tessera_http_request_duration_seconds";
+const LOGINS: &str = "tessera_logins_total";
+const ISSUED: &str = "tessera_tokens_issued_total";
+const REFRESHED: &str = "tessera_tokens_refreshed_total";
+const REVOKED: &str = "tessera_revocations_total";
+const REUSE: &str = "tessera_refresh_reuse_detected_total";
+const THROTTLED: &str = "tessera_rate_limited_total";
+
+fn describe() {
+    describe_counter!(REQUESTS, "HTTP requests by method, route and status");
+    describe_histogram!(
+        REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency by method and route"
+    );
+    describe_counter!(LOGINS, "Password logins by result");
+    describe_counter!(ISSUED, "Tokens issued by type");
+    describe_counter!(REFRESHED, "Successful refreshes");
+    describe_counter!(REVOKED, "Revocations by kind (token, family, user)");
+    describe_counter!(REUSE, "Rotated refresh tokens presented again");
+    describe_counter!(THROTTLED, "Requests refused by a rate limit");
+    // Present from the start, so that dashboards see zeros rather than gaps.
+    for result in ["success", "failure"] {
+        counter!(LOGINS, "result" => result).absolute(0);
+    }
+    counter!(REFRESHED).absolute(0);
+    counter!(REUSE).absolute(0);
+    counter!(THROTTLED).absolute(0);
+}
+
+/// One HTTP request answered.
+pub fn request(method: &str, route: &str, status: u16, latency: Duration) {
+    counter!(REQUESTS, "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string())
+        .increment(1);
+    histogram!(REQUEST_DURATION, "method" => method.to_owned(), "route" => route.to_owned())
+        .record(latency.as_secs_f64());
+}
+
+/// A password login, successful or not.
+pub fn login(success: bool) {
+    counter!(LOGINS, "result" => if success { "success" } else { "failure" }).increment(1);
+}
+
+/// A token minted.
+pub fn issued(token_type: TokenType) {
+    counter!(ISSUED, "type" => token_type.as_str()).increment(1);
+}
+
+/// A refresh token exchanged.
+pub fn refreshed() {
+    counter!(REFRESHED).increment(1);
+}
+
+/// A revocation: `token`, `family` or `user`.
+pub fn revoked(kind: &'static str) {
+    counter!(REVOKED, "kind" => kind).increment(1);
+}
+
+/// A rotated refresh token presented again.
+pub fn reuse_detected() {
+    counter!(REUSE).increment(1);
+}
