@@ -3,6 +3,7 @@
 use super::auth::Authenticated;
 use super::body::Payload;
 use super::error::ApiError;
+use super::openapi::*;
 use crate::authority::{Authority, NewAccount, User};
 use axum::Json;
 use axum::extract::State;
@@ -32,6 +33,20 @@ pub fn user_json(user: &User) -> Value {
 }
 
 /// `POST /api/auth/signup`: 201 with the new user's id, username and email.
+#[utoipa::path(
+    post,
+    path = "/api/auth/signup",
+    tag = "accounts",
+    summary = "Create an account",
+    request_body(content((SignupRequest = "application/json"), (SignupRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "Created", body = SignupResponse),
+        (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
+        (status = 403, description = "Signup is disabled", body = ErrorDetail)
+    )
+)]
 pub async fn signup(
     State(authority): State<Arc<Authority>>,
     payload: Payload,
@@ -59,11 +74,40 @@ pub async fn signup(
 }
 
 /// `GET /api/auth/me`: the authenticated user.
+#[utoipa::path(
+    get,
+    path = "/api/auth/me",
+    tag = "accounts",
+    summary = "The authenticated user",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserObject),
+        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,
+            headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused"))),
+        (status = 400, description = "Two Authorization headers", body = ErrorDetail)
+    )
+)]
 pub async fn me(auth: Authenticated) -> Json<Value> {
     Json(user_json(&auth.user))
 }
 
 /// `POST /api/auth/password`: change the password with a fresh token; 204.
+#[utoipa::path(
+    post,
+    path = "/api/auth/password",
+    tag = "accounts",
+    summary = "Change the password (needs a fresh token)",
+    request_body(content((PasswordChange = "application/json"), (PasswordChange = "application/x-www-form-urlencoded"))),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed; every earlier token is refused"),
+        (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
+        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,
+            headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused")))
+    )
+)]
 pub async fn change_password(
     State(authority): State<Arc<Authority>>,
     auth: Authenticated,
@@ -78,6 +122,22 @@ pub async fn change_password(
 }
 
 /// `POST /api/auth/logout`: end the session (the token's family); 204.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "accounts",
+    summary = "End the session (the token family)",
+    request_body(content((LogoutRequest = "application/json"), (LogoutRequest = "application/x-www-form-urlencoded"))),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
+        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,
+            headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused")))
+    )
+)]
 pub async fn logout(
     State(authority): State<Arc<Authority>>,
     auth: Authenticated,
@@ -92,6 +152,19 @@ pub async fn logout(
 
 /// `/api/auth/check` for nginx `auth_request`: 204 with the user's id and
 /// name in headers, or the 401 of any protected endpoint.
+#[utoipa::path(
+    method(get, head, post, put, patch, delete),
+    path = "/api/auth/check",
+    tag = "accounts",
+    summary = "For nginx auth_request: 204 with the user in headers, or 401",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Authenticated", headers(("X-Auth-User-Id" = String), ("X-Auth-Username" = String))),
+        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,
+            headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused"))),
+        (status = 400, description = "Two Authorization headers", body = ErrorDetail)
+    )
+)]
 pub async fn check(auth: Authenticated) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();

@@ -4,6 +4,7 @@ use super::accounts::user_json;
 use super::auth::Authenticated;
 use super::body::Payload;
 use super::error::ApiError;
+use super::openapi::*;
 use super::origin::origin;
 use crate::authority::Authority;
 use axum::Json;
@@ -39,6 +40,22 @@ impl FromRequestParts<Arc<Authority>> for Staff {
 
 /// `GET /api/admin/users?page=&page_size=`: users by id, paged like DRF's
 /// PageNumberPagination.
+#[utoipa::path(
+    get,
+    path = "/api/admin/users",
+    tag = "admin",
+    summary = "Users by id, paged",
+    params(("page" = Option<i64>, Query, description = "1-based page, default 1"), ("page_size" = Option<i64>, Query, description = "default 20, at most 100")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page", body = UserPage),
+        (status = 403, description = "Not staff", body = ErrorDetail),
+        (status = 404, description = "Invalid page", body = ErrorDetail),
+        (status = 400, description = "Two Authorization headers", body = ErrorDetail),
+        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,
+            headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused")))
+    )
+)]
 pub async fn list_users(
     State(authority): State<Arc<Authority>>,
     _staff: Staff,
@@ -80,6 +97,25 @@ fn user_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 /// `PATCH /api/admin/users/{id}`: set `is_active` and `is_staff`.
+#[utoipa::path(
+    patch,
+    path = "/api/admin/users/{id}",
+    tag = "admin",
+    summary = "Set is_active and is_staff",
+    request_body(content((UserPatch = "application/json"), (UserPatch = "application/x-www-form-urlencoded"))),
+    params(("id" = i64, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserObject),
+        (status = 403, description = "Not staff", body = ErrorDetail),
+        (status = 404, description = "No such user", body = ErrorDetail),
+        (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
+        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,
+            headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused")))
+    )
+)]
 pub async fn update_user(
     State(authority): State<Arc<Authority>>,
     _staff: Staff,
@@ -99,6 +135,22 @@ pub async fn update_user(
 }
 
 /// `POST /api/admin/users/{id}/revoke`: every token of the user issued so far stops working.
+#[utoipa::path(
+    post,
+    path = "/api/admin/users/{id}/revoke",
+    tag = "admin",
+    summary = "Refuse every token of the user issued so far",
+    params(("id" = i64, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "Not staff", body = ErrorDetail),
+        (status = 404, description = "No such user", body = ErrorDetail),
+        (status = 400, description = "Two Authorization headers", body = ErrorDetail),
+        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,
+            headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused")))
+    )
+)]
 pub async fn revoke_user(
     State(authority): State<Arc<Authority>>,
     _staff: Staff,

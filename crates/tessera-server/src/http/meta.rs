@@ -1,5 +1,6 @@
 //! Operational endpoints: health, key publication and discovery.
 
+use super::openapi::*;
 use super::origin::{issuer, origin};
 use crate::authority::Authority;
 use axum::Json;
@@ -10,16 +11,43 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "The process answers",
+    responses(
+        (status = 200, description = "Up", body = Health)
+    )
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// `GET /.well-known/jwks.json`: the public keys (RFC 7517); empty for HMAC.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "operations",
+    summary = "Public keys (RFC 7517); empty for HMAC",
+    responses(
+        (status = 200, description = "JWK Set", body = Jwks)
+    )
+)]
 pub async fn jwks(State(authority): State<Arc<Authority>>) -> Json<Value> {
     Json(authority.jwks())
 }
 
 /// `GET /.well-known/openid-configuration`: where everything is, as absolute URLs.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "operations",
+    summary = "Discovery",
+    responses(
+        (status = 200, description = "Where everything is", body = OpenIdConfiguration)
+    )
+)]
 pub async fn openid_configuration(
     State(authority): State<Arc<Authority>>,
     headers: HeaderMap,
@@ -54,6 +82,16 @@ pub async fn openid_configuration(
 }
 
 /// `GET /readyz`: 200 when the database answers and keys are loaded, 503 with the reason otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Database reachable and keys loaded",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready, with the reason", body = Readiness)
+    )
+)]
 pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
     let database =
         tokio::time::timeout(std::time::Duration::from_secs(2), authority.store().ping()).await;
@@ -75,6 +113,15 @@ fn unavailable(reason: &str) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")
+    )
+)]
 pub async fn metrics() -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -5,9 +5,11 @@ pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod docs;
 pub mod error;
 pub mod meta;
 pub mod oauth;
+pub mod openapi;
 pub mod origin;
 pub mod tokens;
 
@@ -16,9 +18,10 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, patch, post};
+use axum::routing::get;
 use axum::{Router, ServiceExt};
 use error::ApiError;
+use openapi::ApiDoc;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,34 +30,64 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every route with its OpenAPI document: a route is registered only
+/// through its documented handler, so none can go undocumented.
+pub fn routes() -> (Router<Arc<Authority>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tokens::obtain))
+        .routes(routes!(tokens::refresh))
+        .routes(routes!(tokens::verify))
+        .routes(routes!(tokens::blacklist))
+        .routes(routes!(accounts::signup))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::change_password))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::check))
+        .routes(routes!(admin::list_users))
+        .routes(routes!(admin::update_user))
+        .routes(routes!(admin::revoke_user))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(meta::healthz))
+        .routes(routes!(meta::readyz))
+        .routes(routes!(meta::metrics))
+        .routes(routes!(meta::jwks))
+        .routes(routes!(meta::openid_configuration))
+        .split_for_parts()
+}
+
+/// The documentation's own routes, documented in the same document.
+fn documentation(openapi: &mut utoipa::openapi::OpenApi) -> Router {
+    let (router, docs_api) = OpenApiRouter::<docs::Docs>::new()
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::index))
+        .split_for_parts();
+    openapi.merge(docs_api);
+    // The assets route is axum's catch-all `{*file}`, which OpenAPI cannot
+    // name: document it as `{file}` and route it by hand.
+    openapi.merge(
+        OpenApiRouter::<docs::Docs>::new()
+            .routes(routes!(docs::asset))
+            .into_openapi(),
+    );
+    let state = docs::Docs::new(openapi);
+    router
+        .route("/docs/{*file}", get(docs::asset))
+        .with_state(state)
+}
 
 /// Every route, with the shared rules applied (except the trailing slash,
 /// which [`serve`] handles in front of routing).
 pub fn router(authority: Arc<Authority>) -> Router {
-    Router::new()
-        .route("/api/token", post(tokens::obtain))
-        .route("/api/token/refresh", post(tokens::refresh))
-        .route("/api/token/verify", post(tokens::verify))
-        .route("/api/token/blacklist", post(tokens::blacklist))
-        .route("/api/auth/signup", post(accounts::signup))
-        .route("/api/auth/me", get(accounts::me))
-        .route("/api/auth/password", post(accounts::change_password))
-        .route("/api/auth/logout", post(accounts::logout))
-        .route("/api/auth/check", any(accounts::check))
-        .route("/api/admin/users", get(admin::list_users))
-        .route("/api/admin/users/{id}", patch(admin::update_user))
-        .route("/api/admin/users/{id}/revoke", post(admin::revoke_user))
-        .route("/oauth/token", post(oauth::token))
-        .route("/oauth/revoke", post(oauth::revoke))
-        .route("/oauth/introspect", post(oauth::introspect))
-        .route("/healthz", get(meta::healthz))
-        .route("/.well-known/jwks.json", get(meta::jwks))
-        .route(
-            "/.well-known/openid-configuration",
-            get(meta::openid_configuration),
-        )
-        .route("/readyz", get(meta::readyz))
-        .route("/metrics", get(meta::metrics))
+    let (api, mut openapi) = routes();
+    let docs = documentation(&mut openapi);
+    api.with_state(authority)
+        .merge(docs)
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(json_method_not_allowed))
         .layer(middleware::from_fn(track))
@@ -78,7 +111,6 @@ pub fn router(authority: Arc<Authority>) -> Router {
                     );
                 }),
         )
-        .with_state(authority)
 }
 
 /// Counts every request by method, route (the pattern, not the path, so

@@ -4,6 +4,7 @@
 
 use super::body::Payload;
 use super::error::{ApiError, no_store};
+use super::openapi::*;
 use crate::authority::{AuthError, Authority, TokenPair};
 use axum::Json;
 use axum::extract::State;
@@ -51,6 +52,19 @@ fn token_response(access: &IssuedToken, refresh: &str) -> Response {
 }
 
 /// `POST /oauth/token`.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "oauth2",
+    summary = "RFC 6749 token endpoint: password and refresh_token grants",
+    request_body(content((OAuthTokenRequest = "application/json"), (OAuthTokenRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The tokens", body = OAuthToken, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "RFC 6749 5.2 error", body = OAuthError, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither a form nor JSON", body = ErrorDetail)
+    )
+)]
 pub async fn token(
     State(authority): State<Arc<Authority>>,
     payload: Result<Payload, ApiError>,
@@ -94,6 +108,19 @@ pub async fn token(
 }
 
 /// `POST /oauth/revoke`: 200 whatever the token (RFC 7009 2.2).
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "oauth2",
+    summary = "RFC 7009 revocation: 200 whatever the token",
+    request_body(content((RevokeRequest = "application/json"), (RevokeRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "Missing token", body = OAuthError, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither a form nor JSON", body = ErrorDetail)
+    )
+)]
 pub async fn revoke(
     State(authority): State<Arc<Authority>>,
     payload: Result<Payload, ApiError>,
@@ -108,6 +135,19 @@ pub async fn revoke(
 }
 
 /// `POST /oauth/introspect`: `{"active": true, ...claims}` or exactly `{"active": false}`.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "oauth2",
+    summary = "RFC 7662 introspection",
+    request_body(content((TokenRequest = "application/json"), (TokenRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Whether the token is active, and its claims", body = Introspection, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "Missing token", body = OAuthError, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither a form nor JSON", body = ErrorDetail)
+    )
+)]
 pub async fn introspect(
     State(authority): State<Arc<Authority>>,
     payload: Result<Payload, ApiError>,

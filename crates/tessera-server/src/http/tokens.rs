@@ -3,6 +3,7 @@
 use super::body::Payload;
 use super::error::ApiError;
 use super::error::no_store;
+use super::openapi::*;
 use crate::authority::Authority;
 use axum::Json;
 use axum::extract::State;
@@ -18,6 +19,20 @@ fn tokens(body: Value) -> Response {
 }
 
 /// `POST /api/token/`: username and password for an access and a refresh token.
+#[utoipa::path(
+    post,
+    path = "/api/token",
+    tag = "tokens",
+    summary = "Log in: an access and a refresh token",
+    request_body(content((Credentials = "application/json"), (Credentials = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The tokens", body = TokenPair, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
+        (status = 401, description = "Wrong credentials or an inactive user", body = ErrorDetail, headers(("WWW-Authenticate" = String)))
+    )
+)]
 pub async fn obtain(
     State(authority): State<Arc<Authority>>,
     payload: Payload,
@@ -33,6 +48,20 @@ pub async fn obtain(
 }
 
 /// `POST /api/token/refresh/`: a refresh token for a new access token.
+#[utoipa::path(
+    post,
+    path = "/api/token/refresh",
+    tag = "tokens",
+    summary = "A new access token (and refresh token when rotating)",
+    request_body(content((RefreshRequest = "application/json"), (RefreshRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The new token(s)", body = Refreshed, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
+        (status = 401, description = "Token is invalid or expired", body = ErrorDetail, headers(("WWW-Authenticate" = String)))
+    )
+)]
 pub async fn refresh(
     State(authority): State<Arc<Authority>>,
     payload: Payload,
@@ -52,6 +81,20 @@ pub async fn refresh(
 }
 
 /// `POST /api/token/verify/`: 200 `{}` for a valid token of either type.
+#[utoipa::path(
+    post,
+    path = "/api/token/verify",
+    tag = "tokens",
+    summary = "Check a token of either type",
+    request_body(content((TokenRequest = "application/json"), (TokenRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Valid", body = Empty),
+        (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
+        (status = 401, description = "Token is invalid or expired", body = ErrorDetail, headers(("WWW-Authenticate" = String)))
+    )
+)]
 pub async fn verify(
     State(authority): State<Arc<Authority>>,
     payload: Payload,
@@ -67,6 +110,20 @@ pub async fn verify(
 }
 
 /// `POST /api/token/blacklist/`: refuses a refresh token from now on.
+#[utoipa::path(
+    post,
+    path = "/api/token/blacklist",
+    tag = "tokens",
+    summary = "Blacklist a refresh token",
+    request_body(content((RefreshRequest = "application/json"), (RefreshRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Blacklisted", body = Empty),
+        (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
+        (status = 401, description = "Token is invalid or expired", body = ErrorDetail, headers(("WWW-Authenticate" = String)))
+    )
+)]
 pub async fn blacklist(
     State(authority): State<Arc<Authority>>,
     payload: Payload,

@@ -1,0 +1,273 @@
+//! The OpenAPI 3.1 document: the schemas of every body the API reads or
+//! writes (documentation types: handlers parse with [`super::body`] so that
+//! bad input gets SPEC's errors), the bearer scheme, and the document itself.
+//! Operations are declared beside their handlers with `#[utoipa::path]`.
+#![allow(missing_docs, dead_code)]
+
+use serde::Serialize;
+use std::collections::HashMap;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The content types every body endpoint reads.
+pub const BODY_TYPES: [&str; 2] = ["application/json", "application/x-www-form-urlencoded"];
+
+#[derive(ToSchema)]
+pub struct Credentials {
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(example = "correct horse battery staple", format = Password)]
+    pub password: String,
+}
+
+#[derive(ToSchema)]
+pub struct TokenPair {
+    /// Access token (JWS).
+    pub access: String,
+    /// Refresh token (JWS).
+    pub refresh: String,
+}
+
+#[derive(ToSchema)]
+pub struct RefreshRequest {
+    pub refresh: String,
+}
+
+#[derive(ToSchema)]
+pub struct Refreshed {
+    pub access: String,
+    /// Present when refresh tokens rotate.
+    #[schema(nullable = false)]
+    pub refresh: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct TokenRequest {
+    pub token: String,
+}
+
+/// An empty object.
+#[derive(ToSchema)]
+pub struct Empty {}
+
+#[derive(ToSchema)]
+pub struct SignupRequest {
+    #[schema(example = "alice", max_length = 150)]
+    pub username: String,
+    #[schema(example = "correct horse battery staple", format = Password)]
+    pub password: String,
+    #[schema(example = "alice@example.com", nullable = false)]
+    pub email: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct SignupResponse {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+}
+
+#[derive(ToSchema)]
+pub struct UserObject {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub is_staff: bool,
+    pub is_active: bool,
+    #[schema(format = DateTime)]
+    pub date_joined: String,
+    #[schema(format = DateTime)]
+    pub last_login: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct PasswordChange {
+    #[schema(format = Password)]
+    pub old_password: String,
+    #[schema(format = Password)]
+    pub new_password: String,
+}
+
+#[derive(ToSchema)]
+pub struct LogoutRequest {
+    /// A refresh token of the same session to blacklist.
+    pub refresh: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct UserPage {
+    pub count: i64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<UserObject>,
+}
+
+#[derive(ToSchema)]
+pub struct UserPatch {
+    #[schema(nullable = false)]
+    pub is_active: Option<bool>,
+    #[schema(nullable = false)]
+    pub is_staff: Option<bool>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum GrantType {
+    Password,
+    RefreshToken,
+}
+
+/// RFC 6749 token request: `username` and `password` for the password grant,
+/// `refresh_token` for the refresh_token grant.
+#[derive(ToSchema)]
+pub struct OAuthTokenRequest {
+    pub grant_type: GrantType,
+    #[schema(nullable = false)]
+    pub username: Option<String>,
+    #[schema(nullable = false, format = Password)]
+    pub password: Option<String>,
+    #[schema(nullable = false)]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct OAuthToken {
+    pub access_token: String,
+    #[schema(example = "bearer")]
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub refresh_token: String,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidGrant,
+    UnsupportedGrantType,
+}
+
+/// RFC 6749 section 5.2.
+#[derive(ToSchema)]
+pub struct OAuthError {
+    pub error: OAuthErrorCode,
+    pub error_description: String,
+}
+
+#[derive(ToSchema)]
+pub struct RevokeRequest {
+    pub token: String,
+    #[schema(nullable = false)]
+    pub token_type_hint: Option<String>,
+}
+
+/// RFC 7662: `{"active": false}`, or `active: true` with every claim of the token.
+#[derive(Serialize, ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    /// The token's claims, unchanged.
+    #[serde(flatten)]
+    pub claims: HashMap<String, serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum Reason {
+    Invalid,
+    Expired,
+    WrongType,
+    Revoked,
+}
+
+/// An error with a human-readable `detail`; `code` and `reason` where SPEC section 5 gives them.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub detail: String,
+    #[schema(nullable = false)]
+    pub code: Option<String>,
+    #[schema(nullable = false)]
+    pub reason: Option<Reason>,
+}
+
+/// Validation messages by field.
+#[derive(Serialize, ToSchema)]
+pub struct FieldErrors(pub HashMap<String, Vec<String>>);
+
+/// A 400: messages by field, or a `detail` for a body that could not be read.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BadRequest {
+    Fields(FieldErrors),
+    Detail(ErrorDetail),
+}
+
+/// RFC 7517 JWK Set.
+#[derive(ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<HashMap<String, serde_json::Value>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OpenIdConfiguration {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub token_endpoint: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
+    pub grant_types_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Further discovery metadata.
+    #[serde(flatten)]
+    pub other: HashMap<String, serde_json::Value>,
+}
+
+#[derive(ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+#[derive(ToSchema)]
+pub struct Readiness {
+    #[schema(example = "ready")]
+    pub status: String,
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
+}
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from /api/token/ or /oauth/token"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document's frame; the operations are added as routes are registered.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera",
+        description = "JWT authentication server: simplejwt-compatible token endpoints, OAuth2 password and refresh grants, revocation, introspection and administration."
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "tokens", description = "simplejwt-compatible token endpoints"),
+        (name = "oauth2", description = "RFC 6749, 7009 and 7662"),
+        (name = "accounts", description = "Signup, the current user, password, logout"),
+        (name = "admin", description = "For staff users"),
+        (name = "operations", description = "Health, keys, discovery, metrics, documentation")
+    )
+)]
+pub struct ApiDoc;
