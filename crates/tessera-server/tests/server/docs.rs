@@ -1,0 +1,131 @@
+//! The OpenAPI document and Swagger UI: every route documented, every asset local.
+
+use crate::harness::*;
+use serde_json::Value;
+
+/// Every route of SPEC section 3 (and the documentation's own), as (method, path).
+const ROUTES: [(&str, &str); 28] = [
+    ("post", "/api/token"),
+    ("post", "/api/token/refresh"),
+    ("post", "/api/token/verify"),
+    ("post", "/api/token/blacklist"),
+    ("post", "/oauth/token"),
+    ("post", "/oauth/revoke"),
+    ("post", "/oauth/introspect"),
+    ("post", "/api/auth/signup"),
+    ("get", "/api/auth/me"),
+    ("post", "/api/auth/password"),
+    ("post", "/api/auth/logout"),
+    ("get", "/api/auth/check"),
+    ("head", "/api/auth/check"),
+    ("get", "/api/admin/users"),
+    ("patch", "/api/admin/users/{id}"),
+    ("post", "/api/admin/users/{id}/revoke"),
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/.well-known/openid-configuration"),
+    ("get", "/openapi.json"),
+    ("get", "/docs"),
+    ("get", "/docs/{file}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("post", "/api/auth/check"),
+    ("put", "/api/auth/check"),
+    ("patch", "/api/auth/check"),
+    ("delete", "/api/auth/check"),
+];
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_with_a_bearer_scheme() {
+    let s = Server::start("").await;
+    let r = s.get("/openapi.json").await;
+    assert_eq!(r.status, 200);
+    let doc = &r.body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(doc["info"]["title"], "Tessera");
+    let bearer = &doc["components"]["securitySchemes"]["bearer"];
+    assert_eq!(bearer["type"], "http");
+    assert_eq!(bearer["scheme"], "bearer");
+    let me = &doc["paths"]["/api/auth/me"]["get"];
+    assert_eq!(me["security"][0]["bearer"], serde_json::json!([]));
+    for status in ["200", "401"] {
+        assert!(
+            me["responses"][status].is_object(),
+            "/api/auth/me lacks {status}"
+        );
+    }
+    let login = &doc["paths"]["/api/token"]["post"]["requestBody"]["content"];
+    assert!(
+        login["application/json"].is_object()
+            && login["application/x-www-form-urlencoded"].is_object()
+    );
+}
+
+#[tokio::test]
+async fn every_route_is_documented_and_every_documented_route_answers() {
+    let s = Server::start("").await;
+    let doc = s.get("/openapi.json").await.body;
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in ROUTES {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not documented"
+        );
+    }
+    let mut documented = 0;
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            documented += 1;
+            assert!(
+                ROUTES.contains(&(method.as_str(), path.as_str())),
+                "{method} {path} is documented but not in SPEC's list"
+            );
+            let concrete = path
+                .replace("{id}", "1")
+                .replace("{file}", "swagger-ui.css");
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = s.send(s.http.request(m, s.url(&concrete))).await;
+            assert!(
+                r.status != 404 && r.status != 405,
+                "{method} {path}: {}",
+                r.status
+            );
+            assert!(r.status < 500);
+        }
+    }
+    assert_eq!(documented, ROUTES.len());
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_from_the_binary_with_no_network() {
+    let s = Server::start("").await;
+    for path in ["/docs", "/docs/"] {
+        let r = s.get(path).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.header("content-type").unwrap().starts_with("text/html"));
+        assert!(r.text.contains("swagger-ui"));
+    }
+    let page = s.get("/docs").await.text;
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page loads something from elsewhere"
+    );
+    let assets: Vec<String> = page
+        .split(['"', '\''])
+        .filter(|piece| piece.starts_with("/docs/"))
+        .map(str::to_owned)
+        .collect();
+    assert!(assets.len() >= 3, "{assets:?}");
+    for asset in assets
+        .iter()
+        .chain(["/docs/swagger-initializer.js".to_owned()].iter())
+    {
+        let r = s.get(asset).await;
+        assert_eq!(r.status, 200, "{asset}");
+    }
+    let init = s.get("/docs/swagger-initializer.js").await.text;
+    assert!(init.contains("/openapi.json"), "{init}");
+    let missing = s.get("/docs/nope.js").await;
+    assert_eq!(missing.status, 404);
+    let _: Value = missing.body;
+}
