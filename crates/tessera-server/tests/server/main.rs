@@ -12,6 +12,7 @@ mod docs;
 mod durability;
 mod general;
 mod keys;
+mod nginx;
 mod oauth;
 mod refresh;
 mod session;
