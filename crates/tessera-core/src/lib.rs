@@ -12,6 +12,7 @@ pub mod clock;
 pub mod keys;
 pub mod password;
 pub mod revocation;
+pub mod throttle;
 pub mod token;
 pub mod username;
 

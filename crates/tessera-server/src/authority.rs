@@ -9,14 +9,19 @@
 use crate::config::Settings;
 use crate::keyring::{self, KeyLoadError};
 use crate::telemetry;
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tessera_core::claims::{Subject, TokenType, VerifiedClaims, new_token_id};
 use tessera_core::clock::Clock;
 use tessera_core::keys::KeyRing;
 use tessera_core::password::{self, PasswordPolicy};
 use tessera_core::revocation::{RevocationSet, UserStanding};
+use tessera_core::throttle::{FailureLog, Limit};
 use tessera_core::token::{self, Grant, IssuedToken, TokenError, TokenPolicy};
 use tessera_core::username::Username;
 use tessera_store::{
@@ -71,6 +76,9 @@ pub enum AuthError {
     /// A token was refused.
     #[error("token refused: {}", .0.as_str())]
     Token(Refusal),
+    /// Too many attempts: try again after this many seconds.
+    #[error("throttled for {0} s")]
+    Throttled(u64),
     /// A password change presented a token that did not come from a password login.
     #[error("fresh token required")]
     FreshTokenRequired,
@@ -184,6 +192,8 @@ pub struct NewAccount<'a> {
     pub email: &'a str,
     /// Staff and superuser (the `createsuperuser` command).
     pub superuser: bool,
+    /// The client's address, for the signup rate limit; `None` from the CLI.
+    pub client: Option<IpAddr>,
 }
 
 /// Why the authority could not start.
@@ -211,12 +221,30 @@ pub struct Authority {
     /// queues here instead of taking every blocking thread and all the CPU.
     hashing: Semaphore,
     last_change: AtomicI64,
+    /// Failed logins by username and by client address (SPEC section 5).
+    login_failures: Option<Mutex<LoginFailures>>,
+    /// Signups by client address.
+    signups: Option<DefaultKeyedRateLimiter<IpAddr>>,
 }
+
+/// The two failure logs of login throttling: a key of one never meets the other's.
+struct LoginFailures {
+    by_username: FailureLog,
+    by_address: FailureLog,
+}
+
+/// Keys remembered per failure log, whatever an attacker invents; far above
+/// what hashing lets through in a minute.
+const MAX_THROTTLE_KEYS: usize = 100_000;
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     // A panic while holding a lock cannot leave these maps half-updated in a
     // way that matters more than refusing service, so keep going.
     lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
@@ -262,6 +290,21 @@ impl Authority {
             min_length: settings.password_min_length,
         };
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let login_failures = settings.login_failures_per_minute().map(|failures| {
+            let limit = Limit {
+                failures,
+                window_ms: 60_000,
+            };
+            Mutex::new(LoginFailures {
+                by_username: FailureLog::new(limit, MAX_THROTTLE_KEYS),
+                by_address: FailureLog::new(limit, MAX_THROTTLE_KEYS),
+            })
+        });
+        let signups = settings.signup_rate_limit.and_then(|rate| {
+            let burst = NonZeroU32::new(rate.count)?;
+            let quota = Quota::with_period(rate.per / rate.count)?.allow_burst(burst);
+            Some(RateLimiter::keyed(quota))
+        });
         Ok(Self {
             settings,
             policy,
@@ -273,6 +316,8 @@ impl Authority {
             users: RwLock::new(users),
             hashing: Semaphore::new(parallel),
             last_change: AtomicI64::new(last_change),
+            login_failures,
+            signups,
         })
     }
 
@@ -332,6 +377,13 @@ impl Authority {
 
     /// Creates an account after checking the username and password rules.
     pub async fn signup(&self, account: NewAccount<'_>) -> Result<Arc<User>, AuthError> {
+        if let (Some(limiter), Some(client)) = (&self.signups, account.client)
+            && let Err(not_until) = limiter.check_key(&client)
+        {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            telemetry::throttled();
+            return Err(AuthError::Throttled(wait.as_secs().max(1)));
+        }
         let mut errors = FieldErrors::new();
         let username = match Username::parse(account.username) {
             Ok(u) => Some(u),
@@ -388,8 +440,18 @@ impl Authority {
         &self,
         username: &str,
         password: &str,
+        client: IpAddr,
     ) -> Result<(TokenPair, Arc<User>), AuthError> {
-        let record = match Username::parse(username) {
+        let name = Username::parse(username);
+        // Throttle by the name as it will be looked up, so that variants
+        // which normalise alike share one count.
+        let user_key = match &name {
+            Ok(n) => n.as_str().to_owned(),
+            Err(_) => username.chars().take(200).collect(),
+        };
+        let address_key = client.to_string();
+        self.check_login_throttle(&user_key, &address_key)?;
+        let record = match name {
             Ok(name) => self.store.user_by_username(name.as_str()).await?,
             Err(_) => None,
         };
@@ -406,10 +468,16 @@ impl Authority {
             Some(r) if matches && r.is_active => r,
             _ => {
                 telemetry::login(false);
+                self.record_login_failure(&user_key, &address_key);
                 return Err(AuthError::NoActiveAccount);
             }
         };
         telemetry::login(true);
+        // The username's count restarts; the address's does not, or an
+        // attacker could reset it by logging in to an account of their own.
+        if let Some(failures) = &self.login_failures {
+            lock(failures).by_username.clear(&user_key);
+        }
         let now = self.now();
         self.store.record_login(record.id, now).await?;
         record.last_login = Some(now);
@@ -423,6 +491,34 @@ impl Authority {
             .record_refresh_token(&refresh_record(&pair.refresh, user.id))
             .await?;
         Ok((pair, user))
+    }
+
+    fn check_login_throttle(&self, user_key: &str, address_key: &str) -> Result<(), AuthError> {
+        let Some(failures) = &self.login_failures else {
+            return Ok(());
+        };
+        let now = self.clock.now_ms();
+        let failures = lock(failures);
+        let wait = failures
+            .by_username
+            .retry_after(user_key, now)
+            .max(failures.by_address.retry_after(address_key, now));
+        match wait {
+            Some(seconds) => {
+                telemetry::throttled();
+                Err(AuthError::Throttled(seconds))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn record_login_failure(&self, user_key: &str, address_key: &str) {
+        if let Some(failures) = &self.login_failures {
+            let now = self.clock.now_ms();
+            let mut failures = lock(failures);
+            failures.by_username.record(user_key, now);
+            failures.by_address.record(address_key, now);
+        }
     }
 
     fn mint(
@@ -842,6 +938,16 @@ impl Authority {
     pub fn prune(&self) {
         let now = self.now();
         write(&self.revocations).prune(now);
+        if let Some(failures) = &self.login_failures {
+            let now_ms = self.clock.now_ms();
+            let mut failures = lock(failures);
+            failures.by_username.prune(now_ms);
+            failures.by_address.prune(now_ms);
+        }
+        if let Some(signups) = &self.signups {
+            signups.retain_recent();
+            signups.shrink_to_fit();
+        }
     }
 }
 

@@ -229,6 +229,7 @@ async fn create_superuser(
         password: &password,
         email,
         superuser: true,
+        client: None,
     };
     match authority.signup(account).await {
         Ok(user) => {

@@ -94,6 +94,12 @@ pub struct Settings {
     pub signup_enabled: bool,
     /// Minimum password length.
     pub password_min_length: usize,
+    /// Signups allowed per client address; `None` is `off`.
+    pub signup_rate_limit: Option<Rate>,
+    /// Open connections served at once; more wait in the backlog.
+    pub max_connections: usize,
+    /// How long one request may take, body included, before a 408.
+    pub request_timeout: Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -158,6 +164,12 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             signup_enabled: true,
             password_min_length: 8,
+            signup_rate_limit: Some(Rate {
+                count: 10,
+                per: Duration::from_secs(60),
+            }),
+            max_connections: 1024,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -187,7 +199,7 @@ pub enum ConfigError {
 }
 
 /// Every setting's name, as in the TOML file (upper-cased after `TESSERA_` in the environment).
-pub const SETTING_NAMES: [&str; 24] = [
+pub const SETTING_NAMES: [&str; 27] = [
     "bind",
     "database_url",
     "redis_url",
@@ -212,6 +224,9 @@ pub const SETTING_NAMES: [&str; 24] = [
     "trusted_proxies",
     "signup_enabled",
     "password_min_length",
+    "signup_rate_limit",
+    "max_connections",
+    "request_timeout",
 ];
 
 /// Environment variables with the `TESSERA_` prefix that are not settings.
@@ -429,6 +444,25 @@ impl Settings {
                 .filter(|n| (1..=4096).contains(n))
                 .ok_or_else(|| invalid("password_min_length", "an integer from 1 to 4096"))?;
         }
+        if let Some(v) = take("signup_rate_limit") {
+            s.signup_rate_limit = parse_rate(v)?;
+        }
+        if let Some(v) = take("max_connections") {
+            let n = parse_int(v)?;
+            s.max_connections = usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| invalid("max_connections", "an integer from 1 to 1000000"))?;
+        }
+        if let Some(v) = take("request_timeout") {
+            s.request_timeout = parse_duration(v)?;
+            if s.request_timeout.is_zero() {
+                return Err(invalid(
+                    "request_timeout",
+                    "a duration of at least 1ms, such as 30s",
+                ));
+            }
+        }
         if s.blacklist_after_rotation && !s.rotate_refresh_tokens {
             tracing::debug!("blacklist_after_rotation has no effect without rotate_refresh_tokens");
         }
@@ -438,6 +472,17 @@ impl Settings {
     /// Access token lifetime in whole seconds.
     pub fn access_seconds(&self) -> i64 {
         self.access_token_lifetime.as_secs() as i64
+    }
+
+    /// The login limit as failures per sliding 60-second window (SPEC
+    /// section 5): `N/s`, `N/min` and `N/h` scaled to one minute, at least 1.
+    pub fn login_failures_per_minute(&self) -> Option<u32> {
+        self.login_rate_limit.map(|rate| {
+            let per = rate.per.as_secs().max(1);
+            (u64::from(rate.count) * 60)
+                .div_ceil(per)
+                .clamp(1, u64::from(u32::MAX)) as u32
+        })
     }
 
     /// Refresh token lifetime in whole seconds.

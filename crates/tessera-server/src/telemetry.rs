@@ -111,3 +111,8 @@ pub fn revoked(kind: &'static str) {
 pub fn reuse_detected() {
     counter!(REUSE).increment(1);
 }
+
+/// A request refused by a rate limit.
+pub fn throttled() {
+    counter!(THROTTLED).increment(1);
+}

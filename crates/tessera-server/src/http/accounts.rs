@@ -2,6 +2,7 @@
 
 use super::auth::Authenticated;
 use super::body::Payload;
+use super::client::ClientIp;
 use super::error::ApiError;
 use super::openapi::*;
 use crate::authority::{Authority, NewAccount, User};
@@ -40,6 +41,7 @@ pub fn user_json(user: &User) -> Value {
     summary = "Create an account",
     request_body(content((SignupRequest = "application/json"), (SignupRequest = "application/x-www-form-urlencoded"))),
     responses(
+        (status = 429, description = "Throttled: too many attempts", body = ErrorDetail, headers(("Retry-After" = u64))),
         (status = 201, description = "Created", body = SignupResponse),
         (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
@@ -49,6 +51,7 @@ pub fn user_json(user: &User) -> Value {
 )]
 pub async fn signup(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
     payload: Payload,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !authority.settings().signup_enabled {
@@ -65,6 +68,7 @@ pub async fn signup(
             password: &password,
             email: &email,
             superuser: false,
+            client: Some(client),
         })
         .await?;
     Ok((

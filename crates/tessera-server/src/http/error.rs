@@ -39,6 +39,10 @@ pub enum ApiError {
     MethodNotAllowed(Method),
     /// Authenticated but not allowed.
     PermissionDenied,
+    /// Rate limited: retry after this many seconds.
+    Throttled(u64),
+    /// The request took longer than the server allows.
+    Timeout,
     /// A password change with a token that is not fresh.
     FreshTokenRequired,
     /// An OAuth2 error (RFC 6749 5.2): `error` code and description.
@@ -72,6 +76,7 @@ impl From<AuthError> for ApiError {
             AuthError::Token(reason) => ApiError::BadToken(reason),
             AuthError::Fields(errors) => ApiError::Fields(errors),
             AuthError::FreshTokenRequired => ApiError::FreshTokenRequired,
+            AuthError::Throttled(seconds) => ApiError::Throttled(seconds),
             AuthError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 ApiError::Internal
@@ -160,6 +165,25 @@ impl IntoResponse for ApiError {
                     "detail": "You do not have permission to perform this action.",
                     "code": "permission_denied",
                 })),
+            )
+                .into_response(),
+            ApiError::Throttled(seconds) => {
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({
+                        "detail": format!("Request was throttled. Expected available in {seconds} seconds."),
+                        "code": "throttled",
+                    })),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response
+            }
+            ApiError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                Json(json!({"detail": "The request took too long."})),
             )
                 .into_response(),
             ApiError::FreshTokenRequired => with_challenge(

@@ -5,8 +5,10 @@ pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod client;
 pub mod docs;
 pub mod error;
+pub mod listener;
 pub mod meta;
 pub mod oauth;
 pub mod openapi;
@@ -14,7 +16,7 @@ pub mod origin;
 pub mod tokens;
 
 use crate::authority::Authority;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +25,6 @@ use axum::{Router, ServiceExt};
 use error::ApiError;
 use openapi::ApiDoc;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -86,10 +87,12 @@ fn documentation(openapi: &mut utoipa::openapi::OpenApi) -> Router {
 pub fn router(authority: Arc<Authority>) -> Router {
     let (api, mut openapi) = routes();
     let docs = documentation(&mut openapi);
+    let request_timeout = authority.settings().request_timeout;
     api.with_state(authority)
         .merge(docs)
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(json_method_not_allowed))
+        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(middleware::from_fn(track))
         .layer(
             TraceLayer::new_for_http()
@@ -132,6 +135,15 @@ async fn track(req: Request, next: Next) -> Response {
     response
 }
 
+/// Ends requests that take longer than the `request_timeout` setting (a slow
+/// client trickling its body, a stuck dependency) with a 408.
+async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
 /// axum answers a known path with the wrong method with an empty 405; give
 /// it our JSON body, keeping its `Allow` header.
 async fn json_method_not_allowed(req: Request, next: Next) -> Response {
@@ -157,11 +169,12 @@ pub async fn serve(
     authority: Arc<Authority>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let max_connections = authority.settings().max_connections;
     // Every path answers with or without a trailing slash, with no redirect.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(authority));
     axum::serve(
-        listener,
-        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+        listener::CappedListener::new(listener, max_connections),
+        ServiceExt::<Request>::into_make_service_with_connect_info::<listener::PeerAddr>(app),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -3,6 +3,7 @@
 //! machinery as simplejwt's endpoints; only the wire format differs.
 
 use super::body::Payload;
+use super::client::ClientIp;
 use super::error::{ApiError, no_store};
 use super::openapi::*;
 use crate::authority::{AuthError, Authority, TokenPair};
@@ -59,6 +60,7 @@ fn token_response(access: &IssuedToken, refresh: &str) -> Response {
     summary = "RFC 6749 token endpoint: password and refresh_token grants",
     request_body(content((OAuthTokenRequest = "application/json"), (OAuthTokenRequest = "application/x-www-form-urlencoded"))),
     responses(
+        (status = 429, description = "Throttled: too many attempts", body = ErrorDetail, headers(("Retry-After" = u64))),
         (status = 200, description = "The tokens", body = OAuthToken, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "RFC 6749 5.2 error", body = OAuthError, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
@@ -67,6 +69,7 @@ fn token_response(access: &IssuedToken, refresh: &str) -> Response {
 )]
 pub async fn token(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
     payload: Result<Payload, ApiError>,
 ) -> Result<Response, ApiError> {
     let payload = read(payload)?;
@@ -75,7 +78,7 @@ pub async fn token(
         "password" => {
             let username = param(&payload, "username")?;
             let password = param(&payload, "password")?;
-            match authority.login(&username, &password).await {
+            match authority.login(&username, &password, client).await {
                 Ok((TokenPair { access, refresh }, _)) => {
                     Ok(token_response(&access, &refresh.token))
                 }

@@ -1,6 +1,7 @@
 //! simplejwt's token endpoints: obtain, refresh, verify, blacklist.
 
 use super::body::Payload;
+use super::client::ClientIp;
 use super::error::ApiError;
 use super::error::no_store;
 use super::openapi::*;
@@ -26,6 +27,7 @@ fn tokens(body: Value) -> Response {
     summary = "Log in: an access and a refresh token",
     request_body(content((Credentials = "application/json"), (Credentials = "application/x-www-form-urlencoded"))),
     responses(
+        (status = 429, description = "Throttled: too many attempts", body = ErrorDetail, headers(("Retry-After" = u64))),
         (status = 200, description = "The tokens", body = TokenPair, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
@@ -35,13 +37,14 @@ fn tokens(body: Value) -> Response {
 )]
 pub async fn obtain(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
     payload: Payload,
 ) -> Result<Response, ApiError> {
     let mut fields = payload.fields();
     let username = fields.string("username");
     let password = fields.string("password");
     fields.finish()?;
-    let (pair, _) = authority.login(&username, &password).await?;
+    let (pair, _) = authority.login(&username, &password, client).await?;
     Ok(tokens(
         json!({"access": pair.access.token, "refresh": pair.refresh.token}),
     ))

@@ -59,8 +59,14 @@ impl Server {
 
     async fn start_in(dir: Arc<TempDir>, config: String) -> Server {
         let db = dir.path().join("tessera.db");
+        // Tests sign up many users from one address; the signup limit has tests of its own.
+        let signup_limit = if config.contains("signup_rate_limit") {
+            ""
+        } else {
+            "signup_rate_limit = \"off\"\n"
+        };
         let text = format!(
-            "bind = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}\"\n{config}\n",
+            "bind = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}\"\n{signup_limit}{config}\n",
             db.display()
         );
         std::fs::write(dir.path().join("tessera.toml"), text).expect("write config");
@@ -286,6 +292,18 @@ impl Server {
         let _ =
             tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
         String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// Sends raw bytes and reads whatever comes back, without closing our
+    /// side first (for requests that leave the server waiting).
+    pub async fn raw_open(&self, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(request).await.expect("write");
+        let mut answer = vec![0u8; 4096];
+        let n = stream.read(&mut answer).await.unwrap_or(0);
+        String::from_utf8_lossy(&answer[..n]).into_owned()
     }
 
     /// Asserts the server is up and answers.

@@ -11,6 +11,7 @@ mod cli;
 mod docs;
 mod durability;
 mod general;
+mod hardening;
 mod keys;
 mod nginx;
 mod oauth;

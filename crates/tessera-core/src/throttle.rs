@@ -1,0 +1,166 @@
+//! Login throttling as SPEC section 5 defines it: failed logins counted in a
+//! sliding window per key (a username, a client address); at the limit, the
+//! next attempt is refused before any password is checked.
+//!
+//! This is a failure log, not a token bucket: only failures count, and a
+//! check must not count as one, which is why it is not a general-purpose
+//! rate limiter. Memory stays bounded: entries expire with their window, and
+//! a hard cap on keys evicts the least recently failed first.
+
+use std::collections::{HashMap, VecDeque};
+
+/// Failures allowed per window, and the window in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Failures allowed within one window.
+    pub failures: u32,
+    /// The window, milliseconds.
+    pub window_ms: i64,
+}
+
+/// Failure timestamps per key.
+#[derive(Debug)]
+pub struct FailureLog {
+    limit: Limit,
+    max_keys: usize,
+    failures: HashMap<String, VecDeque<i64>>,
+}
+
+impl FailureLog {
+    /// A log allowing `limit`, remembering at most `max_keys` keys.
+    pub fn new(limit: Limit, max_keys: usize) -> Self {
+        Self {
+            limit,
+            max_keys: max_keys.max(1),
+            failures: HashMap::new(),
+        }
+    }
+
+    /// `None` when `key` may try now (at `now_ms`); otherwise how many whole
+    /// seconds until it may, at least 1.
+    pub fn retry_after(&self, key: &str, now_ms: i64) -> Option<u64> {
+        let times = self.failures.get(key)?;
+        let recent = times.iter().filter(|t| **t > now_ms - self.limit.window_ms);
+        if recent.clone().count() < self.limit.failures as usize {
+            return None;
+        }
+        // The attempt is allowed again once the oldest failure that keeps
+        // the count at the limit leaves the window.
+        let excess = times.len() - self.limit.failures as usize;
+        let oldest_counted = times.get(excess).copied().unwrap_or(now_ms);
+        let wait_ms = (oldest_counted + self.limit.window_ms - now_ms).max(0);
+        Some(((wait_ms + 999) / 1000).max(1) as u64)
+    }
+
+    /// Records a failure of `key` at `now_ms`.
+    pub fn record(&mut self, key: &str, now_ms: i64) {
+        let horizon = now_ms - self.limit.window_ms;
+        if !self.failures.contains_key(key) && self.failures.len() >= self.max_keys {
+            self.prune(now_ms);
+            if self.failures.len() >= self.max_keys {
+                self.evict_oldest();
+            }
+        }
+        let times = self.failures.entry(key.to_owned()).or_default();
+        while times.front().is_some_and(|t| *t <= horizon) {
+            times.pop_front();
+        }
+        times.push_back(now_ms);
+        // Only the newest `failures` entries can ever matter.
+        while times.len() > self.limit.failures as usize {
+            times.pop_front();
+        }
+    }
+
+    /// Forgets `key` (after a successful login).
+    pub fn clear(&mut self, key: &str) {
+        self.failures.remove(key);
+    }
+
+    /// Drops every failure that left its window.
+    pub fn prune(&mut self, now_ms: i64) {
+        let horizon = now_ms - self.limit.window_ms;
+        self.failures
+            .retain(|_, times| times.back().is_some_and(|t| *t > horizon));
+    }
+
+    fn evict_oldest(&mut self) {
+        let oldest = self
+            .failures
+            .iter()
+            .min_by_key(|(_, times)| times.back().copied().unwrap_or(i64::MIN))
+            .map(|(k, _)| k.clone());
+        if let Some(key) = oldest {
+            self.failures.remove(&key);
+        }
+    }
+
+    /// How many keys are remembered.
+    pub fn len(&self) -> usize {
+        self.failures.len()
+    }
+
+    /// Whether no key is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEN_PER_MINUTE: Limit = Limit {
+        failures: 10,
+        window_ms: 60_000,
+    };
+
+    #[test]
+    fn the_eleventh_attempt_within_the_window_waits() {
+        let mut log = FailureLog::new(TEN_PER_MINUTE, 100);
+        for i in 0..10 {
+            assert_eq!(log.retry_after("alice", i * 1000), None, "attempt {i}");
+            log.record("alice", i * 1000);
+        }
+        // The first failure (t=0) leaves the window at t=60s.
+        assert_eq!(log.retry_after("alice", 10_000), Some(50));
+        assert_eq!(log.retry_after("alice", 59_500), Some(1));
+        assert_eq!(log.retry_after("alice", 60_001), None);
+        assert_eq!(log.retry_after("bob", 10_000), None);
+    }
+
+    #[test]
+    fn retry_after_is_between_1_and_the_window() {
+        let mut log = FailureLog::new(TEN_PER_MINUTE, 100);
+        for _ in 0..30 {
+            log.record("k", 5_000);
+        }
+        let wait = log.retry_after("k", 5_000).unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+    }
+
+    #[test]
+    fn success_clears_and_old_failures_expire() {
+        let mut log = FailureLog::new(TEN_PER_MINUTE, 100);
+        for _ in 0..10 {
+            log.record("k", 0);
+        }
+        log.clear("k");
+        assert_eq!(log.retry_after("k", 1), None);
+        log.record("x", 0);
+        log.prune(60_000);
+        assert!(log.is_empty());
+    }
+
+    #[test]
+    fn memory_is_bounded_however_many_keys_arrive() {
+        let mut log = FailureLog::new(TEN_PER_MINUTE, 1000);
+        for i in 0..50_000 {
+            log.record(&format!("user{i}"), i);
+        }
+        assert!(log.len() <= 1000);
+        // The most recent keys are the ones kept.
+        log.record("target", 50_000);
+        assert!(log.failures.contains_key("target"));
+    }
+}

@@ -1,0 +1,257 @@
+//! Throttling and limits on everything a client controls (SPEC section 5).
+
+use crate::harness::*;
+use serde_json::json;
+use std::time::Duration;
+
+const BEHIND_PROXY: &str = "trusted_proxies = [\"127.0.0.1\"]";
+
+async fn login_from(s: &Server, address: &str, username: &str, password: &str) -> Reply {
+    s.send(
+        s.http
+            .post(s.url("/api/token/"))
+            .header("X-Forwarded-For", address)
+            .json(&json!({"username": username, "password": password})),
+    )
+    .await
+}
+
+fn assert_throttled(r: &Reply) -> u64 {
+    assert_eq!(r.status, 429, "{}", r.text);
+    let wait: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    assert_eq!(
+        r.body,
+        json!({"detail": format!("Request was throttled. Expected available in {wait} seconds."), "code": "throttled"})
+    );
+    wait
+}
+
+#[tokio::test]
+async fn eleven_failed_logins_for_one_username_are_throttled_while_others_log_in() {
+    let s = Server::start(BEHIND_PROXY).await;
+    s.signup("alice").await;
+    s.signup("bob").await;
+    for i in 0..10 {
+        // A different address each time: only the username's count grows.
+        let r = login_from(&s, &format!("198.51.100.{i}"), "alice", "wrong-password-x").await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    let r = login_from(&s, "198.51.100.200", "alice", "wrong-password-x").await;
+    assert_throttled(&r);
+    // Refused before the password is looked at: the right one is refused too.
+    assert_throttled(&login_from(&s, "198.51.100.201", "alice", PASSWORD).await);
+    // Full-width letters normalise to the same name and the same count.
+    assert_throttled(&login_from(&s, "198.51.100.202", "ａｌｉｃｅ", PASSWORD).await);
+    assert_eq!(
+        login_from(&s, "198.51.100.203", "bob", PASSWORD)
+            .await
+            .status,
+        200
+    );
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn eleven_failed_logins_from_one_address_are_throttled_while_other_addresses_log_in() {
+    let s = Server::start(BEHIND_PROXY).await;
+    s.signup("bob").await;
+    for i in 0..10 {
+        let r = login_from(&s, "203.0.113.9", &format!("guess{i}"), "wrong-password-x").await;
+        assert_eq!(r.status, 401);
+    }
+    assert_throttled(&login_from(&s, "203.0.113.9", "bob", PASSWORD).await);
+    assert_eq!(
+        login_from(&s, "203.0.113.10", "bob", PASSWORD).await.status,
+        200
+    );
+    // The OAuth2 password grant shares the same counts.
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/oauth/token"))
+                .header("X-Forwarded-For", "203.0.113.9")
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", "bob"),
+                    ("password", PASSWORD),
+                ]),
+        )
+        .await;
+    assert_throttled(&r);
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted() {
+    let s = Server::start("").await;
+    s.signup("bob").await;
+    for i in 0..10 {
+        // Claiming a new address each time changes nothing: the socket's address counts.
+        let r = login_from(
+            &s,
+            &format!("192.0.2.{i}"),
+            &format!("guess{i}"),
+            "wrong-password-x",
+        )
+        .await;
+        assert_eq!(r.status, 401);
+    }
+    assert_throttled(&login_from(&s, "192.0.2.77", "bob", PASSWORD).await);
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_username_count_not_the_address_count() {
+    let s = Server::start(&format!("{BEHIND_PROXY}\nlogin_rate_limit = \"3/min\"")).await;
+    s.signup("alice").await;
+    for _ in 0..2 {
+        login_from(&s, "198.51.100.1", "alice", "wrong-password-x").await;
+    }
+    assert_eq!(
+        login_from(&s, "198.51.100.2", "alice", PASSWORD)
+            .await
+            .status,
+        200
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            login_from(&s, "198.51.100.3", "alice", "wrong-password-x")
+                .await
+                .status,
+            401
+        );
+    }
+    assert_eq!(
+        login_from(&s, "198.51.100.4", "alice", PASSWORD)
+            .await
+            .status,
+        200
+    );
+    // The address 198.51.100.1 kept its two failures; one more reaches the limit.
+    login_from(&s, "198.51.100.1", "nobody", "wrong-password-x").await;
+    assert_throttled(&login_from(&s, "198.51.100.1", "alice", PASSWORD).await);
+}
+
+#[tokio::test]
+async fn login_throttling_can_be_turned_off() {
+    let s = Server::start("login_rate_limit = \"off\"").await;
+    s.signup("alice").await;
+    for _ in 0..15 {
+        let r = s
+            .post(
+                "/api/token/",
+                json!({"username": "alice", "password": "wrong-password-x"}),
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    s.login("alice").await;
+}
+
+#[tokio::test]
+async fn signups_are_limited_per_address() {
+    let s = Server::start(&format!("{BEHIND_PROXY}\nsignup_rate_limit = \"3/min\"")).await;
+    let signup = |name: &str, address: &str| {
+        s.http
+            .post(s.url("/api/auth/signup"))
+            .header("X-Forwarded-For", address.to_owned())
+            .json(&json!({"username": name, "password": PASSWORD}))
+    };
+    for i in 0..3 {
+        let r = s.send(signup(&format!("u{i}"), "198.51.100.7")).await;
+        assert_eq!(r.status, 201);
+    }
+    let r = s.send(signup("u3", "198.51.100.7")).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.body["code"], "throttled");
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(s.send(signup("u3", "198.51.100.8")).await.status, 201);
+    // Nothing was lost: everyone who got a 201 logs in.
+    for name in ["u0", "u1", "u2", "u3"] {
+        s.login(name).await;
+    }
+}
+
+#[tokio::test]
+async fn a_slow_request_gets_408() {
+    let s = Server::start("request_timeout = \"1s\"").await;
+    // Headers promise a body that never comes.
+    let request = b"POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+    let answer = tokio::time::timeout(Duration::from_secs(10), s.raw_open(request))
+        .await
+        .expect("no answer");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:.60}");
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_wait_for_a_free_slot() {
+    let s = Server::start("max_connections = 4").await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting = tokio::time::timeout(Duration::from_millis(500), s.get("/healthz")).await;
+    assert!(
+        waiting.is_err(),
+        "a fifth connection was served while four were open"
+    );
+    idle.pop();
+    let served = tokio::time::timeout(Duration::from_secs(5), s.get("/healthz")).await;
+    assert_eq!(served.expect("served once a slot is free").status, 200);
+}
+
+#[tokio::test]
+async fn oversized_headers_are_refused_and_the_server_lives() {
+    let s = Server::start("").await;
+    let (access, _) = s.user("alice").await;
+    // 16 KiB of headers are processed: a token that size is a 401, not a 431.
+    let r = s
+        .send(
+            s.http
+                .get(s.url("/api/auth/me"))
+                .bearer_auth("a".repeat(16 * 1024 - 100)),
+        )
+        .await;
+    assert_refused(&r, "invalid");
+    let r = s
+        .send(
+            s.http
+                .get(s.url("/api/auth/me"))
+                .bearer_auth(&access)
+                .header("X-Padding", "p".repeat(15 * 1024)),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Far past any sane size, the connection is refused with a 431.
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Huge: {}\r\n\r\n",
+        "h".repeat(1024 * 1024)
+    );
+    let answer = s.raw(huge.as_bytes()).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer:.60}"
+    );
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn emails_over_254_characters_are_refused() {
+    let s = Server::start("").await;
+    let email = format!("{}@example.com", "e".repeat(250));
+    let r = s
+        .post(
+            "/api/auth/signup",
+            json!({"username": "alice", "password": PASSWORD, "email": email}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, json!({"email": ["Enter a valid email address."]}));
+    s.assert_healthy().await;
+}
