@@ -25,6 +25,7 @@ pub struct Server {
     child: Option<Child>,
     dir: Arc<TempDir>,
     config: String,
+    env: Vec<(String, String)>,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// A client for it.
@@ -53,11 +54,20 @@ pub fn binary() -> &'static str {
 impl Server {
     /// Starts a server with these extra TOML settings.
     pub async fn start(extra_config: &str) -> Server {
-        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-        Self::start_in(dir, extra_config.to_owned()).await
+        Self::start_with_env(extra_config, &[]).await
     }
 
-    async fn start_in(dir: Arc<TempDir>, config: String) -> Server {
+    /// Starts a server with these settings and environment variables.
+    pub async fn start_with_env(extra_config: &str, env: &[(&str, &str)]) -> Server {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_in(dir, extra_config.to_owned(), env).await
+    }
+
+    async fn start_in(dir: Arc<TempDir>, config: String, env: Vec<(String, String)>) -> Server {
         let db = dir.path().join("tessera.db");
         // Tests sign up many users from one address; the signup limit has tests of its own.
         let signup_limit = if config.contains("signup_rate_limit") {
@@ -81,6 +91,7 @@ impl Server {
             .arg("serve")
             .current_dir(dir.path())
             .env("TESSERA_LOG", "info")
+            .envs(env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(log)
             .kill_on_drop(true)
@@ -104,6 +115,7 @@ impl Server {
             child: Some(child),
             dir,
             config,
+            env,
             base: format!("http://{addr}"),
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
@@ -143,7 +155,7 @@ impl Server {
     /// Kills the server and starts a new one on the same directory and settings.
     pub async fn restart(mut self) -> Server {
         self.kill().await;
-        Self::start_in(self.dir.clone(), self.config.clone()).await
+        Self::start_in(self.dir.clone(), self.config.clone(), self.env.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -16,5 +16,6 @@ mod keys;
 mod nginx;
 mod oauth;
 mod refresh;
+mod security;
 mod session;
 mod tokens;
