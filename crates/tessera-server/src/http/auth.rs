@@ -74,6 +74,20 @@ pub fn bearer_token(headers: &HeaderMap, types: &[String]) -> Result<Option<Stri
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_header_value_is_credentials_or_none(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let mut h = HeaderMap::new();
+                h.insert(header::AUTHORIZATION, value);
+                if let Some(token) = bearer_token(&h, &["Bearer".to_owned()]).unwrap() {
+                    prop_assert!(token.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+                }
+            }
+        }
+    }
 
     fn token(value: &[u8]) -> Result<Option<String>, ApiError> {
         let mut h = HeaderMap::new();

@@ -35,29 +35,35 @@ impl<S: Send + Sync> FromRequest<S> for Payload {
         let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::PayloadTooLarge)?;
-        if bytes.is_empty() {
-            return Ok(Payload::default());
-        }
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if essence == "application/json"
-            || (essence.starts_with("application/") && essence.ends_with("+json"))
-        {
-            parse_json(&bytes).map(Payload)
-        } else if essence == "application/x-www-form-urlencoded" {
-            parse_form(&bytes).map(Payload)
-        } else {
-            Err(ApiError::UnsupportedMediaType(content_type))
-        }
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        parse(content_type.as_deref(), &bytes).map(Payload)
+    }
+}
+
+/// Reads a body of at most [`MAX_BODY_BYTES`] as a JSON object: JSON or a
+/// form by its content type, an empty body as `{}`. Every failure is a 400 or a 415.
+pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.is_empty() {
+        return Ok(Map::new());
+    }
+    let content_type = content_type.unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        parse_json(bytes)
+    } else if essence == "application/x-www-form-urlencoded" {
+        parse_form(bytes)
+    } else {
+        Err(ApiError::UnsupportedMediaType(content_type.to_owned()))
     }
 }
 
@@ -195,7 +201,45 @@ impl Fields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_to_an_object_or_a_4xx(
+            bytes in proptest::collection::vec(any::<u8>(), 0..2000),
+            content_type in prop::sample::select(vec!["application/json", "application/x-www-form-urlencoded", "text/plain", "application/ld+json; charset=utf-8"]),
+        ) {
+            match parse(Some(content_type), &bytes) {
+                Ok(_) => {}
+                Err(ApiError::BadRequest(_) | ApiError::UnsupportedMediaType(_)) => {}
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+
+        #[test]
+        fn any_json_value_parses_to_an_object_or_a_400(value in json_value()) {
+            let bytes = serde_json::to_vec(&value).unwrap();
+            let parsed = parse(Some("application/json"), &bytes);
+            prop_assert_eq!(parsed.is_ok(), value.is_object() && depth(&value) <= MAX_JSON_DEPTH);
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "\\PC{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(40, 200, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
 
     #[test]
     fn depth_counts_containers() {

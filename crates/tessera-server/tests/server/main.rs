@@ -17,5 +17,6 @@ mod nginx;
 mod oauth;
 mod refresh;
 mod security;
+mod security_map;
 mod session;
 mod tokens;

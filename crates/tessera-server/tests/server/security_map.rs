@@ -1,0 +1,44 @@
+//! docs/SECURITY.md names, for every attack, the test that proves Tessera
+//! refuses it: each name must be a test that exists.
+
+use std::path::Path;
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// Where a `file::function` reference of SECURITY.md lives.
+fn source_of(reference: &str) -> Option<(String, String)> {
+    let (file, function) = reference.rsplit_once("::")?;
+    let candidates = [
+        format!("{ROOT}/crates/tessera-server/tests/server/{file}.rs"),
+        format!("{ROOT}/crates/tessera-server/tests/{file}.rs"),
+        format!("{ROOT}/crates/tessera-core/tests/{file}.rs"),
+        format!("{ROOT}/crates/{file}.rs"),
+        format!("{ROOT}/crates/{file}/mod.rs"),
+    ];
+    let path = candidates.into_iter().find(|p| Path::new(p).exists())?;
+    Some((path, function.to_owned()))
+}
+
+#[test]
+fn every_test_named_in_security_md_exists() {
+    let doc = std::fs::read_to_string(format!("{ROOT}/docs/SECURITY.md")).unwrap();
+    let mut checked = 0;
+    for line in doc.lines().filter(|l| l.starts_with('|')) {
+        let Some(tests) = line.trim_end_matches('|').rsplit('|').next() else {
+            continue;
+        };
+        for reference in tests.split('`').skip(1).step_by(2) {
+            if !reference.contains("::") {
+                continue;
+            }
+            let (path, function) =
+                source_of(reference).unwrap_or_else(|| panic!("no file for `{reference}`"));
+            let source = std::fs::read_to_string(&path).unwrap();
+            let declared = source.contains(&format!("fn {function}()"))
+                || source.contains(&format!("fn {function}("));
+            assert!(declared, "`{reference}`: no fn {function} in {path}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} test references found");
+}
