@@ -157,6 +157,13 @@ impl VerifiedClaims {
     }
 }
 
+/// Whether `presented` equals `expected`, in time that does not depend on
+/// where they differ (for CSRF values and other secrets compared by us).
+pub fn secrets_match(presented: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+}
+
 /// Whether `s` has the shape of a token or family id: 32 lowercase hex characters.
 pub fn is_token_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -91,6 +91,8 @@ pub struct IssuedToken {
     pub iat: i64,
     /// Expiry.
     pub exp: i64,
+    /// The `csrf` claim, for tokens that travel in cookies.
+    pub csrf: Option<String>,
 }
 
 /// What to mint: the kind of token and its place in a login's family.
@@ -102,8 +104,10 @@ pub struct Grant<'a> {
     pub fid: &'a str,
     /// Whether this comes straight from a password login (access tokens).
     pub fresh: bool,
-    /// Further claims to add, such as a CSRF value; never overrides the standard ones.
+    /// Further claims to add; never overrides the standard ones.
     pub extra: Option<&'a Map<String, Value>>,
+    /// A `csrf` claim, for tokens that travel in cookies (double-submit CSRF).
+    pub csrf: Option<&'a str>,
 }
 
 /// Mints a signed token for `subject` with the ring's signing key.
@@ -140,6 +144,9 @@ pub fn issue(
             claims.insert(extra.name().into(), value);
         }
     }
+    if let Some(csrf) = grant.csrf {
+        claims.insert("csrf".into(), json!(csrf));
+    }
     if let Some(iss) = &policy.issuer {
         claims.insert("iss".into(), json!(iss));
     }
@@ -155,6 +162,7 @@ pub fn issue(
         fid: grant.fid.to_owned(),
         iat: now,
         exp,
+        csrf: grant.csrf.map(str::to_owned),
     })
 }
 
@@ -298,6 +306,7 @@ mod tests {
             fid: &fid,
             fresh: true,
             extra: None,
+            csrf: None,
         };
         issue(policy, ring, &alice(), &grant, now).unwrap()
     }
@@ -450,6 +459,7 @@ mod tests {
             fid: &fid,
             fresh: false,
             extra: Some(&extra),
+            csrf: None,
         };
         let t = issue(&policy, &ring, &alice(), &grant, NOW).unwrap();
         assert_eq!(

@@ -35,6 +35,7 @@ fn setup() -> &'static (TokenPolicy, KeyRing, String) {
             fid: &fid,
             fresh: true,
             extra: None,
+            csrf: None,
         };
         let token = issue(&policy, &ring, &subject, &grant, NOW).unwrap().token;
         (policy, ring, token)

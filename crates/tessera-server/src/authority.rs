@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use tessera_core::claims::{Subject, TokenType, VerifiedClaims, new_token_id};
+use tessera_core::claims::{Subject, TokenType, VerifiedClaims, new_token_id, secrets_match};
 use tessera_core::clock::Clock;
 use tessera_core::keys::KeyRing;
 use tessera_core::password::{self, PasswordPolicy};
@@ -76,6 +76,9 @@ pub enum AuthError {
     /// A token was refused.
     #[error("token refused: {}", .0.as_str())]
     Token(Refusal),
+    /// A cookie-authenticated request without the matching CSRF header.
+    #[error("CSRF token missing or incorrect")]
+    CsrfFailed,
     /// Too many attempts: try again after this many seconds.
     #[error("throttled for {0} s")]
     Throttled(u64),
@@ -161,6 +164,16 @@ impl User {
             token_version: self.token_version,
         }
     }
+}
+
+/// How tokens travel to the client: in the response body (for an
+/// `Authorization` header), or in cookies (browsers), which adds CSRF values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// In the body; the client sends them back in a header.
+    Header,
+    /// In HttpOnly cookies, with CSRF values for the double-submit check.
+    Cookie,
 }
 
 /// An access and a refresh token from one login.
@@ -441,6 +454,7 @@ impl Authority {
         username: &str,
         password: &str,
         client: IpAddr,
+        transport: Transport,
     ) -> Result<(TokenPair, Arc<User>), AuthError> {
         let name = Username::parse(username);
         // Throttle by the name as it will be looked up, so that variants
@@ -484,8 +498,8 @@ impl Authority {
         let user = self.remember(record);
         let fid = new_token_id();
         let pair = TokenPair {
-            access: self.mint(&user, TokenType::Access, &fid, true, now)?,
-            refresh: self.mint(&user, TokenType::Refresh, &fid, false, now)?,
+            access: self.mint(&user, TokenType::Access, &fid, true, transport, now)?,
+            refresh: self.mint(&user, TokenType::Refresh, &fid, false, transport, now)?,
         };
         self.store
             .record_refresh_token(&refresh_record(&pair.refresh, user.id))
@@ -527,13 +541,17 @@ impl Authority {
         token_type: TokenType,
         fid: &str,
         fresh: bool,
+        transport: Transport,
         now: i64,
     ) -> Result<IssuedToken, AuthError> {
+        // Tokens that travel in cookies carry a CSRF value the page must echo.
+        let csrf = (transport == Transport::Cookie).then(new_token_id);
         let grant = Grant {
             token_type,
             fid,
             fresh,
             extra: None,
+            csrf: csrf.as_deref(),
         };
         let issued = token::issue(&self.policy, &self.key_ring(), &user.subject(), &grant, now)
             .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))?;
@@ -561,6 +579,16 @@ impl Authority {
         Ok((claims, user))
     }
 
+    /// The double-submit check: a request authenticated by a cookie must
+    /// present, in a header, the `csrf` claim of the token in that cookie.
+    pub fn check_csrf(claims: &VerifiedClaims, presented: Option<&str>) -> Result<(), AuthError> {
+        let expected = claims.raw.get("csrf").and_then(serde_json::Value::as_str);
+        match (expected, presented) {
+            (Some(expected), Some(presented)) if secrets_match(presented, expected) => Ok(()),
+            _ => Err(AuthError::CsrfFailed),
+        }
+    }
+
     /// Authenticates a request's access token.
     pub async fn authenticate(
         &self,
@@ -572,7 +600,16 @@ impl Authority {
     /// Exchanges a refresh token for a new access token (and a new refresh
     /// token when rotating). A blacklisted refresh token presented again is a
     /// reuse: with reuse detection on, its whole family is revoked.
-    pub async fn refresh(&self, token: &str) -> Result<Refreshed, AuthError> {
+    ///
+    /// In cookie transport the refresh token came from a cookie, so the
+    /// caller must echo the token's `csrf` claim (`csrf`), and the new tokens
+    /// get CSRF values of their own.
+    pub async fn refresh(
+        &self,
+        token: &str,
+        transport: Transport,
+        csrf: Option<&str>,
+    ) -> Result<Refreshed, AuthError> {
         let now = self.now();
         let claims = token::validate(
             &self.policy,
@@ -581,6 +618,9 @@ impl Authority {
             Some(TokenType::Refresh),
             now,
         )?;
+        if transport == Transport::Cookie {
+            Self::check_csrf(&claims, csrf)?;
+        }
         let user = self
             .user(claims.user_id)
             .await?
@@ -593,7 +633,7 @@ impl Authority {
         read(&self.revocations)
             .check(&claims, user.standing())
             .map_err(|_| AuthError::Token(Refusal::Revoked))?;
-        let access = self.mint(&user, TokenType::Access, &claims.fid, false, now)?;
+        let access = self.mint(&user, TokenType::Access, &claims.fid, false, transport, now)?;
         if !self.settings.rotate_refresh_tokens {
             telemetry::refreshed();
             return Ok(Refreshed {
@@ -601,7 +641,14 @@ impl Authority {
                 refresh: None,
             });
         }
-        let new = self.mint(&user, TokenType::Refresh, &claims.fid, false, now)?;
+        let new = self.mint(
+            &user,
+            TokenType::Refresh,
+            &claims.fid,
+            false,
+            transport,
+            now,
+        )?;
         let new_record = refresh_record(&new, user.id);
         if self.settings.blacklist_after_rotation {
             let old = RefreshRecord {
@@ -839,6 +886,7 @@ impl Authority {
             fid: &new_token_id(),
             fresh: false,
             extra: None,
+            csrf: None,
         };
         token::issue(
             &policy,

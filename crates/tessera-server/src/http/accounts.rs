@@ -3,6 +3,7 @@
 use super::auth::Authenticated;
 use super::body::Payload;
 use super::client::ClientIp;
+use super::cookies;
 use super::error::ApiError;
 use super::openapi::*;
 use crate::authority::{Authority, NewAccount, User};
@@ -146,12 +147,14 @@ pub async fn logout(
     State(authority): State<Arc<Authority>>,
     auth: Authenticated,
     payload: Payload,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let mut fields = payload.fields();
     let refresh = fields.optional_string("refresh").filter(|r| !r.is_empty());
     fields.finish()?;
     authority.logout(&auth.claims, refresh.as_deref()).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    cookies::clear_all(response.headers_mut(), authority.settings());
+    Ok(response)
 }
 
 /// `/api/auth/check` for nginx `auth_request`: 204 with the user's id and

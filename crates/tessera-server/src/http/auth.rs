@@ -1,13 +1,32 @@
 //! Authentication of requests: finding the access token where the settings
 //! say to look, and handing it to the authority.
 
+use super::body::MAX_BODY_BYTES;
+use super::cookies;
 use super::error::ApiError;
 use crate::authority::{Authority, Refusal, User};
-use axum::extract::FromRequestParts;
+use crate::config::{Settings, TokenLocation};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use tessera_core::claims::VerifiedClaims;
+
+/// Where a request's access token was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `Authorization` header.
+    Header,
+    /// `access_token_cookie`.
+    Cookie,
+    /// `?access_token=`.
+    Query,
+    /// `access_token` in a JSON body.
+    Json,
+}
 
 /// A request authenticated by a valid access token.
 #[derive(Debug, Clone)]
@@ -16,7 +35,14 @@ pub struct Authenticated {
     pub claims: VerifiedClaims,
     /// Its user, as this process knows them now.
     pub user: Arc<User>,
+    /// Where the token came from.
+    pub source: Source,
 }
+
+/// The `access_token` of a JSON body, put aside by [`capture_json_token`]
+/// before the handler reads the body.
+#[derive(Debug, Clone)]
+pub struct JsonAccessToken(pub String);
 
 impl FromRequestParts<Arc<Authority>> for Authenticated {
     type Rejection = ApiError;
@@ -25,15 +51,94 @@ impl FromRequestParts<Arc<Authority>> for Authenticated {
         parts: &mut Parts,
         authority: &Arc<Authority>,
     ) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers, &authority.settings().auth_header_types)?
-            .ok_or(ApiError::NotAuthenticated)?;
-        if token.is_empty() {
+        let (token, source) =
+            find_token(parts, authority.settings())?.ok_or(ApiError::NotAuthenticated)?;
+        if token.is_empty() || !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
             return Err(ApiError::BadToken(Refusal::Invalid));
         }
         let (claims, user) = authority.authenticate(&token).await?;
+        // A browser sends cookies on its own, also to requests another site
+        // made it send: unsafe methods must prove they come from our page.
+        if source == Source::Cookie && !parts.method.is_safe() {
+            Authority::check_csrf(
+                &claims,
+                cookies::header_value(&parts.headers, cookies::CSRF_HEADER),
+            )?;
+        }
         tracing::Span::current().record("user_id", user.id);
-        Ok(Self { claims, user })
+        Ok(Self {
+            claims,
+            user,
+            source,
+        })
     }
+}
+
+/// The access token from the first configured location that carries one.
+fn find_token(parts: &Parts, settings: &Settings) -> Result<Option<(String, Source)>, ApiError> {
+    for location in &settings.token_locations {
+        let found = match location {
+            TokenLocation::Headers => bearer_token(&parts.headers, &settings.auth_header_types)?
+                .map(|t| (t, Source::Header)),
+            TokenLocation::Cookies => {
+                cookies::get(&parts.headers, cookies::ACCESS).map(|t| (t, Source::Cookie))
+            }
+            TokenLocation::QueryString => {
+                query_token(parts.uri.query()).map(|t| (t, Source::Query))
+            }
+            TokenLocation::Json => parts
+                .extensions
+                .get::<JsonAccessToken>()
+                .map(|t| (t.0.clone(), Source::Json)),
+        };
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+fn query_token(query: Option<&str>) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query?).ok()?;
+    pairs
+        .into_iter()
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v)
+}
+
+/// With `json` among the token locations, reads a JSON body's top-level
+/// `access_token` before routing and hands the body on unchanged.
+pub async fn capture_json_token(
+    State(authority): State<Arc<Authority>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let settings = authority.settings();
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if !settings.token_locations.contains(&TokenLocation::Json) || !is_json {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return ApiError::PayloadTooLarge.into_response();
+    };
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        && let Some(serde_json::Value::String(token)) = map.get("access_token")
+    {
+        parts.extensions.insert(JsonAccessToken(token.clone()));
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// The token of an `Authorization: <type> <token>` header.

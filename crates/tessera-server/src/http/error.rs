@@ -39,6 +39,8 @@ pub enum ApiError {
     MethodNotAllowed(Method),
     /// Authenticated but not allowed.
     PermissionDenied,
+    /// A cookie-authenticated unsafe request without the matching CSRF header.
+    CsrfFailed,
     /// Rate limited: retry after this many seconds.
     Throttled(u64),
     /// The request took longer than the server allows.
@@ -77,6 +79,7 @@ impl From<AuthError> for ApiError {
             AuthError::Fields(errors) => ApiError::Fields(errors),
             AuthError::FreshTokenRequired => ApiError::FreshTokenRequired,
             AuthError::Throttled(seconds) => ApiError::Throttled(seconds),
+            AuthError::CsrfFailed => ApiError::CsrfFailed,
             AuthError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 ApiError::Internal
@@ -167,6 +170,11 @@ impl IntoResponse for ApiError {
                 })),
             )
                 .into_response(),
+            ApiError::CsrfFailed => with_challenge(
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "CSRF token missing or incorrect.", "code": "csrf_failed"}),
+                CHALLENGE,
+            ),
             ApiError::Throttled(seconds) => {
                 let mut response = (
                     StatusCode::TOO_MANY_REQUESTS,

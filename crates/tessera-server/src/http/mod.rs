@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod cookies;
 pub mod docs;
 pub mod error;
 pub mod listener;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower::Layer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -88,10 +90,13 @@ pub fn router(authority: Arc<Authority>) -> Router {
     let (api, mut openapi) = routes();
     let docs = documentation(&mut openapi);
     let request_timeout = authority.settings().request_timeout;
+    let cors = cors_layer(&authority.settings().cors_allowed_origins);
+    let json_token = middleware::from_fn_with_state(authority.clone(), auth::capture_json_token);
     api.with_state(authority)
         .merge(docs)
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(json_method_not_allowed))
+        .layer(json_token)
         .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(middleware::from_fn(track))
         .layer(
@@ -114,6 +119,40 @@ pub fn router(authority: Arc<Authority>) -> Router {
                     );
                 }),
         )
+        .layer(cors)
+}
+
+/// CORS for browser clients on other origins: exactly the listed origins,
+/// with credentials (cookies); nothing at all when the list is empty.
+fn cors_layer(origins: &[String]) -> tower::util::Either<CorsLayer, tower::layer::util::Identity> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return tower::util::Either::Right(tower::layer::util::Identity::new());
+    }
+    tower::util::Either::Left(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static(cookies::CSRF_HEADER),
+                HeaderName::from_static(cookies::TRANSPORT_HEADER),
+            ])
+            .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// Counts every request by method, route (the pattern, not the path, so

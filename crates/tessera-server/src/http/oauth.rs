@@ -6,7 +6,7 @@ use super::body::Payload;
 use super::client::ClientIp;
 use super::error::{ApiError, no_store};
 use super::openapi::*;
-use crate::authority::{AuthError, Authority, TokenPair};
+use crate::authority::{AuthError, Authority, TokenPair, Transport};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -78,7 +78,10 @@ pub async fn token(
         "password" => {
             let username = param(&payload, "username")?;
             let password = param(&payload, "password")?;
-            match authority.login(&username, &password, client).await {
+            match authority
+                .login(&username, &password, client, Transport::Header)
+                .await
+            {
                 Ok((TokenPair { access, refresh }, _)) => {
                     Ok(token_response(&access, &refresh.token))
                 }
@@ -91,7 +94,10 @@ pub async fn token(
         }
         "refresh_token" => {
             let refresh_token = param(&payload, "refresh_token")?;
-            match authority.refresh(&refresh_token).await {
+            match authority
+                .refresh(&refresh_token, Transport::Header, None)
+                .await
+            {
                 Ok(refreshed) => {
                     let refresh = refreshed.refresh.map_or(refresh_token, |new| new.token);
                     Ok(token_response(&refreshed.access, &refresh))

@@ -21,22 +21,41 @@ pub struct Credentials {
 }
 
 #[derive(ToSchema)]
-pub struct TokenPair {
-    /// Access token (JWS).
-    pub access: String,
-    /// Refresh token (JWS).
-    pub refresh: String,
-}
-
-#[derive(ToSchema)]
 pub struct RefreshRequest {
     pub refresh: String,
 }
 
-#[derive(ToSchema)]
-pub struct Refreshed {
+/// In cookie transport: the access token's header and claims (the token
+/// itself is in an HttpOnly cookie).
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    pub header: HashMap<String, serde_json::Value>,
+    pub claims: HashMap<String, serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Tokens(TokenPairBody),
+    Cookies(TokenView),
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RefreshResponse {
+    Tokens(RefreshedBody),
+    Cookies(TokenView),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenPairBody {
     pub access: String,
-    /// Present when refresh tokens rotate.
+    pub refresh: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefreshedBody {
+    pub access: String,
     #[schema(nullable = false)]
     pub refresh: Option<String>,
 }

@@ -2,13 +2,18 @@
 
 use super::body::Payload;
 use super::client::ClientIp;
+use super::cookies;
 use super::error::ApiError;
 use super::error::no_store;
 use super::openapi::*;
-use crate::authority::Authority;
+use crate::authority::{AuthError, Authority, Transport};
+use crate::config::{Settings, TokenLocation};
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -26,9 +31,10 @@ fn tokens(body: Value) -> Response {
     tag = "tokens",
     summary = "Log in: an access and a refresh token",
     request_body(content((Credentials = "application/json"), (Credentials = "application/x-www-form-urlencoded"))),
+    params(("X-Token-Transport" = Option<String>, Header, description = "`cookie`: set the tokens as cookies (with `cookies` in token_locations) and answer with the access token's decoded header and claims")),
     responses(
         (status = 429, description = "Throttled: too many attempts", body = ErrorDetail, headers(("Retry-After" = u64))),
-        (status = 200, description = "The tokens", body = TokenPair, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 200, description = "The tokens, or in cookie transport the access token's decoded header and claims", body = LoginResponse, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
@@ -38,16 +44,51 @@ fn tokens(body: Value) -> Response {
 pub async fn obtain(
     State(authority): State<Arc<Authority>>,
     ClientIp(client): ClientIp,
+    headers: HeaderMap,
     payload: Payload,
 ) -> Result<Response, ApiError> {
     let mut fields = payload.fields();
     let username = fields.string("username");
     let password = fields.string("password");
     fields.finish()?;
-    let (pair, _) = authority.login(&username, &password, client).await?;
-    Ok(tokens(
-        json!({"access": pair.access.token, "refresh": pair.refresh.token}),
-    ))
+    let settings = authority.settings();
+    let transport = requested_transport(&headers, settings);
+    let (pair, _) = authority
+        .login(&username, &password, client, transport)
+        .await?;
+    if transport == Transport::Header {
+        return Ok(tokens(
+            json!({"access": pair.access.token, "refresh": pair.refresh.token}),
+        ));
+    }
+    let mut response = tokens(token_view(&pair.access.token));
+    cookies::set_access(response.headers_mut(), settings, &pair.access);
+    cookies::set_refresh(response.headers_mut(), settings, &pair.refresh);
+    Ok(response)
+}
+
+/// Cookie transport when the client asks for it and cookies are a configured location.
+fn requested_transport(headers: &HeaderMap, settings: &Settings) -> Transport {
+    let asked = cookies::header_value(headers, cookies::TRANSPORT_HEADER)
+        .is_some_and(|v| v.eq_ignore_ascii_case("cookie"));
+    if asked && settings.token_locations.contains(&TokenLocation::Cookies) {
+        Transport::Cookie
+    } else {
+        Transport::Header
+    }
+}
+
+/// What a page may know of an access token it cannot read (it is in an
+/// HttpOnly cookie): its decoded header and claims, without the signature.
+fn token_view(token: &str) -> Value {
+    let decode = |segment: Option<&str>| {
+        segment
+            .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .unwrap_or(Value::Null)
+    };
+    let mut segments = token.split('.');
+    json!({"header": decode(segments.next()), "claims": decode(segments.next())})
 }
 
 /// `POST /api/token/refresh/`: a refresh token for a new access token.
@@ -58,7 +99,7 @@ pub async fn obtain(
     summary = "A new access token (and refresh token when rotating)",
     request_body(content((RefreshRequest = "application/json"), (RefreshRequest = "application/x-www-form-urlencoded"))),
     responses(
-        (status = 200, description = "The new token(s)", body = Refreshed, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 200, description = "The new token(s), or in cookie transport the new access token's decoded header and claims", body = RefreshResponse, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
@@ -67,13 +108,38 @@ pub async fn obtain(
 )]
 pub async fn refresh(
     State(authority): State<Arc<Authority>>,
+    headers: HeaderMap,
     payload: Payload,
 ) -> Result<Response, ApiError> {
+    let settings = authority.settings();
+    // No token in the body, and a refresh cookie: cookie transport.
+    let cookie = settings
+        .token_locations
+        .contains(&TokenLocation::Cookies)
+        .then(|| cookies::get(&headers, cookies::REFRESH))
+        .flatten()
+        .filter(|_| !payload.0.contains_key("refresh"));
+    if let Some(token) = cookie {
+        let csrf = cookies::header_value(&headers, cookies::CSRF_HEADER);
+        let refreshed = authority
+            .refresh(&token, Transport::Cookie, csrf)
+            .await
+            .map_err(|e| match e {
+                AuthError::CsrfFailed => ApiError::CsrfFailed,
+                other => ApiError::from(other).for_token_endpoint(),
+            })?;
+        let mut response = tokens(token_view(&refreshed.access.token));
+        cookies::set_access(response.headers_mut(), settings, &refreshed.access);
+        if let Some(new) = &refreshed.refresh {
+            cookies::set_refresh(response.headers_mut(), settings, new);
+        }
+        return Ok(response);
+    }
     let mut fields = payload.fields();
     let token = fields.string("refresh");
     fields.finish()?;
     let refreshed = authority
-        .refresh(&token)
+        .refresh(&token, Transport::Header, None)
         .await
         .map_err(|e| ApiError::from(e).for_token_endpoint())?;
     let mut body = json!({"access": refreshed.access.token});
