@@ -8,6 +8,7 @@ mod admin;
 mod attacks;
 mod bad_input;
 mod cli;
+mod cookies;
 mod docs;
 mod durability;
 mod general;
