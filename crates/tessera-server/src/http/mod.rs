@@ -14,6 +14,7 @@ pub mod meta;
 pub mod oauth;
 pub mod openapi;
 pub mod origin;
+pub mod page;
 pub mod tokens;
 
 use crate::authority::Authority;
@@ -61,6 +62,8 @@ pub fn routes() -> (Router<Arc<Authority>>, utoipa::openapi::OpenApi) {
         .routes(routes!(meta::metrics))
         .routes(routes!(meta::jwks))
         .routes(routes!(meta::openid_configuration))
+        .routes(routes!(page::index))
+        .routes(routes!(page::static_file))
         .split_for_parts()
 }
 

@@ -31,6 +31,9 @@ pub struct RefreshRequest {
 pub struct TokenView {
     pub header: HashMap<String, serde_json::Value>,
     pub claims: HashMap<String, serde_json::Value>,
+    /// The new refresh token's CSRF value, when a refresh cookie was set.
+    #[schema(nullable = false)]
+    pub refresh_csrf: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -16,6 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use tessera_core::token::IssuedToken;
 
 /// Token responses must not be cached by anything between us and the client.
 fn tokens(body: Value) -> Response {
@@ -61,7 +62,7 @@ pub async fn obtain(
             json!({"access": pair.access.token, "refresh": pair.refresh.token}),
         ));
     }
-    let mut response = tokens(token_view(&pair.access.token));
+    let mut response = tokens(token_view(&pair.access.token, Some(&pair.refresh)));
     cookies::set_access(response.headers_mut(), settings, &pair.access);
     cookies::set_refresh(response.headers_mut(), settings, &pair.refresh);
     Ok(response)
@@ -80,7 +81,7 @@ fn requested_transport(headers: &HeaderMap, settings: &Settings) -> Transport {
 
 /// What a page may know of an access token it cannot read (it is in an
 /// HttpOnly cookie): its decoded header and claims, without the signature.
-fn token_view(token: &str) -> Value {
+fn token_view(token: &str, refresh: Option<&IssuedToken>) -> Value {
     let decode = |segment: Option<&str>| {
         segment
             .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
@@ -88,7 +89,12 @@ fn token_view(token: &str) -> Value {
             .unwrap_or(Value::Null)
     };
     let mut segments = token.split('.');
-    json!({"header": decode(segments.next()), "claims": decode(segments.next())})
+    let mut view = json!({"header": decode(segments.next()), "claims": decode(segments.next())});
+    // The page echoes this when it refreshes through the refresh cookie.
+    if let Some(csrf) = refresh.and_then(|r| r.csrf.as_ref()) {
+        view["refresh_csrf"] = json!(csrf);
+    }
+    view
 }
 
 /// `POST /api/token/refresh/`: a refresh token for a new access token.
@@ -128,7 +134,10 @@ pub async fn refresh(
                 AuthError::CsrfFailed => ApiError::CsrfFailed,
                 other => ApiError::from(other).for_token_endpoint(),
             })?;
-        let mut response = tokens(token_view(&refreshed.access.token));
+        let mut response = tokens(token_view(
+            &refreshed.access.token,
+            refreshed.refresh.as_ref(),
+        ));
         cookies::set_access(response.headers_mut(), settings, &refreshed.access);
         if let Some(new) = &refreshed.refresh {
             cookies::set_refresh(response.headers_mut(), settings, new);

@@ -1,0 +1,274 @@
+//! The page and the JS client in real headless Chromium (Debian's chromium and
+//! chromium-driver, installed when missing), driven over WebDriver with
+//! fantoccini. A test binary of its own, so the browser does not compete with
+//! the other tests for the two cores.
+
+#[path = "server/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use harness::*;
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Chromium and its driver, installed from Debian's packages when missing.
+fn ensure_chromium() {
+    let present = |p: &str| std::path::Path::new(p).exists();
+    if present("/usr/bin/chromium") && present("/usr/bin/chromedriver") {
+        return;
+    }
+    let install = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver";
+    let status = std::process::Command::new("sh")
+        .args(["-c", install])
+        .status()
+        .expect("run apt-get");
+    assert!(
+        status.success(),
+        "could not install chromium and chromium-driver"
+    );
+}
+
+struct Browser {
+    client: Client,
+    driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        ensure_chromium();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = tokio::process::Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-quic", "--no-first-run", "--window-size=1280,1100",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("WebDriver session");
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    async fn text(&self, id: &str) -> String {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn type_into(&self, id: &str, value: &str) {
+        let field = self.client.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    async fn click(&self, id: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the element's text satisfies `ok`, and returns it.
+    async fn wait_text(&self, id: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = self.text(id).await;
+            if ok(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "#{id} never matched; it says: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn cookie_names(&self) -> Vec<String> {
+        self.client
+            .get_all_cookies()
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.start_kill();
+    }
+}
+
+async fn refreshes(s: &Server) -> u64 {
+    let text = s.get("/metrics").await.text;
+    text.lines()
+        .find_map(|l| l.strip_prefix("tessera_tokens_refreshed_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Signs up and logs in through the page, lets the 2-second access token
+/// expire, fires five calls at once, and logs out.
+async fn flow(browser: &Browser, extra_config: &str, transport: &str, screenshot: &str) {
+    let config = format!(
+        "access_token_lifetime = \"2s\"\ntoken_locations = [\"headers\", \"cookies\"]\ncookie_secure = false\n{extra_config}"
+    );
+    let s = Server::start(&config).await;
+    let b = &browser.client;
+    b.delete_all_cookies().await.unwrap();
+    b.goto(&format!("{}/", s.base)).await.unwrap();
+    browser.type_into("username", "pat").await;
+    browser.type_into("password", PASSWORD).await;
+    browser.click(&format!("transport-{transport}")).await;
+    browser.click("signup").await;
+    browser
+        .wait_text("status", |t| t.starts_with("Signed up as pat"))
+        .await;
+    browser.click("login").await;
+    let status = browser
+        .wait_text("status", |t| t.starts_with("Logged in"))
+        .await;
+    assert!(
+        status.contains(&format!("{transport} transport")),
+        "{status}"
+    );
+
+    let claims: Value = serde_json::from_str(&browser.text("claims").await).unwrap();
+    assert_eq!(claims["username"], "pat");
+    assert_eq!(claims["token_type"], "access");
+    assert_eq!(claims["fresh"], true);
+    assert_eq!(claims.get("csrf").is_some(), transport == "cookie");
+    let header: Value = serde_json::from_str(&browser.text("header").await).unwrap();
+    assert_eq!(header["typ"], "JWT");
+    browser.wait_text("countdown", |t| t.ends_with(" s")).await;
+    let png = b.screenshot().await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(screenshot), png).unwrap();
+
+    // Tokens never touch web storage.
+    let storage = b
+        .execute(
+            "return JSON.stringify(localStorage) + JSON.stringify(sessionStorage);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(storage, json!("{}{}"));
+    let cookies = browser.cookie_names().await;
+    if transport == "cookie" {
+        for name in [
+            "access_token_cookie",
+            "csrf_access_token",
+            "csrf_refresh_token",
+        ] {
+            assert!(
+                cookies.iter().any(|c| c == name),
+                "{name} missing: {cookies:?}"
+            );
+        }
+    } else {
+        assert!(cookies.is_empty(), "{cookies:?}");
+    }
+
+    // Past expiry, five calls at once share one refresh.
+    let exp = claims["exp"].as_f64().unwrap();
+    browser
+        .wait_text("countdown", |t| t.starts_with("expired"))
+        .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(now >= exp);
+    assert_eq!(refreshes(&s).await, 0);
+    browser.click("burst").await;
+    let result = browser
+        .wait_text("result", |t| t.contains("of 5 succeeded"))
+        .await;
+    assert_eq!(result, "5 of 5 succeeded");
+    assert_eq!(
+        refreshes(&s).await,
+        1,
+        "the five calls must share exactly one refresh"
+    );
+    let claims: Value = serde_json::from_str(&browser.text("claims").await).unwrap();
+    assert_eq!(claims["fresh"], false, "the page shows the refreshed token");
+
+    browser.click("logout").await;
+    browser.wait_text("result", |t| t == "logged out").await;
+    browser.wait_text("status", |t| t == "Not logged in.").await;
+    let cookies = browser.cookie_names().await;
+    assert!(cookies.is_empty(), "cookies left after logout: {cookies:?}");
+}
+
+#[tokio::test]
+async fn the_page_logs_in_refreshes_once_for_five_calls_and_logs_out() {
+    let browser = Browser::start().await;
+    for transport in ["header", "cookie"] {
+        flow(
+            &browser,
+            "",
+            transport,
+            &format!("logged-in-{transport}.png"),
+        )
+        .await;
+        // With rotation and blacklisting, presenting a rotated refresh token
+        // twice would revoke the session: the single flight must prevent it.
+        flow(
+            &browser,
+            "rotate_refresh_tokens = true\nblacklist_after_rotation = true",
+            transport,
+            &format!("logged-in-{transport}-rotating.png"),
+        )
+        .await;
+    }
+    browser.stop().await;
+}
