@@ -243,11 +243,19 @@ impl KeyMaterial {
         Ok(Key {
             alg,
             kid,
-            encoding,
+            encoding: Some(encoding),
             decoding,
             jwk,
         })
     }
+}
+
+/// Maps a JWK's `alg` to the algorithm, for the ones Tessera accepts.
+fn algorithm_of(alg: KeyAlgorithm) -> Option<Algorithm> {
+    parse_algorithm(&format!("{alg:?}")).or(match alg {
+        KeyAlgorithm::EdDSA => Some(Algorithm::EdDSA),
+        _ => None,
+    })
 }
 
 /// An Ed25519 key as a PKCS#8 v1 PEM (private key only).
@@ -288,11 +296,12 @@ fn hmac_kid(secret: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(&h.finalize()[..16])
 }
 
-/// A usable key: signs and verifies tokens of one algorithm under one kid.
+/// A usable key: verifies (and, with its private half, signs) tokens of one
+/// algorithm under one kid.
 pub struct Key {
     alg: Algorithm,
     kid: String,
-    encoding: EncodingKey,
+    encoding: Option<EncodingKey>,
     decoding: DecodingKey,
     jwk: Option<Jwk>,
 }
@@ -315,9 +324,79 @@ impl Key {
     pub fn kid(&self) -> &str {
         &self.kid
     }
-    /// The signing half.
-    pub fn encoding(&self) -> &EncodingKey {
-        &self.encoding
+    /// The signing half; `None` for a key known only by its public half.
+    pub fn encoding(&self) -> Option<&EncodingKey> {
+        self.encoding.as_ref()
+    }
+
+    /// A verifying key from a published JWK. The algorithm is the JWK's
+    /// `alg` unless `alg` is given (then the two must agree); the kid is the
+    /// JWK's, or its RFC 7638 thumbprint.
+    pub fn from_jwk(jwk: &Jwk, alg: Option<Algorithm>) -> Result<Self, KeyError> {
+        let bad = |reason: String| KeyError::BadPem {
+            alg: alg.map_or("unknown", algorithm_name),
+            reason,
+        };
+        let declared = jwk.common.key_algorithm.and_then(algorithm_of);
+        let alg = match (declared, alg) {
+            (Some(d), Some(a)) if d != a => {
+                return Err(bad(format!("the JWK says {}", algorithm_name(d))));
+            }
+            (Some(d), _) => d,
+            (None, Some(a)) => a,
+            (None, None) => return Err(bad("the JWK names no algorithm".into())),
+        };
+        if is_hmac(alg) {
+            return Err(bad("a published key cannot be an HMAC secret".into()));
+        }
+        let decoding = DecodingKey::from_jwk(jwk).map_err(|e| bad(e.to_string()))?;
+        let kid = match &jwk.common.key_id {
+            Some(kid) => kid.clone(),
+            None => jwk
+                .thumbprint(ThumbprintHash::SHA256)
+                .map_err(|e| bad(e.to_string()))?,
+        };
+        Ok(Key {
+            alg,
+            kid,
+            encoding: None,
+            decoding,
+            jwk: Some(jwk.clone()),
+        })
+    }
+
+    /// A verifying key from a PEM public key (SPKI); its kid is the RFC 7638
+    /// thumbprint, as the server computes it.
+    pub fn from_public_pem(alg: Algorithm, pem: &[u8]) -> Result<Self, KeyError> {
+        let bad = |e: jsonwebtoken::errors::Error| KeyError::BadPem {
+            alg: algorithm_name(alg),
+            reason: e.to_string(),
+        };
+        let decoding = match alg {
+            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                return Err(KeyError::BadPem {
+                    alg: algorithm_name(alg),
+                    reason: "an HMAC algorithm takes a secret, not a PEM".into(),
+                });
+            }
+            _ => DecodingKey::from_rsa_pem(pem),
+        }
+        .map_err(bad)?;
+        let mut jwk = Jwk::from_decoding_key(&decoding, Some(alg)).map_err(bad)?;
+        let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(bad)?;
+        jwk.common.key_id = Some(kid.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        // Check the key and algorithm agree (a P-384 key for ES256 and the like).
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(bad)?;
+        Ok(Key {
+            alg,
+            kid,
+            encoding: None,
+            decoding,
+            jwk: Some(jwk),
+        })
     }
     /// The verifying half.
     pub fn decoding(&self) -> &DecodingKey {
@@ -335,7 +414,7 @@ impl Key {
 /// token it could have signed has expired, then drops out (JWKS included).
 #[derive(Debug)]
 pub struct KeyRing {
-    signing: String,
+    signing: Option<String>,
     keys: HashMap<String, (Key, Option<i64>)>,
 }
 
@@ -345,7 +424,21 @@ impl KeyRing {
         let kid = key.kid.clone();
         let mut keys = HashMap::new();
         keys.insert(kid.clone(), (key, None));
-        Self { signing: kid, keys }
+        Self {
+            signing: Some(kid),
+            keys,
+        }
+    }
+
+    /// A ring that only verifies (a service checking another's tokens).
+    pub fn verifying(keys: impl IntoIterator<Item = Key>) -> Self {
+        Self {
+            signing: None,
+            keys: keys
+                .into_iter()
+                .map(|k| (k.kid.clone(), (k, None)))
+                .collect(),
+        }
     }
 
     /// A ring where `signing` signs and each of `previous` verifies until its
@@ -361,10 +454,12 @@ impl KeyRing {
         ring
     }
 
-    /// The key that signs new tokens.
-    pub fn signing_key(&self) -> &Key {
-        // `signing` is always a key of the map: both are set together above.
-        &self.keys[&self.signing].0
+    /// The key that signs new tokens; `None` for a verifying ring.
+    pub fn signing_key(&self) -> Option<&Key> {
+        self.signing
+            .as_ref()
+            .and_then(|kid| self.keys.get(kid))
+            .map(|(key, _)| key)
     }
 
     /// The key with this kid, if the ring holds it and it still verifies at `now`.
@@ -479,7 +574,7 @@ mod ring_tests {
             .unwrap();
         let (old_kid, new_kid) = (old.kid().to_owned(), new.kid().to_owned());
         let ring = KeyRing::with_previous(new, [(old, Some(100))]);
-        assert_eq!(ring.signing_key().kid(), new_kid);
+        assert_eq!(ring.signing_key().unwrap().kid(), new_kid);
         assert!(ring.get(&old_kid, 99).is_some());
         assert!(ring.get(&old_kid, 100).is_none());
         assert_eq!(ring.jwks(99)["keys"].as_array().unwrap().len(), 2);
@@ -487,5 +582,31 @@ mod ring_tests {
         let keys = after["keys"].as_array().unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0]["kid"], new_kid.as_str());
+    }
+}
+
+#[cfg(test)]
+mod public_key_tests {
+    use super::*;
+
+    #[test]
+    fn public_halves_get_the_same_kid_as_the_private_key() {
+        for alg in [
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+            Algorithm::RS256,
+        ] {
+            let private = KeyMaterial::generate(alg).unwrap().into_key().unwrap();
+            let jwk = private.public_jwk().unwrap();
+            let public = Key::from_jwk(jwk, None).unwrap();
+            assert_eq!(public.kid(), private.kid());
+            assert_eq!(public.algorithm(), alg);
+            assert!(public.encoding().is_none());
+            assert!(
+                Key::from_jwk(jwk, Some(Algorithm::PS512)).is_err(),
+                "{alg:?}"
+            );
+        }
     }
 }

@@ -46,7 +46,9 @@ pub async fn load_at_start(
         return Ok(ring);
     }
     if let Some(ring) = stored_ring(settings, store, now).await?
-        && ring.signing_key().algorithm() == settings.algorithm
+        && ring
+            .signing_key()
+            .is_some_and(|k| k.algorithm() == settings.algorithm)
     {
         return Ok(ring);
     }
