@@ -9,6 +9,7 @@
 
 pub mod claims;
 pub mod clock;
+pub mod credentials;
 pub mod keys;
 pub mod password;
 pub mod revocation;

@@ -180,6 +180,16 @@ struct StrictHeader {
     kid: Option<String>,
 }
 
+/// The `kid` a well-formed token names, read without trusting anything else
+/// in it (to decide whether a key set must be fetched again).
+pub fn peek_kid(token: &str) -> Option<String> {
+    if !is_well_formed(token) {
+        return None;
+    }
+    let header = URL_SAFE_NO_PAD.decode(token.split('.').next()?).ok()?;
+    serde_json::from_slice::<StrictHeader>(&header).ok()?.kid
+}
+
 /// Checks the shape of a compact JWS: three non-empty base64url segments,
 /// no padding, no whitespace, at most [`MAX_TOKEN_LEN`] characters.
 pub fn is_well_formed(token: &str) -> bool {

@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use tessera_core::claims::VerifiedClaims;
+use tessera_core::credentials::{self, Presented};
 
 /// Where a request's access token was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,7 @@ impl FromRequestParts<Arc<Authority>> for Authenticated {
     ) -> Result<Self, ApiError> {
         let (token, source) =
             find_token(parts, authority.settings())?.ok_or(ApiError::NotAuthenticated)?;
-        if token.is_empty() || !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        if token.is_empty() || !credentials::is_visible_ascii(token.as_bytes()) {
             return Err(ApiError::BadToken(Refusal::Invalid));
         }
         let (claims, user) = authority.authenticate(&token).await?;
@@ -156,23 +157,12 @@ pub fn bearer_token(headers: &HeaderMap, types: &[String]) -> Result<Option<Stri
             "Multiple Authorization headers are not allowed.".into(),
         ));
     }
-    let bytes = value.as_bytes();
-    for scheme in types {
-        let Some(rest) = bytes
-            .strip_prefix(scheme.as_bytes())
-            .and_then(|rest| rest.strip_prefix(b" "))
-        else {
-            continue;
-        };
-        if rest.first() == Some(&b' ') {
-            return Ok(None);
-        }
-        if !rest.iter().all(|b| (0x21..=0x7e).contains(b)) {
-            return Ok(Some(String::new()));
-        }
-        return Ok(Some(String::from_utf8_lossy(rest).into_owned()));
-    }
-    Ok(None)
+    Ok(match credentials::bearer(value.as_bytes(), types) {
+        Presented::Nothing => None,
+        Presented::Token(token) => Some(token),
+        // Refused as invalid by the caller, like an empty token.
+        Presented::Unreadable => Some(String::new()),
+    })
 }
 
 #[cfg(test)]

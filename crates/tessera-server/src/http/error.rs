@@ -7,10 +7,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-/// `WWW-Authenticate` when no credentials were presented (RFC 6750 3.1).
-pub const CHALLENGE: &str = "Bearer realm=\"api\"";
-/// `WWW-Authenticate` when a presented token was refused.
-pub const CHALLENGE_INVALID: &str = "Bearer realm=\"api\", error=\"invalid_token\"";
+pub use tessera_core::credentials::{CHALLENGE, CHALLENGE_INVALID};
+use tessera_core::credentials::{not_authenticated_body, token_not_valid_body};
 
 /// Every way a request can fail, as the client will see it.
 #[derive(Debug)]
@@ -113,16 +111,12 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::NotAuthenticated => with_challenge(
                 StatusCode::UNAUTHORIZED,
-                json!({"detail": "Authentication credentials were not provided.", "code": "not_authenticated"}),
+                not_authenticated_body(),
                 CHALLENGE,
             ),
             ApiError::BadToken(reason) => with_challenge(
                 StatusCode::UNAUTHORIZED,
-                json!({
-                    "detail": "Given token not valid for any token type",
-                    "code": "token_not_valid",
-                    "reason": reason.as_str(),
-                }),
+                token_not_valid_body(reason.as_str()),
                 CHALLENGE_INVALID,
             ),
             ApiError::TokenNotValid => with_challenge(
