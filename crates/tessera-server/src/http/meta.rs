@@ -34,8 +34,13 @@ pub async fn healthz() -> Json<Value> {
         (status = 200, description = "JWK Set", body = Jwks)
     )
 )]
-pub async fn jwks(State(authority): State<Arc<Authority>>) -> Json<Value> {
-    Json(authority.jwks())
+pub async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
+    // Verifiers may cache the set; a new kid makes them fetch it again anyway.
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(authority.jwks()),
+    )
+        .into_response()
 }
 
 /// `GET /.well-known/openid-configuration`: where everything is, as absolute URLs.

@@ -14,6 +14,7 @@ mod durability;
 mod general;
 mod hardening;
 mod keys;
+mod library;
 mod nginx;
 mod oauth;
 mod refresh;
