@@ -16,6 +16,7 @@ mod hardening;
 mod keys;
 mod library;
 mod nginx;
+mod pyjwt;
 mod oauth;
 mod refresh;
 mod security;
