@@ -18,10 +18,20 @@ fn python() -> PathBuf {
         .status()
         .is_ok_and(|s| s.success());
     if !ready {
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().expect("python3");
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .expect("python3");
         assert!(made.success(), "python3 -m venv failed");
         let installed = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "pyjwt[crypto]==2.15.1"])
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "pyjwt[crypto]==2.15.1",
+            ])
             .status()
             .expect("pip");
         assert!(installed.success(), "pip install pyjwt failed");
@@ -61,11 +71,18 @@ async fn tokens_verify_with_pyjwt_for_es256_rs256_eddsa_and_hs256() {
             let python = python.clone();
             let (token, source, name) = (token.clone(), source.clone(), alg.to_owned());
             let out = tokio::task::spawn_blocking(move || {
-                Command::new(python).args(["-c", VERIFY, &token, &name, &source]).output().unwrap()
+                Command::new(python)
+                    .args(["-c", VERIFY, &token, &name, &source])
+                    .output()
+                    .unwrap()
             })
             .await
             .unwrap();
-            assert!(out.status.success(), "{alg}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{alg}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(verified["claims"]["user_id"], 1, "{alg}");
             assert_eq!(verified["claims"]["sub"], "1");
@@ -74,7 +91,13 @@ async fn tokens_verify_with_pyjwt_for_es256_rs256_eddsa_and_hs256() {
         // And PyJWT refuses a tampered one, so the check above means something.
         let mut tampered = access.clone();
         tampered.insert(tampered.find('.').unwrap() + 5, 'x');
-        let out = Command::new(&python).args(["-c", VERIFY, &tampered, alg, &source]).output().unwrap();
-        assert!(!out.status.success(), "{alg}: PyJWT accepted a tampered token");
+        let out = Command::new(&python)
+            .args(["-c", VERIFY, &tampered, alg, &source])
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{alg}: PyJWT accepted a tampered token"
+        );
     }
 }
