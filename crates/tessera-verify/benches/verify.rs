@@ -5,10 +5,11 @@
 //!
 //! `cargo bench -p tessera-verify --bench verify`
 
-use criterion::{Criterion, black_box};
+use criterion::Criterion;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
+use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tessera_core::claims::{Subject, TokenType, new_token_id};
 use tessera_core::keys::{KeyMaterial, KeyRing};
