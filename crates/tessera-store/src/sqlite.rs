@@ -96,6 +96,25 @@ impl SqliteStore {
     }
 }
 
+/// Records an issued refresh token, on the pool or inside a transaction.
+async fn insert_refresh<'e, E>(executor: E, token: &RefreshRecord) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&token.jti)
+    .bind(token.user_id)
+    .bind(&token.family_id)
+    .bind(token.issued_at)
+    .bind(token.expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -225,18 +244,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_refresh_token(&self, token: &RefreshRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&token.jti)
-        .bind(token.user_id)
-        .bind(&token.family_id)
-        .bind(token.issued_at)
-        .bind(token.expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_refresh(&self.pool, token).await
     }
 
     async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool> {
@@ -258,17 +266,7 @@ impl Store for SqliteStore {
         if !Self::blacklist_in(&mut tx, old, now).await? {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&new.jti)
-        .bind(new.user_id)
-        .bind(&new.family_id)
-        .bind(new.issued_at)
-        .bind(new.expires_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_refresh(&mut *tx, new).await?;
         tx.commit().await?;
         Ok(true)
     }
