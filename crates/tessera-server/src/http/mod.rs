@@ -18,6 +18,7 @@ pub mod page;
 pub mod tokens;
 
 use crate::authority::Authority;
+use crate::telemetry::RequestMetrics;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -101,7 +102,10 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .layer(middleware::from_fn(json_method_not_allowed))
         .layer(json_token)
         .layer(middleware::from_fn_with_state(request_timeout, time_limit))
-        .layer(middleware::from_fn(track))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(RequestMetrics::default()),
+            track,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 // The path only: a query string may carry a token.
@@ -160,20 +164,13 @@ fn cors_layer(origins: &[String]) -> tower::util::Either<CorsLayer, tower::layer
 
 /// Counts every request by method, route (the pattern, not the path, so
 /// that ids do not make new series) and status, with its latency.
-async fn track(req: Request, next: Next) -> Response {
+async fn track(State(metrics): State<Arc<RequestMetrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let response = next.run(req).await;
-    crate::telemetry::request(
-        method.as_str(),
-        &route,
-        response.status().as_u16(),
-        start.elapsed(),
-    );
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    metrics.record(&method, route, response.status().as_u16(), start.elapsed());
     response
 }
 
