@@ -87,8 +87,11 @@ fn describe() {
 /// registry lookup with freshly allocated labels.
 #[derive(Default)]
 pub struct RequestMetrics {
-    handles: RwLock<HashMap<(&'static str, u16), HashMap<String, (Counter, Histogram)>>>,
+    handles: RwLock<HashMap<(&'static str, u16), RouteHandles>>,
 }
+
+/// Per route: the request counter and the latency histogram.
+type RouteHandles = HashMap<String, (Counter, Histogram)>;
 
 impl RequestMetrics {
     /// One HTTP request answered.
