@@ -98,7 +98,7 @@ pub struct Settings {
     pub signup_rate_limit: Option<Rate>,
     /// Open connections served at once; more wait in the backlog.
     pub max_connections: usize,
-    /// How long one request may take, body included, before a 408.
+    /// How long a request body may take to arrive before a 408.
     pub request_timeout: Duration,
 }
 

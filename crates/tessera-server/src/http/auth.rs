@@ -1,7 +1,7 @@
 //! Authentication of requests: finding the access token where the settings
 //! say to look, and handing it to the authority.
 
-use super::body::MAX_BODY_BYTES;
+use super::body::read_body;
 use super::cookies;
 use super::error::ApiError;
 use crate::authority::{Authority, Refusal, User};
@@ -130,8 +130,9 @@ pub async fn capture_json_token(
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return ApiError::PayloadTooLarge.into_response();
+    let bytes = match read_body(&parts.headers, body, settings.request_timeout).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.into_response(),
     };
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(&bytes)
         && let Some(serde_json::Value::String(token)) = map.get("access_token")

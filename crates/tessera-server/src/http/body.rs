@@ -3,10 +3,14 @@
 //! Django REST framework's shape.
 
 use super::error::ApiError;
+use crate::authority::Authority;
 use crate::authority::FieldErrors;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The largest body read, in bytes; anything larger is a 413.
 pub const MAX_BODY_BYTES: usize = 65_536;
@@ -18,28 +22,39 @@ pub const MAX_JSON_DEPTH: usize = 32;
 #[derive(Debug, Default)]
 pub struct Payload(pub Map<String, Value>);
 
-impl<S: Send + Sync> FromRequest<S> for Payload {
+impl FromRequest<Arc<Authority>> for Payload {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, authority: &Arc<Authority>) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        // The declared length decides before a byte is read.
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
+        let bytes = read_body(&parts.headers, body, authority.settings().request_timeout).await?;
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         parse(content_type.as_deref(), &bytes).map(Payload)
+    }
+}
+
+/// Reads a whole request body: 413 past [`MAX_BODY_BYTES`] (by the declared
+/// length before a byte is read, else as it arrives), 408 when it takes
+/// longer than `limit` (a client trickling its body to hold the connection).
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: Duration,
+) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::PayloadTooLarge),
+        Err(_) => Err(ApiError::Timeout),
     }
 }
 

@@ -93,7 +93,6 @@ fn documentation(openapi: &mut utoipa::openapi::OpenApi) -> Router {
 pub fn router(authority: Arc<Authority>) -> Router {
     let (api, mut openapi) = routes();
     let docs = documentation(&mut openapi);
-    let request_timeout = authority.settings().request_timeout;
     let cors = cors_layer(&authority.settings().cors_allowed_origins);
     let json_token = middleware::from_fn_with_state(authority.clone(), auth::capture_json_token);
     api.with_state(authority)
@@ -101,7 +100,6 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(json_method_not_allowed))
         .layer(json_token)
-        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(middleware::from_fn_with_state(
             Arc::new(RequestMetrics::default()),
             track,
@@ -172,15 +170,6 @@ async fn track(State(metrics): State<Arc<RequestMetrics>>, req: Request, next: N
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     metrics.record(&method, route, response.status().as_u16(), start.elapsed());
     response
-}
-
-/// Ends requests that take longer than the `request_timeout` setting (a slow
-/// client trickling its body, a stuck dependency) with a 408.
-async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
-    }
 }
 
 /// axum answers a known path with the wrong method with an empty 405; give
