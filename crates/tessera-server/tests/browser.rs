@@ -272,3 +272,132 @@ async fn the_page_logs_in_refreshes_once_for_five_calls_and_logs_out() {
     }
     browser.stop().await;
 }
+
+/// Clicks the first element matching `css`, waiting for it to appear.
+async fn click_css(browser: &Browser, css: &str) {
+    let element = browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    element
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Switches an opened operation to "Try it out" (its execute button appears),
+/// clicking again if the first click landed while the panel was still opening.
+async fn try_it_out(browser: &Browser, operation: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if browser
+            .client
+            .find(Locator::Css(&format!("#{operation} .execute")))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{operation}: Try it out never took"
+        );
+        if let Ok(button) = browser
+            .client
+            .find(Locator::Css(&format!("#{operation} .try-out__btn")))
+            .await
+        {
+            let _ = button.click().await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The live response of an operation after Execute: (status, body text).
+async fn live_response(browser: &Browser, operation: &str) -> (String, String) {
+    let status_css = format!("#{operation} .live-responses-table tbody .response-col_status");
+    let status = browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(&status_css))
+        .await
+        .unwrap_or_else(|e| panic!("{status_css}: {e}"))
+        .text()
+        .await
+        .unwrap();
+    let body_css =
+        format!("#{operation} .live-responses-table tbody .response-col_description pre");
+    let body = browser
+        .client
+        .find(Locator::Css(&body_css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (status.trim().to_owned(), body)
+}
+
+#[tokio::test]
+async fn swagger_ui_logs_in_authorizes_and_calls_me_with_no_network() {
+    let browser = Browser::start().await;
+    let s = Server::start("").await;
+    s.signup("swagger").await;
+    let b = &browser.client;
+    b.goto(&format!("{}/docs", s.base)).await.unwrap();
+
+    // Log in through the UI: POST /api/token with a JSON body.
+    let login = "operations-tokens-obtain";
+    click_css(&browser, &format!("#{login} .opblock-summary")).await;
+    try_it_out(&browser, login).await;
+    let body = b
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(&format!("#{login} textarea.body-param__text")))
+        .await
+        .unwrap();
+    body.clear().await.unwrap();
+    body.send_keys(&json!({"username": "swagger", "password": PASSWORD}).to_string())
+        .await
+        .unwrap();
+    click_css(&browser, &format!("#{login} .execute")).await;
+    let (status, text) = live_response(&browser, login).await;
+    assert!(status.starts_with("200"), "{status}: {text}");
+    let tokens: Value = serde_json::from_str(&text).unwrap();
+    let access = tokens["access"].as_str().unwrap().to_owned();
+
+    // Paste the token in Authorize.
+    click_css(&browser, "button.authorize").await;
+    let field = b
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(".auth-container input"))
+        .await
+        .unwrap();
+    field.send_keys(&access).await.unwrap();
+    click_css(&browser, ".auth-btn-wrapper button.authorize").await;
+    click_css(&browser, ".auth-btn-wrapper button.btn-done").await;
+
+    // Call /api/auth/me.
+    let me = "operations-accounts-me";
+    click_css(&browser, &format!("#{me} .opblock-summary")).await;
+    try_it_out(&browser, me).await;
+    click_css(&browser, &format!("#{me} .execute")).await;
+    let (status, text) = live_response(&browser, me).await;
+    assert!(status.starts_with("200"), "{status}: {text}");
+    let user: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(user["username"], "swagger");
+
+    let png = b.screenshot().await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("swagger-me.png"), png).unwrap();
+    browser.stop().await;
+}
