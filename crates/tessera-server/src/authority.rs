@@ -651,13 +651,7 @@ impl Authority {
         )?;
         let new_record = refresh_record(&new, user.id);
         if self.settings.blacklist_after_rotation {
-            let old = RefreshRecord {
-                jti: claims.jti.clone(),
-                user_id: user.id,
-                family_id: claims.fid.clone(),
-                issued_at: claims.iat,
-                expires_at: claims.exp,
-            };
+            let old = record_of(&claims);
             // One conditional write decides among concurrent refreshes of the
             // same token: the others find it blacklisted, which is a reuse.
             if !self
@@ -718,13 +712,7 @@ impl Authority {
 
     /// Blacklists the token these claims came from; true if this call did it.
     async fn blacklist_claims(&self, claims: &VerifiedClaims) -> Result<bool, AuthError> {
-        let record = RefreshRecord {
-            jti: claims.jti.clone(),
-            user_id: claims.user_id,
-            family_id: claims.fid.clone(),
-            issued_at: claims.iat,
-            expires_at: claims.exp,
-        };
+        let record = record_of(claims);
         let newly = self
             .store
             .blacklist_refresh_token(&record, self.now())
@@ -1001,6 +989,18 @@ impl Authority {
 
 const USERNAME_TAKEN: &str = "A user with that username already exists.";
 
+/// The stored form of a token known by its verified claims.
+fn record_of(claims: &VerifiedClaims) -> RefreshRecord {
+    RefreshRecord {
+        jti: claims.jti.clone(),
+        user_id: claims.user_id,
+        family_id: claims.fid.clone(),
+        issued_at: claims.iat,
+        expires_at: claims.exp,
+    }
+}
+
+/// The stored form of a token just issued.
 fn refresh_record(token: &IssuedToken, user_id: i64) -> RefreshRecord {
     RefreshRecord {
         jti: token.jti.clone(),
