@@ -283,7 +283,10 @@ impl Authority {
             .map(|r| (r.id, Arc::new(User::from(r))))
             .collect();
         let mut revocations = RevocationSet::new();
-        let markers = store.revocations(now).await?;
+        // A token is accepted until exp + leeway, so its marker must last as long.
+        let markers = store
+            .revocations(now - settings.leeway.as_secs() as i64)
+            .await?;
         for (jti, until) in &markers.jtis {
             revocations.blacklist(jti, *until);
         }
@@ -970,10 +973,18 @@ impl Authority {
         }
     }
 
+    /// Deletes expired rows from the store (see [`Store::prune`]).
+    pub async fn prune_store(&self) -> Result<u64, StoreError> {
+        // An hour of change log is far more than any running process needs.
+        let now = self.now();
+        self.store.prune(now - self.policy.leeway, now - 3600).await
+    }
+
     /// Forgets revocation markers whose tokens have all expired.
     pub fn prune(&self) {
         let now = self.now();
-        write(&self.revocations).prune(now);
+        // Markers outlive their tokens' exp by the leeway the tokens still enjoy.
+        write(&self.revocations).prune(now - self.policy.leeway);
         if let Some(failures) = &self.login_failures {
             let now_ms = self.clock.now_ms();
             let mut failures = lock(failures);

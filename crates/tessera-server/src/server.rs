@@ -105,6 +105,9 @@ async fn keep_in_step(authority: Arc<Authority>) {
             _ = prune.tick() => {
                 authority.prune();
                 crate::telemetry::upkeep();
+                if let Err(e) = authority.prune_store().await {
+                    tracing::warn!(error = %e, "could not delete expired rows; retrying later");
+                }
             }
         }
     }

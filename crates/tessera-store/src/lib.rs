@@ -107,6 +107,12 @@ pub trait Store: Send + Sync + 'static {
     /// Changes after `after`, oldest first, at most `limit`.
     async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>>;
 
+    /// Deletes what no longer matters at `now`: refresh tokens and revoked
+    /// families past their expiry, and change-log entries older than
+    /// `changes_before` (every process has long applied them; one that was
+    /// away longer reloads its whole state at start). Returns rows deleted.
+    async fn prune(&self, now: i64, changes_before: i64) -> StoreResult<u64>;
+
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> StoreResult<Vec<KeyRecord>>;
 

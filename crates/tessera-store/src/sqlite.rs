@@ -348,6 +348,22 @@ impl Store for SqliteStore {
             .collect())
     }
 
+    async fn prune(&self, now: i64, changes_before: i64) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for (sql, bound) in [
+            ("DELETE FROM refresh_tokens WHERE expires_at < ?", now),
+            ("DELETE FROM revoked_families WHERE expires_at < ?", now),
+            ("DELETE FROM changes WHERE created_at < ?", changes_before),
+        ] {
+            deleted += sqlx::query(sql)
+                .bind(bound)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(deleted)
+    }
+
     async fn signing_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         Ok(sqlx::query_as(
             "SELECT kid, algorithm, private_key, created_at, retired_at FROM signing_keys \
@@ -472,6 +488,31 @@ mod tests {
             ]
         );
         assert_eq!(s.latest_change().await.unwrap(), changes[2].id);
+    }
+
+    #[tokio::test]
+    async fn pruning_deletes_only_what_has_expired() {
+        let (_dir, s) = store().await;
+        s.create_user(new_user("alice")).await.unwrap();
+        s.record_refresh_token(&refresh("old")).await.unwrap();
+        let mut live = refresh("live");
+        live.expires_at = 1_000;
+        s.record_refresh_token(&live).await.unwrap();
+        s.blacklist_refresh_token(&live, 5).await.unwrap();
+        s.revoke_family("f", 1, 150, 5).await.unwrap();
+        // refresh("old") expires at 100; the family at 150; changes were written at 1 and 5.
+        let deleted = s.prune(120, 3).await.unwrap();
+        assert_eq!(deleted, 2, "the expired token and the change written at 1");
+        let r = s.revocations(0).await.unwrap();
+        assert_eq!(r.jtis.len(), 1);
+        assert_eq!(r.families.len(), 1);
+        assert!(
+            s.changes_since(0, 100)
+                .await
+                .unwrap()
+                .iter()
+                .all(|c| c.id > 1)
+        );
     }
 
     #[tokio::test]
