@@ -121,3 +121,33 @@ async fn every_acknowledged_signup_survives_sigkill_during_a_burst() {
     }
     s.assert_healthy().await;
 }
+
+#[tokio::test]
+async fn a_blacklisted_token_stays_refused_through_the_leeway_across_a_restart() {
+    // Past its exp but within the leeway, a token still passes the time
+    // checks: its blacklist marker must still be there after a restart.
+    let s =
+        Server::start("leeway = \"30s\"\nrefresh_token_lifetime = \"1s\"\nreuse_detection = false")
+            .await;
+    let (_, refresh) = s.user("alice").await;
+    let (_, other) = s.login("alice").await;
+    assert_eq!(
+        s.post("/api/token/blacklist/", json!({"refresh": refresh}))
+            .await
+            .status,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let s = s.restart().await;
+    // The control: an expired-but-within-leeway token that was not blacklisted still works.
+    assert_eq!(
+        s.post("/api/token/refresh/", json!({"refresh": other}))
+            .await
+            .status,
+        200
+    );
+    assert_token_not_valid(
+        &s.post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await,
+    );
+}
