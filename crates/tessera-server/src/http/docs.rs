@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use utoipa_swagger_ui::Config;
@@ -60,7 +60,7 @@ pub async fn index(State(docs): State<Docs>) -> Response {
                 .replace("href=\"index.css\"", "href=\"/docs/index.css\"");
             ([(header::CONTENT_TYPE, file.content_type)], html).into_response()
         }
-        _ => StatusCode::NOT_FOUND.into_response(),
+        _ => super::error::ApiError::NotFound.into_response(),
     }
 }
 
