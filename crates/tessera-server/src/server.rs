@@ -30,7 +30,7 @@ pub enum ServeError {
     #[error(transparent)]
     Start(#[from] StartError),
     /// Could not listen.
-    #[error("cannot listen on {bind}: {source}")]
+    #[error("cannot listen on {bind}: {}", bind_reason(source))]
     Bind {
         /// The address.
         bind: String,
@@ -40,6 +40,22 @@ pub enum ServeError {
     /// Serving failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Why a bind failed, in the words an operator acts on.
+fn bind_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the address is already in use (is another server running? set `bind`)".into()
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "no network interface has this address (set `bind`)".into()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges; set `bind`)".into()
+        }
+        _ => error.to_string(),
+    }
 }
 
 /// Opens the database named by the settings and brings its schema up to date.

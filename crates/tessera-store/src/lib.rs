@@ -8,6 +8,7 @@
 
 mod model;
 mod sqlite;
+mod sqlite_file;
 
 pub use model::*;
 pub use sqlite::SqliteStore;
@@ -20,6 +21,15 @@ pub enum StoreError {
     /// The (normalised) username is already taken.
     #[error("a user with that username already exists")]
     UsernameTaken,
+    /// The database file cannot be opened or created; `reason` says why in
+    /// one sentence.
+    #[error("{reason}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why, naming the file or directory at fault.
+        reason: String,
+    },
     /// The database URL is not one this build understands.
     #[error("unsupported database_url `{0}`: expected sqlite://PATH")]
     UnsupportedUrl(String),

@@ -2,6 +2,7 @@
 //! on commit (an acknowledged write survives a crash of the machine, not only
 //! of the process).
 
+use crate::sqlite_file;
 use crate::{
     Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, Revocations, Store, StoreError,
     StoreResult, UserRecord, UserUpdate,
@@ -11,6 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -23,6 +25,8 @@ const USER_COLUMNS: &str = "id, username, email, password_hash, is_staff, is_sup
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The file, for messages.
+    path: PathBuf,
 }
 
 impl SqliteStore {
@@ -40,12 +44,18 @@ impl SqliteStore {
             // Writers queue behind each other (and behind the CLI) instead of
             // failing at once with SQLITE_BUSY.
             .busy_timeout(Duration::from_secs(10));
+        let path = options.get_filename().to_owned();
+        let in_memory = url.contains(":memory:");
+        if !in_memory {
+            sqlite_file::prepare(&path)?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(15))
             .connect_with(options)
-            .await?;
-        Ok(Self { pool })
+            .await
+            .map_err(|e| sqlite_file::explain(&path, e))?;
+        Ok(Self { pool, path })
     }
 
     async fn log_change(
@@ -122,7 +132,10 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => sqlite_file::explain(&self.path, e),
+            other => StoreError::Migration(other),
+        })?;
         Ok(())
     }
 
