@@ -1,7 +1,8 @@
-//! The `tessera` command: `serve`, `migrate`, `createsuperuser`, `token decode`.
+//! The `tessera` command: `serve`, `migrate`, `createsuperuser`, `config`,
+//! `token`, `keys`, `users`.
 
 use crate::authority::{AuthError, NewAccount};
-use crate::config::Settings;
+use crate::config::{Settings, reference};
 use crate::server;
 use base64_free::decode_segment;
 use clap::{Parser, Subcommand};
@@ -39,6 +40,15 @@ pub enum Command {
         /// Read the password from the first line of standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Print the configuration in effect (secrets masked), or every setting's default.
+    Config {
+        /// Print a TOML file with every setting at its default, each explained.
+        #[arg(long, conflicts_with = "reference")]
+        defaults: bool,
+        /// Print the reference of every setting (Markdown, docs/CONFIGURATION.md).
+        #[arg(long)]
+        reference: bool,
     },
     /// Token utilities.
     Token {
@@ -107,6 +117,21 @@ pub enum TokenCommand {
 /// Parses the command line and runs it; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // What the defaults are does not depend on the configuration, so a broken
+    // one does not stop anyone from reading them.
+    match cli.command {
+        Command::Config { defaults: true, .. } => {
+            print!("{}", reference::defaults_toml());
+            return ExitCode::SUCCESS;
+        }
+        Command::Config {
+            reference: true, ..
+        } => {
+            print!("{}", reference::reference_markdown());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     let settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
         Ok(s) => s,
         Err(e) => {
@@ -149,6 +174,7 @@ fn init_logging() {
 async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {
     match command {
         Command::Serve => server::run(settings).await.map_err(|e| e.to_string())?,
+        Command::Config { .. } => print!("{}", reference::effective_toml(&settings)),
         Command::Migrate => {
             server::open_store(&settings)
                 .await

@@ -1,5 +1,8 @@
-//! Settings of SPEC section 2: one typed struct, read from a TOML file and
+//! Tessera's settings: one typed struct, read from a TOML file and
 //! `TESSERA_<SETTING>` environment variables (which win), checked at start.
+//! What each one means, for people, is in [`reference`].
+
+pub mod reference;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +24,26 @@ pub enum TokenLocation {
     QueryString,
     /// Top-level `access_token` in a JSON body.
     Json,
+}
+
+impl TokenLocation {
+    /// Every location, in the order the setting documents them.
+    pub const ALL: [TokenLocation; 4] = [
+        TokenLocation::Headers,
+        TokenLocation::Cookies,
+        TokenLocation::QueryString,
+        TokenLocation::Json,
+    ];
+
+    /// The location's name in `token_locations`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenLocation::Headers => "headers",
+            TokenLocation::Cookies => "cookies",
+            TokenLocation::QueryString => "query_string",
+            TokenLocation::Json => "json",
+        }
+    }
 }
 
 /// The `SameSite` attribute of cookies in cookie mode.
@@ -255,7 +278,7 @@ impl Settings {
                 text.parse()
                     .map_err(|e: toml::de::Error| ConfigError::File {
                         path: path.display().to_string(),
-                        reason: e.to_string(),
+                        reason: toml_error_line(&text, &e),
                     })?;
             for (key, value) in table {
                 if !SETTING_NAMES.contains(&key.as_str()) {
@@ -378,15 +401,7 @@ impl Settings {
             s.extra_claims = parse_choices(v, &ExtraClaim::ALL.map(|c| (c.name(), c)))?;
         }
         if let Some(v) = take("token_locations") {
-            s.token_locations = parse_choices(
-                v,
-                &[
-                    ("headers", TokenLocation::Headers),
-                    ("cookies", TokenLocation::Cookies),
-                    ("query_string", TokenLocation::QueryString),
-                    ("json", TokenLocation::Json),
-                ],
-            )?;
+            s.token_locations = parse_choices(v, &TokenLocation::ALL.map(|l| (l.name(), l)))?;
             if s.token_locations.is_empty() {
                 return Err(invalid(
                     "token_locations",
@@ -469,13 +484,84 @@ impl Settings {
         Ok(s)
     }
 
+    /// The setting `name` as a TOML value, as a file would hold it; `None`
+    /// when it is unset. Secrets come out masked: an HMAC signing key as
+    /// `********`, passwords in URLs as `***`.
+    pub fn value(&self, name: &str) -> Option<toml::Value> {
+        use toml::Value;
+        let string = |s: &str| Some(Value::String(s.to_owned()));
+        let list = |items: Vec<&str>| {
+            Some(Value::Array(
+                items.into_iter().map(|i| Value::String(i.into())).collect(),
+            ))
+        };
+        let duration = |d: Duration| string(&format_duration(d));
+        let rate = |r: Option<Rate>| string(&format_rate(r));
+        match name {
+            "bind" => string(&self.bind),
+            "database_url" => string(&redact_url(&self.database_url)),
+            "redis_url" => self
+                .redis_url
+                .as_deref()
+                .and_then(|u| string(&redact_url(u))),
+            "access_token_lifetime" => duration(self.access_token_lifetime),
+            "refresh_token_lifetime" => duration(self.refresh_token_lifetime),
+            "rotate_refresh_tokens" => Some(Value::Boolean(self.rotate_refresh_tokens)),
+            "blacklist_after_rotation" => Some(Value::Boolean(self.blacklist_after_rotation)),
+            "reuse_detection" => Some(Value::Boolean(self.reuse_detection)),
+            "algorithm" => string(tessera_core::keys::algorithm_name(self.algorithm)),
+            "signing_key" => self.signing_key.as_deref().and_then(|key| {
+                // A PEM path is not a secret; an HMAC secret is.
+                if tessera_core::keys::is_hmac(self.algorithm) {
+                    string("********")
+                } else {
+                    string(key)
+                }
+            }),
+            "issuer" => self.issuer.as_deref().and_then(string),
+            "audience" => self.audience.as_deref().and_then(string),
+            "leeway" => duration(self.leeway),
+            "auth_header_types" => {
+                list(self.auth_header_types.iter().map(String::as_str).collect())
+            }
+            "user_id_claim" => string(&self.user_id_claim),
+            "extra_claims" => list(self.extra_claims.iter().map(|c| c.name()).collect()),
+            "token_locations" => list(self.token_locations.iter().map(|l| l.name()).collect()),
+            "cookie_secure" => Some(Value::Boolean(self.cookie_secure)),
+            "cookie_samesite" => string(match self.cookie_samesite {
+                SameSite::Lax => "Lax",
+                SameSite::Strict => "Strict",
+                SameSite::None => "None",
+            }),
+            "cors_allowed_origins" => list(
+                self.cors_allowed_origins
+                    .iter()
+                    .map(String::as_str)
+                    .collect(),
+            ),
+            "login_rate_limit" => rate(self.login_rate_limit),
+            "trusted_proxies" => Some(Value::Array(
+                self.trusted_proxies
+                    .iter()
+                    .map(|a| Value::String(a.to_string()))
+                    .collect(),
+            )),
+            "signup_enabled" => Some(Value::Boolean(self.signup_enabled)),
+            "password_min_length" => Some(Value::Integer(self.password_min_length as i64)),
+            "signup_rate_limit" => rate(self.signup_rate_limit),
+            "max_connections" => Some(Value::Integer(self.max_connections as i64)),
+            "request_timeout" => duration(self.request_timeout),
+            _ => None,
+        }
+    }
+
     /// Access token lifetime in whole seconds.
     pub fn access_seconds(&self) -> i64 {
         self.access_token_lifetime.as_secs() as i64
     }
 
-    /// The login limit as failures per sliding 60-second window (SPEC
-    /// section 5): `N/s`, `N/min` and `N/h` scaled to one minute, at least 1.
+    /// The login limit as failures per sliding 60-second window
+    /// (docs/API.md): `N/s`, `N/min` and `N/h` scaled to one minute, at least 1.
     pub fn login_failures_per_minute(&self) -> Option<u32> {
         self.login_rate_limit.map(|rate| {
             let per = rate.per.as_secs().max(1);
@@ -489,6 +575,53 @@ impl Settings {
     pub fn refresh_seconds(&self) -> i64 {
         self.refresh_token_lifetime.as_secs() as i64
     }
+}
+
+/// A TOML syntax error in one line (toml's own display spans several, with
+/// a drawing of the line), so that a failed start ends with one clear line.
+fn toml_error_line(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', "; ");
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("not TOML: {message} at line {line}, column {column}")
+        }
+        None => format!("not TOML: {message}"),
+    }
+}
+
+/// A duration in the largest unit that divides it: `5m`, `1d`, `90s`, `250ms`.
+fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// A rate as the setting is written: `10/min`, `5/s`, `100/h`, or `off`.
+fn format_rate(rate: Option<Rate>) -> String {
+    let Some(rate) = rate else {
+        return "off".into();
+    };
+    let unit = match rate.per.as_secs() {
+        1 => "s",
+        3600 => "h",
+        _ => "min",
+    };
+    format!("{}/{unit}", rate.count)
 }
 
 fn invalid(setting: &'static str, expected: impl Into<String>) -> ConfigError {
