@@ -1,4 +1,4 @@
-//! The `tessera` command line (SPEC section 1).
+//! The `tessera` command line (the README).
 
 use crate::harness::*;
 use std::process::{Command, Stdio};
@@ -129,4 +129,244 @@ async fn token_decode_shows_claims_and_whether_the_token_verifies() {
     );
     assert_ne!(code, 0);
     assert!(out.contains("not a JWT"), "{out}");
+}
+
+/// Asserts that a failed start said one thing, on one line, and did not panic.
+fn assert_one_clear_line(code: i32, err: &str, expected: &[&str]) {
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("tessera: "), "{err}");
+    for part in expected {
+        assert!(lines[0].contains(part), "`{part}` missing from: {err}");
+    }
+}
+
+#[test]
+fn a_config_file_that_does_not_exist_is_named_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = tessera(dir.path(), &["--config", "nope.toml", "serve"], &[], None);
+    assert_eq!(code, 2, "{err}");
+    assert_one_clear_line(code, &err, &["nope.toml", "No such file"]);
+    assert!(!dir.path().join("tessera.db").exists());
+}
+
+#[test]
+fn a_config_file_that_is_not_toml_gives_the_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.toml"),
+        "bind = \"127.0.0.1:0\"\nthis is not toml\n",
+    )
+    .unwrap();
+    let (code, _, err) = tessera(dir.path(), &["serve", "--config", "t.toml"], &[], None);
+    assert_eq!(code, 2, "{err}");
+    assert_one_clear_line(code, &err, &["t.toml", "not TOML", "line 2, column"]);
+    // Not UTF-8 at all.
+    std::fs::write(dir.path().join("b.toml"), [0xff, 0xfe, 0x00, 0x41]).unwrap();
+    let (code, _, err) = tessera(dir.path(), &["serve", "--config", "b.toml"], &[], None);
+    assert_one_clear_line(code, &err, &["b.toml"]);
+    assert!(!dir.path().join("tessera.db").exists());
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_is_named_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.toml"), "acess_token_lifetime = \"5m\"\n").unwrap();
+    let (code, _, err) = tessera(dir.path(), &["serve", "--config", "t.toml"], &[], None);
+    assert_eq!(code, 2, "{err}");
+    assert_one_clear_line(
+        code,
+        &err,
+        &[
+            "unknown setting `acess_token_lifetime`",
+            "access_token_lifetime",
+        ],
+    );
+}
+
+#[test]
+fn a_bind_address_in_use_is_named_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, _, err) = tessera(
+        dir.path(),
+        &["serve"],
+        &[("TESSERA_BIND", &addr), ("TESSERA_LOG", "warn")],
+        None,
+    );
+    assert_one_clear_line(code, &err, &["cannot listen on", &addr, "already in use"]);
+    // The database it opened before trying to listen is intact and usable.
+    let (code, out, err) = tessera(dir.path(), &["users", "list"], &[], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("username"), "{out}");
+}
+
+#[test]
+fn a_database_directory_that_does_not_exist_is_named_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = tessera(
+        dir.path(),
+        &["serve"],
+        &[
+            ("TESSERA_DATABASE_URL", "sqlite://no/such/dir/tessera.db"),
+            ("TESSERA_BIND", "127.0.0.1:0"),
+        ],
+        None,
+    );
+    assert_one_clear_line(
+        code,
+        &err,
+        &[
+            "sqlite://no/such/dir/tessera.db",
+            "the directory no/such/dir does not exist",
+        ],
+    );
+    assert!(!dir.path().join("no").exists());
+}
+
+/// Runs `tessera` without the capability that lets root write anywhere, so
+/// that a read-only directory is read-only for it too.
+fn tessera_without_root_override(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Option<(i32, String, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
+    let mut command = if root {
+        let setpriv = std::path::Path::new("/usr/bin/setpriv");
+        if !tools_present(
+            "setpriv (util-linux), to run as root without its override",
+            &[setpriv],
+        ) {
+            return None;
+        }
+        let mut c = Command::new("/usr/bin/setpriv");
+        c.args([
+            "--bounding-set",
+            "-dac_override,-dac_read_search",
+            "--inh-caps",
+            "-dac_override,-dac_read_search",
+            binary(),
+        ]);
+        c
+    } else {
+        Command::new(binary())
+    };
+    command.args(args).current_dir(dir).stdin(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[test]
+fn a_read_only_database_directory_is_named_on_one_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let env = [
+        ("TESSERA_DATABASE_URL", "sqlite://ro/tessera.db"),
+        ("TESSERA_BIND", "127.0.0.1:0"),
+    ];
+    let Some((code, _, err)) = tessera_without_root_override(dir.path(), &["serve"], &env) else {
+        return;
+    };
+    assert_one_clear_line(
+        code,
+        &err,
+        &[
+            "sqlite://ro/tessera.db",
+            "cannot create ro/tessera.db",
+            "the directory ro is not writable",
+        ],
+    );
+    // `migrate` says the same.
+    let (code, _, err) = tessera_without_root_override(dir.path(), &["migrate"], &env).unwrap();
+    assert_one_clear_line(code, &err, &["the directory ro is not writable"]);
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_database_file_that_is_not_sqlite_is_named_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "these are somebody's notes, not a database\n".repeat(100);
+    std::fs::write(dir.path().join("tessera.db"), &text).unwrap();
+    for args in [&["serve"][..], &["migrate"], &["users", "list"]] {
+        let (code, _, err) = tessera(dir.path(), args, &[("TESSERA_BIND", "127.0.0.1:0")], None);
+        assert_one_clear_line(code, &err, &["tessera.db is not a SQLite database"]);
+    }
+    // Nothing was written over it.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("tessera.db")).unwrap(),
+        text
+    );
+}
+
+#[test]
+fn config_prints_the_effective_settings_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "a-very-secret-hmac-key-0123456789-abcdef";
+    let (code, out, err) = tessera(
+        dir.path(),
+        &["config"],
+        &[
+            ("TESSERA_SIGNING_KEY", secret),
+            ("TESSERA_ROTATE_REFRESH_TOKENS", "true"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rotate_refresh_tokens = true\n"), "{out}");
+    assert!(out.contains("signing_key = \"********\"\n"), "{out}");
+    assert!(out.contains("bind = \"127.0.0.1:8000\"\n"), "{out}");
+    assert!(!out.contains(secret) && !err.contains(secret));
+    // It reads nothing else: no database was created.
+    assert!(!dir.path().join("tessera.db").exists());
+}
+
+#[test]
+fn config_defaults_prints_a_file_that_loads_and_works_even_with_a_broken_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, defaults, err) = tessera(
+        dir.path(),
+        &["config", "--defaults"],
+        &[("TESSERA_ALGORITHM", "broken")],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(defaults.contains("algorithm = \"HS256\"\n"), "{defaults}");
+    std::fs::write(dir.path().join("defaults.toml"), &defaults).unwrap();
+    let (code, effective, err) = tessera(
+        dir.path(),
+        &["--config", "defaults.toml", "config"],
+        &[],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, plain, _) = tessera(dir.path(), &["config"], &[], None);
+    assert_eq!(effective, plain);
+}
+
+#[test]
+fn version_names_the_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = tessera(dir.path(), &["--version"], &[], None);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("tessera {}", env!("CARGO_PKG_VERSION")));
 }
