@@ -47,6 +47,37 @@ impl Reply {
     }
 }
 
+/// Whether the files a test needs (a browser, nginx) are here; see [`available`].
+pub fn tools_present(what: &str, paths: &[&Path]) -> bool {
+    let missing: Vec<String> = paths
+        .iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    available(
+        &format!("{what} ({})", missing.join(", ")),
+        missing.is_empty(),
+    )
+}
+
+/// Tests never install software: when what a test needs is missing, the
+/// test is skipped with a message saying what installs it, except where
+/// `TESSERA_REQUIRE_TEST_TOOLS` is set (by `.ci/run`, after installing
+/// everything), where its absence is a failure.
+pub fn available(what: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    let message = format!("{what} not found; `.ci/install-test-tools` installs it");
+    if std::env::var_os("TESSERA_REQUIRE_TEST_TOOLS").is_some() {
+        panic!("{message} (TESSERA_REQUIRE_TEST_TOOLS is set: .ci/run installed it)");
+    }
+    // Past the test harness's capture, so that a skip is seen without --nocapture.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {message}");
+    false
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_tessera")
 }
@@ -349,7 +380,7 @@ pub fn hs256(header: &Value, payload: &Value, secret: &[u8]) -> String {
     format!("{input}.{sig}")
 }
 
-/// Asserts a 401 refusing a presented token with this reason, as SPEC section 5 states.
+/// Asserts a 401 refusing a presented token with this reason, as docs/API.md states.
 pub fn assert_refused(r: &Reply, reason: &str) {
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(
