@@ -1,0 +1,134 @@
+//! The README's first command, run as a new user runs it: in a fresh clone of
+//! the committed tree, exactly as written, it must serve `/healthz` on an
+//! embedded database it creates. A test binary of its own, because it makes a
+//! release build, which must not compete with the other tests for the cores.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Long enough for a cold release build on a two-core machine.
+const BUILD_AND_START: Duration = Duration::from_secs(30 * 60);
+
+/// Skips (with a message), unless `TESSERA_REQUIRE_TEST_TOOLS` is set (by
+/// `.ci/run`), where this test must run.
+fn skip(why: &str) {
+    if std::env::var_os("TESSERA_REQUIRE_TEST_TOOLS").is_some() {
+        panic!("{why} (TESSERA_REQUIRE_TEST_TOOLS is set: this test must run)");
+    }
+    // Past the test harness's capture, so that a skip is seen without --nocapture.
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+}
+
+/// The first `cargo run ... serve` line of the README, as written.
+fn first_command(readme: &str) -> Option<String> {
+    readme.lines().map(str::trim).find_map(|line| {
+        let command = line.split('#').next()?.trim();
+        (command.starts_with("cargo run") && command.ends_with("serve")).then(|| command.to_owned())
+    })
+}
+
+/// The target directory the tests were built in, so that the clone's build
+/// reuses every compiled dependency.
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    // .../target/debug/deps/first_run-HASH
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors().nth(3).expect("target dir").to_owned()
+}
+
+fn get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("read reply");
+    reply
+}
+
+#[test]
+fn the_readmes_first_command_serves_healthz_in_a_fresh_clone() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if !root.join(".git").exists() {
+        return skip("not a git checkout, so there is no commit to clone");
+    }
+    if Command::new("git").arg("--version").output().is_err() {
+        return skip("git is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("repo");
+    let cloned = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(&root)
+        .arg(&clone)
+        .status()
+        .expect("git clone");
+    assert!(cloned.success(), "git clone failed");
+    let readme = std::fs::read_to_string(clone.join("README.md")).expect("README.md");
+    let command = first_command(&readme).expect("the README has a `cargo run ... serve` line");
+
+    let log = dir.path().join("build-and-serve.log");
+    let mut child = Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(&clone)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("TESSERA_BIND", "127.0.0.1:0")
+        .env("CARGO_TERM_COLOR", "never")
+        .env_remove("CARGO_MAKEFLAGS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("sh");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(BUILD_AND_START);
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let Ok(addr) = addr else {
+        let _ = child.kill();
+        panic!("`{command}` did not start a server:\n{}", log_text());
+    };
+    let reply = get(&addr, "/healthz");
+    // `cargo run` replaces itself with the server on Unix: this stops it.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let stopped = child.wait().expect("wait");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}\n{}", log_text());
+    assert!(reply.ends_with("{\"status\":\"ok\"}"), "{reply}");
+    assert!(
+        clone.join("tessera.db").exists(),
+        "the server did not create ./tessera.db"
+    );
+    assert!(
+        stopped.success(),
+        "the server did not stop cleanly: {stopped}"
+    );
+}
+
+#[test]
+fn the_first_command_is_found_as_a_user_reads_it() {
+    let readme = "Run it:\n\n    cargo run --release -- serve\n    cargo test --workspace\n";
+    assert_eq!(
+        first_command(readme).as_deref(),
+        Some("cargo run --release -- serve")
+    );
+    assert_eq!(first_command("cargo build\n"), None);
+}
