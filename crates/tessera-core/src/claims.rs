@@ -1,4 +1,4 @@
-//! The claims Tessera puts in its tokens (SPEC section 4) and the typed view
+//! The claims Tessera puts in its tokens (docs/API.md) and the typed view
 //! of a token's claims after validation.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Reading credentials as SPEC section 5 defines them, shared by the server
+//! Reading credentials as docs/API.md defines them, shared by the server
 //! and the verification library: the `Authorization` header's scheme and
 //! token, and the bodies and challenges of a refusal.
 

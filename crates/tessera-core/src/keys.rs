@@ -15,7 +15,7 @@ pub const ALGORITHM_NAMES: [&str; 12] = [
     "ES384", "EdDSA",
 ];
 
-/// Parses an algorithm name exactly as SPEC section 2 spells it.
+/// Parses an algorithm name exactly as docs/CONFIGURATION.md spells it.
 pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
     Some(match name {
         "HS256" => Algorithm::HS256,

@@ -2,7 +2,7 @@
 //!
 //! Everything that decides whether a token is good lives here, so that the
 //! server and the verification library apply exactly the same rules
-//! (SPEC section 4): claims ([`claims`]), key material and key ids ([`keys`]),
+//! (docs/API.md): claims ([`claims`]), key material and key ids ([`keys`]),
 //! issuing and validating tokens ([`token`]), the in-memory revocation markers
 //! ([`revocation`]), usernames ([`username`]) and passwords ([`password`]).
 #![deny(missing_docs)]

@@ -1,5 +1,5 @@
-//! Password hashing (Argon2id, PHC strings) and the password policy of SPEC
-//! section 5.
+//! Password hashing (Argon2id, PHC strings) and the password policy
+//! (docs/API.md).
 //!
 //! Hashing is deliberately slow; callers run it off their async runtime.
 

@@ -1,4 +1,4 @@
-//! The revocation markers of SPEC section 4, held in memory so that checking a
+//! The revocation markers of docs/API.md, held in memory so that checking a
 //! token needs no database: blacklisted token ids, revoked families, and each
 //! user's token version and active flag.
 

@@ -1,4 +1,4 @@
-//! Login throttling as SPEC section 5 defines it: failed logins counted in a
+//! Login throttling as docs/API.md defines it: failed logins counted in a
 //! sliding window per key (a username, a client address); at the limit, the
 //! next attempt is refused before any password is checked.
 //!

@@ -1,4 +1,4 @@
-//! Issuing tokens and validating them: the one implementation of SPEC section 4's
+//! Issuing tokens and validating them: the one implementation of docs/API.md's
 //! rules, shared by the server and the verification library.
 //!
 //! Validation here covers everything a token proves by itself (shape, header,
@@ -30,7 +30,7 @@ pub enum TokenError {
     WrongType,
 }
 
-/// The token rules in force: what `settings` of SPEC section 2 say about tokens.
+/// The token rules in force: what the settings (docs/CONFIGURATION.md) say about tokens.
 #[derive(Debug, Clone)]
 pub struct TokenPolicy {
     /// Lifetime of access tokens, seconds.

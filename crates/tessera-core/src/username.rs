@@ -1,4 +1,4 @@
-//! Usernames as SPEC section 3 defines them: NFKC-normalised like Django's,
+//! Usernames as docs/API.md defines them: NFKC-normalised like Django's,
 //! 1 to 150 characters, no control characters, not only whitespace.
 
 use std::fmt;

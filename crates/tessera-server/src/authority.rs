@@ -29,7 +29,7 @@ use tessera_store::{
 };
 use tokio::sync::Semaphore;
 
-/// Why a token was refused, as SPEC section 5's `reason`.
+/// Why a token was refused, as docs/API.md's `reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// Malformed, forged, or naming no user.
@@ -234,7 +234,7 @@ pub struct Authority {
     /// queues here instead of taking every blocking thread and all the CPU.
     hashing: Semaphore,
     last_change: AtomicI64,
-    /// Failed logins by username and by client address (SPEC section 5).
+    /// Failed logins by username and by client address (docs/API.md).
     login_failures: Option<Mutex<LoginFailures>>,
     /// Signups by client address.
     signups: Option<DefaultKeyedRateLimiter<IpAddr>>,

@@ -1,5 +1,5 @@
-//! Timing does not tell users apart (SPEC section 5, STYLE's first
-//! anti-pattern). A test binary of its own: cargo runs test binaries one after
+//! Timing does not tell users apart (docs/API.md: unknown user and wrong password
+//! answer alike). A test binary of its own: cargo runs test binaries one after
 //! another, so no other test's password hashing competes with the samples.
 
 #[path = "server/harness.rs"]

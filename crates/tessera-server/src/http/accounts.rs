@@ -21,7 +21,7 @@ pub fn timestamp(seconds: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-/// The user object of SPEC section 3.
+/// The user object of docs/API.md.
 pub fn user_json(user: &User) -> Value {
     json!({
         "id": user.id,

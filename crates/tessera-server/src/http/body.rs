@@ -1,4 +1,4 @@
-//! Request bodies as SPEC section 3 wants them read: JSON or form-encoded,
+//! Request bodies as docs/API.md wants them read: JSON or form-encoded,
 //! at most 64 KiB, an object at most 32 levels deep, with field errors in
 //! Django REST framework's shape.
 

@@ -1,4 +1,4 @@
-//! Cookie mode (SPEC section 6): Flask-JWT-Extended's cookie names, set on a
+//! Cookie mode (docs/API.md): Flask-JWT-Extended's cookie names, set on a
 //! cookie-transport login or refresh, cleared on logout.
 
 use crate::config::{SameSite, Settings};

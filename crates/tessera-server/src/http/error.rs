@@ -1,5 +1,5 @@
 //! The HTTP layer's one error type, and the single place where errors become
-//! the status codes, bodies and headers of SPEC sections 3 and 5.
+//! the status codes, bodies and headers of docs/API.md.
 
 use crate::authority::{AuthError, FieldErrors, Refusal};
 use axum::Json;

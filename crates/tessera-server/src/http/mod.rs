@@ -1,5 +1,5 @@
 //! The HTTP face of the authority: routes, the rules every endpoint shares
-//! (SPEC section 3), and serving on a listener.
+//! (docs/API.md), and serving on a listener.
 
 pub mod accounts;
 pub mod admin;

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document: the schemas of every body the API reads or
 //! writes (documentation types: handlers parse with [`super::body`] so that
-//! bad input gets SPEC's errors), the bearer scheme, and the document itself.
+//! bad input gets the documented errors), the bearer scheme, and the document itself.
 //! Operations are declared beside their handlers with `#[utoipa::path]`.
 #![allow(missing_docs, dead_code)]
 
@@ -202,7 +202,7 @@ pub enum Reason {
     Revoked,
 }
 
-/// An error with a human-readable `detail`; `code` and `reason` where SPEC section 5 gives them.
+/// An error with a human-readable `detail`; `code` and `reason` where docs/API.md gives them.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     pub detail: String,

@@ -1,5 +1,5 @@
-//! Signup and the current user (SPEC section 3, "Accounts"), and the errors
-//! of protected endpoints (SPEC section 5).
+//! Signup and the current user (docs/API.md, "Accounts"), and the errors
+//! of protected endpoints (docs/API.md).
 
 use crate::harness::*;
 use serde_json::json;

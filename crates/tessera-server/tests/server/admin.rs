@@ -1,4 +1,4 @@
-//! Administration endpoints (SPEC section 3, "Administration").
+//! Administration endpoints (docs/API.md, "Administration").
 
 use crate::harness::*;
 use serde_json::json;

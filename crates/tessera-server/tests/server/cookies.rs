@@ -1,4 +1,4 @@
-//! Token locations, cookie mode with CSRF, and CORS (SPEC sections 2 and 6).
+//! Token locations, cookie mode with CSRF, and CORS (docs/CONFIGURATION.md and docs/API.md).
 
 use crate::harness::*;
 use cookie::{Cookie, SameSite};

@@ -3,7 +3,7 @@
 use crate::harness::*;
 use serde_json::Value;
 
-/// Every route of SPEC section 3 (and the documentation's own), as (method, path).
+/// Every route of docs/API.md (and the documentation's own), as (method, path).
 const ROUTES: [(&str, &str); 30] = [
     ("post", "/api/token"),
     ("post", "/api/token/refresh"),
@@ -80,7 +80,7 @@ async fn every_route_is_documented_and_every_documented_route_answers() {
             documented += 1;
             assert!(
                 ROUTES.contains(&(method.as_str(), path.as_str())),
-                "{method} {path} is documented but not in SPEC's list"
+                "{method} {path} is documented but not in the documented list"
             );
             let concrete = path
                 .replace("{id}", "1")

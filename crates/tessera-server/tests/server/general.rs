@@ -1,4 +1,4 @@
-//! The rules every endpoint shares (top of SPEC section 3) and the operational endpoints.
+//! The rules every endpoint shares (top of docs/API.md) and the operational endpoints.
 
 use crate::harness::*;
 use serde_json::json;

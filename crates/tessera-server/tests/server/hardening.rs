@@ -1,4 +1,4 @@
-//! Throttling and limits on everything a client controls (SPEC section 5).
+//! Throttling and limits on everything a client controls (docs/API.md).
 
 use crate::harness::*;
 use serde_json::json;

@@ -1,5 +1,5 @@
 //! Integration tests: the real `tessera` binary on a random port with a fresh
-//! SQLite file, spoken to over HTTP. One module per area of the SPEC.
+//! SQLite file, spoken to over HTTP. One module per area of docs/API.md.
 
 mod harness;
 

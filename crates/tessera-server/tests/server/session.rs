@@ -1,4 +1,4 @@
-//! Password change, logout and the nginx `auth_request` check (SPEC section 3, "Accounts").
+//! Password change, logout and the nginx `auth_request` check (docs/API.md, "Accounts").
 
 use crate::harness::*;
 use serde_json::json;

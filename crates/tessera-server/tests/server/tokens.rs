@@ -1,4 +1,4 @@
-//! simplejwt's token endpoints (SPEC section 3, "Tokens") and the claims of SPEC section 4.
+//! simplejwt's token endpoints (docs/API.md, "Tokens") and the claims of docs/API.md.
 
 use crate::harness::*;
 use serde_json::json;
