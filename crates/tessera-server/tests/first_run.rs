@@ -4,6 +4,7 @@
 //! release build, which must not compete with the other tests for the cores.
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -56,6 +57,23 @@ fn get(addr: &str, path: &str) -> String {
     reply
 }
 
+fn signal(target: impl std::fmt::Display, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "--", &target.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// The child's process group, killed when the test ends however it ends, so
+/// that no server or build outlives it.
+struct Group(u32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        signal(format!("-{}", self.0), "-KILL");
+    }
+}
+
 #[test]
 fn the_readmes_first_command_serves_healthz_in_a_fresh_clone() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -78,8 +96,13 @@ fn the_readmes_first_command_serves_healthz_in_a_fresh_clone() {
     let command = first_command(&readme).expect("the README has a `cargo run ... serve` line");
 
     let log = dir.path().join("build-and-serve.log");
-    let mut child = Command::new("sh")
-        .args(["-c", &command])
+    // Split as a shell splits a line without quotes, and run without a shell
+    // in between: `cargo run` replaces itself with the server (on Unix), so
+    // the child is the server and a SIGTERM to it is a clean stop.
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let mut child = Command::new(words[0])
+        .args(&words[1..])
+        .process_group(0)
         .current_dir(&clone)
         .env("CARGO_TARGET_DIR", target_dir())
         .env("TESSERA_BIND", "127.0.0.1:0")
@@ -101,16 +124,15 @@ fn the_readmes_first_command_serves_healthz_in_a_fresh_clone() {
     });
     let addr = rx.recv_timeout(BUILD_AND_START);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let group = Group(child.id());
     let Ok(addr) = addr else {
-        let _ = child.kill();
+        drop(group);
         panic!("`{command}` did not start a server:\n{}", log_text());
     };
     let reply = get(&addr, "/healthz");
-    // `cargo run` replaces itself with the server on Unix: this stops it.
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    signal(child.id(), "-TERM");
     let stopped = child.wait().expect("wait");
+    drop(group);
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}\n{}", log_text());
     assert!(reply.ends_with("{\"status\":\"ok\"}"), "{reply}");
     assert!(
