@@ -13,11 +13,11 @@ use std::time::Duration;
 /// Long enough for a cold release build on a two-core machine.
 const BUILD_AND_START: Duration = Duration::from_secs(30 * 60);
 
-/// Skips (with a message), unless `TESSERA_REQUIRE_TEST_TOOLS` is set (by
+/// Skips (with a message), unless `TESSERA_TEST_REQUIRE_TOOLS` is set (by
 /// `.ci/run`), where this test must run.
 fn skip(why: &str) {
-    if std::env::var_os("TESSERA_REQUIRE_TEST_TOOLS").is_some() {
-        panic!("{why} (TESSERA_REQUIRE_TEST_TOOLS is set: this test must run)");
+    if std::env::var_os("TESSERA_TEST_REQUIRE_TOOLS").is_some() {
+        panic!("{why} (TESSERA_TEST_REQUIRE_TOOLS is set: this test must run)");
     }
     // Past the test harness's capture, so that a skip is seen without --nocapture.
     let _ = writeln!(std::io::stderr(), "skipped: {why}");

@@ -291,7 +291,9 @@ impl Settings {
             let Some(name) = key.strip_prefix("TESSERA_") else {
                 continue;
             };
-            if NON_SETTING_ENV.contains(&key.as_str()) {
+            // The test suite's own switches (TESSERA_TEST_POSTGRES_URL, ...)
+            // reach the servers it starts; they are not settings.
+            if NON_SETTING_ENV.contains(&key.as_str()) || name.starts_with("TEST_") {
                 continue;
             }
             let name = name.to_ascii_lowercase();
@@ -855,6 +857,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("true or false"), "{e}");
+        assert!(Settings::load(None, env(&[("TESSERA_TEST_REQUIRE_TOOLS", "1")])).is_ok());
         let e = Settings::load(None, env(&[("TESSERA_NOPE", "1")]))
             .unwrap_err()
             .to_string();

@@ -339,7 +339,8 @@ pub fn reference_markdown() -> String {
          - An unknown key in the file, an unknown `TESSERA_` variable, or a value a setting \
          does not accept stops the start with one line naming the setting (and, for fixed \
          choices, listing them), and a non-zero exit. `TESSERA_LOG` (the log filter, `info` \
-         by default, e.g. `warn` or `tessera=debug`) and `TESSERA_CONFIG` are not settings.\n\n\
+         by default, e.g. `warn` or `tessera=debug`), `TESSERA_CONFIG` and the test suite's \
+         `TESSERA_TEST_*` switches are not settings.\n\n\
          `tessera config` prints the configuration in effect (secrets masked); `tessera config \
          --defaults` prints the file at the end of this page.\n\n\
          ## Every setting\n\n\

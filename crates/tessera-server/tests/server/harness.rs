@@ -62,15 +62,15 @@ pub fn tools_present(what: &str, paths: &[&Path]) -> bool {
 
 /// Tests never install software: when what a test needs is missing, the
 /// test is skipped with a message saying what installs it, except where
-/// `TESSERA_REQUIRE_TEST_TOOLS` is set (by `.ci/run`, after installing
+/// `TESSERA_TEST_REQUIRE_TOOLS` is set (by `.ci/run`, after installing
 /// everything), where its absence is a failure.
 pub fn available(what: &str, present: bool) -> bool {
     if present {
         return true;
     }
     let message = format!("{what} not found; `.ci/install-test-tools` installs it");
-    if std::env::var_os("TESSERA_REQUIRE_TEST_TOOLS").is_some() {
-        panic!("{message} (TESSERA_REQUIRE_TEST_TOOLS is set: .ci/run installed it)");
+    if std::env::var_os("TESSERA_TEST_REQUIRE_TOOLS").is_some() {
+        panic!("{message} (TESSERA_TEST_REQUIRE_TOOLS is set: .ci/run installed it)");
     }
     // Past the test harness's capture, so that a skip is seen without --nocapture.
     use std::io::Write;
