@@ -132,3 +132,44 @@ async fn swagger_ui_is_served_from_the_binary_with_no_network() {
     assert_eq!(missing.status, 404);
     let _: Value = missing.body;
 }
+
+fn repository() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn docs_api_md_describes_every_route() {
+    let api = std::fs::read_to_string(repository().join("docs/API.md")).unwrap();
+    for (_, path) in ROUTES {
+        assert!(
+            api.contains(&format!("{path}`")) || api.contains(&format!("{path}/`")),
+            "docs/API.md does not describe {path}"
+        );
+    }
+}
+
+#[test]
+fn nothing_in_the_repository_points_outside_it() {
+    // Spelled in two halves so that this file does not match itself.
+    let outside = ["..", "/shared"].concat();
+    let mut offenders = Vec::new();
+    let mut pending = vec![repository()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if !matches!(name.as_ref(), ".git" | "target" | "swagger-ui") {
+                    pending.push(path);
+                }
+            } else if std::fs::read_to_string(&path).is_ok_and(|t| t.contains(&outside)) {
+                offenders.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "files naming {outside}: {offenders:?}"
+    );
+}
