@@ -24,6 +24,30 @@ impl TokenType {
     }
 }
 
+/// Every claim name Tessera writes or reads in its own tokens, and so one the
+/// `user_id_claim` setting may not take (it would overwrite the claim, or be
+/// overwritten by it). `type` is Flask-JWT-Extended's name for the token type,
+/// kept free for it. A test mints tokens with every option on and checks
+/// that this list names each of their claims.
+pub const RESERVED_CLAIMS: [&str; 16] = [
+    "token_type",
+    "type",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "sub",
+    "fid",
+    "ver",
+    "username",
+    "fresh",
+    "iss",
+    "aud",
+    "csrf",
+    "email",
+    "is_staff",
+];
+
 /// The user fields that may be copied into access tokens (setting `extra_claims`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExtraClaim {

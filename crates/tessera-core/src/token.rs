@@ -381,6 +381,32 @@ mod tests {
     }
 
     #[test]
+    fn every_claim_tessera_writes_is_reserved() {
+        let (mut policy, ring) = setup(Algorithm::HS256);
+        policy.issuer = Some("https://auth.example".into());
+        policy.audience = Some("api".into());
+        policy.extra_claims = ExtraClaim::ALL.to_vec();
+        for token_type in [TokenType::Access, TokenType::Refresh] {
+            let grant = Grant {
+                token_type,
+                fid: "fedcba9876543210fedcba9876543210",
+                fresh: true,
+                extra: None,
+                csrf: Some("csrf-value"),
+            };
+            let t = issue(&policy, &ring, &alice(), &grant, NOW).unwrap();
+            let c = validate(&policy, &ring, &t.token, None, NOW).unwrap();
+            for name in c.raw.keys() {
+                assert!(
+                    name == &policy.user_id_claim
+                        || crate::claims::RESERVED_CLAIMS.contains(&name.as_str()),
+                    "`{name}` is written into tokens but not in RESERVED_CLAIMS"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_other_type_is_wrong_type() {
         let (policy, ring) = setup(Algorithm::HS256);
         let r = mint(&policy, &ring, TokenType::Refresh, NOW);

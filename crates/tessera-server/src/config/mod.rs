@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 use tessera_core::Algorithm;
-use tessera_core::claims::ExtraClaim;
+use tessera_core::claims::{ExtraClaim, RESERVED_CLAIMS};
 use tessera_core::keys::{ALGORITHM_NAMES, parse_algorithm};
 
 /// Where a request may carry its access token.
@@ -380,22 +380,14 @@ impl Settings {
         }
         if let Some(v) = take("user_id_claim") {
             s.user_id_claim = parse_string(v)?;
-            const RESERVED: [&str; 10] = [
-                "token_type",
-                "exp",
-                "iat",
-                "jti",
-                "sub",
-                "fid",
-                "ver",
-                "username",
-                "fresh",
-                "iss",
-            ];
-            if s.user_id_claim.is_empty() || RESERVED.contains(&s.user_id_claim.as_str()) {
+            if s.user_id_claim.is_empty() || RESERVED_CLAIMS.contains(&s.user_id_claim.as_str()) {
                 return Err(invalid(
                     "user_id_claim",
-                    "a claim name not used by Tessera itself",
+                    format!(
+                        "a claim name Tessera does not use itself (not {}), got `{}`",
+                        RESERVED_CLAIMS.join(", "),
+                        s.user_id_claim
+                    ),
                 ));
             }
         }
@@ -864,6 +856,27 @@ mod tests {
         assert!(e.contains("TESSERA_NOPE"), "{e}");
         assert!(Settings::load(None, env(&[("TESSERA_BIND", "nowhere")])).is_err());
         assert!(Settings::load(None, env(&[("TESSERA_LEEWAY", "soon")])).is_err());
+    }
+
+    #[test]
+    fn every_reserved_claim_is_refused_as_user_id_claim() {
+        for claim in RESERVED_CLAIMS {
+            let e = Settings::load(
+                None,
+                env(&[
+                    ("TESSERA_USER_ID_CLAIM", claim),
+                    ("TESSERA_AUDIENCE", "api"),
+                ]),
+            )
+            .err()
+            .unwrap_or_else(|| panic!("user_id_claim = {claim} was accepted"))
+            .to_string();
+            assert!(e.contains("`user_id_claim`") && e.contains(claim), "{e}");
+        }
+        for fine in ["user_id", "uid", "account"] {
+            assert!(Settings::load(None, env(&[("TESSERA_USER_ID_CLAIM", fine)])).is_ok());
+        }
+        assert!(Settings::load(None, env(&[("TESSERA_USER_ID_CLAIM", "")])).is_err());
     }
 
     #[test]

@@ -149,8 +149,9 @@ pub const SETTINGS: [SettingDoc; 27] = [
         name: "user_id_claim",
         kind: "string",
         default: Some("\"user_id\""),
-        accepted: "a claim name Tessera does not use itself (not `token_type`, `exp`, `iat`, \
-                   `jti`, `sub`, `fid`, `ver`, `username`, `fresh`, `iss`)",
+        accepted: "a claim name Tessera does not use itself: not `token_type`, `type`, `exp`, \
+                   `iat`, `nbf`, `jti`, `sub`, `fid`, `ver`, `username`, `fresh`, `iss`, `aud`, \
+                   `csrf`, `email` or `is_staff`",
         about: "The claim that carries the user id as a JSON integer (simplejwt's \
                 `USER_ID_CLAIM`).",
     },
@@ -494,6 +495,14 @@ mod tests {
             "docs/CONFIGURATION.md is out of date; regenerate it with\n    \
              cargo run -q -- config --reference > docs/CONFIGURATION.md"
         );
+    }
+
+    #[test]
+    fn the_reserved_claims_are_all_documented() {
+        let accepted = doc("user_id_claim").unwrap().accepted;
+        for claim in tessera_core::claims::RESERVED_CLAIMS {
+            assert!(accepted.contains(&format!("`{claim}`")), "{claim}");
+        }
     }
 
     #[test]
