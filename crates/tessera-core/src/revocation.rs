@@ -46,6 +46,17 @@ impl RevocationSet {
         *entry = (*entry).max(until);
     }
 
+    /// Adds every marker of `other`: markers only ever accumulate (until
+    /// they expire), so merging a freshly loaded set loses nothing held here.
+    pub fn merge(&mut self, other: RevocationSet) {
+        for (jti, until) in other.jtis {
+            self.blacklist(&jti, until);
+        }
+        for (fid, until) in other.families {
+            self.revoke_family(&fid, until);
+        }
+    }
+
     /// Whether `jti` is blacklisted.
     pub fn is_blacklisted(&self, jti: &str) -> bool {
         self.jtis.contains_key(jti)

@@ -98,24 +98,72 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let addr = listener.local_addr()?;
     println!("Tessera listening on {addr}");
     tracing::info!(%addr, "listening");
-    let background = tokio::spawn(keep_in_step(authority.clone()));
+    let background = tokio::spawn(supervise(authority.clone()));
     let result = crate::http::serve(listener, authority, shutdown_signal()).await;
+    // Dropping the supervisor aborts the task it watches too.
     background.abort();
+    let _ = background.await;
     tracing::info!("stopped");
     Ok(result?)
 }
 
+/// The longest pause between two attempts of a failing sync.
+const SYNC_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Keeps [`keep_in_step`] running for as long as the server runs: if its task
+/// dies (a panic), the process is marked not ready and the task is started
+/// again after a pause, so that revocations from other processes never
+/// silently stop arriving.
+pub async fn supervise(authority: Arc<Authority>) {
+    loop {
+        let mut task = AbortOnDrop(tokio::spawn(keep_in_step(authority.clone())));
+        match (&mut task.0).await {
+            Err(e) if e.is_panic() => {
+                authority.set_synced(false);
+                tracing::error!("the sync task died; starting it again");
+                tokio::time::sleep(SYNC_INTERVAL).await;
+            }
+            // Cancelled (shutdown), or returned (it does not).
+            _ => return,
+        }
+    }
+}
+
+/// A task that is aborted when its handle is dropped (when the supervisor is).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Applies other processes' writes and prunes expired markers, for as long
-/// as the server runs. Failures are logged and retried, never fatal.
+/// as the server runs. A failing sync marks the process not ready (`/readyz`
+/// says `sync`) and is retried with a growing pause, up to
+/// [`SYNC_BACKOFF_MAX`]; the first success marks it ready again.
 async fn keep_in_step(authority: Arc<Authority>) {
     let mut sync = tokio::time::interval(SYNC_INTERVAL);
     sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut prune = tokio::time::interval(PRUNE_INTERVAL);
+    let mut backoff = SYNC_INTERVAL;
     loop {
         tokio::select! {
             _ = sync.tick() => {
-                if let Err(e) = authority.sync().await {
-                    tracing::warn!(error = %e, "could not read the change log; retrying");
+                match authority.sync().await {
+                    Ok(_) => {
+                        if !authority.synced() {
+                            tracing::info!("the change log is readable again");
+                        }
+                        authority.set_synced(true);
+                        backoff = SYNC_INTERVAL;
+                    }
+                    Err(e) => {
+                        authority.set_synced(false);
+                        tracing::warn!(error = %e, retry_in = ?backoff, "could not read the change log");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(SYNC_BACKOFF_MAX);
+                    }
                 }
             }
             _ = prune.tick() => {

@@ -72,8 +72,9 @@ pub trait Store: Send + Sync + 'static {
     /// Users ordered by id, skipping `offset`, at most `limit`.
     async fn list_users(&self, offset: i64, limit: i64) -> StoreResult<Vec<UserRecord>>;
 
-    /// Records a successful login.
-    async fn record_login(&self, id: i64, at: i64) -> StoreResult<()>;
+    /// Records a successful login; returns the user as it is now (`None`
+    /// if it no longer exists), which may differ from what the login read.
+    async fn record_login(&self, id: i64, at: i64) -> StoreResult<Option<UserRecord>>;
 
     /// Changes a user; returns the updated user, `None` if there is none.
     async fn update_user(

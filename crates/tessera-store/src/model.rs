@@ -23,6 +23,9 @@ pub struct UserRecord {
     pub date_joined: i64,
     /// Unix seconds of the last successful login.
     pub last_login: Option<i64>,
+    /// Raised by every update of the row: of two copies of a user, the one
+    /// with the higher revision is the newer.
+    pub revision: i64,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -32,6 +35,7 @@ impl std::fmt::Debug for UserRecord {
             .field("username", &self.username)
             .field("is_active", &self.is_active)
             .field("token_version", &self.token_version)
+            .field("revision", &self.revision)
             .finish_non_exhaustive()
     }
 }

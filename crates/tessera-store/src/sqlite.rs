@@ -19,7 +19,7 @@ use std::time::Duration;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, is_staff, is_superuser, \
-                            is_active, token_version, date_joined, last_login";
+                            is_active, token_version, date_joined, last_login, revision";
 
 /// A Tessera store in one SQLite file.
 #[derive(Debug, Clone)]
@@ -218,13 +218,15 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn record_login(&self, id: i64, at: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET last_login = ? WHERE id = ?")
-            .bind(at)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn record_login(&self, id: i64, at: i64) -> StoreResult<Option<UserRecord>> {
+        Ok(sqlx::query_as(&format!(
+            "UPDATE users SET last_login = ?, revision = revision + 1 \
+             WHERE id = ? RETURNING {USER_COLUMNS}"
+        ))
+        .bind(at)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn update_user(
@@ -239,7 +241,8 @@ impl Store for SqliteStore {
                is_active = COALESCE(?, is_active), \
                is_staff = COALESCE(?, is_staff), \
                password_hash = COALESCE(?, password_hash), \
-               token_version = token_version + ? \
+               token_version = token_version + ?, \
+               revision = revision + 1 \
              WHERE id = ? RETURNING {USER_COLUMNS}"
         ))
         .bind(update.is_active)
@@ -336,9 +339,13 @@ impl Store for SqliteStore {
     }
 
     async fn latest_change(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM changes")
-            .fetch_one(&self.pool)
-            .await?;
+        // The last id handed out, which stays when pruning empties the table:
+        // the next change is this + 1, so a reader starting here sees no gap.
+        let row = sqlx::query(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(row.get::<i64, _>(0))
     }
 

@@ -6,15 +6,20 @@
 //! every write this process makes, and brought up to date with writes of other
 //! processes by [`Authority::sync`] (polled by the server).
 
+mod state;
+#[cfg(test)]
+mod tests;
+
 use crate::config::Settings;
 use crate::keyring::{self, KeyLoadError};
 use crate::telemetry;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use std::collections::{BTreeMap, HashMap};
+use state::Users;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tessera_core::claims::{Subject, TokenType, VerifiedClaims, new_token_id, secrets_match};
 use tessera_core::clock::Clock;
@@ -129,6 +134,8 @@ pub struct User {
     pub date_joined: i64,
     /// Unix seconds.
     pub last_login: Option<i64>,
+    /// The row's revision: higher is newer.
+    pub revision: i64,
 }
 
 impl From<UserRecord> for User {
@@ -143,6 +150,7 @@ impl From<UserRecord> for User {
             token_version: r.token_version,
             date_joined: r.date_joined,
             last_login: r.last_login,
+            revision: r.revision,
         }
     }
 }
@@ -229,11 +237,15 @@ pub struct Authority {
     clock: Arc<dyn Clock>,
     keys: RwLock<Arc<KeyRing>>,
     revocations: RwLock<RevocationSet>,
-    users: RwLock<HashMap<i64, Arc<User>>>,
+    users: Users,
     /// Bounds how many password hashes run at once, so that a login storm
     /// queues here instead of taking every blocking thread and all the CPU.
     hashing: Semaphore,
+    /// Password checks waiting for a hashing permit (the queue a login storm builds).
+    hashing_queued: std::sync::atomic::AtomicUsize,
     last_change: AtomicI64,
+    /// Whether the last sync succeeded (see [`Authority::synced`]).
+    synced: AtomicBool,
     /// Failed logins by username and by client address (docs/API.md).
     login_failures: Option<Mutex<LoginFailures>>,
     /// Signups by client address.
@@ -272,27 +284,21 @@ impl Authority {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
         let now = clock.now();
-        let ring = keyring::load_at_start(&settings, store.as_ref(), now).await?;
-        // Read the change log's position first: whatever happens after it is
-        // replayed by `sync`, and replaying is idempotent.
+        // Read the change log's position before anything else: whatever is
+        // committed after it (a key rotation while the keys load, a
+        // deactivation while the users load) is replayed by `sync`, and
+        // replaying is idempotent.
         let last_change = store.latest_change().await?;
-        let users = store
-            .all_users()
-            .await?
-            .into_iter()
-            .map(|r| (r.id, Arc::new(User::from(r))))
-            .collect();
+        let ring = keyring::load_at_start(&settings, store.as_ref(), now).await?;
+        let users = Users::new(store.all_users().await?);
         let mut revocations = RevocationSet::new();
-        // A token is accepted until exp + leeway, so its marker must last as long.
-        let markers = store
-            .revocations(now - settings.leeway.as_secs() as i64)
-            .await?;
-        for (jti, until) in &markers.jtis {
-            revocations.blacklist(jti, *until);
-        }
-        for (fid, until) in &markers.families {
-            revocations.revoke_family(fid, *until);
-        }
+        load_markers(
+            store.as_ref(),
+            &mut revocations,
+            now,
+            settings.leeway.as_secs() as i64,
+        )
+        .await?;
         let policy = TokenPolicy {
             access_lifetime: settings.access_seconds(),
             refresh_lifetime: settings.refresh_seconds(),
@@ -329,9 +335,11 @@ impl Authority {
             clock,
             keys: RwLock::new(Arc::new(ring)),
             revocations: RwLock::new(revocations),
-            users: RwLock::new(users),
+            users,
             hashing: Semaphore::new(parallel),
+            hashing_queued: Default::default(),
             last_change: AtomicI64::new(last_change),
+            synced: AtomicBool::new(true),
             login_failures,
             signups,
         })
@@ -366,27 +374,26 @@ impl Authority {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| AuthError::Internal("hashing pool closed".into()))?;
+        self.hashing_queued.fetch_add(1, Ordering::AcqRel);
+        let permit = self.hashing.acquire().await;
+        self.hashing_queued.fetch_sub(1, Ordering::AcqRel);
+        let _permit = permit.map_err(|_| AuthError::Internal("hashing pool closed".into()))?;
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|_| AuthError::Internal("hashing task failed".into()))
     }
 
+    /// Keeps `record` in memory unless a newer copy is there; returns the
+    /// newest copy, which is the one to act on.
     fn remember(&self, record: UserRecord) -> Arc<User> {
-        let user = Arc::new(User::from(record));
-        write(&self.users).insert(user.id, user.clone());
-        user
+        self.users.remember(record)
     }
 
     /// The user with this id: from memory, or from the store on a miss (a
     /// user created by another process a moment ago).
     pub async fn user(&self, id: i64) -> Result<Option<Arc<User>>, AuthError> {
-        if let Some(user) = read(&self.users).get(&id) {
-            return Ok(Some(user.clone()));
+        if let Some(user) = self.users.get(id) {
+            return Ok(Some(user));
         }
         Ok(self.store.user_by_id(id).await?.map(|r| self.remember(r)))
     }
@@ -481,7 +488,7 @@ impl Authority {
                 None => password::verify_dummy(&clear),
             })
             .await?;
-        let mut record = match record {
+        let record = match record {
             Some(r) if matches && r.is_active => r,
             _ => {
                 telemetry::login(false);
@@ -489,16 +496,24 @@ impl Authority {
                 return Err(AuthError::NoActiveAccount);
             }
         };
+        // The row read above is as old as the hash is slow: decide on the row
+        // as the login's own write leaves it (a deactivation or password
+        // change may have landed in between), and on memory if it is newer.
+        let now = self.now();
+        let user = match self.store.record_login(record.id, now).await? {
+            Some(current) => self.remember(current),
+            None => return Err(AuthError::NoActiveAccount),
+        };
+        if !user.is_active || user.token_version != record.token_version {
+            telemetry::login(false);
+            return Err(AuthError::NoActiveAccount);
+        }
         telemetry::login(true);
         // The username's count restarts; the address's does not, or an
         // attacker could reset it by logging in to an account of their own.
         if let Some(failures) = &self.login_failures {
             lock(failures).by_username.clear(&user_key);
         }
-        let now = self.now();
-        self.store.record_login(record.id, now).await?;
-        record.last_login = Some(now);
-        let user = self.remember(record);
         let fid = new_token_id();
         let pair = TokenPair {
             access: self.mint(&user, TokenType::Access, &fid, true, transport, now)?,
@@ -865,9 +880,10 @@ impl Authority {
             .store
             .user_by_username(name.as_str())
             .await?
-            .filter(|r| r.is_active)
             .ok_or(AuthError::NoActiveAccount)?;
-        let user = self.remember(record);
+        let user = Some(self.remember(record))
+            .filter(|u| u.is_active)
+            .ok_or(AuthError::NoActiveAccount)?;
         let mut policy = self.policy.clone();
         if let Some(seconds) = lifetime {
             policy.access_lifetime = seconds;
@@ -923,13 +939,26 @@ impl Authority {
     }
 
     /// Applies writes made by other processes since the last call; returns
-    /// how many changes were read.
+    /// how many changes were read. A gap in the change log (rows pruned while
+    /// this process was behind) means changes were missed: then everything is
+    /// loaded again.
     pub async fn sync(&self) -> Result<usize, StoreError> {
         const BATCH: i64 = 1000;
         let mut total = 0;
         loop {
             let after = self.last_change.load(Ordering::Acquire);
             let changes = self.store.changes_since(after, BATCH).await?;
+            if let Some(first) = changes.first()
+                && first.id != after + 1
+            {
+                tracing::warn!(
+                    applied = after,
+                    next = first.id,
+                    "the change log has a gap (pruned while this process was behind); reloading all state"
+                );
+                self.reload_all().await?;
+                return Ok(total + changes.len());
+            }
             for change in &changes {
                 match change.kind {
                     Some(ChangeKind::User) => {
@@ -938,9 +967,7 @@ impl Authority {
                                 Some(record) => {
                                     self.remember(record);
                                 }
-                                None => {
-                                    write(&self.users).remove(&id);
-                                }
+                                None => self.users.forget(id),
                             }
                         }
                     }
@@ -962,6 +989,46 @@ impl Authority {
                 return Ok(total);
             }
         }
+    }
+
+    /// Loads users, revocation markers and keys again, and resumes the
+    /// change log from where the reload began.
+    async fn reload_all(&self) -> Result<(), StoreError> {
+        let position = self.store.latest_change().await?;
+        self.users.reload(self.store.all_users().await?);
+        let mut markers = RevocationSet::new();
+        load_markers(
+            self.store.as_ref(),
+            &mut markers,
+            self.now(),
+            self.policy.leeway,
+        )
+        .await?;
+        write(&self.revocations).merge(markers);
+        self.reload_keys().await;
+        self.last_change.store(position, Ordering::Release);
+        Ok(())
+    }
+
+    /// How many password checks wait for a hashing permit now.
+    pub fn hashing_queued(&self) -> usize {
+        self.hashing_queued.load(Ordering::Acquire)
+    }
+
+    /// The id of the last change-log entry applied to memory.
+    pub fn applied_change(&self) -> i64 {
+        self.last_change.load(Ordering::Acquire)
+    }
+
+    /// Whether the last sync from the change log succeeded: while it fails,
+    /// other processes' revocations do not arrive and readiness says so.
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Records the outcome of a sync (the supervisor's report).
+    pub fn set_synced(&self, ok: bool) {
+        self.synced.store(ok, Ordering::Release);
     }
 
     async fn reload_keys(&self) {
@@ -1001,6 +1068,24 @@ impl Authority {
 const USERNAME_TAKEN: &str = "A user with that username already exists.";
 
 /// The stored form of a token known by its verified claims.
+/// Adds every revocation marker still in force to `set`.
+async fn load_markers(
+    store: &dyn Store,
+    set: &mut RevocationSet,
+    now: i64,
+    leeway: i64,
+) -> Result<(), StoreError> {
+    // A token is accepted until exp + leeway, so its marker must last as long.
+    let markers = store.revocations(now - leeway).await?;
+    for (jti, until) in &markers.jtis {
+        set.blacklist(jti, *until);
+    }
+    for (fid, until) in &markers.families {
+        set.revoke_family(fid, *until);
+    }
+    Ok(())
+}
+
 fn record_of(claims: &VerifiedClaims) -> RefreshRecord {
     RefreshRecord {
         jti: claims.jti.clone(),

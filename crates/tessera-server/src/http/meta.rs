@@ -86,12 +86,14 @@ pub async fn openid_configuration(
     }))
 }
 
-/// `GET /readyz`: 200 when the database answers and keys are loaded, 503 with the reason otherwise.
+/// `GET /readyz`: 200 when the database answers, keys are loaded and the
+/// change log is being followed (with the id of the last change applied),
+/// 503 with the reason (`database`, `keys`, `sync`) otherwise.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
-    summary = "Database reachable and keys loaded",
+    summary = "Database reachable, keys loaded, change log followed",
     responses(
         (status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "Not ready, with the reason", body = Readiness)
@@ -106,7 +108,10 @@ pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
     if authority.key_ring().keys(authority.now()).next().is_none() {
         return unavailable("keys");
     }
-    Json(json!({"status": "ready"})).into_response()
+    if !authority.synced() {
+        return unavailable("sync");
+    }
+    Json(json!({"status": "ready", "applied_change": authority.applied_change()})).into_response()
 }
 
 fn unavailable(reason: &str) -> Response {

@@ -256,6 +256,10 @@ pub struct Readiness {
     pub status: String,
     #[schema(nullable = false)]
     pub reason: Option<String>,
+    /// When ready: the id of the last change-log entry applied to this
+    /// process's memory (other processes' writes up to it are in force here).
+    #[schema(nullable = false)]
+    pub applied_change: Option<i64>,
 }
 
 struct BearerScheme;

@@ -104,10 +104,15 @@ async fn the_log_holds_no_password_token_or_key() {
 async fn readyz_reports_ready() {
     let s = Server::start("").await;
     let r = s.get("/readyz").await;
-    assert_eq!(
-        (r.status, r.body.clone()),
-        (200, json!({"status": "ready"}))
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "ready");
+    // The change log entry of the key generated at first start, at least.
+    assert!(
+        r.body["applied_change"].as_i64().is_some_and(|n| n >= 0),
+        "{}",
+        r.text
     );
+    assert_eq!(r.body.as_object().unwrap().len(), 2, "{}", r.text);
 }
 
 #[tokio::test]

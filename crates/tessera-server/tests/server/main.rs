@@ -22,4 +22,5 @@ mod refresh;
 mod security;
 mod security_map;
 mod session;
+mod sync;
 mod tokens;

@@ -1,0 +1,84 @@
+//! Following other processes' writes through the change log: supervised,
+//! reported by `/readyz`, and never silently stopped.
+
+use crate::harness::*;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Polls `/readyz` until `ok` holds for its reply, or fails after `within`.
+async fn readyz_until(s: &Server, within: Duration, ok: impl Fn(&Reply) -> bool) -> Reply {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = s.get("/readyz").await;
+        if ok(&r) {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stayed {} {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_sync_is_retried_and_readyz_reports_it_meanwhile() {
+    let s = Server::start("").await;
+    let (access, _) = s.user("alice").await;
+    let r = s.get("/readyz").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "ready");
+    assert!(r.body["applied_change"].is_i64(), "{}", r.text);
+
+    // Another process breaks the change log: the sync fails from now on.
+    let url = format!("sqlite://{}", s.dir().join("tessera.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE changes RENAME TO changes_away")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let r = readyz_until(&s, Duration::from_secs(10), |r| r.status == 503).await;
+    assert_eq!(r.body, json!({"status": "unavailable", "reason": "sync"}));
+    // Verification goes on from memory meanwhile.
+    assert_eq!(s.get_with_token("/api/auth/me", &access).await.status, 200);
+
+    // Repaired: the sync resumes by itself (within its longest backoff).
+    sqlx::query("ALTER TABLE changes_away RENAME TO changes")
+        .execute(&pool)
+        .await
+        .unwrap();
+    readyz_until(&s, Duration::from_secs(15), |r| r.status == 200).await;
+
+    // And it follows other processes again: a deactivation by the CLI is
+    // applied, and alice's token refused, within a second or so.
+    let config = s.config_path();
+    let out = std::process::Command::new(binary())
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "users",
+            "deactivate",
+            "alice",
+        ])
+        .current_dir(s.dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = s.get_with_token("/api/auth/me", &access).await;
+        if r.status == 401 {
+            assert_eq!(r.body["reason"], "revoked");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the deactivation never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+}
