@@ -198,3 +198,167 @@ async fn without_a_gap_the_log_is_applied_entry_by_entry() {
     assert_eq!(w.authority.applied_change(), before + 1);
     assert!(!w.authority.users.get(alice.id).unwrap().is_active);
 }
+
+/// A store that lets another process rotate the keys right after the first
+/// read of them: the moment at which a start that read the change-log
+/// position after the keys would miss the rotation for good.
+struct RotatesAfterKeyRead {
+    inner: SqliteStore,
+    other: SqliteStore,
+    settings: Settings,
+    rotated: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Store for RotatesAfterKeyRead {
+    async fn signing_keys(&self) -> tessera_store::StoreResult<Vec<tessera_store::KeyRecord>> {
+        let keys = self.inner.signing_keys().await?;
+        if !self.rotated.swap(true, Ordering::AcqRel) {
+            let alg = self.settings.algorithm;
+            keyring::rotate(&self.settings, &self.other, alg, NOW)
+                .await
+                .unwrap();
+        }
+        Ok(keys)
+    }
+    async fn migrate(&self) -> tessera_store::StoreResult<()> {
+        self.inner.migrate().await
+    }
+    async fn ping(&self) -> tessera_store::StoreResult<()> {
+        self.inner.ping().await
+    }
+    async fn create_user(&self, user: NewUser) -> tessera_store::StoreResult<UserRecord> {
+        self.inner.create_user(user).await
+    }
+    async fn user_by_username(&self, name: &str) -> tessera_store::StoreResult<Option<UserRecord>> {
+        self.inner.user_by_username(name).await
+    }
+    async fn user_by_id(&self, id: i64) -> tessera_store::StoreResult<Option<UserRecord>> {
+        self.inner.user_by_id(id).await
+    }
+    async fn all_users(&self) -> tessera_store::StoreResult<Vec<UserRecord>> {
+        self.inner.all_users().await
+    }
+    async fn count_users(&self) -> tessera_store::StoreResult<i64> {
+        self.inner.count_users().await
+    }
+    async fn list_users(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> tessera_store::StoreResult<Vec<UserRecord>> {
+        self.inner.list_users(offset, limit).await
+    }
+    async fn record_login(
+        &self,
+        id: i64,
+        at: i64,
+    ) -> tessera_store::StoreResult<Option<UserRecord>> {
+        self.inner.record_login(id, at).await
+    }
+    async fn update_user(
+        &self,
+        id: i64,
+        update: UserUpdate,
+        now: i64,
+    ) -> tessera_store::StoreResult<Option<UserRecord>> {
+        self.inner.update_user(id, update, now).await
+    }
+    async fn record_refresh_token(&self, token: &RefreshRecord) -> tessera_store::StoreResult<()> {
+        self.inner.record_refresh_token(token).await
+    }
+    async fn blacklist_refresh_token(
+        &self,
+        token: &RefreshRecord,
+        now: i64,
+    ) -> tessera_store::StoreResult<bool> {
+        self.inner.blacklist_refresh_token(token, now).await
+    }
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshRecord,
+        new: &RefreshRecord,
+        now: i64,
+    ) -> tessera_store::StoreResult<bool> {
+        self.inner.rotate_refresh_token(old, new, now).await
+    }
+    async fn revoke_family(
+        &self,
+        family_id: &str,
+        user_id: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> tessera_store::StoreResult<()> {
+        self.inner
+            .revoke_family(family_id, user_id, expires_at, now)
+            .await
+    }
+    async fn revocations(
+        &self,
+        now: i64,
+    ) -> tessera_store::StoreResult<tessera_store::Revocations> {
+        self.inner.revocations(now).await
+    }
+    async fn latest_change(&self) -> tessera_store::StoreResult<i64> {
+        self.inner.latest_change().await
+    }
+    async fn changes_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> tessera_store::StoreResult<Vec<tessera_store::Change>> {
+        self.inner.changes_since(after, limit).await
+    }
+    async fn prune(&self, now: i64, changes_before: i64) -> tessera_store::StoreResult<u64> {
+        self.inner.prune(now, changes_before).await
+    }
+    async fn insert_signing_key(
+        &self,
+        key: &tessera_store::KeyRecord,
+    ) -> tessera_store::StoreResult<()> {
+        self.inner.insert_signing_key(key).await
+    }
+    async fn rotate_signing_key(
+        &self,
+        key: &tessera_store::KeyRecord,
+    ) -> tessera_store::StoreResult<()> {
+        self.inner.rotate_signing_key(key).await
+    }
+}
+
+#[tokio::test]
+async fn a_key_rotation_committed_while_the_keys_load_at_start_is_applied() {
+    // A database with a key already (a first start), then a second start
+    // during which another process rotates.
+    let first = world().await;
+    let old_kid = first
+        .authority
+        .key_ring()
+        .signing_key()
+        .unwrap()
+        .kid()
+        .to_owned();
+    let url = first.authority.settings().database_url.clone();
+    let settings = first.authority.settings().clone();
+    let store = RotatesAfterKeyRead {
+        inner: SqliteStore::connect(&url).await.unwrap(),
+        other: SqliteStore::connect(&url).await.unwrap(),
+        settings: settings.clone(),
+        rotated: Default::default(),
+    };
+    let clock = Arc::new(FixedClock::new(NOW));
+    let second = Authority::open(settings, Arc::new(store), clock)
+        .await
+        .unwrap();
+    // It loaded the keys as they were before the rotation ...
+    assert_eq!(second.key_ring().signing_key().unwrap().kid(), old_kid);
+    // ... and the change log brings the rotation.
+    second.sync().await.unwrap();
+    let newest = first.other.signing_keys().await.unwrap();
+    let new_kid = second.key_ring().signing_key().unwrap().kid().to_owned();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(
+        Some(new_kid.as_str()),
+        newest.first().map(|k| k.kid.as_str())
+    );
+}
