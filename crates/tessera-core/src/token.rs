@@ -69,6 +69,13 @@ impl TokenPolicy {
         }
     }
 
+    /// The longest any token may still be accepted after it was issued:
+    /// the longer lifetime plus the leeway. A marker or a key kept this long
+    /// outlives every token it concerns.
+    pub fn longest_validity(&self) -> i64 {
+        self.access_lifetime.max(self.refresh_lifetime) + self.leeway
+    }
+
     /// The lifetime of tokens of this type, seconds.
     pub fn lifetime(&self, token_type: TokenType) -> i64 {
         match token_type {

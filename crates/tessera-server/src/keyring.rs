@@ -107,7 +107,7 @@ pub async fn rotate(
 /// How long after retirement a key must still verify: the longest a token
 /// it signed can live.
 pub fn verification_grace(settings: &Settings) -> i64 {
-    settings.access_seconds().max(settings.refresh_seconds()) + settings.leeway.as_secs() as i64
+    settings.token_policy().longest_validity()
 }
 
 fn configured_ring(settings: &Settings) -> Result<Option<KeyRing>, KeyLoadError> {

@@ -549,6 +549,19 @@ impl Settings {
         }
     }
 
+    /// The token rules these settings make.
+    pub fn token_policy(&self) -> tessera_core::token::TokenPolicy {
+        tessera_core::token::TokenPolicy {
+            access_lifetime: self.access_seconds(),
+            refresh_lifetime: self.refresh_seconds(),
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            leeway: self.leeway.as_secs() as i64,
+            user_id_claim: self.user_id_claim.clone(),
+            extra_claims: self.extra_claims.clone(),
+        }
+    }
+
     /// Access token lifetime in whole seconds.
     pub fn access_seconds(&self) -> i64 {
         self.access_token_lifetime.as_secs() as i64

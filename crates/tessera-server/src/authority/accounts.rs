@@ -1,0 +1,199 @@
+//! Accounts: signup, password change, and what administrators do to users.
+
+use super::*;
+
+impl Authority {
+    /// Creates an account after checking the username and password rules.
+    pub async fn signup(&self, account: NewAccount<'_>) -> Result<Arc<User>, AuthError> {
+        self.throttle.check_signup(account.client)?;
+        let mut errors = FieldErrors::new();
+        let username = match Username::parse(account.username) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                errors.insert("username".into(), vec![e.to_string()]);
+                None
+            }
+        };
+        if let Some(u) = &username
+            && self.store.user_by_username(u.as_str()).await?.is_some()
+        {
+            errors.insert("username".into(), vec![USERNAME_TAKEN.into()]);
+        }
+        let checked_name = username.as_ref().map_or(account.username, Username::as_str);
+        if let Err(messages) = self
+            .password_strength(account.password, checked_name, account.email)
+            .await?
+        {
+            errors.insert("password".into(), messages);
+        }
+        if account.email.len() > 254
+            || (!account.email.is_empty() && !looks_like_email(account.email))
+        {
+            errors.insert("email".into(), vec!["Enter a valid email address.".into()]);
+        }
+        let Some(username) = username.filter(|_| errors.is_empty()) else {
+            return Err(AuthError::Fields(errors));
+        };
+        let clear = account.password.to_owned();
+        let hash = self
+            .blocking(move || password::hash(&clear))
+            .await?
+            .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
+        let created = self
+            .store
+            .create_user(NewUser {
+                username: username.into_string(),
+                email: account.email.to_owned(),
+                password_hash: hash,
+                is_staff: account.superuser,
+                is_superuser: account.superuser,
+                date_joined: self.now(),
+            })
+            .await;
+        match created {
+            Ok(record) => Ok(self.remember(record)),
+            Err(StoreError::UsernameTaken) => Err(field_error("username", USERNAME_TAKEN)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Changes the caller's password. Needs a fresh token (from a password
+    /// login) and the old password; every token issued before is refused after.
+    pub async fn change_password(
+        &self,
+        claims: &VerifiedClaims,
+        old: &str,
+        new: &str,
+    ) -> Result<(), AuthError> {
+        if !claims.fresh {
+            return Err(AuthError::FreshTokenRequired);
+        }
+        let record = self
+            .store
+            .user_by_id(claims.user_id)
+            .await?
+            .ok_or(AuthError::Token(Refusal::Invalid))?;
+        let (clear, hash) = (old.to_owned(), record.password_hash.clone());
+        if !self
+            .blocking(move || password::verify(&clear, &hash))
+            .await?
+        {
+            return Err(field_error(
+                "old_password",
+                "Your old password was entered incorrectly. Please enter it again.",
+            ));
+        }
+        if let Err(messages) = self
+            .password_strength(new, &record.username, &record.email)
+            .await?
+        {
+            let mut errors = FieldErrors::new();
+            errors.insert("new_password".into(), messages);
+            return Err(AuthError::Fields(errors));
+        }
+        let clear = new.to_owned();
+        let hash = self
+            .blocking(move || password::hash(&clear))
+            .await?
+            .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
+        let update = UserUpdate {
+            password_hash: Some(hash),
+            bump_token_version: true,
+            ..Default::default()
+        };
+        self.update_user(record.id, update).await?;
+        Ok(())
+    }
+
+    /// One page of users, ordered by id, and the total count.
+    pub async fn list_users(&self, offset: i64, limit: i64) -> Result<(i64, Vec<User>), AuthError> {
+        let count = self.store.count_users().await?;
+        let users = self.store.list_users(offset, limit).await?;
+        Ok((count, users.into_iter().map(User::from).collect()))
+    }
+
+    /// An administrator's change of a user's flags. Deactivation also raises
+    /// the token version, so the user's tokens stop working at once.
+    pub async fn set_user_flags(
+        &self,
+        id: i64,
+        is_active: Option<bool>,
+        is_staff: Option<bool>,
+    ) -> Result<Option<Arc<User>>, AuthError> {
+        let update = UserUpdate {
+            is_active,
+            is_staff,
+            bump_token_version: is_active == Some(false),
+            ..Default::default()
+        };
+        self.update_user(id, update).await
+    }
+
+    /// Refuses every token of the user issued until now.
+    pub async fn revoke_user(&self, id: i64) -> Result<Option<Arc<User>>, AuthError> {
+        let update = UserUpdate {
+            bump_token_version: true,
+            ..Default::default()
+        };
+        self.update_user(id, update).await
+    }
+
+    /// The user with this username, from the store.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, AuthError> {
+        let Ok(name) = Username::parse(username) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .user_by_username(name.as_str())
+            .await?
+            .map(User::from))
+    }
+
+    /// Changes a user's flags or password hash (and raises the token version
+    /// when asked), applying the change to this process at once.
+    pub async fn update_user(
+        &self,
+        id: i64,
+        update: UserUpdate,
+    ) -> Result<Option<Arc<User>>, AuthError> {
+        if update.bump_token_version {
+            telemetry::revoked("user");
+        }
+        let record = self.store.update_user(id, update, self.now()).await?;
+        Ok(record.map(|r| self.remember(r)))
+    }
+}
+
+impl Authority {
+    /// The password policy's verdict. Estimating strength (zxcvbn) takes
+    /// milliseconds of CPU, so it runs with the hashing, off the runtime.
+    async fn password_strength(
+        &self,
+        password: &str,
+        username: &str,
+        email: &str,
+    ) -> Result<Result<(), Vec<String>>, AuthError> {
+        let policy = self.passwords.clone();
+        let (password, username, email) =
+            (password.to_owned(), username.to_owned(), email.to_owned());
+        self.blocking(move || policy.check(&password, &username, &email))
+            .await
+    }
+}
+
+const USERNAME_TAKEN: &str = "A user with that username already exists.";
+
+/// Django's EmailValidator in spirit: one `@`, a non-empty local part, a
+/// dotted domain, no whitespace or control characters.
+fn looks_like_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}

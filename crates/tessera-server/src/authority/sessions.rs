@@ -1,0 +1,362 @@
+//! Sessions: login, the tokens of a family, verification, refresh with
+//! rotation and reuse detection, blacklisting, introspection, logout.
+
+use super::*;
+
+impl Authority {
+    /// A password login: a new family with a fresh access token and a refresh token.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+        transport: Transport,
+    ) -> Result<(TokenPair, Arc<User>), AuthError> {
+        let name = Username::parse(username);
+        // Throttle by the name as it will be looked up, so that variants
+        // which normalise alike share one count.
+        let user_key = match &name {
+            Ok(n) => n.as_str().to_owned(),
+            Err(_) => username.chars().take(200).collect(),
+        };
+        let address_key = client.to_string();
+        self.throttle
+            .check_login(&user_key, &address_key, self.clock.now_ms())?;
+        let record = match name {
+            Ok(name) => self.store.user_by_username(name.as_str()).await?,
+            Err(_) => None,
+        };
+        let clear = password.to_owned();
+        // Unknown users cost one hash too, so that timing does not tell them apart.
+        let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
+        let matches = self
+            .blocking(move || match stored_hash {
+                Some(hash) => password::verify(&clear, &hash),
+                None => password::verify_dummy(&clear),
+            })
+            .await?;
+        let record = match record {
+            Some(r) if matches && r.is_active => r,
+            _ => {
+                telemetry::login(false);
+                self.throttle
+                    .login_failed(&user_key, &address_key, self.clock.now_ms());
+                return Err(AuthError::NoActiveAccount);
+            }
+        };
+        // The row read above is as old as the hash is slow: decide on the row
+        // as the login's own write leaves it (a deactivation or password
+        // change may have landed in between), and on memory if it is newer.
+        let now = self.now();
+        let user = match self.store.record_login(record.id, now).await? {
+            Some(current) => self.remember(current),
+            None => return Err(AuthError::NoActiveAccount),
+        };
+        if !user.is_active || user.token_version != record.token_version {
+            telemetry::login(false);
+            return Err(AuthError::NoActiveAccount);
+        }
+        telemetry::login(true);
+        self.throttle.login_succeeded(&user_key);
+        let fid = new_token_id();
+        let pair = TokenPair {
+            access: self.mint(&user, TokenType::Access, &fid, true, transport, now)?,
+            refresh: self.mint(&user, TokenType::Refresh, &fid, false, transport, now)?,
+        };
+        self.store
+            .record_refresh_token(&refresh_record(&pair.refresh, user.id))
+            .await?;
+        Ok((pair, user))
+    }
+
+    fn mint(
+        &self,
+        user: &User,
+        token_type: TokenType,
+        fid: &str,
+        fresh: bool,
+        transport: Transport,
+        now: i64,
+    ) -> Result<IssuedToken, AuthError> {
+        // Tokens that travel in cookies carry a CSRF value the page must echo.
+        let csrf = (transport == Transport::Cookie).then(new_token_id);
+        let grant = Grant {
+            token_type,
+            fid,
+            fresh,
+            extra: None,
+            csrf: csrf.as_deref(),
+        };
+        let issued = token::issue(&self.policy, &self.key_ring(), &user.subject(), &grant, now)
+            .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))?;
+        telemetry::issued(token_type);
+        Ok(issued)
+    }
+
+    /// Checks a token completely: what it proves by itself, then that its
+    /// user exists and nothing has revoked it. No database query unless the
+    /// user is unknown to this process.
+    pub async fn check(
+        &self,
+        token: &str,
+        expected: Option<TokenType>,
+    ) -> Result<(VerifiedClaims, Arc<User>), AuthError> {
+        let now = self.now();
+        let claims = token::validate(&self.policy, &self.key_ring(), token, expected, now)?;
+        let user = self
+            .user(claims.user_id)
+            .await?
+            .ok_or(AuthError::Token(Refusal::Invalid))?;
+        read(&self.revocations)
+            .check(&claims, user.standing())
+            .map_err(|_| AuthError::Token(Refusal::Revoked))?;
+        Ok((claims, user))
+    }
+
+    /// The double-submit check: a request authenticated by a cookie must
+    /// present, in a header, the `csrf` claim of the token in that cookie.
+    pub fn check_csrf(claims: &VerifiedClaims, presented: Option<&str>) -> Result<(), AuthError> {
+        let expected = claims.raw.get("csrf").and_then(serde_json::Value::as_str);
+        match (expected, presented) {
+            (Some(expected), Some(presented)) if secrets_match(presented, expected) => Ok(()),
+            _ => Err(AuthError::CsrfFailed),
+        }
+    }
+
+    /// Authenticates a request's access token.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<(VerifiedClaims, Arc<User>), AuthError> {
+        self.check(token, Some(TokenType::Access)).await
+    }
+
+    /// Exchanges a refresh token for a new access token (and a new refresh
+    /// token when rotating). A blacklisted refresh token presented again is a
+    /// reuse: with reuse detection on, its whole family is revoked.
+    ///
+    /// In cookie transport the refresh token came from a cookie, so the
+    /// caller must echo the token's `csrf` claim (`csrf`), and the new tokens
+    /// get CSRF values of their own.
+    pub async fn refresh(
+        &self,
+        token: &str,
+        transport: Transport,
+        csrf: Option<&str>,
+    ) -> Result<Refreshed, AuthError> {
+        let now = self.now();
+        let claims = token::validate(
+            &self.policy,
+            &self.key_ring(),
+            token,
+            Some(TokenType::Refresh),
+            now,
+        )?;
+        if transport == Transport::Cookie {
+            Self::check_csrf(&claims, csrf)?;
+        }
+        let user = self
+            .user(claims.user_id)
+            .await?
+            .ok_or(AuthError::Token(Refusal::Invalid))?;
+        let reused = read(&self.revocations).is_blacklisted(&claims.jti);
+        if reused {
+            self.on_reuse(&claims, now).await?;
+            return Err(AuthError::Token(Refusal::Revoked));
+        }
+        read(&self.revocations)
+            .check(&claims, user.standing())
+            .map_err(|_| AuthError::Token(Refusal::Revoked))?;
+        let access = self.mint(&user, TokenType::Access, &claims.fid, false, transport, now)?;
+        if !self.settings.rotate_refresh_tokens {
+            telemetry::refreshed();
+            return Ok(Refreshed {
+                access,
+                refresh: None,
+            });
+        }
+        let new = self.mint(
+            &user,
+            TokenType::Refresh,
+            &claims.fid,
+            false,
+            transport,
+            now,
+        )?;
+        let new_record = refresh_record(&new, user.id);
+        if self.settings.blacklist_after_rotation {
+            let old = record_of(&claims);
+            // One conditional write decides among concurrent refreshes of the
+            // same token: the others find it blacklisted, which is a reuse.
+            if !self
+                .store
+                .rotate_refresh_token(&old, &new_record, now)
+                .await?
+            {
+                write(&self.revocations).blacklist(&claims.jti, claims.exp);
+                self.on_reuse(&claims, now).await?;
+                return Err(AuthError::Token(Refusal::Revoked));
+            }
+            write(&self.revocations).blacklist(&claims.jti, claims.exp);
+        } else {
+            self.store.record_refresh_token(&new_record).await?;
+        }
+        telemetry::refreshed();
+        Ok(Refreshed {
+            access,
+            refresh: Some(new),
+        })
+    }
+
+    async fn on_reuse(&self, claims: &VerifiedClaims, now: i64) -> Result<(), AuthError> {
+        if !self.settings.reuse_detection {
+            return Ok(());
+        }
+        telemetry::reuse_detected();
+        tracing::warn!(
+            user_id = claims.user_id,
+            "refresh token reused; revoking its family"
+        );
+        self.revoke_family(&claims.fid, claims.user_id, now).await
+    }
+
+    /// Ends a family (a login and everything refreshed from it).
+    pub async fn revoke_family(&self, fid: &str, user_id: i64, now: i64) -> Result<(), AuthError> {
+        // No token of the family can outlive this.
+        let until = now + self.policy.longest_validity();
+        self.store.revoke_family(fid, user_id, until, now).await?;
+        write(&self.revocations).revoke_family(fid, until);
+        telemetry::revoked("family");
+        Ok(())
+    }
+
+    /// Blacklists a refresh token (simplejwt's blacklist endpoint).
+    pub async fn blacklist(&self, token: &str) -> Result<(), AuthError> {
+        let (claims, _) = self.check(token, Some(TokenType::Refresh)).await?;
+        if !self.blacklist_claims(&claims).await? {
+            return Err(AuthError::Token(Refusal::Revoked));
+        }
+        Ok(())
+    }
+
+    /// Blacklists the token these claims came from; true if this call did it.
+    async fn blacklist_claims(&self, claims: &VerifiedClaims) -> Result<bool, AuthError> {
+        let record = record_of(claims);
+        let newly = self
+            .store
+            .blacklist_refresh_token(&record, self.now())
+            .await?;
+        write(&self.revocations).blacklist(&claims.jti, claims.exp);
+        if newly {
+            telemetry::revoked("token");
+        }
+        Ok(newly)
+    }
+
+    /// RFC 7009 revocation: a valid token of either type is blacklisted (an
+    /// access token by its `jti`); an unknown, invalid or expired token is
+    /// not an error.
+    pub async fn revoke_token(&self, token: &str) -> Result<(), AuthError> {
+        match self.check(token, None).await {
+            Ok((claims, _)) => {
+                self.blacklist_claims(&claims).await?;
+                Ok(())
+            }
+            Err(AuthError::Token(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// RFC 7662 introspection: every claim of an active token, `None` otherwise.
+    pub async fn introspect(
+        &self,
+        token: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, AuthError> {
+        match self.check(token, None).await {
+            Ok((claims, _)) => Ok(Some(claims.raw)),
+            Err(AuthError::Token(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends the session of `claims` (its family), and blacklists `refresh`
+    /// when it is a valid refresh token of the same user.
+    pub async fn logout(
+        &self,
+        claims: &VerifiedClaims,
+        refresh: Option<&str>,
+    ) -> Result<(), AuthError> {
+        if let Some(token) = refresh {
+            match self.check(token, Some(TokenType::Refresh)).await {
+                Ok((refresh_claims, _)) if refresh_claims.user_id == claims.user_id => {
+                    self.blacklist_claims(&refresh_claims).await?;
+                }
+                // Revoking the family below ends that token's session anyway
+                // when it belongs to it; a foreign or bad token changes nothing.
+                Ok(_) | Err(AuthError::Token(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.revoke_family(&claims.fid, claims.user_id, self.now())
+            .await
+    }
+
+    /// An access token for `username` with a chosen lifetime (service tokens,
+    /// tests): a family of its own, not fresh.
+    pub async fn issue_access_token(
+        &self,
+        username: &str,
+        lifetime: Option<i64>,
+    ) -> Result<IssuedToken, AuthError> {
+        let name = Username::parse(username).map_err(|e| field_error("username", e.to_string()))?;
+        let record = self
+            .store
+            .user_by_username(name.as_str())
+            .await?
+            .ok_or(AuthError::NoActiveAccount)?;
+        let user = Some(self.remember(record))
+            .filter(|u| u.is_active)
+            .ok_or(AuthError::NoActiveAccount)?;
+        let mut policy = self.policy.clone();
+        if let Some(seconds) = lifetime {
+            policy.access_lifetime = seconds;
+        }
+        let grant = Grant {
+            token_type: TokenType::Access,
+            fid: &new_token_id(),
+            fresh: false,
+            extra: None,
+            csrf: None,
+        };
+        token::issue(
+            &policy,
+            &self.key_ring(),
+            &user.subject(),
+            &grant,
+            self.now(),
+        )
+        .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))
+    }
+}
+
+/// The stored form of a token known by its verified claims.
+fn record_of(claims: &VerifiedClaims) -> RefreshRecord {
+    RefreshRecord {
+        jti: claims.jti.clone(),
+        user_id: claims.user_id,
+        family_id: claims.fid.clone(),
+        issued_at: claims.iat,
+        expires_at: claims.exp,
+    }
+}
+
+/// The stored form of a token just issued.
+fn refresh_record(token: &IssuedToken, user_id: i64) -> RefreshRecord {
+    RefreshRecord {
+        jti: token.jti.clone(),
+        user_id,
+        family_id: token.fid.clone(),
+        issued_at: token.iat,
+        expires_at: token.exp,
+    }
+}

@@ -1,0 +1,143 @@
+//! Following the database: other processes' writes through the change log,
+//! reloads, key rotation, and forgetting what has expired.
+
+use super::*;
+
+impl Authority {
+    /// Generates a key for `alg` that signs from now on; returns its kid.
+    pub async fn rotate_keys(&self, alg: tessera_core::Algorithm) -> Result<String, KeyLoadError> {
+        let kid = keyring::rotate(&self.settings, self.store.as_ref(), alg, self.now()).await?;
+        self.reload_keys().await;
+        Ok(kid)
+    }
+
+    /// Applies writes made by other processes since the last call; returns
+    /// how many changes were read. A gap in the change log (rows pruned while
+    /// this process was behind) means changes were missed: then everything is
+    /// loaded again.
+    pub async fn sync(&self) -> Result<usize, StoreError> {
+        const BATCH: i64 = 1000;
+        let mut total = 0;
+        loop {
+            let after = self.last_change.load(Ordering::Acquire);
+            let changes = self.store.changes_since(after, BATCH).await?;
+            if let Some(first) = changes.first()
+                && first.id != after + 1
+            {
+                tracing::warn!(
+                    applied = after,
+                    next = first.id,
+                    "the change log has a gap (pruned while this process was behind); reloading all state"
+                );
+                self.reload_all().await?;
+                return Ok(total + changes.len());
+            }
+            for change in &changes {
+                match change.kind {
+                    Some(ChangeKind::User) => {
+                        if let Ok(id) = change.subject.parse::<i64>() {
+                            match self.store.user_by_id(id).await? {
+                                Some(record) => {
+                                    self.remember(record);
+                                }
+                                None => self.users.forget(id),
+                            }
+                        }
+                    }
+                    Some(ChangeKind::Jti) => {
+                        let until = change.expires_at.unwrap_or(i64::MAX);
+                        write(&self.revocations).blacklist(&change.subject, until);
+                    }
+                    Some(ChangeKind::Family) => {
+                        let until = change.expires_at.unwrap_or(i64::MAX);
+                        write(&self.revocations).revoke_family(&change.subject, until);
+                    }
+                    Some(ChangeKind::Keys) => self.reload_keys().await,
+                    None => {}
+                }
+                self.last_change.store(change.id, Ordering::Release);
+            }
+            total += changes.len();
+            if (changes.len() as i64) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Loads users, revocation markers and keys again, and resumes the
+    /// change log from where the reload began.
+    async fn reload_all(&self) -> Result<(), StoreError> {
+        let position = self.store.latest_change().await?;
+        self.users.reload(self.store.all_users().await?);
+        let mut markers = RevocationSet::new();
+        load_markers(
+            self.store.as_ref(),
+            &mut markers,
+            self.now(),
+            self.policy.leeway,
+        )
+        .await?;
+        write(&self.revocations).merge(markers);
+        self.reload_keys().await;
+        self.last_change.store(position, Ordering::Release);
+        Ok(())
+    }
+
+    /// The id of the last change-log entry applied to memory.
+    pub fn applied_change(&self) -> i64 {
+        self.last_change.load(Ordering::Acquire)
+    }
+
+    /// Whether the last sync from the change log succeeded: while it fails,
+    /// other processes' revocations do not arrive and readiness says so.
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Records the outcome of a sync (the supervisor's report).
+    pub fn set_synced(&self, ok: bool) {
+        self.synced.store(ok, Ordering::Release);
+    }
+
+    async fn reload_keys(&self) {
+        match keyring::reload(&self.settings, self.store.as_ref(), self.now()).await {
+            Ok(Some(ring)) => *write(&self.keys) = Arc::new(ring),
+            Ok(None) => {}
+            // Keep the keys in force: a bad new key must not stop verification.
+            Err(e) => tracing::error!(error = %e, "could not reload signing keys"),
+        }
+    }
+
+    /// Deletes expired rows from the store (see [`Store::prune`]).
+    pub async fn prune_store(&self) -> Result<u64, StoreError> {
+        // An hour of change log is far more than any running process needs.
+        let now = self.now();
+        self.store.prune(now - self.policy.leeway, now - 3600).await
+    }
+
+    /// Forgets revocation markers whose tokens have all expired.
+    pub fn prune(&self) {
+        let now = self.now();
+        // Markers outlive their tokens' exp by the leeway the tokens still enjoy.
+        write(&self.revocations).prune(now - self.policy.leeway);
+        self.throttle.prune(self.clock.now_ms());
+    }
+}
+
+/// Adds every revocation marker still in force to `set`.
+pub(super) async fn load_markers(
+    store: &dyn Store,
+    set: &mut RevocationSet,
+    now: i64,
+    leeway: i64,
+) -> Result<(), StoreError> {
+    // A token is accepted until exp + leeway, so its marker must last as long.
+    let markers = store.revocations(now - leeway).await?;
+    for (jti, until) in &markers.jtis {
+        set.blacklist(jti, *until);
+    }
+    for (fid, until) in &markers.families {
+        set.revoke_family(fid, *until);
+    }
+    Ok(())
+}

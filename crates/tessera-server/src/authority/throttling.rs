@@ -1,0 +1,127 @@
+//! Login throttling and the signup limit behind one type: what counts
+//! attempts per username and per client address. The counts live in this
+//! process; sharing them between instances plugs in here.
+
+use super::AuthError;
+use crate::config::Settings;
+use crate::telemetry;
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use tessera_core::throttle::{FailureLog, Limit};
+
+/// Keys remembered per failure log, whatever an attacker invents; far above
+/// what hashing lets through in a minute.
+const MAX_THROTTLE_KEYS: usize = 100_000;
+
+/// The two failure logs of login throttling: a key of one never meets the other's.
+struct LoginFailures {
+    by_username: FailureLog,
+    by_address: FailureLog,
+}
+
+/// Failed logins by username and by client address, and signups by client
+/// address, each off when its setting says `off`.
+pub(super) struct Throttle {
+    logins: Option<Mutex<LoginFailures>>,
+    signups: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A failure log stays usable after a panic elsewhere: refusing service
+    // would be worse than a count that is off by one.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Throttle {
+    /// The limits of `settings`.
+    pub(super) fn new(settings: &Settings) -> Self {
+        let logins = settings.login_failures_per_minute().map(|failures| {
+            let limit = Limit {
+                failures,
+                window_ms: 60_000,
+            };
+            Mutex::new(LoginFailures {
+                by_username: FailureLog::new(limit, MAX_THROTTLE_KEYS),
+                by_address: FailureLog::new(limit, MAX_THROTTLE_KEYS),
+            })
+        });
+        let signups = settings.signup_rate_limit.and_then(|rate| {
+            let burst = NonZeroU32::new(rate.count)?;
+            let quota = Quota::with_period(rate.per / rate.count)?.allow_burst(burst);
+            Some(RateLimiter::keyed(quota))
+        });
+        Self { logins, signups }
+    }
+
+    /// Refuses a login attempt (with the seconds to wait) while either key
+    /// is at its limit of failures.
+    pub(super) fn check_login(
+        &self,
+        user_key: &str,
+        address_key: &str,
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        let Some(failures) = &self.logins else {
+            return Ok(());
+        };
+        let failures = lock(failures);
+        let wait = failures
+            .by_username
+            .retry_after(user_key, now_ms)
+            .max(failures.by_address.retry_after(address_key, now_ms));
+        match wait {
+            Some(seconds) => {
+                telemetry::throttled();
+                Err(AuthError::Throttled(seconds))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed login against both keys.
+    pub(super) fn login_failed(&self, user_key: &str, address_key: &str, now_ms: i64) {
+        if let Some(failures) = &self.logins {
+            let mut failures = lock(failures);
+            failures.by_username.record(user_key, now_ms);
+            failures.by_address.record(address_key, now_ms);
+        }
+    }
+
+    /// A successful login restarts the username's count; the address's goes
+    /// on, or an attacker could reset it by logging in to an account of
+    /// their own.
+    pub(super) fn login_succeeded(&self, user_key: &str) {
+        if let Some(failures) = &self.logins {
+            lock(failures).by_username.clear(user_key);
+        }
+    }
+
+    /// Takes one signup from `client`'s allowance, or refuses with the
+    /// seconds to wait. Signups from the CLI (`None`) are not limited.
+    pub(super) fn check_signup(&self, client: Option<IpAddr>) -> Result<(), AuthError> {
+        if let (Some(limiter), Some(client)) = (&self.signups, client)
+            && let Err(not_until) = limiter.check_key(&client)
+        {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            telemetry::throttled();
+            return Err(AuthError::Throttled(wait.as_secs().max(1)));
+        }
+        Ok(())
+    }
+
+    /// Forgets counts that no longer matter.
+    pub(super) fn prune(&self, now_ms: i64) {
+        if let Some(failures) = &self.logins {
+            let mut failures = lock(failures);
+            failures.by_username.prune(now_ms);
+            failures.by_address.prune(now_ms);
+        }
+        if let Some(signups) = &self.signups {
+            signups.retain_recent();
+            signups.shrink_to_fit();
+        }
+    }
+}
