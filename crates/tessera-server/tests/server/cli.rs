@@ -9,7 +9,18 @@ fn tessera(
     env: &[(&str, &str)],
     stdin: Option<&str>,
 ) -> (i32, String, String) {
-    let mut command = Command::new(binary());
+    run(Command::new(binary()), dir, args, env, stdin)
+}
+
+/// Runs `command` (the binary, or a wrapper whose last argument is it) with
+/// `args` in `dir`; its exit code, standard output and standard error.
+fn run(
+    mut command: Command,
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
     command
         .args(args)
         .current_dir(dir)
@@ -241,36 +252,25 @@ fn tessera_without_root_override(
     let root = std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false);
-    let mut command = if root {
-        let setpriv = std::path::Path::new("/usr/bin/setpriv");
-        if !tools_present(
-            "setpriv (util-linux), to run as root without its override",
-            &[setpriv],
-        ) {
-            return None;
-        }
-        let mut c = Command::new("/usr/bin/setpriv");
-        c.args([
-            "--bounding-set",
-            "-dac_override,-dac_read_search",
-            "--inh-caps",
-            "-dac_override,-dac_read_search",
-            binary(),
-        ]);
-        c
-    } else {
-        Command::new(binary())
-    };
-    command.args(args).current_dir(dir).stdin(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
+    if !root {
+        return Some(tessera(dir, args, env, None));
     }
-    let out = command.output().unwrap();
-    Some((
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if !tools_present(
+        "setpriv (util-linux), to run as root without its override",
+        &[setpriv],
+    ) {
+        return None;
+    }
+    let mut command = Command::new(setpriv);
+    command.args([
+        "--bounding-set",
+        "-dac_override,-dac_read_search",
+        "--inh-caps",
+        "-dac_override,-dac_read_search",
+        binary(),
+    ]);
+    Some(run(command, dir, args, env, None))
 }
 
 #[test]
