@@ -98,8 +98,20 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let addr = listener.local_addr()?;
     println!("Tessera listening on {addr}");
     tracing::info!(%addr, "listening");
+    serve(authority, listener, shutdown_signal()).await
+}
+
+/// Serves `authority` on `listener`, following the change log meanwhile,
+/// until `shutdown` resolves and the open requests are answered. [`run`] is
+/// this with the settings' address, the system clock and the process's
+/// signals; tests embed it with a clock of their own.
+pub async fn serve(
+    authority: Arc<Authority>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let background = tokio::spawn(supervise(authority.clone()));
-    let result = crate::http::serve(listener, authority, shutdown_signal()).await;
+    let result = crate::http::serve(listener, authority, shutdown).await;
     // Dropping the supervisor aborts the task it watches too.
     background.abort();
     let _ = background.await;

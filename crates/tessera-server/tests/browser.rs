@@ -174,7 +174,7 @@ async fn flow(browser: &Browser, extra_config: &str, transport: &str, screenshot
     let config = format!(
         "access_token_lifetime = \"2s\"\ntoken_locations = [\"headers\", \"cookies\"]\ncookie_secure = false\n{extra_config}"
     );
-    let s = Server::start(&config).await;
+    let s = Server::start_process(&config).await;
     let b = &browser.client;
     b.delete_all_cookies().await.unwrap();
     b.goto(&format!("{}/", s.base)).await.unwrap();
@@ -366,7 +366,7 @@ async fn swagger_ui_logs_in_authorizes_and_calls_me_with_no_network() {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let s = Server::start("").await;
+    let s = Server::start_process("").await;
     s.signup("swagger").await;
     let b = &browser.client;
     b.goto(&format!("{}/docs", s.base)).await.unwrap();

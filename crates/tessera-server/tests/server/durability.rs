@@ -55,7 +55,7 @@ async fn revoked_families_stay_revoked_after_a_restart() {
 
 #[tokio::test]
 async fn every_acknowledged_signup_survives_sigkill_during_a_burst() {
-    let mut s = Server::start("").await;
+    let mut s = Server::start_process("").await;
     let client = s.http.clone();
     let url = s.url("/api/auth/signup");
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -137,7 +137,7 @@ async fn a_blacklisted_token_stays_refused_through_the_leeway_across_a_restart()
             .status,
         200
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    s.advance(Duration::from_secs(2));
     let s = s.restart().await;
     // The control: an expired-but-within-leeway token that was not blacklisted still works.
     assert_eq!(

@@ -70,7 +70,7 @@ async fn two_hundred_concurrent_connections_are_served() {
 
 #[tokio::test]
 async fn the_log_holds_no_password_token_or_key() {
-    let s = Server::start(&format!("signing_key = \"{HS_SECRET}\"")).await;
+    let s = Server::start_process(&format!("signing_key = \"{HS_SECRET}\"")).await;
     let (access, refresh) = s.user("alice").await;
     s.me(&access).await;
     s.post("/api/token/refresh/", json!({"refresh": refresh}))
@@ -117,7 +117,7 @@ async fn readyz_reports_ready() {
 
 #[tokio::test]
 async fn metrics_count_requests_logins_and_tokens_in_prometheus_text() {
-    let s = Server::start("").await;
+    let s = Server::start_process("").await;
     let (access, refresh) = s.user("alice").await;
     s.post(
         "/api/token/",
@@ -155,7 +155,7 @@ async fn metrics_count_requests_logins_and_tokens_in_prometheus_text() {
 
 #[tokio::test]
 async fn request_logs_name_the_user_but_never_the_token() {
-    let s = Server::start("").await;
+    let s = Server::start_process("").await;
     let (access, _) = s.user("alice").await;
     s.me(&access).await;
     s.get(&format!("/api/auth/me?access_token={access}")).await;

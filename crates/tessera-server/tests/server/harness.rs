@@ -1,5 +1,8 @@
-//! Starting the real `tessera` binary on a random port against a fresh SQLite
-//! file, and talking HTTP to it the way a client would.
+//! A Tessera server on a random port against a fresh SQLite file, and HTTP
+//! to it the way a client would speak it. Most tests run the server inside
+//! the test process ([`Server::start`]), on a clock they can move instead of
+//! sleeping; those about the process itself (SIGKILL, logs, the metrics of
+//! one process) start the real binary ([`Server::start_process`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,9 +23,47 @@ pub const PASSWORD: &str = "vivid-otter-canyon-1987!";
 /// otherwise accept and so isolate the one defect each attack test is about.
 pub const HS_SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
 
+/// The wall clock plus an offset a test moves forward: time passes as usual,
+/// and an expiry is reached without waiting for it.
+#[derive(Default)]
+pub struct TestClock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl TestClock {
+    fn advance(&self, by: Duration) {
+        self.offset_ms
+            .fetch_add(by.as_millis() as i64, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl tessera_core::clock::Clock for TestClock {
+    fn now(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+
+    fn now_ms(&self) -> i64 {
+        tessera_core::clock::SystemClock.now_ms()
+            + self.offset_ms.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// How the server runs.
+enum Running {
+    /// The `tessera` binary.
+    Process(Child),
+    /// Inside the test process; dropping the sender stops it.
+    InProcess {
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    Stopped,
+}
+
 /// A running server in its own directory.
 pub struct Server {
-    child: Option<Child>,
+    running: Running,
+    clock: Arc<TestClock>,
     dir: Arc<TempDir>,
     config: String,
     env: Vec<(String, String)>,
@@ -83,22 +124,41 @@ pub fn binary() -> &'static str {
 }
 
 impl Server {
-    /// Starts a server with these extra TOML settings.
+    /// Starts a server inside the test process with these extra TOML settings.
     pub async fn start(extra_config: &str) -> Server {
-        Self::start_with_env(extra_config, &[]).await
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::start_in(
+            dir,
+            extra_config.to_owned(),
+            Vec::new(),
+            false,
+            Arc::default(),
+        )
+        .await
     }
 
-    /// Starts a server with these settings and environment variables.
-    pub async fn start_with_env(extra_config: &str, env: &[(&str, &str)]) -> Server {
+    /// Starts the `tessera` binary with these extra TOML settings.
+    pub async fn start_process(extra_config: &str) -> Server {
+        Self::start_process_with_env(extra_config, &[]).await
+    }
+
+    /// Starts the `tessera` binary with these settings and environment variables.
+    pub async fn start_process_with_env(extra_config: &str, env: &[(&str, &str)]) -> Server {
         let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
         let env = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::start_in(dir, extra_config.to_owned(), env).await
+        Self::start_in(dir, extra_config.to_owned(), env, true, Arc::default()).await
     }
 
-    async fn start_in(dir: Arc<TempDir>, config: String, env: Vec<(String, String)>) -> Server {
+    async fn start_in(
+        dir: Arc<TempDir>,
+        config: String,
+        env: Vec<(String, String)>,
+        process: bool,
+        clock: Arc<TestClock>,
+    ) -> Server {
         let db = dir.path().join("tessera.db");
         // Tests sign up many users from one address; the signup limit has tests of its own.
         let signup_limit = if config.contains("signup_rate_limit") {
@@ -110,17 +170,59 @@ impl Server {
             "bind = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}\"\n{signup_limit}{config}\n",
             db.display()
         );
-        std::fs::write(dir.path().join("tessera.toml"), text).expect("write config");
+        let config_path = dir.path().join("tessera.toml");
+        std::fs::write(&config_path, text).expect("write config");
+        let (running, addr) = if process {
+            Self::spawn_process(dir.path(), &env).await
+        } else {
+            Self::spawn_in_process(&config_path, clock.clone()).await
+        };
+        Server {
+            running,
+            clock,
+            dir,
+            config,
+            env,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    async fn spawn_in_process(config: &Path, clock: Arc<TestClock>) -> (Running, String) {
+        use tessera_server::{authority::Authority, config::Settings, server};
+        let settings = Settings::load(Some(config), Vec::new()).expect("settings");
+        let store = server::open_store(&settings).await.expect("store");
+        let authority = Authority::open(settings, store, clock)
+            .await
+            .expect("authority");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(async move {
+            let _ = server::serve(Arc::new(authority), listener, shutdown).await;
+        });
+        (Running::InProcess { stop, task }, addr)
+    }
+
+    async fn spawn_process(dir: &Path, env: &[(String, String)]) -> (Running, String) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.path().join("server.log"))
+            .open(dir.join("server.log"))
             .expect("log file");
         let mut child = Command::new(binary())
             .arg("--config")
-            .arg(dir.path().join("tessera.toml"))
+            .arg(dir.join("tessera.toml"))
             .arg("serve")
-            .current_dir(dir.path())
+            .current_dir(dir)
             .env("TESSERA_LOG", "info")
             .envs(env.iter().cloned())
             .stdout(Stdio::piped())
@@ -136,23 +238,23 @@ impl Server {
                     return addr.trim().to_owned();
                 }
             }
-            panic!("server exited before listening: {}", read_log(dir.path()));
+            panic!("server exited before listening: {}", read_log(dir));
         })
         .await
         .expect("server did not start in time");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server {
-            child: Some(child),
-            dir,
-            config,
-            env,
-            base: format!("http://{addr}"),
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .expect("client"),
-        }
+        (Running::Process(child), addr)
+    }
+
+    /// Moves the server's clock forward (servers started in process only):
+    /// tokens expire, windows pass, without waiting.
+    pub fn advance(&self, by: Duration) {
+        assert!(
+            matches!(self.running, Running::InProcess { .. }),
+            "advance needs a server started in process"
+        );
+        self.clock.advance(by);
     }
 
     /// The server's directory (database, config, log).
@@ -170,23 +272,52 @@ impl Server {
         self.dir.path().join("tessera.toml")
     }
 
-    /// Everything the server logged so far.
+    /// Everything the server logged so far (servers started as a process).
     pub fn log(&self) -> String {
+        assert!(
+            matches!(self.running, Running::Process(_)),
+            "logs are kept for servers started with start_process"
+        );
         read_log(self.dir.path())
     }
 
     /// Kills the process with SIGKILL: no chance to flush or clean up.
     pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.start_kill().expect("kill");
-            let _ = child.wait().await;
+        match std::mem::replace(&mut self.running, Running::Stopped) {
+            Running::Process(mut child) => {
+                child.start_kill().expect("kill");
+                let _ = child.wait().await;
+            }
+            Running::InProcess { .. } => panic!("kill needs a server started with start_process"),
+            Running::Stopped => {}
         }
     }
 
-    /// Kills the server and starts a new one on the same directory and settings.
+    /// Stops the server (a SIGKILL for a process; a clean stop in process)
+    /// and starts a new one on the same directory, settings and clock.
     pub async fn restart(mut self) -> Server {
-        self.kill().await;
-        Self::start_in(self.dir.clone(), self.config.clone(), self.env.clone()).await
+        let process = match std::mem::replace(&mut self.running, Running::Stopped) {
+            Running::Process(mut child) => {
+                child.start_kill().expect("kill");
+                let _ = child.wait().await;
+                true
+            }
+            Running::InProcess { stop, task } => {
+                drop(stop);
+                let _ = task.await;
+                false
+            }
+            Running::Stopped => true,
+        };
+        let clock = self.clock.clone();
+        Self::start_in(
+            self.dir.clone(),
+            self.config.clone(),
+            self.env.clone(),
+            process,
+            clock,
+        )
+        .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -349,11 +480,51 @@ impl Server {
         String::from_utf8_lossy(&answer[..n]).into_owned()
     }
 
+    /// Waits until the server has applied every change-log entry committed
+    /// so far (by the CLI, another process): it polls the id `/readyz`
+    /// reports, never a fixed pause.
+    pub async fn caught_up(&self) {
+        let pool = sqlx::SqlitePool::connect(&self.database_url())
+            .await
+            .expect("database");
+        let latest: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("latest change");
+        pool.close().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.get("/readyz").await;
+            if r.body["applied_change"]
+                .as_i64()
+                .is_some_and(|n| n >= latest)
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server never applied change {latest}: {}",
+                r.text
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Asserts the server is up and answers.
     pub async fn assert_healthy(&self) {
         let r = self.get("/healthz").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body, json!({"status": "ok"}));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Running::InProcess { task, .. } = &self.running {
+            task.abort();
+        }
     }
 }
 

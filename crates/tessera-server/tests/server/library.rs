@@ -22,7 +22,8 @@ struct Services {
 }
 
 async fn services(min_interval: Duration) -> Services {
-    let tessera = Server::start("algorithm = \"ES256\"\nextra_claims = [\"is_staff\"]").await;
+    let tessera =
+        Server::start_process("algorithm = \"ES256\"\nextra_claims = [\"is_staff\"]").await;
     let verifier = Verifier::builder()
         .jwks_url(tessera.url("/.well-known/jwks.json"))
         .jwks_min_interval(min_interval)

@@ -6,7 +6,7 @@ use tessera_store::{SqliteStore, Store};
 
 #[tokio::test]
 async fn no_password_hash_token_or_key_reaches_the_log_even_at_debug_level() {
-    let s = Server::start_with_env(
+    let s = Server::start_process_with_env(
         "algorithm = \"ES256\"\nrotate_refresh_tokens = true",
         &[("TESSERA_LOG", "debug")],
     )
