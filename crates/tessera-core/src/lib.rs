@@ -12,9 +12,11 @@ pub mod clock;
 pub mod credentials;
 pub mod keys;
 pub mod password;
+pub mod refusal;
 pub mod revocation;
 pub mod throttle;
 pub mod token;
 pub mod username;
 
 pub use jsonwebtoken::Algorithm;
+pub use refusal::Refusal;

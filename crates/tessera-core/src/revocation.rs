@@ -3,6 +3,7 @@
 //! user's token version and active flag.
 
 use crate::claims::VerifiedClaims;
+use crate::refusal::Refusal;
 use std::collections::HashMap;
 
 /// What the verifier must know about a user to accept their tokens.
@@ -13,11 +14,6 @@ pub struct UserStanding {
     /// Whether the user may use the service at all.
     pub is_active: bool,
 }
-
-/// A token refused because something revoked it after it was issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("token has been revoked")]
-pub struct Revoked;
 
 /// Blacklisted `jti`s and revoked families, each remembered until no token it
 /// could match is still unexpired.
@@ -86,13 +82,13 @@ impl RevocationSet {
 
     /// Refuses `claims` if its jti is blacklisted, its family revoked, its
     /// `ver` older than the user's, or the user inactive.
-    pub fn check(&self, claims: &VerifiedClaims, user: UserStanding) -> Result<(), Revoked> {
+    pub fn check(&self, claims: &VerifiedClaims, user: UserStanding) -> Result<(), Refusal> {
         if !user.is_active
             || claims.ver < user.token_version
             || self.is_blacklisted(&claims.jti)
             || self.is_family_revoked(&claims.fid)
         {
-            return Err(Revoked);
+            return Err(Refusal::Revoked);
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 use crate::claims::{ExtraClaim, Subject, TokenType, VerifiedClaims, new_token_id};
 use crate::keys::{KeyRing, algorithm_name};
+use crate::refusal::Refusal;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Header;
@@ -15,20 +16,6 @@ use serde_json::{Map, Value, json};
 
 /// Tokens longer than this are refused before any decoding work.
 pub const MAX_TOKEN_LEN: usize = 8192;
-
-/// Why a token is refused, as far as the token itself can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    /// Malformed, forged, of an unexpected algorithm or key, or with bad claims.
-    #[error("token is invalid")]
-    Invalid,
-    /// Validly signed, but past its `exp` beyond the leeway.
-    #[error("token is expired")]
-    Expired,
-    /// An access token where a refresh token is expected, or the reverse.
-    #[error("token has the wrong type")]
-    WrongType,
-}
 
 /// The token rules in force: what the settings (docs/CONFIGURATION.md) say about tokens.
 #[derive(Debug, Clone)]
@@ -227,33 +214,33 @@ pub fn validate(
     token: &str,
     expected: Option<TokenType>,
     now: i64,
-) -> Result<VerifiedClaims, TokenError> {
+) -> Result<VerifiedClaims, Refusal> {
     if !is_well_formed(token) {
-        return Err(TokenError::Invalid);
+        return Err(Refusal::Invalid);
     }
-    let header_b64 = token.split('.').next().ok_or(TokenError::Invalid)?;
+    let header_b64 = token.split('.').next().ok_or(Refusal::Invalid)?;
     let header_json = URL_SAFE_NO_PAD
         .decode(header_b64)
-        .map_err(|_| TokenError::Invalid)?;
+        .map_err(|_| Refusal::Invalid)?;
     let header: StrictHeader =
-        serde_json::from_slice(&header_json).map_err(|_| TokenError::Invalid)?;
+        serde_json::from_slice(&header_json).map_err(|_| Refusal::Invalid)?;
     if header.typ.as_deref() != Some("JWT") {
-        return Err(TokenError::Invalid);
+        return Err(Refusal::Invalid);
     }
     let key = header
         .kid
         .as_deref()
         .and_then(|kid| ring.get(kid, now))
-        .ok_or(TokenError::Invalid)?;
+        .ok_or(Refusal::Invalid)?;
     // The algorithm comes from our key, never from the token: a header naming
     // any other (`none`, `HS256` against an ES256 key, ...) is refused.
     if header.alg != algorithm_name(key.algorithm()) {
-        return Err(TokenError::Invalid);
+        return Err(Refusal::Invalid);
     }
 
     // jsonwebtoken checks the signature; parsing the payload once and the
     // time and audience rules are ours, with our clock.
-    let (signing_input, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
+    let (signing_input, signature) = token.rsplit_once('.').ok_or(Refusal::Invalid)?;
     let verified = jsonwebtoken::crypto::verify(
         signature,
         signing_input.as_bytes(),
@@ -262,25 +249,24 @@ pub fn validate(
     )
     .unwrap_or(false);
     if !verified {
-        return Err(TokenError::Invalid);
+        return Err(Refusal::Invalid);
     }
-    let payload_b64 = signing_input.split('.').nth(1).ok_or(TokenError::Invalid)?;
+    let payload_b64 = signing_input.split('.').nth(1).ok_or(Refusal::Invalid)?;
     let payload = URL_SAFE_NO_PAD
         .decode(payload_b64)
-        .map_err(|_| TokenError::Invalid)?;
-    let raw: Map<String, Value> =
-        serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
+        .map_err(|_| Refusal::Invalid)?;
+    let raw: Map<String, Value> = serde_json::from_slice(&payload).map_err(|_| Refusal::Invalid)?;
 
     if let Some(nbf) = raw.get("nbf") {
         match nbf.as_i64() {
             Some(nbf) if nbf <= now + policy.leeway => {}
-            _ => return Err(TokenError::Invalid),
+            _ => return Err(Refusal::Invalid),
         }
     }
     if let Some(iss) = &policy.issuer
         && raw.get("iss").and_then(Value::as_str) != Some(iss.as_str())
     {
-        return Err(TokenError::Invalid);
+        return Err(Refusal::Invalid);
     }
     if let Some(aud) = &policy.audience {
         let ok = match raw.get("aud") {
@@ -289,18 +275,18 @@ pub fn validate(
             _ => false,
         };
         if !ok {
-            return Err(TokenError::Invalid);
+            return Err(Refusal::Invalid);
         }
     }
     let claims =
-        VerifiedClaims::from_map(raw, &policy.user_id_claim).map_err(|_| TokenError::Invalid)?;
+        VerifiedClaims::from_map(raw, &policy.user_id_claim).map_err(|_| Refusal::Invalid)?;
     if now >= claims.exp.saturating_add(policy.leeway) {
-        return Err(TokenError::Expired);
+        return Err(Refusal::Expired);
     }
     if let Some(expected) = expected
         && claims.token_type != expected
     {
-        return Err(TokenError::WrongType);
+        return Err(Refusal::WrongType);
     }
     Ok(claims)
 }
@@ -381,7 +367,7 @@ mod tests {
         assert!(validate(&policy, &ring, &t.token, None, NOW + 299).is_ok());
         assert_eq!(
             validate(&policy, &ring, &t.token, None, NOW + 300),
-            Err(TokenError::Expired)
+            Err(Refusal::Expired)
         );
         policy.leeway = 10;
         assert!(validate(&policy, &ring, &t.token, None, NOW + 309).is_ok());
@@ -419,7 +405,7 @@ mod tests {
         let r = mint(&policy, &ring, TokenType::Refresh, NOW);
         assert_eq!(
             validate(&policy, &ring, &r.token, Some(TokenType::Access), NOW),
-            Err(TokenError::WrongType)
+            Err(Refusal::WrongType)
         );
     }
 
@@ -433,13 +419,13 @@ mod tests {
         assert!(validate(&policy, &ring, &full.token, None, NOW).is_ok());
         assert_eq!(
             validate(&policy, &ring, &plain.token, None, NOW),
-            Err(TokenError::Invalid)
+            Err(Refusal::Invalid)
         );
         let mut other = policy.clone();
         other.audience = Some("other".into());
         assert_eq!(
             validate(&other, &ring, &full.token, None, NOW),
-            Err(TokenError::Invalid)
+            Err(Refusal::Invalid)
         );
     }
 
@@ -465,7 +451,7 @@ mod tests {
         for bad in cases {
             assert_eq!(
                 validate(&policy, &ring, &bad, None, NOW),
-                Err(TokenError::Invalid),
+                Err(Refusal::Invalid),
                 "{bad:.60}"
             );
         }
@@ -497,7 +483,7 @@ mod tests {
             let forged = format!("{signing_input}.{sig}");
             assert_eq!(
                 validate(&policy, &ring, &forged, None, NOW),
-                Err(TokenError::Invalid),
+                Err(Refusal::Invalid),
                 "{header}"
             );
         }
@@ -519,7 +505,7 @@ mod tests {
         let t = issue(&policy, &ring, &alice(), &grant, NOW).unwrap();
         assert_eq!(
             validate(&policy, &ring, &t.token, None, NOW),
-            Err(TokenError::Invalid)
+            Err(Refusal::Invalid)
         );
         assert!(validate(&policy, &ring, &t.token, None, NOW + 100).is_ok());
     }

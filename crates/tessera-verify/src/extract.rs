@@ -1,7 +1,8 @@
 //! The axum side: an extractor for handlers and a tower layer for whole
 //! routers, answering refusals exactly as Tessera does.
 
-use crate::verifier::{Claims, Verifier, VerifyError};
+use crate::Refusal;
+use crate::verifier::{Claims, Verifier};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequestParts};
@@ -27,7 +28,7 @@ pub enum Rejection {
     /// No credentials: 401 `not_authenticated`.
     NotAuthenticated,
     /// A refused token: 401 `token_not_valid` with the reason.
-    Refused(VerifyError),
+    Refused(Refusal),
     /// Two Authorization headers: 400.
     Ambiguous,
 }
@@ -42,7 +43,7 @@ impl IntoResponse for Rejection {
             ),
             Rejection::Refused(e) => (
                 StatusCode::UNAUTHORIZED,
-                token_not_valid_body(e.reason()),
+                token_not_valid_body(e.as_str()),
                 Some(CHALLENGE_INVALID),
             ),
             Rejection::Ambiguous => (
@@ -74,7 +75,7 @@ async fn authenticate<T: DeserializeOwned>(
     }
     match credentials::bearer(value.as_bytes(), &["Bearer".to_owned()]) {
         Presented::Nothing => Err(Rejection::NotAuthenticated),
-        Presented::Unreadable => Err(Rejection::Refused(VerifyError::Invalid)),
+        Presented::Unreadable => Err(Rejection::Refused(Refusal::Invalid)),
         Presented::Token(token) => verifier.verify(&token).await.map_err(Rejection::Refused),
     }
 }
@@ -94,7 +95,7 @@ where
             .get::<Claims<serde_json::Map<String, serde_json::Value>>>()
         {
             let custom = serde_json::from_value(serde_json::Value::Object(claims.raw.clone()))
-                .map_err(|_| Rejection::Refused(VerifyError::Invalid))?;
+                .map_err(|_| Rejection::Refused(Refusal::Invalid))?;
             return Ok(Authenticated(Claims {
                 user_id: claims.user_id,
                 username: claims.username.clone(),

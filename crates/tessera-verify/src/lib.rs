@@ -50,4 +50,5 @@ mod verifier;
 
 pub use extract::{Authenticated, Rejection, VerifyLayer, VerifyService};
 pub use tessera_core::Algorithm;
-pub use verifier::{BuildError, Claims, Verifier, VerifierBuilder, VerifyError};
+pub use tessera_core::Refusal;
+pub use verifier::{BuildError, Claims, Verifier, VerifierBuilder};

@@ -7,48 +7,10 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tessera_core::Algorithm;
+use tessera_core::Refusal;
 use tessera_core::claims::TokenType;
 use tessera_core::keys::{Key, KeyMaterial, KeyRing};
-use tessera_core::token::{self, TokenError, TokenPolicy};
-
-/// Why a token was refused; `reason()` is the value Tessera puts in its 401.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    /// Malformed, forged, of an unaccepted algorithm or unknown key, or bad claims.
-    #[error("token is invalid")]
-    Invalid,
-    /// Past its expiry.
-    #[error("token is expired")]
-    Expired,
-    /// A refresh token where an access token is required.
-    #[error("token has the wrong type")]
-    WrongType,
-    /// Tessera says the token is no longer active (introspection mode only).
-    #[error("token has been revoked")]
-    Revoked,
-}
-
-impl VerifyError {
-    /// The `reason` of Tessera's 401 body.
-    pub fn reason(self) -> &'static str {
-        match self {
-            VerifyError::Invalid => "invalid",
-            VerifyError::Expired => "expired",
-            VerifyError::WrongType => "wrong_type",
-            VerifyError::Revoked => "revoked",
-        }
-    }
-}
-
-impl From<TokenError> for VerifyError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::Invalid => VerifyError::Invalid,
-            TokenError::Expired => VerifyError::Expired,
-            TokenError::WrongType => VerifyError::WrongType,
-        }
-    }
-}
+use tessera_core::token::{self, TokenPolicy};
 
 /// Why a verifier could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +91,7 @@ impl Verifier {
     }
 
     /// Verifies an access token and returns its claims.
-    pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Claims<T>, VerifyError> {
+    pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Claims<T>, Refusal> {
         let inner = &self.inner;
         let now = now();
         let claims = match &inner.source {
@@ -142,7 +104,7 @@ impl Verifier {
                     Ok(claims) => claims,
                     // A kid we do not know may be a new key of the issuer:
                     // look again (the cache decides whether a fetch is allowed).
-                    Err(TokenError::Invalid) => match token::peek_kid(token) {
+                    Err(Refusal::Invalid) => match token::peek_kid(token) {
                         Some(kid) if ring.get(&kid, now).is_none() => {
                             let ring = cache.ring_with(&kid).await;
                             token::validate(
@@ -153,19 +115,19 @@ impl Verifier {
                                 now,
                             )?
                         }
-                        _ => return Err(VerifyError::Invalid),
+                        _ => return Err(Refusal::Invalid),
                     },
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(e),
                 }
             }
         };
         if let Some(introspector) = &inner.introspector
             && !introspector.is_active(token, &claims.jti, claims.exp).await
         {
-            return Err(VerifyError::Revoked);
+            return Err(Refusal::Revoked);
         }
         let custom = serde_json::from_value(Value::Object(claims.raw.clone()))
-            .map_err(|_| VerifyError::Invalid)?;
+            .map_err(|_| Refusal::Invalid)?;
         Ok(Claims {
             user_id: claims.user_id,
             username: claims.username,

@@ -32,7 +32,7 @@ use tessera_core::clock::Clock;
 use tessera_core::keys::KeyRing;
 use tessera_core::password::{self, PasswordPolicy};
 use tessera_core::revocation::{RevocationSet, UserStanding};
-use tessera_core::token::{self, Grant, IssuedToken, TokenError, TokenPolicy};
+use tessera_core::token::{self, Grant, IssuedToken, TokenPolicy};
 use tessera_core::username::Username;
 use tessera_store::{
     ChangeKind, NewUser, RefreshRecord, Store, StoreError, UserRecord, UserUpdate,
@@ -40,40 +40,7 @@ use tessera_store::{
 use throttling::Throttle;
 use tokio::sync::Semaphore;
 
-/// Why a token was refused, as docs/API.md's `reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Malformed, forged, or naming no user.
-    Invalid,
-    /// Past its expiry.
-    Expired,
-    /// The other type of token.
-    WrongType,
-    /// Blacklisted, older version, revoked family or inactive user.
-    Revoked,
-}
-
-impl Refusal {
-    /// The `reason` value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::Invalid => "invalid",
-            Refusal::Expired => "expired",
-            Refusal::WrongType => "wrong_type",
-            Refusal::Revoked => "revoked",
-        }
-    }
-}
-
-impl From<TokenError> for Refusal {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::Invalid => Refusal::Invalid,
-            TokenError::Expired => Refusal::Expired,
-            TokenError::WrongType => Refusal::WrongType,
-        }
-    }
-}
+pub use tessera_core::Refusal;
 
 /// Field-by-field validation messages, as Django REST framework reports them.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
@@ -107,9 +74,9 @@ pub enum AuthError {
     Internal(String),
 }
 
-impl From<TokenError> for AuthError {
-    fn from(e: TokenError) -> Self {
-        AuthError::Token(e.into())
+impl From<Refusal> for AuthError {
+    fn from(refusal: Refusal) -> Self {
+        AuthError::Token(refusal)
     }
 }
 

@@ -107,9 +107,7 @@ impl Authority {
             .user(claims.user_id)
             .await?
             .ok_or(AuthError::Token(Refusal::Invalid))?;
-        read(&self.revocations)
-            .check(&claims, user.standing())
-            .map_err(|_| AuthError::Token(Refusal::Revoked))?;
+        read(&self.revocations).check(&claims, user.standing())?;
         Ok((claims, user))
     }
 
@@ -164,9 +162,7 @@ impl Authority {
             self.on_reuse(&claims, now).await?;
             return Err(AuthError::Token(Refusal::Revoked));
         }
-        read(&self.revocations)
-            .check(&claims, user.standing())
-            .map_err(|_| AuthError::Token(Refusal::Revoked))?;
+        read(&self.revocations).check(&claims, user.standing())?;
         let access = self.mint(&user, TokenType::Access, &claims.fid, false, transport, now)?;
         if !self.settings.rotate_refresh_tokens {
             telemetry::refreshed();
