@@ -112,6 +112,35 @@ impl Authority {
         Ok((count, users.into_iter().map(User::from).collect()))
     }
 
+    /// Page `page` (from 1) of the users ordered by id, `page_size` a page
+    /// (at most [`MAX_PAGE_SIZE`]; 0 or less means the default), as Django
+    /// REST framework's page-number pagination pages them: a page past the
+    /// last is [`AuthError::InvalidPage`], except page 1 of nothing.
+    pub async fn users_page(&self, page: i64, page_size: i64) -> Result<UsersPage, AuthError> {
+        let page_size = if page_size > 0 {
+            page_size.min(MAX_PAGE_SIZE)
+        } else {
+            DEFAULT_PAGE_SIZE
+        };
+        let offset = page
+            .checked_sub(1)
+            .filter(|p| *p >= 0)
+            .and_then(|p| p.checked_mul(page_size))
+            .ok_or(AuthError::InvalidPage)?;
+        let (count, users) = self.list_users(offset, page_size).await?;
+        let pages = ((count + page_size - 1) / page_size).max(1);
+        if page > pages {
+            return Err(AuthError::InvalidPage);
+        }
+        Ok(UsersPage {
+            count,
+            page_size,
+            next: (page < pages).then_some(page + 1),
+            previous: (page > 1).then_some(page - 1),
+            users,
+        })
+    }
+
     /// An administrator's change of a user's flags. Deactivation also raises
     /// the token version, so the user's tokens stop working at once.
     pub async fn set_user_flags(
@@ -180,6 +209,26 @@ impl Authority {
         self.blocking(move || policy.check(&password, &username, &email))
             .await
     }
+}
+
+/// Users a page when the request names no page size.
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+/// The largest page size served.
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+/// One page of users.
+#[derive(Debug, Clone)]
+pub struct UsersPage {
+    /// Users in all.
+    pub count: i64,
+    /// Users a page.
+    pub page_size: i64,
+    /// The next page's number, if there is one.
+    pub next: Option<i64>,
+    /// The previous page's number, if there is one.
+    pub previous: Option<i64>,
+    /// This page's users, by id.
+    pub users: Vec<User>,
 }
 
 const USERNAME_TAKEN: &str = "A user with that username already exists.";

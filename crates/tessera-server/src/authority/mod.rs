@@ -12,6 +12,7 @@
 //! memory, which never go backwards) and `sync` (following the change log).
 
 mod accounts;
+pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UsersPage};
 mod sessions;
 mod state;
 mod sync;
@@ -66,6 +67,9 @@ pub enum AuthError {
     /// Input that breaks a rule, by field.
     #[error("invalid input")]
     Fields(FieldErrors),
+    /// A page number past the last page, or not a page number.
+    #[error("invalid page")]
+    InvalidPage,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -196,6 +200,9 @@ pub enum StartError {
     /// Keys could not be loaded.
     #[error(transparent)]
     Keys(#[from] KeyLoadError),
+    /// A page number past the last page, or not a page number.
+    #[error("invalid page")]
+    InvalidPage,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -15,10 +15,6 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Default and largest page sizes of the user list.
-const DEFAULT_PAGE_SIZE: i64 = 20;
-const MAX_PAGE_SIZE: i64 = 100;
-
 /// A request authenticated by a staff user's access token; 403 for others.
 pub struct Staff(pub Authenticated);
 
@@ -62,33 +58,28 @@ pub async fn list_users(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
+    // DRF reads an unreadable page_size as the default, and an unreadable
+    // page as a page that does not exist.
     let page_size = query
         .get("page_size")
         .and_then(|s| s.parse::<i64>().ok())
-        .filter(|n| *n > 0)
-        .map_or(DEFAULT_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE));
-    let invalid_page = || ApiError::NotFoundWith("Invalid page.".into());
-    let page = match query.get("page") {
-        None => 1,
-        Some(p) => p
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(invalid_page)?,
-    };
-    let offset = (page - 1).checked_mul(page_size).ok_or_else(invalid_page)?;
-    let (count, users) = authority.list_users(offset, page_size).await?;
-    let pages = ((count + page_size - 1) / page_size).max(1);
-    if page > pages {
-        return Err(invalid_page());
-    }
+        .unwrap_or(0);
+    let page = query
+        .get("page")
+        .map_or(Some(1), |p| p.parse::<i64>().ok())
+        .unwrap_or(0);
+    let found = authority.users_page(page, page_size).await?;
     let base = format!("{}/api/admin/users", origin(authority.settings(), &headers));
-    let link = |p: i64| json!(format!("{base}?page={p}&page_size={page_size}"));
+    let link = |p: Option<i64>| {
+        p.map_or(Value::Null, |p| {
+            json!(format!("{base}?page={p}&page_size={}", found.page_size))
+        })
+    };
     Ok(Json(json!({
-        "count": count,
-        "next": if page < pages { link(page + 1) } else { Value::Null },
-        "previous": if page > 1 { link(page - 1) } else { Value::Null },
-        "results": users.iter().map(user_json).collect::<Vec<_>>(),
+        "count": found.count,
+        "next": link(found.next),
+        "previous": link(found.previous),
+        "results": found.users.iter().map(user_json).collect::<Vec<_>>(),
     })))
 }
 

@@ -73,46 +73,54 @@ pub async fn token(
     payload: Result<Payload, ApiError>,
 ) -> Result<Response, ApiError> {
     let payload = read(payload)?;
-    let grant_type = param(&payload, "grant_type")?;
-    match grant_type.as_str() {
-        "password" => {
-            let username = param(&payload, "username")?;
-            let password = param(&payload, "password")?;
-            match authority
-                .login(&username, &password, client, Transport::Header)
-                .await
-            {
-                Ok((TokenPair { access, refresh }, _)) => {
-                    Ok(token_response(&access, &refresh.token))
-                }
-                Err(AuthError::NoActiveAccount) => Err(ApiError::OAuth(
-                    "invalid_grant",
-                    "Invalid username or password.".into(),
-                )),
-                Err(e) => Err(e.into()),
-            }
-        }
-        "refresh_token" => {
-            let refresh_token = param(&payload, "refresh_token")?;
-            match authority
-                .refresh(&refresh_token, Transport::Header, None)
-                .await
-            {
-                Ok(refreshed) => {
-                    let refresh = refreshed.refresh.map_or(refresh_token, |new| new.token);
-                    Ok(token_response(&refreshed.access, &refresh))
-                }
-                Err(AuthError::Token(_)) => Err(ApiError::OAuth(
-                    "invalid_grant",
-                    "The refresh token is invalid, expired or revoked.".into(),
-                )),
-                Err(e) => Err(e.into()),
-            }
-        }
+    match param(&payload, "grant_type")?.as_str() {
+        "password" => password_grant(&authority, &payload, client).await,
+        "refresh_token" => refresh_grant(&authority, &payload).await,
         other => Err(ApiError::OAuth(
             "unsupported_grant_type",
             format!("Unsupported grant_type {other:.64}; use password or refresh_token."),
         )),
+    }
+}
+
+/// RFC 6749 4.3: username and password for a new family.
+async fn password_grant(
+    authority: &Authority,
+    payload: &Payload,
+    client: std::net::IpAddr,
+) -> Result<Response, ApiError> {
+    let username = param(payload, "username")?;
+    let password = param(payload, "password")?;
+    match authority
+        .login(&username, &password, client, Transport::Header)
+        .await
+    {
+        Ok((TokenPair { access, refresh }, _)) => Ok(token_response(&access, &refresh.token)),
+        Err(AuthError::NoActiveAccount) => Err(ApiError::OAuth(
+            "invalid_grant",
+            "Invalid username or password.".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// RFC 6749 6: a refresh token for a new access token (and, rotating, a
+/// new refresh token; otherwise the same one comes back).
+async fn refresh_grant(authority: &Authority, payload: &Payload) -> Result<Response, ApiError> {
+    let refresh_token = param(payload, "refresh_token")?;
+    match authority
+        .refresh(&refresh_token, Transport::Header, None)
+        .await
+    {
+        Ok(refreshed) => {
+            let refresh = refreshed.refresh.map_or(refresh_token, |new| new.token);
+            Ok(token_response(&refreshed.access, &refresh))
+        }
+        Err(AuthError::Token(_)) => Err(ApiError::OAuth(
+            "invalid_grant",
+            "The refresh token is invalid, expired or revoked.".into(),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 

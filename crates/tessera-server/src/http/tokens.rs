@@ -117,32 +117,16 @@ pub async fn refresh(
     headers: HeaderMap,
     payload: Payload,
 ) -> Result<Response, ApiError> {
-    let settings = authority.settings();
     // No token in the body, and a refresh cookie: cookie transport.
-    let cookie = settings
+    let cookie = authority
+        .settings()
         .token_locations
         .contains(&TokenLocation::Cookies)
         .then(|| cookies::get(&headers, cookies::REFRESH))
         .flatten()
         .filter(|_| !payload.0.contains_key("refresh"));
     if let Some(token) = cookie {
-        let csrf = cookies::header_value(&headers, cookies::CSRF_HEADER);
-        let refreshed = authority
-            .refresh(&token, Transport::Cookie, csrf)
-            .await
-            .map_err(|e| match e {
-                AuthError::CsrfFailed => ApiError::CsrfFailed,
-                other => ApiError::from(other).for_token_endpoint(),
-            })?;
-        let mut response = tokens(token_view(
-            &refreshed.access.token,
-            refreshed.refresh.as_ref(),
-        ));
-        cookies::set_access(response.headers_mut(), settings, &refreshed.access);
-        if let Some(new) = &refreshed.refresh {
-            cookies::set_refresh(response.headers_mut(), settings, new);
-        }
-        return Ok(response);
+        return refresh_by_cookie(&authority, &headers, &token).await;
     }
     let mut fields = payload.fields();
     let token = fields.string("refresh");
@@ -156,6 +140,33 @@ pub async fn refresh(
         body["refresh"] = json!(new.token);
     }
     Ok(tokens(body))
+}
+
+/// A refresh through the refresh cookie, which needs the CSRF header: new
+/// cookies, and the decoded access token in the body.
+async fn refresh_by_cookie(
+    authority: &Authority,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<Response, ApiError> {
+    let csrf = cookies::header_value(headers, cookies::CSRF_HEADER);
+    let refreshed = authority
+        .refresh(token, Transport::Cookie, csrf)
+        .await
+        .map_err(|e| match e {
+            AuthError::CsrfFailed => ApiError::CsrfFailed,
+            other => ApiError::from(other).for_token_endpoint(),
+        })?;
+    let mut response = tokens(token_view(
+        &refreshed.access.token,
+        refreshed.refresh.as_ref(),
+    ));
+    let settings = authority.settings();
+    cookies::set_access(response.headers_mut(), settings, &refreshed.access);
+    if let Some(new) = &refreshed.refresh {
+        cookies::set_refresh(response.headers_mut(), settings, new);
+    }
+    Ok(response)
 }
 
 /// `POST /api/token/verify/`: 200 `{}` for a valid token of either type.
