@@ -1,0 +1,127 @@
+use super::parse::parse_rate;
+use super::*;
+use std::io::Write;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn defaults_follow_the_spec() {
+    let s = Settings::load(None, env(&[])).unwrap();
+    assert_eq!(s.bind, "127.0.0.1:8000");
+    assert_eq!(s.database_url, "sqlite://tessera.db");
+    assert_eq!(s.access_token_lifetime, Duration::from_secs(300));
+    assert_eq!(s.refresh_token_lifetime, Duration::from_secs(86_400));
+    assert_eq!(s.algorithm, Algorithm::HS256);
+    assert!(s.reuse_detection && !s.rotate_refresh_tokens);
+    assert_eq!(s.login_rate_limit.unwrap().count, 10);
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let f = file(
+        "algorithm = \"ES256\"\naccess_token_lifetime = \"10m\"\nextra_claims = [\"email\"]\n",
+    );
+    let s = Settings::load(
+        Some(f.path()),
+        env(&[
+            ("TESSERA_ALGORITHM", "EdDSA"),
+            ("TESSERA_TOKEN_LOCATIONS", "cookies, headers"),
+            ("PATH", "/bin"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.algorithm, Algorithm::EdDSA);
+    assert_eq!(s.access_token_lifetime, Duration::from_secs(600));
+    assert_eq!(s.extra_claims, vec![ExtraClaim::Email]);
+    assert_eq!(
+        s.token_locations,
+        vec![TokenLocation::Cookies, TokenLocation::Headers]
+    );
+}
+
+#[test]
+fn errors_name_the_setting_and_the_choices() {
+    let f = file("algoritm = \"HS256\"\n");
+    let e = Settings::load(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`algoritm`"), "{e}");
+    let e = Settings::load(None, env(&[("TESSERA_ALGORITHM", "hs256")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`algorithm`") && e.contains("HS256, HS384"),
+        "{e}"
+    );
+    let e = Settings::load(None, env(&[("TESSERA_COOKIE_SAMESITE", "lax")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Lax, Strict, None"), "{e}");
+    let e = Settings::load(None, env(&[("TESSERA_LOGIN_RATE_LIMIT", "10/day")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`login_rate_limit`"), "{e}");
+    let e = Settings::load(None, env(&[("TESSERA_ROTATE_REFRESH_TOKENS", "yes")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("true or false"), "{e}");
+    assert!(Settings::load(None, env(&[("TESSERA_TEST_REQUIRE_TOOLS", "1")])).is_ok());
+    let e = Settings::load(None, env(&[("TESSERA_NOPE", "1")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("TESSERA_NOPE"), "{e}");
+    assert!(Settings::load(None, env(&[("TESSERA_BIND", "nowhere")])).is_err());
+    assert!(Settings::load(None, env(&[("TESSERA_LEEWAY", "soon")])).is_err());
+}
+
+#[test]
+fn every_reserved_claim_is_refused_as_user_id_claim() {
+    for claim in RESERVED_CLAIMS {
+        let e = Settings::load(
+            None,
+            env(&[
+                ("TESSERA_USER_ID_CLAIM", claim),
+                ("TESSERA_AUDIENCE", "api"),
+            ]),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("user_id_claim = {claim} was accepted"))
+        .to_string();
+        assert!(e.contains("`user_id_claim`") && e.contains(claim), "{e}");
+    }
+    for fine in ["user_id", "uid", "account"] {
+        assert!(Settings::load(None, env(&[("TESSERA_USER_ID_CLAIM", fine)])).is_ok());
+    }
+    assert!(Settings::load(None, env(&[("TESSERA_USER_ID_CLAIM", "")])).is_err());
+}
+
+#[test]
+fn rates_parse() {
+    let rate = |t: &str| parse_rate(("login_rate_limit", Raw::Env(t.into())));
+    assert_eq!(rate("off").unwrap(), None);
+    assert_eq!(rate("5/s").unwrap().unwrap().per, Duration::from_secs(1));
+    assert_eq!(rate("100/h").unwrap().unwrap().count, 100);
+    assert!(rate("0/min").is_err());
+}
+
+#[test]
+fn the_signing_key_never_shows_in_debug() {
+    let s = Settings::load(
+        None,
+        env(&[("TESSERA_SIGNING_KEY", "super-secret-value-0123456789abcdef")]),
+    )
+    .unwrap();
+    assert!(!format!("{s:?}").contains("super-secret"));
+    assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+}
