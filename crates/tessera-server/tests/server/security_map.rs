@@ -14,9 +14,20 @@ fn source_of(reference: &str) -> Option<(String, String)> {
         format!("{ROOT}/crates/tessera-core/tests/{file}.rs"),
         format!("{ROOT}/crates/{file}.rs"),
         format!("{ROOT}/crates/{file}/mod.rs"),
+        // A module's unit tests may sit in a file of their own.
+        format!("{ROOT}/crates/{file}/tests.rs"),
     ];
-    let path = candidates.into_iter().find(|p| Path::new(p).exists())?;
-    Some((path, function.to_owned()))
+    let declares = |p: &String| {
+        std::fs::read_to_string(p).is_ok_and(|source| {
+            source.contains(&format!("fn {function}()"))
+                || source.contains(&format!("fn {function}("))
+        })
+    };
+    let path = candidates
+        .iter()
+        .find(|p| declares(p))
+        .or_else(|| candidates.iter().find(|p| Path::new(p).exists()))?;
+    Some((path.clone(), function.to_owned()))
 }
 
 #[test]
