@@ -193,6 +193,9 @@ impl Server {
 
     async fn spawn_in_process(config: &Path, clock: Arc<TestClock>) -> (Running, String) {
         use tessera_server::{authority::Authority, config::Settings, server};
+        // One recorder for every server of this test binary: tests that count
+        // metrics of one server start it as a process.
+        tessera_server::telemetry::install();
         let settings = Settings::load(Some(config), Vec::new()).expect("settings");
         let store = server::open_store(&settings).await.expect("store");
         let authority = Authority::open(settings, store, clock)
