@@ -268,7 +268,7 @@ impl Authority {
             min_length: settings.password_min_length,
         };
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let throttle = Throttle::new(&settings);
+        let throttle = Throttle::new(&settings, clock.clone());
         Ok(Self {
             settings,
             policy,

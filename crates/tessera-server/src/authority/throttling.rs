@@ -5,11 +5,14 @@
 use super::AuthError;
 use crate::config::Settings;
 use crate::telemetry;
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tessera_core::clock::Clock;
 use tessera_core::throttle::{FailureLog, Limit};
 
 /// Keys remembered per failure log, whatever an attacker invents; far above
@@ -22,11 +25,28 @@ struct LoginFailures {
     by_address: FailureLog,
 }
 
+/// The authority's clock as governor reads time, so that the signup limit
+/// runs on the same (replaceable) clock as everything else.
+#[derive(Clone)]
+struct GovernorClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for GovernorClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
+    }
+}
+
+type SignupLimiter =
+    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, GovernorClock, NoOpMiddleware<Duration>>;
+
 /// Failed logins by username and by client address, and signups by client
 /// address, each off when its setting says `off`.
 pub(super) struct Throttle {
+    clock: Arc<dyn Clock>,
     logins: Option<Mutex<LoginFailures>>,
-    signups: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    signups: Option<SignupLimiter>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -36,8 +56,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Throttle {
-    /// The limits of `settings`.
-    pub(super) fn new(settings: &Settings) -> Self {
+    /// The limits of `settings`, on `clock`.
+    pub(super) fn new(settings: &Settings, clock: Arc<dyn Clock>) -> Self {
         let logins = settings.login_failures_per_minute().map(|failures| {
             let limit = Limit {
                 failures,
@@ -51,9 +71,14 @@ impl Throttle {
         let signups = settings.signup_rate_limit.and_then(|rate| {
             let burst = NonZeroU32::new(rate.count)?;
             let quota = Quota::with_period(rate.per / rate.count)?.allow_burst(burst);
-            Some(RateLimiter::keyed(quota))
+            let store = DefaultKeyedStateStore::default();
+            Some(RateLimiter::new(quota, store, GovernorClock(clock.clone())))
         });
-        Self { logins, signups }
+        Self {
+            clock,
+            logins,
+            signups,
+        }
     }
 
     /// Refuses a login attempt (with the seconds to wait) while either key
@@ -105,7 +130,8 @@ impl Throttle {
         if let (Some(limiter), Some(client)) = (&self.signups, client)
             && let Err(not_until) = limiter.check_key(&client)
         {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let now = governor::clock::Clock::now(&GovernorClock(self.clock.clone()));
+            let wait = not_until.wait_time_from(now);
             telemetry::throttled();
             return Err(AuthError::Throttled(wait.as_secs().max(1)));
         }
@@ -123,5 +149,45 @@ impl Throttle {
             signups.retain_recent();
             signups.shrink_to_fit();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Rate;
+    use tessera_core::clock::FixedClock;
+
+    #[test]
+    fn the_signup_limit_runs_on_the_injected_clock() {
+        let settings = Settings {
+            signup_rate_limit: Some(Rate {
+                count: 2,
+                per: Duration::from_secs(60),
+            }),
+            ..Settings::default()
+        };
+        let clock = Arc::new(FixedClock::new(1_800_000_000));
+        let throttle = Throttle::new(&settings, clock.clone());
+        let client = Some(IpAddr::from([192, 0, 2, 1]));
+        assert!(throttle.check_signup(client).is_ok());
+        assert!(throttle.check_signup(client).is_ok());
+        // Two a minute: the next one in 30 s.
+        match throttle.check_signup(client) {
+            Err(AuthError::Throttled(seconds)) => assert_eq!(seconds, 30),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            throttle
+                .check_signup(Some(IpAddr::from([192, 0, 2, 2])))
+                .is_ok()
+        );
+        assert!(
+            throttle.check_signup(None).is_ok(),
+            "the CLI is not limited"
+        );
+        clock.advance(30);
+        assert!(throttle.check_signup(client).is_ok());
+        assert!(throttle.check_signup(client).is_err());
     }
 }
