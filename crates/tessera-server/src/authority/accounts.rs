@@ -5,6 +5,10 @@ use super::*;
 impl Authority {
     /// Creates an account after checking the username and password rules.
     pub async fn signup(&self, account: NewAccount<'_>) -> Result<Arc<User>, AuthError> {
+        // With signup closed, accounts come from the CLI only (no client address).
+        if !self.settings.signup_enabled && account.client.is_some() {
+            return Err(AuthError::SignupClosed);
+        }
         self.throttle.check_signup(account.client)?;
         let mut errors = FieldErrors::new();
         let username = match Username::parse(account.username) {

@@ -13,6 +13,7 @@
 
 mod accounts;
 pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UsersPage};
+pub use sync::NotReady;
 mod sessions;
 mod state;
 mod sync;
@@ -67,6 +68,9 @@ pub enum AuthError {
     /// Input that breaks a rule, by field.
     #[error("invalid input")]
     Fields(FieldErrors),
+    /// Signup is closed (`signup_enabled = false`) to clients.
+    #[error("signup is closed")]
+    SignupClosed,
     /// A page number past the last page, or not a page number.
     #[error("invalid page")]
     InvalidPage,
@@ -161,6 +165,22 @@ pub enum Transport {
     Cookie,
 }
 
+impl Transport {
+    /// Cookies when the client asks for them and cookies are a configured
+    /// token location; the response body otherwise.
+    pub fn chosen(cookies_requested: bool, settings: &Settings) -> Transport {
+        if cookies_requested
+            && settings
+                .token_locations
+                .contains(&crate::config::TokenLocation::Cookies)
+        {
+            Transport::Cookie
+        } else {
+            Transport::Header
+        }
+    }
+}
+
 /// An access and a refresh token from one login.
 #[derive(Debug, Clone)]
 pub struct TokenPair {
@@ -200,6 +220,9 @@ pub enum StartError {
     /// Keys could not be loaded.
     #[error(transparent)]
     Keys(#[from] KeyLoadError),
+    /// Signup is closed (`signup_enabled = false`) to clients.
+    #[error("signup is closed")]
+    SignupClosed,
     /// A page number past the last page, or not a page number.
     #[error("invalid page")]
     InvalidPage,

@@ -94,6 +94,23 @@ impl Authority {
         self.synced.load(Ordering::Acquire)
     }
 
+    /// Whether this process can serve: the database answers (within 2 s),
+    /// a key verifies, and the change log is followed. When ready, the id of
+    /// the last change applied; otherwise what is missing.
+    pub async fn readiness(&self) -> Result<i64, NotReady> {
+        let ping = tokio::time::timeout(std::time::Duration::from_secs(2), self.store.ping()).await;
+        if !matches!(ping, Ok(Ok(()))) {
+            return Err(NotReady::Database);
+        }
+        if self.key_ring().keys(self.now()).next().is_none() {
+            return Err(NotReady::Keys);
+        }
+        if !self.synced() {
+            return Err(NotReady::Sync);
+        }
+        Ok(self.applied_change())
+    }
+
     /// Records the outcome of a sync (the supervisor's report).
     pub fn set_synced(&self, ok: bool) {
         self.synced.store(ok, Ordering::Release);
@@ -140,4 +157,26 @@ pub(super) async fn load_markers(
         set.revoke_family(fid, *until);
     }
     Ok(())
+}
+
+/// What keeps a process from being ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    /// The database does not answer.
+    Database,
+    /// No key verifies tokens.
+    Keys,
+    /// The change log cannot be read: other processes' writes do not arrive.
+    Sync,
+}
+
+impl NotReady {
+    /// The `reason` of `/readyz`'s 503.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotReady::Database => "database",
+            NotReady::Keys => "keys",
+            NotReady::Sync => "sync",
+        }
+    }
 }

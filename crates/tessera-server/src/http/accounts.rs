@@ -55,9 +55,6 @@ pub async fn signup(
     ClientIp(client): ClientIp,
     payload: Payload,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if !authority.settings().signup_enabled {
-        return Err(ApiError::PermissionDenied);
-    }
     let mut fields = payload.fields();
     let username = fields.string("username");
     let password = fields.string("password");

@@ -78,6 +78,7 @@ impl From<AuthError> for ApiError {
             AuthError::FreshTokenRequired => ApiError::FreshTokenRequired,
             AuthError::Throttled(seconds) => ApiError::Throttled(seconds),
             AuthError::CsrfFailed => ApiError::CsrfFailed,
+            AuthError::SignupClosed => ApiError::PermissionDenied,
             AuthError::InvalidPage => ApiError::NotFoundWith("Invalid page.".into()),
             AuthError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");

@@ -100,18 +100,10 @@ pub async fn openid_configuration(
     )
 )]
 pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
-    let database =
-        tokio::time::timeout(std::time::Duration::from_secs(2), authority.store().ping()).await;
-    if !matches!(database, Ok(Ok(()))) {
-        return unavailable("database");
+    match authority.readiness().await {
+        Ok(applied) => Json(json!({"status": "ready", "applied_change": applied})).into_response(),
+        Err(missing) => unavailable(missing.as_str()),
     }
-    if authority.key_ring().keys(authority.now()).next().is_none() {
-        return unavailable("keys");
-    }
-    if !authority.synced() {
-        return unavailable("sync");
-    }
-    Json(json!({"status": "ready", "applied_change": authority.applied_change()})).into_response()
 }
 
 fn unavailable(reason: &str) -> Response {

@@ -68,15 +68,11 @@ pub async fn obtain(
     Ok(response)
 }
 
-/// Cookie transport when the client asks for it and cookies are a configured location.
+/// The transport the client asked for with `X-Token-Transport`.
 fn requested_transport(headers: &HeaderMap, settings: &Settings) -> Transport {
     let asked = cookies::header_value(headers, cookies::TRANSPORT_HEADER)
         .is_some_and(|v| v.eq_ignore_ascii_case("cookie"));
-    if asked && settings.token_locations.contains(&TokenLocation::Cookies) {
-        Transport::Cookie
-    } else {
-        Transport::Header
-    }
+    Transport::chosen(asked, settings)
 }
 
 /// What a page may know of an access token it cannot read (it is in an
