@@ -84,13 +84,22 @@ impl FailureLog {
             .retain(|_, times| times.back().is_some_and(|t| *t > horizon));
     }
 
+    /// Forgets the least recently failed tenth of the keys. A tenth at once,
+    /// so that the scan is paid once per many new keys, not on each: a flood
+    /// of invented usernames must not make every login walk the whole map.
     fn evict_oldest(&mut self) {
-        let oldest = self
+        let batch = (self.max_keys / 10).clamp(1, self.failures.len().max(1));
+        let mut ages: Vec<(i64, &String)> = self
             .failures
             .iter()
-            .min_by_key(|(_, times)| times.back().copied().unwrap_or(i64::MIN))
-            .map(|(k, _)| k.clone());
-        if let Some(key) = oldest {
+            .map(|(key, times)| (times.back().copied().unwrap_or(i64::MIN), key))
+            .collect();
+        if ages.is_empty() {
+            return;
+        }
+        ages.select_nth_unstable_by_key(batch - 1, |(at, _)| *at);
+        let victims: Vec<String> = ages[..batch].iter().map(|(_, k)| (*k).clone()).collect();
+        for key in victims {
             self.failures.remove(&key);
         }
     }
