@@ -307,20 +307,9 @@ async fn click_css(browser: &Browser, css: &str) {
 /// Switches an opened operation to "Try it out" (its execute button appears),
 /// clicking again if the first click landed while the panel was still opening.
 async fn try_it_out(browser: &Browser, operation: &str) {
+    let execute = format!("#{operation} .execute");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if browser
-            .client
-            .find(Locator::Css(&format!("#{operation} .execute")))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{operation}: Try it out never took"
-        );
         if let Ok(button) = browser
             .client
             .find(Locator::Css(&format!("#{operation} .try-out__btn")))
@@ -328,7 +317,18 @@ async fn try_it_out(browser: &Browser, operation: &str) {
         {
             let _ = button.click().await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // A second click would cancel it: give this one time to take.
+        let took = Instant::now() + Duration::from_millis(400);
+        while Instant::now() < took {
+            if browser.client.find(Locator::Css(&execute)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{operation}: Try it out never took"
+        );
     }
 }
 
@@ -363,7 +363,7 @@ async fn swagger_ui_logs_in_authorizes_and_calls_me_with_no_network() {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let s = Server::start_process("").await;
+    let s = Server::start("").await;
     s.signup("swagger").await;
     let b = &browser.client;
     b.goto(&format!("{}/docs", s.base)).await.unwrap();
@@ -378,7 +378,14 @@ async fn swagger_ui_logs_in_authorizes_and_calls_me_with_no_network() {
         .for_element(Locator::Css(&format!("#{login} textarea.body-param__text")))
         .await
         .unwrap();
-    body.clear().await.unwrap();
+    // Select the example body so that typing replaces it (WebDriver's clear
+    // on this React textarea takes seconds).
+    b.execute(
+        "arguments[0].select();",
+        vec![serde_json::to_value(&body).unwrap()],
+    )
+    .await
+    .unwrap();
     body.send_keys(&json!({"username": "swagger", "password": PASSWORD}).to_string())
         .await
         .unwrap();
