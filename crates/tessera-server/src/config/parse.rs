@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The largest clock skew tolerated.
+const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
 impl Settings {
     pub(super) fn from_raw(mut raw: BTreeMap<String, Raw>) -> Result<Self, ConfigError> {
         let mut s = Settings::default();
@@ -24,6 +27,15 @@ impl Settings {
         }
         if let Some(v) = take("redis_url") {
             s.redis_url = optional(parse_string(v)?);
+            // Refused until it does something: a deployment that sets it
+            // expects revocations and limits shared between instances.
+            if s.redis_url.is_some() {
+                return Err(invalid(
+                    "redis_url",
+                    "nothing yet: sharing revocations and limits through Redis is not supported \
+                     in this version; leave redis_url unset",
+                ));
+            }
         }
         if let Some(v) = take("access_token_lifetime") {
             s.access_token_lifetime = parse_lifetime(v)?;
@@ -63,6 +75,11 @@ impl Settings {
         }
         if let Some(v) = take("leeway") {
             s.leeway = parse_duration(v)?;
+            // Clock skew is seconds; minutes of leeway would keep expired
+            // and revoked-by-expiry tokens alive that long.
+            if s.leeway > MAX_LEEWAY {
+                return Err(invalid("leeway", "a duration from 0s to 5m"));
+            }
         }
         if let Some(v) = take("auth_header_types") {
             s.auth_header_types = parse_list(v)?;

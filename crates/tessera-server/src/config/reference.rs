@@ -52,8 +52,8 @@ pub const SETTINGS: [SettingDoc; 27] = [
         kind: "URL",
         default: None,
         accepted: "`redis://HOST:PORT/N`",
-        about: "Reserved for sharing revocations and rate limits between instances; accepted \
-                and not used yet.",
+        about: "Reserved for sharing revocations and rate limits between instances. Not \
+                supported in this version: setting it stops the start with a message saying so.",
     },
     SettingDoc {
         name: "access_token_lifetime",
@@ -134,7 +134,7 @@ pub const SETTINGS: [SettingDoc; 27] = [
         name: "leeway",
         kind: "duration",
         default: Some("\"0s\""),
-        accepted: "a duration",
+        accepted: "0s to 5m",
         about: "Clock skew tolerated when checking `exp` and `nbf`.",
     },
     SettingDoc {

@@ -107,6 +107,26 @@ fn every_reserved_claim_is_refused_as_user_id_claim() {
 }
 
 #[test]
+fn settings_that_do_nothing_yet_or_too_much_are_refused() {
+    let e = Settings::load(
+        None,
+        env(&[("TESSERA_REDIS_URL", "redis://127.0.0.1:6379/0")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("`redis_url`") && e.contains("not supported"),
+        "{e}"
+    );
+    assert!(Settings::load(None, env(&[("TESSERA_REDIS_URL", "")])).is_ok());
+    let e = Settings::load(None, env(&[("TESSERA_LEEWAY", "6m")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`leeway`") && e.contains("5m"), "{e}");
+    assert!(Settings::load(None, env(&[("TESSERA_LEEWAY", "5m")])).is_ok());
+}
+
+#[test]
 fn rates_parse() {
     let rate = |t: &str| parse_rate(("login_rate_limit", Raw::Env(t.into())));
     assert_eq!(rate("off").unwrap(), None);

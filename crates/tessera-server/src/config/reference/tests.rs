@@ -69,7 +69,10 @@ fn secrets_are_masked_in_the_effective_file() {
             "TESSERA_SIGNING_KEY",
             "super-secret-value-0123456789abcdef-more",
         ),
-        ("TESSERA_REDIS_URL", "redis://user:hunter2@127.0.0.1:6379/0"),
+        (
+            "TESSERA_DATABASE_URL",
+            "postgres://user:hunter2@127.0.0.1:5432/tessera",
+        ),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
     let text = effective_toml(&Settings::load(None, env).unwrap());
