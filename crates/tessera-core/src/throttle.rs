@@ -18,12 +18,20 @@ pub struct Limit {
     pub window_ms: i64,
 }
 
-/// Failure timestamps per key.
+/// One counted attempt: a failure, or an attempt counted before its outcome
+/// is known (`pending`), which a success takes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Attempt {
+    at: i64,
+    pending: bool,
+}
+
+/// Counted attempts per key, oldest first.
 #[derive(Debug)]
 pub struct FailureLog {
     limit: Limit,
     max_keys: usize,
-    failures: HashMap<String, VecDeque<i64>>,
+    failures: HashMap<String, VecDeque<Attempt>>,
 }
 
 impl FailureLog {
@@ -40,20 +48,58 @@ impl FailureLog {
     /// seconds until it may, at least 1.
     pub fn retry_after(&self, key: &str, now_ms: i64) -> Option<u64> {
         let times = self.failures.get(key)?;
-        let recent = times.iter().filter(|t| **t > now_ms - self.limit.window_ms);
-        if recent.clone().count() < self.limit.failures as usize {
+        let recent = times
+            .iter()
+            .filter(|a| a.at > now_ms - self.limit.window_ms);
+        if recent.count() < self.limit.failures as usize {
             return None;
         }
         // The attempt is allowed again once the oldest failure that keeps
         // the count at the limit leaves the window.
         let excess = times.len() - self.limit.failures as usize;
-        let oldest_counted = times.get(excess).copied().unwrap_or(now_ms);
+        let oldest_counted = times.get(excess).map_or(now_ms, |a| a.at);
         let wait_ms = (oldest_counted + self.limit.window_ms - now_ms).max(0);
         Some(((wait_ms + 999) / 1000).max(1) as u64)
     }
 
     /// Records a failure of `key` at `now_ms`.
     pub fn record(&mut self, key: &str, now_ms: i64) {
+        self.push(key, now_ms, false);
+    }
+
+    /// Counts an attempt of `key` at `now_ms` before its outcome is known,
+    /// so that attempts arriving together cannot all pass [`Self::retry_after`]
+    /// before any of them is counted. Its outcome is then given by
+    /// [`Self::settle`] (a failure) or [`Self::release`] (a success).
+    pub fn record_pending(&mut self, key: &str, now_ms: i64) {
+        self.push(key, now_ms, true);
+    }
+
+    /// The attempt of `key` counted at `at_ms` failed: it stays counted.
+    pub fn settle(&mut self, key: &str, at_ms: i64) {
+        if let Some(attempt) = self
+            .failures
+            .get_mut(key)
+            .and_then(|times| times.iter_mut().rev().find(|a| a.pending && a.at == at_ms))
+        {
+            attempt.pending = false;
+        }
+    }
+
+    /// The attempt of `key` counted at `at_ms` succeeded: it no longer
+    /// counts. Nothing happens if it is no longer held.
+    pub fn release(&mut self, key: &str, at_ms: i64) {
+        if let Some(times) = self.failures.get_mut(key) {
+            if let Some(i) = times.iter().rposition(|a| a.pending && a.at == at_ms) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                self.failures.remove(key);
+            }
+        }
+    }
+
+    fn push(&mut self, key: &str, now_ms: i64, pending: bool) {
         let horizon = now_ms - self.limit.window_ms;
         if !self.failures.contains_key(key) && self.failures.len() >= self.max_keys {
             self.prune(now_ms);
@@ -62,26 +108,36 @@ impl FailureLog {
             }
         }
         let times = self.failures.entry(key.to_owned()).or_default();
-        while times.front().is_some_and(|t| *t <= horizon) {
+        while times.front().is_some_and(|a| a.at <= horizon) {
             times.pop_front();
         }
-        times.push_back(now_ms);
+        times.push_back(Attempt {
+            at: now_ms,
+            pending,
+        });
         // Only the newest `failures` entries can ever matter.
         while times.len() > self.limit.failures as usize {
             times.pop_front();
         }
     }
 
-    /// Forgets `key` (after a successful login).
+    /// Forgets `key`'s failures (after a successful login). Attempts still
+    /// in flight stay counted: a success must not open the door to the rest
+    /// of a burst.
     pub fn clear(&mut self, key: &str) {
-        self.failures.remove(key);
+        if let Some(times) = self.failures.get_mut(key) {
+            times.retain(|a| a.pending);
+            if times.is_empty() {
+                self.failures.remove(key);
+            }
+        }
     }
 
     /// Drops every failure that left its window.
     pub fn prune(&mut self, now_ms: i64) {
         let horizon = now_ms - self.limit.window_ms;
         self.failures
-            .retain(|_, times| times.back().is_some_and(|t| *t > horizon));
+            .retain(|_, times| times.back().is_some_and(|a| a.at > horizon));
     }
 
     /// Forgets the least recently failed tenth of the keys. A tenth at once,
@@ -92,7 +148,7 @@ impl FailureLog {
         let mut ages: Vec<(i64, &String)> = self
             .failures
             .iter()
-            .map(|(key, times)| (times.back().copied().unwrap_or(i64::MIN), key))
+            .map(|(key, times)| (times.back().map_or(i64::MIN, |a| a.at), key))
             .collect();
         if ages.is_empty() {
             return;
@@ -158,6 +214,33 @@ mod tests {
         assert_eq!(log.retry_after("k", 1), None);
         log.record("x", 0);
         log.prune(60_000);
+        assert!(log.is_empty());
+    }
+
+    #[test]
+    fn attempts_count_before_their_outcome_and_a_success_forgives_only_the_settled() {
+        let mut log = FailureLog::new(TEN_PER_MINUTE, 100);
+        for i in 0..10 {
+            assert!(log.retry_after("k", i).is_none());
+            log.record_pending("k", i);
+        }
+        // The eleventh, before any outcome is known, waits.
+        assert!(log.retry_after("k", 10).is_some());
+        // Attempt 9 succeeded; 0..3 failed; 4..8 are still in flight.
+        for i in 0..4 {
+            log.settle("k", i);
+        }
+        log.release("k", 9);
+        log.clear("k");
+        // The success forgave the four failures, not the five in flight.
+        assert_eq!(log.failures["k"].len(), 5);
+        assert!(log.failures["k"].iter().all(|a| a.pending));
+        for i in 4..9 {
+            log.release("k", i);
+        }
+        assert!(log.is_empty());
+        log.release("other", 0);
+        log.settle("other", 0);
         assert!(log.is_empty());
     }
 

@@ -20,8 +20,10 @@ impl Authority {
             Err(_) => username.chars().take(200).collect(),
         };
         let address_key = client.to_string();
-        self.throttle
-            .check_login(&user_key, &address_key, self.clock.now_ms())?;
+        // Counted before the hash: a burst gets no more checks than the limit.
+        let attempt = self
+            .throttle
+            .reserve_login(&user_key, &address_key, self.clock.now_ms())?;
         let record = match name {
             Ok(name) => self.store.user_by_username(name.as_str()).await?,
             Err(_) => None,
@@ -39,8 +41,7 @@ impl Authority {
             Some(r) if matches && r.is_active => r,
             _ => {
                 telemetry::login(false);
-                self.throttle
-                    .login_failed(&user_key, &address_key, self.clock.now_ms());
+                self.throttle.login_failed(&user_key, &address_key, attempt);
                 return Err(AuthError::NoActiveAccount);
             }
         };
@@ -48,16 +49,18 @@ impl Authority {
         // as the login's own write leaves it (a deactivation or password
         // change may have landed in between), and on memory if it is newer.
         let now = self.now();
-        let user = match self.store.record_login(record.id, now).await? {
-            Some(current) => self.remember(current),
-            None => return Err(AuthError::NoActiveAccount),
+        let current = self.store.record_login(record.id, now).await?;
+        let user = match current.map(|r| self.remember(r)) {
+            Some(user) if user.is_active && user.token_version == record.token_version => user,
+            _ => {
+                telemetry::login(false);
+                self.throttle.login_failed(&user_key, &address_key, attempt);
+                return Err(AuthError::NoActiveAccount);
+            }
         };
-        if !user.is_active || user.token_version != record.token_version {
-            telemetry::login(false);
-            return Err(AuthError::NoActiveAccount);
-        }
         telemetry::login(true);
-        self.throttle.login_succeeded(&user_key);
+        self.throttle
+            .login_succeeded(&user_key, &address_key, attempt);
         let fid = new_token_id();
         let pair = TokenPair {
             access: self.mint(&user, TokenType::Access, &fid, true, transport, now)?,

@@ -25,6 +25,12 @@ struct LoginFailures {
     by_address: FailureLog,
 }
 
+/// A login attempt counted in advance (see [`Throttle::reserve_login`]).
+#[must_use = "a successful login gives its reservation back"]
+pub(super) struct LoginAttempt {
+    at_ms: i64,
+}
+
 /// The authority's clock as governor reads time, so that the signup limit
 /// runs on the same (replaceable) clock as everything else.
 #[derive(Clone)]
@@ -81,46 +87,54 @@ impl Throttle {
         }
     }
 
-    /// Refuses a login attempt (with the seconds to wait) while either key
-    /// is at its limit of failures.
-    pub(super) fn check_login(
+    /// Takes one login attempt for both keys before its password is checked,
+    /// or refuses it (with the seconds to wait) while either key is at its
+    /// limit. The attempt counts as a failure from now on; one that succeeds
+    /// is given back by [`Throttle::login_succeeded`]. Both keys are checked
+    /// and counted under one lock, so a burst of attempts arriving together
+    /// gets no more password checks than the limit.
+    pub(super) fn reserve_login(
         &self,
         user_key: &str,
         address_key: &str,
         now_ms: i64,
-    ) -> Result<(), AuthError> {
+    ) -> Result<LoginAttempt, AuthError> {
         let Some(failures) = &self.logins else {
-            return Ok(());
+            return Ok(LoginAttempt { at_ms: now_ms });
         };
-        let failures = lock(failures);
+        let mut failures = lock(failures);
         let wait = failures
             .by_username
             .retry_after(user_key, now_ms)
             .max(failures.by_address.retry_after(address_key, now_ms));
-        match wait {
-            Some(seconds) => {
-                telemetry::throttled();
-                Err(AuthError::Throttled(seconds))
-            }
-            None => Ok(()),
+        if let Some(seconds) = wait {
+            telemetry::throttled();
+            return Err(AuthError::Throttled(seconds));
         }
+        failures.by_username.record_pending(user_key, now_ms);
+        failures.by_address.record_pending(address_key, now_ms);
+        Ok(LoginAttempt { at_ms: now_ms })
     }
 
-    /// Counts a failed login against both keys.
-    pub(super) fn login_failed(&self, user_key: &str, address_key: &str, now_ms: i64) {
+    /// The attempt failed: it stays counted against both keys.
+    pub(super) fn login_failed(&self, user_key: &str, address_key: &str, attempt: LoginAttempt) {
         if let Some(failures) = &self.logins {
             let mut failures = lock(failures);
-            failures.by_username.record(user_key, now_ms);
-            failures.by_address.record(address_key, now_ms);
+            failures.by_username.settle(user_key, attempt.at_ms);
+            failures.by_address.settle(address_key, attempt.at_ms);
         }
     }
 
-    /// A successful login restarts the username's count; the address's goes
-    /// on, or an attacker could reset it by logging in to an account of
-    /// their own.
-    pub(super) fn login_succeeded(&self, user_key: &str) {
+    /// The attempt succeeded: it no longer counts, and the username's
+    /// earlier failures are forgiven (not the attempts still in flight). The
+    /// address's failures stay, or an attacker could reset them by logging in
+    /// to an account of their own.
+    pub(super) fn login_succeeded(&self, user_key: &str, address_key: &str, attempt: LoginAttempt) {
         if let Some(failures) = &self.logins {
-            lock(failures).by_username.clear(user_key);
+            let mut failures = lock(failures);
+            failures.by_username.release(user_key, attempt.at_ms);
+            failures.by_username.clear(user_key);
+            failures.by_address.release(address_key, attempt.at_ms);
         }
     }
 

@@ -205,10 +205,12 @@ pub const SETTINGS: [SettingDoc; 27] = [
         default: Some("\"10/min\""),
         accepted: "`N/s`, `N/min`, `N/h` (N at least 1), or `off`",
         about: "Failed logins allowed per username and per client address in a sliding window; \
-                past it, logins get 429 with `Retry-After` before any password check. `N/s` \
-                and `N/h` are counted over one minute (`600/h` is `10/min`). A successful login \
-                clears the username's count. Per-username counting lets anyone lock an account \
-                out for a minute at a time; `off` turns throttling off.",
+                past it, logins get 429 with `Retry-After` before any password check. An \
+                attempt is counted before its password is checked, so a burst of simultaneous \
+                attempts gets no more checks than the limit. `N/s` and `N/h` are counted over \
+                one minute (`600/h` is `10/min`). A successful login clears the username's \
+                earlier failures. Per-username counting lets anyone lock an account out for a \
+                minute at a time; `off` turns throttling off.",
     },
     SettingDoc {
         name: "trusted_proxies",

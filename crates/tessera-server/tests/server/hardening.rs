@@ -255,3 +255,50 @@ async fn emails_over_254_characters_are_refused() {
     assert_eq!(r.body, json!({"email": ["Enter a valid email address."]}));
     s.assert_healthy().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_simultaneous_guesses_gets_no_more_password_checks_than_the_limit() {
+    let s = std::sync::Arc::new(Server::start("").await);
+    s.signup("alice").await;
+    for trial in 0..2 {
+        // 300 guesses released together; the right password among the last.
+        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(300));
+        let mut guesses = tokio::task::JoinSet::new();
+        for i in 0..300 {
+            let (s, gate) = (s.clone(), gate.clone());
+            let password = if i == 295 {
+                PASSWORD.to_owned()
+            } else {
+                format!("guess-{i}")
+            };
+            guesses.spawn(async move {
+                gate.wait().await;
+                s.post(
+                    "/api/token/",
+                    json!({"username": "alice", "password": password}),
+                )
+                .await
+            });
+        }
+        let (mut checked, mut throttled) = (0, 0);
+        while let Some(reply) = guesses.join_next().await {
+            let r = reply.unwrap();
+            match r.status {
+                429 => {
+                    throttled += 1;
+                    assert!(r.header("retry-after").is_some(), "{}", r.text);
+                    assert_eq!(r.body["code"], "throttled");
+                }
+                200 | 401 => checked += 1,
+                other => panic!("trial {trial}: {other} {}", r.text),
+            }
+        }
+        // 10/min per username (and per address): at most 10 passwords checked.
+        assert!(checked <= 10, "trial {trial}: {checked} passwords checked");
+        assert_eq!(checked + throttled, 300);
+        s.assert_healthy().await;
+        // A minute later alice logs in as usual.
+        s.advance(Duration::from_secs(61));
+        s.login("alice").await;
+    }
+}
