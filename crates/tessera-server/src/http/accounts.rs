@@ -1,11 +1,11 @@
 //! Account endpoints: signup, the current user, password change, logout, and the nginx check.
 
 use super::auth::Authenticated;
-use super::body::Payload;
 use super::client::ClientIp;
 use super::cookies;
 use super::error::ApiError;
 use super::openapi::*;
+use super::requests::Body;
 use crate::authority::{Authority, NewAccount, User};
 use axum::Json;
 use axum::extract::State;
@@ -53,18 +53,13 @@ pub fn user_json(user: &User) -> Value {
 pub async fn signup(
     State(authority): State<Arc<Authority>>,
     ClientIp(client): ClientIp,
-    payload: Payload,
+    Body(request): Body<SignupRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut fields = payload.fields();
-    let username = fields.string("username");
-    let password = fields.string("password");
-    let email = fields.optional_string("email").unwrap_or_default();
-    fields.finish()?;
     let user = authority
         .signup(NewAccount {
-            username: &username,
-            password: &password,
-            email: &email,
+            username: &request.username,
+            password: &request.password,
+            email: request.email.as_deref().unwrap_or_default(),
             superuser: false,
             client: Some(client),
         })
@@ -113,13 +108,11 @@ pub async fn me(auth: Authenticated) -> Json<Value> {
 pub async fn change_password(
     State(authority): State<Arc<Authority>>,
     auth: Authenticated,
-    payload: Payload,
+    Body(request): Body<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    let mut fields = payload.fields();
-    let old = fields.string("old_password");
-    let new = fields.string("new_password");
-    fields.finish()?;
-    authority.change_password(&auth.claims, &old, &new).await?;
+    authority
+        .change_password(&auth.claims, &request.old_password, &request.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -143,12 +136,11 @@ pub async fn change_password(
 pub async fn logout(
     State(authority): State<Arc<Authority>>,
     auth: Authenticated,
-    payload: Payload,
+    Body(request): Body<LogoutRequest>,
 ) -> Result<Response, ApiError> {
-    let mut fields = payload.fields();
-    let refresh = fields.optional_string("refresh").filter(|r| !r.is_empty());
-    fields.finish()?;
-    authority.logout(&auth.claims, refresh.as_deref()).await?;
+    authority
+        .logout(&auth.claims, request.refresh.as_deref())
+        .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     cookies::clear_all(response.headers_mut(), authority.settings());
     Ok(response)

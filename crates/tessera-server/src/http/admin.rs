@@ -2,10 +2,10 @@
 
 use super::accounts::user_json;
 use super::auth::Authenticated;
-use super::body::Payload;
 use super::error::ApiError;
 use super::openapi::*;
 use super::origin::origin;
+use super::requests::Body;
 use crate::authority::Authority;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -111,15 +111,11 @@ pub async fn update_user(
     State(authority): State<Arc<Authority>>,
     _staff: Staff,
     Path(id): Path<String>,
-    payload: Payload,
+    Body(patch): Body<UserPatch>,
 ) -> Result<Json<Value>, ApiError> {
     let id = user_id(&id)?;
-    let mut fields = payload.fields();
-    let is_active = fields.optional_bool("is_active");
-    let is_staff = fields.optional_bool("is_staff");
-    fields.finish()?;
     let user = authority
-        .set_user_flags(id, is_active, is_staff)
+        .set_user_flags(id, patch.is_active, patch.is_staff)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(user_json(&user)))

@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod origin;
 pub mod page;
+pub mod requests;
 pub mod tokens;
 
 use crate::authority::Authority;

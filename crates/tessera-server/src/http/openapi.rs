@@ -1,9 +1,13 @@
-//! The OpenAPI 3.1 document: the schemas of every body the API reads or
-//! writes (documentation types: handlers parse with [`super::body`] so that
-//! bad input gets the documented errors), the bearer scheme, and the document itself.
+//! The OpenAPI 3.1 document: the schemas of the bodies the API writes (the
+//! bodies it reads are the typed requests of [`super::requests`]), the bearer
+//! scheme, and the document itself.
 //! Operations are declared beside their handlers with `#[utoipa::path]`.
 #![allow(missing_docs, dead_code)]
 
+pub use super::requests::{
+    Credentials, LogoutRequest, PasswordChange, RefreshRequest, SignupRequest, TokenRequest,
+    UserPatch,
+};
 use serde::Serialize;
 use std::collections::HashMap;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -11,19 +15,6 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 /// The content types every body endpoint reads.
 pub const BODY_TYPES: [&str; 2] = ["application/json", "application/x-www-form-urlencoded"];
-
-#[derive(ToSchema)]
-pub struct Credentials {
-    #[schema(example = "alice")]
-    pub username: String,
-    #[schema(example = "correct horse battery staple", format = Password)]
-    pub password: String,
-}
-
-#[derive(ToSchema)]
-pub struct RefreshRequest {
-    pub refresh: String,
-}
 
 /// In cookie transport: the access token's header and claims (the token
 /// itself is in an HttpOnly cookie).
@@ -63,24 +54,9 @@ pub struct RefreshedBody {
     pub refresh: Option<String>,
 }
 
-#[derive(ToSchema)]
-pub struct TokenRequest {
-    pub token: String,
-}
-
 /// An empty object.
 #[derive(ToSchema)]
 pub struct Empty {}
-
-#[derive(ToSchema)]
-pub struct SignupRequest {
-    #[schema(example = "alice", max_length = 150)]
-    pub username: String,
-    #[schema(example = "correct horse battery staple", format = Password)]
-    pub password: String,
-    #[schema(example = "alice@example.com", nullable = false)]
-    pub email: Option<String>,
-}
 
 #[derive(ToSchema)]
 pub struct SignupResponse {
@@ -103,33 +79,11 @@ pub struct UserObject {
 }
 
 #[derive(ToSchema)]
-pub struct PasswordChange {
-    #[schema(format = Password)]
-    pub old_password: String,
-    #[schema(format = Password)]
-    pub new_password: String,
-}
-
-#[derive(ToSchema)]
-pub struct LogoutRequest {
-    /// A refresh token of the same session to blacklist.
-    pub refresh: Option<String>,
-}
-
-#[derive(ToSchema)]
 pub struct UserPage {
     pub count: i64,
     pub next: Option<String>,
     pub previous: Option<String>,
     pub results: Vec<UserObject>,
-}
-
-#[derive(ToSchema)]
-pub struct UserPatch {
-    #[schema(nullable = false)]
-    pub is_active: Option<bool>,
-    #[schema(nullable = false)]
-    pub is_staff: Option<bool>,
 }
 
 #[derive(ToSchema)]

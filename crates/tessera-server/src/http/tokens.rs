@@ -6,6 +6,7 @@ use super::cookies;
 use super::error::ApiError;
 use super::error::no_store;
 use super::openapi::*;
+use super::requests::Body;
 use crate::authority::{AuthError, Authority, Transport};
 use crate::config::{Settings, TokenLocation};
 use axum::Json;
@@ -46,16 +47,17 @@ pub async fn obtain(
     State(authority): State<Arc<Authority>>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
-    payload: Payload,
+    Body(credentials): Body<Credentials>,
 ) -> Result<Response, ApiError> {
-    let mut fields = payload.fields();
-    let username = fields.string("username");
-    let password = fields.string("password");
-    fields.finish()?;
     let settings = authority.settings();
     let transport = requested_transport(&headers, settings);
     let (pair, _) = authority
-        .login(&username, &password, client, transport)
+        .login(
+            &credentials.username,
+            &credentials.password,
+            client,
+            transport,
+        )
         .await?;
     if transport == Transport::Header {
         return Ok(tokens(
@@ -182,13 +184,10 @@ async fn refresh_by_cookie(
 )]
 pub async fn verify(
     State(authority): State<Arc<Authority>>,
-    payload: Payload,
+    Body(request): Body<TokenRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut fields = payload.fields();
-    let token = fields.string("token");
-    fields.finish()?;
     authority
-        .check(&token, None)
+        .check(&request.token, None)
         .await
         .map_err(|e| ApiError::from(e).for_token_endpoint())?;
     Ok(Json(json!({})))
@@ -211,13 +210,10 @@ pub async fn verify(
 )]
 pub async fn blacklist(
     State(authority): State<Arc<Authority>>,
-    payload: Payload,
+    Body(request): Body<RefreshRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut fields = payload.fields();
-    let token = fields.string("refresh");
-    fields.finish()?;
     authority
-        .blacklist(&token)
+        .blacklist(&request.refresh)
         .await
         .map_err(|e| ApiError::from(e).for_token_endpoint())?;
     Ok(Json(json!({})))

@@ -1,0 +1,152 @@
+//! The bodies the simplejwt-style, account and admin endpoints read. Each is
+//! both the schema the OpenAPI document shows and the value its handler
+//! receives, read by Django REST framework's rules: every field's error in
+//! one 400, `{"field": ["This field is required."]}` and the like.
+#![allow(missing_docs)]
+
+use super::body::{Fields, Payload};
+use super::error::ApiError;
+use crate::authority::Authority;
+use axum::extract::{FromRequest, Request};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// A request body read field by field.
+pub trait ReadBody: Sized {
+    /// Reads every field, recording what is wrong in `fields`.
+    fn read(fields: &mut Fields<'_>) -> Self;
+}
+
+/// The typed body of a request: 400 naming every field at fault, and the
+/// body errors of [`Payload`] (413, 415, 400) before that.
+pub struct Body<T>(pub T);
+
+impl<T: ReadBody> FromRequest<Arc<Authority>> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, authority: &Arc<Authority>) -> Result<Self, ApiError> {
+        let payload = Payload::from_request(req, authority).await?;
+        let mut fields = payload.fields();
+        let value = T::read(&mut fields);
+        fields.finish()?;
+        Ok(Body(value))
+    }
+}
+
+/// A password login: `POST /api/token/` (and the page).
+#[derive(ToSchema)]
+pub struct Credentials {
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(example = "correct horse battery staple", format = Password)]
+    pub password: String,
+}
+
+impl ReadBody for Credentials {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            username: f.string("username"),
+            password: f.string("password"),
+        }
+    }
+}
+
+/// A refresh token: `POST /api/token/refresh/`, `POST /api/token/blacklist/`.
+#[derive(ToSchema)]
+pub struct RefreshRequest {
+    pub refresh: String,
+}
+
+impl ReadBody for RefreshRequest {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            refresh: f.string("refresh"),
+        }
+    }
+}
+
+/// A token to check: `POST /api/token/verify/`, `POST /oauth/introspect`.
+#[derive(ToSchema)]
+pub struct TokenRequest {
+    pub token: String,
+}
+
+impl ReadBody for TokenRequest {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            token: f.string("token"),
+        }
+    }
+}
+
+/// A new account: `POST /api/auth/signup`.
+#[derive(ToSchema)]
+pub struct SignupRequest {
+    #[schema(example = "alice", max_length = 150)]
+    pub username: String,
+    #[schema(example = "correct horse battery staple", format = Password)]
+    pub password: String,
+    #[schema(example = "alice@example.com", nullable = false)]
+    pub email: Option<String>,
+}
+
+impl ReadBody for SignupRequest {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            username: f.string("username"),
+            password: f.string("password"),
+            email: f.optional_string("email"),
+        }
+    }
+}
+
+/// A password change: `POST /api/auth/password`.
+#[derive(ToSchema)]
+pub struct PasswordChange {
+    #[schema(format = Password)]
+    pub old_password: String,
+    #[schema(format = Password)]
+    pub new_password: String,
+}
+
+impl ReadBody for PasswordChange {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            old_password: f.string("old_password"),
+            new_password: f.string("new_password"),
+        }
+    }
+}
+
+/// A logout, optionally naming a refresh token of the session to blacklist.
+#[derive(ToSchema)]
+pub struct LogoutRequest {
+    /// A refresh token of the same session to blacklist.
+    pub refresh: Option<String>,
+}
+
+impl ReadBody for LogoutRequest {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            refresh: f.optional_string("refresh").filter(|r| !r.is_empty()),
+        }
+    }
+}
+
+/// An administrator's change of a user's flags.
+#[derive(ToSchema)]
+pub struct UserPatch {
+    #[schema(nullable = false)]
+    pub is_active: Option<bool>,
+    #[schema(nullable = false)]
+    pub is_staff: Option<bool>,
+}
+
+impl ReadBody for UserPatch {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            is_active: f.optional_bool("is_active"),
+            is_staff: f.optional_bool("is_staff"),
+        }
+    }
+}
