@@ -92,6 +92,62 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// The errors of simplejwt's token endpoints (refresh, verify, blacklist):
+/// every refused token is one body, `token_not_valid`, with no reason.
+#[derive(Debug)]
+pub struct TokenEndpointError(pub ApiError);
+
+impl From<AuthError> for TokenEndpointError {
+    fn from(e: AuthError) -> Self {
+        TokenEndpointError(ApiError::from(e).for_token_endpoint())
+    }
+}
+
+impl From<ApiError> for TokenEndpointError {
+    fn from(e: ApiError) -> Self {
+        TokenEndpointError(e.for_token_endpoint())
+    }
+}
+
+impl IntoResponse for TokenEndpointError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+/// The errors of the OAuth2 token endpoint (RFC 6749 5.2): bad credentials
+/// and bad refresh tokens are `invalid_grant`; throttling and failures keep
+/// their own answers.
+#[derive(Debug)]
+pub struct OAuthFailure(pub ApiError);
+
+impl From<AuthError> for OAuthFailure {
+    fn from(e: AuthError) -> Self {
+        OAuthFailure(match e {
+            AuthError::NoActiveAccount => {
+                ApiError::OAuth("invalid_grant", "Invalid username or password.".into())
+            }
+            AuthError::Token(_) => ApiError::OAuth(
+                "invalid_grant",
+                "The refresh token is invalid, expired or revoked.".into(),
+            ),
+            other => other.into(),
+        })
+    }
+}
+
+impl From<ApiError> for OAuthFailure {
+    fn from(e: ApiError) -> Self {
+        OAuthFailure(e)
+    }
+}
+
+impl IntoResponse for OAuthFailure {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
 /// Marks a response as not to be cached (RFC 6749 5.1), as every response
 /// carrying or describing tokens must be.
 pub fn no_store(headers: &mut axum::http::HeaderMap) {

@@ -4,9 +4,9 @@
 
 use super::body::Payload;
 use super::client::ClientIp;
-use super::error::{ApiError, no_store};
+use super::error::{ApiError, OAuthFailure, no_store};
 use super::openapi::*;
-use crate::authority::{AuthError, Authority, TokenPair, Transport};
+use crate::authority::{Authority, TokenPair, Transport};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -71,15 +71,15 @@ pub async fn token(
     State(authority): State<Arc<Authority>>,
     ClientIp(client): ClientIp,
     payload: Result<Payload, ApiError>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, OAuthFailure> {
     let payload = read(payload)?;
     match param(&payload, "grant_type")?.as_str() {
         "password" => password_grant(&authority, &payload, client).await,
         "refresh_token" => refresh_grant(&authority, &payload).await,
-        other => Err(ApiError::OAuth(
+        other => Err(OAuthFailure(ApiError::OAuth(
             "unsupported_grant_type",
             format!("Unsupported grant_type {other:.64}; use password or refresh_token."),
-        )),
+        ))),
     }
 }
 
@@ -88,40 +88,24 @@ async fn password_grant(
     authority: &Authority,
     payload: &Payload,
     client: std::net::IpAddr,
-) -> Result<Response, ApiError> {
+) -> Result<Response, OAuthFailure> {
     let username = param(payload, "username")?;
     let password = param(payload, "password")?;
-    match authority
+    let (TokenPair { access, refresh }, _) = authority
         .login(&username, &password, client, Transport::Header)
-        .await
-    {
-        Ok((TokenPair { access, refresh }, _)) => Ok(token_response(&access, &refresh.token)),
-        Err(AuthError::NoActiveAccount) => Err(ApiError::OAuth(
-            "invalid_grant",
-            "Invalid username or password.".into(),
-        )),
-        Err(e) => Err(e.into()),
-    }
+        .await?;
+    Ok(token_response(&access, &refresh.token))
 }
 
 /// RFC 6749 6: a refresh token for a new access token (and, rotating, a
 /// new refresh token; otherwise the same one comes back).
-async fn refresh_grant(authority: &Authority, payload: &Payload) -> Result<Response, ApiError> {
+async fn refresh_grant(authority: &Authority, payload: &Payload) -> Result<Response, OAuthFailure> {
     let refresh_token = param(payload, "refresh_token")?;
-    match authority
+    let refreshed = authority
         .refresh(&refresh_token, Transport::Header, None)
-        .await
-    {
-        Ok(refreshed) => {
-            let refresh = refreshed.refresh.map_or(refresh_token, |new| new.token);
-            Ok(token_response(&refreshed.access, &refresh))
-        }
-        Err(AuthError::Token(_)) => Err(ApiError::OAuth(
-            "invalid_grant",
-            "The refresh token is invalid, expired or revoked.".into(),
-        )),
-        Err(e) => Err(e.into()),
-    }
+        .await?;
+    let refresh = refreshed.refresh.map_or(refresh_token, |new| new.token);
+    Ok(token_response(&refreshed.access, &refresh))
 }
 
 /// `POST /oauth/revoke`: 200 whatever the token (RFC 7009 2.2).

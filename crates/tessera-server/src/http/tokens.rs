@@ -3,11 +3,11 @@
 use super::body::Payload;
 use super::client::ClientIp;
 use super::cookies;
-use super::error::ApiError;
 use super::error::no_store;
+use super::error::{ApiError, TokenEndpointError};
 use super::openapi::*;
 use super::requests::Body;
-use crate::authority::{AuthError, Authority, Transport};
+use crate::authority::{Authority, Transport};
 use crate::config::{Settings, TokenLocation};
 use axum::Json;
 use axum::extract::State;
@@ -114,7 +114,7 @@ pub async fn refresh(
     State(authority): State<Arc<Authority>>,
     headers: HeaderMap,
     payload: Payload,
-) -> Result<Response, ApiError> {
+) -> Result<Response, TokenEndpointError> {
     // No token in the body, and a refresh cookie: cookie transport.
     let cookie = authority
         .settings()
@@ -129,10 +129,7 @@ pub async fn refresh(
     let mut fields = payload.fields();
     let token = fields.string("refresh");
     fields.finish()?;
-    let refreshed = authority
-        .refresh(&token, Transport::Header, None)
-        .await
-        .map_err(|e| ApiError::from(e).for_token_endpoint())?;
+    let refreshed = authority.refresh(&token, Transport::Header, None).await?;
     let mut body = json!({"access": refreshed.access.token});
     if let Some(new) = refreshed.refresh {
         body["refresh"] = json!(new.token);
@@ -146,15 +143,9 @@ async fn refresh_by_cookie(
     authority: &Authority,
     headers: &HeaderMap,
     token: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, TokenEndpointError> {
     let csrf = cookies::header_value(headers, cookies::CSRF_HEADER);
-    let refreshed = authority
-        .refresh(token, Transport::Cookie, csrf)
-        .await
-        .map_err(|e| match e {
-            AuthError::CsrfFailed => ApiError::CsrfFailed,
-            other => ApiError::from(other).for_token_endpoint(),
-        })?;
+    let refreshed = authority.refresh(token, Transport::Cookie, csrf).await?;
     let mut response = tokens(token_view(
         &refreshed.access.token,
         refreshed.refresh.as_ref(),
@@ -185,11 +176,8 @@ async fn refresh_by_cookie(
 pub async fn verify(
     State(authority): State<Arc<Authority>>,
     Body(request): Body<TokenRequest>,
-) -> Result<Json<Value>, ApiError> {
-    authority
-        .check(&request.token, None)
-        .await
-        .map_err(|e| ApiError::from(e).for_token_endpoint())?;
+) -> Result<Json<Value>, TokenEndpointError> {
+    authority.check(&request.token, None).await?;
     Ok(Json(json!({})))
 }
 
@@ -211,10 +199,7 @@ pub async fn verify(
 pub async fn blacklist(
     State(authority): State<Arc<Authority>>,
     Body(request): Body<RefreshRequest>,
-) -> Result<Json<Value>, ApiError> {
-    authority
-        .blacklist(&request.refresh)
-        .await
-        .map_err(|e| ApiError::from(e).for_token_endpoint())?;
+) -> Result<Json<Value>, TokenEndpointError> {
+    authority.blacklist(&request.refresh).await?;
     Ok(Json(json!({})))
 }
