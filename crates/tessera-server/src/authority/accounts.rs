@@ -68,6 +68,7 @@ impl Authority {
         claims: &VerifiedClaims,
         old: &str,
         new: &str,
+        client: IpAddr,
     ) -> Result<(), AuthError> {
         if !claims.fresh {
             return Err(AuthError::FreshTokenRequired);
@@ -77,16 +78,27 @@ impl Authority {
             .user_by_id(claims.user_id)
             .await?
             .ok_or(AuthError::Token(Refusal::Invalid))?;
+        // A wrong old password is a failed login of this user: throttled
+        // alike, counted before the hash, so a stolen fresh token cannot
+        // be used to guess the password at hashing speed.
+        let address_key = client.to_string();
+        let attempt =
+            self.throttle
+                .reserve_login(&record.username, &address_key, self.clock.now_ms())?;
         let (clear, hash) = (old.to_owned(), record.password_hash.clone());
         if !self
             .blocking(move || password::verify(&clear, &hash))
             .await?
         {
+            self.throttle
+                .login_failed(&record.username, &address_key, attempt);
             return Err(field_error(
                 "old_password",
                 "Your old password was entered incorrectly. Please enter it again.",
             ));
         }
+        self.throttle
+            .login_succeeded(&record.username, &address_key, attempt);
         if let Err(messages) = self
             .password_strength(new, &record.username, &record.email)
             .await?

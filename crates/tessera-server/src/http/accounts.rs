@@ -98,6 +98,7 @@ pub async fn me(auth: Authenticated) -> Json<Value> {
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Changed; every earlier token is refused"),
+        (status = 429, description = "Throttled: too many wrong old passwords (they count as failed logins)", body = ErrorDetail, headers(("Retry-After" = u64))),
         (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
@@ -107,11 +108,16 @@ pub async fn me(auth: Authenticated) -> Json<Value> {
 )]
 pub async fn change_password(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
     auth: Authenticated,
     Body(request): Body<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
+    let PasswordChange {
+        old_password,
+        new_password,
+    } = request;
     authority
-        .change_password(&auth.claims, &request.old_password, &request.new_password)
+        .change_password(&auth.claims, &old_password, &new_password, client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -165,3 +165,37 @@ async fn check_answers_nginx_with_204_and_the_user_or_401() {
         "invalid",
     );
 }
+
+#[tokio::test]
+async fn wrong_old_passwords_count_as_failed_logins_and_are_throttled() {
+    let s = Server::start("").await;
+    let (fresh, _) = s.user("alice").await;
+    for i in 0..10 {
+        let r = change(&s, &fresh, &format!("guess-{i}"), NEW_PASSWORD).await;
+        assert_eq!(r.status, 400, "guess {i}: {}", r.text);
+    }
+    // The eleventh is refused before any check, even with the right password.
+    let r = change(&s, &fresh, PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.body["code"], "throttled");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // They were failed logins of alice: her login waits too.
+    let r = s
+        .post(
+            "/api/token/",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    // A minute later the change goes through, and the old password is gone.
+    s.advance(std::time::Duration::from_secs(61));
+    assert_eq!(change(&s, &fresh, PASSWORD, NEW_PASSWORD).await.status, 204);
+    let r = s
+        .post(
+            "/api/token/",
+            json!({"username": "alice", "password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
