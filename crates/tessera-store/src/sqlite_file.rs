@@ -28,7 +28,7 @@ pub(crate) fn prepare(path: &Path) -> Result<(), StoreError> {
         ));
     }
     if path.exists() {
-        return Ok(());
+        return check_mode(path);
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -55,6 +55,39 @@ pub(crate) fn prepare(path: &Path) -> Result<(), StoreError> {
         }
         Err(e) => Err(open(path, format!("cannot create {}: {e}", path.display()))),
     }
+}
+
+/// The database holds password hashes and signing keys: a file every user
+/// may write is refused, one others may read is started with a warning.
+#[cfg(unix)]
+fn check_mode(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o002 != 0 {
+        return Err(open(
+            path,
+            format!(
+                "{} is writable by every user (mode {mode:o}); chmod 600 it",
+                path.display()
+            ),
+        ));
+    }
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            file = %path.display(),
+            mode = format!("{mode:o}"),
+            "the database (password hashes, signing keys) is open to other users; chmod 600 it"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_mode(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// `error` from opening or first using the database at `path`, said plainly

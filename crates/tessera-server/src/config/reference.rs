@@ -44,8 +44,11 @@ pub const SETTINGS: [SettingDoc; 27] = [
         default: Some("\"sqlite://tessera.db\""),
         accepted: "`sqlite://PATH` (relative to the working directory), `sqlite:///ABSOLUTE/PATH`",
         about: "Where users, keys and revocations are kept. The SQLite file is created and \
-                migrated on first start; its directory must exist and be writable. \
-                `postgres://` URLs are recognised but not supported yet: the start is refused.",
+                migrated on first start; its directory must exist and be writable. The file \
+                (and its -wal and -shm) is readable by its owner only, whatever the umask; an \
+                existing file other users can write stops the start, one they can read is \
+                started with a warning. `postgres://` URLs are recognised but not supported \
+                yet: the start is refused.",
     },
     SettingDoc {
         name: "redis_url",

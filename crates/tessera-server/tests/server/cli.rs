@@ -307,6 +307,12 @@ fn a_database_file_that_is_not_sqlite_is_named_on_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let text = "these are somebody's notes, not a database\n".repeat(100);
     std::fs::write(dir.path().join("tessera.db"), &text).unwrap();
+    // Private, as Tessera would have made it (a wider mode adds a warning line).
+    std::fs::set_permissions(
+        dir.path().join("tessera.db"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     for args in [&["serve"][..], &["migrate"], &["users", "list"]] {
         let (code, _, err) = tessera(dir.path(), args, &[("TESSERA_BIND", "127.0.0.1:0")], None);
         assert_one_clear_line(code, &err, &["tessera.db is not a SQLite database"]);
@@ -369,4 +375,69 @@ fn version_names_the_release() {
     let (code, out, _) = tessera(dir.path(), &["--version"], &[], None);
     assert_eq!(code, 0);
     assert_eq!(out.trim(), format!("tessera {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn the_database_and_its_wal_files_are_private_whatever_the_umask() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    for umask in ["022", "000"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                &format!("umask {umask} && exec \"$0\" serve"),
+                binary(),
+            ])
+            .current_dir(dir.path())
+            .env("TESSERA_BIND", "127.0.0.1:0")
+            .env("TESSERA_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let listening = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains("listening on"));
+        assert!(listening, "the server did not start");
+        for file in ["tessera.db", "tessera.db-wal", "tessera.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(file))
+                .unwrap_or_else(|e| panic!("{file}: {e}"))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file} under umask {umask}: {mode:o}");
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[test]
+fn a_database_others_can_write_is_refused_and_one_they_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = tessera(dir.path(), &["migrate"], &[], None);
+    assert_eq!(code, 0, "{err}");
+    let db = dir.path().join("tessera.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, _, err) = tessera(
+        dir.path(),
+        &["serve"],
+        &[("TESSERA_BIND", "127.0.0.1:0")],
+        None,
+    );
+    assert_one_clear_line(
+        code,
+        &err,
+        &["tessera.db is writable by every user", "chmod 600"],
+    );
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, _, err) = tessera(dir.path(), &["migrate"], &[], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("open to other users") && err.contains("chmod 600"),
+        "{err}"
+    );
 }
