@@ -95,6 +95,8 @@ pub struct Settings {
     pub issuer: Option<String>,
     /// `aud` to set and require.
     pub audience: Option<String>,
+    /// The address users reach the server at, for absolute URLs it gives out.
+    pub public_url: Option<String>,
     /// Clock skew tolerance.
     pub leeway: Duration,
     /// Accepted schemes in `Authorization`.
@@ -173,6 +175,7 @@ impl Default for Settings {
             algorithm: Algorithm::HS256,
             signing_key: None,
             issuer: None,
+            public_url: None,
             audience: None,
             leeway: Duration::ZERO,
             auth_header_types: vec!["Bearer".into()],
@@ -224,7 +227,7 @@ pub enum ConfigError {
 }
 
 /// Every setting's name, as in the TOML file (upper-cased after `TESSERA_` in the environment).
-pub const SETTING_NAMES: [&str; 27] = [
+pub const SETTING_NAMES: [&str; 28] = [
     "bind",
     "database_url",
     "redis_url",
@@ -237,6 +240,7 @@ pub const SETTING_NAMES: [&str; 27] = [
     "signing_key",
     "issuer",
     "audience",
+    "public_url",
     "leeway",
     "auth_header_types",
     "user_id_claim",

@@ -73,6 +73,26 @@ impl Settings {
         if let Some(v) = take("audience") {
             s.audience = optional(parse_string(v)?);
         }
+        if let Some(v) = take("public_url") {
+            s.public_url = optional(parse_string(v)?).map(|u| u.trim_end_matches('/').to_owned());
+            if let Some(url) = &s.public_url {
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"));
+                if !rest.is_some_and(|r| {
+                    !r.is_empty()
+                        && r.bytes().all(|b| b.is_ascii_graphic())
+                        && !r.contains(['?', '#'])
+                }) {
+                    return Err(invalid(
+                        "public_url",
+                        format!(
+                            "an absolute http:// or https:// URL such as https://auth.example.com, got `{url}`"
+                        ),
+                    ));
+                }
+            }
+        }
         if let Some(v) = take("leeway") {
             s.leeway = parse_duration(v)?;
             // Clock skew is seconds; minutes of leeway would keep expired

@@ -29,7 +29,7 @@ impl SettingDoc {
 }
 
 /// Every setting, in the order the documentation gives them.
-pub const SETTINGS: [SettingDoc; 27] = [
+pub const SETTINGS: [SettingDoc; 28] = [
     SettingDoc {
         name: "bind",
         kind: "address",
@@ -132,6 +132,17 @@ pub const SETTINGS: [SettingDoc; 27] = [
         default: None,
         accepted: "any string",
         about: "Sets `aud` in every token and requires it on verification.",
+    },
+    SettingDoc {
+        name: "public_url",
+        kind: "URL",
+        default: None,
+        accepted: "an absolute `http://` or `https://` URL, e.g. `https://auth.example.com`",
+        about: "The address users and other services reach Tessera at. Discovery \
+                (`/.well-known/openid-configuration`) and paging links are built from it: from \
+                `issuer` when that is set, else from this, else from the address the server \
+                is bound to; never from a request's `Host` header, which a client chooses. \
+                Set it behind a proxy or when binding 0.0.0.0.",
     },
     SettingDoc {
         name: "leeway",

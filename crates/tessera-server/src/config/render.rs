@@ -39,6 +39,7 @@ impl Settings {
                 }
             }),
             "issuer" => self.issuer.as_deref().and_then(string),
+            "public_url" => self.public_url.as_deref().and_then(string),
             "audience" => self.audience.as_deref().and_then(string),
             "leeway" => duration(self.leeway),
             "auth_header_types" => {

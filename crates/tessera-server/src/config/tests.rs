@@ -127,6 +127,30 @@ fn settings_that_do_nothing_yet_or_too_much_are_refused() {
 }
 
 #[test]
+fn public_url_is_an_absolute_http_url() {
+    let url = |v: &str| Settings::load(None, env(&[("TESSERA_PUBLIC_URL", v)]));
+    assert_eq!(
+        url("https://auth.example.com/")
+            .unwrap()
+            .public_url
+            .as_deref(),
+        Some("https://auth.example.com")
+    );
+    assert!(url("http://127.0.0.1:8000/auth").is_ok());
+    for bad in [
+        "auth.example.com",
+        "ftp://x",
+        "https://",
+        "https://a b",
+        "https://x/?q=1",
+    ] {
+        let e = url(bad).unwrap_err().to_string();
+        assert!(e.contains("`public_url`"), "{bad}: {e}");
+    }
+    assert!(url("").unwrap().public_url.is_none());
+}
+
+#[test]
 fn rates_parse() {
     let rate = |t: &str| parse_rate(("login_rate_limit", Raw::Env(t.into())));
     assert_eq!(rate("off").unwrap(), None);

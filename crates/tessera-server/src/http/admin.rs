@@ -4,13 +4,14 @@ use super::accounts::user_json;
 use super::auth::Authenticated;
 use super::error::ApiError;
 use super::openapi::*;
-use super::origin::origin;
+use super::origin::PublicOrigin;
 use super::requests::Body;
 use crate::authority::Authority;
+use axum::Extension;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,7 +56,7 @@ impl FromRequestParts<Arc<Authority>> for Staff {
 pub async fn list_users(
     State(authority): State<Arc<Authority>>,
     _staff: Staff,
-    headers: HeaderMap,
+    Extension(origin): Extension<PublicOrigin>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     // DRF reads an unreadable page_size as the default, and an unreadable
@@ -69,7 +70,7 @@ pub async fn list_users(
         .map_or(Some(1), |p| p.parse::<i64>().ok())
         .unwrap_or(0);
     let found = authority.users_page(page, page_size).await?;
-    let base = format!("{}/api/admin/users", origin(authority.settings(), &headers));
+    let base = format!("{}/api/admin/users", origin.base(authority.settings()));
     let link = |p: Option<i64>| {
         p.map_or(Value::Null, |p| {
             json!(format!("{base}?page={p}&page_size={}", found.page_size))

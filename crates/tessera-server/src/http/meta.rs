@@ -1,11 +1,12 @@
 //! Operational endpoints: health, key publication and discovery.
 
 use super::openapi::*;
-use super::origin::{issuer, origin};
+use super::origin::PublicOrigin;
 use crate::authority::Authority;
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -55,10 +56,10 @@ pub async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
 )]
 pub async fn openid_configuration(
     State(authority): State<Arc<Authority>>,
-    headers: HeaderMap,
+    Extension(origin): Extension<PublicOrigin>,
 ) -> Json<Value> {
     let settings = authority.settings();
-    let base = origin(settings, &headers);
+    let base = origin.base(settings);
     let algorithms: Vec<&str> = {
         let ring = authority.key_ring();
         let mut names: Vec<&str> = ring
@@ -70,7 +71,7 @@ pub async fn openid_configuration(
         names
     };
     Json(json!({
-        "issuer": issuer(settings, &headers),
+        "issuer": origin.issuer(settings),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "token_endpoint": format!("{base}/oauth/token"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),

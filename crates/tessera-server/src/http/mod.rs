@@ -199,8 +199,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let max_connections = authority.settings().max_connections;
+    let origin = origin::PublicOrigin::new(authority.settings(), listener.local_addr()?);
     // Every path answers with or without a trailing slash, with no redirect.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(router(authority));
+    let app = NormalizePathLayer::trim_trailing_slash()
+        .layer(router(authority).layer(axum::Extension(origin)));
     axum::serve(
         listener::CappedListener::new(listener, max_connections),
         ServiceExt::<Request>::into_make_service_with_connect_info::<listener::PeerAddr>(app),

@@ -1,26 +1,40 @@
-//! The public origin of this server, for absolute URLs in responses.
+//! The public origin of this server, for the absolute URLs it gives out
+//! (discovery, paging links). Never the request's `Host` header: a client
+//! chooses that, and a cache in front would hand its choice to everyone.
 
 use crate::config::Settings;
-use axum::http::{HeaderMap, header};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-/// The configured issuer when set (it names the public base URL), otherwise
-/// `http://` and the request's `Host`.
-pub fn origin(settings: &Settings, headers: &HeaderMap) -> String {
-    if let Some(issuer) = &settings.issuer {
-        return issuer.trim_end_matches('/').to_owned();
+/// `public_url` when set, else `http://` and the address the server is bound
+/// to; fixed when the server starts.
+#[derive(Debug, Clone)]
+pub struct PublicOrigin(Arc<str>);
+
+impl PublicOrigin {
+    /// The origin for a server of `settings` bound to `local`.
+    pub fn new(settings: &Settings, local: SocketAddr) -> Self {
+        let origin = match &settings.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{local}"),
+        };
+        PublicOrigin(origin.into())
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or(&settings.bind);
-    format!("http://{host}")
-}
 
-/// The issuer: the configured one, else the origin.
-pub fn issuer(settings: &Settings, headers: &HeaderMap) -> String {
-    settings
-        .issuer
-        .clone()
-        .unwrap_or_else(|| origin(settings, headers))
+    /// The base URL of the API, without a trailing slash: `issuer` when
+    /// configured (it names the public base URL), else this origin.
+    pub fn base(&self, settings: &Settings) -> String {
+        match &settings.issuer {
+            Some(issuer) => issuer.trim_end_matches('/').to_owned(),
+            None => self.0.to_string(),
+        }
+    }
+
+    /// The issuer discovery names: the configured one, else this origin.
+    pub fn issuer(&self, settings: &Settings) -> String {
+        settings
+            .issuer
+            .clone()
+            .unwrap_or_else(|| self.0.to_string())
+    }
 }

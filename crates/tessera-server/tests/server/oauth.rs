@@ -269,3 +269,35 @@ async fn discovery_uses_the_configured_issuer() {
     assert_eq!(d["issuer"], "https://auth.example.com");
     assert_eq!(d["token_endpoint"], "https://auth.example.com/oauth/token");
 }
+
+#[tokio::test]
+async fn discovery_never_takes_its_urls_from_the_host_header() {
+    let s = Server::start("").await;
+    let answer = s
+        .raw(b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: evil.example:1\r\nConnection: close\r\n\r\n")
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!answer.contains("evil.example"), "{answer}");
+    let body: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["issuer"], s.base.as_str());
+    assert_eq!(
+        body["token_endpoint"],
+        format!("{}/oauth/token", s.base).as_str()
+    );
+}
+
+#[tokio::test]
+async fn discovery_uses_public_url_when_no_issuer_is_set() {
+    let s = Server::start("public_url = \"https://auth.example.com/\"").await;
+    let d = s.get("/.well-known/openid-configuration").await.body;
+    assert_eq!(d["issuer"], "https://auth.example.com");
+    assert_eq!(
+        d["jwks_uri"],
+        "https://auth.example.com/.well-known/jwks.json"
+    );
+    assert_eq!(
+        d["introspection_endpoint"],
+        "https://auth.example.com/oauth/introspect"
+    );
+}
