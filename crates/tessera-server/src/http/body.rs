@@ -64,8 +64,25 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Map<String, Val
     if bytes.is_empty() {
         return Ok(Map::new());
     }
-    let content_type = content_type.unwrap_or_default();
+    match readable(content_type) {
+        Some(Readable::Json) => parse_json(bytes),
+        Some(Readable::Form) => parse_form(bytes),
+        None => Err(ApiError::UnsupportedMediaType(
+            content_type.unwrap_or_default().to_owned(),
+        )),
+    }
+}
+
+/// The two body formats the API reads.
+enum Readable {
+    Json,
+    Form,
+}
+
+/// Which format a `Content-Type` names, if one the API reads.
+fn readable(content_type: Option<&str>) -> Option<Readable> {
     let essence = content_type
+        .unwrap_or_default()
         .split(';')
         .next()
         .unwrap_or("")
@@ -74,12 +91,42 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Map<String, Val
     if essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
     {
-        parse_json(bytes)
+        Some(Readable::Json)
     } else if essence == "application/x-www-form-urlencoded" {
-        parse_form(bytes)
+        Some(Readable::Form)
     } else {
-        Err(ApiError::UnsupportedMediaType(content_type.to_owned()))
+        None
     }
+}
+
+/// The body rules of every route, applied before any handler runs, whether
+/// it reads a body or not: 413 past [`MAX_BODY_BYTES`], 408 past
+/// `request_timeout`, 415 for a non-empty body that is neither JSON nor a
+/// form. The body read is passed on to the handler.
+pub async fn body_rules(
+    axum::extract::State(authority): axum::extract::State<Arc<Authority>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let limit = authority.settings().request_timeout;
+    let bytes = match read_body(&parts.headers, body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.into_response(),
+    };
+    if !bytes.is_empty() {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        if readable(content_type.as_deref()).is_none() {
+            return ApiError::UnsupportedMediaType(content_type.unwrap_or_default())
+                .into_response();
+        }
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {

@@ -96,11 +96,14 @@ pub fn router(authority: Arc<Authority>) -> Router {
     let docs = documentation(&mut openapi);
     let cors = cors_layer(&authority.settings().cors_allowed_origins);
     let json_token = middleware::from_fn_with_state(authority.clone(), auth::capture_json_token);
+    let body_rules = middleware::from_fn_with_state(authority.clone(), body::body_rules);
     api.with_state(authority)
         .merge(docs)
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(json_method_not_allowed))
         .layer(json_token)
+        // Outside the token capture: the body is checked before anything reads it.
+        .layer(body_rules)
         .layer(middleware::from_fn_with_state(
             Arc::new(RequestMetrics::default()),
             track,

@@ -213,3 +213,60 @@ async fn a_storm_of_garbage_leaves_the_server_whole() {
     }
     still_whole(&s).await;
 }
+
+#[tokio::test]
+async fn body_rules_hold_on_every_route_even_those_that_read_no_body() {
+    let s = Server::start("").await;
+    let (access, _) = s.user("alice").await;
+    let (root, _) = s.superuser("root").await;
+    let big = "x".repeat(200_000);
+    // Declared too large, on a route that reads no body: 413 before the handler.
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/api/auth/check"))
+                .bearer_auth(&access)
+                .header("Content-Type", "text/plain")
+                .body(big.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    // The same without a declared length (chunked).
+    let mut request = format!(
+        "POST /api/auth/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {access}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    for _ in 0..20 {
+        request.push_str(&format!("1000\r\n{}\r\n", "x".repeat(4096)));
+    }
+    request.push_str("0\r\n\r\n");
+    let answer = s.raw(request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:.80}");
+    // A small body of another type, on a route that acts: 415, and nothing done.
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/api/admin/users/1/revoke"))
+                .bearer_auth(&root)
+                .header("Content-Type", "text/plain")
+                .body("please"),
+        )
+        .await;
+    assert_eq!(r.status, 415, "{}", r.text);
+    assert_eq!(
+        s.me(&access).await.status,
+        200,
+        "the revoke must not have run"
+    );
+    // An empty body needs no type, and the route works as before.
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/api/admin/users/1/revoke"))
+                .bearer_auth(&root),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(s.me(&access).await.status, 401);
+    s.assert_healthy().await;
+}
