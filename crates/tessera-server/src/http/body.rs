@@ -108,7 +108,13 @@ pub async fn body_rules(
     request: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use axum::body::HttpBody;
     use axum::response::IntoResponse;
+    // Most requests have no body (GET /api/auth/me): nothing to read, no
+    // timer to set on the hot path.
+    if request.body().size_hint().exact() == Some(0) {
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     let limit = authority.settings().request_timeout;
     let bytes = match read_body(&parts.headers, body, limit).await {
