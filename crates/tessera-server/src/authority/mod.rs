@@ -220,12 +220,6 @@ pub enum StartError {
     /// Keys could not be loaded.
     #[error(transparent)]
     Keys(#[from] KeyLoadError),
-    /// Signup is closed (`signup_enabled = false`) to clients.
-    #[error("signup is closed")]
-    SignupClosed,
-    /// A page number past the last page, or not a page number.
-    #[error("invalid page")]
-    InvalidPage,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
