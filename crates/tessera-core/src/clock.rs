@@ -1,7 +1,8 @@
 //! Time as the token rules see it: whole seconds since the Unix epoch.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of the current time, replaceable in tests.
 pub trait Clock: Send + Sync {
@@ -53,5 +54,18 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A [`Clock`] as governor's rate limiters read time, so that limits run on
+/// the same (replaceable) clock as the token rules.
+#[derive(Clone)]
+pub struct RateLimitClock(pub Arc<dyn Clock>);
+
+impl governor::clock::Clock for RateLimitClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
     }
 }

@@ -89,7 +89,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let authority = open_authority(settings).await?;
     // Compute the dummy hash before the first unknown-user login needs it.
     tokio::task::spawn_blocking(tessera_core::password::warm_up);
-    let listener = TcpListener::bind(&bind)
+    let listener = crate::http::listener::bind(&bind)
         .await
         .map_err(|source| ServeError::Bind {
             bind: bind.clone(),

@@ -3,18 +3,24 @@
 //! in flight and at most one per interval, so that tokens with forged kids
 //! cannot make this service hammer the issuer.
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use jsonwebtoken::jwk::JwkSet;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tessera_core::Algorithm;
+use tessera_core::clock::{Clock, RateLimitClock};
 use tessera_core::keys::{Key, KeyRing};
 
 struct Cached {
     ring: Arc<KeyRing>,
-    /// When the set must be fetched again; `None` before the first fetch.
-    expires: Option<Instant>,
+    /// When the set must be fetched again (milliseconds on the verifier's
+    /// clock); `None` before the first fetch.
+    expires_ms: Option<i64>,
 }
+
+type FetchLimiter = RateLimiter<NotKeyed, InMemoryState, RateLimitClock, NoOpMiddleware<Duration>>;
 
 pub(crate) struct JwksCache {
     url: String,
@@ -24,13 +30,8 @@ pub(crate) struct JwksCache {
     cached: RwLock<Arc<Cached>>,
     /// Held while fetching: concurrent callers wait for that one fetch.
     fetching: tokio::sync::Mutex<()>,
-    fetches: DefaultDirectRateLimiter,
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    fetches: FetchLimiter,
+    clock: Arc<dyn Clock>,
 }
 
 impl JwksCache {
@@ -40,6 +41,7 @@ impl JwksCache {
         algorithms: Vec<Algorithm>,
         min_interval: Duration,
         default_max_age: Duration,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let quota = Quota::with_period(min_interval.max(Duration::from_millis(1)))
             .unwrap_or_else(|| Quota::per_second(std::num::NonZeroU32::MIN));
@@ -50,11 +52,17 @@ impl JwksCache {
             default_max_age,
             cached: RwLock::new(Arc::new(Cached {
                 ring: Arc::new(KeyRing::verifying([])),
-                expires: None,
+                expires_ms: None,
             })),
             fetching: tokio::sync::Mutex::new(()),
-            fetches: RateLimiter::direct(quota),
+            fetches: RateLimiter::direct_with_clock(quota, RateLimitClock(clock.clone())),
+            clock,
         }
+    }
+
+    /// Whether `cached` may still be used without asking the issuer.
+    fn is_fresh(&self, cached: &Cached) -> bool {
+        cached.expires_ms.is_some_and(|e| self.clock.now_ms() < e)
     }
 
     fn current(&self) -> Arc<Cached> {
@@ -67,7 +75,7 @@ impl JwksCache {
     /// The keys to verify with now: the cached set while it is fresh.
     pub(crate) async fn ring(&self) -> Arc<KeyRing> {
         let cached = self.current();
-        if cached.expires.is_some_and(|e| Instant::now() < e) {
+        if self.is_fresh(&cached) {
             return cached.ring.clone();
         }
         self.refetch(None).await
@@ -83,8 +91,8 @@ impl JwksCache {
         let _one_at_a_time = self.fetching.lock().await;
         // Another caller may have fetched while this one waited.
         let cached = self.current();
-        let fresh = cached.expires.is_some_and(|e| Instant::now() < e);
-        let has_kid = kid.is_none_or(|k| cached.ring.get(k, now_secs()).is_some());
+        let fresh = self.is_fresh(&cached);
+        let has_kid = kid.is_none_or(|k| cached.ring.get(k, self.clock.now()).is_some());
         if fresh && has_kid {
             return cached.ring.clone();
         }
@@ -93,10 +101,13 @@ impl JwksCache {
         }
         match self.fetch().await {
             Ok((ring, max_age)) => {
-                let next = Arc::new(Cached {
-                    ring: Arc::new(ring),
-                    expires: Some(Instant::now() + max_age),
-                });
+                let next =
+                    Arc::new(Cached {
+                        ring: Arc::new(ring),
+                        expires_ms: Some(self.clock.now_ms().saturating_add(
+                            i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX),
+                        )),
+                    });
                 *self.cached.write().unwrap_or_else(PoisonError::into_inner) = next.clone();
                 next.ring.clone()
             }

@@ -5,10 +5,11 @@ use crate::jwks::JwksCache;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Map, Value};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tessera_core::Algorithm;
 use tessera_core::Refusal;
 use tessera_core::claims::TokenType;
+use tessera_core::clock::{Clock, SystemClock};
 use tessera_core::keys::{Key, KeyMaterial, KeyRing};
 use tessera_core::token::{self, TokenPolicy};
 
@@ -60,6 +61,7 @@ struct Inner {
     algorithms: Vec<Algorithm>,
     source: Source,
     introspector: Option<Introspector>,
+    clock: Arc<dyn Clock>,
 }
 
 /// Checks Tessera's tokens. Cheap to clone; share one per service.
@@ -76,12 +78,6 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 impl Verifier {
     /// Starts building a verifier. Defaults are the strict ones: access
     /// tokens only, no leeway, algorithms ES256, ES384, EdDSA, RS256 and PS256
@@ -93,7 +89,7 @@ impl Verifier {
     /// Verifies an access token and returns its claims.
     pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Claims<T>, Refusal> {
         let inner = &self.inner;
-        let now = now();
+        let now = inner.clock.now();
         let claims = match &inner.source {
             Source::Static(ring) => {
                 token::validate(&inner.policy, ring, token, Some(TokenType::Access), now)?
@@ -157,6 +153,7 @@ pub struct VerifierBuilder {
     jwks_min_interval: Duration,
     jwks_default_max_age: Duration,
     introspection: Option<(String, Duration)>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for VerifierBuilder {
@@ -168,6 +165,7 @@ impl Default for VerifierBuilder {
             jwks_min_interval: Duration::from_secs(10),
             jwks_default_max_age: Duration::from_secs(300),
             introspection: None,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -242,6 +240,15 @@ impl VerifierBuilder {
         self
     }
 
+    /// The clock that expiry, the JWKS cache's age and its fetch limit are
+    /// measured on (default: the system's). Tests of a service move a
+    /// [`FixedClock`](crate::FixedClock) or their own instead
+    /// of waiting for tokens to expire.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Builds the verifier (a JWKS source fetches on first use, not here).
     pub fn build(self) -> Result<Verifier, BuildError> {
         let key_error = |e: tessera_core::keys::KeyError| BuildError::Key(e.to_string());
@@ -287,6 +294,7 @@ impl VerifierBuilder {
                     algorithms.clone(),
                     self.jwks_min_interval,
                     self.jwks_default_max_age,
+                    self.clock.clone(),
                 );
                 (Source::Jwks(cache), algorithms)
             }
@@ -308,6 +316,7 @@ impl VerifierBuilder {
                 algorithms,
                 source,
                 introspector,
+                clock: self.clock,
             }),
         })
     }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use tessera_core::clock::Clock;
+use tessera_core::clock::{Clock, RateLimitClock};
 use tessera_core::throttle::{FailureLog, Limit};
 
 /// Keys remembered per failure log, whatever an attacker invents; far above
@@ -31,21 +31,8 @@ pub(super) struct LoginAttempt {
     at_ms: i64,
 }
 
-/// The authority's clock as governor reads time, so that the signup limit
-/// runs on the same (replaceable) clock as everything else.
-#[derive(Clone)]
-struct GovernorClock(Arc<dyn Clock>);
-
-impl governor::clock::Clock for GovernorClock {
-    type Instant = Duration;
-
-    fn now(&self) -> Duration {
-        Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
-    }
-}
-
 type SignupLimiter =
-    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, GovernorClock, NoOpMiddleware<Duration>>;
+    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, RateLimitClock, NoOpMiddleware<Duration>>;
 
 /// Failed logins by username and by client address, and signups by client
 /// address, each off when its setting says `off`.
@@ -78,7 +65,11 @@ impl Throttle {
             let burst = NonZeroU32::new(rate.count)?;
             let quota = Quota::with_period(rate.per / rate.count)?.allow_burst(burst);
             let store = DefaultKeyedStateStore::default();
-            Some(RateLimiter::new(quota, store, GovernorClock(clock.clone())))
+            Some(RateLimiter::new(
+                quota,
+                store,
+                RateLimitClock(clock.clone()),
+            ))
         });
         Self {
             clock,
@@ -144,7 +135,7 @@ impl Throttle {
         if let (Some(limiter), Some(client)) = (&self.signups, client)
             && let Err(not_until) = limiter.check_key(&client)
         {
-            let now = governor::clock::Clock::now(&GovernorClock(self.clock.clone()));
+            let now = governor::clock::Clock::now(&RateLimitClock(self.clock.clone()));
             let wait = not_until.wait_time_from(now);
             telemetry::throttled();
             return Err(AuthError::Throttled(wait.as_secs().max(1)));

@@ -3,6 +3,7 @@
 use crate::harness::*;
 use serde_json::json;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BEHIND_PROXY: &str = "trusted_proxies = [\"127.0.0.1\"]";
 
@@ -177,7 +178,7 @@ async fn signups_are_limited_per_address() {
 
 #[tokio::test]
 async fn a_slow_request_gets_408() {
-    let s = Server::start("request_timeout = \"1s\"").await;
+    let s = Server::start("request_timeout = \"300ms\"").await;
     // Headers promise a body that never comes.
     let request = b"POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
     let answer = tokio::time::timeout(Duration::from_secs(10), s.raw_open(request))
@@ -193,9 +194,17 @@ async fn connections_past_the_cap_wait_for_a_free_slot() {
     let addr = s.base.trim_start_matches("http://").to_owned();
     let mut idle = Vec::new();
     for _ in 0..4 {
-        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+        // One answered request each: the connection holds a slot, kept alive.
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 512];
+        let n = stream.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+        idle.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let waiting = tokio::time::timeout(Duration::from_millis(500), s.get("/healthz")).await;
     assert!(
         waiting.is_err(),

@@ -31,7 +31,8 @@ pub struct TestClock {
 }
 
 impl TestClock {
-    fn advance(&self, by: Duration) {
+    /// Moves this clock `by` ahead of the wall clock (further than before).
+    pub fn advance(&self, by: Duration) {
         self.offset_ms
             .fetch_add(by.as_millis() as i64, std::sync::atomic::Ordering::SeqCst);
     }
@@ -201,7 +202,7 @@ impl Server {
         let authority = Authority::open(settings, store, clock)
             .await
             .expect("authority");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tessera_server::http::listener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
@@ -282,6 +283,23 @@ impl Server {
             "logs are kept for servers started with start_process"
         );
         read_log(self.dir.path())
+    }
+
+    /// The log once it satisfies `ready` (the server writes its request log
+    /// after answering, so a test waits for the lines it is about).
+    pub async fn log_until(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if ready(&log) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the awaited lines never reached the log:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Kills the process with SIGKILL: no chance to flush or clean up.
@@ -406,9 +424,34 @@ impl Server {
         )
     }
 
-    /// Signs up and logs in.
+    /// Creates an account with [`PASSWORD`] straight in the database, as one
+    /// that existed before the test: no signup, so no hashing beyond the
+    /// login's (the suite's CPU goes to Argon2; signup has tests of its own).
+    pub async fn create_user(&self, username: &str, staff: bool) {
+        static HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            tessera_core::password::hash(PASSWORD).expect("hash the test password")
+        });
+        use tessera_core::clock::Clock;
+        use tessera_store::Store;
+        let store = tessera_store::SqliteStore::connect(&self.database_url())
+            .await
+            .expect("database");
+        store
+            .create_user(tessera_store::NewUser {
+                username: username.to_owned(),
+                email: String::new(),
+                password_hash: HASH.clone(),
+                is_staff: staff,
+                is_superuser: staff,
+                date_joined: tessera_core::clock::SystemClock.now(),
+            })
+            .await
+            .expect("create the user");
+    }
+
+    /// An existing account, logged in: (access, refresh).
     pub async fn user(&self, username: &str) -> (String, String) {
-        self.signup(username).await;
+        self.create_user(username, false).await;
         self.login(username).await
     }
 
@@ -442,18 +485,10 @@ impl Server {
         )
     }
 
-    /// Creates a staff superuser with the CLI and logs in: (access, refresh).
+    /// An existing staff superuser, logged in: (access, refresh). (The
+    /// CLI's createsuperuser has tests of its own.)
     pub async fn superuser(&self, username: &str) -> (String, String) {
-        let (code, out, err) = self.cli(
-            &[
-                "createsuperuser",
-                "--username",
-                username,
-                "--password-stdin",
-            ],
-            Some(&format!("{PASSWORD}\n")),
-        );
-        assert_eq!(code, 0, "{out} {err}");
+        self.create_user(username, true).await;
         self.login(username).await
     }
 
