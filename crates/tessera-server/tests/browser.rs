@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How often the page is looked at while waiting for it to change.
+const POLL: Duration = Duration::from_millis(20);
 
 struct Browser {
     client: Client,
@@ -111,7 +113,7 @@ impl Browser {
                 Instant::now() < deadline,
                 "#{id} never matched; it says: {text}"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(POLL).await;
         }
     }
 
@@ -295,6 +297,7 @@ async fn click_css(browser: &Browser, css: &str) {
         .client
         .wait()
         .at_most(Duration::from_secs(15))
+        .every(POLL)
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"));
@@ -304,8 +307,10 @@ async fn click_css(browser: &Browser, css: &str) {
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
-/// Switches an opened operation to "Try it out" (its execute button appears),
-/// clicking again if the first click landed while the panel was still opening.
+/// Switches an opened operation to "Try it out" (its execute button appears).
+/// The first click on a freshly opened operation is lost (seen every time,
+/// however long one waits before it); one that takes shows the execute
+/// button within tens of milliseconds, so after a short wait click again.
 async fn try_it_out(browser: &Browser, operation: &str) {
     let execute = format!("#{operation} .execute");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -317,19 +322,36 @@ async fn try_it_out(browser: &Browser, operation: &str) {
         {
             let _ = button.click().await;
         }
-        // A second click would cancel it: give this one time to take.
-        let took = Instant::now() + Duration::from_millis(400);
+        // A second click would cancel one that took: give it time to show.
+        let took = Instant::now() + Duration::from_millis(150);
         while Instant::now() < took {
             if browser.client.find(Locator::Css(&execute)).await.is_ok() {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
         assert!(
             Instant::now() < deadline,
             "{operation}: Try it out never took"
         );
     }
+}
+
+/// Puts `text` in a field of Swagger UI's React forms as a paste would: one
+/// input event, which React's change handler takes (typing it key by key
+/// re-renders the whole page per key and takes seconds).
+async fn paste(browser: &Browser, field: &fantoccini::elements::Element, text: &str) {
+    browser
+        .client
+        .execute(
+            "const [field, text] = arguments;
+             const setter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(field), 'value').set;
+             setter.call(field, text);
+             field.dispatchEvent(new Event('input', { bubbles: true }));",
+            vec![serde_json::to_value(field).unwrap(), json!(text)],
+        )
+        .await
+        .unwrap();
 }
 
 /// The live response of an operation after Execute: (status, body text).
@@ -339,6 +361,7 @@ async fn live_response(browser: &Browser, operation: &str) -> (String, String) {
         .client
         .wait()
         .at_most(Duration::from_secs(15))
+        .every(POLL)
         .for_element(Locator::Css(&status_css))
         .await
         .unwrap_or_else(|e| panic!("{status_css}: {e}"))
@@ -375,20 +398,16 @@ async fn swagger_ui_logs_in_authorizes_and_calls_me_with_no_network() {
     let body = b
         .wait()
         .at_most(Duration::from_secs(15))
+        .every(POLL)
         .for_element(Locator::Css(&format!("#{login} textarea.body-param__text")))
         .await
         .unwrap();
-    // Select the example body so that typing replaces it (WebDriver's clear
-    // on this React textarea takes seconds).
-    b.execute(
-        "arguments[0].select();",
-        vec![serde_json::to_value(&body).unwrap()],
+    paste(
+        &browser,
+        &body,
+        &json!({"username": "swagger", "password": PASSWORD}).to_string(),
     )
-    .await
-    .unwrap();
-    body.send_keys(&json!({"username": "swagger", "password": PASSWORD}).to_string())
-        .await
-        .unwrap();
+    .await;
     click_css(&browser, &format!("#{login} .execute")).await;
     let (status, text) = live_response(&browser, login).await;
     assert!(status.starts_with("200"), "{status}: {text}");
@@ -400,10 +419,11 @@ async fn swagger_ui_logs_in_authorizes_and_calls_me_with_no_network() {
     let field = b
         .wait()
         .at_most(Duration::from_secs(15))
+        .every(POLL)
         .for_element(Locator::Css(".auth-container input"))
         .await
         .unwrap();
-    field.send_keys(&access).await.unwrap();
+    paste(&browser, &field, &access).await;
     click_css(&browser, ".auth-btn-wrapper button.authorize").await;
     click_css(&browser, ".auth-btn-wrapper button.btn-done").await;
 

@@ -240,8 +240,8 @@ impl VerifierBuilder {
         self
     }
 
-    /// The clock that expiry, the JWKS cache's age and its fetch limit are
-    /// measured on (default: the system's). Tests of a service move a
+    /// The clock that expiry, the JWKS cache's age, its fetch limit and the
+    /// introspection cache are measured on (default: the system's). Tests of a service move a
     /// [`FixedClock`](crate::FixedClock) or their own instead
     /// of waiting for tokens to expire.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -307,7 +307,7 @@ impl VerifierBuilder {
             ));
         }
         let introspector = match self.introspection {
-            Some((url, ttl)) => Some(Introspector::new(url, client()?, ttl)),
+            Some((url, ttl)) => Some(Introspector::new(url, client()?, ttl, self.clock.clone())),
             None => None,
         };
         Ok(Verifier {

@@ -214,16 +214,18 @@ async fn jwks_keys_are_cached_for_max_age_and_filtered_by_algorithm() {
     ));
     let (url, fetches) = jwks_server(ring.clone(), 1).await;
     let token = mint_with(&ring, &TokenPolicy::new(), TokenType::Access, now());
+    let clock = Arc::new(tessera_verify::FixedClock::new(now()));
     let verifier = Verifier::builder()
         .jwks_url(&url)
         .jwks_min_interval(Duration::from_millis(10))
+        .clock(clock.clone())
         .build()
         .unwrap();
     for _ in 0..5 {
         assert!(verifier.verify::<Value>(&token).await.is_ok());
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "cached within max-age");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(2);
     assert!(verifier.verify::<Value>(&token).await.is_ok());
     assert_eq!(
         fetches.load(Ordering::SeqCst),
@@ -328,12 +330,11 @@ async fn online_mode_asks_introspection_and_caches_the_answer() {
         }),
     );
     let base = serve(app).await;
+    let clock = Arc::new(tessera_verify::FixedClock::new(now()));
     let verifier = Verifier::builder()
         .hmac_secret(Algorithm::HS256, SECRET)
-        .introspection(
-            format!("{base}/oauth/introspect"),
-            Duration::from_millis(300),
-        )
+        .introspection(format!("{base}/oauth/introspect"), Duration::from_secs(1))
+        .clock(clock.clone())
         .build()
         .unwrap();
     assert!(verifier.verify::<Value>(&token).await.is_ok());
@@ -344,7 +345,7 @@ async fn online_mode_asks_introspection_and_caches_the_answer() {
         "the second answer comes from the cache"
     );
     active.store(false, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    clock.advance(1);
     assert_eq!(
         verifier.verify::<Value>(&token).await.unwrap_err(),
         Refusal::Revoked

@@ -1,11 +1,10 @@
 use super::*;
-use crate::keys::KeyMaterial;
 use jsonwebtoken::Algorithm;
 
 const NOW: i64 = 1_800_000_000;
 
 fn setup(alg: Algorithm) -> (TokenPolicy, KeyRing) {
-    let key = KeyMaterial::generate(alg).unwrap().into_key().unwrap();
+    let key = crate::keys::test_material(alg).into_key().unwrap();
     (TokenPolicy::new(), KeyRing::single(key))
 }
 
