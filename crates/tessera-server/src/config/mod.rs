@@ -1,19 +1,22 @@
-//! Tessera's settings: one typed struct, read from a TOML file and
-//! `TESSERA_<SETTING>` environment variables (which win), checked at start.
-//! What each one means, for people, is in [`reference`].
+//! Tessera's settings: one typed struct, deserialised with serde from a TOML
+//! file and `TESSERA_<SETTING>` environment variables (which win), layered by
+//! figment, checked at start. Each setting is declared once, in
+//! [`settings`](self::settings): its doc comment, type, default and reader.
 
+mod define;
 mod parse;
 pub mod reference;
 mod render;
+mod settings;
 
+pub use settings::{SETTING_NAMES, SETTINGS, Settings};
+
+use figment::Figment;
+use figment::providers::Serialized;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
-use tessera_core::Algorithm;
-use tessera_core::claims::{ExtraClaim, RESERVED_CLAIMS};
-use tessera_core::keys::{ALGORITHM_NAMES, parse_algorithm};
 
 /// Where a request may carry its access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,84 +71,27 @@ pub struct Rate {
     pub per: Duration,
 }
 
-/// Every setting, validated. Built only by [`Settings::load`] or [`Settings::default`].
-#[derive(Clone)]
-pub struct Settings {
-    /// Listen address, `HOST:PORT`.
-    pub bind: String,
-    /// `sqlite://PATH` or `postgres://...`.
-    pub database_url: String,
-    /// Optional Redis for shared revocations and rate limits.
-    pub redis_url: Option<String>,
-    /// Access token lifetime.
-    pub access_token_lifetime: Duration,
-    /// Refresh token lifetime.
-    pub refresh_token_lifetime: Duration,
-    /// Refresh also returns a new refresh token.
-    pub rotate_refresh_tokens: bool,
-    /// The old refresh token is blacklisted on rotation.
-    pub blacklist_after_rotation: bool,
-    /// A blacklisted refresh token presented again revokes its family.
-    pub reuse_detection: bool,
-    /// The signing algorithm.
-    pub algorithm: Algorithm,
-    /// HMAC secret or path of a PEM private key; generated and stored when absent.
-    pub signing_key: Option<String>,
-    /// `iss` to set and require.
-    pub issuer: Option<String>,
-    /// `aud` to set and require.
-    pub audience: Option<String>,
-    /// The address users reach the server at, for absolute URLs it gives out.
-    pub public_url: Option<String>,
-    /// Clock skew tolerance.
-    pub leeway: Duration,
-    /// Accepted schemes in `Authorization`.
-    pub auth_header_types: Vec<String>,
-    /// Claim carrying the user id.
-    pub user_id_claim: String,
-    /// User fields copied into access tokens.
-    pub extra_claims: Vec<ExtraClaim>,
-    /// Where access tokens are looked for, in order.
-    pub token_locations: Vec<TokenLocation>,
-    /// `Secure` on cookies.
-    pub cookie_secure: bool,
-    /// `SameSite` on cookies.
-    pub cookie_samesite: SameSite,
-    /// Origins allowed for browser clients.
-    pub cors_allowed_origins: Vec<String>,
-    /// Failed logins allowed per window; `None` is `off`.
-    pub login_rate_limit: Option<Rate>,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// Whether signup is open.
-    pub signup_enabled: bool,
-    /// Minimum password length.
-    pub password_min_length: usize,
-    /// Signups allowed per client address; `None` is `off`.
-    pub signup_rate_limit: Option<Rate>,
-    /// Open connections served at once; more wait in the backlog.
-    pub max_connections: usize,
-    /// How long a request body may take to arrive before a 408.
-    pub request_timeout: Duration,
+impl Rate {
+    /// `count` per minute.
+    pub const fn per_minute(count: u32) -> Rate {
+        Rate {
+            count,
+            per: Duration::from_secs(60),
+        }
+    }
 }
 
 impl fmt::Debug for Settings {
-    // By hand, so that the signing key never reaches a log line.
+    // Every setting as `tessera config` shows it: secrets masked.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("bind", &self.bind)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("algorithm", &self.algorithm)
-            .field(
-                "signing_key",
-                &self.signing_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("access_token_lifetime", &self.access_token_lifetime)
-            .field("refresh_token_lifetime", &self.refresh_token_lifetime)
-            .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
-            .field("blacklist_after_rotation", &self.blacklist_after_rotation)
-            .field("reuse_detection", &self.reuse_detection)
-            .finish_non_exhaustive()
+        let mut out = f.debug_struct("Settings");
+        for name in SETTING_NAMES {
+            match self.value(name) {
+                Some(value) => out.field(name, &format_args!("{value}")),
+                None => out.field(name, &format_args!("(not set)")),
+            };
+        }
+        out.finish()
     }
 }
 
@@ -158,47 +104,6 @@ pub fn redact_url(url: &str) -> String {
             format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
         }
         _ => url.to_owned(),
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            bind: "127.0.0.1:8000".into(),
-            database_url: "sqlite://tessera.db".into(),
-            redis_url: None,
-            access_token_lifetime: Duration::from_secs(300),
-            refresh_token_lifetime: Duration::from_secs(86_400),
-            rotate_refresh_tokens: false,
-            blacklist_after_rotation: false,
-            reuse_detection: true,
-            algorithm: Algorithm::HS256,
-            signing_key: None,
-            issuer: None,
-            public_url: None,
-            audience: None,
-            leeway: Duration::ZERO,
-            auth_header_types: vec!["Bearer".into()],
-            user_id_claim: "user_id".into(),
-            extra_claims: Vec::new(),
-            token_locations: vec![TokenLocation::Headers],
-            cookie_secure: true,
-            cookie_samesite: SameSite::Lax,
-            cors_allowed_origins: Vec::new(),
-            login_rate_limit: Some(Rate {
-                count: 10,
-                per: Duration::from_secs(60),
-            }),
-            trusted_proxies: Vec::new(),
-            signup_enabled: true,
-            password_min_length: 8,
-            signup_rate_limit: Some(Rate {
-                count: 10,
-                per: Duration::from_secs(60),
-            }),
-            max_connections: 1024,
-            request_timeout: Duration::from_secs(30),
-        }
     }
 }
 
@@ -226,46 +131,34 @@ pub enum ConfigError {
     },
 }
 
-/// Every setting's name, as in the TOML file (upper-cased after `TESSERA_` in the environment).
-pub const SETTING_NAMES: [&str; 28] = [
-    "bind",
-    "database_url",
-    "redis_url",
-    "access_token_lifetime",
-    "refresh_token_lifetime",
-    "rotate_refresh_tokens",
-    "blacklist_after_rotation",
-    "reuse_detection",
-    "algorithm",
-    "signing_key",
-    "issuer",
-    "audience",
-    "public_url",
-    "leeway",
-    "auth_header_types",
-    "user_id_claim",
-    "extra_claims",
-    "token_locations",
-    "cookie_secure",
-    "cookie_samesite",
-    "cors_allowed_origins",
-    "login_rate_limit",
-    "trusted_proxies",
-    "signup_enabled",
-    "password_min_length",
-    "signup_rate_limit",
-    "max_connections",
-    "request_timeout",
-];
+impl ConfigError {
+    /// The first error of a failed extraction, named by its setting.
+    fn from_layers(error: figment::Error) -> Self {
+        use figment::error::Kind;
+        let setting = error
+            .path
+            .first()
+            .and_then(|key| SETTING_NAMES.iter().find(|name| *name == key));
+        match (&error.kind, setting) {
+            (Kind::UnknownField(key, _), _) => ConfigError::Unknown(key.clone()),
+            (Kind::Message(expected), Some(setting)) => ConfigError::Invalid {
+                setting,
+                expected: expected.clone(),
+            },
+            (_, Some(setting)) => ConfigError::Invalid {
+                setting,
+                expected: error.kind.to_string(),
+            },
+            (_, None) => ConfigError::File {
+                path: "configuration".into(),
+                reason: error.kind.to_string(),
+            },
+        }
+    }
+}
 
 /// Environment variables with the `TESSERA_` prefix that are not settings.
 const NON_SETTING_ENV: [&str; 2] = ["TESSERA_CONFIG", "TESSERA_LOG"];
-
-/// A raw value before parsing: from the file (typed) or the environment (text).
-enum Raw {
-    File(toml::Value),
-    Env(String),
-}
 
 impl Settings {
     /// Reads `file` (if given), then applies `TESSERA_*` variables from `env`,
@@ -274,25 +167,25 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut raw: BTreeMap<String, Raw> = BTreeMap::new();
+        let mut layers = Figment::new();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
+            // Parsed here rather than by figment, for a one-line syntax error.
             let table: toml::Table =
                 text.parse()
                     .map_err(|e: toml::de::Error| ConfigError::File {
                         path: path.display().to_string(),
                         reason: toml_error_line(&text, &e),
                     })?;
-            for (key, value) in table {
-                if !SETTING_NAMES.contains(&key.as_str()) {
-                    return Err(ConfigError::Unknown(key));
-                }
-                raw.insert(key, Raw::File(value));
-            }
+            layers = layers.merge(Serialized::defaults(table));
         }
+        // Variables stay text: each setting's reader parses its own syntax
+        // (figment's own Env provider guesses types, and would turn an
+        // all-digit secret into a number).
+        let mut vars = BTreeMap::new();
         for (key, value) in env {
             let Some(name) = key.strip_prefix("TESSERA_") else {
                 continue;
@@ -306,9 +199,12 @@ impl Settings {
             if !SETTING_NAMES.contains(&name.as_str()) {
                 return Err(ConfigError::Unknown(key));
             }
-            raw.insert(name, Raw::Env(value));
+            vars.insert(name, value);
         }
-        Self::from_raw(raw)
+        layers
+            .merge(Serialized::defaults(vars))
+            .extract()
+            .map_err(ConfigError::from_layers)
     }
 
     /// The token rules these settings make.

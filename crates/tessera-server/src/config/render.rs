@@ -1,80 +1,101 @@
 //! Settings written back as TOML values, as a file would hold them, with
 //! secrets masked: what `tessera config` prints.
 
-use super::*;
+use super::{Rate, SameSite, Settings, TokenLocation, redact_url};
+use std::net::IpAddr;
+use std::time::Duration;
+use tessera_core::Algorithm;
+use tessera_core::claims::ExtraClaim;
+use toml::Value;
 
-impl Settings {
-    /// The setting `name` as a TOML value, as a file would hold it; `None`
-    /// when it is unset. Secrets come out masked: an HMAC signing key as
-    /// `********`, passwords in URLs as `***`.
-    pub fn value(&self, name: &str) -> Option<toml::Value> {
-        use toml::Value;
-        let string = |s: &str| Some(Value::String(s.to_owned()));
-        let list = |items: Vec<&str>| {
-            Some(Value::Array(
-                items.into_iter().map(|i| Value::String(i.into())).collect(),
-            ))
-        };
-        let duration = |d: Duration| string(&format_duration(d));
-        let rate = |r: Option<Rate>| string(&format_rate(r));
-        match name {
-            "bind" => string(&self.bind),
-            "database_url" => string(&redact_url(&self.database_url)),
-            "redis_url" => self
-                .redis_url
-                .as_deref()
-                .and_then(|u| string(&redact_url(u))),
-            "access_token_lifetime" => duration(self.access_token_lifetime),
-            "refresh_token_lifetime" => duration(self.refresh_token_lifetime),
-            "rotate_refresh_tokens" => Some(Value::Boolean(self.rotate_refresh_tokens)),
-            "blacklist_after_rotation" => Some(Value::Boolean(self.blacklist_after_rotation)),
-            "reuse_detection" => Some(Value::Boolean(self.reuse_detection)),
-            "algorithm" => string(tessera_core::keys::algorithm_name(self.algorithm)),
-            "signing_key" => self.signing_key.as_deref().and_then(|key| {
-                // A PEM path is not a secret; an HMAC secret is.
-                if tessera_core::keys::is_hmac(self.algorithm) {
-                    string("********")
-                } else {
-                    string(key)
-                }
-            }),
-            "issuer" => self.issuer.as_deref().and_then(string),
-            "public_url" => self.public_url.as_deref().and_then(string),
-            "audience" => self.audience.as_deref().and_then(string),
-            "leeway" => duration(self.leeway),
-            "auth_header_types" => {
-                list(self.auth_header_types.iter().map(String::as_str).collect())
-            }
-            "user_id_claim" => string(&self.user_id_claim),
-            "extra_claims" => list(self.extra_claims.iter().map(|c| c.name()).collect()),
-            "token_locations" => list(self.token_locations.iter().map(|l| l.name()).collect()),
-            "cookie_secure" => Some(Value::Boolean(self.cookie_secure)),
-            "cookie_samesite" => string(match self.cookie_samesite {
-                SameSite::Lax => "Lax",
-                SameSite::Strict => "Strict",
-                SameSite::None => "None",
-            }),
-            "cors_allowed_origins" => list(
-                self.cors_allowed_origins
-                    .iter()
-                    .map(String::as_str)
-                    .collect(),
-            ),
-            "login_rate_limit" => rate(self.login_rate_limit),
-            "trusted_proxies" => Some(Value::Array(
-                self.trusted_proxies
-                    .iter()
-                    .map(|a| Value::String(a.to_string()))
-                    .collect(),
-            )),
-            "signup_enabled" => Some(Value::Boolean(self.signup_enabled)),
-            "password_min_length" => Some(Value::Integer(self.password_min_length as i64)),
-            "signup_rate_limit" => rate(self.signup_rate_limit),
-            "max_connections" => Some(Value::Integer(self.max_connections as i64)),
-            "request_timeout" => duration(self.request_timeout),
-            _ => None,
+// Each takes the whole settings as well as its own value: what is secret
+// about one setting can depend on another (the signing key on the algorithm).
+
+pub(super) fn string(_: &Settings, v: &str) -> Option<Value> {
+    Some(Value::String(v.to_owned()))
+}
+
+pub(super) fn optional_string(_: &Settings, v: &Option<String>) -> Option<Value> {
+    v.as_deref().map(|v| Value::String(v.to_owned()))
+}
+
+pub(super) fn url(_: &Settings, v: &str) -> Option<Value> {
+    Some(Value::String(redact_url(v)))
+}
+
+pub(super) fn optional_url(_: &Settings, v: &Option<String>) -> Option<Value> {
+    v.as_deref().map(|v| Value::String(redact_url(v)))
+}
+
+pub(super) fn signing_key(s: &Settings, v: &Option<String>) -> Option<Value> {
+    // A PEM path is not a secret; an HMAC secret is.
+    v.as_deref().map(|key| {
+        Value::String(if tessera_core::keys::is_hmac(s.algorithm) {
+            "********".into()
+        } else {
+            key.to_owned()
+        })
+    })
+}
+
+pub(super) fn boolean(_: &Settings, v: &bool) -> Option<Value> {
+    Some(Value::Boolean(*v))
+}
+
+pub(super) fn integer(_: &Settings, v: &usize) -> Option<Value> {
+    Some(Value::Integer(i64::try_from(*v).unwrap_or(i64::MAX)))
+}
+
+pub(super) fn duration(_: &Settings, v: &Duration) -> Option<Value> {
+    Some(Value::String(format_duration(*v)))
+}
+
+pub(super) fn rate(_: &Settings, v: &Option<Rate>) -> Option<Value> {
+    Some(Value::String(format_rate(*v)))
+}
+
+pub(super) fn algorithm(_: &Settings, v: &Algorithm) -> Option<Value> {
+    Some(Value::String(
+        tessera_core::keys::algorithm_name(*v).to_owned(),
+    ))
+}
+
+fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> Option<Value> {
+    Some(Value::Array(
+        items
+            .into_iter()
+            .map(|i| Value::String(i.to_owned()))
+            .collect(),
+    ))
+}
+
+pub(super) fn strings(_: &Settings, v: &[String]) -> Option<Value> {
+    list(v.iter().map(String::as_str))
+}
+
+pub(super) fn extra_claims(_: &Settings, v: &[ExtraClaim]) -> Option<Value> {
+    list(v.iter().map(|c| c.name()))
+}
+
+pub(super) fn token_locations(_: &Settings, v: &[TokenLocation]) -> Option<Value> {
+    list(v.iter().map(|l| l.name()))
+}
+
+pub(super) fn samesite(_: &Settings, v: &SameSite) -> Option<Value> {
+    Some(Value::String(
+        match v {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
         }
-    }
+        .to_owned(),
+    ))
+}
+
+pub(super) fn addresses(_: &Settings, v: &[IpAddr]) -> Option<Value> {
+    Some(Value::Array(
+        v.iter().map(|a| Value::String(a.to_string())).collect(),
+    ))
 }
 
 /// A duration in the largest unit that divides it: `5m`, `1d`, `90s`, `250ms`.

@@ -1,6 +1,8 @@
-use super::parse::parse_rate;
+use super::parse::read_rate;
 use super::*;
 use std::io::Write;
+use tessera_core::Algorithm;
+use tessera_core::claims::{ExtraClaim, RESERVED_CLAIMS};
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -152,11 +154,48 @@ fn public_url_is_an_absolute_http_url() {
 
 #[test]
 fn rates_parse() {
-    let rate = |t: &str| parse_rate(("login_rate_limit", Raw::Env(t.into())));
+    let rate = |t: &str| read_rate(toml::Value::String(t.into()));
     assert_eq!(rate("off").unwrap(), None);
     assert_eq!(rate("5/s").unwrap().unwrap().per, Duration::from_secs(1));
     assert_eq!(rate("100/h").unwrap().unwrap().count, 100);
     assert!(rate("0/min").is_err());
+}
+
+#[test]
+fn an_all_digit_secret_from_the_environment_stays_text() {
+    let digits = "1234567890123456789012345678901234567890";
+    let s = Settings::load(None, env(&[("TESSERA_SIGNING_KEY", digits)])).unwrap();
+    assert_eq!(s.signing_key.as_deref(), Some(digits));
+}
+
+#[test]
+fn values_of_the_wrong_type_in_the_file_name_the_setting() {
+    for (text, setting, expected) in [
+        ("leeway = 5", "leeway", "a duration"),
+        (
+            "max_connections = \"many\"",
+            "max_connections",
+            "an integer from 1 to 1000000",
+        ),
+        ("cookie_secure = 1", "cookie_secure", "true or false"),
+        (
+            "token_locations = [1]",
+            "token_locations",
+            "a list of strings",
+        ),
+        ("issuer = [\"a\"]", "issuer", "a string"),
+    ] {
+        let f = file(text);
+        let e = Settings::load(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "invalid value for setting `{setting}`: {expected}"
+            )),
+            "{text}: {e}"
+        );
+    }
 }
 
 #[test]

@@ -1,0 +1,226 @@
+//! Every setting, once: its doc comment (what it does, for people), its
+//! type and default, the words for what it accepts, how it is read and how it
+//! is shown. `tessera config --reference` (docs/CONFIGURATION.md), `tessera
+//! config --defaults`, the loader and `tessera config` all come from here.
+
+use super::define::settings;
+use super::parse as de;
+use super::reference::SettingDoc;
+use super::render as show;
+use super::{Rate, SameSite, TokenLocation};
+use std::net::IpAddr;
+use std::time::Duration;
+use tessera_core::Algorithm;
+use tessera_core::claims::ExtraClaim;
+
+settings! {
+    /// The address the server listens on. The line `Tessera listening on HOST:PORT` on
+    /// standard output gives the address actually bound.
+    bind: String = "127.0.0.1:8000".into(),
+        kind: "address",
+        accepted: "`HOST:PORT`; port 0 picks a free port",
+        parse: "de::bind", show: show::string;
+
+    /// Where users, keys and revocations are kept. The SQLite file is created and migrated
+    /// on first start; its directory must exist and be writable. The file (and its -wal and
+    /// -shm) is readable by its owner only, whatever the umask; an existing file other
+    /// users can write stops the start, one they can read is started with a warning.
+    /// `postgres://` URLs are recognised but not supported yet: the start is refused.
+    database_url: String = "sqlite://tessera.db".into(),
+        kind: "URL",
+        accepted: "`sqlite://PATH` (relative to the working directory), `sqlite:///ABSOLUTE/PATH`",
+        parse: "de::database_url", show: show::url;
+
+    /// Reserved for sharing revocations and rate limits between instances. Not supported in
+    /// this version: setting it stops the start with a message saying so.
+    redis_url: Option<String> = None,
+        kind: "URL",
+        accepted: "`redis://HOST:PORT/N`",
+        parse: "de::redis_url", show: show::optional_url;
+
+    /// How long an access token is valid after it is issued.
+    access_token_lifetime: Duration = Duration::from_secs(300),
+        kind: "duration",
+        accepted: "1s to 3650d",
+        parse: "de::lifetime", show: show::duration;
+
+    /// How long a refresh token is valid after it is issued.
+    refresh_token_lifetime: Duration = Duration::from_secs(86_400),
+        kind: "duration",
+        accepted: "1s to 3650d",
+        parse: "de::lifetime", show: show::duration;
+
+    /// A refresh also returns a new refresh token (of the same session).
+    rotate_refresh_tokens: bool = false,
+        kind: "boolean",
+        accepted: "`true`, `false`",
+        parse: "de::boolean", show: show::boolean;
+
+    /// On rotation, the refresh token that was used is blacklisted, so each refresh token
+    /// works once. Has no effect without `rotate_refresh_tokens`.
+    blacklist_after_rotation: bool = false,
+        kind: "boolean",
+        accepted: "`true`, `false`",
+        parse: "de::boolean", show: show::boolean;
+
+    /// A blacklisted refresh token presented again ends its whole session: every token
+    /// descended from the same login is refused (a stolen token replayed after its owner
+    /// used it, or the reverse).
+    reuse_detection: bool = true,
+        kind: "boolean",
+        accepted: "`true`, `false`",
+        parse: "de::boolean", show: show::boolean;
+
+    /// The signing algorithm. Tokens signed with any other algorithm are refused. With an
+    /// asymmetric algorithm the public keys are published at `/.well-known/jwks.json`, so
+    /// other services verify without the secret.
+    algorithm: Algorithm = Algorithm::HS256,
+        kind: "string",
+        accepted: "`HS256`, `HS384`, `HS512`, `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, \
+                   `PS512`, `ES256`, `ES384`, `EdDSA` (case-sensitive)",
+        parse: "de::algorithm", show: show::algorithm;
+
+    /// When unset, a key is generated on first start, stored in the database and kept
+    /// across restarts; `tessera keys rotate` replaces it. When set, this key signs, and
+    /// rotating means changing it (the CLI refuses to rotate). A secret that is too short,
+    /// or a PEM file that cannot be read or does not match the algorithm, stops the start.
+    /// `tessera config` masks a secret (and shows a path).
+    signing_key: Option<String> = None,
+        kind: "string",
+        accepted: "HS*: the secret (its UTF-8 bytes), at least as long as the hash output (32 \
+                   bytes for HS256, 48 for HS384, 64 for HS512); other algorithms: the path of a PEM \
+                   private key",
+        parse: "de::optional_string", show: show::signing_key;
+
+    /// Sets `iss` in every token and requires it on verification.
+    issuer: Option<String> = None,
+        kind: "string",
+        accepted: "any string, usually a URL",
+        parse: "de::optional_string", show: show::optional_string;
+
+    /// Sets `aud` in every token and requires it on verification.
+    audience: Option<String> = None,
+        kind: "string",
+        accepted: "any string",
+        parse: "de::optional_string", show: show::optional_string;
+
+    /// The address users and other services reach Tessera at. Discovery
+    /// (`/.well-known/openid-configuration`) and paging links are built from it: from
+    /// `issuer` when that is set, else from this, else from the address the server is bound
+    /// to; never from a request's `Host` header, which a client chooses. Set it behind a
+    /// proxy or when binding 0.0.0.0.
+    public_url: Option<String> = None,
+        kind: "URL",
+        accepted: "an absolute `http://` or `https://` URL, e.g. `https://auth.example.com`",
+        parse: "de::public_url", show: show::optional_string;
+
+    /// Clock skew tolerated when checking `exp` and `nbf`.
+    leeway: Duration = Duration::ZERO,
+        kind: "duration",
+        accepted: "0s to 5m",
+        parse: "de::leeway", show: show::duration;
+
+    /// The schemes accepted in `Authorization: <scheme> <token>` (simplejwt's
+    /// `AUTH_HEADER_TYPES`). Another scheme counts as no credentials.
+    auth_header_types: Vec<String> = vec!["Bearer".into()],
+        kind: "list of strings",
+        accepted: "a non-empty list of schemes without spaces, e.g. `[\"Bearer\", \"JWT\"]`",
+        parse: "de::auth_header_types", show: show::strings;
+
+    /// The claim that carries the user id as a JSON integer (simplejwt's `USER_ID_CLAIM`).
+    user_id_claim: String = "user_id".into(),
+        kind: "string",
+        accepted: "a claim name Tessera does not use itself: not `token_type`, `type`, `exp`, \
+                   `iat`, `nbf`, `jti`, `sub`, `fid`, `ver`, `username`, `fresh`, `iss`, `aud`, `csrf`, \
+                   `email` or `is_staff`",
+        parse: "de::user_id_claim", show: show::string;
+
+    /// User fields copied into access tokens, so services can read them without asking.
+    extra_claims: Vec<ExtraClaim> = Vec::new(),
+        kind: "list of strings",
+        accepted: "any of `email`, `is_staff`",
+        parse: "de::extra_claims", show: show::extra_claims;
+
+    /// Where protected endpoints look for the access token, in this order: the
+    /// `Authorization` header, the `access_token_cookie` cookie (cookie mode, with CSRF
+    /// protection), the `access_token` query parameter, a top-level `access_token` in a
+    /// JSON body. A token elsewhere counts as no credentials.
+    token_locations: Vec<TokenLocation> = vec![TokenLocation::Headers],
+        kind: "list of strings",
+        accepted: "a non-empty list of `headers`, `cookies`, `query_string`, `json`",
+        parse: "de::token_locations", show: show::token_locations;
+
+    /// The `Secure` attribute of cookie-mode cookies. Browsers send Secure cookies over
+    /// HTTPS (and to localhost) only; set `false` for plain HTTP during development.
+    cookie_secure: bool = true,
+        kind: "boolean",
+        accepted: "`true`, `false`",
+        parse: "de::boolean", show: show::boolean;
+
+    /// The `SameSite` attribute of cookie-mode cookies. Browsers require `cookie_secure =
+    /// true` with `None`.
+    cookie_samesite: SameSite = SameSite::Lax,
+        kind: "string",
+        accepted: "`Lax`, `Strict`, `None` (case-sensitive)",
+        parse: "de::samesite", show: show::samesite;
+
+    /// Origins of pages on other sites allowed to call the API from a browser, with
+    /// credentials. Other origins get no CORS headers.
+    cors_allowed_origins: Vec<String> = Vec::new(),
+        kind: "list of strings",
+        accepted: "exact origins: `http://` or `https://`, host, optional port, no path or \
+                   trailing slash",
+        parse: "de::origins", show: show::strings;
+
+    /// Failed logins allowed per username and per client address in a sliding window; past
+    /// it, logins get 429 with `Retry-After` before any password check. An attempt is
+    /// counted before its password is checked, so a burst of simultaneous attempts gets no
+    /// more checks than the limit. `N/s` and `N/h` are counted over one minute (`600/h` is
+    /// `10/min`). A successful login clears the username's earlier failures. Per-username
+    /// counting lets anyone lock an account out for a minute at a time; `off` turns
+    /// throttling off.
+    login_rate_limit: Option<Rate> = Some(Rate::per_minute(10)),
+        kind: "rate",
+        accepted: "`N/s`, `N/min`, `N/h` (N at least 1), or `off`",
+        parse: "de::rate", show: show::rate;
+
+    /// Peers whose `X-Forwarded-For` is believed for the client address (throttling, logs).
+    /// From any other peer the socket address counts.
+    trusted_proxies: Vec<IpAddr> = Vec::new(),
+        kind: "list of IP addresses",
+        accepted: "IPv4 or IPv6 addresses",
+        parse: "de::addresses", show: show::addresses;
+
+    /// Whether `POST /api/auth/signup` is open; `false` answers 403 (accounts then come
+    /// from `tessera createsuperuser`).
+    signup_enabled: bool = true,
+        kind: "boolean",
+        accepted: "`true`, `false`",
+        parse: "de::boolean", show: show::boolean;
+
+    /// The shortest password accepted at signup and on change. Passwords must also not be
+    /// entirely numeric and must score at least 3 of 4 with zxcvbn, given the username and
+    /// email (so common passwords and ones like the username fail).
+    password_min_length: usize = 8,
+        kind: "integer",
+        accepted: "1 to 4096",
+        parse: "de::password_min_length", show: show::integer;
+
+    /// Signups allowed per client address; past it, signup answers 429 with `Retry-After`.
+    signup_rate_limit: Option<Rate> = Some(Rate::per_minute(10)),
+        kind: "rate",
+        accepted: "`N/s`, `N/min`, `N/h` (N at least 1), or `off`",
+        parse: "de::rate", show: show::rate;
+
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    max_connections: usize = 1024,
+        kind: "integer",
+        accepted: "1 to 1000000",
+        parse: "de::max_connections", show: show::integer;
+
+    /// How long a request body may take to arrive; a slower one gets 408.
+    request_timeout: Duration = Duration::from_secs(30),
+        kind: "duration",
+        accepted: "at least 1ms",
+        parse: "de::request_timeout", show: show::duration;
+}
