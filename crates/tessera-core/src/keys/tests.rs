@@ -1,6 +1,7 @@
 //! Keys: generation, PEM and JWK forms, the ring.
 
 use super::*;
+use testing::test_material;
 
 mod material {
     use super::*;

@@ -4,7 +4,7 @@ use jsonwebtoken::Algorithm;
 const NOW: i64 = 1_800_000_000;
 
 fn setup(alg: Algorithm) -> (TokenPolicy, KeyRing) {
-    let key = crate::keys::test_material(alg).into_key().unwrap();
+    let key = crate::keys::testing::test_material(alg).into_key().unwrap();
     (TokenPolicy::new(), KeyRing::single(key))
 }
 
