@@ -1,7 +1,11 @@
 //! Usernames as docs/API.md defines them: NFKC-normalised like Django's,
-//! 1 to 150 characters, no control characters, not only whitespace.
+//! 1 to 150 characters, no control characters, not only whitespace; a new
+//! account's name also passes Django's `UnicodeUsernameValidator` and holds no
+//! invisible (default-ignorable) character.
 
+use regex::Regex;
 use std::fmt;
+use std::sync::LazyLock;
 use unicode_normalization::UnicodeNormalization;
 
 /// The longest username accepted, in characters (Django's limit).
@@ -23,7 +27,24 @@ pub enum UsernameError {
     /// Contains a control character (NUL included).
     #[error("Enter a valid username. This value may not contain control characters.")]
     ControlCharacter,
+    /// A new account's name with something other than letters, digits and
+    /// `@ . + - _`, or with an invisible character.
+    #[error(
+        "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
+    )]
+    NotAllowed,
 }
+
+/// Django's `UnicodeUsernameValidator`: Python's `\w` (letters and numbers of
+/// every script, and `_`) and `.@+-`. Python's letters are the L categories
+/// and its numbers the N ones: combining marks are not allowed, as in Django.
+static DJANGO_USERNAME: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^[\p{L}\p{N}_.@+\-]+$").ok());
+
+/// Letters that show as nothing (the Hangul fillers, for one): allowed by
+/// Django's pattern, refused here, so that `admin` has no invisible twin.
+static INVISIBLE: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"\p{Default_Ignorable_Code_Point}").ok());
 
 impl Username {
     /// Normalises `input` (NFKC) and checks it.
@@ -44,6 +65,25 @@ impl Username {
             return Err(UsernameError::TooLong);
         }
         Ok(Self(normalised))
+    }
+
+    /// A name for a new account: [`Username::parse`], then Django's validator
+    /// and no default-ignorable code point (zero-width characters, fillers,
+    /// bidi controls). Names that already exist (imported ones) are looked up
+    /// with [`Username::parse`] only.
+    pub fn for_new_account(input: &str) -> Result<Self, UsernameError> {
+        let name = Self::parse(input)?;
+        let allowed = DJANGO_USERNAME
+            .as_ref()
+            .is_some_and(|pattern| pattern.is_match(&name.0))
+            && INVISIBLE
+                .as_ref()
+                .is_some_and(|pattern| !pattern.is_match(&name.0));
+        if allowed {
+            Ok(name)
+        } else {
+            Err(UsernameError::NotAllowed)
+        }
     }
 
     /// The normalised form, as stored.
@@ -77,6 +117,45 @@ mod tests {
         assert_eq!(
             Username::parse("Alice Smith").unwrap().as_str(),
             "Alice Smith"
+        );
+    }
+
+    #[test]
+    fn new_accounts_follow_djangos_validator_and_show_no_invisible_character() {
+        for name in [
+            "admin\u{200b}",
+            "ad\u{200d}min",
+            "ad\u{00ad}min",
+            "\u{202e}nimda",
+            "\u{feff}admin",
+            " admin",
+            "Alice Smith",
+            "\u{3164}",
+            "a\u{2028}b",
+            "a/b",
+            "o'brien",
+        ] {
+            assert_eq!(
+                Username::for_new_account(name),
+                Err(UsernameError::NotAllowed),
+                "{name:?}"
+            );
+        }
+        for name in [
+            "alice",
+            "a.b@c+d-e_f",
+            "Ωμέγα",
+            "пётр",
+            "山田",
+            "x٣",
+            "名前123",
+        ] {
+            assert_eq!(Username::for_new_account(name).unwrap().as_str(), name);
+        }
+        // The message is Django's.
+        assert_eq!(
+            UsernameError::NotAllowed.to_string(),
+            "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
         );
     }
 

@@ -11,7 +11,7 @@ impl Authority {
         }
         self.throttle.check_signup(account.client)?;
         let mut errors = FieldErrors::new();
-        let username = match Username::parse(account.username) {
+        let username = match Username::for_new_account(account.username) {
             Ok(u) => Some(u),
             Err(e) => {
                 errors.insert("username".into(), vec![e.to_string()]);

@@ -124,6 +124,42 @@ async fn signup_refuses_bad_usernames_and_emails() {
 }
 
 #[tokio::test]
+async fn invisible_and_spoofing_usernames_are_refused_with_djangos_message() {
+    let s = Server::start("").await;
+    let message = "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.";
+    for name in [
+        "admin\u{200b}",
+        "ad\u{200d}min",
+        "ad\u{00ad}min",
+        "\u{202e}nimda",
+        "\u{feff}admin",
+        " admin",
+        "\u{3164}",
+        "a\u{2028}b",
+        "alice smith",
+    ] {
+        let r = s
+            .post(
+                "/api/auth/signup",
+                json!({"username": name, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{name:?}: {}", r.text);
+        assert_eq!(r.body, json!({"username": [message]}), "{name:?}");
+    }
+    s.assert_healthy().await;
+    // Letters and digits of other scripts are letters and digits.
+    for name in ["Ωμέγα", "пётр", "山田", "أحمد٣", "o.k@x+y-z_1"] {
+        s.signup(name).await;
+        s.login(name).await;
+    }
+    let users = s
+        .get_with_token("/api/admin/users", &s.superuser("root").await.0)
+        .await;
+    assert_eq!(users.body["count"], 6, "{}", users.text);
+}
+
+#[tokio::test]
 async fn signup_can_be_turned_off() {
     let s = Server::start("signup_enabled = false").await;
     let r = s
