@@ -19,6 +19,15 @@ use tessera_core::throttle::{FailureLog, Limit};
 /// what hashing lets through in a minute.
 const MAX_THROTTLE_KEYS: usize = 100_000;
 
+/// Attempts remembered per failure log in all (about 16 bytes each): a key
+/// holds up to the limit's count, so a large limit remembers fewer keys.
+const MAX_REMEMBERED_ATTEMPTS: usize = 1_000_000;
+
+/// How many keys a log of `limit` may remember within the bounds above.
+fn keys_for(limit: Limit) -> usize {
+    (MAX_REMEMBERED_ATTEMPTS / limit.failures.max(1) as usize).clamp(100, MAX_THROTTLE_KEYS)
+}
+
 /// The two failure logs of login throttling: a key of one never meets the other's.
 struct LoginFailures {
     by_username: FailureLog,
@@ -51,14 +60,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Throttle {
     /// The limits of `settings`, on `clock`.
     pub(super) fn new(settings: &Settings, clock: Arc<dyn Clock>) -> Self {
-        let logins = settings.login_failures_per_minute().map(|failures| {
+        let logins = settings.login_rate_limit.map(|rate| {
+            // Counted over the limit's own period: 3/h is three an hour.
             let limit = Limit {
-                failures,
-                window_ms: 60_000,
+                failures: rate.count,
+                window_ms: i64::try_from(rate.per.as_millis()).unwrap_or(i64::MAX),
             };
             Mutex::new(LoginFailures {
-                by_username: FailureLog::new(limit, MAX_THROTTLE_KEYS),
-                by_address: FailureLog::new(limit, MAX_THROTTLE_KEYS),
+                by_username: FailureLog::new(limit, keys_for(limit)),
+                by_address: FailureLog::new(limit, keys_for(limit)),
             })
         });
         let signups = settings.signup_rate_limit.and_then(|rate| {
@@ -194,5 +204,33 @@ mod tests {
         clock.advance(30);
         assert!(throttle.check_signup(client).is_ok());
         assert!(throttle.check_signup(client).is_err());
+    }
+
+    #[test]
+    fn remembered_attempts_are_bounded_whatever_the_limit() {
+        for failures in [1, 10, 1000, 100_000, u32::MAX] {
+            let keys = keys_for(Limit {
+                failures,
+                window_ms: 3_600_000,
+            });
+            assert!(
+                (100..=MAX_THROTTLE_KEYS).contains(&keys),
+                "{failures}: {keys}"
+            );
+            // The bound holds whenever the limit is below what 100 keys allow.
+            if failures <= 10_000 {
+                assert!(
+                    keys * failures as usize <= MAX_REMEMBERED_ATTEMPTS,
+                    "{failures}"
+                );
+            }
+        }
+        assert_eq!(
+            keys_for(Limit {
+                failures: 10,
+                window_ms: 60_000
+            }),
+            MAX_THROTTLE_KEYS
+        );
     }
 }

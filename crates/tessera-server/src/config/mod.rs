@@ -225,17 +225,6 @@ impl Settings {
         self.access_token_lifetime.as_secs() as i64
     }
 
-    /// The login limit as failures per sliding 60-second window
-    /// (docs/API.md): `N/s`, `N/min` and `N/h` scaled to one minute, at least 1.
-    pub fn login_failures_per_minute(&self) -> Option<u32> {
-        self.login_rate_limit.map(|rate| {
-            let per = rate.per.as_secs().max(1);
-            (u64::from(rate.count) * 60)
-                .div_ceil(per)
-                .clamp(1, u64::from(u32::MAX)) as u32
-        })
-    }
-
     /// Refresh token lifetime in whole seconds.
     pub fn refresh_seconds(&self) -> i64 {
         self.refresh_token_lifetime.as_secs() as i64

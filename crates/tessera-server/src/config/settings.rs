@@ -175,10 +175,10 @@ settings! {
     /// Failed logins allowed per username and per client address in a sliding window; past
     /// it, logins get 429 with `Retry-After` before any password check. An attempt is
     /// counted before its password is checked, so a burst of simultaneous attempts gets no
-    /// more checks than the limit. `N/s` and `N/h` are counted over one minute (`600/h` is
-    /// `10/min`). A successful login clears the username's earlier failures. Per-username
-    /// counting lets anyone lock an account out for a minute at a time; `off` turns
-    /// throttling off.
+    /// more checks than the limit. The window is the limit's own period: `3/h` allows three
+    /// failures in any hour, `5/s` five in any second. A successful login clears the
+    /// username's earlier failures. Per-username counting lets anyone lock an account out
+    /// for one period at a time; `off` turns throttling off.
     login_rate_limit: Option<Rate> = Some(Rate::per_minute(10)),
         kind: "rate",
         accepted: "`N/s`, `N/min`, `N/h` (N at least 1), or `off`",

@@ -58,6 +58,34 @@ async fn eleven_failed_logins_for_one_username_are_throttled_while_others_log_in
 }
 
 #[tokio::test]
+async fn an_hourly_limit_is_counted_over_the_hour() {
+    let s = Server::start(&format!("{BEHIND_PROXY}\nlogin_rate_limit = \"3/h\"")).await;
+    s.create_user("alice", false).await;
+    let s = &s;
+    let guess = |i: u32| async move {
+        login_from(s, &format!("198.51.100.{i}"), "alice", "wrong-password-x").await
+    };
+    for i in 0..3 {
+        assert_eq!(guess(i).await.status, 401, "attempt {i}");
+    }
+    // Past a minute, and past 59 minutes, the hour still holds three failures.
+    for (step, left) in [(61, 3600 - 61), (3540 - 61, 60)] {
+        s.advance(Duration::from_secs(step));
+        let r = guess(100).await;
+        assert_eq!(r.status, 429, "{}", r.text);
+        let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert_eq!(wait, left, "Retry-After");
+    }
+    // Once the hour has passed, three more guesses, and no fourth.
+    s.advance(Duration::from_secs(61));
+    for i in 101..104 {
+        assert_eq!(guess(i).await.status, 401, "attempt {i}");
+    }
+    assert_eq!(guess(104).await.status, 429);
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
 async fn eleven_failed_logins_from_one_address_are_throttled_while_other_addresses_log_in() {
     let s = Server::start(BEHIND_PROXY).await;
     s.signup("bob").await;
