@@ -38,7 +38,7 @@ readers! {
     redis_url -> Option<String> = read_redis_url;
     lifetime -> Duration = read_lifetime;
     leeway -> Duration = read_leeway;
-    request_timeout -> Duration = read_request_timeout;
+    positive_duration -> Duration = read_positive_duration;
     boolean -> bool = read_bool;
     algorithm -> Algorithm = read_algorithm;
     optional_string -> Option<String> = |v| read_string(v).map(optional);
@@ -151,7 +151,7 @@ fn read_leeway(v: Value) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn read_request_timeout(v: Value) -> Result<Duration, String> {
+fn read_positive_duration(v: Value) -> Result<Duration, String> {
     let d = read_duration(v)?;
     if d.is_zero() {
         return Err("a duration of at least 1ms, such as 30s".into());

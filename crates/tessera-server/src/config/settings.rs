@@ -212,7 +212,9 @@ settings! {
         accepted: "`N/s`, `N/min`, `N/h` (N at least 1), or `off`",
         parse: "de::rate", show: show::rate;
 
-    /// Connections served at once; more wait in the listen backlog until one closes.
+    /// Connections served at once; more wait in the listen backlog until one closes (or is
+    /// closed by `header_read_timeout` or `idle_timeout`, so that silent connections cannot
+    /// hold every slot).
     max_connections: usize = 1024,
         kind: "integer",
         accepted: "1 to 1000000",
@@ -222,5 +224,19 @@ settings! {
     request_timeout: Duration = Duration::from_secs(30),
         kind: "duration",
         accepted: "at least 1ms",
-        parse: "de::request_timeout", show: show::duration;
+        parse: "de::positive_duration", show: show::duration;
+
+    /// How long a connection may take to send a whole request head: from when it opens,
+    /// and from the first byte of each later request. A connection that sends nothing, or
+    /// half a head, is closed after it.
+    header_read_timeout: Duration = Duration::from_secs(10),
+        kind: "duration",
+        accepted: "at least 1ms",
+        parse: "de::positive_duration", show: show::duration;
+
+    /// How long a kept-alive connection may sit idle between requests before it is closed.
+    idle_timeout: Duration = Duration::from_secs(60),
+        kind: "duration",
+        accepted: "at least 1ms",
+        parse: "de::positive_duration", show: show::duration;
 }

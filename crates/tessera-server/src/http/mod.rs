@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod connections;
 pub mod cookies;
 pub mod docs;
 pub mod error;
@@ -20,12 +21,12 @@ pub mod tokens;
 
 use crate::authority::Authority;
 use crate::telemetry::RequestMetrics;
+use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Router, ServiceExt};
 use error::ApiError;
 use openapi::ApiDoc;
 use std::future::Future;
@@ -201,15 +202,21 @@ pub async fn serve(
     authority: Arc<Authority>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let max_connections = authority.settings().max_connections;
-    let origin = origin::PublicOrigin::new(authority.settings(), listener.local_addr()?);
+    let settings = authority.settings();
+    let max_connections = settings.max_connections;
+    let timeouts = connections::Timeouts {
+        header_read: settings.header_read_timeout,
+        idle: settings.idle_timeout,
+    };
+    let origin = origin::PublicOrigin::new(settings, listener.local_addr()?);
     // Every path answers with or without a trailing slash, with no redirect.
     let app = NormalizePathLayer::trim_trailing_slash()
         .layer(router(authority).layer(axum::Extension(origin)));
-    axum::serve(
+    connections::serve(
         listener::CappedListener::new(listener, max_connections),
-        ServiceExt::<Request>::into_make_service_with_connect_info::<listener::PeerAddr>(app),
+        app,
+        timeouts,
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await
 }

@@ -279,6 +279,89 @@ async fn oversized_headers_are_refused_and_the_server_lives() {
 }
 
 #[tokio::test]
+async fn two_hundred_small_headers_are_processed() {
+    let s = Server::start("").await;
+    // With Host and Connection: 150 and 200 in all.
+    for count in [148, 198] {
+        let mut request = String::from("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+        for i in 0..count {
+            request.push_str(&format!("X-Small-{i}: {i}\r\n"));
+        }
+        request.push_str("\r\n");
+        let answer = s.raw(request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{count}: {answer:.60}");
+    }
+    s.assert_healthy().await;
+}
+
+/// Reads until the server closes the connection; how long that took.
+async fn closed_after(stream: &mut tokio::net::TcpStream, within: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    let mut sink = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut sink)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the connection was still open after {within:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_house_of_silent_connections_and_half_sent_heads_is_closed_and_new_ones_are_served() {
+    let s = Server::start("max_connections = 8\nheader_read_timeout = \"1s\"").await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    // Every slot taken: four that say nothing, four that stop halfway
+    // through a request head.
+    let mut house = Vec::new();
+    for i in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        if i % 2 == 1 {
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
+        }
+        house.push(stream);
+    }
+    // A new client is served once the timeout has emptied the house.
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), s.get("/healthz"))
+        .await
+        .expect("/healthz was never answered");
+    assert_eq!(r.status, 200);
+    eprintln!("/healthz answered after {:?}", started.elapsed());
+    for stream in &mut house {
+        closed_after(stream, Duration::from_secs(5)).await;
+    }
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_is_closed_after_idle_timeout_but_not_while_in_use() {
+    let s = Server::start("idle_timeout = \"600ms\"\nheader_read_timeout = \"5s\"").await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // In use: a request every 300 ms for longer than the idle timeout.
+    for _ in 0..4 {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 512];
+        let n = stream.read(&mut answer).await.unwrap();
+        assert!(
+            answer[..n].starts_with(b"HTTP/1.1 200"),
+            "closed while in use"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Then idle: closed after about the timeout, well before the head's.
+    let waited = closed_after(&mut stream, Duration::from_secs(4)).await;
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+}
+
+#[tokio::test]
 async fn emails_over_254_characters_are_refused() {
     let s = Server::start("").await;
     let email = format!("{}@example.com", "e".repeat(250));

@@ -1,0 +1,306 @@
+//! Serving connections: HTTP/1.1 through hyper, up to 200 headers a request,
+//! and a watch on each connection so that one that does not send a whole
+//! request head within `header_read_timeout` (from when it opens, or from the
+//! first byte of a later request), or sits idle between requests for
+//! `idle_timeout`, is closed. Without it, silent connections hold every slot
+//! of the connection cap for ever.
+//!
+//! The timers are ours rather than hyper's: hyper's header-read timer also
+//! runs while a kept-alive connection waits for its next request, so it
+//! cannot tell the two timeouts apart.
+
+use super::listener::{CappedListener, CappedStream, PeerAddr};
+use axum::extract::ConnectInfo;
+use axum::serve::Listener;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+/// Headers a request may carry (hyper's default is 100).
+const MAX_HEADERS: usize = 200;
+
+/// The two connection timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From a connection's start, or a later request's first byte, to its whole head.
+    pub header_read: Duration,
+    /// Between the end of one exchange and the first byte of the next.
+    pub idle: Duration,
+}
+
+/// What a connection is doing, as far as closing it goes.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// A request head is awaited or arriving, since this instant.
+    Head(Instant),
+    /// At least one request is being answered.
+    Busy(u32),
+    /// Between requests, since this instant.
+    Idle(Instant),
+}
+
+/// The state one connection's reads, writes and requests report to its watch.
+struct Activity {
+    phase: Phase,
+    last_write: Instant,
+}
+
+/// One connection's activity, and a wake-up for its watcher whenever the
+/// deadline may have moved earlier (a request ended, a new head began).
+#[derive(Clone)]
+struct Watch(Arc<(Mutex<Activity>, Notify)>);
+
+impl Watch {
+    fn new(now: Instant) -> Self {
+        Self(Arc::new((
+            Mutex::new(Activity {
+                phase: Phase::Head(now),
+                last_write: now,
+            }),
+            Notify::new(),
+        )))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Activity) -> T) -> T {
+        f(&mut self.0.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Wakes the watcher (a permit is kept if it is not waiting yet).
+    fn moved(&self) {
+        self.0.1.notify_one();
+    }
+
+    async fn changed(&self) {
+        self.0.1.notified().await;
+    }
+
+    fn read(&self) {
+        let began = self.with(|a| {
+            let idle = matches!(a.phase, Phase::Idle(_));
+            if idle {
+                a.phase = Phase::Head(Instant::now());
+            }
+            idle
+        });
+        if began {
+            self.moved();
+        }
+    }
+
+    fn wrote(&self) {
+        self.with(|a| a.last_write = Instant::now());
+    }
+
+    fn request_started(&self) {
+        self.with(|a| {
+            a.phase = match a.phase {
+                Phase::Busy(n) => Phase::Busy(n + 1),
+                _ => Phase::Busy(1),
+            }
+        });
+    }
+
+    fn request_done(&self) {
+        self.with(|a| {
+            a.phase = match a.phase {
+                Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
+                _ => Phase::Idle(Instant::now()),
+            }
+        });
+        self.moved();
+    }
+
+    /// When the connection is to be closed if nothing happens meanwhile;
+    /// `None` while a request is being answered (`request_timeout` and the
+    /// handlers bound that).
+    fn deadline(&self, timeouts: Timeouts) -> Option<Instant> {
+        self.with(|a| match a.phase {
+            Phase::Head(since) => Some(since + timeouts.header_read),
+            // A response still being written is not idleness.
+            Phase::Idle(since) => Some(since.max(a.last_write) + timeouts.idle),
+            Phase::Busy(_) => None,
+        })
+    }
+}
+
+/// A stream that reports its reads and writes to the connection's watch.
+struct Watched {
+    inner: CappedStream,
+    watch: Watch,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.watch.read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.watch.wrote();
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.watch.wrote();
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Marks a request answered when dropped, answered or abandoned alike.
+struct RequestGuard(Watch);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.0.request_done();
+    }
+}
+
+/// The application as every connection calls it.
+pub type App = tower_http::normalize_path::NormalizePath<axum::Router>;
+
+/// Accepts connections from `listener` and serves `app` on each until
+/// `shutdown` resolves; then stops accepting, lets open requests finish, and
+/// returns once every connection has closed.
+pub async fn serve(
+    mut listener: CappedListener,
+    app: App,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // Our watch replaces hyper's timer (see the module's comment).
+    http.max_headers(MAX_HEADERS).header_read_timeout(None);
+    let http = Arc::new(http);
+    let (stop, stopping) = watch::channel(false);
+    // Each connection holds a sender; all gone means all closed.
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        tokio::spawn(connection(
+            http.clone(),
+            stream,
+            peer,
+            app.clone(),
+            timeouts,
+            stopping.clone(),
+            open.clone(),
+        ));
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(open);
+    let _ = all_closed.recv().await;
+    Ok(())
+}
+
+/// Serves one connection until it closes, is closed by a timeout, or has
+/// finished its requests after a shutdown.
+async fn connection(
+    http: Arc<hyper::server::conn::http1::Builder>,
+    stream: CappedStream,
+    peer: SocketAddr,
+    app: App,
+    timeouts: Timeouts,
+    mut stopping: watch::Receiver<bool>,
+    _open: mpsc::Sender<()>,
+) {
+    let watch = Watch::new(Instant::now());
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        watch: watch.clone(),
+    });
+    let requests = watch.clone();
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let guard = RequestGuard(requests.clone());
+        guard.0.request_started();
+        let mut request = request.map(axum::body::Body::new);
+        request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
+        let answer = app.clone().oneshot(request);
+        async move {
+            let response = answer.await;
+            drop(guard);
+            response.map_err(|never: Infallible| match never {})
+        }
+    });
+    let conn = http.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut shutting_down = *stopping.borrow();
+    if shutting_down {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        let deadline = watch.deadline(timeouts);
+        tokio::select! {
+            // Served to the end, or failed: either way it is over.
+            _ = conn.as_mut() => return,
+            () = sleep_until(deadline) => {
+                if watch.deadline(timeouts).is_some_and(|d| d <= Instant::now()) {
+                    // Dropping the connection closes the socket.
+                    return;
+                }
+            }
+            () = watch.changed() => {}
+            _ = stopping.changed(), if !shutting_down => {
+                shutting_down = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// Waits until `deadline`, or for ever when there is none (the watch wakes
+/// the loop when a request ends).
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
