@@ -1,38 +1,146 @@
 //! Password hashing (Argon2id, PHC strings) and the password policy
 //! (docs/API.md).
 //!
-//! Hashing is deliberately slow; callers run it off their async runtime.
+//! Hashing is deliberately slow; callers run it off their async runtime, and
+//! give it its working memory ([`HashMemory`]) so that memory is bounded by
+//! the hashes allowed at once, not by how many have run.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-/// Argon2id with OWASP's recommended minimum: 19 MiB, 2 passes, 1 lane.
-fn argon2() -> Argon2<'static> {
+/// Argon2id's memory cost here, KiB: OWASP's recommended minimum (19 MiB,
+/// 2 passes, 1 lane).
+const M_COST_KIB: u32 = 19_456;
+
+/// The most memory one verification may take, KiB: hashes made elsewhere
+/// (imported users) may ask for more than Tessera's own, but not without bound.
+const MAX_VERIFY_KIB: u32 = 262_144;
+
+fn params() -> Params {
     // These constants are valid Argon2 parameters; `Params::new` cannot refuse them.
-    let params = Params::new(19_456, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    Params::new(M_COST_KIB, 2, 1, None).unwrap_or_default()
 }
 
-/// Hashes `password` into a PHC string with a fresh random salt.
-pub fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
+/// Working memory for one Argon2 hash, reused from hash to hash. Allocating
+/// it for each hash let the allocator keep every thread's copy: a burst of
+/// failed logins grew the process by hundreds of megabytes for good.
+pub struct HashMemory(Vec<Block>);
+
+impl HashMemory {
+    /// Memory for one hash with Tessera's parameters.
+    pub fn new() -> Self {
+        Self(vec![Block::default(); params().block_count()])
+    }
+
+    /// The bytes it holds.
+    pub fn bytes(&self) -> usize {
+        self.0.len() * Block::SIZE
+    }
+
+    /// `blocks` blocks of it, grown first if they are more than it has.
+    fn blocks(&mut self, blocks: usize) -> &mut [Block] {
+        if self.0.len() < blocks {
+            self.0.resize(blocks, Block::default());
+        }
+        &mut self.0[..blocks]
+    }
+}
+
+impl Default for HashMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Hashes `password` with `argon` and `salt` in `memory`: the PHC form.
+fn hash_in<'a>(
+    argon: &Argon2<'_>,
+    (algorithm, version, params): (Algorithm, Version, &Params),
+    password: &str,
+    salt: argon2::password_hash::Salt<'a>,
+    memory: &mut HashMemory,
+) -> Result<PasswordHash<'a>, argon2::password_hash::Error> {
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let length = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let output = Output::init_with(length, |out| {
+        argon
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt_bytes,
+                out,
+                memory.blocks(params.block_count()),
+            )
+            .map_err(Into::into)
+    })?;
+    Ok(PasswordHash {
+        algorithm: algorithm.ident(),
+        version: Some(version.into()),
+        params: params.try_into()?,
+        salt: Some(salt),
+        hash: Some(output),
+    })
+}
+
+/// Hashes `password` into a PHC string (Argon2id) with a fresh random salt,
+/// working in `memory`.
+pub fn hash_with(
+    password: &str,
+    memory: &mut HashMemory,
+) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
+    let params = params();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let algorithm = (Algorithm::Argon2id, Version::V0x13, &params);
+    Ok(hash_in(&argon, algorithm, password, salt.as_salt(), memory)?.to_string())
 }
 
-/// Whether `password` matches the PHC string `phc`. A malformed `phc` matches nothing.
-pub fn verify(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        // The comparison inside is constant-time.
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+/// [`hash_with`] in memory of its own (tools and tests).
+pub fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
+    hash_with(password, &mut HashMemory::new())
+}
+
+/// Whether `password` matches the PHC string `phc` (any Argon2 variant and
+/// parameters up to 256 MiB), working in `memory`. A malformed `phc`
+/// matches nothing.
+pub fn verify_with(password: &str, phc: &str, memory: &mut HashMemory) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+        parsed.salt,
+        parsed.hash,
+    ) else {
+        return false;
+    };
+    let Ok(version) = parsed.version.map_or(Ok(Version::V0x13), Version::try_from) else {
+        return false;
+    };
+    if params.m_cost() > MAX_VERIFY_KIB {
+        return false;
+    }
+    let argon = Argon2::new(algorithm, version, params.clone());
+    match hash_in(
+        &argon,
+        (algorithm, version, &params),
+        password,
+        salt,
+        memory,
+    ) {
+        // `Output`'s comparison is constant-time.
+        Ok(computed) => computed.hash.is_some_and(|output| output == expected),
         Err(_) => false,
     }
+}
+
+/// [`verify_with`] in memory of its own (tools and tests).
+pub fn verify(password: &str, phc: &str) -> bool {
+    verify_with(password, phc, &mut HashMemory::new())
 }
 
 /// A hash of no one's password, verified against when a username is unknown so
@@ -40,9 +148,9 @@ pub fn verify(password: &str, phc: &str) -> bool {
 static DUMMY_HASH: LazyLock<String> =
     LazyLock::new(|| hash("tessera: no such user").unwrap_or_default());
 
-/// Spends the time of one verification and returns false.
-pub fn verify_dummy(password: &str) -> bool {
-    let _ = verify(password, &DUMMY_HASH);
+/// Spends the time of one verification (in `memory`) and returns false.
+pub fn verify_dummy(password: &str, memory: &mut HashMemory) -> bool {
+    let _ = verify_with(password, &DUMMY_HASH, memory);
     false
 }
 
@@ -188,7 +296,35 @@ mod tests {
         assert!(verify("correct horse battery staple", &h));
         assert!(!verify("wrong", &h));
         assert!(!verify("x", "not a phc string"));
-        assert!(!verify_dummy("anything"));
+        assert!(!verify_dummy("anything", &mut HashMemory::new()));
+    }
+
+    #[test]
+    fn one_working_memory_serves_hash_after_hash_and_foreign_argon2_hashes() {
+        use argon2::password_hash::PasswordHasher;
+        let mut memory = HashMemory::new();
+        let first = hash_with("first password", &mut memory).unwrap();
+        let second = hash_with("second password", &mut memory).unwrap();
+        assert!(verify_with("first password", &first, &mut memory));
+        assert!(verify_with("second password", &second, &mut memory));
+        assert!(!verify_with("second password", &first, &mut memory));
+        assert_eq!(memory.bytes(), 19_456 * 1024);
+        // Hashes the argon2 crate makes with other variants and parameters.
+        let salt = SaltString::generate(&mut OsRng);
+        for (algorithm, m_cost) in [(Algorithm::Argon2i, 8192), (Algorithm::Argon2d, 32_768)] {
+            let params = Params::new(m_cost, 1, 1, None).unwrap();
+            let phc = Argon2::new(algorithm, Version::V0x13, params)
+                .hash_password(b"elsewhere", &salt)
+                .unwrap()
+                .to_string();
+            assert!(verify_with("elsewhere", &phc, &mut memory), "{phc}");
+            assert!(!verify_with("elsewhere!", &phc, &mut memory));
+        }
+        // The memory grew for the larger one, once.
+        assert_eq!(memory.bytes(), 32_768 * 1024);
+        // A hash asking for more than 256 MiB is not computed.
+        let greedy = first.replace("m=19456", "m=524288");
+        assert!(!verify_with("first password", &greedy, &mut memory));
     }
 
     #[test]

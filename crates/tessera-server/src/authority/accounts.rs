@@ -40,7 +40,7 @@ impl Authority {
         };
         let clear = account.password.to_owned();
         let hash = self
-            .blocking(move || password::hash(&clear))
+            .hashing(move |memory| password::hash_with(&clear, memory))
             .await?
             .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
         let created = self
@@ -87,7 +87,7 @@ impl Authority {
                 .reserve_login(&record.username, &address_key, self.clock.now_ms())?;
         let (clear, hash) = (old.to_owned(), record.password_hash.clone());
         if !self
-            .blocking(move || password::verify(&clear, &hash))
+            .hashing(move |memory| password::verify_with(&clear, &hash, memory))
             .await?
         {
             self.throttle
@@ -109,7 +109,7 @@ impl Authority {
         }
         let clear = new.to_owned();
         let hash = self
-            .blocking(move || password::hash(&clear))
+            .hashing(move |memory| password::hash_with(&clear, memory))
             .await?
             .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
         let update = UserUpdate {

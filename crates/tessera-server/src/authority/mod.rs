@@ -28,11 +28,11 @@ use state::Users;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tessera_core::claims::{Subject, TokenType, VerifiedClaims, new_token_id, secrets_match};
 use tessera_core::clock::Clock;
 use tessera_core::keys::KeyRing;
-use tessera_core::password::{self, PasswordPolicy};
+use tessera_core::password::{self, HashMemory, PasswordPolicy};
 use tessera_core::revocation::{RevocationSet, UserStanding};
 use tessera_core::token::{self, Grant, IssuedToken, TokenPolicy};
 use tessera_core::username::Username;
@@ -237,7 +237,10 @@ pub struct Authority {
     users: Users,
     /// Bounds how many password hashes run at once, so that a login storm
     /// queues here instead of taking every blocking thread and all the CPU.
-    hashing: Semaphore,
+    hashing: Arc<Semaphore>,
+    /// Argon2's working memory, reused: at most one per hashing permit, so
+    /// that memory is bounded by permits × 19 MiB however many logins come.
+    hash_memory: Arc<Mutex<Vec<HashMemory>>>,
     /// Password checks waiting for a hashing permit (the queue a login storm builds).
     hashing_queued: std::sync::atomic::AtomicUsize,
     last_change: AtomicI64,
@@ -245,6 +248,10 @@ pub struct Authority {
     synced: AtomicBool,
     /// Login failures and signups counted per username and client address.
     throttle: Throttle,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -295,7 +302,8 @@ impl Authority {
             keys: RwLock::new(Arc::new(ring)),
             revocations: RwLock::new(revocations),
             users,
-            hashing: Semaphore::new(parallel),
+            hashing: Arc::new(Semaphore::new(parallel)),
+            hash_memory: Arc::default(),
             hashing_queued: Default::default(),
             last_change: AtomicI64::new(last_change),
             synced: AtomicBool::new(true),
@@ -328,17 +336,39 @@ impl Authority {
         self.key_ring().jwks(self.now())
     }
 
+    /// Runs `work` off the runtime under a hashing permit. The permit is
+    /// held by the work itself: a request that goes away does not free it
+    /// while its hash still runs.
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
         self.hashing_queued.fetch_add(1, Ordering::AcqRel);
-        let permit = self.hashing.acquire().await;
+        let permit = self.hashing.clone().acquire_owned().await;
         self.hashing_queued.fetch_sub(1, Ordering::AcqRel);
-        let _permit = permit.map_err(|_| AuthError::Internal("hashing pool closed".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|_| AuthError::Internal("hashing task failed".into()))
+        let permit = permit.map_err(|_| AuthError::Internal("hashing pool closed".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|_| AuthError::Internal("hashing task failed".into()))
+    }
+
+    /// [`Self::blocking`] for a password hash, with working memory from the
+    /// pool, given back when the hash is done.
+    async fn hashing<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let pool = self.hash_memory.clone();
+        self.blocking(move || {
+            let mut memory = lock(&pool).pop().unwrap_or_default();
+            let result = work(&mut memory);
+            lock(&pool).push(memory);
+            result
+        })
+        .await
     }
 
     /// Keeps `record` in memory unless a newer copy is there; returns the

@@ -32,9 +32,9 @@ impl Authority {
         // Unknown users cost one hash too, so that timing does not tell them apart.
         let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
         let matches = self
-            .blocking(move || match stored_hash {
-                Some(hash) => password::verify(&clear, &hash),
-                None => password::verify_dummy(&clear),
+            .hashing(move |memory| match stored_hash {
+                Some(hash) => password::verify_with(&clear, &hash, memory),
+                None => password::verify_dummy(&clear, memory),
             })
             .await?;
         let record = match record {

@@ -279,6 +279,40 @@ async fn oversized_headers_are_refused_and_the_server_lives() {
 }
 
 #[tokio::test]
+async fn a_burst_of_failed_logins_leaves_resident_memory_bounded() {
+    let s = std::sync::Arc::new(Server::start_process("login_rate_limit = \"off\"").await);
+    s.create_user("alice", false).await;
+    let before = s.resident_bytes();
+    // Many at once, so that the hashes run on many threads.
+    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(60));
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let (s, gate) = (s.clone(), gate.clone());
+        burst.spawn(async move {
+            gate.wait().await;
+            s.post(
+                "/api/token/",
+                json!({"username": "alice", "password": format!("wrong-{i}")}),
+            )
+            .await
+            .status
+        });
+    }
+    while let Some(status) = burst.join_next().await {
+        assert_eq!(status.unwrap(), 401);
+    }
+    let after = s.resident_bytes();
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    eprintln!(
+        "resident memory: {:.1} MiB before, {:.1} MiB after 60 failed logins at once",
+        mib(before),
+        mib(after)
+    );
+    assert!(after < 250 * 1024 * 1024, "{:.1} MiB", mib(after));
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
 async fn two_hundred_small_headers_are_processed() {
     let s = Server::start("").await;
     // With Host and Connection: 150 and 200 in all.

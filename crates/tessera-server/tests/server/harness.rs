@@ -302,6 +302,22 @@ impl Server {
         }
     }
 
+    /// The resident memory of the server's process, bytes (servers started
+    /// as a process; Linux).
+    pub fn resident_bytes(&self) -> u64 {
+        let Running::Process(child) = &self.running else {
+            panic!("resident memory needs a server started with start_process");
+        };
+        let pid = child.id().expect("the server is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS")
+            * 1024
+    }
+
     /// Kills the process with SIGKILL: no chance to flush or clean up.
     pub async fn kill(&mut self) {
         match std::mem::replace(&mut self.running, Running::Stopped) {
