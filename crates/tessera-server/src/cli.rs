@@ -206,6 +206,13 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {
             let authority = server::open_authority(settings)
                 .await
                 .map_err(|e| e.to_string())?;
+            if authority.key_ring().signing_key().is_none() {
+                return Err(
+                    "no signing key in service yet: `tessera serve` puts one in service \
+                            when it starts, or run `tessera keys rotate`"
+                        .into(),
+                );
+            }
             let token = authority
                 .issue_access_token(&username, lifetime)
                 .await

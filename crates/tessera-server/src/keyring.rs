@@ -60,6 +60,33 @@ pub async fn load_at_start(
         .ok_or(KeyLoadError::Missing)
 }
 
+/// The ring a command other than `serve` works with: the configured key, or
+/// the stored keys as they are. It never puts a key in service (a command
+/// run with other settings would switch the running server's key), and it
+/// says so when the keys in service are not of the configured algorithm. An
+/// empty ring when nothing is stored yet: such a command signs nothing.
+pub async fn load_existing(
+    settings: &Settings,
+    store: &dyn Store,
+    now: i64,
+) -> Result<KeyRing, KeyLoadError> {
+    if let Some(ring) = configured_ring(settings)? {
+        return Ok(ring);
+    }
+    let ring = stored_ring(settings, store, now).await?;
+    if let Some(key) = ring.as_ref().and_then(KeyRing::signing_key)
+        && key.algorithm() != settings.algorithm
+    {
+        eprintln!(
+            "note: the key in service is {}, not the configured {}; only `tessera serve` (at \
+             start) and `tessera keys rotate` change keys",
+            algorithm_name(key.algorithm()),
+            algorithm_name(settings.algorithm)
+        );
+    }
+    Ok(ring.unwrap_or_else(|| KeyRing::verifying([])))
+}
+
 /// The ring after the stored keys changed (another process rotated them);
 /// `None` when keys come from the configuration. Never generates a key, so
 /// that two processes with different settings cannot rotate back and forth.
@@ -135,6 +162,10 @@ async fn stored_ring(
     let grace = verification_grace(settings);
     let mut signing: Option<Key> = None;
     let mut previous: Vec<(Key, Option<i64>)> = Vec::new();
+    // With an asymmetric algorithm configured, every HMAC token is refused
+    // (docs/API.md): an HMAC key left from before the switch retires at once,
+    // or its secret would keep minting tokens this server accepts.
+    let hmac_refused = !is_hmac(settings.algorithm);
     // Records come newest first; the newest key still in service signs.
     for record in store.signing_keys().await? {
         let until = record.retired_at.map(|retired| retired + grace);
@@ -145,6 +176,9 @@ async fn stored_ring(
             tracing::warn!(kid = %record.kid, algorithm = %record.algorithm, "skipping a stored key of an unknown algorithm");
             continue;
         };
+        if hmac_refused && is_hmac(alg) {
+            continue;
+        }
         let key = KeyMaterial::from_bytes(alg, record.private_key)?.into_key()?;
         if signing.is_none() && record.retired_at.is_none() {
             signing = Some(key);

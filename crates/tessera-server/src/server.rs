@@ -1,7 +1,7 @@
 //! Running the server: open the store, load the state, listen, keep the
 //! state in step with other processes, stop cleanly.
 
-use crate::authority::{Authority, StartError};
+use crate::authority::{Authority, KeyUse, StartError};
 use crate::config::{Settings, redact_url};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,11 +73,12 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
     Ok(Arc::new(store))
 }
 
-/// Opens the store and loads the authority.
+/// Opens the store and loads the authority for a command other than
+/// `serve`: with the keys in service, never putting one in service.
 pub async fn open_authority(settings: Settings) -> Result<Arc<Authority>, ServeError> {
     let store = open_store(&settings).await?;
     Ok(Arc::new(
-        Authority::open(settings, store, Arc::new(SystemClock)).await?,
+        Authority::open_with(settings, store, Arc::new(SystemClock), KeyUse::Existing).await?,
     ))
 }
 
@@ -86,7 +87,8 @@ pub async fn open_authority(settings: Settings) -> Result<Arc<Authority>, ServeE
 pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let bind = settings.bind.clone();
     crate::telemetry::install();
-    let authority = open_authority(settings).await?;
+    let store = open_store(&settings).await?;
+    let authority = Arc::new(Authority::open(settings, store, Arc::new(SystemClock)).await?);
     // Compute the dummy hash before the first unknown-user login needs it.
     tokio::task::spawn_blocking(tessera_core::password::warm_up);
     let listener = crate::http::listener::bind(&bind)

@@ -264,12 +264,34 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Whether opening the authority may put a signing key in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// `tessera serve` at start: a key of the configured algorithm is put in
+    /// service when none is.
+    Serve,
+    /// Every other command: the keys in service, as they are.
+    Existing,
+}
+
 impl Authority {
-    /// Loads keys, users and revocation markers from `store` (already migrated).
+    /// Loads keys, users and revocation markers from `store` (already
+    /// migrated), to serve: a key of the configured algorithm is put in
+    /// service if none is.
     pub async fn open(
         settings: Settings,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        Self::open_with(settings, store, clock, KeyUse::Serve).await
+    }
+
+    /// Loads keys, users and revocation markers as `keys` says.
+    pub async fn open_with(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        keys: KeyUse,
     ) -> Result<Self, StartError> {
         let now = clock.now();
         // Read the change log's position before anything else: whatever is
@@ -277,7 +299,10 @@ impl Authority {
         // deactivation while the users load) is replayed by `sync`, and
         // replaying is idempotent.
         let last_change = store.latest_change().await?;
-        let ring = keyring::load_at_start(&settings, store.as_ref(), now).await?;
+        let ring = match keys {
+            KeyUse::Serve => keyring::load_at_start(&settings, store.as_ref(), now).await?,
+            KeyUse::Existing => keyring::load_existing(&settings, store.as_ref(), now).await?,
+        };
         let users = Users::new(store.all_users().await?);
         let mut revocations = RevocationSet::new();
         sync::load_markers(

@@ -73,7 +73,10 @@ settings! {
 
     /// The signing algorithm. Tokens signed with any other algorithm are refused. With an
     /// asymmetric algorithm the public keys are published at `/.well-known/jwks.json`, so
-    /// other services verify without the secret.
+    /// other services verify without the secret. Switching from an HMAC algorithm to an
+    /// asymmetric one retires the HMAC keys at once: every HMAC token is refused from the
+    /// start. Only `tessera serve` (at start) and `tessera keys rotate` put a key in
+    /// service; other commands use the keys in service whatever their own settings say.
     algorithm: Algorithm = Algorithm::HS256,
         kind: "string",
         accepted: "`HS256`, `HS384`, `HS512`, `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, \

@@ -330,6 +330,12 @@ impl Server {
         }
     }
 
+    /// [`Server::restart`] with other extra settings.
+    pub async fn restart_with(mut self, extra_config: &str) -> Server {
+        self.config = extra_config.to_owned();
+        self.restart().await
+    }
+
     /// Stops the server (a SIGKILL for a process; a clean stop in process)
     /// and starts a new one on the same directory, settings and clock.
     pub async fn restart(mut self) -> Server {
@@ -473,11 +479,22 @@ impl Server {
 
     /// Runs `tessera` with this server's configuration; returns (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+        self.cli_with_env(args, stdin, &[])
+    }
+
+    /// [`Server::cli`] with these environment variables too.
+    pub fn cli_with_env(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> (i32, String, String) {
         use std::io::Write;
         let mut child = std::process::Command::new(binary())
             .arg("--config")
             .arg(self.config_path())
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(self.dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

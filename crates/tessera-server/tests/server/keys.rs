@@ -103,6 +103,89 @@ async fn rotation_to_another_algorithm_signs_with_it_at_once() {
 }
 
 #[tokio::test]
+async fn hmac_tokens_are_refused_at_once_after_a_switch_to_an_asymmetric_algorithm() {
+    let s = Server::start("").await;
+    let (access, refresh) = s.user("alice").await;
+    s.create_user("root", true).await;
+    // The HS256 secret, as anyone who once read the database or the
+    // configuration has it.
+    let store = tessera_store::SqliteStore::connect(&s.database_url())
+        .await
+        .unwrap();
+    let old = tessera_store::Store::signing_keys(&store).await.unwrap();
+    let (secret, kid) = (old[0].private_key.clone(), old[0].kid.clone());
+    let now = segment(&refresh, 1)["iat"].as_i64().unwrap();
+    let forged = hs256(
+        &json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+        &json!({"token_type": "refresh", "exp": now + 10 * 365 * 86_400, "iat": now,
+                "jti": "f".repeat(32), "fid": "e".repeat(32), "user_id": 2, "sub": "2", "ver": 0}),
+        &secret,
+    );
+    let s = s.restart_with("algorithm = \"ES256\"").await;
+    assert_refused(&s.me(&access).await, "invalid");
+    for token in [&refresh, &forged] {
+        assert_token_not_valid(
+            &s.post("/api/token/refresh/", json!({"refresh": token}))
+                .await,
+        );
+    }
+    let jwks = s.get("/.well-known/jwks.json").await.body;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1, "{jwks}");
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
+    let discovery = s.get("/.well-known/openid-configuration").await;
+    assert!(!discovery.text.contains("HS256"), "{}", discovery.text);
+    // Logins sign with ES256 and work.
+    let (es, _) = s.login("alice").await;
+    assert_eq!(segment(&es, 0)["alg"], "ES256");
+    assert_eq!(s.me(&es).await.status, 200);
+}
+
+#[tokio::test]
+async fn no_cli_command_puts_a_key_in_service_but_keys_rotate() {
+    let s = Server::start("algorithm = \"ES256\"").await;
+    s.create_user("alice", false).await;
+    let kids_before = kids(&s.get("/.well-known/jwks.json").await.body);
+    // Commands run with another algorithm in their environment, as an
+    // operator's shell without the server's settings would.
+    let hs = [("TESSERA_ALGORITHM", "HS256")];
+    let (code, _, err) = s.cli_with_env(
+        &["createsuperuser", "--username", "root", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+        &hs,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("the key in service is ES256"), "{err}");
+    for args in [
+        &["users", "deactivate", "alice"][..],
+        &["users", "list"],
+        &["keys", "list"],
+    ] {
+        let (code, _, err) = s.cli_with_env(args, None, &hs);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let (code, out, err) = s.cli_with_env(&["token", "issue", "--username", "root"], None, &hs);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(segment(out.trim(), 0)["alg"], "ES256");
+    s.caught_up().await;
+    assert_eq!(
+        kids(&s.get("/.well-known/jwks.json").await.body),
+        kids_before
+    );
+    let store = tessera_store::SqliteStore::connect(&s.database_url())
+        .await
+        .unwrap();
+    assert_eq!(
+        tessera_store::Store::signing_keys(&store)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let (root, _) = s.login("root").await;
+    assert_eq!(segment(&root, 0)["alg"], "ES256", "the server kept its key");
+}
+
+#[tokio::test]
 async fn a_configured_key_cannot_be_rotated_from_the_cli() {
     let s = Server::start(&format!("signing_key = \"{HS_SECRET}\"")).await;
     let (code, _, err) = s.cli(&["keys", "rotate"], None);
