@@ -60,7 +60,7 @@ impl FromRequestParts<Arc<Authority>> for Authenticated {
         let (claims, user) = authority.authenticate(&token).await?;
         // A browser sends cookies on its own, also to requests another site
         // made it send: unsafe methods must prove they come from our page.
-        if source == Source::Cookie && !parts.method.is_safe() {
+        if source == Source::Cookie && (!parts.method.is_safe() || original_method_unsafe(parts)) {
             Authority::check_csrf(
                 &claims,
                 cookies::header_value(&parts.headers, cookies::CSRF_HEADER),
@@ -73,6 +73,18 @@ impl FromRequestParts<Arc<Authority>> for Authenticated {
             source,
         })
     }
+}
+
+/// Whether `X-Original-Method` names an unsafe method: a proxy asking
+/// `/api/auth/check` on behalf of a POST (nginx's `auth_request` sends a GET)
+/// gets the CSRF check that POST would get. It can only add the check, never
+/// waive it; a method that cannot be read counts as unsafe.
+fn original_method_unsafe(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get_all("x-original-method")
+        .iter()
+        .any(|value| !axum::http::Method::from_bytes(value.as_bytes()).is_ok_and(|m| m.is_safe()))
 }
 
 /// The access token from the first configured location that carries one.

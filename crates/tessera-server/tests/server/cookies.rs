@@ -239,6 +239,40 @@ async fn unsafe_cookie_requests_need_the_csrf_header() {
 }
 
 #[tokio::test]
+async fn the_check_asks_for_the_csrf_header_when_the_original_method_is_unsafe() {
+    let s = Server::start(COOKIE_MODE).await;
+    s.create_user("alice", false).await;
+    let (_, cookies) = cookie_login(&s, "alice").await;
+    let jar = cookie_header(&cookies, &["access_token_cookie", "csrf_access_token"]);
+    let csrf = cookies["csrf_access_token"].value().to_owned();
+    let check = |original: Option<&str>, with_csrf: bool| {
+        let mut request = s.http.get(s.url("/api/auth/check")).header("Cookie", &jar);
+        if let Some(method) = original {
+            request = request.header("X-Original-Method", method);
+        }
+        if with_csrf {
+            request = request.header("X-CSRF-TOKEN", &csrf);
+        }
+        s.send(request)
+    };
+    for (original, with_csrf, status) in [
+        (None, false, 204),
+        (Some("GET"), false, 204),
+        (Some("HEAD"), false, 204),
+        (Some("POST"), false, 401),
+        (Some("DELETE"), false, 401),
+        (Some("P\u{c3}ST"), false, 401),
+        (Some("POST"), true, 204),
+    ] {
+        let r = check(original, with_csrf).await;
+        assert_eq!(r.status, status, "{original:?} {with_csrf}: {}", r.text);
+        if status == 401 {
+            assert_eq!(r.body["code"], "csrf_failed");
+        }
+    }
+}
+
+#[tokio::test]
 async fn header_authenticated_requests_need_no_csrf_even_in_cookie_mode() {
     let s = Server::start(COOKIE_MODE).await;
     let (access, _) = s.user("alice").await;

@@ -37,7 +37,11 @@ fn readme_snippet() -> String {
 #[tokio::test]
 async fn the_readme_nginx_snippet_protects_an_application() {
     let Some(nginx) = nginx() else { return };
-    let s = Server::start("").await;
+    // nginx connects from 127.0.0.1; clients come from other loopback addresses.
+    let s = Server::start(
+        "trusted_proxies = [\"127.0.0.1\"]\ntoken_locations = [\"headers\", \"cookies\"]\ncookie_secure = false",
+    )
+    .await;
     let (access, refresh) = s.user("alice").await;
 
     // The application: echoes the identity nginx passed on.
@@ -129,6 +133,74 @@ async fn the_readme_nginx_snippet_protects_an_application() {
     let r = client
         .post(format!("{front}/api/token/"))
         .json(&json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Throttling stays per client: one client's failed logins through nginx
+    // do not lock out another's.
+    let from = |last: u8| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .build()
+            .unwrap()
+    };
+    let (attacker, user) = (from(2), from(3));
+    let login = |client: &reqwest::Client, name: &str, password: &str| {
+        client
+            .post(format!("{front}/api/token/"))
+            .json(&json!({"username": name, "password": password}))
+            .send()
+    };
+    for i in 0..10 {
+        let r = login(&attacker, &format!("guess{i}"), "wrong-password-x")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = login(&attacker, "alice", PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 429, "the attacker's address is throttled");
+    let r = login(&user, "alice", PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 200, "another client is not");
+
+    // Cookie sessions: a POST through nginx needs the CSRF header, as it
+    // would at Tessera itself; a GET does not.
+    let r = user
+        .post(format!("{front}/api/token/"))
+        .header("X-Token-Transport", "cookie")
+        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = |name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix(&format!("{name}=")))
+            .and_then(|c| c.split(';').next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {name} cookie"))
+    };
+    let (access_cookie, csrf) = (cookie("access_token_cookie"), cookie("csrf_access_token"));
+    let cookies = format!("access_token_cookie={access_cookie}; csrf_access_token={csrf}");
+    let with_cookies = |request: reqwest::RequestBuilder| request.header("Cookie", &cookies);
+    let r = with_cookies(user.get(format!("{front}/orders")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = with_cookies(user.post(format!("{front}/orders")))
+        .json(&json!({"item": "book"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a cookie POST without the CSRF header");
+    let r = with_cookies(user.post(format!("{front}/orders")))
+        .header("X-CSRF-TOKEN", &csrf)
+        .json(&json!({"item": "book"}))
         .send()
         .await
         .unwrap();
