@@ -173,3 +173,59 @@ fn nothing_in_the_repository_points_outside_it() {
         "files naming {outside}: {offenders:?}"
     );
 }
+
+#[tokio::test]
+async fn pages_carry_a_content_security_policy_and_json_is_never_sniffed() {
+    let s = Server::start("").await;
+    for path in [
+        "/",
+        "/static/app.js",
+        "/static/tessera.js",
+        "/docs",
+        "/docs/",
+        "/docs/swagger-ui.css",
+    ] {
+        let r = s.get(path).await;
+        assert_eq!(r.status, 200, "{path}");
+        let policy = r
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("{path}: no CSP"));
+        // No inline script, no other origin, no framing.
+        let scripts = policy
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("script-src"))
+            .unwrap_or_else(|| panic!("{path}: {policy}"));
+        assert_eq!(scripts, "script-src 'self'", "{path}");
+        assert!(policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"));
+        assert!(
+            !policy.contains("http") && !policy.contains('*'),
+            "{path}: {policy}"
+        );
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{path}");
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{path}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    // The page itself holds no inline script for the policy to block.
+    let page = s.get("/").await.text;
+    for tag in page.split("<script").skip(1) {
+        assert!(
+            tag.trim_start().starts_with("type=\"module\" src=") || tag.contains(" src="),
+            "{tag:.80}"
+        );
+    }
+    // JSON answers are not pages, and are never sniffed.
+    for path in ["/healthz", "/api/auth/me", "/nope"] {
+        let r = s.get(path).await;
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert!(r.header("content-security-policy").is_none(), "{path}");
+    }
+}
