@@ -109,6 +109,11 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<()>;
 
+    /// The user's live sessions (families with a refresh token unexpired at
+    /// `now` and not revoked) beyond the `keep` most recently begun: the
+    /// ones to end, oldest first.
+    async fn sessions_beyond(&self, user_id: i64, keep: i64, now: i64) -> StoreResult<Vec<String>>;
+
     /// The revocation markers still in force at `now`.
     async fn revocations(&self, now: i64) -> StoreResult<Revocations>;
 

@@ -317,6 +317,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn sessions_beyond(&self, user_id: i64, keep: i64, now: i64) -> StoreResult<Vec<String>> {
+        let mut beyond: Vec<String> = sqlx::query_scalar(
+            "SELECT family_id FROM refresh_tokens r \
+             WHERE user_id = ? AND expires_at > ? \
+               AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family_id = r.family_id) \
+             GROUP BY family_id ORDER BY MIN(issued_at) DESC, family_id LIMIT -1 OFFSET ?",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(keep)
+        .fetch_all(&self.pool)
+        .await?;
+        beyond.reverse();
+        Ok(beyond)
+    }
+
     async fn revocations(&self, now: i64) -> StoreResult<Revocations> {
         let jtis = sqlx::query(
             "SELECT jti, expires_at FROM refresh_tokens WHERE blacklisted_at IS NOT NULL AND expires_at >= ?",

@@ -61,6 +61,7 @@ impl Authority {
         telemetry::login(true);
         self.throttle
             .login_succeeded(&user_key, &address_key, attempt);
+        self.throttle.check_tokens(user.id)?;
         let fid = new_token_id();
         let pair = TokenPair {
             access: self.mint(&user, TokenType::Access, &fid, true, transport, now)?,
@@ -69,7 +70,20 @@ impl Authority {
         self.store
             .record_refresh_token(&refresh_record(&pair.refresh, user.id))
             .await?;
+        self.end_sessions_beyond_the_cap(user.id, now).await?;
         Ok((pair, user))
+    }
+
+    /// Ends the user's oldest sessions past `max_sessions_per_user` (the new
+    /// one counted), as a logout ends one: what one account can keep alive
+    /// stays bounded however often it logs in.
+    async fn end_sessions_beyond_the_cap(&self, user_id: i64, now: i64) -> Result<(), AuthError> {
+        let keep = i64::try_from(self.settings.max_sessions_per_user).unwrap_or(i64::MAX);
+        for fid in self.store.sessions_beyond(user_id, keep, now).await? {
+            tracing::info!(user_id, "session cap reached; ending the oldest session");
+            self.revoke_family(&fid, user_id, now).await?;
+        }
+        Ok(())
     }
 
     fn mint(
@@ -166,6 +180,7 @@ impl Authority {
             return Err(AuthError::Token(Refusal::Revoked));
         }
         read(&self.revocations).check(&claims, user.standing())?;
+        self.throttle.check_tokens(user.id)?;
         let access = self.mint(&user, TokenType::Access, &claims.fid, false, transport, now)?;
         if !self.settings.rotate_refresh_tokens {
             telemetry::refreshed();

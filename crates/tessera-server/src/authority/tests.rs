@@ -295,6 +295,14 @@ impl Store for RotatesAfterKeyRead {
             .revoke_family(family_id, user_id, expires_at, now)
             .await
     }
+    async fn sessions_beyond(
+        &self,
+        user_id: i64,
+        keep: i64,
+        now: i64,
+    ) -> tessera_store::StoreResult<Vec<String>> {
+        self.inner.sessions_beyond(user_id, keep, now).await
+    }
     async fn revocations(
         &self,
         now: i64,

@@ -40,15 +40,48 @@ pub(super) struct LoginAttempt {
     at_ms: i64,
 }
 
-type SignupLimiter =
-    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, RateLimitClock, NoOpMiddleware<Duration>>;
+type Limiter<K> =
+    RateLimiter<K, DefaultKeyedStateStore<K>, RateLimitClock, NoOpMiddleware<Duration>>;
+
+/// `rate` as a keyed limiter on `clock`: `count` at once, then one every
+/// `per / count`.
+fn limiter<K: std::hash::Hash + Eq + Clone>(
+    rate: crate::config::Rate,
+    clock: &Arc<dyn Clock>,
+) -> Option<Limiter<K>> {
+    let burst = NonZeroU32::new(rate.count)?;
+    let quota = Quota::with_period(rate.per / rate.count)?.allow_burst(burst);
+    Some(RateLimiter::new(
+        quota,
+        DefaultKeyedStateStore::default(),
+        RateLimitClock(clock.clone()),
+    ))
+}
+
+/// Refused by `limiter` for `key`: the seconds to wait, at least 1.
+fn check<K: std::hash::Hash + Eq + Clone>(
+    limiter: &Limiter<K>,
+    key: &K,
+    clock: &Arc<dyn Clock>,
+) -> Result<(), AuthError> {
+    if let Err(not_until) = limiter.check_key(key) {
+        let now = governor::clock::Clock::now(&RateLimitClock(clock.clone()));
+        telemetry::throttled();
+        return Err(AuthError::Throttled(
+            not_until.wait_time_from(now).as_secs().max(1),
+        ));
+    }
+    Ok(())
+}
 
 /// Failed logins by username and by client address, and signups by client
 /// address, each off when its setting says `off`.
 pub(super) struct Throttle {
     clock: Arc<dyn Clock>,
     logins: Option<Mutex<LoginFailures>>,
-    signups: Option<SignupLimiter>,
+    signups: Option<Limiter<IpAddr>>,
+    /// Logins and refreshes per user id.
+    tokens: Option<Limiter<i64>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,20 +104,17 @@ impl Throttle {
                 by_address: FailureLog::new(limit, keys_for(limit)),
             })
         });
-        let signups = settings.signup_rate_limit.and_then(|rate| {
-            let burst = NonZeroU32::new(rate.count)?;
-            let quota = Quota::with_period(rate.per / rate.count)?.allow_burst(burst);
-            let store = DefaultKeyedStateStore::default();
-            Some(RateLimiter::new(
-                quota,
-                store,
-                RateLimitClock(clock.clone()),
-            ))
-        });
+        let signups = settings
+            .signup_rate_limit
+            .and_then(|rate| limiter(rate, &clock));
+        let tokens = settings
+            .user_rate_limit
+            .and_then(|rate| limiter(rate, &clock));
         Self {
             clock,
             logins,
             signups,
+            tokens,
         }
     }
 
@@ -142,15 +172,19 @@ impl Throttle {
     /// Takes one signup from `client`'s allowance, or refuses with the
     /// seconds to wait. Signups from the CLI (`None`) are not limited.
     pub(super) fn check_signup(&self, client: Option<IpAddr>) -> Result<(), AuthError> {
-        if let (Some(limiter), Some(client)) = (&self.signups, client)
-            && let Err(not_until) = limiter.check_key(&client)
-        {
-            let now = governor::clock::Clock::now(&RateLimitClock(self.clock.clone()));
-            let wait = not_until.wait_time_from(now);
-            telemetry::throttled();
-            return Err(AuthError::Throttled(wait.as_secs().max(1)));
+        match (&self.signups, client) {
+            (Some(limiter), Some(client)) => check(limiter, &client, &self.clock),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Counts one login or refresh of `user_id`, or refuses it (with the
+    /// seconds to wait) past `user_rate_limit`.
+    pub(super) fn check_tokens(&self, user_id: i64) -> Result<(), AuthError> {
+        match &self.tokens {
+            Some(limiter) => check(limiter, &user_id, &self.clock),
+            None => Ok(()),
+        }
     }
 
     /// Forgets counts that no longer matter.
@@ -163,6 +197,10 @@ impl Throttle {
         if let Some(signups) = &self.signups {
             signups.retain_recent();
             signups.shrink_to_fit();
+        }
+        if let Some(tokens) = &self.tokens {
+            tokens.retain_recent();
+            tokens.shrink_to_fit();
         }
     }
 }

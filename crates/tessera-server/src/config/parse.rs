@@ -53,6 +53,7 @@ readers! {
     addresses -> Vec<IpAddr> = read_addresses;
     password_min_length -> usize = |v| read_int_in(v, 1, 4096);
     max_connections -> usize = |v| read_int_in(v, 1, 1_000_000);
+    max_sessions -> usize = |v| read_int_in(v, 1, 100_000);
 }
 
 fn optional(s: String) -> Option<String> {

@@ -209,6 +209,22 @@ settings! {
         accepted: "1 to 4096",
         parse: "de::password_min_length", show: show::integer;
 
+    /// Logins and refreshes allowed per user, together: past it, 429 with `Retry-After`. It
+    /// bounds how fast one account can mint refresh tokens (each a row kept until it
+    /// expires, with rotation). `off` turns it off.
+    user_rate_limit: Option<Rate> = Some(Rate::per_minute(60)),
+        kind: "rate",
+        accepted: "`N/s`, `N/min`, `N/h` (N at least 1), or `off`",
+        parse: "de::rate", show: show::rate;
+
+    /// Sessions (logins, each with the refreshes made from it) one user may have at once.
+    /// A login past it ends the user's oldest sessions, as a logout would: their tokens
+    /// are refused.
+    max_sessions_per_user: usize = 100,
+        kind: "integer",
+        accepted: "1 to 100000",
+        parse: "de::max_sessions", show: show::integer;
+
     /// Signups allowed per client address; past it, signup answers 429 with `Retry-After`.
     signup_rate_limit: Option<Rate> = Some(Rate::per_minute(10)),
         kind: "rate",

@@ -464,3 +464,76 @@ async fn a_burst_of_simultaneous_guesses_gets_no_more_password_checks_than_the_l
         s.login("alice").await;
     }
 }
+
+#[tokio::test]
+async fn a_users_sessions_are_capped_and_the_oldest_end_first() {
+    let s = Server::start("max_sessions_per_user = 3").await;
+    s.create_user("alice", false).await;
+    let (bob, _) = s.user("bob").await;
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push(s.login("alice").await);
+        s.advance(Duration::from_secs(1));
+    }
+    // The fourth login ended the first session, as a logout would.
+    let (first_access, first_refresh) = &sessions[0];
+    assert_refused(&s.me(first_access).await, "revoked");
+    assert_token_not_valid(
+        &s.post("/api/token/refresh/", json!({"refresh": first_refresh}))
+            .await,
+    );
+    for (access, refresh) in &sessions[1..] {
+        assert_eq!(s.me(access).await.status, 200);
+        assert_eq!(
+            s.post("/api/token/refresh/", json!({"refresh": refresh}))
+                .await
+                .status,
+            200
+        );
+    }
+    // Other users are not touched.
+    assert_eq!(s.me(&bob).await.status, 200);
+}
+
+#[tokio::test]
+async fn one_user_cannot_mint_refresh_tokens_without_bound() {
+    // Rotation without blacklisting: the same refresh token stays usable.
+    let s = Server::start("rotate_refresh_tokens = true\nuser_rate_limit = \"5/min\"").await;
+    s.create_user("alice", false).await;
+    let (_, bob_refresh) = s.user("bob").await;
+    let (_, refresh) = s.login("alice").await;
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let r = s
+            .post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await;
+        if r.status == 429 {
+            let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+            assert!((1..=60).contains(&wait), "{wait}");
+            assert_eq!(r.body["code"], "throttled");
+        }
+        statuses.push(r.status);
+    }
+    // The login and four refreshes fill the five a minute.
+    assert_eq!(statuses, [200, 200, 200, 200, 429, 429, 429, 429, 429, 429]);
+    let db = sqlx::SqlitePool::connect(&s.database_url()).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE user_id = 1")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 5, "the login's token and four rotations");
+    // Another user is not limited by alice's use; alice is again a minute on.
+    assert_eq!(
+        s.post("/api/token/refresh/", json!({"refresh": bob_refresh}))
+            .await
+            .status,
+        200
+    );
+    s.advance(Duration::from_secs(61));
+    assert_eq!(
+        s.post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await
+            .status,
+        200
+    );
+}
