@@ -9,7 +9,7 @@ impl Authority {
         if !self.settings.signup_enabled && account.client.is_some() {
             return Err(AuthError::SignupClosed);
         }
-        self.throttle.check_signup(account.client)?;
+        self.throttle.check_signup(account.client).await?;
         let mut errors = FieldErrors::new();
         let username = match Username::for_new_account(account.username) {
             Ok(u) => Some(u),
@@ -82,23 +82,26 @@ impl Authority {
         // alike, counted before the hash, so a stolen fresh token cannot
         // be used to guess the password at hashing speed.
         let address_key = client.to_string();
-        let attempt =
-            self.throttle
-                .reserve_login(&record.username, &address_key, self.clock.now_ms())?;
+        let attempt = self
+            .throttle
+            .reserve_login(&record.username, &address_key, self.clock.now_ms())
+            .await?;
         let (clear, hash) = (old.to_owned(), record.password_hash.clone());
         if !self
             .hashing(move |memory| password::verify_with(&clear, &hash, memory))
             .await?
         {
             self.throttle
-                .login_failed(&record.username, &address_key, attempt);
+                .login_failed(&record.username, &address_key, attempt)
+                .await;
             return Err(field_error(
                 "old_password",
                 "Your old password was entered incorrectly. Please enter it again.",
             ));
         }
         self.throttle
-            .login_succeeded(&record.username, &address_key, attempt);
+            .login_succeeded(&record.username, &address_key, attempt)
+            .await;
         if let Err(messages) = self
             .password_strength(new, &record.username, &record.email)
             .await?

@@ -15,6 +15,7 @@ mod accounts;
 pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UsersPage};
 pub use sync::NotReady;
 mod sessions;
+mod shared_counts;
 mod state;
 mod sync;
 #[cfg(test)]
@@ -334,6 +335,12 @@ impl Authority {
             synced: AtomicBool::new(true),
             throttle,
         })
+    }
+
+    /// With `redis_url`: whether the throttling counts are shared through
+    /// Redis now (`false` while it cannot be reached); `None` without it.
+    pub fn throttling_is_shared(&self) -> Option<bool> {
+        self.throttle.is_shared()
     }
 
     /// The settings in force.

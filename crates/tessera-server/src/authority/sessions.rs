@@ -23,7 +23,8 @@ impl Authority {
         // Counted before the hash: a burst gets no more checks than the limit.
         let attempt = self
             .throttle
-            .reserve_login(&user_key, &address_key, self.clock.now_ms())?;
+            .reserve_login(&user_key, &address_key, self.clock.now_ms())
+            .await?;
         let record = match name {
             Ok(name) => self.store.user_by_username(name.as_str()).await?,
             Err(_) => None,
@@ -41,7 +42,9 @@ impl Authority {
             Some(r) if matches && r.is_active => r,
             _ => {
                 telemetry::login(false);
-                self.throttle.login_failed(&user_key, &address_key, attempt);
+                self.throttle
+                    .login_failed(&user_key, &address_key, attempt)
+                    .await;
                 return Err(AuthError::NoActiveAccount);
             }
         };
@@ -54,14 +57,17 @@ impl Authority {
             Some(user) if user.is_active && user.token_version == record.token_version => user,
             _ => {
                 telemetry::login(false);
-                self.throttle.login_failed(&user_key, &address_key, attempt);
+                self.throttle
+                    .login_failed(&user_key, &address_key, attempt)
+                    .await;
                 return Err(AuthError::NoActiveAccount);
             }
         };
         telemetry::login(true);
         self.throttle
-            .login_succeeded(&user_key, &address_key, attempt);
-        self.throttle.check_tokens(user.id)?;
+            .login_succeeded(&user_key, &address_key, attempt)
+            .await;
+        self.throttle.check_tokens(user.id).await?;
         let fid = new_token_id();
         let pair = TokenPair {
             access: self.mint(&user, TokenType::Access, &fid, true, transport, now)?,
@@ -180,7 +186,7 @@ impl Authority {
             return Err(AuthError::Token(Refusal::Revoked));
         }
         read(&self.revocations).check(&claims, user.standing())?;
-        self.throttle.check_tokens(user.id)?;
+        self.throttle.check_tokens(user.id).await?;
         let access = self.mint(&user, TokenType::Access, &claims.fid, false, transport, now)?;
         if !self.settings.rotate_refresh_tokens {
             telemetry::refreshed();

@@ -1,9 +1,12 @@
-//! Login throttling and the signup limit behind one type: what counts
-//! attempts per username and per client address. The counts live in this
-//! process; sharing them between instances plugs in here.
+//! Login throttling, the signup limit and the per-user limit behind one
+//! type: what counts attempts per username, per client address and per user.
+//! With `redis_url` the counts are kept in Redis and shared by every instance
+//! ([`SharedCounts`]); while Redis cannot be reached, and without it, they are
+//! this process's own.
 
 use super::AuthError;
-use crate::config::Settings;
+use super::shared_counts::SharedCounts;
+use crate::config::{Rate, Settings};
 use crate::telemetry;
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -12,6 +15,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tessera_core::claims::new_token_id;
 use tessera_core::clock::{Clock, RateLimitClock};
 use tessera_core::throttle::{FailureLog, Limit};
 
@@ -38,6 +42,8 @@ struct LoginFailures {
 #[must_use = "a successful login gives its reservation back"]
 pub(super) struct LoginAttempt {
     at_ms: i64,
+    /// Its entry in Redis, when it was counted there.
+    shared: Option<String>,
 }
 
 type Limiter<K> =
@@ -82,6 +88,11 @@ pub(super) struct Throttle {
     signups: Option<Limiter<IpAddr>>,
     /// Logins and refreshes per user id.
     tokens: Option<Limiter<i64>>,
+    /// The login limit, as Redis counts it too.
+    login_limit: Option<Limit>,
+    signup_rate: Option<Rate>,
+    user_rate: Option<Rate>,
+    shared: Option<SharedCounts>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -93,12 +104,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Throttle {
     /// The limits of `settings`, on `clock`.
     pub(super) fn new(settings: &Settings, clock: Arc<dyn Clock>) -> Self {
-        let logins = settings.login_rate_limit.map(|rate| {
-            // Counted over the limit's own period: 3/h is three an hour.
-            let limit = Limit {
-                failures: rate.count,
-                window_ms: i64::try_from(rate.per.as_millis()).unwrap_or(i64::MAX),
-            };
+        // Counted over the limit's own period: 3/h is three an hour.
+        let login_limit = settings.login_rate_limit.map(|rate| Limit {
+            failures: rate.count,
+            window_ms: i64::try_from(rate.per.as_millis()).unwrap_or(i64::MAX),
+        });
+        let logins = login_limit.map(|limit| {
             Mutex::new(LoginFailures {
                 by_username: FailureLog::new(limit, keys_for(limit)),
                 by_address: FailureLog::new(limit, keys_for(limit)),
@@ -110,11 +121,19 @@ impl Throttle {
         let tokens = settings
             .user_rate_limit
             .and_then(|rate| limiter(rate, &clock));
+        let shared = settings
+            .redis_url
+            .as_deref()
+            .and_then(|url| SharedCounts::new(url, &settings.redis_prefix));
         Self {
             clock,
             logins,
             signups,
             tokens,
+            login_limit,
+            signup_rate: settings.signup_rate_limit,
+            user_rate: settings.user_rate_limit,
+            shared,
         }
     }
 
@@ -124,15 +143,40 @@ impl Throttle {
     /// is given back by [`Throttle::login_succeeded`]. Both keys are checked
     /// and counted under one lock, so a burst of attempts arriving together
     /// gets no more password checks than the limit.
-    pub(super) fn reserve_login(
+    pub(super) async fn reserve_login(
         &self,
         user_key: &str,
         address_key: &str,
         now_ms: i64,
     ) -> Result<LoginAttempt, AuthError> {
         let Some(failures) = &self.logins else {
-            return Ok(LoginAttempt { at_ms: now_ms });
+            return Ok(LoginAttempt {
+                at_ms: now_ms,
+                shared: None,
+            });
         };
+        if let (Some(shared), Some(limit)) = (&self.shared, self.login_limit) {
+            let member = new_token_id();
+            let keys = (user_key, address_key);
+            let window = (limit.failures, limit.window_ms);
+            match shared.reserve_login(keys, &member, now_ms, window).await {
+                Ok(Some(seconds)) => {
+                    telemetry::throttled();
+                    return Err(AuthError::Throttled(seconds));
+                }
+                Ok(None) => {
+                    // Redis decided; the local counts follow, for when it is gone.
+                    let mut failures = lock(failures);
+                    failures.by_username.record_pending(user_key, now_ms);
+                    failures.by_address.record_pending(address_key, now_ms);
+                    return Ok(LoginAttempt {
+                        at_ms: now_ms,
+                        shared: Some(member),
+                    });
+                }
+                Err(_) => {}
+            }
+        }
         let mut failures = lock(failures);
         let wait = failures
             .by_username
@@ -144,15 +188,28 @@ impl Throttle {
         }
         failures.by_username.record_pending(user_key, now_ms);
         failures.by_address.record_pending(address_key, now_ms);
-        Ok(LoginAttempt { at_ms: now_ms })
+        Ok(LoginAttempt {
+            at_ms: now_ms,
+            shared: None,
+        })
     }
 
     /// The attempt failed: it stays counted against both keys.
-    pub(super) fn login_failed(&self, user_key: &str, address_key: &str, attempt: LoginAttempt) {
+    pub(super) async fn login_failed(
+        &self,
+        user_key: &str,
+        address_key: &str,
+        attempt: LoginAttempt,
+    ) {
         if let Some(failures) = &self.logins {
             let mut failures = lock(failures);
             failures.by_username.settle(user_key, attempt.at_ms);
             failures.by_address.settle(address_key, attempt.at_ms);
+        }
+        if let (Some(shared), Some(member)) = (&self.shared, &attempt.shared) {
+            shared
+                .login_failed((user_key, address_key), member, self.clock.now_ms())
+                .await;
         }
     }
 
@@ -160,31 +217,78 @@ impl Throttle {
     /// earlier failures are forgiven (not the attempts still in flight). The
     /// address's failures stay, or an attacker could reset them by logging in
     /// to an account of their own.
-    pub(super) fn login_succeeded(&self, user_key: &str, address_key: &str, attempt: LoginAttempt) {
+    pub(super) async fn login_succeeded(
+        &self,
+        user_key: &str,
+        address_key: &str,
+        attempt: LoginAttempt,
+    ) {
         if let Some(failures) = &self.logins {
             let mut failures = lock(failures);
             failures.by_username.release(user_key, attempt.at_ms);
             failures.by_username.clear(user_key);
             failures.by_address.release(address_key, attempt.at_ms);
         }
+        if let (Some(shared), Some(member)) = (&self.shared, &attempt.shared) {
+            shared
+                .login_succeeded((user_key, address_key), member, self.clock.now_ms())
+                .await;
+        }
+    }
+
+    /// Counts one event against `rate` in Redis: `None` when Redis could not
+    /// decide (the caller counts locally).
+    async fn shared_count(
+        &self,
+        kind: &str,
+        id: &str,
+        rate: Option<Rate>,
+    ) -> Option<Result<(), AuthError>> {
+        let (shared, rate) = (self.shared.as_ref()?, rate?);
+        match shared.count((kind, id), rate, self.clock.now_ms()).await {
+            Ok(None) => Some(Ok(())),
+            Ok(Some(seconds)) => {
+                telemetry::throttled();
+                Some(Err(AuthError::Throttled(seconds)))
+            }
+            Err(_) => None,
+        }
     }
 
     /// Takes one signup from `client`'s allowance, or refuses with the
     /// seconds to wait. Signups from the CLI (`None`) are not limited.
-    pub(super) fn check_signup(&self, client: Option<IpAddr>) -> Result<(), AuthError> {
-        match (&self.signups, client) {
-            (Some(limiter), Some(client)) => check(limiter, &client, &self.clock),
-            _ => Ok(()),
+    pub(super) async fn check_signup(&self, client: Option<IpAddr>) -> Result<(), AuthError> {
+        let (Some(limiter), Some(client)) = (&self.signups, client) else {
+            return Ok(());
+        };
+        if let Some(decided) = self
+            .shared_count("signup", &client.to_string(), self.signup_rate)
+            .await
+        {
+            return decided;
         }
+        check(limiter, &client, &self.clock)
     }
 
     /// Counts one login or refresh of `user_id`, or refuses it (with the
     /// seconds to wait) past `user_rate_limit`.
-    pub(super) fn check_tokens(&self, user_id: i64) -> Result<(), AuthError> {
-        match &self.tokens {
-            Some(limiter) => check(limiter, &user_id, &self.clock),
-            None => Ok(()),
+    pub(super) async fn check_tokens(&self, user_id: i64) -> Result<(), AuthError> {
+        let Some(limiter) = &self.tokens else {
+            return Ok(());
+        };
+        if let Some(decided) = self
+            .shared_count("tokens", &user_id.to_string(), self.user_rate)
+            .await
+        {
+            return decided;
         }
+        check(limiter, &user_id, &self.clock)
+    }
+
+    /// `Some(true)` while the counts are shared through Redis, `Some(false)`
+    /// while Redis cannot be reached, `None` without `redis_url`.
+    pub(super) fn is_shared(&self) -> Option<bool> {
+        self.shared.as_ref().map(SharedCounts::is_shared)
     }
 
     /// Forgets counts that no longer matter.
@@ -211,8 +315,8 @@ mod tests {
     use crate::config::Rate;
     use tessera_core::clock::FixedClock;
 
-    #[test]
-    fn the_signup_limit_runs_on_the_injected_clock() {
+    #[tokio::test]
+    async fn the_signup_limit_runs_on_the_injected_clock() {
         let settings = Settings {
             signup_rate_limit: Some(Rate {
                 count: 2,
@@ -223,25 +327,26 @@ mod tests {
         let clock = Arc::new(FixedClock::new(1_800_000_000));
         let throttle = Throttle::new(&settings, clock.clone());
         let client = Some(IpAddr::from([192, 0, 2, 1]));
-        assert!(throttle.check_signup(client).is_ok());
-        assert!(throttle.check_signup(client).is_ok());
+        assert!(throttle.check_signup(client).await.is_ok());
+        assert!(throttle.check_signup(client).await.is_ok());
         // Two a minute: the next one in 30 s.
-        match throttle.check_signup(client) {
+        match throttle.check_signup(client).await {
             Err(AuthError::Throttled(seconds)) => assert_eq!(seconds, 30),
             other => panic!("{other:?}"),
         }
         assert!(
             throttle
                 .check_signup(Some(IpAddr::from([192, 0, 2, 2])))
+                .await
                 .is_ok()
         );
         assert!(
-            throttle.check_signup(None).is_ok(),
+            throttle.check_signup(None).await.is_ok(),
             "the CLI is not limited"
         );
         clock.advance(30);
-        assert!(throttle.check_signup(client).is_ok());
-        assert!(throttle.check_signup(client).is_err());
+        assert!(throttle.check_signup(client).await.is_ok());
+        assert!(throttle.check_signup(client).await.is_err());
     }
 
     #[test]

@@ -42,6 +42,7 @@ readers! {
     boolean -> bool = read_bool;
     algorithm -> Algorithm = read_algorithm;
     optional_string -> Option<String> = |v| read_string(v).map(optional);
+    string -> String = read_string;
     public_url -> Option<String> = read_public_url;
     auth_header_types -> Vec<String> = read_auth_header_types;
     user_id_claim -> String = read_user_id_claim;
@@ -184,15 +185,16 @@ fn read_database_url(v: Value) -> Result<String, String> {
 }
 
 fn read_redis_url(v: Value) -> Result<Option<String>, String> {
-    match optional(read_string(v)?) {
-        None => Ok(None),
-        // Refused until it does something: a deployment that sets it
-        // expects revocations and limits shared between instances.
-        Some(_) => Err(
-            "nothing yet: sharing revocations and limits through Redis is not supported \
-             in this version; leave redis_url unset"
-                .into(),
-        ),
+    let Some(url) = optional(read_string(v)?) else {
+        return Ok(None);
+    };
+    // Checked here so that a mistyped URL stops the start, not every login.
+    match redis::Client::open(url.as_str()) {
+        Ok(_) if url.starts_with("redis://") => Ok(Some(url)),
+        _ => Err(format!(
+            "a Redis URL such as redis://127.0.0.1:6379/0, got `{}`",
+            super::redact_url(&url)
+        )),
     }
 }
 

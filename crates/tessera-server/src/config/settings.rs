@@ -31,12 +31,20 @@ settings! {
         accepted: "`sqlite://PATH` (relative to the working directory), `sqlite:///ABSOLUTE/PATH`",
         parse: "de::database_url", show: show::url;
 
-    /// Reserved for sharing revocations and rate limits between instances. Not supported in
-    /// this version: setting it stops the start with a message saying so.
+    /// Redis, shared by the instances of one deployment: login throttling, the signup limit
+    /// and `user_rate_limit` count across all of them. While Redis cannot be reached each
+    /// instance counts alone, says so in its log and in `/readyz`'s body, and keeps
+    /// serving; revocations travel through the database either way.
     redis_url: Option<String> = None,
         kind: "URL",
-        accepted: "`redis://HOST:PORT/N`",
+        accepted: "`redis://HOST:PORT/N` (`redis://:PASSWORD@HOST:PORT/N` with a password)",
         parse: "de::redis_url", show: show::optional_url;
+
+    /// The prefix of every key Tessera writes in Redis, so that deployments can share one.
+    redis_prefix: String = "tessera:".into(),
+        kind: "string",
+        accepted: "any string",
+        parse: "de::string", show: show::string;
 
     /// How long an access token is valid after it is issued.
     access_token_lifetime: Duration = Duration::from_secs(300),

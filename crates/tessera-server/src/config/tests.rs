@@ -109,17 +109,24 @@ fn every_reserved_claim_is_refused_as_user_id_claim() {
 }
 
 #[test]
-fn settings_that_do_nothing_yet_or_too_much_are_refused() {
-    let e = Settings::load(
+fn redis_urls_are_checked_and_leeway_is_bounded() {
+    let s = Settings::load(
         None,
         env(&[("TESSERA_REDIS_URL", "redis://127.0.0.1:6379/0")]),
     )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        e.contains("`redis_url`") && e.contains("not supported"),
-        "{e}"
-    );
+    .unwrap();
+    assert_eq!(s.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+    assert_eq!(s.redis_prefix, "tessera:");
+    for bad in ["http://127.0.0.1:6379", "redis://:pw@", "127.0.0.1:6379"] {
+        let e = Settings::load(None, env(&[("TESSERA_REDIS_URL", bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`redis_url`") && e.contains("redis://127.0.0.1:6379/0"),
+            "{bad}: {e}"
+        );
+        assert!(!e.contains(":pw@"), "the password shows: {e}");
+    }
     assert!(Settings::load(None, env(&[("TESSERA_REDIS_URL", "")])).is_ok());
     let e = Settings::load(None, env(&[("TESSERA_LEEWAY", "6m")]))
         .unwrap_err()

@@ -102,7 +102,15 @@ pub async fn openid_configuration(
 )]
 pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
     match authority.readiness().await {
-        Ok(applied) => Json(json!({"status": "ready", "applied_change": applied})).into_response(),
+        Ok(applied) => {
+            let mut body = json!({"status": "ready", "applied_change": applied});
+            // With Redis configured: whether the throttling counts are shared
+            // right now, or this instance counts alone (Redis unreachable).
+            if let Some(shared) = authority.throttling_is_shared() {
+                body["throttling"] = json!(if shared { "shared" } else { "local" });
+            }
+            Json(body).into_response()
+        }
         Err(missing) => unavailable(missing.as_str()),
     }
 }

@@ -214,6 +214,11 @@ pub struct Readiness {
     /// process's memory (other processes' writes up to it are in force here).
     #[schema(nullable = false)]
     pub applied_change: Option<i64>,
+    /// With `redis_url`: `shared` while the throttling counts are kept in
+    /// Redis, `local` while Redis cannot be reached and this instance counts
+    /// alone.
+    #[schema(nullable = false, example = "shared")]
+    pub throttling: Option<String>,
 }
 
 struct BearerScheme;

@@ -22,5 +22,6 @@ mod refresh;
 mod security;
 mod security_map;
 mod session;
+mod shared_throttling;
 mod sync;
 mod tokens;
