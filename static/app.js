@@ -2,7 +2,13 @@
 import { createClient } from "/static/tessera.js";
 
 const $ = (id) => document.getElementById(id);
+const SESSION_BUTTONS = ["me", "burst", "refresh", "logout"];
 let client = null;
+
+// The token locations the server accepts, filled in by the server (page.rs):
+// offer only the transports that work here.
+const locations = new Set((document.documentElement.dataset.tokenLocations || "").split(","));
+const offered = { header: locations.has("headers"), cookie: locations.has("cookies") };
 
 function log({ method, path, status, ms }) {
   const item = document.createElement("li");
@@ -15,15 +21,28 @@ function transport() {
   return document.querySelector('input[name="transport"]:checked').value;
 }
 
-function newClient() {
-  client = createClient({ transport: transport(), onRequest: log, onLogout: showLoggedOut });
-  return client;
+function newClient(chosen) {
+  const made = createClient({
+    transport: chosen,
+    onRequest: log,
+    // Only the page's current client speaks for the page.
+    onLogout: () => made === client && showLoggedOut(),
+  });
+  return made;
 }
 
+function enable(on) {
+  for (const id of SESSION_BUTTONS) $(id).disabled = !on;
+}
+
+// The token may be unknown while logged in: in cookie transport it is in an
+// HttpOnly cookie, and a session restored after a reload (or refreshed by
+// another tab) shows its claims after this tab's next refresh.
 function show(token) {
-  $("header").textContent = JSON.stringify(token.header, null, 2);
-  $("claims").textContent = JSON.stringify(token.claims, null, 2);
-  for (const id of ["me", "burst", "refresh", "logout"]) $(id).disabled = false;
+  const unknown = "(in the HttpOnly cookie: shown after the next refresh)";
+  $("header").textContent = token ? JSON.stringify(token.header, null, 2) : unknown;
+  $("claims").textContent = token ? JSON.stringify(token.claims, null, 2) : unknown;
+  enable(true);
 }
 
 function showLoggedOut() {
@@ -31,59 +50,102 @@ function showLoggedOut() {
   $("header").textContent = "–";
   $("claims").textContent = "–";
   $("countdown").textContent = "–";
-  for (const id of ["me", "burst", "refresh", "logout"]) $(id).disabled = true;
+  enable(false);
 }
 
 function tick() {
-  const token = client && client.token;
-  if (!token) return;
-  const left = token.claims.exp - Date.now() / 1000;
+  if (!client || !client.loggedIn) return;
+  const exp = client.token?.claims?.exp;
+  if (typeof exp !== "number") {
+    $("countdown").textContent = "unknown until the next refresh";
+    return;
+  }
+  const left = exp - Date.now() / 1000;
   $("countdown").textContent = left > 0 ? `${left.toFixed(1)} s` : "expired (the next call refreshes)";
 }
 setInterval(tick, 200);
 
-$("signup").addEventListener("click", async () => {
+// A failed request (the network, not a status) shows in the result, not as an
+// unhandled rejection.
+function on(id, event, handler) {
+  $(id).addEventListener(event, async (e) => {
+    try {
+      await handler(e);
+    } catch (err) {
+      $("result").textContent = `failed: ${err.message}`;
+    }
+  });
+}
+
+for (const [name, id] of [["header", "transport-header"], ["cookie", "transport-cookie"]]) {
+  $(id).disabled = !offered[name];
+  $(`${id}-off`).hidden = offered[name];
+}
+if (!offered.header && offered.cookie) $("transport-cookie").checked = true;
+
+on("signup", "click", async () => {
   try {
-    const user = await newClient().signup($("username").value, $("password").value, $("email").value);
+    const user = await createClient({ onRequest: log }).signup($("username").value, $("password").value, $("email").value);
     $("status").textContent = `Signed up as ${user.username} (id ${user.id}). Log in now.`;
   } catch (e) {
-    $("status").textContent = `Sign-up refused: ${JSON.stringify(e.body)}`;
+    $("status").textContent = `Sign-up refused: ${JSON.stringify(e.body ?? e.message)}`;
   }
 });
 
-$("credentials").addEventListener("submit", async (event) => {
+on("credentials", "submit", async (event) => {
   event.preventDefault();
+  // A new login ends the page's session first: the old client would keep
+  // its tokens, and its refreshes ahead of expiry, alive.
+  if (client && client.loggedIn) await client.logout().catch(() => {});
+  client = newClient(transport());
   try {
-    const token = await newClient().login($("username").value, $("password").value);
+    const token = await client.login($("username").value, $("password").value);
     $("status").textContent = `Logged in as ${token.claims.username} (${client.transport} transport).`;
     show(token);
     tick();
   } catch (e) {
     $("status").textContent = `Login refused: ${e.message}`;
+    enable(false);
   }
 });
 
-$("me").addEventListener("click", async () => {
+on("me", "click", async () => {
   const res = await client.fetch("/api/auth/me");
   $("result").textContent = `${res.status} ${JSON.stringify(await res.json().catch(() => null), null, 2)}`;
-  if (client.token) show(client.token);
+  if (client.loggedIn) show(client.token);
 });
 
-$("burst").addEventListener("click", async () => {
+on("burst", "click", async () => {
   $("result").textContent = "…";
   const answers = await Promise.all(Array.from({ length: 5 }, () => client.fetch("/api/auth/me")));
   const ok = answers.filter((r) => r.ok).length;
   $("result").textContent = `${ok} of 5 succeeded`;
-  if (client.token) show(client.token);
+  if (client.loggedIn) show(client.token);
 });
 
-$("refresh").addEventListener("click", async () => {
+on("refresh", "click", async () => {
   const ok = await client.refresh();
   $("result").textContent = ok ? "refreshed" : "refresh failed: logged out";
-  if (client.token) show(client.token);
+  if (client.loggedIn) show(client.token);
 });
 
-$("logout").addEventListener("click", async () => {
+on("logout", "click", async () => {
   await client.logout();
   $("result").textContent = "logged out";
 });
+
+// A cookie session outlives the page: pick it up after a reload.
+async function restore() {
+  if (!offered.cookie) return;
+  const candidate = newClient("cookie");
+  const user = await candidate.restore().catch(() => null);
+  // Someone may have logged in while this was on its way.
+  if (!user || client) return;
+  client = candidate;
+  $("transport-cookie").checked = true;
+  $("status").textContent = `Logged in as ${user.username} (cookie transport).`;
+  $("result").textContent = `200 ${JSON.stringify(user, null, 2)}`;
+  show(client.token);
+  tick();
+}
+restore();

@@ -1,17 +1,29 @@
 // Tessera's browser client: a plain ES module, no build step, no dependencies.
+// Its TypeScript declarations are beside it, in /static/tessera.d.ts.
 //
 //   import { createClient } from "/static/tessera.js";
 //   const client = createClient({ baseUrl: "", transport: "cookie", onLogout() { ... } });
-//   await client.login("alice", "correct horse battery staple");
+//   if (!(await client.restore())) await client.login("alice", "correct horse battery staple");
 //   const res = await client.fetch("/api/auth/me");
 //
 // Tokens live in memory ("header" transport) or in HttpOnly cookies ("cookie"
 // transport); never in localStorage or sessionStorage. When a call fails because
 // the access token expired, the client refreshes once and retries once; calls
 // that hit the expiry together share that one refresh (single flight), so a
-// rotated refresh token is never presented twice.
+// rotated refresh token is never presented twice. In cookie transport the tabs
+// of a browser share the refresh cookie, so the single flight spans them too
+// (the Web Locks API). A token that lives 10 s or more is also refreshed
+// shortly before it expires.
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+const CSRF_ACCESS = "csrf_access_token";
+const CSRF_REFRESH = "csrf_refresh_token";
+// Below this lifetime (seconds) no refresh ahead: the lead could not be both
+// at least 1 s and about a tenth of the life, and tokens that short are for
+// trying things out, where the refresh on expiry is the thing to watch.
+const AHEAD_MIN_LIFETIME = 10;
+// A refresh holds every tab's lock: one that hangs is given up after this (ms).
+const REFRESH_TIMEOUT = 30_000;
 
 /** Decodes the JSON inside a base64url segment of a JWT (display only: no verification). */
 export function decodeSegment(segment) {
@@ -25,22 +37,41 @@ export function decodeSegment(segment) {
   return JSON.parse(new TextDecoder().decode(bytes));
 }
 
+/** The origin of `baseUrl` as the page resolves it, or null outside a page. */
+function originOf(baseUrl) {
+  try {
+    return new URL(baseUrl || "/", globalThis.location?.href).origin;
+  } catch {
+    return null;
+  }
+}
+
 /** Creates a client for a Tessera server. */
 export function createClient({
   baseUrl = "",
   transport = "header",
   onLogout = () => {},
   onRequest = () => {},
+  refreshAhead = true,
 } = {}) {
   if (transport !== "header" && transport !== "cookie") {
     throw new Error(`transport must be "header" or "cookie", not ${transport}`);
   }
+  const origin = originOf(baseUrl);
+  // The CSRF cookies belong to the server's origin: a page elsewhere cannot
+  // read them (and must not read its own cookies of the same name instead).
+  const cookiesReadable = origin !== null && origin === globalThis.location?.origin;
   let access = null; // header transport: the access token, in memory only
   let refreshToken = null; // header transport: the refresh token, in memory only
-  let csrf = { access: null, refresh: null }; // cookie transport: values to echo
-  let view = null; // { header, claims } of the current access token
+  // Cookie transport: the CSRF values from the last answer, for when the
+  // cookies cannot be read; the cookies come first, as another tab may have
+  // replaced them.
+  let csrf = { access: null, refresh: null };
+  let view = null; // { header, claims } of the current access token, when known
+  let session = false; // whether the client holds (or restored) a session
   let generation = 0; // counts access tokens, so a late 401 can tell it is stale
   let refreshing = null; // the refresh in flight, shared by every caller
+  let aheadTimer = null; // the refresh scheduled shortly before expiry
 
   const url = (path) => baseUrl.replace(/\/$/, "") + path;
 
@@ -56,28 +87,67 @@ export function createClient({
     return res;
   }
 
-  // After a page reload the CSRF values are gone from memory; the browser
-  // still has them as readable cookies (Cookie Store API, where available).
+  // The readable CSRF cookies: after a reload the values are gone from
+  // memory, and after another tab refreshed the ones in memory are stale.
   async function cookieValue(name) {
+    if (!cookiesReadable) return null;
     if (globalThis.cookieStore) {
       const cookie = await globalThis.cookieStore.get(name);
       return cookie ? cookie.value : null;
     }
+    if (typeof document === "undefined") return null;
+    for (const pair of document.cookie.split("; ")) {
+      const at = pair.indexOf("=");
+      if (at > 0 && pair.slice(0, at) === name) return pair.slice(at + 1);
+    }
     return null;
+  }
+
+  async function csrfValue(kind) {
+    const cookie = await cookieValue(kind === "access" ? CSRF_ACCESS : CSRF_REFRESH);
+    return cookie ?? csrf[kind];
+  }
+
+  /** What names the current access token: a later value means a refresh happened. */
+  function current() {
+    return transport === "header" ? Promise.resolve(access) : csrfValue("access");
   }
 
   function adopt(data) {
     if (transport === "header") {
+      const [header, claims] = data.access.split(".");
+      view = { header: decodeSegment(header), claims: decodeSegment(claims) };
       access = data.access;
       if (data.refresh) refreshToken = data.refresh;
-      const [header, claims] = access.split(".");
-      view = { header: decodeSegment(header), claims: decodeSegment(claims) };
     } else {
       view = { header: data.header, claims: data.claims };
       csrf.access = data.claims.csrf || null;
       if (data.refresh_csrf) csrf.refresh = data.refresh_csrf;
     }
+    session = true;
     generation += 1;
+    scheduleAhead();
+  }
+
+  // A refresh when about a tenth of the lifetime is left (1 to 30 s), counted
+  // from now, when the token arrived: the browser's clock may be off the
+  // server's, whose exp and iat only give the lifetime.
+  function scheduleAhead() {
+    clearTimeout(aheadTimer);
+    aheadTimer = null;
+    const claims = view && view.claims;
+    if (!refreshAhead || !claims) return;
+    const lifetime = claims.exp - claims.iat;
+    if (!(lifetime >= AHEAD_MIN_LIFETIME)) return;
+    const lead = Math.min(30, Math.max(1, lifetime / 10));
+    const delay = Math.min((lifetime - lead) * 1000, 2 ** 31 - 1);
+    const since = transport === "header" ? access : csrf.access;
+    aheadTimer = setTimeout(() => {
+      aheadTimer = null;
+      // A failure shows on the next call (which refreshes on expiry) or
+      // through onLogout; nothing to report here.
+      refresh(since).catch(() => {});
+    }, delay);
   }
 
   function forget() {
@@ -85,7 +155,10 @@ export function createClient({
     refreshToken = null;
     csrf = { access: null, refresh: null };
     view = null;
+    session = false;
     generation += 1;
+    clearTimeout(aheadTimer);
+    aheadTimer = null;
   }
 
   function lost() {
@@ -93,20 +166,23 @@ export function createClient({
     onLogout();
   }
 
+  // Sends the call with the token attached; resolves to the answer and what
+  // named the token it was sent with.
   async function attempt(path, init = {}) {
     const headers = new Headers(init.headers || {});
     const method = (init.method || "GET").toUpperCase();
     if (transport === "header" && access) {
       headers.set("Authorization", `Bearer ${access}`);
     }
-    if (transport === "cookie" && !SAFE_METHODS.has(method)) {
-      const value = csrf.access || (await cookieValue("csrf_access_token"));
-      if (value) headers.set("X-CSRF-TOKEN", value);
+    const sentWith = await current();
+    if (transport === "cookie" && !SAFE_METHODS.has(method) && sentWith) {
+      headers.set("X-CSRF-TOKEN", sentWith);
     }
-    return request(path, { ...init, method, headers });
+    return { res: await request(path, { ...init, method, headers }), sentWith };
   }
 
   async function doRefresh() {
+    const signal = globalThis.AbortSignal?.timeout?.(REFRESH_TIMEOUT);
     let res;
     if (transport === "header") {
       if (!refreshToken) {
@@ -117,12 +193,14 @@ export function createClient({
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ refresh: refreshToken }),
+        signal,
       });
     } else {
-      const value = csrf.refresh || (await cookieValue("csrf_refresh_token"));
+      const value = await csrfValue("refresh");
       res = await request("/api/token/refresh/", {
         method: "POST",
         headers: value ? { "X-CSRF-TOKEN": value } : {},
+        signal,
       });
     }
     if (!res.ok) {
@@ -133,10 +211,51 @@ export function createClient({
     return true;
   }
 
+  // Refreshes, unless the token named `since` (when given) was replaced
+  // meanwhile: by this tab, or, in cookie transport, by another tab, whose
+  // new cookies this tab then uses (it cannot know their claims).
+  async function refreshUnlessDone(since) {
+    if (since !== undefined) {
+      const now = await current();
+      if (now !== since) {
+        if (now === null) {
+          // Logged out meanwhile (in cookie transport, maybe by another tab).
+          if (session) lost();
+          return false;
+        }
+        if (transport === "cookie") {
+          view = null;
+          csrf.access = now;
+          generation += 1;
+          clearTimeout(aheadTimer);
+          aheadTimer = null;
+        }
+        return true;
+      }
+    }
+    return doRefresh();
+  }
+
+  // One refresh at a time across the tabs of this browser (same origin): in
+  // cookie transport they present the one refresh cookie, and with rotation
+  // and blacklist_after_rotation two of them at once revoke the session.
+  // Without the Web Locks API (an old browser, or a page not served from a
+  // secure context: https or localhost) the single flight is this tab's own.
+  // Nothing can replace the lock across tabs: a BroadcastChannel cannot claim
+  // atomically and tokens stay out of web storage. The check of the CSRF
+  // cookie in refreshUnlessDone still spares a refresh another tab finished.
+  function exclusive(task) {
+    const locks = globalThis.navigator?.locks;
+    if (transport === "cookie" && locks) {
+      return locks.request(`tessera refresh ${origin}`, () => task());
+    }
+    return task();
+  }
+
   /** Refreshes the access token; concurrent callers share one request. */
-  function refresh() {
+  function refresh(since) {
     if (!refreshing) {
-      refreshing = doRefresh().finally(() => {
+      refreshing = exclusive(() => refreshUnlessDone(since)).finally(() => {
         refreshing = null;
       });
     }
@@ -145,14 +264,14 @@ export function createClient({
 
   /** Like window.fetch, with the token attached and one refresh on expiry. */
   async function authedFetch(path, init = {}) {
-    const sentWith = generation;
-    const res = await attempt(path, init);
+    const generationSent = generation;
+    const { res, sentWith } = await attempt(path, init);
     if (res.status !== 401) return res;
     const body = await res.clone().json().catch(() => ({}));
     if (body.reason !== "expired") return res;
-    // Another call may have refreshed while this one was on its way.
-    const ready = sentWith === generation ? await refresh() : true;
-    return ready ? attempt(path, init) : res;
+    // This tab may have refreshed while the call was on its way.
+    const ready = generationSent === generation ? await refresh(sentWith) : true;
+    return ready ? (await attempt(path, init)).res : res;
   }
 
   return {
@@ -168,8 +287,33 @@ export function createClient({
       });
       const data = await res.json().catch(() => ({}));
       if (!res.ok) throw Object.assign(new Error(data.detail || `login failed (${res.status})`), { status: res.status, body: data });
+      // A server without cookie mode ignores X-Token-Transport and answers
+      // with the tokens themselves.
+      const expected = transport === "cookie" ? data.claims : data.access;
+      if (!expected) {
+        const why = transport === "cookie" ? 'cookie transport is off on this server (no "cookies" in token_locations)' : "the answer has no access token";
+        throw Object.assign(new Error(why), { status: res.status });
+      }
       adopt(data);
       return view;
+    },
+    /**
+     * Picks up the session the browser still holds after a reload: in cookie
+     * transport, when the CSRF cookie is readable, asks /api/auth/me (and
+     * refreshes once if the access token expired). Resolves to the user, or
+     * null (header transport: the tokens were in the memory of the page that
+     * is gone).
+     */
+    async restore() {
+      if (transport !== "cookie" || !(await cookieValue(CSRF_ACCESS))) return null;
+      const res = await authedFetch("/api/auth/me");
+      if (!res.ok) {
+        forget();
+        return null;
+      }
+      const user = await res.json();
+      session = true;
+      return user;
     },
     /** Creates an account; resolves to {id, username, email}. */
     async signup(username, password, email = "") {
@@ -196,14 +340,19 @@ export function createClient({
       }
     },
     fetch: authedFetch,
-    refresh,
-    /** The current access token's decoded header and claims, or null. */
+    /** Refreshes now; resolves to false when refused (the client is then logged out). */
+    refresh: () => refresh(),
+    /**
+     * The current access token's decoded header and claims, or null: also
+     * when logged in without knowing them (a cookie session restored, or
+     * refreshed by another tab, until this tab's next refresh).
+     */
     get token() {
       return view;
     },
     /** Whether the client holds a session. */
     get loggedIn() {
-      return view !== null;
+      return session;
     },
   };
 }

@@ -45,6 +45,8 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(driver_log.reopen().unwrap())
             .kill_on_drop(true)
+            // Its own process group, which Chromium joins: see `Drop`.
+            .process_group(0)
             .spawn()
             .expect("start chromedriver");
         wait_until_ready(&mut driver, port, driver_log.path()).await;
@@ -117,6 +119,33 @@ impl Browser {
         }
     }
 
+    async fn element(&self, id: &str) -> fantoccini::elements::Element {
+        self.client.find(Locator::Id(id)).await.unwrap()
+    }
+
+    /// Records the page's uncaught errors and unhandled rejections from now
+    /// on (until the next navigation), for [`Browser::errors`].
+    async fn record_errors(&self) {
+        self.client
+            .execute(
+                "window.recordedErrors = [];
+                 addEventListener('error', (e) => recordedErrors.push(String(e.message)));
+                 addEventListener('unhandledrejection', (e) =>
+                   recordedErrors.push(String(e.reason && e.reason.message || e.reason)));",
+                vec![],
+            )
+            .await
+            .unwrap();
+    }
+
+    /// What [`Browser::record_errors`] caught.
+    async fn errors(&self) -> Value {
+        self.client
+            .execute("return window.recordedErrors;", vec![])
+            .await
+            .unwrap()
+    }
+
     async fn cookie_names(&self) -> Vec<String> {
         self.client
             .get_all_cookies()
@@ -127,9 +156,23 @@ impl Browser {
             .collect()
     }
 
-    async fn stop(mut self) {
-        let _ = self.client.close().await;
-        let _ = self.driver.start_kill();
+    /// Ends the session (Chromium quits); `Drop` then ends chromedriver.
+    async fn stop(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+/// A test that panics never reaches [`Browser::stop`], and killing
+/// chromedriver alone would leave Chromium running, with its renderers,
+/// taking CPU from every later test: kill the whole process group.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
@@ -265,6 +308,9 @@ async fn flow(browser: &Browser, extra_config: &str, transport: &str, screenshot
     assert!(cookies.is_empty(), "cookies left after logout: {cookies:?}");
 }
 
+/// The page flows, on one browser: a Chromium launch is costly, and the
+/// refresh counter, shared by the servers of this binary, must not count
+/// another test's refreshes.
 #[tokio::test]
 async fn the_page_logs_in_refreshes_once_for_five_calls_and_logs_out() {
     let Some(browser) = Browser::start().await else {
@@ -288,7 +334,239 @@ async fn the_page_logs_in_refreshes_once_for_five_calls_and_logs_out() {
         )
         .await;
     }
+    the_cookie_option_follows_the_server(&browser).await;
+    cookie_sessions_survive_reloads_and_tabs_share_one_refresh(&browser).await;
     browser.stop().await;
+}
+
+/// Makes a tab about to send a refresh wait (up to 300 ms) until another
+/// tab sends one too: the window in which two tabs without a shared lock
+/// would both refresh, usually a few milliseconds, becomes certain. With the
+/// lock the other tab never gets that far (it waits for the lock, then sees
+/// the refreshed cookies), and the wait runs out.
+const REFRESH_BARRIER: &str = "
+    const barrier = new BroadcastChannel('refresh-barrier');
+    let heard = false;
+    let wake = () => {};
+    barrier.onmessage = () => { heard = true; wake(); };
+    const fetchBefore = window.fetch;
+    window.fetch = async (url, init) => {
+      if (String(url).includes('/api/token/refresh')) {
+        barrier.postMessage('refreshing');
+        if (!heard) await new Promise((resolve) => { wake = resolve; setTimeout(resolve, 300); });
+      }
+      return fetchBefore(url, init);
+    };
+    window.refreshBarrier = barrier;";
+
+/// On a server without cookie mode the page does not offer cookie
+/// transport, the client asked for it anyway says why not (instead of a
+/// TypeError), and a header login works with no error on the page.
+async fn the_cookie_option_follows_the_server(browser: &Browser) {
+    let s = Server::start("access_token_lifetime = \"2s\"").await;
+    s.create_user("pat", false).await;
+    for path in ["/", "/static/index.html"] {
+        let html = s.get(path).await.text;
+        assert!(html.contains(r#"<html lang="en" data-token-locations="headers">"#));
+    }
+    let types = s.get("/static/tessera.d.ts").await;
+    assert_eq!(types.status, 200);
+    assert_eq!(
+        types.header("content-type"),
+        Some("application/typescript; charset=utf-8")
+    );
+    assert!(types.text.contains("export function createClient("));
+    let b = &browser.client;
+    b.delete_all_cookies().await.unwrap();
+    b.goto(&format!("{}/", s.base)).await.unwrap();
+    browser.record_errors().await;
+    let cookie = browser.element("transport-cookie").await;
+    assert!(
+        !cookie.is_enabled().await.unwrap(),
+        "cookie transport offered by a server without cookie mode"
+    );
+    let note = browser.element("transport-cookie-off").await;
+    assert!(note.is_displayed().await.unwrap());
+    assert!(note.text().await.unwrap().contains("\"cookies\""));
+    let header = browser.element("transport-header").await;
+    assert!(header.is_enabled().await.unwrap() && header.is_selected().await.unwrap());
+
+    let refused = b
+        .execute_async(
+            "const [username, password, done] = arguments;
+             import('/static/tessera.js')
+               .then(({ createClient }) => createClient({ transport: 'cookie' }).login(username, password))
+               .then(() => done('logged in'), (e) => done(e.message));",
+            vec![json!("pat"), json!(PASSWORD)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        json!("cookie transport is off on this server (no \"cookies\" in token_locations)")
+    );
+
+    browser.type_into("username", "pat").await;
+    browser.type_into("password", PASSWORD).await;
+    browser.click("login").await;
+    browser
+        .wait_text("status", |t| t == "Logged in as pat (header transport).")
+        .await;
+    // The countdown ticks (every 200 ms), and nothing throws.
+    let first = browser.wait_text("countdown", |t| t.ends_with(" s")).await;
+    browser.wait_text("countdown", |t| t != first).await;
+    assert_eq!(browser.errors().await, json!([]));
+}
+
+/// In cookie mode (rotating, with the rotated token blacklisted): a reload
+/// picks up the session without the password, refreshing once when the
+/// access token expired; a second window picks it up too, and when both
+/// find the token expired at once, one refresh serves both (two would be a
+/// reuse that revokes the session). Then the refresh ahead of expiry.
+async fn cookie_sessions_survive_reloads_and_tabs_share_one_refresh(browser: &Browser) {
+    let s = Server::start(
+        "access_token_lifetime = \"60s\"\ntoken_locations = [\"headers\", \"cookies\"]\ncookie_secure = false\nrotate_refresh_tokens = true\nblacklist_after_rotation = true",
+    )
+    .await;
+    s.create_user("pat", false).await;
+    let b = &browser.client;
+    let page = format!("{}/", s.base);
+    let logged_in = |t: &str| t == "Logged in as pat (cookie transport).";
+    b.delete_all_cookies().await.unwrap();
+    b.goto(&page).await.unwrap();
+    browser.type_into("username", "pat").await;
+    browser.type_into("password", PASSWORD).await;
+    browser.click("transport-cookie").await;
+    browser.click("login").await;
+    browser.wait_text("status", logged_in).await;
+    let before = refreshes(&s).await;
+
+    // A reload: the session is picked up from the cookies.
+    b.goto(&page).await.unwrap();
+    browser.record_errors().await;
+    browser.wait_text("status", logged_in).await;
+    assert!(
+        browser
+            .element("transport-cookie")
+            .await
+            .is_selected()
+            .await
+            .unwrap()
+    );
+    assert!(browser.element("me").await.is_enabled().await.unwrap());
+    let me = browser.text("result").await;
+    assert!(
+        me.starts_with("200 ") && me.contains("\"username\": \"pat\""),
+        "{me}"
+    );
+    browser
+        .wait_text("countdown", |t| t == "unknown until the next refresh")
+        .await;
+    assert_eq!(
+        refreshes(&s).await,
+        before,
+        "a live access cookie needs no refresh"
+    );
+    assert_eq!(browser.errors().await, json!([]));
+
+    // A reload after the access token expired: one refresh, whose answer
+    // shows the new token's claims.
+    s.advance(Duration::from_secs(61));
+    b.goto(&page).await.unwrap();
+    browser.record_errors().await;
+    browser.wait_text("status", logged_in).await;
+    let claims: Value = serde_json::from_str(&browser.text("claims").await).unwrap();
+    assert_eq!(claims["username"], "pat");
+    assert_eq!(claims["fresh"], false);
+    assert_eq!(refreshes(&s).await - before, 1);
+    browser.wait_text("countdown", |t| t.ends_with(" s")).await;
+    assert_eq!(browser.errors().await, json!([]));
+
+    // A second window (a background tab's events would be throttled) picks
+    // the session up too. Both tabs get the barrier, and the second waits
+    // for the first's signal to fire its five calls, so that both find the
+    // token expired at the same moment.
+    let first = b.window().await.unwrap();
+    let second = b.new_window(false).await.unwrap().handle;
+    b.switch_to_window(second.clone()).await.unwrap();
+    b.goto(&page).await.unwrap();
+    browser.record_errors().await;
+    browser.wait_text("status", logged_in).await;
+    b.execute(REFRESH_BARRIER, vec![]).await.unwrap();
+    b.execute(
+        "window.go = new BroadcastChannel('go');
+         go.onmessage = () => document.getElementById('burst').click();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    s.advance(Duration::from_secs(61));
+    let before = refreshes(&s).await;
+    b.switch_to_window(first.clone()).await.unwrap();
+    b.execute(REFRESH_BARRIER, vec![]).await.unwrap();
+    b.execute(
+        "window.go = new BroadcastChannel('go');
+         go.postMessage('go');
+         document.getElementById('burst').click();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let five = |t: &str| t.contains("of 5 succeeded");
+    assert_eq!(browser.wait_text("result", five).await, "5 of 5 succeeded");
+    b.switch_to_window(second.clone()).await.unwrap();
+    assert_eq!(browser.wait_text("result", five).await, "5 of 5 succeeded");
+    assert_eq!(
+        refreshes(&s).await - before,
+        1,
+        "the two tabs must share exactly one refresh"
+    );
+    // The session lives on in both.
+    for window in [&second, &first] {
+        b.switch_to_window(window.clone()).await.unwrap();
+        browser.click("me").await;
+        browser.wait_text("result", |t| t.starts_with("200 ")).await;
+        assert_eq!(browser.errors().await, json!([]));
+    }
+    b.switch_to_window(second).await.unwrap();
+    b.close_window().await.unwrap();
+    b.switch_to_window(first).await.unwrap();
+    browser.click("logout").await;
+    browser.wait_text("status", |t| t == "Not logged in.").await;
+    assert_eq!(browser.cookie_names().await, Vec::<String>::new());
+
+    // Ahead of expiry: the client schedules a refresh when a tenth of the
+    // 60-second lifetime is left. The test runs the timer at once instead,
+    // on a fresh page (without the barrier).
+    b.goto(&page).await.unwrap();
+    let before = refreshes(&s).await;
+    let ahead = b
+        .execute_async(
+            "const [username, password, done] = arguments;
+             const delays = [];
+             const setTimeoutBefore = window.setTimeout;
+             window.setTimeout = (f, delay) => {
+               delays.push(delay);
+               return setTimeoutBefore(f, delays.length === 1 ? 0 : delay);
+             };
+             import('/static/tessera.js').then(async ({ createClient }) => {
+               const client = createClient();
+               await client.login(username, password);
+               while (client.token.claims.fresh) await new Promise((r) => setTimeoutBefore(r, 10));
+               window.setTimeout = setTimeoutBefore;
+               await client.logout();
+               done(delays);
+             }).catch((e) => done(e.message));",
+            vec![json!("pat"), json!(PASSWORD)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ahead,
+        json!([54_000, 54_000]),
+        "scheduled at login and after the refresh"
+    );
+    assert_eq!(refreshes(&s).await - before, 1);
 }
 
 /// Clicks the first element matching `css`, waiting for it to appear.

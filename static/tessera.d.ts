@@ -1,0 +1,153 @@
+// TypeScript declarations for /static/tessera.js, Tessera's browser client.
+//
+//   import { createClient } from "/static/tessera.js";
+//   // with this file beside the module, or mapped to it in tsconfig "paths".
+
+/** A JWT's decoded JOSE header (docs/API.md, "Header"). */
+export interface TokenHeader {
+  /** The algorithm of the signing key, e.g. "HS256", "RS256", "EdDSA". */
+  alg: string;
+  /** Always "JWT". */
+  typ: "JWT";
+  /** The id of the signing key. */
+  kid: string;
+}
+
+/** A JWT's decoded claims (docs/API.md, "Claims"). */
+export interface TokenClaims {
+  token_type: "access" | "refresh";
+  /** Expiry, integer seconds since the epoch (the server's clock). */
+  exp: number;
+  /** Issue time, integer seconds since the epoch (the server's clock). */
+  iat: number;
+  /** The token's id: 32 lowercase hex characters. */
+  jti: string;
+  /** The user's id as a string. */
+  sub: string;
+  /** The login (family) this token descends from. */
+  fid: string;
+  /** The user's token version when the token was issued. */
+  ver: number;
+  /** Access tokens only. */
+  username?: string;
+  /** Access tokens only: true straight from a password login, false after a refresh. */
+  fresh?: boolean;
+  /** Cookie transport only: the value `X-CSRF-TOKEN` echoes. */
+  csrf?: string;
+  iss?: string;
+  aud?: string | string[];
+  email?: string;
+  is_staff?: boolean;
+  /** The user's id as a number, under the configured `user_id_claim` (default `user_id`), and any other claim. */
+  [claim: string]: unknown;
+}
+
+/** What the client shows of its access token. Decoded, not verified: for display. */
+export interface TokenView {
+  header: TokenHeader;
+  claims: TokenClaims;
+}
+
+/** The user, as `GET /api/auth/me` answers. */
+export interface User {
+  id: number;
+  username: string;
+  email: string;
+  is_staff: boolean;
+  is_active: boolean;
+  /** RFC 3339, in seconds: "2025-01-31T12:00:00Z". */
+  date_joined: string;
+  /** RFC 3339, or null before the first login. */
+  last_login: string | null;
+}
+
+/** The account `signup` created. */
+export interface NewUser {
+  id: number;
+  username: string;
+  email: string;
+}
+
+/** One request the client sent, as `onRequest` hears of it once answered. */
+export interface RequestRecord {
+  method: string;
+  path: string;
+  status: number;
+  /** Milliseconds from sending to the answer's headers. */
+  ms: number;
+}
+
+/** A refused login or sign-up: the HTTP status, and for a sign-up the answer's body. */
+export interface TesseraError extends Error {
+  status: number;
+  body?: unknown;
+}
+
+export interface ClientOptions {
+  /** The server's origin (and path prefix), e.g. "https://auth.example.com"; default "" (this page's origin). */
+  baseUrl?: string;
+  /**
+   * "header" (default): the tokens in memory, sent as `Authorization: Bearer`.
+   * "cookie": the tokens in HttpOnly cookies (the server needs `cookies` in
+   * `token_locations`), with the CSRF header on unsafe methods.
+   */
+  transport?: "header" | "cookie";
+  /** Called when the session ends: logout, or a refresh refused. */
+  onLogout?: () => void;
+  /** Called for every request the client sent, once answered. */
+  onRequest?: (request: RequestRecord) => void;
+  /**
+   * Refresh shortly before expiry (default true): when about a tenth of the
+   * lifetime is left, 1 to 30 s, for tokens living 10 s or more. Counted
+   * from the token's arrival, so a browser clock off the server's does not
+   * matter. The refresh on expiry (a 401 `expired`) happens either way.
+   */
+  refreshAhead?: boolean;
+}
+
+export interface Client {
+  /** The transport chosen at creation. */
+  readonly transport: "header" | "cookie";
+  /**
+   * Logs in; resolves to the new access token's header and claims. Rejects
+   * with a TesseraError when refused, and in cookie transport when the
+   * server does not offer it (no `cookies` in `token_locations`).
+   */
+  login(username: string, password: string): Promise<TokenView>;
+  /**
+   * Picks up the session the browser still holds (after a reload, or in
+   * another tab): in cookie transport, when the `csrf_access_token` cookie
+   * is readable (the page is on the server's origin), asks `/api/auth/me`,
+   * refreshing once if the access token expired. Resolves to the user, or
+   * null when there is no session to pick up (always in header transport).
+   */
+  restore(): Promise<User | null>;
+  /** Creates an account; rejects with a TesseraError (with `body`) when refused. */
+  signup(username: string, password: string, email?: string): Promise<NewUser>;
+  /** Ends the session on the server and forgets it here; `onLogout` is called. */
+  logout(): Promise<void>;
+  /**
+   * Like `window.fetch` for a path on the server, with the token (or the
+   * CSRF header) attached; on a 401 with reason `expired` it refreshes once
+   * and retries once. Calls that find the token expired together share one
+   * refresh, and in cookie transport so do the tabs of the browser (the Web
+   * Locks API; without it, within the tab only).
+   */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** Refreshes now; resolves to false when refused (the client is then logged out). */
+  refresh(): Promise<boolean>;
+  /**
+   * The current access token's header and claims, or null: also while logged
+   * in without knowing them (a cookie session restored, or refreshed by
+   * another tab, until this client's next refresh).
+   */
+  readonly token: TokenView | null;
+  /** Whether the client holds a session (logged in or restored). */
+  readonly loggedIn: boolean;
+}
+
+/** Creates a client for a Tessera server. Throws on a transport other than "header" or "cookie". */
+export function createClient(options?: ClientOptions): Client;
+
+/** Decodes the JSON inside a base64url segment of a JWT (display only: no verification). */
+export function decodeSegment(segment: string): unknown;
