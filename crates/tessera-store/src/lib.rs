@@ -1,5 +1,7 @@
-//! Tessera's storage: the [`Store`] trait the server talks to, and its SQLite
-//! implementation ([`SqliteStore`]) with embedded migrations.
+//! Tessera's storage: the [`Store`] trait the server talks to, and its two
+//! implementations with embedded migrations: [`SqliteStore`] (one file) and
+//! [`PgStore`] (PostgreSQL), with the same schema and the same semantics.
+//! [`scratch`] makes throwaway PostgreSQL databases for tests.
 //!
 //! Every write that affects whether a token is accepted also appends a
 //! [`Change`], in the same transaction, so that every process sharing the
@@ -7,10 +9,13 @@
 #![deny(missing_docs)]
 
 mod model;
+mod postgres;
+pub mod scratch;
 mod sqlite;
 mod sqlite_file;
 
 pub use model::*;
+pub use postgres::{CHANGE_LOG_LOCK, PgStore};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -30,8 +35,9 @@ pub enum StoreError {
         /// Why, naming the file or directory at fault.
         reason: String,
     },
-    /// The database URL is not one this build understands.
-    #[error("unsupported database_url `{0}`: expected sqlite://PATH")]
+    /// The database URL is not one this store understands (each store's
+    /// `connect` takes only its own scheme).
+    #[error("unsupported database_url `{0}`: expected sqlite://PATH or postgres://HOST/DATABASE")]
     UnsupportedUrl(String),
     /// The database refused or failed.
     #[error("database error: {0}")]

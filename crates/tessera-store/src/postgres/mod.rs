@@ -1,0 +1,204 @@
+//! The PostgreSQL implementation of [`Store`](crate::Store): the same schema
+//! and the same semantics as [`SqliteStore`](crate::SqliteStore), method by
+//! method.
+//!
+//! Two things differ underneath and are handled here:
+//!
+//! * **The change log.** PostgreSQL hands out sequence values before commit,
+//!   so without care a change could commit after one with a higher id, and a
+//!   reader whose cursor is "the highest id seen" would skip it. Every
+//!   transaction that appends to `changes` therefore takes the transaction
+//!   advisory lock [`CHANGE_LOG_LOCK`] as its first statement: such
+//!   transactions run one at a time (as every write transaction does on
+//!   SQLite), a change id is drawn only while the lock is held, and the lock
+//!   is released only when the transaction has ended, so change ids commit
+//!   in id order. Taking it first also gives one lock order (the change-log
+//!   lock, then rows), so these transactions cannot deadlock with each other.
+//! * **Conditional writes.** PostgreSQL runs at READ COMMITTED, where a
+//!   single `INSERT … ON CONFLICT DO UPDATE … WHERE` (or `UPDATE … WHERE`)
+//!   locks the row and re-evaluates its condition on the newest version, so
+//!   among concurrent blacklistings of one token exactly one changes the row.
+//!
+//! Durability is the server's: with PostgreSQL's defaults (`fsync`,
+//! `synchronous_commit = on`) a commit is on disk when it returns.
+
+use crate::{ChangeKind, KeyRecord, RefreshRecord, StoreError, StoreResult};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+mod store;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+const USER_COLUMNS: &str = "id, username, email, password_hash, is_staff, is_superuser, \
+                            is_active, token_version, date_joined, last_login, revision";
+
+/// The key of the transaction advisory lock that serialises change-log
+/// writes (`pg_advisory_xact_lock`), shared by every process using the
+/// database. It is `b"Tessera\x01"` read as a big-endian integer; sqlx's
+/// migration lock keys are multiples of `0x3d32ad9e`, which this is not.
+pub const CHANGE_LOG_LOCK: i64 = 0x5465_7373_6572_6101;
+
+const _: () = assert!(CHANGE_LOG_LOCK % 0x3d32_ad9e != 0);
+
+/// Server-side TCP keepalive for our sessions, unless the URL sets it. sqlx
+/// cannot turn keepalive on for its own sockets; this way the server notices
+/// within about two minutes (rather than the system default of two hours)
+/// that a client machine vanished, and ends its transaction, so that a dead
+/// client cannot hold the change-log lock and stall every writer.
+const KEEPALIVE: [(&str, &str); 3] = [
+    ("tcp_keepalives_idle", "60"),
+    ("tcp_keepalives_interval", "10"),
+    ("tcp_keepalives_count", "6"),
+];
+
+/// A Tessera store in a PostgreSQL database, through a pool of connections.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database named by a `postgres://` (or `postgresql://`)
+    /// URL with a pool of at most `max_connections` (at least 1) connections,
+    /// opening one now so that a wrong URL or an unreachable server fails
+    /// here. Any other scheme is [`StoreError::UnsupportedUrl`]. The database
+    /// must exist; [`Store::migrate`](crate::Store::migrate) creates the tables.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        }
+        let mut options = PgConnectOptions::from_str(url)?;
+        let given = options.get_options().unwrap_or_default().to_owned();
+        let keepalive: Vec<_> = KEEPALIVE
+            .into_iter()
+            .filter(|(name, _)| !given.contains(name))
+            .collect();
+        if !keepalive.is_empty() {
+            options = options.options(keepalive);
+        }
+        if options.get_application_name().is_none() {
+            options = options.application_name("tessera");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Begins a transaction that will append to the change log: its first
+    /// statement takes the change-log lock, held until it commits or rolls
+    /// back.
+    async fn begin_logged(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHANGE_LOG_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Appends a change; `tx` must come from [`Self::begin_logged`].
+    async fn log_change(
+        tx: &mut Transaction<'_, Postgres>,
+        kind: ChangeKind,
+        subject: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO changes (kind, subject, expires_at, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(kind.as_str())
+        .bind(subject)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Blacklists one token in `tx`; true when it was not blacklisted before.
+    /// One statement, so that among concurrent callers exactly one sees true:
+    /// the upsert locks the row and checks `blacklisted_at IS NULL` on its
+    /// newest version.
+    async fn blacklist_in(
+        tx: &mut Transaction<'_, Postgres>,
+        token: &RefreshRecord,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at, blacklisted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (jti) DO UPDATE SET blacklisted_at = EXCLUDED.blacklisted_at \
+             WHERE refresh_tokens.blacklisted_at IS NULL",
+        )
+        .bind(&token.jti)
+        .bind(token.user_id)
+        .bind(&token.family_id)
+        .bind(token.issued_at)
+        .bind(token.expires_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        Self::log_change(tx, ChangeKind::Jti, &token.jti, Some(token.expires_at), now).await?;
+        Ok(true)
+    }
+
+    async fn insert_key_in(tx: &mut Transaction<'_, Postgres>, key: &KeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kid) DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.algorithm)
+        .bind(&key.private_key)
+        .bind(key.created_at)
+        .bind(key.retired_at)
+        .execute(&mut **tx)
+        .await?;
+        Self::log_change(tx, ChangeKind::Keys, &key.kid, None, key.created_at).await?;
+        Ok(())
+    }
+}
+
+/// Records an issued refresh token, on the pool or inside a transaction.
+async fn insert_refresh<'e, E>(executor: E, token: &RefreshRecord) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&token.jti)
+    .bind(token.user_id)
+    .bind(&token.family_id)
+    .bind(token.issued_at)
+    .bind(token.expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// SQLite reads a negative LIMIT as "no limit"; PostgreSQL refuses it, and
+/// reads NULL so.
+fn limit(n: i64) -> Option<i64> {
+    (n >= 0).then_some(n)
+}
+
+/// SQLite reads a negative OFFSET as 0; PostgreSQL refuses it.
+fn offset(n: i64) -> i64 {
+    n.max(0)
+}

@@ -1,0 +1,223 @@
+//! What the store promises to concurrent callers: an exact change log,
+//! conditional writes that succeed once, and migrations that queue.
+
+use super::{Engine, all_at_once, key, new_user, refresh};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tessera_store::*;
+
+/// Many tasks write changes through different pool connections at once
+/// while a reader follows the log the way a server does: its cursor is the
+/// highest id it has seen. Afterwards it must have seen every id exactly
+/// once, in order, with no gap. (On PostgreSQL a change committing after a
+/// higher one, which the change-log lock prevents, would be skipped.)
+pub async fn change_log_is_exact_under_concurrent_writers(e: Engine) {
+    const WRITERS: usize = 16;
+    const EACH: usize = 40;
+    let (_db, s) = e.store().await;
+    let owner = s.create_user(new_user("owner")).await.unwrap();
+    let start = s.latest_change().await.unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+
+    let reader = {
+        let (s, done) = (s.clone(), done.clone());
+        tokio::spawn(async move {
+            let (mut cursor, mut seen, mut polls) = (start, Vec::new(), 0_u64);
+            loop {
+                // Read the flag first: when it was already set, an empty
+                // batch means every change has been read.
+                let finished = done.load(Ordering::Acquire);
+                let batch = s.changes_since(cursor, 7).await.unwrap();
+                polls += 1;
+                for change in &batch {
+                    seen.push(change.id);
+                    cursor = change.id;
+                }
+                if batch.is_empty() {
+                    if finished {
+                        return (seen, polls);
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let s = s.clone();
+            let owner = owner.id;
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    let name = format!("w{w}_{i}");
+                    match i % 4 {
+                        0 => {
+                            s.create_user(new_user(&name)).await.unwrap();
+                        }
+                        1 => s.revoke_family(&name, owner, 100, 2).await.unwrap(),
+                        2 => {
+                            let mut token = refresh(&name);
+                            token.user_id = owner;
+                            assert!(s.blacklist_refresh_token(&token, 2).await.unwrap());
+                        }
+                        _ => {
+                            let update = UserUpdate::default();
+                            s.update_user(owner, update, 2).await.unwrap().unwrap();
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    done.store(true, Ordering::Release);
+    let (seen, polls) = reader.await.unwrap();
+
+    let all: Vec<i64> = s
+        .changes_since(start, 1_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(all.len(), WRITERS * EACH, "one change per write");
+    assert_eq!(seen, all, "the reader saw every change, once, in order");
+    let expected: Vec<i64> = (start + 1..=start + (WRITERS * EACH) as i64).collect();
+    assert_eq!(seen, expected, "ids follow each other without a gap");
+    assert_eq!(s.latest_change().await.unwrap(), *seen.last().unwrap());
+    assert!(
+        polls > 10,
+        "the reader polled while the writers wrote ({polls} polls)"
+    );
+}
+
+/// 20 concurrent blacklistings of one token, repeated: exactly one is true,
+/// whether the token was recorded first or not.
+pub async fn one_of_many_blacklistings_wins(e: Engine) {
+    let (_db, s) = e.store().await;
+    s.create_user(new_user("alice")).await.unwrap();
+    for round in 0..6 {
+        let token = refresh(&format!("r{round}"));
+        if round % 2 == 0 {
+            s.record_refresh_token(&token).await.unwrap();
+        }
+        let wins = all_at_once(20, |_| {
+            let (s, token) = (s.clone(), token.clone());
+            async move { s.blacklist_refresh_token(&token, 5).await.unwrap() }
+        })
+        .await;
+        assert_eq!(
+            wins.iter().filter(|&&w| w).count(),
+            1,
+            "round {round}: {wins:?}"
+        );
+        let logged = s
+            .changes_since(0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.subject == token.jti)
+            .count();
+        assert_eq!(logged, 1, "round {round}: one change for the token");
+    }
+    assert_eq!(s.revocations(0).await.unwrap().jtis.len(), 6);
+}
+
+/// 20 concurrent rotations of one token, each to a new token of its own:
+/// exactly one is true, and only its new token is recorded.
+pub async fn one_of_many_rotations_wins(e: Engine) {
+    let (_db, s) = e.store().await;
+    let u = s.create_user(new_user("alice")).await.unwrap();
+    for round in 0..5 {
+        let old = refresh(&format!("old{round}"));
+        s.record_refresh_token(&old).await.unwrap();
+        let successor = |i: usize| RefreshRecord {
+            jti: format!("new{round}_{i}"),
+            user_id: u.id,
+            family_id: format!("n{round}_{i}"),
+            issued_at: 2,
+            expires_at: 100,
+        };
+        let wins = all_at_once(20, |i| {
+            let (s, old, new) = (s.clone(), old.clone(), successor(i));
+            async move { s.rotate_refresh_token(&old, &new, 5).await.unwrap() }
+        })
+        .await;
+        let winners: Vec<usize> = (0..20).filter(|&i| wins[i]).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {wins:?}");
+        // Live families of this round's new tokens: the winner's only.
+        let prefix = format!("n{round}_");
+        let recorded: BTreeSet<String> = s
+            .sessions_beyond(u.id, 0, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.starts_with(&prefix))
+            .collect();
+        assert_eq!(
+            recorded,
+            BTreeSet::from([successor(winners[0]).family_id]),
+            "round {round}"
+        );
+    }
+}
+
+/// Concurrent key rotations run one after the other: each retires the key
+/// the previous one put in service, so one key is left in service.
+pub async fn concurrent_key_rotations_leave_one_key_in_service(e: Engine) {
+    let (_db, s) = e.store().await;
+    s.insert_signing_key(&key("first", 1)).await.unwrap();
+    for round in 0..3 {
+        all_at_once(10, |i| {
+            let s = s.clone();
+            let key = key(&format!("k{round}_{i}"), 10 + round);
+            async move { s.rotate_signing_key(&key).await.unwrap() }
+        })
+        .await;
+        let keys = s.signing_keys().await.unwrap();
+        let in_service: Vec<_> = keys
+            .iter()
+            .filter(|k| k.retired_at.is_none())
+            .map(|k| k.kid.as_str())
+            .collect();
+        assert_eq!(
+            in_service.len(),
+            1,
+            "round {round}: in service: {in_service:?}"
+        );
+        assert_eq!(keys.len(), 1 + 10 * (round as usize + 1));
+    }
+}
+
+/// Several stores (processes, as far as the database can tell: separate
+/// sessions) migrating one fresh database at once all succeed, and every
+/// migration is applied once: sqlx's migration lock makes them queue.
+///
+/// PostgreSQL only (see `POSTGRES_ONLY`): sqlx takes no lock when migrating
+/// SQLite, and there the second of two concurrent first migrations fails
+/// ("table users already exists").
+pub async fn concurrent_migrations_of_a_fresh_database(e: Engine) {
+    for _ in 0..3 {
+        let db = e.blank().await;
+        let mut stores = Vec::new();
+        for _ in 0..8 {
+            stores.push(db.open(1).await);
+        }
+        let results = all_at_once(stores.len(), |i| {
+            let store = stores[i].clone();
+            async move { store.migrate().await }
+        })
+        .await;
+        for result in &results {
+            assert!(result.is_ok(), "{result:?}");
+        }
+        assert_eq!(db.count("_sqlx_migrations").await, 2);
+        let s = &stores[0];
+        s.create_user(new_user("alice")).await.unwrap();
+        s.migrate().await.unwrap();
+        assert_eq!(s.count_users().await.unwrap(), 1);
+    }
+}
