@@ -6,7 +6,7 @@ use crate::config::{Settings, redact_url};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::clock::SystemClock;
-use tessera_store::{SqliteStore, Store, StoreError};
+use tessera_store::{PgStore, SqliteStore, Store, StoreError};
 use tokio::net::TcpListener;
 
 /// How often other processes' writes are picked up: the bound on how long a
@@ -65,12 +65,14 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeErro
         url: redact_url(url),
         source,
     };
-    if url.starts_with("postgres") {
-        return Err(wrap(StoreError::UnsupportedUrl(redact_url(url))));
-    }
-    let store = SqliteStore::connect(url).await.map_err(wrap)?;
+    let store: Arc<dyn Store> = if url.starts_with("postgres") {
+        let pool = u32::try_from(settings.database_max_connections).unwrap_or(u32::MAX);
+        Arc::new(PgStore::connect(url, pool).await.map_err(wrap)?)
+    } else {
+        Arc::new(SqliteStore::connect(url).await.map_err(wrap)?)
+    };
     store.migrate().await.map_err(wrap)?;
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 /// Opens the store and loads the authority for a command other than

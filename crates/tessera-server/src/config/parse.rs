@@ -55,6 +55,7 @@ readers! {
     password_min_length -> usize = |v| read_int_in(v, 1, 4096);
     max_connections -> usize = |v| read_int_in(v, 1, 1_000_000);
     max_sessions -> usize = |v| read_int_in(v, 1, 100_000);
+    database_max_connections -> usize = |v| read_int_in(v, 1, 1000);
 }
 
 fn optional(s: String) -> Option<String> {

@@ -25,11 +25,19 @@ settings! {
     /// on first start; its directory must exist and be writable. The file (and its -wal and
     /// -shm) is readable by its owner only, whatever the umask; an existing file other
     /// users can write stops the start, one they can read is started with a warning.
-    /// `postgres://` URLs are recognised but not supported yet: the start is refused.
+    /// With `postgres://USER[:PASSWORD]@HOST:PORT/DATABASE` the database must exist; its
+    /// tables are created and migrated at start, by one instance at a time.
     database_url: String = "sqlite://tessera.db".into(),
         kind: "URL",
-        accepted: "`sqlite://PATH` (relative to the working directory), `sqlite:///ABSOLUTE/PATH`",
+        accepted: "`sqlite://PATH` (relative to the working directory), `sqlite:///ABSOLUTE/PATH`, \
+                   `postgres://USER@HOST:PORT/DATABASE`",
         parse: "de::database_url", show: show::url;
+
+    /// Connections to PostgreSQL this instance keeps at most (SQLite ignores it).
+    database_max_connections: usize = 10,
+        kind: "integer",
+        accepted: "1 to 1000",
+        parse: "de::database_max_connections", show: show::integer;
 
     /// Redis, shared by the instances of one deployment: login throttling, the signup limit
     /// and `user_rate_limit` count across all of them. While Redis cannot be reached each

@@ -167,10 +167,13 @@ impl Server {
         } else {
             "signup_rate_limit = \"off\"\n"
         };
-        let text = format!(
-            "bind = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}\"\n{signup_limit}{config}\n",
-            db.display()
-        );
+        // A test may bring its own database (PostgreSQL).
+        let database = if config.contains("database_url") {
+            String::new()
+        } else {
+            format!("database_url = \"sqlite://{}\"\n", db.display())
+        };
+        let text = format!("bind = \"127.0.0.1:0\"\n{database}{signup_limit}{config}\n");
         let config_path = dir.path().join("tessera.toml");
         std::fs::write(&config_path, text).expect("write config");
         let (running, addr) = if process {
@@ -269,6 +272,17 @@ impl Server {
     /// The database URL.
     pub fn database_url(&self) -> String {
         format!("sqlite://{}", self.dir.path().join("tessera.db").display())
+    }
+
+    /// The server's store (SQLite or PostgreSQL, as its settings say), opened
+    /// by this test as another process would.
+    pub async fn store(&self) -> Arc<dyn tessera_store::Store> {
+        let settings =
+            tessera_server::config::Settings::load(Some(&self.config_path()), Vec::new())
+                .expect("settings");
+        tessera_server::server::open_store(&settings)
+            .await
+            .expect("store")
     }
 
     /// The config file.
@@ -454,11 +468,8 @@ impl Server {
             tessera_core::password::hash(PASSWORD).expect("hash the test password")
         });
         use tessera_core::clock::Clock;
-        use tessera_store::Store;
-        let store = tessera_store::SqliteStore::connect(&self.database_url())
+        self.store()
             .await
-            .expect("database");
-        store
             .create_user(tessera_store::NewUser {
                 username: username.to_owned(),
                 email: String::new(),
@@ -555,16 +566,12 @@ impl Server {
     /// so far (by the CLI, another process): it polls the id `/readyz`
     /// reports, never a fixed pause.
     pub async fn caught_up(&self) {
-        let pool = sqlx::SqlitePool::connect(&self.database_url())
+        let latest = self
+            .store()
             .await
-            .expect("database");
-        let latest: i64 = sqlx::query_scalar(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
-        )
-        .fetch_one(&pool)
-        .await
-        .expect("latest change");
-        pool.close().await;
+            .latest_change()
+            .await
+            .expect("latest change");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let r = self.get("/readyz").await;

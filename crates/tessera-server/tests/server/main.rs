@@ -17,6 +17,7 @@ mod keys;
 mod library;
 mod nginx;
 mod oauth;
+mod postgres;
 mod pyjwt;
 mod refresh;
 mod security;
