@@ -45,14 +45,35 @@ pub async fn load_at_start(
     if let Some(ring) = configured_ring(settings)? {
         return Ok(ring);
     }
-    if let Some(ring) = stored_ring(settings, store, now).await?
-        && ring
-            .signing_key()
-            .is_some_and(|k| k.algorithm() == settings.algorithm)
-    {
-        return Ok(ring);
+    match stored_ring(settings, store, now).await? {
+        Some(ring)
+            if ring
+                .signing_key()
+                .is_some_and(|k| k.algorithm() == settings.algorithm) =>
+        {
+            return Ok(ring);
+        }
+        Some(_) => {
+            rotate(settings, store, settings.algorithm, now).await?;
+        }
+        // No usable key in service: the first one. Of several instances
+        // starting on an empty database at once, one puts its key in service;
+        // the others find it on the read below.
+        None => {
+            let (record, kid) = new_key_record(settings.algorithm, now)?;
+            if store.put_first_signing_key(&record).await? {
+                tracing::info!(
+                    kid,
+                    algorithm = algorithm_name(settings.algorithm),
+                    "first signing key in service"
+                );
+            } else if stored_ring(settings, store, now).await?.is_none() {
+                // A key is in service that this configuration cannot use (an
+                // HMAC key, with an asymmetric algorithm configured): replace it.
+                rotate(settings, store, settings.algorithm, now).await?;
+            }
+        }
     }
-    rotate(settings, store, settings.algorithm, now).await?;
     // Read back: if another process generated one at the same moment, every
     // process settles on the same newest key and still accepts the other's.
     stored_ring(settings, store, now)
@@ -112,23 +133,30 @@ pub async fn rotate(
     if settings.signing_key.is_some() {
         return Err(KeyLoadError::Configured);
     }
+    let (record, kid) = new_key_record(alg, now)?;
+    store.rotate_signing_key(&record).await?;
+    tracing::info!(
+        kid,
+        algorithm = algorithm_name(alg),
+        "new signing key in service"
+    );
+    Ok(kid)
+}
+
+/// A freshly generated key of `alg`, as stored, and its kid.
+fn new_key_record(alg: Algorithm, now: i64) -> Result<(KeyRecord, String), KeyLoadError> {
     let material = KeyMaterial::generate(alg)?;
-    let key = material.clone().into_key()?;
-    store
-        .rotate_signing_key(&KeyRecord {
-            kid: key.kid().to_owned(),
+    let kid = material.clone().into_key()?.kid().to_owned();
+    Ok((
+        KeyRecord {
+            kid: kid.clone(),
             algorithm: algorithm_name(alg).to_owned(),
             private_key: material.as_bytes().to_vec(),
             created_at: now,
             retired_at: None,
-        })
-        .await?;
-    tracing::info!(
-        kid = key.kid(),
-        algorithm = algorithm_name(alg),
-        "new signing key in service"
-    );
-    Ok(key.kid().to_owned())
+        },
+        kid,
+    ))
 }
 
 /// How long after retirement a key must still verify: the longest a token

@@ -141,6 +141,11 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new signing key.
     async fn insert_signing_key(&self, key: &KeyRecord) -> StoreResult<()>;
 
+    /// Stores `key` as the key in service only if no key is in service: of
+    /// several processes starting on an empty database at once exactly one
+    /// succeeds (true); the others load its key.
+    async fn put_first_signing_key(&self, key: &KeyRecord) -> StoreResult<bool>;
+
     /// Retires every key in service and stores `key`, which signs from now on.
     async fn rotate_signing_key(&self, key: &KeyRecord) -> StoreResult<()>;
 }

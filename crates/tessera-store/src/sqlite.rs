@@ -132,11 +132,25 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => sqlite_file::explain(&self.path, e),
-            other => StoreError::Migration(other),
-        })?;
-        Ok(())
+        // sqlx takes no lock while migrating SQLite: of several processes
+        // starting on a fresh file at once, one may try to create a table
+        // another has just created. Its migration rolled back whole; run
+        // again, it finds the migrations applied (or applies what is left).
+        use sqlx::migrate::MigrateError;
+        let mut attempt = 0;
+        loop {
+            match MIGRATOR.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(MigrateError::Execute(_) | MigrateError::ExecuteMigration(..))
+                    if attempt < 5 =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
+                Err(MigrateError::Execute(e)) => return Err(sqlite_file::explain(&self.path, e)),
+                Err(other) => return Err(StoreError::Migration(other)),
+            }
+        }
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -414,6 +428,30 @@ impl Store for SqliteStore {
         Self::insert_key_in(&mut tx, key).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn put_first_signing_key(&self, key: &KeyRecord) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // One statement decides: it holds SQLite's write lock while it looks.
+        let inserted = sqlx::query(
+            "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, retired_at) \
+             SELECT ?, ?, ?, ?, NULL \
+             WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL) \
+             ON CONFLICT (kid) DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.algorithm)
+        .bind(&key.private_key)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            Self::log_change(&mut tx, ChangeKind::Keys, &key.kid, None, key.created_at).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     async fn rotate_signing_key(&self, key: &KeyRecord) -> StoreResult<()> {

@@ -295,6 +295,12 @@ impl Store for RotatesAfterKeyRead {
             .revoke_family(family_id, user_id, expires_at, now)
             .await
     }
+    async fn put_first_signing_key(
+        &self,
+        key: &tessera_store::KeyRecord,
+    ) -> tessera_store::StoreResult<bool> {
+        self.inner.put_first_signing_key(key).await
+    }
     async fn sessions_beyond(
         &self,
         user_id: i64,

@@ -13,6 +13,7 @@ mod docs;
 mod durability;
 mod general;
 mod hardening;
+mod instances;
 mod keys;
 mod library;
 mod nginx;

@@ -327,6 +327,31 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn put_first_signing_key(&self, key: &KeyRecord) -> StoreResult<bool> {
+        // The change-log lock, taken first, makes the look and the insert one
+        // step among every process.
+        let mut tx = self.begin_logged().await?;
+        let in_service: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if in_service {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        Self::insert_key_in(
+            &mut tx,
+            &KeyRecord {
+                retired_at: None,
+                ..key.clone()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn rotate_signing_key(&self, key: &KeyRecord) -> StoreResult<()> {
         // The change-log lock, taken first, also makes rotations run one at
         // a time: each retires the key the one before it put in service.

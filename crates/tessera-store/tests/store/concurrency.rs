@@ -194,11 +194,9 @@ pub async fn concurrent_key_rotations_leave_one_key_in_service(e: Engine) {
 
 /// Several stores (processes, as far as the database can tell: separate
 /// sessions) migrating one fresh database at once all succeed, and every
-/// migration is applied once: sqlx's migration lock makes them queue.
-///
-/// PostgreSQL only (see `POSTGRES_ONLY`): sqlx takes no lock when migrating
-/// SQLite, and there the second of two concurrent first migrations fails
-/// ("table users already exists").
+/// migration is applied once: on PostgreSQL sqlx's migration lock makes them
+/// queue; on SQLite, where sqlx takes no lock, a migration that lost the race
+/// ("table users already exists") rolled back and is run again.
 pub async fn concurrent_migrations_of_a_fresh_database(e: Engine) {
     for _ in 0..3 {
         let db = e.blank().await;
@@ -219,5 +217,29 @@ pub async fn concurrent_migrations_of_a_fresh_database(e: Engine) {
         s.create_user(new_user("alice")).await.unwrap();
         s.migrate().await.unwrap();
         assert_eq!(s.count_users().await.unwrap(), 1);
+    }
+}
+
+/// Of many first keys put in service at once on an empty table, exactly one
+/// is: the processes starting on a fresh database end with one key.
+pub async fn one_of_many_first_keys_wins(e: Engine) {
+    for round in 0..3 {
+        let (_db, s) = e.store().await;
+        let wins = all_at_once(10, |i| {
+            let s = s.clone();
+            let key = key(&format!("first{round}_{i}"), 1);
+            async move { s.put_first_signing_key(&key).await.unwrap() }
+        })
+        .await;
+        assert_eq!(
+            wins.iter().filter(|w| **w).count(),
+            1,
+            "round {round}: {wins:?}"
+        );
+        let keys = s.signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 1, "round {round}");
+        assert!(keys[0].retired_at.is_none());
+        // With a key in service, no other first key is put in.
+        assert!(!s.put_first_signing_key(&key("late", 2)).await.unwrap());
     }
 }

@@ -55,10 +55,11 @@ const TESTS: &[(&str, TestFn)] = tests![
     concurrency::one_of_many_rotations_wins,
     concurrency::concurrent_key_rotations_leave_one_key_in_service,
     concurrency::concurrent_migrations_of_a_fresh_database,
+    concurrency::one_of_many_first_keys_wins,
 ];
 
 /// Tests that run on PostgreSQL only.
-const POSTGRES_ONLY: &[&str] = &["concurrent_migrations_of_a_fresh_database"];
+const POSTGRES_ONLY: &[&str] = &[];
 
 /// A database engine to run a test on.
 #[derive(Debug, Clone)]
