@@ -44,7 +44,7 @@ async fn users_are_listed_in_pages_ordered_by_id() {
     let s = Server::start("").await;
     let (root, _) = s.superuser("root").await;
     for i in 0..24 {
-        s.signup(&format!("user{i:02}")).await;
+        s.create_user(&format!("user{i:02}"), false).await;
     }
     let r = admin_get(&s, &root, "/api/admin/users").await;
     assert_eq!(r.status, 200);

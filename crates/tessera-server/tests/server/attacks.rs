@@ -116,7 +116,7 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 #[tokio::test]
 async fn a_tampered_payload_is_refused() {
     let (s, _, _) = hs_server().await;
-    s.signup("mallory").await;
+    s.create_user("mallory", false).await;
     let (access, _) = s.login("mallory").await;
     let parts: Vec<&str> = access.split('.').collect();
     let mut claims = segment(&access, 1);

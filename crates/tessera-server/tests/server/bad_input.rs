@@ -13,7 +13,7 @@ async fn still_whole(s: &Server) {
 #[tokio::test]
 async fn malformed_json_is_a_400_with_a_detail() {
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
     let very_deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
     for body in [
@@ -45,7 +45,7 @@ async fn malformed_json_is_a_400_with_a_detail() {
 #[tokio::test]
 async fn missing_and_mistyped_fields_are_named() {
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let r = s.post("/api/token/", json!({})).await;
     assert_eq!(r.status, 400);
     assert_eq!(
@@ -87,7 +87,7 @@ async fn missing_and_mistyped_fields_are_named() {
 #[tokio::test]
 async fn other_content_types_are_a_415() {
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     for content_type in [
         "text/plain",
         "application/xml",
@@ -114,7 +114,7 @@ async fn other_content_types_are_a_415() {
 #[tokio::test]
 async fn bodies_over_64_kib_are_a_413_before_anything_else() {
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let big = format!("{{\"username\":\"{}\"}}", "a".repeat(70_000));
     // By Content-Length, even with a content type we would refuse and invalid JSON.
     for content_type in ["application/json", "text/plain"] {
@@ -146,7 +146,7 @@ async fn bodies_over_64_kib_are_a_413_before_anything_else() {
 #[tokio::test]
 async fn bad_tokens_in_the_header_are_401_never_431_or_500() {
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let huge = "a".repeat(12 * 1024);
     let nul = "eyJh\u{0}bGc.e30.x".to_owned();
     for token in [
@@ -175,7 +175,7 @@ async fn bad_tokens_in_the_header_are_401_never_431_or_500() {
 #[tokio::test]
 async fn a_storm_of_garbage_leaves_the_server_whole() {
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let bodies: Vec<(&str, Vec<u8>)> = vec![
         (
             "application/json",

@@ -108,7 +108,7 @@ async fn the_cookie_location_and_the_order_of_locations() {
 #[tokio::test]
 async fn cookie_login_sets_four_cookies_with_the_spec_attributes() {
     let s = Server::start(COOKIE_MODE).await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let (r, cookies) = cookie_login(&s, "alice").await;
     assert_eq!(cookies.len(), 4, "{cookies:?}");
     for (name, path, http_only) in [
@@ -152,7 +152,7 @@ async fn cookie_attributes_follow_the_settings() {
         "{COOKIE_MODE}\ncookie_secure = false\ncookie_samesite = \"Strict\""
     ))
     .await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let (_, cookies) = cookie_login(&s, "alice").await;
     for c in cookies.values() {
         assert_eq!(c.secure(), None, "{}", c.name());
@@ -160,7 +160,7 @@ async fn cookie_attributes_follow_the_settings() {
     }
     // Without cookies among the locations, the header asks in vain.
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let r = s
         .send(
             s.http
@@ -176,7 +176,7 @@ async fn cookie_attributes_follow_the_settings() {
 #[tokio::test]
 async fn unsafe_cookie_requests_need_the_csrf_header() {
     let s = Server::start(COOKIE_MODE).await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let (_, cookies) = cookie_login(&s, "alice").await;
     let jar = cookie_header(&cookies, &["access_token_cookie", "csrf_access_token"]);
     // Safe methods need none.
@@ -288,7 +288,7 @@ async fn refresh_through_the_refresh_cookie() {
         "{COOKIE_MODE}\nrotate_refresh_tokens = true\nblacklist_after_rotation = true"
     ))
     .await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let (_, cookies) = cookie_login(&s, "alice").await;
     let jar = cookie_header(&cookies, &["refresh_token_cookie"]);
     let r = s

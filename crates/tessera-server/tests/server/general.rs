@@ -7,7 +7,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn every_path_answers_with_or_without_a_trailing_slash() {
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     for path in ["/api/token", "/api/token/"] {
         let r = s
             .post(path, json!({"username": "alice", "password": PASSWORD}))

@@ -35,8 +35,8 @@ fn assert_throttled(r: &Reply) -> u64 {
 #[tokio::test]
 async fn eleven_failed_logins_for_one_username_are_throttled_while_others_log_in() {
     let s = Server::start(BEHIND_PROXY).await;
-    s.signup("alice").await;
-    s.signup("bob").await;
+    s.create_user("alice", false).await;
+    s.create_user("bob", false).await;
     for i in 0..10 {
         // A different address each time: only the username's count grows.
         let r = login_from(&s, &format!("198.51.100.{i}"), "alice", "wrong-password-x").await;
@@ -88,7 +88,7 @@ async fn an_hourly_limit_is_counted_over_the_hour() {
 #[tokio::test]
 async fn eleven_failed_logins_from_one_address_are_throttled_while_other_addresses_log_in() {
     let s = Server::start(BEHIND_PROXY).await;
-    s.signup("bob").await;
+    s.create_user("bob", false).await;
     for i in 0..10 {
         let r = login_from(&s, "203.0.113.9", &format!("guess{i}"), "wrong-password-x").await;
         assert_eq!(r.status, 401);
@@ -117,7 +117,7 @@ async fn eleven_failed_logins_from_one_address_are_throttled_while_other_address
 #[tokio::test]
 async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted() {
     let s = Server::start("").await;
-    s.signup("bob").await;
+    s.create_user("bob", false).await;
     for i in 0..10 {
         // Claiming a new address each time changes nothing: the socket's address counts.
         let r = login_from(
@@ -135,7 +135,7 @@ async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted() {
 #[tokio::test]
 async fn a_successful_login_resets_the_username_count_not_the_address_count() {
     let s = Server::start(&format!("{BEHIND_PROXY}\nlogin_rate_limit = \"3/min\"")).await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     for _ in 0..2 {
         login_from(&s, "198.51.100.1", "alice", "wrong-password-x").await;
     }
@@ -167,7 +167,7 @@ async fn a_successful_login_resets_the_username_count_not_the_address_count() {
 #[tokio::test]
 async fn login_throttling_can_be_turned_off() {
     let s = Server::start("login_rate_limit = \"off\"").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     for _ in 0..15 {
         let r = s
             .post(
@@ -413,7 +413,7 @@ async fn emails_over_254_characters_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_simultaneous_guesses_gets_no_more_password_checks_than_the_limit() {
     let s = std::sync::Arc::new(Server::start("").await);
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     for trial in 0..2 {
         // 120 guesses released together (twelve times the limit); the right
         // password among the last.

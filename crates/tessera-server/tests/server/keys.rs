@@ -197,7 +197,7 @@ async fn a_configured_key_cannot_be_rotated_from_the_cli() {
 async fn users_cli_lists_and_deactivates() {
     let s = Server::start("").await;
     let (access, _) = s.user("alice").await;
-    s.signup("bob").await;
+    s.create_user("bob", false).await;
     let (code, out, _) = s.cli(&["users", "list"], None);
     assert_eq!(code, 0);
     assert!(out.contains("alice") && out.contains("bob"), "{out}");
@@ -213,7 +213,7 @@ async fn users_cli_lists_and_deactivates() {
 #[tokio::test]
 async fn token_issue_prints_a_working_service_token() {
     let s = Server::start("").await;
-    s.signup("svc").await;
+    s.create_user("svc", false).await;
     let (code, out, err) = s.cli(
         &["token", "issue", "--username", "svc", "--lifetime", "10m"],
         None,

@@ -28,7 +28,7 @@ fn assert_oauth_error(r: &Reply, error: &str) {
 #[tokio::test]
 async fn the_password_grant_issues_tokens() {
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let r = s
         .post_form(
             "/oauth/token",
@@ -248,7 +248,7 @@ async fn discovery_points_at_the_real_routes() {
         s.get("/.well-known/jwks.json").await.body["keys"][0]["alg"],
         "EdDSA"
     );
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let r = s
         .post_form(
             "/oauth/token",

@@ -58,7 +58,7 @@ async fn login_returns_an_access_and_a_refresh_token_with_the_spec_claims() {
 #[tokio::test]
 async fn login_failures_answer_the_same_for_unknown_user_and_wrong_password() {
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     for body in [
         json!({"username": "alice", "password": "wrong-password-here"}),
         json!({"username": "nobody", "password": PASSWORD}),
@@ -79,7 +79,7 @@ async fn login_failures_answer_the_same_for_unknown_user_and_wrong_password() {
 #[tokio::test]
 async fn login_normalises_the_username_like_django() {
     let s = Server::start("").await;
-    s.signup("admin").await;
+    s.create_user("admin", false).await;
     let r = s
         .post(
             "/api/token/",
@@ -92,7 +92,7 @@ async fn login_normalises_the_username_like_django() {
 #[tokio::test]
 async fn form_encoded_bodies_work_like_json() {
     let s = Server::start("").await;
-    s.signup("alice").await;
+    s.create_user("alice", false).await;
     let r = s
         .post_form(
             "/api/token/",

@@ -38,6 +38,9 @@ macro_rules! tests {
     };
 }
 
+/// Tests run at once.
+const PARALLEL: usize = 4;
+
 const TESTS: &[(&str, TestFn)] = tests![
     cases::usernames_are_unique,
     cases::blacklisting_is_once_only_and_logged,
@@ -259,16 +262,28 @@ async fn run(args: Args) -> ExitCode {
         .collect();
     println!("\nrunning {} tests", selected.len());
     let mut failed = Vec::new();
+    // A few at a time: the tests mostly wait on fsync and on the database,
+    // and PostgreSQL's connection limit bounds how many pools may be open.
+    let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+    let mut running = Vec::new();
     for (name, test, engine) in selected.iter().cloned() {
-        let mut handle = tokio::spawn(test(engine));
-        let verdict = match tokio::time::timeout(TIMEOUT, &mut handle).await {
-            Ok(Ok(())) => "ok",
-            Ok(Err(_)) => "FAILED",
-            Err(_) => {
-                handle.abort();
-                "FAILED (timed out)"
-            }
-        };
+        let slots = slots.clone();
+        running.push(tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let mut handle = tokio::spawn(test(engine));
+            let verdict = match tokio::time::timeout(TIMEOUT, &mut handle).await {
+                Ok(Ok(())) => "ok",
+                Ok(Err(_)) => "FAILED",
+                Err(_) => {
+                    handle.abort();
+                    "FAILED (timed out)"
+                }
+            };
+            (name, verdict)
+        }));
+    }
+    for finished in running {
+        let (name, verdict) = finished.await.unwrap_or_else(|_| ("?".into(), "FAILED"));
         println!("test {name} ... {verdict}");
         if verdict != "ok" {
             failed.push(name);
