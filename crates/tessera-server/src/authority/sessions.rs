@@ -67,17 +67,32 @@ impl Authority {
         self.throttle
             .login_succeeded(&user_key, &address_key, attempt)
             .await;
+        let pair = self.begin_session(&user, transport).await?;
+        Ok((pair, user))
+    }
+
+    /// Begins a session (a new family: a fresh access token and a refresh
+    /// token) for `user`, whose identity the caller has established: a
+    /// password login above, or a test harness that created the account
+    /// itself. Counted by `user_rate_limit`, recorded, and the oldest
+    /// sessions past `max_sessions_per_user` ended.
+    pub async fn begin_session(
+        &self,
+        user: &User,
+        transport: Transport,
+    ) -> Result<TokenPair, AuthError> {
+        let now = self.now();
         self.throttle.check_tokens(user.id).await?;
         let fid = new_token_id();
         let pair = TokenPair {
-            access: self.mint(&user, TokenType::Access, &fid, true, transport, now)?,
-            refresh: self.mint(&user, TokenType::Refresh, &fid, false, transport, now)?,
+            access: self.mint(user, TokenType::Access, &fid, true, transport, now)?,
+            refresh: self.mint(user, TokenType::Refresh, &fid, false, transport, now)?,
         };
         self.store
             .record_refresh_token(&refresh_record(&pair.refresh, user.id))
             .await?;
         self.end_sessions_beyond_the_cap(user.id, now).await?;
-        Ok((pair, user))
+        Ok(pair)
     }
 
     /// Ends the user's oldest sessions past `max_sessions_per_user` (the new

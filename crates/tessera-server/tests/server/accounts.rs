@@ -175,7 +175,9 @@ async fn signup_can_be_turned_off() {
 #[tokio::test]
 async fn me_returns_the_user() {
     let s = Server::start("").await;
-    let (access, _) = s.user("alice").await;
+    s.create_user("alice", false).await;
+    // A password login, which also sets last_login.
+    let (access, _) = s.login("alice").await;
     let r = s.me(&access).await;
     assert_eq!(r.status, 200);
     let body = r.body.as_object().unwrap();

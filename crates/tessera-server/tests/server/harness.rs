@@ -57,6 +57,7 @@ enum Running {
     InProcess {
         stop: tokio::sync::oneshot::Sender<()>,
         task: tokio::task::JoinHandle<()>,
+        authority: Arc<tessera_server::authority::Authority>,
     },
     Stopped,
 }
@@ -213,10 +214,19 @@ impl Server {
         let shutdown = async move {
             let _ = stopped.await;
         };
+        let authority = Arc::new(authority);
+        let serving = authority.clone();
         let task = tokio::spawn(async move {
-            let _ = server::serve(Arc::new(authority), listener, shutdown).await;
+            let _ = server::serve(serving, listener, shutdown).await;
         });
-        (Running::InProcess { stop, task }, addr)
+        (
+            Running::InProcess {
+                stop,
+                task,
+                authority,
+            },
+            addr,
+        )
     }
 
     async fn spawn_process(dir: &Path, env: &[(String, String)]) -> (Running, String) {
@@ -359,7 +369,7 @@ impl Server {
                 let _ = child.wait().await;
                 true
             }
-            Running::InProcess { stop, task } => {
+            Running::InProcess { stop, task, .. } => {
                 drop(stop);
                 let _ = task.await;
                 false
@@ -482,10 +492,30 @@ impl Server {
             .expect("create the user");
     }
 
-    /// An existing account, logged in: (access, refresh).
+    /// An existing account, logged in: (access, refresh). In process the
+    /// session is begun directly (no password hash: the suite's CPU goes to
+    /// Argon2, and logins have tests of their own); a process is logged in.
     pub async fn user(&self, username: &str) -> (String, String) {
         self.create_user(username, false).await;
-        self.login(username).await
+        self.session(username).await
+    }
+
+    /// A new session of an existing account, as a password login would begin
+    /// it: (access, refresh).
+    async fn session(&self, username: &str) -> (String, String) {
+        let Running::InProcess { authority, .. } = &self.running else {
+            return self.login(username).await;
+        };
+        let user = authority
+            .user_by_username(username)
+            .await
+            .expect("store")
+            .expect("the account exists");
+        let pair = authority
+            .begin_session(&user, tessera_server::authority::Transport::Header)
+            .await
+            .expect("a session");
+        (pair.access.token, pair.refresh.token)
     }
 
     /// Runs `tessera` with this server's configuration; returns (exit code, stdout, stderr).
@@ -533,7 +563,7 @@ impl Server {
     /// CLI's createsuperuser has tests of its own.)
     pub async fn superuser(&self, username: &str) -> (String, String) {
         self.create_user(username, true).await;
-        self.login(username).await
+        self.session(username).await
     }
 
     /// Sends raw bytes on a new connection and returns what comes back (for
