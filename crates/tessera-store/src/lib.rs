@@ -115,6 +115,12 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<()>;
 
+    /// Whether the refresh token `jti` of family `family_id` is blacklisted,
+    /// and whether its family was ended, as the database has it now: a
+    /// refresh is decided on this, not on a process's memory, so that what
+    /// any instance decided holds on every other at once.
+    async fn refresh_standing(&self, jti: &str, family_id: &str) -> StoreResult<RefreshStanding>;
+
     /// The user's live sessions (families with a refresh token unexpired at
     /// `now` and not revoked) beyond the `keep` most recently begun: the
     /// ones to end, oldest first.

@@ -85,6 +85,15 @@ pub struct RefreshRecord {
     pub expires_at: i64,
 }
 
+/// What the database says of one refresh token now, whichever process wrote it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshStanding {
+    /// The token was blacklisted (or rotated away with blacklisting).
+    pub blacklisted: bool,
+    /// Its family (session) was ended: logout, reuse, the session cap.
+    pub family_revoked: bool,
+}
+
 /// The revocation markers in force.
 #[derive(Debug, Clone, Default)]
 pub struct Revocations {

@@ -4,8 +4,8 @@
 
 use crate::sqlite_file;
 use crate::{
-    Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, Revocations, Store, StoreError,
-    StoreResult, UserRecord, UserUpdate,
+    Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, RefreshStanding, Revocations, Store,
+    StoreError, StoreResult, UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -329,6 +329,21 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn refresh_standing(&self, jti: &str, family_id: &str) -> StoreResult<RefreshStanding> {
+        let (blacklisted, family_revoked): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE jti = ? AND blacklisted_at IS NOT NULL), \
+                    EXISTS (SELECT 1 FROM revoked_families WHERE family_id = ?)",
+        )
+        .bind(jti)
+        .bind(family_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(RefreshStanding {
+            blacklisted,
+            family_revoked,
+        })
     }
 
     async fn sessions_beyond(&self, user_id: i64, keep: i64, now: i64) -> StoreResult<Vec<String>> {

@@ -191,13 +191,25 @@ impl Authority {
         if transport == Transport::Cookie {
             Self::check_csrf(&claims, csrf)?;
         }
+        // Decided by the database, not by this process's memory: another
+        // instance may have blacklisted or rotated this token, ended its
+        // session, or changed its user a moment ago, and the memory here
+        // learns of it only at the next sync.
+        let standing = self
+            .store
+            .refresh_standing(&claims.jti, &claims.fid)
+            .await?;
         let user = self
-            .user(claims.user_id)
+            .store
+            .user_by_id(claims.user_id)
             .await?
+            .map(|record| self.remember(record))
             .ok_or(AuthError::Token(Refusal::Invalid))?;
-        let reused = read(&self.revocations).is_blacklisted(&claims.jti);
-        if reused {
+        if standing.blacklisted || read(&self.revocations).is_blacklisted(&claims.jti) {
             self.on_reuse(&claims, now).await?;
+            return Err(AuthError::Token(Refusal::Revoked));
+        }
+        if standing.family_revoked {
             return Err(AuthError::Token(Refusal::Revoked));
         }
         read(&self.revocations).check(&claims, user.standing())?;

@@ -295,6 +295,13 @@ impl Store for RotatesAfterKeyRead {
             .revoke_family(family_id, user_id, expires_at, now)
             .await
     }
+    async fn refresh_standing(
+        &self,
+        jti: &str,
+        family_id: &str,
+    ) -> tessera_store::StoreResult<tessera_store::RefreshStanding> {
+        self.inner.refresh_standing(jti, family_id).await
+    }
     async fn put_first_signing_key(
         &self,
         key: &tessera_store::KeyRecord,

@@ -354,6 +354,19 @@ impl Server {
         }
     }
 
+    /// A second instance in this process on the same database and settings
+    /// (another `tessera serve` of the same deployment), on a clock of its own.
+    pub async fn start_beside(&self) -> Server {
+        Self::start_in(
+            self.dir.clone(),
+            self.config.clone(),
+            Vec::new(),
+            false,
+            Arc::default(),
+        )
+        .await
+    }
+
     /// [`Server::restart`] with other extra settings.
     pub async fn restart_with(mut self, extra_config: &str) -> Server {
         self.config = extra_config.to_owned();

@@ -1,7 +1,9 @@
-//! Several `tessera serve` processes started at once on one empty database:
-//! the migrations run once and exactly one signing key comes out of it.
+//! Several instances on one database: started at once on an empty one, the
+//! migrations run once and exactly one signing key comes out of it; and what
+//! one decides about a refresh token holds on the other at once.
 
 use crate::harness::*;
+use serde_json::json;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -117,5 +119,109 @@ async fn three_servers_started_at_once_on_a_fresh_postgresql_database_share_one_
         ))
         .await;
         db.drop_now().await.unwrap();
+    }
+}
+
+async fn refresh(s: &Server, token: &str) -> Reply {
+    s.post("/api/token/refresh/", json!({"refresh": token}))
+        .await
+}
+
+#[tokio::test]
+async fn what_one_instance_decides_about_a_refresh_token_holds_on_the_other_at_once() {
+    let a = Server::start("rotate_refresh_tokens = true\nblacklist_after_rotation = true").await;
+    let b = a.start_beside().await;
+    a.create_user("alice", false).await;
+    // Blacklisted on A: refused by the very next request on B.
+    let (_, token) = a.login("alice").await;
+    assert_eq!(
+        a.post("/api/token/blacklist/", json!({"refresh": token}))
+            .await
+            .status,
+        200
+    );
+    assert_token_not_valid(&refresh(&b, &token).await);
+    // Rotated on A: the old token is refused on B (a reuse, which ends the
+    // session: the new one is refused too).
+    let (_, token) = a.login("alice").await;
+    let rotated = refresh(&a, &token).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let new = rotated.body["refresh"].as_str().unwrap().to_owned();
+    assert_token_not_valid(&refresh(&b, &token).await);
+    assert_token_not_valid(&refresh(&a, &new).await);
+    // Logged out on A: refused on B.
+    let (access, token) = a.login("alice").await;
+    let r = a
+        .send(
+            a.http
+                .post(a.url("/api/auth/logout"))
+                .bearer_auth(&access)
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_token_not_valid(&refresh(&b, &token).await);
+    // A password change on A: older refresh tokens refused on B.
+    let (access, token) = a.login("alice").await;
+    let r = a
+        .send(
+            a.http
+                .post(a.url("/api/auth/password"))
+                .bearer_auth(&access)
+                .json(
+                    &json!({"old_password": PASSWORD, "new_password": "amber-falcon-river-2031!"}),
+                ),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+    assert_token_not_valid(&refresh(&b, &token).await);
+    // And a live token refreshes on either.
+    let r = a
+        .post(
+            "/api/token/",
+            json!({"username": "alice", "password": "amber-falcon-river-2031!"}),
+        )
+        .await;
+    let token = r.body["refresh"].as_str().unwrap().to_owned();
+    assert_eq!(refresh(&b, &token).await.status, 200);
+}
+
+#[tokio::test]
+async fn concurrent_rotations_of_one_token_across_two_instances_give_one_200() {
+    let a = Server::start(
+        "rotate_refresh_tokens = true\nblacklist_after_rotation = true\nuser_rate_limit = \"off\"",
+    )
+    .await;
+    let b = std::sync::Arc::new(a.start_beside().await);
+    let a = std::sync::Arc::new(a);
+    a.create_user("alice", false).await;
+    for round in 0..3 {
+        let (_, token) = a.login("alice").await;
+        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let (s, gate, token) = (
+                if i % 2 == 0 { a.clone() } else { b.clone() },
+                gate.clone(),
+                token.clone(),
+            );
+            calls.spawn(async move {
+                gate.wait().await;
+                refresh(&s, &token).await.status
+            });
+        }
+        let mut statuses = Vec::new();
+        while let Some(status) = calls.join_next().await {
+            statuses.push(status.unwrap());
+        }
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 401),
+            "{statuses:?}"
+        );
     }
 }

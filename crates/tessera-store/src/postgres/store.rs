@@ -5,8 +5,8 @@ use super::{
     offset,
 };
 use crate::{
-    Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, Revocations, Store, StoreError,
-    StoreResult, UserRecord, UserUpdate,
+    Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, RefreshStanding, Revocations, Store,
+    StoreError, StoreResult, UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 use sqlx::Row;
@@ -212,6 +212,21 @@ impl Store for PgStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn refresh_standing(&self, jti: &str, family_id: &str) -> StoreResult<RefreshStanding> {
+        let (blacklisted, family_revoked): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE jti = $1 AND blacklisted_at IS NOT NULL), \
+                    EXISTS (SELECT 1 FROM revoked_families WHERE family_id = $2)",
+        )
+        .bind(jti)
+        .bind(family_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(RefreshStanding {
+            blacklisted,
+            family_revoked,
+        })
     }
 
     async fn sessions_beyond(&self, user_id: i64, keep: i64, now: i64) -> StoreResult<Vec<String>> {
