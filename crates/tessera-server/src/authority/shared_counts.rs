@@ -219,24 +219,21 @@ impl SharedCounts {
     }
 
     /// The reserved attempt `member` failed.
-    pub(super) async fn login_failed(
-        &self,
-        (user, address): (&str, &str),
-        member: &str,
-        now_ms: i64,
-    ) {
-        let keys = [
-            &*self.key("login:user", user),
-            &*self.key("login:addr", address),
-        ];
-        let _ = self
-            .run(&self.settle, &keys, &[member.to_owned()], now_ms)
-            .await;
+    pub(super) async fn login_failed(&self, keys: (&str, &str), member: &str, now_ms: i64) {
+        self.settle_login(&self.settle, keys, member, now_ms).await;
     }
 
     /// The reserved attempt `member` succeeded.
-    pub(super) async fn login_succeeded(
+    pub(super) async fn login_succeeded(&self, keys: (&str, &str), member: &str, now_ms: i64) {
+        self.settle_login(&self.succeed, keys, member, now_ms).await;
+    }
+
+    /// Runs `script` on the attempt `member` of both login keys. Its outcome
+    /// matters little: a failure was counted already, and an unforgiven one
+    /// expires with its window.
+    async fn settle_login(
         &self,
+        script: &Script,
         (user, address): (&str, &str),
         member: &str,
         now_ms: i64,
@@ -245,9 +242,7 @@ impl SharedCounts {
             &*self.key("login:user", user),
             &*self.key("login:addr", address),
         ];
-        let _ = self
-            .run(&self.succeed, &keys, &[member.to_owned()], now_ms)
-            .await;
+        let _ = self.run(script, &keys, &[member.to_owned()], now_ms).await;
     }
 
     /// Counts one event of `kind`/`id` against `count` per `per`, or the
