@@ -77,6 +77,12 @@ redis.call('SET', KEYS[1], tat + emission, 'PX', tat + emission - now)
 return 0
 ";
 
+/// A script's answer as the caller's `Retry-After`: `None` for 0 (counted),
+/// else the milliseconds it returned in whole seconds, at least 1.
+fn wait_seconds(wait_ms: i64) -> Option<u64> {
+    (wait_ms > 0).then(|| u64::try_from(wait_ms).unwrap_or(1).div_ceil(1000).max(1))
+}
+
 /// Counts in Redis, reached through a connection manager that reconnects.
 pub(super) struct SharedCounts {
     client: Client,
@@ -215,7 +221,7 @@ impl SharedCounts {
             member.to_owned(),
         ];
         let wait_ms = self.run(&self.reserve, &keys, &args, now_ms).await?;
-        Ok((wait_ms > 0).then(|| u64::try_from(wait_ms).unwrap_or(1).div_ceil(1000).max(1)))
+        Ok(wait_seconds(wait_ms))
     }
 
     /// The reserved attempt `member` failed.
@@ -262,6 +268,6 @@ impl SharedCounts {
             rate.count.to_string(),
         ];
         let wait_ms = self.run(&self.gcra, &keys, &args, now_ms).await?;
-        Ok((wait_ms > 0).then(|| u64::try_from(wait_ms).unwrap_or(1).div_ceil(1000).max(1)))
+        Ok(wait_seconds(wait_ms))
     }
 }
