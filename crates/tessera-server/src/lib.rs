@@ -7,5 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod keyring;
+pub mod propagation;
 pub mod server;
 pub mod telemetry;

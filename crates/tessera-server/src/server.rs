@@ -9,8 +9,9 @@ use tessera_core::clock::SystemClock;
 use tessera_store::{PgStore, SqliteStore, Store, StoreError};
 use tokio::net::TcpListener;
 
-/// How often other processes' writes are picked up: the bound on how long a
-/// revocation made elsewhere (the CLI, another instance) takes to apply here.
+/// How often the change log is read whatever the hints say: the bound on how
+/// long a revocation made elsewhere (the CLI, another instance) takes to
+/// apply here when its announcement was lost.
 const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// How often expired revocation markers are forgotten.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
@@ -155,42 +156,75 @@ impl Drop for AbortOnDrop {
 }
 
 /// Applies other processes' writes and prunes expired markers, for as long
-/// as the server runs. A failing sync marks the process not ready (`/readyz`
-/// says `sync`) and is retried with a growing pause, up to
-/// [`SYNC_BACKOFF_MAX`]; the first success marks it ready again.
+/// as the server runs: at once when a hint says the change log grew
+/// ([`crate::propagation`]), and every [`SYNC_INTERVAL`] whatever the hints
+/// say. A failing sync marks the process not ready (`/readyz` says `sync`)
+/// and is retried with a growing pause, up to [`SYNC_BACKOFF_MAX`]; the first
+/// success marks it ready again.
 async fn keep_in_step(authority: Arc<Authority>) {
+    let hints = Arc::new(tokio::sync::Notify::new());
+    // Owned by this task: restarted with it, and stopped with it.
+    let _followers = follow_others(&authority, &hints);
     let mut sync = tokio::time::interval(SYNC_INTERVAL);
     sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut prune = tokio::time::interval(PRUNE_INTERVAL);
     let mut backoff = SYNC_INTERVAL;
     loop {
         tokio::select! {
-            _ = sync.tick() => {
-                match authority.sync().await {
-                    Ok(_) => {
-                        if !authority.synced() {
-                            tracing::info!("the change log is readable again");
-                        }
-                        authority.set_synced(true);
-                        backoff = SYNC_INTERVAL;
-                    }
-                    Err(e) => {
-                        authority.set_synced(false);
-                        tracing::warn!(error = %e, retry_in = ?backoff, "could not read the change log");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(SYNC_BACKOFF_MAX);
-                    }
-                }
-            }
+            _ = sync.tick() => {}
+            _ = hints.notified() => {}
             _ = prune.tick() => {
                 authority.prune();
                 crate::telemetry::upkeep();
                 if let Err(e) = authority.prune_store().await {
                     tracing::warn!(error = %e, "could not delete expired rows; retrying later");
                 }
+                continue;
+            }
+        }
+        match authority.sync().await {
+            Ok(_) => {
+                if !authority.synced() {
+                    tracing::info!("the change log is readable again");
+                }
+                authority.set_synced(true);
+                backoff = SYNC_INTERVAL;
+            }
+            Err(e) => {
+                authority.set_synced(false);
+                tracing::warn!(error = %e, retry_in = ?backoff, "could not read the change log");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(SYNC_BACKOFF_MAX);
             }
         }
     }
+}
+
+/// Starts what wakes `hints` when other instances write (the database's
+/// notifications; Redis's with `redis_url`) and what announces this
+/// instance's writes through Redis. They stop when the result is dropped.
+fn follow_others(authority: &Arc<Authority>, hints: &Arc<tokio::sync::Notify>) -> Vec<AbortOnDrop> {
+    let store = authority.store().clone();
+    let database = {
+        let hints = hints.clone();
+        tokio::spawn(async move { store.follow_changes(hints).await })
+    };
+    let mut tasks = vec![AbortOnDrop(database)];
+    let settings = authority.settings();
+    if let Some(url) = &settings.redis_url
+        && let Ok(client) = redis::Client::open(url.as_str())
+    {
+        let channel = crate::propagation::channel(&settings.redis_prefix);
+        tasks.push(AbortOnDrop(tokio::spawn(crate::propagation::follow_redis(
+            client.clone(),
+            channel.clone(),
+            hints.clone(),
+        ))));
+        tasks.push(AbortOnDrop(tokio::spawn(
+            crate::propagation::announce_redis(client, channel, authority.writes()),
+        )));
+    }
+    tasks
 }
 
 async fn shutdown_signal() {

@@ -19,6 +19,8 @@ pub use postgres::{CHANGE_LOG_LOCK, PgStore};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -154,4 +156,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Retires every key in service and stores `key`, which signs from now on.
     async fn rotate_signing_key(&self, key: &KeyRecord) -> StoreResult<()>;
+
+    /// Wakes `hint` whenever the change log may have grown (some connection,
+    /// of this process or another, committed a change), for as long as the
+    /// future is polled; it never returns. A lost connection is made again
+    /// by itself, and `hint` is woken once it is, since what was committed
+    /// meanwhile was not announced. A hint is only a hint: the change log
+    /// stays the truth, and the caller still reads it periodically. A store
+    /// that cannot announce changes (SQLite) never wakes `hint`.
+    async fn follow_changes(&self, hint: Arc<Notify>) {
+        let _ = hint;
+        std::future::pending::<()>().await;
+    }
 }

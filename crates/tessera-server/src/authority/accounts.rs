@@ -209,6 +209,7 @@ impl Authority {
             telemetry::revoked("user");
         }
         let record = self.store.update_user(id, update, self.now()).await?;
+        self.announce();
         Ok(record.map(|r| self.remember(r)))
     }
 }

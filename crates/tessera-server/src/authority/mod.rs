@@ -249,6 +249,9 @@ pub struct Authority {
     synced: AtomicBool,
     /// Login failures and signups counted per username and client address.
     throttle: Throttle,
+    /// Woken after each write of this process that other instances must
+    /// learn of (see [`Authority::writes`]).
+    written: Arc<tokio::sync::Notify>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -334,6 +337,7 @@ impl Authority {
             last_change: AtomicI64::new(last_change),
             synced: AtomicBool::new(true),
             throttle,
+            written: Arc::default(),
         })
     }
 
@@ -346,6 +350,18 @@ impl Authority {
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Woken (one stored wake-up, so bursts fold into one) after every write
+    /// of this process that changes whether some token is accepted: what
+    /// announces changes to other instances (Redis) waits on it.
+    pub fn writes(&self) -> Arc<tokio::sync::Notify> {
+        self.written.clone()
+    }
+
+    /// Tells [`Self::writes`] that the change log grew.
+    fn announce(&self) {
+        self.written.notify_one();
     }
 
     /// The store.

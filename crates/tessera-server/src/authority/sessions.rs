@@ -245,6 +245,7 @@ impl Authority {
                 return Err(AuthError::Token(Refusal::Revoked));
             }
             write(&self.revocations).blacklist(&claims.jti, claims.exp);
+            self.announce();
         } else {
             self.store.record_refresh_token(&new_record).await?;
         }
@@ -273,6 +274,7 @@ impl Authority {
         let until = now + self.policy.longest_validity();
         self.store.revoke_family(fid, user_id, until, now).await?;
         write(&self.revocations).revoke_family(fid, until);
+        self.announce();
         telemetry::revoked("family");
         Ok(())
     }
@@ -295,6 +297,7 @@ impl Authority {
             .await?;
         write(&self.revocations).blacklist(&claims.jti, claims.exp);
         if newly {
+            self.announce();
             telemetry::revoked("token");
         }
         Ok(newly)

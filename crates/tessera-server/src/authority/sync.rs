@@ -7,6 +7,7 @@ impl Authority {
     /// Generates a key for `alg` that signs from now on; returns its kid.
     pub async fn rotate_keys(&self, alg: tessera_core::Algorithm) -> Result<String, KeyLoadError> {
         let kid = keyring::rotate(&self.settings, self.store.as_ref(), alg, self.now()).await?;
+        self.announce();
         self.reload_keys().await;
         Ok(kid)
     }

@@ -28,6 +28,7 @@ use sqlx::{Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod notifications;
 mod store;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -58,6 +59,8 @@ const KEEPALIVE: [(&str, &str); 3] = [
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// How the pool connects, for the connection that listens for changes.
+    options: PgConnectOptions,
 }
 
 impl PgStore {
@@ -85,9 +88,9 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(15))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, options })
     }
 
     /// Begins a transaction that will append to the change log: its first

@@ -10,6 +10,8 @@ use crate::{
 };
 use async_trait::async_trait;
 use sqlx::Row;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 #[async_trait]
 impl Store for PgStore {
@@ -378,5 +380,9 @@ impl Store for PgStore {
         Self::insert_key_in(&mut tx, key).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn follow_changes(&self, hint: Arc<Notify>) {
+        self.listen_for_changes(hint).await;
     }
 }

@@ -212,7 +212,7 @@ pub async fn concurrent_migrations_of_a_fresh_database(e: Engine) {
         for result in &results {
             assert!(result.is_ok(), "{result:?}");
         }
-        assert_eq!(db.count("_sqlx_migrations").await, 2);
+        assert_eq!(db.count("_sqlx_migrations").await, 3);
         let s = &stores[0];
         s.create_user(new_user("alice")).await.unwrap();
         s.migrate().await.unwrap();

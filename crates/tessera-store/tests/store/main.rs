@@ -23,6 +23,7 @@ use tokio::sync::Barrier;
 
 mod cases;
 mod concurrency;
+mod notifications;
 
 /// The environment variable naming the PostgreSQL server to test against.
 const POSTGRES_URL_VAR: &str = "TESSERA_TEST_POSTGRES_URL";
@@ -59,10 +60,11 @@ const TESTS: &[(&str, TestFn)] = tests![
     concurrency::concurrent_key_rotations_leave_one_key_in_service,
     concurrency::concurrent_migrations_of_a_fresh_database,
     concurrency::one_of_many_first_keys_wins,
+    notifications::commits_wake_followers_and_a_cut_listener_resumes,
 ];
 
 /// Tests that run on PostgreSQL only.
-const POSTGRES_ONLY: &[&str] = &[];
+const POSTGRES_ONLY: &[&str] = &["commits_wake_followers_and_a_cut_listener_resumes"];
 
 /// A database engine to run a test on.
 #[derive(Debug, Clone)]
