@@ -7,7 +7,9 @@ use sqlx::{Connection, Executor, PgConnection};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A fresh, empty PostgreSQL database named `tessera_test_<16 hex digits>`.
+/// A fresh, empty PostgreSQL database named `tessera_test_<16 hex digits>`,
+/// whose commits do not wait for the disk (`synchronous_commit = off`: a
+/// crash of PostgreSQL could lose the last ones, never a crash of a client).
 ///
 /// Test helper. Drop it with [`ScratchDatabase::drop_now`]; if it is dropped
 /// without that (a test panicked), `Drop` tries once, on a thread of its own,
@@ -31,6 +33,11 @@ impl ScratchDatabase {
         let name = format!("tessera_test_{}", random_hex());
         let mut conn = PgConnection::connect(admin_url).await?;
         conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await?;
+        // Tests kill Tessera, never PostgreSQL: a commit is as final for
+        // them without waiting for the disk, which most of their time would
+        // otherwise be.
+        conn.execute(format!("ALTER DATABASE \"{name}\" SET synchronous_commit = off").as_str())
             .await?;
         conn.close().await?;
         Ok(Self {

@@ -1,9 +1,9 @@
 //! Signup and the current user (docs/API.md, "Accounts"), and the errors
 //! of protected endpoints (docs/API.md).
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
-use tessera_store::{SqliteStore, Store, UserUpdate};
+use tessera_store::UserUpdate;
 
 #[tokio::test]
 async fn signup_creates_a_user() {
@@ -295,7 +295,7 @@ async fn a_deactivation_by_another_process_revokes_tokens_within_a_second() {
     let (access, refresh) = s.user("alice").await;
     assert_eq!(s.me(&access).await.status, 200);
     // Another process (as the admin CLI would) writes to the same database.
-    let store = SqliteStore::connect(&s.database_url()).await.unwrap();
+    let store = s.store().await;
     let update = UserUpdate {
         is_active: Some(false),
         bump_token_version: true,

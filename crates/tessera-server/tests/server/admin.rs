@@ -1,6 +1,6 @@
 //! Administration endpoints (docs/API.md, "Administration").
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 
 async fn admin_get(s: &Server, token: &str, path: &str) -> Reply {

@@ -3,7 +3,7 @@
 //! the server would accept in exactly the defect under test (a control token
 //! built the same way without the defect is accepted).
 
-use crate::harness::*;
+use super::harness::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};

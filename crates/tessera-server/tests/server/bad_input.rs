@@ -1,6 +1,6 @@
 //! Bad input of every kind: a clear 4xx, never a 5xx, and nothing lost.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 
 /// Asserts the server still answers and the user made before the abuse can still log in.

@@ -1,6 +1,6 @@
 //! The `tessera` command line (the README).
 
-use crate::harness::*;
+use super::harness::*;
 use std::process::{Command, Stdio};
 
 fn tessera(

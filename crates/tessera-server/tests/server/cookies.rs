@@ -1,6 +1,6 @@
 //! Token locations, cookie mode with CSRF, and CORS (docs/CONFIGURATION.md and docs/API.md).
 
-use crate::harness::*;
+use super::harness::*;
 use cookie::{Cookie, SameSite};
 use serde_json::json;
 use std::collections::HashMap;

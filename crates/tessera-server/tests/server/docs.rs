@@ -1,6 +1,6 @@
 //! The OpenAPI document and Swagger UI: every route documented, every asset local.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::Value;
 
 /// Every route of docs/API.md (and the documentation's own), as (method, path).

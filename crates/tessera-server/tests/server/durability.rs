@@ -1,6 +1,6 @@
 //! What survives a restart and a crash.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,10 +108,9 @@ async fn every_acknowledged_signup_survives_sigkill_during_a_burst() {
 
     let s = s.restart().await;
     // Every acknowledged account is in the database, whole...
-    let store = tessera_store::SqliteStore::connect(&s.database_url())
-        .await
-        .unwrap();
-    let stored: std::collections::HashMap<String, String> = tessera_store::Store::all_users(&store)
+    let store = s.store().await;
+    let stored: std::collections::HashMap<String, String> = store
+        .all_users()
         .await
         .unwrap()
         .into_iter()

@@ -1,6 +1,6 @@
 //! The rules every endpoint shares (top of docs/API.md) and the operational endpoints.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Throttling and limits on everything a client controls (docs/API.md).
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -516,11 +516,9 @@ async fn one_user_cannot_mint_refresh_tokens_without_bound() {
     }
     // The login and four refreshes fill the five a minute.
     assert_eq!(statuses, [200, 200, 200, 200, 429, 429, 429, 429, 429, 429]);
-    let db = sqlx::SqlitePool::connect(&s.database_url()).await.unwrap();
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE user_id = 1")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let rows = s
+        .sql_number("SELECT COUNT(*) FROM refresh_tokens WHERE user_id = 1")
+        .await;
     assert_eq!(rows, 5, "the login's token and four rotations");
     // Another user is not limited by alice's use; alice is again a minute on.
     assert_eq!(

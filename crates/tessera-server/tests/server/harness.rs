@@ -1,8 +1,13 @@
-//! A Tessera server on a random port against a fresh SQLite file, and HTTP
-//! to it the way a client would speak it. Most tests run the server inside
-//! the test process ([`Server::start`]), on a clock they can move instead of
+//! A Tessera server on a random port against a fresh database, and HTTP to
+//! it the way a client would speak it. Most tests run the server inside the
+//! test process ([`Server::start`]), on a clock they can move instead of
 //! sleeping; those about the process itself (SIGKILL, logs, the metrics of
 //! one process) start the real binary ([`Server::start_process`]).
+//!
+//! The same tests build twice: as `server`, on a SQLite file per server, and
+//! as `server_on_postgres`, on a PostgreSQL database per server, created
+//! through `TESSERA_TEST_POSTGRES_URL` and dropped with the last server on
+//! it (without that variable the second binary says so and runs nothing).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -62,11 +67,70 @@ enum Running {
     Stopped,
 }
 
+/// Where a server keeps its state: a directory (config, log, and the SQLite
+/// file), and on PostgreSQL its own database. Shared by the servers of one
+/// deployment ([`Server::start_beside`], [`Server::restart`]); the database
+/// is dropped with the last of them.
+struct Place {
+    dir: TempDir,
+    /// The store, opened once by the test (as another process would).
+    store: tokio::sync::OnceCell<Arc<dyn tessera_store::Store>>,
+    /// Dropped last: after every server on it has stopped.
+    database: Option<tessera_store::scratch::ScratchDatabase>,
+}
+
+/// Whether this test binary runs its servers on PostgreSQL (see the module
+/// documentation).
+pub fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "server_on_postgres"
+}
+
+impl Place {
+    async fn new() -> Arc<Place> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database = if on_postgres() {
+            let Some(admin) = std::env::var("TESSERA_TEST_POSTGRES_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+            else {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: the whole suite on PostgreSQL (TESSERA_TEST_POSTGRES_URL is not set); \
+                     it ran on SQLite in the `server` test binary"
+                );
+                // Every test of this binary would be skipped alike.
+                std::process::exit(0);
+            };
+            Some(
+                tessera_store::scratch::ScratchDatabase::create(&admin)
+                    .await
+                    .expect("a scratch PostgreSQL database"),
+            )
+        } else {
+            None
+        };
+        Arc::new(Place {
+            dir,
+            store: tokio::sync::OnceCell::new(),
+            database,
+        })
+    }
+
+    /// The `database_url` of every server here.
+    fn database_url(&self) -> String {
+        match &self.database {
+            Some(database) => database.url.clone(),
+            None => format!("sqlite://{}", self.dir.path().join("tessera.db").display()),
+        }
+    }
+}
+
 /// A running server in its own directory.
 pub struct Server {
     running: Running,
     clock: Arc<TestClock>,
-    dir: Arc<TempDir>,
+    place: Arc<Place>,
     config: String,
     env: Vec<(String, String)>,
     /// `http://127.0.0.1:PORT`.
@@ -128,9 +192,8 @@ pub fn binary() -> &'static str {
 impl Server {
     /// Starts a server inside the test process with these extra TOML settings.
     pub async fn start(extra_config: &str) -> Server {
-        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
         Self::start_in(
-            dir,
+            Place::new().await,
             extra_config.to_owned(),
             Vec::new(),
             false,
@@ -146,46 +209,46 @@ impl Server {
 
     /// Starts the `tessera` binary with these settings and environment variables.
     pub async fn start_process_with_env(extra_config: &str, env: &[(&str, &str)]) -> Server {
-        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let place = Place::new().await;
         let env = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::start_in(dir, extra_config.to_owned(), env, true, Arc::default()).await
+        Self::start_in(place, extra_config.to_owned(), env, true, Arc::default()).await
     }
 
     async fn start_in(
-        dir: Arc<TempDir>,
+        place: Arc<Place>,
         config: String,
         env: Vec<(String, String)>,
         process: bool,
         clock: Arc<TestClock>,
     ) -> Server {
-        let db = dir.path().join("tessera.db");
+        let dir = place.dir.path();
         // Tests sign up many users from one address; the signup limit has tests of its own.
         let signup_limit = if config.contains("signup_rate_limit") {
             ""
         } else {
             "signup_rate_limit = \"off\"\n"
         };
-        // A test may bring its own database (PostgreSQL).
+        // A test may bring its own database.
         let database = if config.contains("database_url") {
             String::new()
         } else {
-            format!("database_url = \"sqlite://{}\"\n", db.display())
+            format!("database_url = \"{}\"\n", place.database_url())
         };
         let text = format!("bind = \"127.0.0.1:0\"\n{database}{signup_limit}{config}\n");
-        let config_path = dir.path().join("tessera.toml");
+        let config_path = dir.join("tessera.toml");
         std::fs::write(&config_path, text).expect("write config");
         let (running, addr) = if process {
-            Self::spawn_process(dir.path(), &env).await
+            Self::spawn_process(dir, &env).await
         } else {
             Self::spawn_in_process(&config_path, clock.clone()).await
         };
         Server {
             running,
             clock,
-            dir,
+            place,
             config,
             env,
             base: format!("http://{addr}"),
@@ -276,28 +339,85 @@ impl Server {
 
     /// The server's directory (database, config, log).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.place.dir.path()
     }
 
-    /// The database URL.
+    /// The database URL (the SQLite file, or this server's PostgreSQL
+    /// database in `server_on_postgres`), unless the test's own settings
+    /// name another.
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("tessera.db").display())
+        self.place.database_url()
     }
 
     /// The server's store (SQLite or PostgreSQL, as its settings say), opened
     /// by this test as another process would.
     pub async fn store(&self) -> Arc<dyn tessera_store::Store> {
-        let settings =
-            tessera_server::config::Settings::load(Some(&self.config_path()), Vec::new())
-                .expect("settings");
-        tessera_server::server::open_store(&settings)
-            .await
-            .expect("store")
+        let open = || async {
+            let settings =
+                tessera_server::config::Settings::load(Some(&self.config_path()), Vec::new())
+                    .expect("settings");
+            tessera_server::server::open_store(&settings)
+                .await
+                .expect("store")
+        };
+        // A PostgreSQL pool is opened once (connecting and checking the
+        // migrations each time would add up); a SQLite file is opened anew,
+        // so that no test finds it held open by the test itself.
+        if self.place.database.is_some() {
+            self.place.store.get_or_init(open).await.clone()
+        } else {
+            open().await
+        }
+    }
+
+    /// Runs one SQL statement on the server's database, outside the store
+    /// (as an operator or a broken process would); returns rows affected.
+    pub async fn sql(&self, statement: &str) -> u64 {
+        let url = self.database_url();
+        if url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+            let done = sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .expect(statement);
+            pool.close().await;
+            done.rows_affected()
+        } else {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("connect");
+            let done = sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .expect(statement);
+            pool.close().await;
+            done.rows_affected()
+        }
+    }
+
+    /// The one integer a SQL query on the server's database answers.
+    pub async fn sql_number(&self, query: &str) -> i64 {
+        let url = self.database_url();
+        if url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+            let n = sqlx::query_scalar(query)
+                .fetch_one(&pool)
+                .await
+                .expect(query);
+            pool.close().await;
+            n
+        } else {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("connect");
+            let n = sqlx::query_scalar(query)
+                .fetch_one(&pool)
+                .await
+                .expect(query);
+            pool.close().await;
+            n
+        }
     }
 
     /// The config file.
     pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("tessera.toml")
+        self.dir().join("tessera.toml")
     }
 
     /// Everything the server logged so far (servers started as a process).
@@ -306,7 +426,7 @@ impl Server {
             matches!(self.running, Running::Process(_)),
             "logs are kept for servers started with start_process"
         );
-        read_log(self.dir.path())
+        read_log(self.dir())
     }
 
     /// The log once it satisfies `ready` (the server writes its request log
@@ -358,7 +478,7 @@ impl Server {
     /// (another `tessera serve` of the same deployment), on a clock of its own.
     pub async fn start_beside(&self) -> Server {
         Self::start_in(
-            self.dir.clone(),
+            self.place.clone(),
             self.config.clone(),
             Vec::new(),
             false,
@@ -391,7 +511,7 @@ impl Server {
         };
         let clock = self.clock.clone();
         Self::start_in(
-            self.dir.clone(),
+            self.place.clone(),
             self.config.clone(),
             self.env.clone(),
             process,

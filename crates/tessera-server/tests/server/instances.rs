@@ -2,7 +2,7 @@
 //! migrations run once and exactly one signing key comes out of it; and what
 //! one decides about a refresh token holds on the other at once.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};

@@ -1,6 +1,6 @@
 //! Key rotation while tokens are live, and the keys and users CLI.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 use std::time::Duration;
 
@@ -109,10 +109,8 @@ async fn hmac_tokens_are_refused_at_once_after_a_switch_to_an_asymmetric_algorit
     s.create_user("root", true).await;
     // The HS256 secret, as anyone who once read the database or the
     // configuration has it.
-    let store = tessera_store::SqliteStore::connect(&s.database_url())
-        .await
-        .unwrap();
-    let old = tessera_store::Store::signing_keys(&store).await.unwrap();
+    let store = s.store().await;
+    let old = store.signing_keys().await.unwrap();
     let (secret, kid) = (old[0].private_key.clone(), old[0].kid.clone());
     let now = segment(&refresh, 1)["iat"].as_i64().unwrap();
     let forged = hs256(
@@ -171,16 +169,8 @@ async fn no_cli_command_puts_a_key_in_service_but_keys_rotate() {
         kids(&s.get("/.well-known/jwks.json").await.body),
         kids_before
     );
-    let store = tessera_store::SqliteStore::connect(&s.database_url())
-        .await
-        .unwrap();
-    assert_eq!(
-        tessera_store::Store::signing_keys(&store)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    let store = s.store().await;
+    assert_eq!(store.signing_keys().await.unwrap().len(), 1);
     let (root, _) = s.login("root").await;
     assert_eq!(segment(&root, 0)["alg"], "ES256", "the server kept its key");
 }

@@ -2,7 +2,7 @@
 //! Tessera, the resource server (checking tokens against Tessera's JWKS) and
 //! the frontend (forwarding the caller's token), each on a random port.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,5 +1,7 @@
-//! Integration tests: the real `tessera` binary on a random port with a fresh
-//! SQLite file, spoken to over HTTP. One module per area of docs/API.md.
+//! Integration tests: Tessera on a random port with a fresh database (a
+//! SQLite file here; a PostgreSQL database in `server_on_postgres`, which
+//! builds these same files), spoken to over HTTP. One module per area of
+//! docs/API.md.
 
 mod harness;
 

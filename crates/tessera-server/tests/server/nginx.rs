@@ -1,7 +1,7 @@
 //! The README's nginx `auth_request` snippet, run by a real nginx in front of
 //! Tessera and a stand-in application.
 
-use crate::harness::*;
+use super::harness::*;
 use axum::http::HeaderMap;
 use serde_json::json;
 use std::path::Path;

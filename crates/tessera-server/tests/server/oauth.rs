@@ -1,6 +1,6 @@
 //! OAuth2 (RFC 6749 password and refresh_token grants, RFC 7009, RFC 7662) and discovery.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::{Value, json};
 
 fn assert_token_shape(r: &Reply) {

@@ -3,7 +3,7 @@
 //! `TESSERA_TEST_POSTGRES_URL` (skipped, saying so, when it is not set;
 //! .ci/run sets it).
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 use tessera_store::scratch::ScratchDatabase;
 

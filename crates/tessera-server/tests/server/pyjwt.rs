@@ -2,7 +2,7 @@
 //! PyPI, in a virtual environment this test creates), from the JWKS for
 //! ES256, RS256 and EdDSA, and from the shared secret for HS256.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! Rotation, blacklisting after rotation, concurrent refreshes and reuse detection.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 use std::sync::Arc;
 

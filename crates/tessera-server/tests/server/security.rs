@@ -1,8 +1,7 @@
 //! Secrets stay secret.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
-use tessera_store::{SqliteStore, Store};
 
 #[tokio::test]
 async fn no_password_hash_token_or_key_reaches_the_log_even_at_debug_level() {
@@ -63,7 +62,7 @@ async fn no_password_hash_token_or_key_reaches_the_log_even_at_debug_level() {
     s.post_form("/oauth/revoke", &[("token", &refresh)]).await;
 
     // What the database holds: every password hash and the private key.
-    let store = SqliteStore::connect(&s.database_url()).await.unwrap();
+    let store = s.store().await;
     for user in store.all_users().await.unwrap() {
         secrets.push(user.password_hash);
     }

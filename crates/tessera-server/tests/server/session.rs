@@ -1,6 +1,6 @@
 //! Password change, logout and the nginx `auth_request` check (docs/API.md, "Accounts").
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 
 const NEW_PASSWORD: &str = "quiet-harbor-lantern-2024?";

@@ -2,7 +2,7 @@
 //! when Redis is gone. Needs the machine's Redis at 127.0.0.1:6379 (skipped,
 //! saying so, when it does not answer; required when .ci/run runs the tests).
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 
 const REDIS: &str = "redis://127.0.0.1:6379/0";

@@ -1,7 +1,7 @@
 //! Following other processes' writes through the change log: supervised,
 //! reported by `/readyz`, and never silently stopped.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -33,22 +33,14 @@ async fn a_failing_sync_is_retried_and_readyz_reports_it_meanwhile() {
     assert!(r.body["applied_change"].is_i64(), "{}", r.text);
 
     // Another process breaks the change log: the sync fails from now on.
-    let url = format!("sqlite://{}", s.dir().join("tessera.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("ALTER TABLE changes RENAME TO changes_away")
-        .execute(&pool)
-        .await
-        .unwrap();
+    s.sql("ALTER TABLE changes RENAME TO changes_away").await;
     let r = readyz_until(&s, Duration::from_secs(10), |r| r.status == 503).await;
     assert_eq!(r.body, json!({"status": "unavailable", "reason": "sync"}));
     // Verification goes on from memory meanwhile.
     assert_eq!(s.get_with_token("/api/auth/me", &access).await.status, 200);
 
     // Repaired: the sync resumes by itself (within its longest backoff).
-    sqlx::query("ALTER TABLE changes_away RENAME TO changes")
-        .execute(&pool)
-        .await
-        .unwrap();
+    s.sql("ALTER TABLE changes_away RENAME TO changes").await;
     readyz_until(&s, Duration::from_secs(15), |r| r.status == 200).await;
 
     // And it follows other processes again: a deactivation by the CLI is
@@ -80,5 +72,4 @@ async fn a_failing_sync_is_retried_and_readyz_reports_it_meanwhile() {
         assert!(Instant::now() < deadline, "the deactivation never arrived");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    pool.close().await;
 }

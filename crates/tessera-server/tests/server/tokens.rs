@@ -1,6 +1,6 @@
 //! simplejwt's token endpoints (docs/API.md, "Tokens") and the claims of docs/API.md.
 
-use crate::harness::*;
+use super::harness::*;
 use serde_json::json;
 
 #[tokio::test]

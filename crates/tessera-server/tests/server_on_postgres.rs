@@ -1,0 +1,6 @@
+//! The HTTP suite of `tests/server` once more, each server on a PostgreSQL
+//! database of its own (the harness reads this binary's name). Without
+//! `TESSERA_TEST_POSTGRES_URL` it says so and runs nothing.
+
+#[path = "server/main.rs"]
+mod suite;
