@@ -79,6 +79,31 @@ struct Place {
     database: Option<tessera_store::scratch::ScratchDatabase>,
 }
 
+/// The database of a [`Place`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file in the place's directory.
+    Sqlite,
+    /// A scratch database on the server `TESSERA_TEST_POSTGRES_URL` names.
+    Postgres,
+}
+
+/// The PostgreSQL administrator URL tests create databases through; `None`
+/// (with a line saying the test was skipped) when it is not set.
+pub fn postgres_admin_url() -> Option<String> {
+    let url = std::env::var("TESSERA_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: PostgreSQL tests (TESSERA_TEST_POSTGRES_URL is not set)"
+        );
+    }
+    url
+}
+
 /// Whether this test binary runs its servers on PostgreSQL (see the module
 /// documentation).
 pub fn on_postgres() -> bool {
@@ -86,35 +111,40 @@ pub fn on_postgres() -> bool {
 }
 
 impl Place {
+    /// A place on this binary's engine (see the module documentation).
     async fn new() -> Arc<Place> {
-        let dir = tempfile::tempdir().expect("tempdir");
         let database = if on_postgres() {
-            let Some(admin) = std::env::var("TESSERA_TEST_POSTGRES_URL")
-                .ok()
-                .filter(|u| !u.is_empty())
-            else {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "skipped: the whole suite on PostgreSQL (TESSERA_TEST_POSTGRES_URL is not set); \
-                     it ran on SQLite in the `server` test binary"
-                );
-                // Every test of this binary would be skipped alike.
-                std::process::exit(0);
-            };
-            Some(
-                tessera_store::scratch::ScratchDatabase::create(&admin)
-                    .await
-                    .expect("a scratch PostgreSQL database"),
-            )
+            Database::Postgres
         } else {
-            None
+            Database::Sqlite
         };
-        Arc::new(Place {
+        match Place::on(database).await {
+            Some(place) => place,
+            // Every test of this binary would be skipped alike (said once).
+            None => std::process::exit(0),
+        }
+    }
+
+    /// A place on `database`; `None` (skipped, saying so) for PostgreSQL
+    /// when `TESSERA_TEST_POSTGRES_URL` is not set.
+    async fn on(database: Database) -> Option<Arc<Place>> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database = match database {
+            Database::Sqlite => None,
+            Database::Postgres => {
+                let admin = postgres_admin_url()?;
+                Some(
+                    tessera_store::scratch::ScratchDatabase::create(&admin)
+                        .await
+                        .expect("a scratch PostgreSQL database"),
+                )
+            }
+        };
+        Some(Arc::new(Place {
             dir,
             store: tokio::sync::OnceCell::new(),
             database,
-        })
+        }))
     }
 
     /// The `database_url` of every server here.
@@ -224,6 +254,70 @@ impl Server {
         process: bool,
         clock: Arc<TestClock>,
     ) -> Server {
+        let config_path = Self::write_config(&place, &config);
+        let (running, addr) = if process {
+            Self::spawn_process(place.dir.path(), &env).await
+        } else {
+            Self::spawn_in_process(&config_path, clock.clone()).await
+        };
+        Self::assemble(running, &addr, place, config, env, clock)
+    }
+
+    /// Starts `count` `tessera serve` processes at once (as an orchestrator
+    /// starts replicas) on one fresh database of `database`, with these
+    /// extra settings. `None`, saying so, when PostgreSQL is not available.
+    pub async fn start_together(
+        database: Database,
+        extra_config: &str,
+        count: usize,
+    ) -> Option<Vec<Server>> {
+        let place = Place::on(database).await?;
+        Self::write_config(&place, extra_config);
+        let starting: Vec<_> = (0..count)
+            .map(|_| {
+                let dir = place.dir.path().to_owned();
+                tokio::spawn(async move { Self::spawn_process(&dir, &[]).await })
+            })
+            .collect();
+        let mut servers = Vec::new();
+        for started in starting {
+            let (running, addr) = started.await.expect("a server started");
+            servers.push(Self::assemble(
+                running,
+                &addr,
+                place.clone(),
+                extra_config.to_owned(),
+                Vec::new(),
+                Arc::default(),
+            ));
+        }
+        Some(servers)
+    }
+
+    fn assemble(
+        running: Running,
+        addr: &str,
+        place: Arc<Place>,
+        config: String,
+        env: Vec<(String, String)>,
+        clock: Arc<TestClock>,
+    ) -> Server {
+        Server {
+            running,
+            clock,
+            place,
+            config,
+            env,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// Writes the place's config file: these settings on its database.
+    fn write_config(place: &Place, config: &str) -> PathBuf {
         let dir = place.dir.path();
         // Tests sign up many users from one address; the signup limit has tests of its own.
         let signup_limit = if config.contains("signup_rate_limit") {
@@ -240,23 +334,7 @@ impl Server {
         let text = format!("bind = \"127.0.0.1:0\"\n{database}{signup_limit}{config}\n");
         let config_path = dir.join("tessera.toml");
         std::fs::write(&config_path, text).expect("write config");
-        let (running, addr) = if process {
-            Self::spawn_process(dir, &env).await
-        } else {
-            Self::spawn_in_process(&config_path, clock.clone()).await
-        };
-        Server {
-            running,
-            clock,
-            place,
-            config,
-            env,
-            base: format!("http://{addr}"),
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .expect("client"),
-        }
+        config_path
     }
 
     async fn spawn_in_process(config: &Path, clock: Arc<TestClock>) -> (Running, String) {
@@ -828,4 +906,59 @@ pub fn assert_not_authenticated(r: &Reply) {
         json!({"detail": "Authentication credentials were not provided.", "code": "not_authenticated"})
     );
     assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"api\""));
+}
+
+pub const REDIS: &str = "redis://127.0.0.1:6379/0";
+
+/// A Redis key prefix of this test's own (`redis_prefix`), its keys deleted when dropped; `None`
+/// (skipped) when Redis does not answer.
+pub struct RedisPrefix(String);
+
+impl RedisPrefix {
+    pub async fn new() -> Option<RedisPrefix> {
+        let answered = match redis::Client::open(REDIS) {
+            Ok(client) => tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                client.get_multiplexed_async_connection(),
+            )
+            .await
+            .is_ok_and(|c| c.is_ok()),
+            Err(_) => false,
+        };
+        if !answered {
+            let message = "Redis not reachable at 127.0.0.1:6379";
+            if std::env::var_os("TESSERA_TEST_REQUIRE_TOOLS").is_some() {
+                panic!("{message} (TESSERA_TEST_REQUIRE_TOOLS is set)");
+            }
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "skipped: {message}");
+            return None;
+        }
+        let id = tessera_core::claims::new_token_id();
+        Some(RedisPrefix(format!("tessera-test-{id}:")))
+    }
+
+    pub fn config(&self, extra: &str) -> String {
+        format!(
+            "redis_url = \"{REDIS}\"\nredis_prefix = \"{}\"\n{extra}",
+            self.0
+        )
+    }
+}
+
+impl Drop for RedisPrefix {
+    fn drop(&mut self) {
+        // Synchronously, so that it also runs when a test fails.
+        if let Ok(client) = redis::Client::open(REDIS)
+            && let Ok(mut connection) = client.get_connection()
+        {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}*", self.0))
+                .query(&mut connection)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut connection);
+            }
+        }
+    }
 }

@@ -26,6 +26,7 @@ mod refresh;
 mod security;
 mod security_map;
 mod session;
+mod several_instances;
 mod shared_throttling;
 mod sync;
 mod tokens;

@@ -5,61 +5,6 @@
 use super::harness::*;
 use serde_json::json;
 
-const REDIS: &str = "redis://127.0.0.1:6379/0";
-
-/// A key prefix of this test's own, its keys deleted when dropped; `None`
-/// (skipped) when Redis does not answer.
-struct Prefix(String);
-
-impl Prefix {
-    async fn new() -> Option<Prefix> {
-        let answered = match redis::Client::open(REDIS) {
-            Ok(client) => tokio::time::timeout(
-                std::time::Duration::from_secs(2),
-                client.get_multiplexed_async_connection(),
-            )
-            .await
-            .is_ok_and(|c| c.is_ok()),
-            Err(_) => false,
-        };
-        if !answered {
-            let message = "Redis not reachable at 127.0.0.1:6379";
-            if std::env::var_os("TESSERA_TEST_REQUIRE_TOOLS").is_some() {
-                panic!("{message} (TESSERA_TEST_REQUIRE_TOOLS is set)");
-            }
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "skipped: {message}");
-            return None;
-        }
-        let id = tessera_core::claims::new_token_id();
-        Some(Prefix(format!("tessera-test-{id}:")))
-    }
-
-    fn config(&self, extra: &str) -> String {
-        format!(
-            "redis_url = \"{REDIS}\"\nredis_prefix = \"{}\"\n{extra}",
-            self.0
-        )
-    }
-}
-
-impl Drop for Prefix {
-    fn drop(&mut self) {
-        // Synchronously, so that it also runs when a test fails.
-        if let Ok(client) = redis::Client::open(REDIS)
-            && let Ok(mut connection) = client.get_connection()
-        {
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{}*", self.0))
-                .query(&mut connection)
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut connection);
-            }
-        }
-    }
-}
-
 async fn fail_login(s: &Server, name: &str) -> u16 {
     s.post(
         "/api/token/",
@@ -71,7 +16,7 @@ async fn fail_login(s: &Server, name: &str) -> u16 {
 
 #[tokio::test]
 async fn failed_logins_spread_over_two_instances_are_counted_together() {
-    let Some(prefix) = Prefix::new().await else {
+    let Some(prefix) = RedisPrefix::new().await else {
         return;
     };
     let a = Server::start(&prefix.config("")).await;
@@ -99,7 +44,7 @@ async fn failed_logins_spread_over_two_instances_are_counted_together() {
 
 #[tokio::test]
 async fn the_signup_limit_counts_across_instances() {
-    let Some(prefix) = Prefix::new().await else {
+    let Some(prefix) = RedisPrefix::new().await else {
         return;
     };
     let config = prefix.config("signup_rate_limit = \"2/min\"");
