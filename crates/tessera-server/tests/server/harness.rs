@@ -938,6 +938,11 @@ impl RedisPrefix {
         Some(RedisPrefix(format!("tessera-test-{id}:")))
     }
 
+    /// The prefix itself.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
     pub fn config(&self, extra: &str) -> String {
         format!(
             "redis_url = \"{REDIS}\"\nredis_prefix = \"{}\"\n{extra}",

@@ -13,6 +13,7 @@ mod cli;
 mod cookies;
 mod docs;
 mod durability;
+mod faults;
 mod general;
 mod hardening;
 mod instances;
