@@ -214,4 +214,7 @@ fn the_signing_key_never_shows_in_debug() {
     .unwrap();
     assert!(!format!("{s:?}").contains("super-secret"));
     assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    // Without a password there is nothing to hide (and no `***` to mislead).
+    assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(redact_url("redis://h:6379/0"), "redis://h:6379/0");
 }

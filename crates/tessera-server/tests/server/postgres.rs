@@ -102,3 +102,54 @@ async fn a_database_that_does_not_exist_stops_the_start_with_one_line() {
     assert!(err.contains("does not exist"), "{err}");
     db.drop_now().await.expect("drop the scratch database");
 }
+
+/// `tessera migrate` with this database URL: exit code and stderr.
+fn migrate_with(url: &str) -> (Option<i32>, String) {
+    let out = std::process::Command::new(binary())
+        .arg("migrate")
+        .env("TESSERA_DATABASE_URL", url)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_malformed_refused_or_unreachable_postgresql_url_stops_the_start_with_one_line() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let cases = [
+        // Malformed.
+        (
+            "postgres://postgres@127.0.0.1:notaport/x",
+            "invalid port number",
+        ),
+        ("postgres://postgres@[::1/x", "invalid IPv6 address"),
+        // A role the server refuses (its password is never logged).
+        (
+            "postgres://nosuchrole:hunter2-secret@127.0.0.1:5432/postgres",
+            "role \"nosuchrole\" does not exist",
+        ),
+        // Nothing listens: said at once, not after the pool's timeout.
+        (
+            "postgres://postgres@127.0.0.1:1/postgres",
+            "Connection refused",
+        ),
+    ];
+    for (url, cause) in cases {
+        let started = std::time::Instant::now();
+        let (code, err) = migrate_with(url);
+        assert_eq!(code, Some(1), "{url}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{url}: {err}");
+        assert!(err.contains(cause), "{url}: {err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "{url}: took {:?}",
+            started.elapsed()
+        );
+    }
+}

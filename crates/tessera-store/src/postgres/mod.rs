@@ -23,8 +23,8 @@
 //! `synchronous_commit = on`) a commit is on disk when it returns.
 
 use crate::{ChangeKind, KeyRecord, RefreshRecord, StoreError, StoreResult};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -54,6 +54,9 @@ const KEEPALIVE: [(&str, &str); 3] = [
     ("tcp_keepalives_interval", "10"),
     ("tcp_keepalives_count", "6"),
 ];
+
+/// How long connecting to the server may take before the start gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Tessera store in a PostgreSQL database, through a pool of connections.
 #[derive(Debug, Clone)]
@@ -85,6 +88,14 @@ impl PgStore {
         if options.get_application_name().is_none() {
             options = options.application_name("tessera");
         }
+        // One connection first, on its own: the pool would retry a refused
+        // connection until its timeout and then report only that it timed
+        // out, where an operator needs "connection refused" or "role does
+        // not exist" at once.
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))??;
+        first.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(15))
