@@ -22,16 +22,54 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The ```nginx block of the README.
-fn readme_snippet() -> String {
+/// The `n`th ```nginx block of the README (from 0).
+fn readme_snippet(n: usize) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let start = readme
-        .find("```nginx\n")
-        .expect("README has an nginx snippet")
-        + "```nginx\n".len();
-    let len = readme[start..].find("```").unwrap();
-    readme[start..start + len].to_owned()
+    let block = readme
+        .split("```nginx\n")
+        .nth(n + 1)
+        .unwrap_or_else(|| panic!("README has no nginx snippet {n}"));
+    block[..block.find("```").expect("the snippet ends")].to_owned()
+}
+
+/// A real nginx running `snippet` inside its `http` block, with its files in
+/// `dir`; returns it and its address once it answers `/healthz`.
+async fn start_nginx(nginx: &Path, dir: &Path, snippet: &str) -> tokio::process::Child {
+    std::fs::create_dir_all(dir).unwrap();
+    let d = dir.display();
+    let conf = format!(
+        "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n{snippet}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    tokio::process::Command::new(nginx)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start nginx")
+}
+
+/// Waits until nginx at `front` answers `/healthz` (from the Tessera behind it).
+async fn until_up(front: &str, dir: &Path) {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{front}/healthz")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "nginx did not start: {}",
+        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+    );
 }
 
 #[tokio::test]
@@ -61,46 +99,15 @@ async fn the_readme_nginx_snippet_protects_an_application() {
 
     let port = free_port();
     let tessera_addr = s.base.trim_start_matches("http://").to_owned();
-    let snippet = readme_snippet()
+    let snippet = readme_snippet(0)
         .replace("127.0.0.1:8000", &tessera_addr)
         .replace("127.0.0.1:9000", &app_addr.to_string())
         .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"));
     let dir = s.dir().join("nginx");
-    std::fs::create_dir_all(&dir).unwrap();
-    let d = dir.display();
-    let conf = format!(
-        "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
-         fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n{snippet}\n}}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let mut child = tokio::process::Command::new(nginx)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .arg("-p")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start nginx");
-
+    let mut child = start_nginx(nginx, &dir, &snippet).await;
     let front = format!("http://127.0.0.1:{port}");
+    until_up(&front, &dir).await;
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client.get(format!("{front}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        up,
-        "nginx did not start: {}",
-        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-    );
 
     let r = client.get(format!("{front}/orders")).send().await.unwrap();
     assert_eq!(r.status(), 401);
@@ -205,6 +212,140 @@ async fn the_readme_nginx_snippet_protects_an_application() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    child.start_kill().ok();
+    let _ = child.wait().await;
+}
+
+/// The number `metric` reads in a Prometheus text page, summed over labels.
+fn metric_total(page: &str, metric: &str) -> f64 {
+    page.lines()
+        .filter(|l| l.starts_with(metric) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn the_readme_two_instance_example_behind_nginx_works() {
+    let Some(nginx) = nginx() else { return };
+    if on_postgres() {
+        return;
+    }
+    let Some(prefix) = RedisPrefix::new().await else {
+        return;
+    };
+    let settings = prefix.config(
+        "trusted_proxies = [\"127.0.0.1\"]\nrotate_refresh_tokens = true\nblacklist_after_rotation = true",
+    );
+    let Some(servers) = Server::start_together(Database::Postgres, &settings, 2).await else {
+        return;
+    };
+    let (a, b) = (&servers[0], &servers[1]);
+    let port = free_port();
+    let snippet = readme_snippet(1)
+        .replace("10.0.0.11:8000", a.base.trim_start_matches("http://"))
+        .replace("10.0.0.12:8000", b.base.trim_start_matches("http://"))
+        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
+    assert_ne!(snippet, readme_snippet(1), "the addresses were replaced");
+    let dir = a.dir().join("nginx");
+    let mut child = start_nginx(nginx, &dir, &snippet).await;
+    let front = format!("http://127.0.0.1:{port}");
+    until_up(&front, &dir).await;
+
+    // A client of the deployment: sign up, log in, refresh (rotating) and
+    // log out, each request to whichever instance nginx picks.
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        client.post(format!("{front}{path}")).json(&body).send()
+    };
+    let r = post(
+        "/api/auth/signup",
+        json!({"username": "alice", "password": PASSWORD}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let login: serde_json::Value = post(
+        "/api/token/",
+        json!({"username": "alice", "password": PASSWORD}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let mut refresh = login["refresh"].as_str().unwrap().to_owned();
+    for _ in 0..6 {
+        let r = post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.unwrap();
+        let access = body["access"].as_str().unwrap();
+        let me = client
+            .get(format!("{front}/api/auth/me"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), 200);
+        // The token just rotated away is refused, whichever instance gets it.
+        let old = post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await
+            .unwrap();
+        assert_eq!(old.status(), 401);
+        // (That was a reuse: the session ended. A new one for the next round.)
+        let login: serde_json::Value = post(
+            "/api/token/",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        refresh = login["refresh"].as_str().unwrap().to_owned();
+    }
+    // Both instances served: nginx spread the requests.
+    for s in [a, b] {
+        let page = s.get("/metrics").await.text;
+        // (Of the 25 requests above, nginx's round robin gives each about half.)
+        assert!(
+            metric_total(&page, "tessera_http_requests_total") >= 8.0,
+            "{page}"
+        );
+    }
+    // One client's failed logins count on both instances (Redis), and
+    // nginx's address is not what is throttled (trusted_proxies).
+    let from = |last: u8| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .build()
+            .unwrap()
+    };
+    let (attacker, user) = (from(2), from(3));
+    for i in 0..10 {
+        let r = attacker
+            .post(format!("{front}/api/token/"))
+            .json(&json!({"username": format!("guess{i}"), "password": "wrong-password-x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    for client in [&attacker, &user] {
+        let r = client
+            .post(format!("{front}/api/token/"))
+            .json(&json!({"username": "alice", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let want = if std::ptr::eq(client, &attacker) {
+            429
+        } else {
+            200
+        };
+        assert_eq!(r.status(), want);
+    }
     child.start_kill().ok();
     let _ = child.wait().await;
 }
