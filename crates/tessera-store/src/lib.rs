@@ -49,6 +49,45 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached or was too busy to answer
+    /// (a refused or lost connection, a pool that timed out, a server that
+    /// is shutting down or takes no connections, a SQLite file locked past
+    /// the busy timeout): a failure that passes, which a client may retry,
+    /// as opposed to one that retrying does not mend.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+                db.code()
+                    .is_some_and(|code| unavailable_code(&code, sqlite))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// SQLSTATE classes and codes of a server that cannot serve now: 08
+/// (connection exception), 57P01-57P05 (shutdown, cannot connect now,
+/// idle-session timeout), 53300 (too many connections), 55000 (the database
+/// takes no connections), 3D000 (no such database, as while it is being
+/// restored). For SQLite, whose codes are numbers: BUSY (5) and LOCKED (6),
+/// in their extended forms too.
+fn unavailable_code(code: &str, sqlite: bool) -> bool {
+    if sqlite {
+        return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+    }
+    code.starts_with("08") || code.starts_with("57P") || ["53300", "55000", "3D000"].contains(&code)
+}
+
 /// Result of storage calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -167,5 +206,28 @@ pub trait Store: Send + Sync + 'static {
     async fn follow_changes(&self, hint: Arc<Notify>) {
         let _ = hint;
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable_code;
+
+    #[test]
+    fn codes_of_a_database_that_cannot_serve_now() {
+        for code in [
+            "08006", "08001", "57P01", "57P03", "53300", "55000", "3D000",
+        ] {
+            assert!(unavailable_code(code, false), "{code}");
+        }
+        // A unique violation, a syntax error, a serialisation failure: not so.
+        for code in ["23505", "42601", "40001"] {
+            assert!(!unavailable_code(code, false), "{code}");
+        }
+        // SQLite: BUSY, LOCKED, BUSY_SNAPSHOT (517); not CONSTRAINT_UNIQUE (2067).
+        for code in ["5", "6", "517"] {
+            assert!(unavailable_code(code, true), "{code}");
+        }
+        assert!(!unavailable_code("2067", true));
     }
 }

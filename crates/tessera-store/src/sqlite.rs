@@ -49,12 +49,26 @@ impl SqliteStore {
         if !in_memory {
             sqlite_file::prepare(&path)?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(15))
-            .connect_with(options)
-            .await
-            .map_err(|e| sqlite_file::explain(&path, e))?;
+        // Switching a fresh file to WAL takes an exclusive lock, for which
+        // SQLite does not always wait (busy_timeout) when another process is
+        // doing the same: processes started at once on a new file may see
+        // "database is locked" here. It passes in milliseconds; try again.
+        let mut attempt = 0;
+        let pool = loop {
+            let opened = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(15))
+                .connect_with(options.clone())
+                .await;
+            match opened {
+                Ok(pool) => break pool,
+                Err(e) if attempt < 10 && is_busy(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
+                }
+                Err(e) => return Err(sqlite_file::explain(&path, e)),
+            }
+        };
         Ok(Self { pool, path })
     }
 
@@ -123,6 +137,12 @@ where
     .execute(executor)
     .await?;
     Ok(())
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED, in any extended form.
+fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6)))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -10,6 +10,10 @@ use serde_json::{Value, json};
 pub use tessera_core::credentials::{CHALLENGE, CHALLENGE_INVALID};
 use tessera_core::credentials::{not_authenticated_body, token_not_valid_body};
 
+/// The detail of a 503 while the database cannot be reached (Django REST
+/// framework's `ServiceUnavailable`).
+pub const UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";
+
 /// Every way a request can fail, as the client will see it.
 #[derive(Debug)]
 pub enum ApiError {
@@ -47,6 +51,9 @@ pub enum ApiError {
     FreshTokenRequired,
     /// An OAuth2 error (RFC 6749 5.2): `error` code and description.
     OAuth(&'static str, String),
+    /// The database cannot be reached for now (details are logged): a
+    /// client may retry shortly.
+    Unavailable,
     /// Our fault; details are logged, not sent.
     Internal,
 }
@@ -80,6 +87,10 @@ impl From<AuthError> for ApiError {
             AuthError::CsrfFailed => ApiError::CsrfFailed,
             AuthError::SignupClosed => ApiError::PermissionDenied,
             AuthError::InvalidPage => ApiError::NotFoundWith("Invalid page.".into()),
+            AuthError::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                ApiError::Unavailable
+            }
             AuthError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 ApiError::Internal
@@ -260,6 +271,12 @@ impl IntoResponse for ApiError {
                 no_store(response.headers_mut());
                 response
             }
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+                Json(json!({"detail": UNAVAILABLE})),
+            )
+                .into_response(),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(json!({"detail": "Internal server error."})),

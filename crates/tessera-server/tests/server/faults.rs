@@ -203,3 +203,80 @@ async fn with_redis_ten_failed_logins_spread_over_two_processes_make_the_next_42
         assert_eq!(s.get("/readyz").await.body["throttling"], "shared");
     }
 }
+
+#[tokio::test]
+async fn while_the_database_refuses_connections_readyz_says_so_and_verification_goes_on() {
+    if on_postgres() {
+        return;
+    }
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let Some(mut servers) = Server::start_together(Database::Postgres, "", 1).await else {
+        return;
+    };
+    let s = servers.pop().unwrap();
+    s.create_user("alice", false).await;
+    let (access, _) = s.login("alice").await;
+    assert_eq!(s.get("/readyz").await.status, 200);
+
+    // The database stops taking connections, and the open ones are ended.
+    let name = s.postgres_database();
+    let admin_pool = sqlx::PgPool::connect(&admin).await.unwrap();
+    let run = |sql: String| {
+        let pool = admin_pool.clone();
+        async move { sqlx::query(&sql).execute(&pool).await.expect(&sql) }
+    };
+    run(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false")).await;
+    run(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
+
+    let deadline = Instant::now() + RECOVERY;
+    let r = loop {
+        let r = s.get("/readyz").await;
+        if r.status == 503 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "still ready: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        r.body,
+        json!({"status": "unavailable", "reason": "database"}),
+        "{}",
+        r.text
+    );
+    // Tokens are verified from memory meanwhile; what needs the database
+    // answers 503, never 500.
+    assert_eq!(s.me(&access).await.status, 200);
+    let login = s
+        .post(
+            "/api/token/",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.status, 503, "{}\n{}", login.text, s.log());
+    assert_eq!(
+        login.body,
+        json!({"detail": "Service temporarily unavailable, try again later."})
+    );
+    assert_eq!(login.header("retry-after"), Some("1"));
+    s.assert_healthy().await;
+
+    // Back: ready again by itself, and logins work.
+    run(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")).await;
+    let deadline = Instant::now() + RECOVERY;
+    loop {
+        let r = s.get("/readyz").await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready again: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.login("alice").await;
+    assert_no_panic(&s);
+    admin_pool.close().await;
+}

@@ -493,6 +493,12 @@ impl Server {
         }
     }
 
+    /// The name of this server's PostgreSQL database (places on PostgreSQL).
+    pub fn postgres_database(&self) -> String {
+        let database = self.place.database.as_ref();
+        database.expect("a place on PostgreSQL").name().to_owned()
+    }
+
     /// The config file.
     pub fn config_path(&self) -> PathBuf {
         self.dir().join("tessera.toml")
