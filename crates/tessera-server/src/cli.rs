@@ -2,7 +2,7 @@
 //! `token`, `keys`, `users`.
 
 use crate::authority::{AuthError, NewAccount};
-use crate::config::{Settings, reference};
+use crate::config::{LogFormat, Settings, reference};
 use crate::server;
 use base64_free::decode_segment;
 use clap::{Parser, Subcommand};
@@ -139,7 +139,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging();
+    let _log = init_logging(&settings);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -160,15 +160,33 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Lines the log thread may hold while stderr is slow; past it, new lines are
+/// dropped (and counted) rather than making a request wait.
+const LOG_BUFFER_LINES: usize = 64 * 1024;
+
+/// Sets up logging to stderr in the configured format, written by a thread
+/// of its own. Lines still buffered are written when the returned guard is
+/// dropped, at the end of `main`.
+fn init_logging(settings: &Settings) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("tessera-log")
+        .finish(std::io::stderr());
+    crate::telemetry::count_log_drops(writer.error_counter());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(writer);
+    let _ = match settings.log_format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    guard
 }
 
 async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {

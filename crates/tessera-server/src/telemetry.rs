@@ -36,8 +36,19 @@ pub fn install() {
     }
 }
 
+static LOG_DROPS: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
+
+/// Reports the log lines `counter` says were dropped (the log thread's
+/// buffer was full) as `tessera_log_lines_dropped_total`.
+pub fn count_log_drops(counter: tracing_appender::non_blocking::ErrorCounter) {
+    let _ = LOG_DROPS.set(counter);
+}
+
 /// The metrics in Prometheus text format; empty when no recorder is installed.
 pub fn render() -> String {
+    if let Some(drops) = LOG_DROPS.get() {
+        counter!(LOG_DROPPED).absolute(drops.dropped_lines() as u64);
+    }
     HANDLE
         .get()
         .map(PrometheusHandle::render)
@@ -59,6 +70,7 @@ const REFRESHED: &str = "tessera_tokens_refreshed_total";
 const REVOKED: &str = "tessera_revocations_total";
 const REUSE: &str = "tessera_refresh_reuse_detected_total";
 const THROTTLED: &str = "tessera_rate_limited_total";
+const LOG_DROPPED: &str = "tessera_log_lines_dropped_total";
 
 fn describe() {
     describe_counter!(REQUESTS, "HTTP requests by method, route and status");
@@ -73,6 +85,11 @@ fn describe() {
     describe_counter!(REVOKED, "Revocations by kind (token, family, user)");
     describe_counter!(REUSE, "Rotated refresh tokens presented again");
     describe_counter!(THROTTLED, "Requests refused by a rate limit");
+    describe_counter!(
+        LOG_DROPPED,
+        "Log lines dropped because stderr could not keep up"
+    );
+    counter!(LOG_DROPPED).absolute(0);
     // Present from the start, so that dashboards see zeros rather than gaps.
     for result in ["success", "failure"] {
         counter!(LOGINS, "result" => result).absolute(0);

@@ -51,6 +51,16 @@ impl TokenLocation {
     }
 }
 
+/// How log lines are written (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line (for log shippers).
+    Json,
+}
+
 /// The `SameSite` attribute of cookies in cookie mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {

@@ -3,7 +3,7 @@
 //! (text), check it, and fail with the words for what the setting accepts.
 //! The loader adds the setting's name.
 
-use super::{Rate, SameSite, TokenLocation};
+use super::{LogFormat, Rate, SameSite, TokenLocation};
 use serde::de::{Deserialize, Deserializer, Error as _};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -49,6 +49,7 @@ readers! {
     extra_claims -> Vec<ExtraClaim> = |v| read_choices(v, &ExtraClaim::ALL.map(|c| (c.name(), c)));
     token_locations -> Vec<TokenLocation> = read_token_locations;
     samesite -> SameSite = read_samesite;
+    log_format -> LogFormat = read_log_format;
     origins -> Vec<String> = read_origins;
     rate -> Option<Rate> = read_rate;
     addresses -> Vec<IpAddr> = read_addresses;
@@ -256,6 +257,14 @@ fn read_token_locations(v: Value) -> Result<Vec<TokenLocation>, String> {
         return Err("at least one of headers, cookies, query_string, json".into());
     }
     Ok(locations)
+}
+
+fn read_log_format(v: Value) -> Result<LogFormat, String> {
+    match read_string(v)?.as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("`text` or `json`, got `{other}`")),
+    }
 }
 
 fn read_samesite(v: Value) -> Result<SameSite, String> {

@@ -1,7 +1,7 @@
 //! Settings written back as TOML values, as a file would hold them, with
 //! secrets masked: what `tessera config` prints.
 
-use super::{Rate, SameSite, Settings, TokenLocation, redact_url};
+use super::{LogFormat, Rate, SameSite, Settings, TokenLocation, redact_url};
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
@@ -79,6 +79,16 @@ pub(super) fn extra_claims(_: &Settings, v: &[ExtraClaim]) -> Option<Value> {
 
 pub(super) fn token_locations(_: &Settings, v: &[TokenLocation]) -> Option<Value> {
     list(v.iter().map(|l| l.name()))
+}
+
+pub(super) fn log_format(_: &Settings, v: &LogFormat) -> Option<Value> {
+    Some(Value::String(
+        match v {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+        .into(),
+    ))
 }
 
 pub(super) fn samesite(_: &Settings, v: &SameSite) -> Option<Value> {

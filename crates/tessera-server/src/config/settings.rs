@@ -7,7 +7,7 @@ use super::define::settings;
 use super::parse as de;
 use super::reference::SettingDoc;
 use super::render as show;
-use super::{Rate, SameSite, TokenLocation};
+use super::{LogFormat, Rate, SameSite, TokenLocation};
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
@@ -268,6 +268,16 @@ settings! {
         kind: "duration",
         accepted: "at least 1ms",
         parse: "de::positive_duration", show: show::duration;
+
+    /// How log lines are written to stderr: `text`, one readable line per event, or
+    /// `json`, one JSON object per line for log shippers. Which events are logged is
+    /// `TESSERA_LOG`'s (an `EnvFilter` directive, `info` by default). Lines are written by
+    /// a thread of their own; if stderr cannot keep up, lines are dropped (and counted in
+    /// `tessera_log_lines_dropped_total`) rather than slowing requests.
+    log_format: LogFormat = LogFormat::Text,
+        kind: "string",
+        accepted: "`text`, `json`",
+        parse: "de::log_format", show: show::log_format;
 
     /// How long a kept-alive connection may sit idle between requests before it is closed.
     idle_timeout: Duration = Duration::from_secs(60),

@@ -94,7 +94,8 @@ async fn the_log_holds_no_password_token_or_key() {
         json!({"username": "alice", "password": "wrong-password-x"}),
     )
     .await;
-    let log = s.log();
+    // Lines are written by a thread of their own: wait for the last one.
+    let log = s.log_until(|log| log.contains("status=401")).await;
     assert!(
         log.contains("response"),
         "the log should record requests: {log}"
@@ -154,6 +155,7 @@ async fn metrics_count_requests_logins_and_tokens_in_prometheus_text() {
         "tessera_tokens_issued_total{type=\"refresh\"} 1",
         "tessera_refresh_reuse_detected_total 0",
         "tessera_rate_limited_total 0",
+        "tessera_log_lines_dropped_total 0",
         "tessera_http_requests_total{method=\"POST\",route=\"/api/token\",status=\"401\"} 1",
         "tessera_http_requests_total{method=\"GET\",route=\"/api/auth/me\",status=\"200\"} 1",
         "tessera_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
@@ -183,4 +185,32 @@ async fn request_logs_name_the_user_but_never_the_token() {
         "{log}"
     );
     assert!(!log.contains(&access));
+}
+
+#[tokio::test]
+async fn with_log_format_json_every_log_line_is_a_json_object() {
+    let s = Server::start_process("log_format = \"json\"").await;
+    let (access, _) = s.user("alice").await;
+    assert_eq!(s.me(&access).await.status, 200);
+    let log = s
+        .log_until(|log| log.contains("/api/auth/me") && log.contains("\"response\""))
+        .await;
+    let mut responses = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(event["timestamp"].is_string(), "{line}");
+        assert!(event["level"].is_string(), "{line}");
+        if event["message"] == "response" {
+            responses += 1;
+            assert!(event["status"].is_u64(), "{line}");
+            assert!(event["latency_us"].is_u64(), "{line}");
+            assert!(event["span"]["path"].is_string(), "{line}");
+        }
+    }
+    assert!(responses >= 2, "{log}");
+    // A format the setting does not know stops the start, naming it.
+    let (code, _, err) = s.cli_with_env(&["migrate"], None, &[("TESSERA_LOG_FORMAT", "xml")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`log_format`") && err.contains("xml"), "{err}");
 }
