@@ -416,6 +416,13 @@ impl Key {
 pub struct KeyRing {
     signing: Option<String>,
     keys: HashMap<String, (Key, Option<i64>)>,
+    generation: u64,
+}
+
+/// Tells rings apart: no two rings made by this process share a generation.
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl KeyRing {
@@ -427,6 +434,7 @@ impl KeyRing {
         Self {
             signing: Some(kid),
             keys,
+            generation: next_generation(),
         }
     }
 
@@ -438,6 +446,7 @@ impl KeyRing {
                 .into_iter()
                 .map(|k| (k.kid.clone(), (k, None)))
                 .collect(),
+            generation: next_generation(),
         }
     }
 
@@ -452,6 +461,13 @@ impl KeyRing {
             ring.keys.entry(key.kid.clone()).or_insert((key, until));
         }
         ring
+    }
+
+    /// This ring's identity: different for every ring this process makes, so
+    /// that what was verified against one ring is never taken as verified
+    /// against another (see [`crate::verified`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The key that signs new tokens; `None` for a verifying ring.

@@ -17,6 +17,7 @@ pub mod revocation;
 pub mod throttle;
 pub mod token;
 pub mod username;
+pub mod verified;
 
 pub use jsonwebtoken::Algorithm;
 pub use refusal::Refusal;

@@ -12,6 +12,7 @@ use tessera_core::claims::TokenType;
 use tessera_core::clock::{Clock, SystemClock};
 use tessera_core::keys::{Key, KeyMaterial, KeyRing};
 use tessera_core::token::{self, TokenPolicy};
+use tessera_core::verified::VerifiedTokens;
 
 /// Why a verifier could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,9 @@ struct Inner {
     source: Source,
     introspector: Option<Introspector>,
     clock: Arc<dyn Clock>,
+    /// Tokens already verified against the key ring in force (signature and
+    /// claims only; the introspection check, when configured, runs always).
+    verified: VerifiedTokens,
 }
 
 /// Checks Tessera's tokens. Cheap to clone; share one per service.
@@ -92,18 +96,27 @@ impl Verifier {
         let now = inner.clock.now();
         let claims = match &inner.source {
             Source::Static(ring) => {
-                token::validate(&inner.policy, ring, token, Some(TokenType::Access), now)?
+                inner
+                    .verified
+                    .validate(&inner.policy, ring, token, Some(TokenType::Access), now)?
             }
             Source::Jwks(cache) => {
                 let ring = cache.ring().await;
-                match token::validate(&inner.policy, &ring, token, Some(TokenType::Access), now) {
+                let first = inner.verified.validate(
+                    &inner.policy,
+                    &ring,
+                    token,
+                    Some(TokenType::Access),
+                    now,
+                );
+                match first {
                     Ok(claims) => claims,
                     // A kid we do not know may be a new key of the issuer:
                     // look again (the cache decides whether a fetch is allowed).
                     Err(Refusal::Invalid) => match token::peek_kid(token) {
                         Some(kid) if ring.get(&kid, now).is_none() => {
                             let ring = cache.ring_with(&kid).await;
-                            token::validate(
+                            inner.verified.validate(
                                 &inner.policy,
                                 &ring,
                                 token,
@@ -126,13 +139,13 @@ impl Verifier {
             .map_err(|_| Refusal::Invalid)?;
         Ok(Claims {
             user_id: claims.user_id,
-            username: claims.username,
-            jti: claims.jti,
-            fid: claims.fid,
+            username: claims.username.clone(),
+            jti: claims.jti.clone(),
+            fid: claims.fid.clone(),
             iat: claims.iat,
             exp: claims.exp,
             fresh: claims.fresh,
-            raw: claims.raw,
+            raw: claims.raw.clone(),
             custom,
         })
     }
@@ -317,6 +330,7 @@ impl VerifierBuilder {
                 source,
                 introspector,
                 clock: self.clock,
+                verified: VerifiedTokens::default(),
             }),
         })
     }

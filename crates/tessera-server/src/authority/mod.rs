@@ -37,6 +37,7 @@ use tessera_core::password::{self, HashMemory, PasswordPolicy};
 use tessera_core::revocation::{RevocationSet, UserStanding};
 use tessera_core::token::{self, Grant, IssuedToken, TokenPolicy};
 use tessera_core::username::Username;
+use tessera_core::verified::VerifiedTokens;
 use tessera_store::{
     ChangeKind, NewUser, RefreshRecord, Store, StoreError, UserRecord, UserUpdate,
 };
@@ -234,6 +235,9 @@ pub struct Authority {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     keys: RwLock<Arc<KeyRing>>,
+    /// Tokens whose signature and claims were verified (against the ring in
+    /// `keys`); revocation is still checked on every request.
+    verified: VerifiedTokens,
     revocations: RwLock<RevocationSet>,
     users: Users,
     /// Bounds how many password hashes run at once, so that a login storm
@@ -329,6 +333,7 @@ impl Authority {
             store,
             clock,
             keys: RwLock::new(Arc::new(ring)),
+            verified: VerifiedTokens::default(),
             revocations: RwLock::new(revocations),
             users,
             hashing: Arc::new(Semaphore::new(parallel)),

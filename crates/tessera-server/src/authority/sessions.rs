@@ -138,9 +138,11 @@ impl Authority {
         &self,
         token: &str,
         expected: Option<TokenType>,
-    ) -> Result<(VerifiedClaims, Arc<User>), AuthError> {
+    ) -> Result<(Arc<VerifiedClaims>, Arc<User>), AuthError> {
         let now = self.now();
-        let claims = token::validate(&self.policy, &self.key_ring(), token, expected, now)?;
+        let claims =
+            self.verified
+                .validate(&self.policy, &self.key_ring(), token, expected, now)?;
         let user = self
             .user(claims.user_id)
             .await?
@@ -163,7 +165,7 @@ impl Authority {
     pub async fn authenticate(
         &self,
         token: &str,
-    ) -> Result<(VerifiedClaims, Arc<User>), AuthError> {
+    ) -> Result<(Arc<VerifiedClaims>, Arc<User>), AuthError> {
         self.check(token, Some(TokenType::Access)).await
     }
 
@@ -323,7 +325,7 @@ impl Authority {
         token: &str,
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, AuthError> {
         match self.check(token, None).await {
-            Ok((claims, _)) => Ok(Some(claims.raw)),
+            Ok((claims, _)) => Ok(Some(claims.raw.clone())),
             Err(AuthError::Token(_)) => Ok(None),
             Err(e) => Err(e),
         }

@@ -119,7 +119,12 @@ impl Authority {
 
     async fn reload_keys(&self) {
         match keyring::reload(&self.settings, self.store.as_ref(), self.now()).await {
-            Ok(Some(ring)) => *write(&self.keys) = Arc::new(ring),
+            Ok(Some(ring)) => {
+                *write(&self.keys) = Arc::new(ring);
+                // Entries of the old ring can no longer hit (rings differ
+                // in generation); free their memory too.
+                self.verified.clear();
+            }
             Ok(None) => {}
             // Keep the keys in force: a bad new key must not stop verification.
             Err(e) => tracing::error!(error = %e, "could not reload signing keys"),

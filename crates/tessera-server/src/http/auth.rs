@@ -33,7 +33,7 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// The token's claims.
-    pub claims: VerifiedClaims,
+    pub claims: Arc<VerifiedClaims>,
     /// Its user, as this process knows them now.
     pub user: Arc<User>,
     /// Where the token came from.

@@ -279,3 +279,65 @@ async fn issuer_and_audience_are_set_and_required() {
     }
     assert_eq!(s.me(&access).await.status, 200);
 }
+
+/// Verified tokens are cached (their signature is not checked again), so
+/// every way a token stops being good is tried on a token that was just
+/// accepted, and so cached: each is refused all the same.
+#[tokio::test]
+async fn a_cached_token_is_refused_once_revoked_expired_or_its_user_changed() {
+    let s = Server::start("algorithm = \"ES256\"").await;
+    let (root, _) = s.superuser("root").await;
+    let me_twice = async |token: &str| {
+        assert_eq!(s.me(token).await.status, 200);
+        assert_eq!(s.me(token).await.status, 200);
+    };
+
+    // Logged out: its family is ended.
+    let (access, _) = s.user("alice").await;
+    me_twice(&access).await;
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/api/auth/logout"))
+                .bearer_auth(&access)
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_refused(&s.me(&access).await, "revoked");
+
+    // The user's tokens revoked by an administrator (its version rises).
+    let (access, _) = s.user("bob").await;
+    me_twice(&access).await;
+    let bob = s.me(&access).await.body["id"].as_i64().unwrap();
+    let r = s
+        .send(
+            s.http
+                .post(s.url(&format!("/api/admin/users/{bob}/revoke")))
+                .bearer_auth(&root),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+    assert_refused(&s.me(&access).await, "revoked");
+
+    // The user deactivated.
+    let (access, _) = s.user("carol").await;
+    me_twice(&access).await;
+    let carol = s.me(&access).await.body["id"].as_i64().unwrap();
+    let r = s
+        .send(
+            s.http
+                .patch(s.url(&format!("/api/admin/users/{carol}")))
+                .bearer_auth(&root)
+                .json(&json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_refused(&s.me(&access).await, "revoked");
+
+    // Expired (the access lifetime is 5 minutes).
+    let (access, _) = s.user("dave").await;
+    me_twice(&access).await;
+    s.advance(std::time::Duration::from_secs(301));
+    assert_refused(&s.me(&access).await, "expired");
+}
