@@ -12,6 +12,7 @@ mod model;
 mod postgres;
 pub mod scratch;
 mod sqlite;
+mod sqlite_batch;
 mod sqlite_file;
 
 pub use model::*;

@@ -2,6 +2,7 @@
 //! on commit (an acknowledged write survives a crash of the machine, not only
 //! of the process).
 
+use crate::sqlite_batch::{Write, Writer};
 use crate::sqlite_file;
 use crate::{
     Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, RefreshStanding, Revocations, Store,
@@ -27,6 +28,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The file, for messages.
     path: PathBuf,
+    /// Refresh-token writes, committed in batches (see `sqlite_batch`).
+    writer: Writer,
 }
 
 impl SqliteStore {
@@ -69,7 +72,8 @@ impl SqliteStore {
                 Err(e) => return Err(sqlite_file::explain(&path, e)),
             }
         };
-        Ok(Self { pool, path })
+        let writer = Writer::start(pool.clone());
+        Ok(Self { pool, path, writer })
     }
 
     async fn log_change(
@@ -93,7 +97,7 @@ impl SqliteStore {
 
     /// Blacklists one token in `tx`; true when it was not blacklisted before.
     /// One statement, so that among concurrent callers exactly one sees true.
-    async fn blacklist_in(
+    pub(crate) async fn blacklist_in(
         tx: &mut Transaction<'_, Sqlite>,
         token: &RefreshRecord,
         now: i64,
@@ -121,7 +125,7 @@ impl SqliteStore {
 }
 
 /// Records an issued refresh token, on the pool or inside a transaction.
-async fn insert_refresh<'e, E>(executor: E, token: &RefreshRecord) -> StoreResult<()>
+pub(crate) async fn insert_refresh<'e, E>(executor: E, token: &RefreshRecord) -> StoreResult<()>
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
@@ -294,7 +298,8 @@ impl Store for SqliteStore {
     }
 
     async fn record_refresh_token(&self, token: &RefreshRecord) -> StoreResult<()> {
-        insert_refresh(&self.pool, token).await
+        self.writer.submit(Write::Record(token.clone())).await?;
+        Ok(())
     }
 
     async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool> {
@@ -310,15 +315,15 @@ impl Store for SqliteStore {
         new: &RefreshRecord,
         now: i64,
     ) -> StoreResult<bool> {
-        // The first statement writes, so the transaction takes SQLite's write
-        // lock at once and concurrent rotations queue instead of deadlocking.
-        let mut tx = self.pool.begin().await?;
-        if !Self::blacklist_in(&mut tx, old, now).await? {
-            return Ok(false);
-        }
-        insert_refresh(&mut *tx, new).await?;
-        tx.commit().await?;
-        Ok(true)
+        // Through the writer: concurrent rotations commit together, and the
+        // first of one token's rotations in the log of writes wins.
+        self.writer
+            .submit(Write::Rotate {
+                old: old.clone(),
+                new: new.clone(),
+                now,
+            })
+            .await
     }
 
     async fn revoke_family(

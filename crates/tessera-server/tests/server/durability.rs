@@ -159,3 +159,117 @@ async fn a_blacklisted_token_stays_refused_through_the_leeway_across_a_restart()
             .await,
     );
 }
+
+/// Refresh rotations commit in batches (one transaction for many): a SIGKILL
+/// in the middle of a burst must still lose none that was answered. After
+/// the restart every acknowledged rotation is in the database whole (its old
+/// token blacklisted, its new one recorded), every acknowledged old token is
+/// refused, and each chain's last acknowledged token refreshes, unless the
+/// request that was in flight with it at the kill had already committed.
+#[tokio::test]
+async fn a_sigkill_during_a_burst_of_rotations_loses_no_acknowledged_rotation() {
+    const CHAINS: usize = 8;
+    let mut s = Server::start_process(
+        "rotate_refresh_tokens = true\nblacklist_after_rotation = true\nreuse_detection = false\n\
+         user_rate_limit = \"off\"\nlogin_rate_limit = \"off\"",
+    )
+    .await;
+    s.create_user("alice", false).await;
+    let mut firsts = Vec::new();
+    for _ in 0..CHAINS {
+        firsts.push(s.login("alice").await.1);
+    }
+    // (old, new) pairs answered 200, per chain, in order.
+    type Chains = Vec<Vec<(String, String)>>;
+    let acknowledged: Arc<std::sync::Mutex<Chains>> =
+        Arc::new(std::sync::Mutex::new(vec![Vec::new(); CHAINS]));
+    let client = reqwest::Client::new();
+    let url = s.url("/api/token/refresh/");
+    let mut tasks = tokio::task::JoinSet::new();
+    for (chain, first) in firsts.into_iter().enumerate() {
+        let (client, url, acknowledged) = (client.clone(), url.clone(), acknowledged.clone());
+        tasks.spawn(async move {
+            let mut token = first;
+            for _ in 0..1_000 {
+                let sent = client
+                    .post(&url)
+                    .json(&json!({"refresh": token}))
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await;
+                let Ok(response) = sent else { return };
+                if response.status().as_u16() != 200 {
+                    return;
+                }
+                let Ok(body) = response.json::<serde_json::Value>().await else {
+                    return;
+                };
+                let new = body["refresh"].as_str().unwrap().to_owned();
+                acknowledged.lock().unwrap()[chain].push((token, new.clone()));
+                token = new;
+            }
+        });
+    }
+    let total = |a: &Chains| a.iter().map(Vec::len).sum::<usize>();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while total(&acknowledged.lock().unwrap()) < 80 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    s.kill().await;
+    while tasks.join_next().await.is_some() {}
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let count = total(&acknowledged);
+    assert!(count >= 80, "only {count} rotations before the kill");
+    assert!(
+        count < CHAINS * 1_000,
+        "the kill came after the burst; it proves nothing"
+    );
+    eprintln!("{count} rotations acknowledged before SIGKILL");
+
+    let s = s.restart().await;
+    let jti = |token: &str| segment(token, 1)["jti"].as_str().unwrap().to_owned();
+    let blacklisted = async |token: &str| {
+        s.sql_number(&format!(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE jti = '{}' AND blacklisted_at IS NOT NULL",
+            jti(token)
+        ))
+        .await
+            == 1
+    };
+    let recorded = async |token: &str| {
+        s.sql_number(&format!(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE jti = '{}'",
+            jti(token)
+        ))
+        .await
+            == 1
+    };
+    for pairs in &acknowledged {
+        for (old, new) in pairs {
+            assert!(
+                blacklisted(old).await,
+                "an acknowledged rotation's old token is not blacklisted"
+            );
+            assert!(
+                recorded(new).await,
+                "an acknowledged rotation's new token is not recorded"
+            );
+        }
+        let Some((_, last)) = pairs.last() else {
+            continue;
+        };
+        // Unless the request in flight with it at the kill committed, the
+        // last acknowledged token is live and refreshes.
+        if !blacklisted(last).await {
+            let r = s
+                .post("/api/token/refresh/", json!({"refresh": last}))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+        for (old, _) in pairs.iter().rev().take(3) {
+            let r = s.post("/api/token/refresh/", json!({"refresh": old})).await;
+            assert_token_not_valid(&r);
+        }
+    }
+    s.assert_healthy().await;
+}

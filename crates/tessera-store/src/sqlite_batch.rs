@@ -1,0 +1,149 @@
+//! Group commit for SQLite's refresh-token writes: one writer task takes
+//! them from a channel and commits as many as are waiting in one
+//! transaction, so that a burst of refreshes costs one fsync per batch
+//! instead of one each, and never queues on SQLite's write lock by polling
+//! (each transaction would otherwise wait for the last in `busy_timeout`'s
+//! sleep-and-retry loop).
+//!
+//! Each caller is answered only once the transaction that holds its write
+//! has committed (with `synchronous = FULL`: is on disk). Within the batch
+//! each write has a savepoint of its own, so one that fails is undone alone
+//! and the others still commit; the conditional upsert that lets exactly one
+//! rotation of a token win works inside a batch as across batches, since the
+//! writes of one batch run one after another.
+
+use crate::sqlite::{SqliteStore, insert_refresh};
+use crate::{RefreshRecord, StoreError, StoreResult};
+use sqlx::{Acquire, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most writes one transaction takes.
+const MAX_BATCH: usize = 256;
+/// Writes waiting for the writer before callers wait to hand theirs over.
+const QUEUE: usize = 4096;
+
+/// A refresh-token write.
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// Record a new refresh token (a login, or a refresh without
+    /// blacklisting); answers true.
+    Record(RefreshRecord),
+    /// Blacklist `old` and record `new` if `old` was not blacklisted yet;
+    /// answers whether it was done.
+    Rotate {
+        old: RefreshRecord,
+        new: RefreshRecord,
+        now: i64,
+    },
+}
+
+struct Job {
+    write: Write,
+    done: oneshot::Sender<StoreResult<bool>>,
+}
+
+/// The handle callers submit writes through; the writer task ends when the
+/// last handle (the last clone of the store) is dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task on the current runtime.
+    pub(crate) fn start(pool: SqlitePool) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(run(pool, queue));
+        Self { jobs }
+    }
+
+    /// Hands `write` to the writer and waits until its batch has committed.
+    pub(crate) async fn submit(&self, write: Write) -> StoreResult<bool> {
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { write, done })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// The writer task stopped (its runtime is shutting down).
+fn gone() -> StoreError {
+    StoreError::Database(sqlx::Error::PoolClosed)
+}
+
+async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        commit(&pool, std::mem::take(&mut jobs)).await;
+    }
+}
+
+/// Commits `jobs` in one transaction and answers each.
+async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
+    let (writes, answers): (Vec<Write>, Vec<_>) =
+        jobs.into_iter().map(|job| (job.write, job.done)).unzip();
+    match apply_all(pool, &writes).await {
+        Ok(results) => {
+            for (answer, result) in answers.into_iter().zip(results) {
+                let _ = answer.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, writes = writes.len(), "a batch of refresh-token writes failed");
+            for answer in answers {
+                let _ = answer.send(Err(like(&e)));
+            }
+        }
+    }
+}
+
+/// The writes in one transaction, each in a savepoint of its own: the
+/// result of each, or the error that undid the whole transaction.
+async fn apply_all(pool: &SqlitePool, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
+    let mut tx = pool.begin().await?;
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        let mut savepoint = (&mut tx).begin().await?;
+        match apply(&mut savepoint, write).await {
+            Ok(done) => {
+                savepoint.commit().await?;
+                results.push(Ok(done));
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn apply(tx: &mut Transaction<'_, Sqlite>, write: &Write) -> StoreResult<bool> {
+    match write {
+        Write::Record(token) => {
+            insert_refresh(&mut **tx, token).await?;
+            Ok(true)
+        }
+        Write::Rotate { old, new, now } => {
+            if !SqliteStore::blacklist_in(tx, old, *now).await? {
+                return Ok(false);
+            }
+            insert_refresh(&mut **tx, new).await?;
+            Ok(true)
+        }
+    }
+}
+
+/// An error for every caller of a failed batch (sqlx's errors cannot be
+/// cloned): unavailable if it was, so that each answers 503 alike; else the
+/// message.
+fn like(e: &StoreError) -> StoreError {
+    if e.is_unavailable() {
+        StoreError::Database(sqlx::Error::PoolTimedOut)
+    } else {
+        StoreError::Database(sqlx::Error::Protocol(e.to_string()))
+    }
+}
