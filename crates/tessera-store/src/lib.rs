@@ -8,11 +8,11 @@
 //! database can bring its in-memory revocation state up to date.
 #![deny(missing_docs)]
 
+mod batch;
 mod model;
 mod postgres;
 pub mod scratch;
 mod sqlite;
-mod sqlite_batch;
 mod sqlite_file;
 
 pub use model::*;

@@ -2,7 +2,7 @@
 //! on commit (an acknowledged write survives a crash of the machine, not only
 //! of the process).
 
-use crate::sqlite_batch::{Write, Writer};
+use crate::batch::{Batches, Write, Writer};
 use crate::sqlite_file;
 use crate::{
     Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, RefreshStanding, Revocations, Store,
@@ -28,7 +28,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The file, for messages.
     path: PathBuf,
-    /// Refresh-token writes, committed in batches (see `sqlite_batch`).
+    /// Refresh-token writes, committed in batches (see `batch`).
     writer: Writer,
 }
 
@@ -72,7 +72,7 @@ impl SqliteStore {
                 Err(e) => return Err(sqlite_file::explain(&path, e)),
             }
         };
-        let writer = Writer::start(pool.clone());
+        let writer = Writer::start(SqliteBatches(pool.clone()));
         Ok(Self { pool, path, writer })
     }
 
@@ -97,7 +97,7 @@ impl SqliteStore {
 
     /// Blacklists one token in `tx`; true when it was not blacklisted before.
     /// One statement, so that among concurrent callers exactly one sees true.
-    pub(crate) async fn blacklist_in(
+    async fn blacklist_in(
         tx: &mut Transaction<'_, Sqlite>,
         token: &RefreshRecord,
         now: i64,
@@ -125,7 +125,7 @@ impl SqliteStore {
 }
 
 /// Records an issued refresh token, on the pool or inside a transaction.
-pub(crate) async fn insert_refresh<'e, E>(executor: E, token: &RefreshRecord) -> StoreResult<()>
+async fn insert_refresh<'e, E>(executor: E, token: &RefreshRecord) -> StoreResult<()>
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
@@ -151,6 +151,38 @@ fn is_busy(e: &sqlx::Error) -> bool {
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// SQLite's way with a batch of refresh-token writes.
+struct SqliteBatches(SqlitePool);
+
+#[async_trait]
+impl Batches for SqliteBatches {
+    async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
+        use sqlx::Acquire;
+        let mut tx = self.0.begin().await?;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let mut savepoint = (&mut tx).begin().await?;
+            let done = match write {
+                Write::Record(token) => insert_refresh(&mut *savepoint, token).await.map(|()| true),
+                Write::Rotate { old, new, now } => {
+                    match SqliteStore::blacklist_in(&mut savepoint, old, *now).await {
+                        Ok(true) => insert_refresh(&mut *savepoint, new).await.map(|()| true),
+                        other => other,
+                    }
+                }
+            };
+            if done.is_ok() {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            results.push(done);
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
 }
 
 #[async_trait]

@@ -22,6 +22,7 @@
 //! Durability is the server's: with PostgreSQL's defaults (`fsync`,
 //! `synchronous_commit = on`) a commit is on disk when it returns.
 
+use crate::batch::{Batches, Write, Writer};
 use crate::{ChangeKind, KeyRecord, RefreshRecord, StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction};
@@ -64,6 +65,8 @@ pub struct PgStore {
     pool: PgPool,
     /// How the pool connects, for the connection that listens for changes.
     options: PgConnectOptions,
+    /// Refresh-token writes, committed in batches (see `batch`).
+    writer: Writer,
 }
 
 impl PgStore {
@@ -101,19 +104,19 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(15))
             .connect_with(options.clone())
             .await?;
-        Ok(Self { pool, options })
+        let writer = Writer::start(PgBatches(pool.clone()));
+        Ok(Self {
+            pool,
+            options,
+            writer,
+        })
     }
 
     /// Begins a transaction that will append to the change log: its first
     /// statement takes the change-log lock, held until it commits or rolls
     /// back.
     async fn begin_logged(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CHANGE_LOG_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+        begin_logged(&self.pool).await
     }
 
     /// Appends a change; `tx` must come from [`Self::begin_logged`].
@@ -180,6 +183,49 @@ impl PgStore {
         .await?;
         Self::log_change(tx, ChangeKind::Keys, &key.kid, None, key.created_at).await?;
         Ok(())
+    }
+}
+
+/// [`PgStore::begin_logged`] on `pool`.
+async fn begin_logged(pool: &PgPool) -> StoreResult<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CHANGE_LOG_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// PostgreSQL's way with a batch of refresh-token writes: one transaction
+/// under the change-log lock (taken once for the whole batch).
+struct PgBatches(PgPool);
+
+#[async_trait::async_trait]
+impl Batches for PgBatches {
+    async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
+        use sqlx::Acquire;
+        let mut tx = begin_logged(&self.0).await?;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let mut savepoint = (&mut tx).begin().await?;
+            let done = match write {
+                Write::Record(token) => insert_refresh(&mut *savepoint, token).await.map(|()| true),
+                Write::Rotate { old, new, now } => {
+                    match PgStore::blacklist_in(&mut savepoint, old, *now).await {
+                        Ok(true) => insert_refresh(&mut *savepoint, new).await.map(|()| true),
+                        other => other,
+                    }
+                }
+            };
+            if done.is_ok() {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            results.push(done);
+        }
+        tx.commit().await?;
+        Ok(results)
     }
 }
 

@@ -1,9 +1,7 @@
 //! `impl Store for PgStore`: each method as SQLite's, in PostgreSQL's SQL.
 
-use super::{
-    CHANGE_LOG_LOCK, MIGRATOR, PgStore, USER_COLUMNS, insert_refresh, is_unique_violation, limit,
-    offset,
-};
+use super::{CHANGE_LOG_LOCK, MIGRATOR, PgStore, USER_COLUMNS, is_unique_violation, limit, offset};
+use crate::batch::Write;
 use crate::{
     Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, RefreshStanding, Revocations, Store,
     StoreError, StoreResult, UserRecord, UserUpdate,
@@ -154,7 +152,8 @@ impl Store for PgStore {
     }
 
     async fn record_refresh_token(&self, token: &RefreshRecord) -> StoreResult<()> {
-        insert_refresh(&self.pool, token).await
+        self.writer.submit(Write::Record(token.clone())).await?;
+        Ok(())
     }
 
     async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool> {
@@ -174,16 +173,15 @@ impl Store for PgStore {
         new: &RefreshRecord,
         now: i64,
     ) -> StoreResult<bool> {
-        // As on SQLite, the transaction takes its lock (here the change-log
-        // lock) before touching a row, so concurrent rotations queue.
-        let mut tx = self.begin_logged().await?;
-        if !Self::blacklist_in(&mut tx, old, now).await? {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        insert_refresh(&mut *tx, new).await?;
-        tx.commit().await?;
-        Ok(true)
+        // Through the writer: concurrent rotations commit together under one
+        // turn of the change-log lock; the first of one token's rotations wins.
+        self.writer
+            .submit(Write::Rotate {
+                old: old.clone(),
+                new: new.clone(),
+                now,
+            })
+            .await
     }
 
     async fn revoke_family(

@@ -1,20 +1,20 @@
-//! Group commit for SQLite's refresh-token writes: one writer task takes
-//! them from a channel and commits as many as are waiting in one
-//! transaction, so that a burst of refreshes costs one fsync per batch
-//! instead of one each, and never queues on SQLite's write lock by polling
-//! (each transaction would otherwise wait for the last in `busy_timeout`'s
+//! Group commit for refresh-token writes, on either engine: one writer task
+//! per store takes them from a channel and commits as many as are waiting
+//! in one transaction, so that a burst of refreshes costs one commit (one
+//! fsync, one turn of PostgreSQL's change-log lock) per batch instead of one
+//! each, and never queues on SQLite's write lock by polling (each
+//! transaction would otherwise wait for the last in `busy_timeout`'s
 //! sleep-and-retry loop).
 //!
 //! Each caller is answered only once the transaction that holds its write
-//! has committed (with `synchronous = FULL`: is on disk). Within the batch
-//! each write has a savepoint of its own, so one that fails is undone alone
-//! and the others still commit; the conditional upsert that lets exactly one
-//! rotation of a token win works inside a batch as across batches, since the
-//! writes of one batch run one after another.
+//! has committed (durably: SQLite's `synchronous = FULL`, PostgreSQL's
+//! defaults). Within the batch each write has a savepoint of its own, so one
+//! that fails is undone alone and the others still commit; the conditional
+//! upsert that lets exactly one rotation of a token win works inside a batch
+//! as across batches, since the writes of one batch run one after another.
 
-use crate::sqlite::{SqliteStore, insert_refresh};
 use crate::{RefreshRecord, StoreError, StoreResult};
-use sqlx::{Acquire, Sqlite, SqlitePool, Transaction};
+use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes one transaction takes.
@@ -42,6 +42,14 @@ struct Job {
     done: oneshot::Sender<StoreResult<bool>>,
 }
 
+/// How an engine applies a batch: the writes in one transaction, each in a
+/// savepoint of its own, returning the result of each, or the error that
+/// undid the whole transaction.
+#[async_trait]
+pub(crate) trait Batches: Send + Sync + 'static {
+    async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>>;
+}
+
 /// The handle callers submit writes through; the writer task ends when the
 /// last handle (the last clone of the store) is dropped.
 #[derive(Debug, Clone)]
@@ -51,9 +59,9 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer task on the current runtime.
-    pub(crate) fn start(pool: SqlitePool) -> Self {
+    pub(crate) fn start(engine: impl Batches) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, queue));
+        tokio::spawn(run(engine, queue));
         Self { jobs }
     }
 
@@ -73,18 +81,18 @@ fn gone() -> StoreError {
     StoreError::Database(sqlx::Error::PoolClosed)
 }
 
-async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+async fn run(engine: impl Batches, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        commit(&pool, std::mem::take(&mut jobs)).await;
+        commit(&engine, std::mem::take(&mut jobs)).await;
     }
 }
 
 /// Commits `jobs` in one transaction and answers each.
-async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
+async fn commit(engine: &impl Batches, jobs: Vec<Job>) {
     let (writes, answers): (Vec<Write>, Vec<_>) =
         jobs.into_iter().map(|job| (job.write, job.done)).unzip();
-    match apply_all(pool, &writes).await {
+    match engine.apply_all(&writes).await {
         Ok(results) => {
             for (answer, result) in answers.into_iter().zip(results) {
                 let _ = answer.send(result);
@@ -95,44 +103,6 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
             for answer in answers {
                 let _ = answer.send(Err(like(&e)));
             }
-        }
-    }
-}
-
-/// The writes in one transaction, each in a savepoint of its own: the
-/// result of each, or the error that undid the whole transaction.
-async fn apply_all(pool: &SqlitePool, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
-    let mut tx = pool.begin().await?;
-    let mut results = Vec::with_capacity(writes.len());
-    for write in writes {
-        let mut savepoint = (&mut tx).begin().await?;
-        match apply(&mut savepoint, write).await {
-            Ok(done) => {
-                savepoint.commit().await?;
-                results.push(Ok(done));
-            }
-            Err(e) => {
-                savepoint.rollback().await?;
-                results.push(Err(e));
-            }
-        }
-    }
-    tx.commit().await?;
-    Ok(results)
-}
-
-async fn apply(tx: &mut Transaction<'_, Sqlite>, write: &Write) -> StoreResult<bool> {
-    match write {
-        Write::Record(token) => {
-            insert_refresh(&mut **tx, token).await?;
-            Ok(true)
-        }
-        Write::Rotate { old, new, now } => {
-            if !SqliteStore::blacklist_in(tx, old, *now).await? {
-                return Ok(false);
-            }
-            insert_refresh(&mut **tx, new).await?;
-            Ok(true)
         }
     }
 }
