@@ -4,8 +4,9 @@
 //! sleeping; those about the process itself (SIGKILL, logs, the metrics of
 //! one process) start the real binary ([`Server::start_process`]).
 //!
-//! The same tests build twice: as `server`, on a SQLite file per server, and
-//! as `server_on_postgres`, on a PostgreSQL database per server, created
+//! The same tests build twice: as `server` (and `browser`, `timing`), on a
+//! SQLite file per server, and as `server_on_postgres` (`browser_on_postgres`,
+//! `timing_on_postgres`), on a PostgreSQL database per server, created
 //! through `TESSERA_TEST_POSTGRES_URL` and dropped with the last server on
 //! it (without that variable the second binary says so and runs nothing).
 
@@ -107,7 +108,7 @@ pub fn postgres_admin_url() -> Option<String> {
 /// Whether this test binary runs its servers on PostgreSQL (see the module
 /// documentation).
 pub fn on_postgres() -> bool {
-    env!("CARGO_CRATE_NAME") == "server_on_postgres"
+    env!("CARGO_CRATE_NAME").ends_with("_on_postgres")
 }
 
 impl Place {

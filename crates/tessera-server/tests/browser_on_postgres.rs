@@ -1,0 +1,6 @@
+//! The tests of `tests/browser.rs` once more, each server on a PostgreSQL
+//! database of its own (the harness reads this binary's name). Without
+//! `TESSERA_TEST_POSTGRES_URL` it says so and runs nothing.
+
+#[path = "browser.rs"]
+mod suite;
