@@ -280,6 +280,18 @@ pub fn validate(
     }
     let claims =
         VerifiedClaims::from_map(raw, &policy.user_id_claim).map_err(|_| Refusal::Invalid)?;
+    check_moment(&claims, policy, expected, now)?;
+    Ok(claims)
+}
+
+/// The checks of [`validate`] that depend on the moment and the caller: not
+/// expired at `now` (with the leeway), and of the `expected` type.
+pub fn check_moment(
+    claims: &VerifiedClaims,
+    policy: &TokenPolicy,
+    expected: Option<TokenType>,
+    now: i64,
+) -> Result<(), Refusal> {
     if now >= claims.exp.saturating_add(policy.leeway) {
         return Err(Refusal::Expired);
     }
@@ -288,7 +300,7 @@ pub fn validate(
     {
         return Err(Refusal::WrongType);
     }
-    Ok(claims)
+    Ok(())
 }
 
 #[cfg(test)]

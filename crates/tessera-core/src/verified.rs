@@ -115,21 +115,14 @@ impl VerifiedTokens {
     }
 }
 
-/// The checks of [`token::validate`] that depend on the moment and the caller.
+/// [`token::check_moment`], passing the claims on.
 fn still_valid(
     claims: Arc<VerifiedClaims>,
     policy: &TokenPolicy,
     expected: Option<TokenType>,
     now: i64,
 ) -> Result<Arc<VerifiedClaims>, Refusal> {
-    if now >= claims.exp.saturating_add(policy.leeway) {
-        return Err(Refusal::Expired);
-    }
-    if let Some(expected) = expected
-        && claims.token_type != expected
-    {
-        return Err(Refusal::WrongType);
-    }
+    token::check_moment(&claims, policy, expected, now)?;
     Ok(claims)
 }
 

@@ -50,6 +50,37 @@ pub(crate) trait Batches: Send + Sync + 'static {
     async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>>;
 }
 
+/// The body of [`Batches::apply_all`], the same SQL flow on both engines
+/// (their transaction types differ): in the transaction `$tx`, each write in
+/// a savepoint, rotations blacklisting through `$store::blacklist_in`.
+macro_rules! apply_in_savepoints {
+    ($tx:ident, $writes:expr, $store:ty) => {{
+        use sqlx::Acquire;
+        let mut results = Vec::with_capacity($writes.len());
+        for write in $writes {
+            let mut savepoint = (&mut $tx).begin().await?;
+            let done = match write {
+                Write::Record(token) => insert_refresh(&mut *savepoint, token).await.map(|()| true),
+                Write::Rotate { old, new, now } => {
+                    match <$store>::blacklist_in(&mut savepoint, old, *now).await {
+                        Ok(true) => insert_refresh(&mut *savepoint, new).await.map(|()| true),
+                        other => other,
+                    }
+                }
+            };
+            if done.is_ok() {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            results.push(done);
+        }
+        $tx.commit().await?;
+        Ok(results)
+    }};
+}
+pub(crate) use apply_in_savepoints;
+
 /// The handle callers submit writes through; the writer task ends when the
 /// last handle (the last clone of the store) is dropped.
 #[derive(Debug, Clone)]

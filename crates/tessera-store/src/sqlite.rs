@@ -2,7 +2,7 @@
 //! on commit (an acknowledged write survives a crash of the machine, not only
 //! of the process).
 
-use crate::batch::{Batches, Write, Writer};
+use crate::batch::{Batches, Write, Writer, apply_in_savepoints};
 use crate::sqlite_file;
 use crate::{
     Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, RefreshStanding, Revocations, Store,
@@ -159,29 +159,8 @@ struct SqliteBatches(SqlitePool);
 #[async_trait]
 impl Batches for SqliteBatches {
     async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
-        use sqlx::Acquire;
         let mut tx = self.0.begin().await?;
-        let mut results = Vec::with_capacity(writes.len());
-        for write in writes {
-            let mut savepoint = (&mut tx).begin().await?;
-            let done = match write {
-                Write::Record(token) => insert_refresh(&mut *savepoint, token).await.map(|()| true),
-                Write::Rotate { old, new, now } => {
-                    match SqliteStore::blacklist_in(&mut savepoint, old, *now).await {
-                        Ok(true) => insert_refresh(&mut *savepoint, new).await.map(|()| true),
-                        other => other,
-                    }
-                }
-            };
-            if done.is_ok() {
-                savepoint.commit().await?;
-            } else {
-                savepoint.rollback().await?;
-            }
-            results.push(done);
-        }
-        tx.commit().await?;
-        Ok(results)
+        apply_in_savepoints!(tx, writes, SqliteStore)
     }
 }
 

@@ -17,14 +17,7 @@ const RECOVERY: Duration = Duration::from_secs(15);
 async fn logout_through_faults(s: &Server, access: &str) {
     let deadline = Instant::now() + RECOVERY;
     loop {
-        let r = s
-            .send(
-                s.http
-                    .post(s.url("/api/auth/logout"))
-                    .bearer_auth(access)
-                    .json(&json!({})),
-            )
-            .await;
+        let r = s.logout(access).await;
         match r.status {
             204 => return,
             503 => assert!(Instant::now() < deadline, "still 503: {}", r.text),

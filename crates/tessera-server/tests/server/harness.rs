@@ -658,6 +658,17 @@ impl Server {
             .await
     }
 
+    /// `POST /api/auth/logout` with this access token.
+    pub async fn logout(&self, access: &str) -> Reply {
+        self.send(
+            self.http
+                .post(self.url("/api/auth/logout"))
+                .bearer_auth(access)
+                .json(&json!({})),
+        )
+        .await
+    }
+
     pub async fn me(&self, token: &str) -> Reply {
         self.get_with_token("/api/auth/me", token).await
     }

@@ -151,14 +151,7 @@ async fn what_one_instance_decides_about_a_refresh_token_holds_on_the_other_at_o
     assert_token_not_valid(&refresh(&a, &new).await);
     // Logged out on A: refused on B.
     let (access, token) = a.login("alice").await;
-    let r = a
-        .send(
-            a.http
-                .post(a.url("/api/auth/logout"))
-                .bearer_auth(&access)
-                .json(&json!({})),
-        )
-        .await;
+    let r = a.logout(&access).await;
     assert_eq!(r.status, 204, "{}", r.text);
     assert_token_not_valid(&refresh(&b, &token).await);
     // A password change on A: older refresh tokens refused on B.

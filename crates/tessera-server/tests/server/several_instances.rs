@@ -26,14 +26,7 @@ async fn refresh(s: &Server, token: &str) -> Reply {
 }
 
 async fn logout(s: &Server, access: &str) {
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/api/auth/logout"))
-                .bearer_auth(access)
-                .json(&json!({})),
-        )
-        .await;
+    let r = s.logout(access).await;
     assert_eq!(r.status, 204, "logout: {}", r.text);
 }
 

@@ -295,15 +295,7 @@ async fn a_cached_token_is_refused_once_revoked_expired_or_its_user_changed() {
     // Logged out: its family is ended.
     let (access, _) = s.user("alice").await;
     me_twice(&access).await;
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/api/auth/logout"))
-                .bearer_auth(&access)
-                .json(&json!({})),
-        )
-        .await;
-    assert_eq!(r.status, 204);
+    assert_eq!(s.logout(&access).await.status, 204);
     assert_refused(&s.me(&access).await, "revoked");
 
     // The user's tokens revoked by an administrator (its version rises).

@@ -22,7 +22,7 @@
 //! Durability is the server's: with PostgreSQL's defaults (`fsync`,
 //! `synchronous_commit = on`) a commit is on disk when it returns.
 
-use crate::batch::{Batches, Write, Writer};
+use crate::batch::{Batches, Write, Writer, apply_in_savepoints};
 use crate::{ChangeKind, KeyRecord, RefreshRecord, StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction};
@@ -203,29 +203,8 @@ struct PgBatches(PgPool);
 #[async_trait::async_trait]
 impl Batches for PgBatches {
     async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
-        use sqlx::Acquire;
         let mut tx = begin_logged(&self.0).await?;
-        let mut results = Vec::with_capacity(writes.len());
-        for write in writes {
-            let mut savepoint = (&mut tx).begin().await?;
-            let done = match write {
-                Write::Record(token) => insert_refresh(&mut *savepoint, token).await.map(|()| true),
-                Write::Rotate { old, new, now } => {
-                    match PgStore::blacklist_in(&mut savepoint, old, *now).await {
-                        Ok(true) => insert_refresh(&mut *savepoint, new).await.map(|()| true),
-                        other => other,
-                    }
-                }
-            };
-            if done.is_ok() {
-                savepoint.commit().await?;
-            } else {
-                savepoint.rollback().await?;
-            }
-            results.push(done);
-        }
-        tx.commit().await?;
-        Ok(results)
+        apply_in_savepoints!(tx, writes, PgStore)
     }
 }
 
