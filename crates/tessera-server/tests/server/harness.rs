@@ -157,6 +157,25 @@ impl Place {
     }
 }
 
+/// Runs `$body` with `$pool` connected to the database at `$url`, whichever
+/// engine it is on (their pool types differ), and closes the pool.
+macro_rules! on_database {
+    ($url:expr, |$pool:ident| $body:expr) => {{
+        let url = $url;
+        if url.starts_with("postgres") {
+            let $pool = sqlx::PgPool::connect(&url).await.expect("connect");
+            let out = $body;
+            $pool.close().await;
+            out
+        } else {
+            let $pool = sqlx::SqlitePool::connect(&url).await.expect("connect");
+            let out = $body;
+            $pool.close().await;
+            out
+        }
+    }};
+}
+
 /// A running server in its own directory.
 pub struct Server {
     running: Running,
@@ -452,46 +471,19 @@ impl Server {
     /// Runs one SQL statement on the server's database, outside the store
     /// (as an operator or a broken process would); returns rows affected.
     pub async fn sql(&self, statement: &str) -> u64 {
-        let url = self.database_url();
-        if url.starts_with("postgres") {
-            let pool = sqlx::PgPool::connect(&url).await.expect("connect");
-            let done = sqlx::query(statement)
-                .execute(&pool)
-                .await
-                .expect(statement);
-            pool.close().await;
-            done.rows_affected()
-        } else {
-            let pool = sqlx::SqlitePool::connect(&url).await.expect("connect");
-            let done = sqlx::query(statement)
-                .execute(&pool)
-                .await
-                .expect(statement);
-            pool.close().await;
-            done.rows_affected()
-        }
+        on_database!(self.database_url(), |pool| sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .expect(statement)
+            .rows_affected())
     }
 
     /// The one integer a SQL query on the server's database answers.
     pub async fn sql_number(&self, query: &str) -> i64 {
-        let url = self.database_url();
-        if url.starts_with("postgres") {
-            let pool = sqlx::PgPool::connect(&url).await.expect("connect");
-            let n = sqlx::query_scalar(query)
-                .fetch_one(&pool)
-                .await
-                .expect(query);
-            pool.close().await;
-            n
-        } else {
-            let pool = sqlx::SqlitePool::connect(&url).await.expect("connect");
-            let n = sqlx::query_scalar(query)
-                .fetch_one(&pool)
-                .await
-                .expect(query);
-            pool.close().await;
-            n
-        }
+        on_database!(self.database_url(), |pool| sqlx::query_scalar(query)
+            .fetch_one(&pool)
+            .await
+            .expect(query))
     }
 
     /// The name of this server's PostgreSQL database (places on PostgreSQL).

@@ -189,15 +189,20 @@ async fn the_contract_holds(mut servers: Vec<Server>) {
     let (code, out, err) = a.cli(&["keys", "rotate"], None);
     assert_eq!(code, 0, "{out}{err}");
     let deadline = Instant::now() + Duration::from_secs(5);
+    let mut new_kids = Vec::new();
     for s in [&a, &b] {
-        let new_kid = loop {
+        new_kids.push(loop {
             let now = kids(&s.get("/.well-known/jwks.json").await.body);
             if let Some(kid) = now.iter().find(|k| !before.contains(k)) {
                 break kid.clone();
             }
             assert!(Instant::now() < deadline, "the new key never arrived");
             tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        });
+    }
+    assert_eq!(new_kids[0], new_kids[1]);
+    let new_kid = &new_kids[0];
+    for s in [&a, &b] {
         let (access, _) = s.login("carol").await;
         assert_eq!(segment(&access, 0)["kid"], new_kid.as_str());
         assert_eq!(a.me(&access).await.status, 200);
