@@ -256,6 +256,8 @@ pub struct Authority {
     /// Woken after each write of this process that other instances must
     /// learn of (see [`Authority::writes`]).
     written: Arc<tokio::sync::Notify>,
+    /// When (ms) keys were last read again for a token with an unknown kid.
+    kid_reload_ms: AtomicI64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -343,6 +345,7 @@ impl Authority {
             synced: AtomicBool::new(true),
             throttle,
             written: Arc::default(),
+            kid_reload_ms: AtomicI64::new(i64::MIN),
         })
     }
 

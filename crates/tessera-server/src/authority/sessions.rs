@@ -141,8 +141,15 @@ impl Authority {
     ) -> Result<(Arc<VerifiedClaims>, Arc<User>), AuthError> {
         let now = self.now();
         let claims =
-            self.verified
-                .validate(&self.policy, &self.key_ring(), token, expected, now)?;
+            match self
+                .verified
+                .validate(&self.policy, &self.key_ring(), token, expected, now)
+            {
+                Err(Refusal::Invalid) if self.reload_for_unknown_kid(token, now).await => self
+                    .verified
+                    .validate(&self.policy, &self.key_ring(), token, expected, now)?,
+                other => other?,
+            };
         let user = self
             .user(claims.user_id)
             .await?
@@ -183,13 +190,19 @@ impl Authority {
         csrf: Option<&str>,
     ) -> Result<Refreshed, AuthError> {
         let now = self.now();
-        let claims = token::validate(
-            &self.policy,
-            &self.key_ring(),
-            token,
-            Some(TokenType::Refresh),
-            now,
-        )?;
+        let validate = || {
+            token::validate(
+                &self.policy,
+                &self.key_ring(),
+                token,
+                Some(TokenType::Refresh),
+                now,
+            )
+        };
+        let claims = match validate() {
+            Err(Refusal::Invalid) if self.reload_for_unknown_kid(token, now).await => validate()?,
+            other => other?,
+        };
         if transport == Transport::Cookie {
             Self::check_csrf(&claims, csrf)?;
         }

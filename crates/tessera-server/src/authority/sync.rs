@@ -117,6 +117,33 @@ impl Authority {
         self.synced.store(ok, Ordering::Release);
     }
 
+    /// For a token whose kid this process does not know: reads the keys
+    /// again (another instance may have rotated a moment ago, before the
+    /// change log reached this one), at most once a second whatever tokens
+    /// come, so that made-up kids cannot turn into a database query each.
+    /// True when the ring now holds the kid.
+    pub(super) async fn reload_for_unknown_kid(&self, token: &str, now: i64) -> bool {
+        const EVERY_MS: i64 = 1000;
+        let Some(kid) = tessera_core::token::peek_kid(token) else {
+            return false;
+        };
+        if self.key_ring().get(&kid, now).is_some() {
+            return false;
+        }
+        let at = self.clock.now_ms();
+        let last = self.kid_reload_ms.load(Ordering::Acquire);
+        if at.saturating_sub(last) < EVERY_MS
+            || self
+                .kid_reload_ms
+                .compare_exchange(last, at, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return false;
+        }
+        self.reload_keys().await;
+        self.key_ring().get(&kid, now).is_some()
+    }
+
     async fn reload_keys(&self) {
         match keyring::reload(&self.settings, self.store.as_ref(), self.now()).await {
             Ok(Some(ring)) => {

@@ -386,3 +386,43 @@ async fn a_key_rotation_committed_while_the_keys_load_at_start_is_applied() {
         newest.first().map(|k| k.kid.as_str())
     );
 }
+
+/// Another instance rotated the keys a moment ago and signs with the new
+/// one; this process has not read that from the change log yet. A token
+/// with the new kid is not refused meanwhile: the keys are read again (at
+/// most once a second, so that made-up kids cost nothing).
+#[tokio::test]
+async fn a_token_signed_with_a_key_another_process_just_put_in_service_is_accepted() {
+    let w = world().await;
+    let alice = sign_up(&w.authority, "alice").await;
+    // This process: opened before the rotation, and never syncing here.
+    let here = Authority::open(
+        w.authority.settings().clone(),
+        Arc::new(w.other.clone()),
+        Arc::new(FixedClock::new(NOW)),
+    )
+    .await
+    .unwrap();
+    w.authority
+        .rotate_keys(tessera_core::Algorithm::HS256)
+        .await
+        .unwrap();
+    let pair = w
+        .authority
+        .begin_session(&alice, Transport::Header)
+        .await
+        .unwrap();
+    let new_kid = tessera_core::token::peek_kid(&pair.access.token).unwrap();
+    assert!(
+        here.key_ring().get(&new_kid, NOW).is_none(),
+        "not synced yet"
+    );
+    let (claims, _) = here.check(&pair.access.token, None).await.unwrap();
+    assert_eq!(claims.user_id, alice.id);
+    // Refresh tokens too.
+    assert!(
+        here.refresh(&pair.refresh.token, Transport::Header, None)
+            .await
+            .is_ok()
+    );
+}
