@@ -399,23 +399,21 @@ impl Store for SqliteStore {
     }
 
     async fn revocations(&self, now: i64) -> StoreResult<Revocations> {
-        let jtis = sqlx::query(
+        // Decoded row by row as they arrive (`query_as`): with a million
+        // markers, holding every raw row first would triple the peak memory
+        // of a start.
+        let jtis = sqlx::query_as::<_, (String, i64)>(
             "SELECT jti, expires_at FROM refresh_tokens WHERE blacklisted_at IS NOT NULL AND expires_at >= ?",
         )
         .bind(now)
         .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1)))
-        .collect();
-        let families =
-            sqlx::query("SELECT family_id, expires_at FROM revoked_families WHERE expires_at >= ?")
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1)))
-                .collect();
+        .await?;
+        let families = sqlx::query_as::<_, (String, i64)>(
+            "SELECT family_id, expires_at FROM revoked_families WHERE expires_at >= ?",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(Revocations { jtis, families })
     }
 
