@@ -15,12 +15,67 @@ pub struct UserStanding {
     pub is_active: bool,
 }
 
+/// Ids with the time until which each is remembered. Tessera's ids are 32
+/// lowercase hex characters ([`crate::claims::new_token_id`]): those are kept
+/// as the 128-bit number they spell, 16 bytes in the table instead of a
+/// string of its own on the heap (a million blacklisted tokens is a
+/// realistic day). Any other string is kept as it is.
+#[derive(Debug, Default, Clone)]
+struct Markers {
+    compact: HashMap<u128, i64>,
+    other: HashMap<Box<str>, i64>,
+}
+
+/// `id` as a number when it is 32 lowercase hex digits; `None` otherwise
+/// (uppercase too, so that two different strings never share a number).
+fn compact(id: &str) -> Option<u128> {
+    let hex = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    hex.then(|| u128::from_str_radix(id, 16).ok()).flatten()
+}
+
+impl Markers {
+    fn insert(&mut self, id: &str, until: i64) {
+        let entry = match compact(id) {
+            Some(n) => self.compact.entry(n).or_insert(until),
+            None => self.other.entry(id.into()).or_insert(until),
+        };
+        *entry = (*entry).max(until);
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        match compact(id) {
+            Some(n) => self.compact.contains_key(&n),
+            None => self.other.contains_key(id),
+        }
+    }
+
+    fn merge(&mut self, other: Markers) {
+        for (n, until) in other.compact {
+            let entry = self.compact.entry(n).or_insert(until);
+            *entry = (*entry).max(until);
+        }
+        for (id, until) in other.other {
+            let entry = self.other.entry(id).or_insert(until);
+            *entry = (*entry).max(until);
+        }
+    }
+
+    fn prune(&mut self, now: i64) {
+        self.compact.retain(|_, until| *until >= now);
+        self.other.retain(|_, until| *until >= now);
+    }
+
+    fn len(&self) -> usize {
+        self.compact.len() + self.other.len()
+    }
+}
+
 /// Blacklisted `jti`s and revoked families, each remembered until no token it
 /// could match is still unexpired.
 #[derive(Debug, Default, Clone)]
 pub struct RevocationSet {
-    jtis: HashMap<String, i64>,
-    families: HashMap<String, i64>,
+    jtis: Markers,
+    families: Markers,
 }
 
 impl RevocationSet {
@@ -32,42 +87,36 @@ impl RevocationSet {
     /// Refuses the token `jti` from now on; `until` is its expiry, after which
     /// the marker may be forgotten.
     pub fn blacklist(&mut self, jti: &str, until: i64) {
-        let entry = self.jtis.entry(jti.to_owned()).or_insert(until);
-        *entry = (*entry).max(until);
+        self.jtis.insert(jti, until);
     }
 
     /// Refuses every token of family `fid` from now on, until `until`.
     pub fn revoke_family(&mut self, fid: &str, until: i64) {
-        let entry = self.families.entry(fid.to_owned()).or_insert(until);
-        *entry = (*entry).max(until);
+        self.families.insert(fid, until);
     }
 
     /// Adds every marker of `other`: markers only ever accumulate (until
     /// they expire), so merging a freshly loaded set loses nothing held here.
     pub fn merge(&mut self, other: RevocationSet) {
-        for (jti, until) in other.jtis {
-            self.blacklist(&jti, until);
-        }
-        for (fid, until) in other.families {
-            self.revoke_family(&fid, until);
-        }
+        self.jtis.merge(other.jtis);
+        self.families.merge(other.families);
     }
 
     /// Whether `jti` is blacklisted.
     pub fn is_blacklisted(&self, jti: &str) -> bool {
-        self.jtis.contains_key(jti)
+        self.jtis.contains(jti)
     }
 
     /// Whether family `fid` is revoked.
     pub fn is_family_revoked(&self, fid: &str) -> bool {
-        self.families.contains_key(fid)
+        self.families.contains(fid)
     }
 
     /// Forgets markers whose tokens have all expired by `now`, so the set
     /// stays as small as the tokens still alive.
     pub fn prune(&mut self, now: i64) {
-        self.jtis.retain(|_, until| *until >= now);
-        self.families.retain(|_, until| *until >= now);
+        self.jtis.prune(now);
+        self.families.prune(now);
     }
 
     /// How many markers the set holds (jtis, families).
@@ -77,7 +126,7 @@ impl RevocationSet {
 
     /// Whether the set holds no marker.
     pub fn is_empty(&self) -> bool {
-        self.jtis.is_empty() && self.families.is_empty()
+        self.len() == (0, 0)
     }
 
     /// Refuses `claims` if its jti is blacklisted, its family revoked, its
@@ -118,6 +167,29 @@ mod tests {
         token_version: 2,
         is_active: true,
     };
+
+    #[test]
+    fn hex_ids_and_other_strings_are_told_apart() {
+        let mut set = RevocationSet::new();
+        let id = "0123456789abcdef0123456789abcdef";
+        set.blacklist(id, 100);
+        assert!(set.is_blacklisted(id));
+        // The same digits in uppercase are another string, another id.
+        assert!(!set.is_blacklisted(&id.to_uppercase()));
+        assert!(!set.is_blacklisted("0123456789abcdef0123456789abcdee"));
+        assert!(!set.is_blacklisted("+123456789abcdef0123456789abcdef"));
+        set.blacklist("not-hex", 100);
+        set.revoke_family(&id.to_uppercase(), 50);
+        assert!(set.is_blacklisted("not-hex"));
+        assert!(set.is_family_revoked(&id.to_uppercase()) && !set.is_family_revoked(id));
+        assert_eq!(set.len(), (2, 1));
+        // A later expiry wins, an earlier one does not shorten it.
+        set.blacklist(id, 200);
+        set.blacklist(id, 150);
+        set.prune(199);
+        assert!(set.is_blacklisted(id) && !set.is_blacklisted("not-hex"));
+        assert!(!set.is_family_revoked(&id.to_uppercase()));
+    }
 
     #[test]
     fn each_marker_revokes() {
