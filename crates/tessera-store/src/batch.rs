@@ -96,8 +96,29 @@ impl Writer {
         Self { jobs }
     }
 
+    /// Records a new refresh token, once its batch has committed.
+    pub(crate) async fn record(&self, token: &RefreshRecord) -> StoreResult<()> {
+        self.submit(Write::Record(token.clone())).await.map(drop)
+    }
+
+    /// [`Store::rotate_refresh_token`](crate::Store::rotate_refresh_token),
+    /// answered once its batch has committed.
+    pub(crate) async fn rotate(
+        &self,
+        old: &RefreshRecord,
+        new: &RefreshRecord,
+        now: i64,
+    ) -> StoreResult<bool> {
+        self.submit(Write::Rotate {
+            old: old.clone(),
+            new: new.clone(),
+            now,
+        })
+        .await
+    }
+
     /// Hands `write` to the writer and waits until its batch has committed.
-    pub(crate) async fn submit(&self, write: Write) -> StoreResult<bool> {
+    async fn submit(&self, write: Write) -> StoreResult<bool> {
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job { write, done })

@@ -309,8 +309,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_refresh_token(&self, token: &RefreshRecord) -> StoreResult<()> {
-        self.writer.submit(Write::Record(token.clone())).await?;
-        Ok(())
+        self.writer.record(token).await
     }
 
     async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool> {
@@ -328,13 +327,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         // Through the writer: concurrent rotations commit together, and the
         // first of one token's rotations in the log of writes wins.
-        self.writer
-            .submit(Write::Rotate {
-                old: old.clone(),
-                new: new.clone(),
-                now,
-            })
-            .await
+        self.writer.rotate(old, new, now).await
     }
 
     async fn revoke_family(

@@ -111,14 +111,28 @@ async fn after_every_database_connection_is_cut_a_revocation_still_reaches_the_o
     }
 }
 
+/// A connection to the test Redis.
+async fn redis_connection() -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(REDIS).expect("client");
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis")
+}
+
+/// Two processes started together on one SQLite file, sharing Redis under
+/// `prefix`: (a, b).
+async fn two_on_sqlite(prefix: &RedisPrefix) -> (Server, Server) {
+    let servers = Server::start_together(Database::Sqlite, &prefix.config(""), 2).await;
+    let mut servers = servers.expect("SQLite is always there");
+    let b = servers.pop().expect("b");
+    (servers.pop().expect("a"), b)
+}
+
 /// How many connections are subscribed to the channel instances announce
 /// writes on.
 async fn subscribers(prefix: &RedisPrefix) -> i64 {
-    let client = redis::Client::open(REDIS).expect("client");
-    let mut connection = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis");
+    let mut connection = redis_connection().await;
     let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
         .arg("NUMSUB")
         .arg(format!("{}changes", prefix.name()))
@@ -138,17 +152,11 @@ async fn after_the_redis_subscriptions_are_killed_they_come_back_and_revocations
     };
     // On SQLite, so that Redis is the only announcer (PostgreSQL's
     // notifications would hide a subscription that never came back).
-    let servers = Server::start_together(Database::Sqlite, &prefix.config(""), 2).await;
-    let mut servers = servers.expect("SQLite is always there");
-    let (b, a) = (servers.pop().unwrap(), servers.pop().unwrap());
+    let (a, b) = two_on_sqlite(&prefix).await;
     a.create_user("alice", false).await;
     until_count("subscribers", 2, || subscribers(&prefix)).await;
 
-    let client = redis::Client::open(REDIS).expect("client");
-    let mut connection = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis");
+    let mut connection = redis_connection().await;
     let killed: i64 = redis::cmd("CLIENT")
         .arg("KILL")
         .arg("TYPE")
@@ -178,9 +186,7 @@ async fn with_redis_ten_failed_logins_spread_over_two_processes_make_the_next_42
         return;
     };
     // The default limit: 10 failures a minute per username.
-    let servers = Server::start_together(Database::Sqlite, &prefix.config(""), 2).await;
-    let mut servers = servers.expect("SQLite is always there");
-    let (b, a) = (servers.pop().unwrap(), servers.pop().unwrap());
+    let (a, b) = two_on_sqlite(&prefix).await;
     a.create_user("alice", false).await;
     let wrong = json!({"username": "alice", "password": "wrong-password-x"});
     for i in 0..10 {

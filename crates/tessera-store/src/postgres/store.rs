@@ -1,7 +1,6 @@
 //! `impl Store for PgStore`: each method as SQLite's, in PostgreSQL's SQL.
 
 use super::{CHANGE_LOG_LOCK, MIGRATOR, PgStore, USER_COLUMNS, is_unique_violation, limit, offset};
-use crate::batch::Write;
 use crate::{
     Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, RefreshStanding, Revocations, Store,
     StoreError, StoreResult, UserRecord, UserUpdate,
@@ -152,8 +151,7 @@ impl Store for PgStore {
     }
 
     async fn record_refresh_token(&self, token: &RefreshRecord) -> StoreResult<()> {
-        self.writer.submit(Write::Record(token.clone())).await?;
-        Ok(())
+        self.writer.record(token).await
     }
 
     async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool> {
@@ -175,13 +173,7 @@ impl Store for PgStore {
     ) -> StoreResult<bool> {
         // Through the writer: concurrent rotations commit together under one
         // turn of the change-log lock; the first of one token's rotations wins.
-        self.writer
-            .submit(Write::Rotate {
-                old: old.clone(),
-                new: new.clone(),
-                now,
-            })
-            .await
+        self.writer.rotate(old, new, now).await
     }
 
     async fn revoke_family(
