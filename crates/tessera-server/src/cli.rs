@@ -160,23 +160,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Lines the log thread may hold while stderr is slow; past it, new lines are
-/// dropped (and counted) rather than making a request wait.
-const LOG_BUFFER_LINES: usize = 64 * 1024;
-
 /// Sets up logging to stderr in the configured format, written by a thread
-/// of its own. Lines still buffered are written when the returned guard is
-/// dropped, at the end of `main`.
-fn init_logging(settings: &Settings) -> tracing_appender::non_blocking::WorkerGuard {
+/// of its own (`logging`). Lines still queued are written when the returned
+/// guard is dropped, at the end of `main`.
+fn init_logging(settings: &Settings) -> Option<crate::logging::LogGuard> {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(LOG_BUFFER_LINES)
-        .thread_name("tessera-log")
-        .finish(std::io::stderr());
-    crate::telemetry::count_log_drops(writer.error_counter());
+    let (writer, guard) = crate::logging::start(settings.log_format)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
@@ -186,7 +177,7 @@ fn init_logging(settings: &Settings) -> tracing_appender::non_blocking::WorkerGu
             .try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    guard
+    Some(guard)
 }
 
 async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod keyring;
+pub mod logging;
 pub mod propagation;
 pub mod server;
 pub mod telemetry;

@@ -36,19 +36,9 @@ pub fn install() {
     }
 }
 
-static LOG_DROPS: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
-
-/// Reports the log lines `counter` says were dropped (the log thread's
-/// buffer was full) as `tessera_log_lines_dropped_total`.
-pub fn count_log_drops(counter: tracing_appender::non_blocking::ErrorCounter) {
-    let _ = LOG_DROPS.set(counter);
-}
-
 /// The metrics in Prometheus text format; empty when no recorder is installed.
 pub fn render() -> String {
-    if let Some(drops) = LOG_DROPS.get() {
-        counter!(LOG_DROPPED).absolute(drops.dropped_lines() as u64);
-    }
+    counter!(LOG_DROPPED).absolute(crate::logging::dropped());
     HANDLE
         .get()
         .map(PrometheusHandle::render)

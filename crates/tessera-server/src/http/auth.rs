@@ -7,11 +7,9 @@ use super::error::ApiError;
 use crate::authority::{Authority, Refusal, User};
 use crate::config::{Settings, TokenLocation};
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use tessera_core::claims::VerifiedClaims;
 use tessera_core::credentials::{self, Presented};
@@ -66,7 +64,7 @@ impl FromRequestParts<Arc<Authority>> for Authenticated {
                 cookies::header_value(&parts.headers, cookies::CSRF_HEADER),
             )?;
         }
-        tracing::Span::current().record("user_id", user.id);
+        super::edge::note_user(user.id);
         Ok(Self {
             claims,
             user,
@@ -121,11 +119,7 @@ fn query_token(query: Option<&str>) -> Option<String> {
 
 /// With `json` among the token locations, reads a JSON body's top-level
 /// `access_token` before routing and hands the body on unchanged.
-pub async fn capture_json_token(
-    State(authority): State<Arc<Authority>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn capture_json_token(authority: &Authority, req: Request) -> Result<Request, ApiError> {
     let settings = authority.settings();
     let is_json = req
         .headers()
@@ -139,20 +133,16 @@ pub async fn capture_json_token(
                 .eq_ignore_ascii_case("application/json")
         });
     if !settings.token_locations.contains(&TokenLocation::Json) || !is_json {
-        return next.run(req).await;
+        return Ok(req);
     }
     let (mut parts, body) = req.into_parts();
-    let bytes = match read_body(&parts.headers, body, settings.request_timeout).await {
-        Ok(bytes) => bytes,
-        Err(e) => return e.into_response(),
-    };
+    let bytes = read_body(&parts.headers, body, settings.request_timeout).await?;
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(&bytes)
         && let Some(serde_json::Value::String(token)) = map.get("access_token")
     {
         parts.extensions.insert(JsonAccessToken(token.clone()));
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// The token of an `Authorization: <type> <token>` header.

@@ -103,36 +103,29 @@ fn readable(content_type: Option<&str>) -> Option<Readable> {
 /// it reads a body or not: 413 past [`MAX_BODY_BYTES`], 408 past
 /// `request_timeout`, 415 for a non-empty body that is neither JSON nor a
 /// form. The body read is passed on to the handler.
-pub async fn body_rules(
-    axum::extract::State(authority): axum::extract::State<Arc<Authority>>,
-    request: Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::body::HttpBody;
-    use axum::response::IntoResponse;
-    // Most requests have no body (GET /api/auth/me): nothing to read, no
-    // timer to set on the hot path.
-    if request.body().size_hint().exact() == Some(0) {
-        return next.run(request).await;
-    }
+pub async fn body_rules(authority: &Authority, request: Request) -> Result<Request, ApiError> {
     let (parts, body) = request.into_parts();
     let limit = authority.settings().request_timeout;
-    let bytes = match read_body(&parts.headers, body, limit).await {
-        Ok(bytes) => bytes,
-        Err(e) => return e.into_response(),
-    };
+    let bytes = read_body(&parts.headers, body, limit).await?;
     if !bytes.is_empty() {
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         if readable(content_type.as_deref()).is_none() {
-            return ApiError::UnsupportedMediaType(content_type.unwrap_or_default())
-                .into_response();
+            return Err(ApiError::UnsupportedMediaType(
+                content_type.unwrap_or_default(),
+            ));
         }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Whether a request may carry a body, so that [`body_rules`] has work:
+/// most requests (GET /api/auth/me) say they have none.
+pub fn may_have_body(request: &Request) -> bool {
+    use axum::body::HttpBody;
+    request.body().size_hint().exact() != Some(0)
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {

@@ -200,7 +200,7 @@ impl Drop for RequestGuard {
 }
 
 /// The application as every connection calls it.
-pub type App = tower_http::normalize_path::NormalizePath<axum::Router>;
+pub type App = tower_http::normalize_path::NormalizePath<super::edge::Edge>;
 
 /// Accepts connections from `listener` and serves `app` on each until
 /// `shutdown` resolves; then stops accepting, lets open requests finish, and

@@ -9,6 +9,7 @@ pub mod client;
 pub mod connections;
 pub mod cookies;
 pub mod docs;
+pub mod edge;
 pub mod error;
 pub mod listener;
 pub mod meta;
@@ -20,23 +21,17 @@ pub mod requests;
 pub mod tokens;
 
 use crate::authority::Authority;
-use crate::telemetry::RequestMetrics;
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use error::ApiError;
 use openapi::ApiDoc;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -90,46 +85,16 @@ fn documentation(openapi: &mut utoipa::openapi::OpenApi) -> Router {
         .with_state(state)
 }
 
-/// Every route, with the shared rules applied (except the trailing slash,
-/// which [`serve`] handles in front of routing).
+/// Every route, each noting its pattern for [`edge::Edge`], which applies the
+/// shared rules around them (the trailing slash is [`serve`]'s, in front).
 pub fn router(authority: Arc<Authority>) -> Router {
     let (api, mut openapi) = routes();
     let docs = documentation(&mut openapi);
     let cors = cors_layer(&authority.settings().cors_allowed_origins);
-    let json_token = middleware::from_fn_with_state(authority.clone(), auth::capture_json_token);
-    let body_rules = middleware::from_fn_with_state(authority.clone(), body::body_rules);
     api.with_state(authority)
         .merge(docs)
         .fallback(|| async { ApiError::NotFound })
-        .layer(middleware::from_fn(json_method_not_allowed))
-        .layer(middleware::from_fn(security_headers))
-        .layer(json_token)
-        // Outside the token capture: the body is checked before anything reads it.
-        .layer(body_rules)
-        .layer(middleware::from_fn_with_state(
-            Arc::new(RequestMetrics::default()),
-            track,
-        ))
-        .layer(
-            TraceLayer::new_for_http()
-                // The path only: a query string may carry a token.
-                .make_span_with(|req: &Request| {
-                    tracing::info_span!(
-                        "request",
-                        method = %req.method(),
-                        path = %req.uri().path(),
-                        user_id = tracing::field::Empty,
-                    )
-                })
-                .on_request(())
-                .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
-                    tracing::info!(
-                        status = res.status().as_u16(),
-                        latency_us = latency.as_micros() as u64,
-                        "response"
-                    );
-                }),
-        )
+        .layer(edge::NoteRoute)
         .layer(cors)
 }
 
@@ -166,81 +131,6 @@ fn cors_layer(origins: &[String]) -> tower::util::Either<CorsLayer, tower::layer
     )
 }
 
-/// Counts every request by method, route (the pattern, not the path, so
-/// that ids do not make new series) and status, with its latency.
-async fn track(State(metrics): State<Arc<RequestMetrics>>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(req).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    metrics.record(&method, route, response.status().as_u16(), start.elapsed());
-    response
-}
-
-/// The page's policy: its own scripts, styles and API, nothing inline, no
-/// other origin, never in a frame.
-const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-    form-action 'self'; frame-ancestors 'none'";
-
-/// Swagger UI's: the same, but for the style attributes its React views set
-/// (styles, not scripts: no inline script runs).
-const DOCS_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
-    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-/// Headers for browsers: no content sniffing on any answer (a JSON body is
-/// never run as a script or page), and on the pages (`/`, `/docs`,
-/// `/static/...`) a Content-Security-Policy, no framing and no referrer.
-async fn security_headers(req: Request, next: Next) -> Response {
-    use axum::http::{HeaderValue, header};
-    let path = req.uri().path();
-    let policy = if path == "/" || path.starts_with("/static/") {
-        Some(PAGE_POLICY)
-    } else if path == "/docs" || path.starts_with("/docs/") {
-        Some(DOCS_POLICY)
-    } else {
-        None
-    };
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Some(policy) = policy {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(policy),
-        );
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-    }
-    response
-}
-
-/// axum answers a known path with the wrong method with an empty 405; give
-/// it our JSON body, keeping its `Allow` header.
-async fn json_method_not_allowed(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let response = next.run(req).await;
-    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
-        return response;
-    }
-    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
-    let mut replaced = ApiError::MethodNotAllowed(method).into_response();
-    if let Some(allow) = allow {
-        replaced
-            .headers_mut()
-            .insert(axum::http::header::ALLOW, allow);
-    }
-    replaced
-}
-
 /// Serves `authority` on `listener` until `shutdown` completes, then lets
 /// requests in flight finish.
 pub async fn serve(
@@ -256,8 +146,10 @@ pub async fn serve(
     };
     let origin = origin::PublicOrigin::new(settings, listener.local_addr()?);
     // Every path answers with or without a trailing slash, with no redirect.
-    let app = NormalizePathLayer::trim_trailing_slash()
-        .layer(router(authority).layer(axum::Extension(origin)));
+    let app = NormalizePathLayer::trim_trailing_slash().layer(edge::Edge::new(
+        router(authority.clone()).layer(axum::Extension(origin)),
+        authority,
+    ));
     connections::serve(
         listener::CappedListener::new(listener, max_connections),
         app,

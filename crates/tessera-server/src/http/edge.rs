@@ -1,0 +1,230 @@
+//! What every answer shares, applied once around the router rather than as a
+//! stack of middleware on each route: the body rules, browser headers, the
+//! JSON body of a 405, the request metrics and the request log.
+//!
+//! One service instead of six layers matters on the hot path: each axum
+//! `from_fn` layer clones its inner service and boxes a future per request,
+//! and tower-http's trace layer formatted a span and an event on the
+//! request's thread. Here a request costs one boxed future, and its log line
+//! is a few numbers handed to the log thread ([`crate::logging`]).
+
+use super::auth;
+use super::body;
+use super::error::ApiError;
+use crate::authority::Authority;
+use crate::logging::{self, RequestLine};
+use crate::telemetry::RequestMetrics;
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+use tower::{Layer, Service, ServiceExt};
+
+/// What the routed part of a request tells the edge about it.
+#[derive(Debug, Default)]
+struct Note {
+    /// The route's pattern (for the metrics' `route` label).
+    route: Option<MatchedPath>,
+    /// The user the request authenticated (for the request log).
+    user_id: Option<i64>,
+}
+
+tokio::task_local! {
+    static NOTE: RefCell<Note>;
+}
+
+/// Tells the request log which user the current request authenticated.
+/// Outside a request served by [`Edge`], does nothing.
+pub fn note_user(user_id: i64) {
+    let _ = NOTE.try_with(|note| note.borrow_mut().user_id = Some(user_id));
+}
+
+/// The per-route layer that tells the edge which route answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoteRoute;
+
+impl<S> Layer<S> for NoteRoute {
+    type Service = RouteNoted<S>;
+
+    fn layer(&self, inner: S) -> RouteNoted<S> {
+        RouteNoted(inner)
+    }
+}
+
+/// A route that notes its pattern before it answers (see [`NoteRoute`]).
+#[derive(Debug, Clone)]
+pub struct RouteNoted<S>(S);
+
+impl<S: Service<Request>> Service<Request> for RouteNoted<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> S::Future {
+        if let Some(path) = req.extensions().get::<MatchedPath>() {
+            let path = path.clone();
+            let _ = NOTE.try_with(|note| note.borrow_mut().route = Some(path));
+        }
+        self.0.call(req)
+    }
+}
+
+struct Shared {
+    router: Router,
+    authority: Arc<Authority>,
+    metrics: RequestMetrics,
+}
+
+/// The router with the shared rules around it: the application as a
+/// connection serves it.
+#[derive(Clone)]
+pub struct Edge(Arc<Shared>);
+
+impl Edge {
+    /// `router` (whose routes carry [`NoteRoute`]) behind the shared rules.
+    pub fn new(router: Router, authority: Arc<Authority>) -> Self {
+        Self(Arc::new(Shared {
+            router,
+            authority,
+            metrics: RequestMetrics::default(),
+        }))
+    }
+}
+
+impl Service<Request> for Edge {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
+        let shared = self.0.clone();
+        Box::pin(async move { Ok(answer(&shared, started, req).await) })
+    }
+}
+
+async fn answer(shared: &Shared, started: Instant, req: Request) -> Response {
+    let method = req.method().clone();
+    let logged = logging::request_log_enabled().then(|| req.uri().clone());
+    let policy = page_policy(req.uri().path());
+    let (mut response, note) = match prepare(&shared.authority, req).await {
+        Ok(req) => route(&shared.router, req).await,
+        Err(refused) => (refused.into_response(), Note::default()),
+    };
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        response = json_method_not_allowed(&method, response);
+    }
+    browser_headers(&mut response, policy);
+    let status = response.status().as_u16();
+    let latency = started.elapsed();
+    let route = note.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    shared.metrics.record(&method, route, status, latency);
+    if let Some(uri) = logged {
+        logging::request(RequestLine {
+            at: SystemTime::now(),
+            method,
+            uri,
+            status,
+            latency,
+            user_id: note.user_id,
+        });
+    }
+    response
+}
+
+/// The body rules (413, 408, 415) and the capture of a JSON body's token,
+/// before any handler runs; nothing to do for a request without a body.
+async fn prepare(authority: &Authority, req: Request) -> Result<Request, ApiError> {
+    if !body::may_have_body(&req) {
+        return Ok(req);
+    }
+    let req = body::body_rules(authority, req).await?;
+    auth::capture_json_token(authority, req).await
+}
+
+/// Routes `req`, with what the route noted about it.
+async fn route(router: &Router, req: Request) -> (Response, Note) {
+    let routed = NOTE.scope(RefCell::new(Note::default()), router.clone().oneshot(req));
+    tokio::pin!(routed);
+    let response = match (&mut routed).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let note = routed
+        .as_mut()
+        .take_value()
+        .map(RefCell::into_inner)
+        .unwrap_or_default();
+    (response, note)
+}
+
+/// The page's policy: its own scripts, styles and API, nothing inline, no
+/// other origin, never in a frame.
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// Swagger UI's: the same, but for the style attributes its React views set
+/// (styles, not scripts: no inline script runs).
+const DOCS_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The Content-Security-Policy of the pages (`/`, `/docs`, `/static/...`).
+fn page_policy(path: &str) -> Option<&'static str> {
+    if path == "/" || path.starts_with("/static/") {
+        Some(PAGE_POLICY)
+    } else if path == "/docs" || path.starts_with("/docs/") {
+        Some(DOCS_POLICY)
+    } else {
+        None
+    }
+}
+
+/// Headers for browsers: no content sniffing on any answer (a JSON body is
+/// never run as a script or page), and on the pages a Content-Security-Policy,
+/// no framing and no referrer.
+fn browser_headers(response: &mut Response, policy: Option<&'static str>) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(policy) = policy {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
+}
+
+/// axum answers a known path with the wrong method with an empty 405; give
+/// it our JSON body, keeping its `Allow` header.
+fn json_method_not_allowed(method: &Method, response: Response) -> Response {
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut replaced = ApiError::MethodNotAllowed(method.clone()).into_response();
+    if let Some(allow) = allow {
+        replaced.headers_mut().insert(header::ALLOW, allow);
+    }
+    replaced
+}

@@ -1,0 +1,318 @@
+//! Logging to stderr without slowing requests: every line goes through a
+//! bounded queue to a thread of its own, which writes what has gathered in
+//! one write. The request log, one line per answered request, is not even
+//! formatted on the request's thread: the request hands over a few numbers
+//! ([`RequestLine`]) and the log thread writes them in the configured
+//! format. When the queue is full, lines are dropped and counted
+//! ([`dropped`]), never waited for.
+
+use crate::config::LogFormat;
+use axum::http::{Method, Uri};
+use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+/// Lines the queue holds while stderr is slow; past it, new lines are dropped.
+const QUEUE_LINES: usize = 64 * 1024;
+
+/// How long the log thread lets lines gather after a write. While it waits,
+/// no request wakes it: under load each write carries many lines, and the
+/// cost of a line is its share of one write.
+const GATHER: Duration = Duration::from_millis(5);
+
+/// Bytes gathered before they are written even if more are queued.
+const WRITE_CHUNK: usize = 256 * 1024;
+
+/// The target the request log is filtered by (`TESSERA_LOG`), as it was
+/// when tower-http's trace layer wrote it.
+pub const REQUEST_TARGET: &str = "tessera_server::http";
+
+/// One answered request, as the request log shows it.
+#[derive(Debug)]
+pub struct RequestLine {
+    /// When the answer was ready.
+    pub at: SystemTime,
+    /// The request's method.
+    pub method: Method,
+    /// The request's URI; only its path is written (a query may carry a token).
+    pub uri: Uri,
+    /// The answer's status.
+    pub status: u16,
+    /// From the request's arrival to its answer.
+    pub latency: Duration,
+    /// The user the request authenticated, if any.
+    pub user_id: Option<i64>,
+}
+
+enum Entry {
+    /// A line formatted by the event's own thread (every event but the
+    /// request log), newline included.
+    Formatted(Vec<u8>),
+    Request(RequestLine),
+    /// Write what is queued, then stop.
+    Stop,
+}
+
+struct Sink {
+    queue: SyncSender<Entry>,
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Lines dropped so far because the queue was full.
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// Whether a request line would be written: the log thread runs and
+/// `TESSERA_LOG` lets info events of [`REQUEST_TARGET`] through.
+pub fn request_log_enabled() -> bool {
+    SINK.get().is_some() && tracing::enabled!(target: REQUEST_TARGET, tracing::Level::INFO)
+}
+
+/// Queues one request line (see [`request_log_enabled`]).
+pub fn request(line: RequestLine) {
+    send(Entry::Request(line));
+}
+
+fn send(entry: Entry) {
+    let Some(sink) = SINK.get() else { return };
+    match sink.queue.try_send(entry) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+        // The log thread has stopped: the process is ending.
+        Err(TrySendError::Disconnected(_)) => {}
+    }
+}
+
+/// Writes what is still queued and stops the log thread when dropped.
+pub struct LogGuard {
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        if let Some(sink) = SINK.get() {
+            // Blocking: the lines before it must be written.
+            let _ = sink.queue.send(Entry::Stop);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the log thread writing to stderr in `format`, and returns the
+/// writer for the `tracing` subscriber's own lines. `None` when it already
+/// runs (only one per process).
+pub fn start(format: LogFormat) -> Option<(QueueWriter, LogGuard)> {
+    let (queue, lines) = sync_channel(QUEUE_LINES);
+    if SINK.set(Sink { queue }).is_err() {
+        return None;
+    }
+    let thread = std::thread::Builder::new()
+        .name("tessera-log".into())
+        .spawn(move || write_lines(lines, format, &mut std::io::stderr()))
+        .ok()?;
+    Some((
+        QueueWriter,
+        LogGuard {
+            thread: Some(thread),
+        },
+    ))
+}
+
+/// The log thread: waits for a line, sleeps a moment so that more gather
+/// (while it sleeps rather than waits on the queue, a request that queues a
+/// line wakes nobody), writes them all, until told to stop.
+fn write_lines(lines: Receiver<Entry>, format: LogFormat, out: &mut impl Write) {
+    let mut buffer = Vec::with_capacity(WRITE_CHUNK);
+    while let Ok(first) = lines.recv() {
+        let mut running = append(first, format, &mut buffer);
+        if running {
+            std::thread::sleep(GATHER);
+        }
+        while running {
+            match lines.try_recv() {
+                Ok(entry) => running = append(entry, format, &mut buffer),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => running = false,
+            }
+            if buffer.len() >= WRITE_CHUNK {
+                let _ = out.write_all(&buffer);
+                buffer.clear();
+            }
+        }
+        let _ = out.write_all(&buffer);
+        let _ = out.flush();
+        buffer.clear();
+        if !running {
+            return;
+        }
+    }
+}
+
+/// Appends `entry`'s line to `buffer`; false for [`Entry::Stop`].
+fn append(entry: Entry, format: LogFormat, buffer: &mut Vec<u8>) -> bool {
+    match entry {
+        Entry::Formatted(line) => buffer.extend_from_slice(&line),
+        Entry::Request(line) => match format {
+            LogFormat::Text => text_line(&line, buffer),
+            LogFormat::Json => json_line(&line, buffer),
+        },
+        Entry::Stop => return false,
+    }
+    true
+}
+
+/// The request line as `tracing`'s text format writes an event in a span:
+/// `TIME  INFO request{method=GET path=/x user_id=1}: TARGET: response status=200 latency_us=12`.
+fn text_line(line: &RequestLine, buffer: &mut Vec<u8>) {
+    let _ = write!(
+        buffer,
+        "{}  INFO request{{method={} path={}",
+        humantime::format_rfc3339_micros(line.at),
+        line.method,
+        line.uri.path()
+    );
+    if let Some(user_id) = line.user_id {
+        let _ = write!(buffer, " user_id={user_id}");
+    }
+    let _ = writeln!(
+        buffer,
+        "}}: {REQUEST_TARGET}: response status={} latency_us={}",
+        line.status,
+        line.latency.as_micros()
+    );
+}
+
+/// The request line as `tracing`'s JSON format writes an event in a span
+/// (event fields flattened, the span under `span` and `spans`).
+fn json_line(line: &RequestLine, buffer: &mut Vec<u8>) {
+    let mut span = serde_json::json!({
+        "method": line.method.as_str(),
+        "path": line.uri.path(),
+        "name": "request",
+    });
+    if let Some(user_id) = line.user_id {
+        span["user_id"] = user_id.into();
+    }
+    let event = serde_json::json!({
+        "timestamp": humantime::format_rfc3339_micros(line.at).to_string(),
+        "level": "INFO",
+        "status": line.status,
+        "latency_us": u64::try_from(line.latency.as_micros()).unwrap_or(u64::MAX),
+        "message": "response",
+        "target": REQUEST_TARGET,
+        "span": span,
+        "spans": [span],
+    });
+    if serde_json::to_writer(&mut *buffer, &event).is_ok() {
+        buffer.push(b'\n');
+    }
+}
+
+/// The `tracing` subscriber's writer: each event's formatted line goes to
+/// the queue as one entry.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueWriter;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for QueueWriter {
+    type Writer = LineWriter;
+
+    fn make_writer(&'a self) -> LineWriter {
+        LineWriter(Vec::new())
+    }
+}
+
+/// One event's line, queued when dropped.
+pub struct LineWriter(Vec<u8>);
+
+impl Write for LineWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            send(Entry::Formatted(std::mem::take(&mut self.0)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(user_id: Option<i64>) -> RequestLine {
+        RequestLine {
+            at: SystemTime::UNIX_EPOCH + Duration::from_micros(1_764_650_000_123_456),
+            method: Method::GET,
+            uri: "/api/auth/me?access_token=secret".parse().unwrap(),
+            status: 200,
+            latency: Duration::from_micros(42),
+            user_id,
+        }
+    }
+
+    #[test]
+    fn a_text_request_line_reads_like_a_tracing_event_in_its_span() {
+        let mut out = Vec::new();
+        text_line(&line(Some(7)), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2025-12-02T04:33:20.123456Z  INFO request{method=GET path=/api/auth/me user_id=7}: \
+             tessera_server::http: response status=200 latency_us=42\n"
+        );
+        let mut out = Vec::new();
+        text_line(&line(None), &mut out);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("request{method=GET path=/api/auth/me}: ")
+        );
+    }
+
+    #[test]
+    fn a_json_request_line_is_one_object_without_the_query() {
+        let mut out = Vec::new();
+        json_line(&line(Some(7)), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with('\n') && !text.contains("secret"), "{text}");
+        let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(event["timestamp"], "2025-12-02T04:33:20.123456Z");
+        assert_eq!(event["message"], "response");
+        assert_eq!(event["status"], 200);
+        assert_eq!(event["latency_us"], 42);
+        assert_eq!(event["span"]["path"], "/api/auth/me");
+        assert_eq!(event["span"]["user_id"], 7);
+    }
+
+    #[test]
+    fn the_log_thread_writes_every_queued_line_before_it_stops() {
+        let (queue, lines) = sync_channel(16);
+        for _ in 0..3 {
+            queue.send(Entry::Request(line(None))).unwrap();
+        }
+        queue.send(Entry::Formatted(b"other\n".to_vec())).unwrap();
+        queue.send(Entry::Stop).unwrap();
+        let mut out = Vec::new();
+        write_lines(lines, LogFormat::Text, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(text.ends_with("other\n"), "{text}");
+    }
+}
