@@ -258,6 +258,8 @@ pub struct Authority {
     written: Arc<tokio::sync::Notify>,
     /// When (ms) keys were last read again for a token with an unknown kid.
     kid_reload_ms: AtomicI64,
+    /// The origin of the absolute URLs given out, fixed once serving begins.
+    public_origin: std::sync::OnceLock<Arc<str>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -285,6 +287,31 @@ pub enum KeyUse {
 }
 
 impl Authority {
+    /// Fixes the origin of the absolute URLs this authority gives out
+    /// (discovery, paging links): `public_url` when set, else `fallback`, the
+    /// address the server is bound to. The first call wins.
+    pub fn set_public_origin(&self, fallback: std::net::SocketAddr) {
+        let origin = match &self.settings.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{fallback}"),
+        };
+        let _ = self.public_origin.set(origin.into());
+    }
+
+    /// The origin fixed by [`Authority::set_public_origin`]; `public_url`
+    /// (or `http://localhost`) before the server is bound.
+    pub fn public_origin(&self) -> Arc<str> {
+        match self.public_origin.get() {
+            Some(origin) => origin.clone(),
+            None => self
+                .settings
+                .public_url
+                .as_deref()
+                .unwrap_or("http://localhost")
+                .into(),
+        }
+    }
+
     /// Loads keys, users and revocation markers from `store` (already
     /// migrated), to serve: a key of the configured algorithm is put in
     /// service if none is.
@@ -346,6 +373,7 @@ impl Authority {
             throttle,
             written: Arc::default(),
             kid_reload_ms: AtomicI64::new(i64::MIN),
+            public_origin: std::sync::OnceLock::new(),
         })
     }
 
@@ -412,19 +440,29 @@ impl Authority {
     }
 
     /// [`Self::blocking`] for a password hash, with working memory from the
-    /// pool, given back when the hash is done.
+    /// pool. The memory goes back to the pool only while other checks wait
+    /// for a permit (a login storm reuses it); otherwise it is freed, so
+    /// that an idle server does not hold 19 MiB per permit it once used.
     async fn hashing<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
     ) -> Result<T, AuthError> {
         let pool = self.hash_memory.clone();
-        self.blocking(move || {
-            let mut memory = lock(&pool).pop().unwrap_or_default();
-            let result = work(&mut memory);
-            lock(&pool).push(memory);
-            result
-        })
-        .await
+        let (result, memory) = self
+            .blocking(move || {
+                let mut memory = lock(&pool).pop().unwrap_or_default();
+                let result = work(&mut memory);
+                (result, memory)
+            })
+            .await?;
+        let mut pool = lock(&self.hash_memory);
+        if self.hashing_queued() > 0 {
+            pool.push(memory);
+        } else {
+            // Nobody waits: let go of this and of what the pool holds.
+            pool.clear();
+        }
+        Ok(result)
     }
 
     /// Keeps `record` in memory unless a newer copy is there; returns the

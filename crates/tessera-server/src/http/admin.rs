@@ -7,7 +7,6 @@ use super::openapi::*;
 use super::origin::PublicOrigin;
 use super::requests::Body;
 use crate::authority::Authority;
-use axum::Extension;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
@@ -56,7 +55,7 @@ impl FromRequestParts<Arc<Authority>> for Staff {
 pub async fn list_users(
     State(authority): State<Arc<Authority>>,
     _staff: Staff,
-    Extension(origin): Extension<PublicOrigin>,
+    origin: PublicOrigin,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     // DRF reads an unreadable page_size as the default, and an unreadable

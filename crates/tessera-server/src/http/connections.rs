@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -56,46 +56,32 @@ struct Activity {
     last_write: Instant,
 }
 
-/// One connection's activity, and a wake-up for its watcher whenever the
-/// deadline may have moved earlier (a request ended, a new head began).
+/// One connection's activity, shared by its stream, its requests and its
+/// watcher. Nothing here wakes the watcher: it sleeps at most the shorter
+/// of the two timeouts at a time and reads the state when it wakes (see
+/// [`Watch::next_check`]), so that a request costs a few uncontended locks
+/// rather than two wake-ups of the connection's task.
 #[derive(Clone)]
-struct Watch(Arc<(Mutex<Activity>, Notify)>);
+struct Watch(Arc<Mutex<Activity>>);
 
 impl Watch {
     fn new(now: Instant) -> Self {
-        Self(Arc::new((
-            Mutex::new(Activity {
-                phase: Phase::Head(now),
-                last_write: now,
-            }),
-            Notify::new(),
-        )))
+        Self(Arc::new(Mutex::new(Activity {
+            phase: Phase::Head(now),
+            last_write: now,
+        })))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Activity) -> T) -> T {
-        f(&mut self.0.0.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Wakes the watcher (a permit is kept if it is not waiting yet).
-    fn moved(&self) {
-        self.0.1.notify_one();
-    }
-
-    async fn changed(&self) {
-        self.0.1.notified().await;
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn read(&self) {
-        let began = self.with(|a| {
-            let idle = matches!(a.phase, Phase::Idle(_));
-            if idle {
+        self.with(|a| {
+            if matches!(a.phase, Phase::Idle(_)) {
                 a.phase = Phase::Head(Instant::now());
             }
-            idle
         });
-        if began {
-            self.moved();
-        }
     }
 
     fn wrote(&self) {
@@ -118,7 +104,6 @@ impl Watch {
                 _ => Phase::Idle(Instant::now()),
             }
         });
-        self.moved();
     }
 
     /// When the connection is to be closed if nothing happens meanwhile;
@@ -131,6 +116,16 @@ impl Watch {
             Phase::Idle(since) => Some(since.max(a.last_write) + timeouts.idle),
             Phase::Busy(_) => None,
         })
+    }
+
+    /// When the watcher is to look again, at `now`: the deadline, but never
+    /// later than the shorter timeout away. A deadline that arises while the
+    /// watcher sleeps (a head begins: `header_read` after it; a request
+    /// ends: `idle` after it) is then never earlier than the watcher's next
+    /// look, which sees it exactly.
+    fn next_check(&self, timeouts: Timeouts, now: Instant) -> Instant {
+        let horizon = now + timeouts.header_read.min(timeouts.idle);
+        self.deadline(timeouts).map_or(horizon, |d| d.min(horizon))
     }
 }
 
@@ -277,30 +272,20 @@ async fn connection(
         conn.as_mut().graceful_shutdown();
     }
     loop {
-        let deadline = watch.deadline(timeouts);
+        let check = watch.next_check(timeouts, Instant::now());
         tokio::select! {
             // Served to the end, or failed: either way it is over.
             _ = conn.as_mut() => return,
-            () = sleep_until(deadline) => {
+            () = tokio::time::sleep_until(check) => {
                 if watch.deadline(timeouts).is_some_and(|d| d <= Instant::now()) {
                     // Dropping the connection closes the socket.
                     return;
                 }
             }
-            () = watch.changed() => {}
             _ = stopping.changed(), if !shutting_down => {
                 shutting_down = true;
                 conn.as_mut().graceful_shutdown();
             }
         }
-    }
-}
-
-/// Waits until `deadline`, or for ever when there is none (the watch wakes
-/// the loop when a request ends).
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

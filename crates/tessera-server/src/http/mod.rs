@@ -144,12 +144,10 @@ pub async fn serve(
         header_read: settings.header_read_timeout,
         idle: settings.idle_timeout,
     };
-    let origin = origin::PublicOrigin::new(settings, listener.local_addr()?);
+    authority.set_public_origin(listener.local_addr()?);
     // Every path answers with or without a trailing slash, with no redirect.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(edge::Edge::new(
-        router(authority.clone()).layer(axum::Extension(origin)),
-        authority,
-    ));
+    let app = NormalizePathLayer::trim_trailing_slash()
+        .layer(edge::Edge::new(router(authority.clone()), authority));
     connections::serve(
         listener::CappedListener::new(listener, max_connections),
         app,

@@ -2,25 +2,30 @@
 //! (discovery, paging links). Never the request's `Host` header: a client
 //! chooses that, and a cache in front would hand its choice to everyone.
 
+use crate::authority::Authority;
 use crate::config::Settings;
-use std::net::SocketAddr;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 /// `public_url` when set, else `http://` and the address the server is bound
-/// to; fixed when the server starts.
+/// to; fixed when the server starts ([`Authority::set_public_origin`]).
 #[derive(Debug, Clone)]
 pub struct PublicOrigin(Arc<str>);
 
-impl PublicOrigin {
-    /// The origin for a server of `settings` bound to `local`.
-    pub fn new(settings: &Settings, local: SocketAddr) -> Self {
-        let origin = match &settings.public_url {
-            Some(url) => url.clone(),
-            None => format!("http://{local}"),
-        };
-        PublicOrigin(origin.into())
-    }
+impl FromRequestParts<Arc<Authority>> for PublicOrigin {
+    type Rejection = Infallible;
 
+    async fn from_request_parts(
+        _: &mut Parts,
+        authority: &Arc<Authority>,
+    ) -> Result<Self, Infallible> {
+        Ok(PublicOrigin(authority.public_origin()))
+    }
+}
+
+impl PublicOrigin {
     /// The base URL of the API, without a trailing slash: `issuer` when
     /// configured (it names the public base URL), else this origin.
     pub fn base(&self, settings: &Settings) -> String {
