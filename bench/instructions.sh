@@ -58,9 +58,9 @@ count() {
     sleep 0.2
   done
   client "$port" "$path" 300 $token
-  callgrind_control -z "$vg" > /dev/null
+  callgrind_control -z "$vg" > /dev/null 2>&1
   client "$port" "$path" 2000 $token
-  callgrind_control -d "$vg" > /dev/null
+  callgrind_control -d "$vg" > /dev/null 2>&1
   kill "$vg"; wait "$vg" 2>/dev/null || true; vg=""
   total="$(callgrind_annotate "$(ls -S "$work/$name".* | head -n 1)" 2>/dev/null \
     | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)"
