@@ -5,6 +5,8 @@
 //! give it its working memory ([`HashMemory`]) so that memory is bounded by
 //! the hashes allowed at once, not by how many have run.
 
+pub mod imported;
+
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
