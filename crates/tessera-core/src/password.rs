@@ -140,6 +140,28 @@ pub fn verify_with(password: &str, phc: &str, memory: &mut HashMemory) -> bool {
     }
 }
 
+/// Whether `password` matches `stored`, a hash Tessera made or one an
+/// imported user brought ([`imported`]), working in `memory`. A hash that
+/// cannot be used (none set, unknown, too costly) matches nothing.
+pub fn verify_stored(password: &str, stored: &str, memory: &mut HashMemory) -> bool {
+    imported::parse(stored).is_some_and(|hash| hash.verify(password, memory))
+}
+
+/// Whether `stored` is a hash as Tessera makes them today (Argon2id with
+/// its parameters); any other the caller replaces after the next successful
+/// login, so that imported and older hashes do not stay weaker.
+pub fn is_current(stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    parsed.algorithm == Algorithm::Argon2id.ident()
+        && parsed.version == Some(Version::V0x13.into())
+        && Params::try_from(&parsed).is_ok_and(|p| {
+            let ours = params();
+            (p.m_cost(), p.t_cost(), p.p_cost()) == (ours.m_cost(), ours.t_cost(), ours.p_cost())
+        })
+}
+
 /// [`verify_with`] in memory of its own (tools and tests).
 pub fn verify(password: &str, phc: &str) -> bool {
     verify_with(password, phc, &mut HashMemory::new())
@@ -297,6 +319,23 @@ mod tests {
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verify("correct horse battery staple", &h));
         assert!(!verify("wrong", &h));
+        assert!(is_current(&h));
+        let mut memory = HashMemory::new();
+        assert!(verify_stored(
+            "correct horse battery staple",
+            &h,
+            &mut memory
+        ));
+        assert!(!verify_stored("wrong", &h, &mut memory));
+        // Another Argon2 variant or cost is not Tessera's own: it is replaced.
+        for other in [
+            "$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+            "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+            "pbkdf2_sha256$1000000$salt$aGFzaA==",
+            "",
+        ] {
+            assert!(!is_current(other), "{other}");
+        }
         assert!(!verify("x", "not a phc string"));
         assert!(!verify_dummy("anything", &mut HashMemory::new()));
     }

@@ -6,6 +6,7 @@ pub mod authority;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod keyring;
 pub mod logging;
 pub mod propagation;

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod batch;
+mod import;
 mod model;
 mod postgres;
 pub mod scratch;
@@ -120,9 +121,26 @@ pub trait Store: Send + Sync + 'static {
     /// Users ordered by id, skipping `offset`, at most `limit`.
     async fn list_users(&self, offset: i64, limit: i64) -> StoreResult<Vec<UserRecord>>;
 
-    /// Records a successful login; returns the user as it is now (`None`
-    /// if it no longer exists), which may differ from what the login read.
-    async fn record_login(&self, id: i64, at: i64) -> StoreResult<Option<UserRecord>>;
+    /// Records a successful login, and replaces the password hash as
+    /// `rehash` says in the same statement; returns the user as it is now
+    /// (`None` if it no longer exists), which may differ from what the
+    /// login read.
+    async fn record_login(
+        &self,
+        id: i64,
+        at: i64,
+        rehash: Option<Rehash<'_>>,
+    ) -> StoreResult<Option<UserRecord>>;
+
+    /// Creates `users` in one transaction, each unless its id or username
+    /// is taken, and says what became of each, in order. With `commit`
+    /// false nothing is written (a dry run). Ids given are kept, and later
+    /// users created by [`Store::create_user`] get higher ones.
+    async fn import_users(
+        &self,
+        users: &[ImportedUser],
+        commit: bool,
+    ) -> StoreResult<Vec<ImportOutcome>>;
 
     /// Changes a user; returns the updated user, `None` if there is none.
     async fn update_user(

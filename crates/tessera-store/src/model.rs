@@ -57,6 +57,78 @@ pub struct NewUser {
     pub date_joined: i64,
 }
 
+/// A user brought from another system (`tessera import-users`), with the
+/// id it had there when it has one.
+#[derive(Clone)]
+pub struct ImportedUser {
+    /// The id to keep; `None` takes the next one.
+    pub id: Option<i64>,
+    /// Normalised username.
+    pub username: String,
+    /// Email, `""` when none.
+    pub email: String,
+    /// The hash as the other system stored it (see
+    /// `tessera_core::password::imported`), or one that matches nothing.
+    pub password_hash: String,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Active flag.
+    pub is_active: bool,
+    /// Unix seconds.
+    pub date_joined: i64,
+    /// Unix seconds of the last login there, if any.
+    pub last_login: Option<i64>,
+}
+
+impl std::fmt::Debug for ImportedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the hash: an imported one may be weak enough to crack.
+        f.debug_struct("ImportedUser")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What importing one [`ImportedUser`] did, or would do in a dry run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Created with this id.
+    Imported {
+        /// Its id.
+        id: i64,
+    },
+    /// A user with this id and username exists already (or, for a row
+    /// without an id, with this username): nothing was changed.
+    AlreadyPresent {
+        /// Its id.
+        id: i64,
+    },
+    /// The id belongs to a user of another name, left as it is.
+    IdTaken {
+        /// The name of the user who has the id.
+        username: String,
+    },
+    /// The username belongs to a user of another id, left as it is.
+    UsernameTaken {
+        /// The id of the user who has the name.
+        id: i64,
+    },
+}
+
+/// A password hash to replace at a login, only if it is still the one the
+/// login checked (a password change in between wins).
+#[derive(Clone, Copy)]
+pub struct Rehash<'a> {
+    /// The hash the login verified.
+    pub old: &'a str,
+    /// The hash to store instead.
+    pub new: &'a str,
+}
+
 /// Changes to a user; `None` leaves a field as it is.
 #[derive(Clone, Default)]
 pub struct UserUpdate {

@@ -5,8 +5,8 @@
 use crate::batch::{Batches, Write, Writer, apply_in_savepoints};
 use crate::sqlite_file;
 use crate::{
-    Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, RefreshStanding, Revocations, Store,
-    StoreError, StoreResult, UserRecord, UserUpdate,
+    Change, ChangeKind, ImportOutcome, ImportedUser, KeyRecord, NewUser, RefreshRecord,
+    RefreshStanding, Rehash, Revocations, Store, StoreError, StoreResult, UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -267,15 +267,31 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn record_login(&self, id: i64, at: i64) -> StoreResult<Option<UserRecord>> {
+    async fn record_login(
+        &self,
+        id: i64,
+        at: i64,
+        rehash: Option<Rehash<'_>>,
+    ) -> StoreResult<Option<UserRecord>> {
         Ok(sqlx::query_as(&format!(
-            "UPDATE users SET last_login = ?, revision = revision + 1 \
+            "UPDATE users SET last_login = ?, revision = revision + 1, \
+               password_hash = CASE WHEN password_hash = ? THEN ? ELSE password_hash END \
              WHERE id = ? RETURNING {USER_COLUMNS}"
         ))
         .bind(at)
+        .bind(rehash.map(|r| r.old))
+        .bind(rehash.map(|r| r.new))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn import_users(
+        &self,
+        users: &[ImportedUser],
+        commit: bool,
+    ) -> StoreResult<Vec<ImportOutcome>> {
+        crate::import::sqlite(self.pool.begin().await?, users, commit).await
     }
 
     async fn update_user(

@@ -88,7 +88,7 @@ impl Authority {
             .await?;
         let (clear, hash) = (old.to_owned(), record.password_hash.clone());
         if !self
-            .hashing(move |memory| password::verify_with(&clear, &hash, memory))
+            .hashing(move |memory| password::verify_stored(&clear, &hash, memory))
             .await?
         {
             self.throttle
@@ -102,12 +102,26 @@ impl Authority {
         self.throttle
             .login_succeeded(&record.username, &address_key, attempt)
             .await;
+        self.set_password(&record, new, "new_password").await
+    }
+
+    /// Gives `record`'s user the password `new` if it passes the policy
+    /// (else [`AuthError::Fields`] under `field`), refusing every token
+    /// issued before: a password change, or an administrator setting one
+    /// (`tessera users set-password`, for instance for an imported user
+    /// who came without a usable hash).
+    pub async fn set_password(
+        &self,
+        record: &UserRecord,
+        new: &str,
+        field: &str,
+    ) -> Result<(), AuthError> {
         if let Err(messages) = self
             .password_strength(new, &record.username, &record.email)
             .await?
         {
             let mut errors = FieldErrors::new();
-            errors.insert("new_password".into(), messages);
+            errors.insert(field.into(), messages);
             return Err(AuthError::Fields(errors));
         }
         let clear = new.to_owned();

@@ -39,7 +39,7 @@ use tessera_core::token::{self, Grant, IssuedToken, TokenPolicy};
 use tessera_core::username::Username;
 use tessera_core::verified::VerifiedTokens;
 use tessera_store::{
-    ChangeKind, NewUser, RefreshRecord, Store, StoreError, UserRecord, UserUpdate,
+    ChangeKind, NewUser, RefreshRecord, Rehash, Store, StoreError, UserRecord, UserUpdate,
 };
 use throttling::Throttle;
 use tokio::sync::Semaphore;

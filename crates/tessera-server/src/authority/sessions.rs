@@ -30,16 +30,12 @@ impl Authority {
             Err(_) => None,
         };
         let clear = password.to_owned();
-        // Unknown users cost one hash too, so that timing does not tell them apart.
         let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
-        let matches = self
-            .hashing(move |memory| match stored_hash {
-                Some(hash) => password::verify_with(&clear, &hash, memory),
-                None => password::verify_dummy(&clear, memory),
-            })
+        let checked = self
+            .hashing(move |memory| check_password(&clear, stored_hash, memory))
             .await?;
-        let record = match record {
-            Some(r) if matches && r.is_active => r,
+        let (record, rehash) = match (record, checked) {
+            (Some(r), Some(rehash)) if r.is_active => (r, rehash),
             _ => {
                 telemetry::login(false);
                 self.throttle
@@ -52,7 +48,8 @@ impl Authority {
         // as the login's own write leaves it (a deactivation or password
         // change may have landed in between), and on memory if it is newer.
         let now = self.now();
-        let current = self.store.record_login(record.id, now).await?;
+        let rehash = rehash.as_ref().map(|(old, new)| Rehash { old, new });
+        let current = self.store.record_login(record.id, now, rehash).await?;
         let user = match current.map(|r| self.remember(r)) {
             Some(user) if user.is_active && user.token_version == record.token_version => user,
             _ => {
@@ -424,4 +421,32 @@ fn refresh_record(token: &IssuedToken, user_id: i64) -> RefreshRecord {
         issued_at: token.iat,
         expires_at: token.exp,
     }
+}
+
+/// A password login's hashing step: `None` when `password` does not match
+/// `stored` (the user's hash; `None` for an unknown user), else the hash to
+/// replace and its replacement when `stored` is not Tessera's current kind
+/// (an imported user's first login), computed under the same permit.
+fn check_password(
+    password: &str,
+    stored: Option<String>,
+    memory: &mut HashMemory,
+) -> Option<Option<(String, String)>> {
+    let Some(stored) = stored else {
+        // Unknown users cost one hash too, so that timing does not tell them apart.
+        password::verify_dummy(password, memory);
+        return None;
+    };
+    if !password::verify_stored(password, &stored, memory) {
+        return None;
+    }
+    if password::is_current(&stored) {
+        return Some(None);
+    }
+    // Should hashing fail, the old hash stays and serves the next login.
+    Some(
+        password::hash_with(password, memory)
+            .ok()
+            .map(|new| (stored, new)),
+    )
 }

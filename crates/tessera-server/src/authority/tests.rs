@@ -255,8 +255,16 @@ impl Store for RotatesAfterKeyRead {
         &self,
         id: i64,
         at: i64,
+        rehash: Option<tessera_store::Rehash<'_>>,
     ) -> tessera_store::StoreResult<Option<UserRecord>> {
-        self.inner.record_login(id, at).await
+        self.inner.record_login(id, at, rehash).await
+    }
+    async fn import_users(
+        &self,
+        users: &[tessera_store::ImportedUser],
+        commit: bool,
+    ) -> tessera_store::StoreResult<Vec<tessera_store::ImportOutcome>> {
+        self.inner.import_users(users, commit).await
     }
     async fn update_user(
         &self,

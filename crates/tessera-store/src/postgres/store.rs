@@ -2,8 +2,8 @@
 
 use super::{CHANGE_LOG_LOCK, MIGRATOR, PgStore, USER_COLUMNS, is_unique_violation, limit, offset};
 use crate::{
-    Change, ChangeKind, KeyRecord, NewUser, RefreshRecord, RefreshStanding, Revocations, Store,
-    StoreError, StoreResult, UserRecord, UserUpdate,
+    Change, ChangeKind, ImportOutcome, ImportedUser, KeyRecord, NewUser, RefreshRecord,
+    RefreshStanding, Rehash, Revocations, Store, StoreError, StoreResult, UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 use sqlx::Row;
@@ -109,15 +109,31 @@ impl Store for PgStore {
         .await?)
     }
 
-    async fn record_login(&self, id: i64, at: i64) -> StoreResult<Option<UserRecord>> {
+    async fn record_login(
+        &self,
+        id: i64,
+        at: i64,
+        rehash: Option<Rehash<'_>>,
+    ) -> StoreResult<Option<UserRecord>> {
         Ok(sqlx::query_as(&format!(
-            "UPDATE users SET last_login = $1, revision = revision + 1 \
-             WHERE id = $2 RETURNING {USER_COLUMNS}"
+            "UPDATE users SET last_login = $1, revision = revision + 1, \
+               password_hash = CASE WHEN password_hash = $2 THEN $3 ELSE password_hash END \
+             WHERE id = $4 RETURNING {USER_COLUMNS}"
         ))
         .bind(at)
+        .bind(rehash.map(|r| r.old))
+        .bind(rehash.map(|r| r.new))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn import_users(
+        &self,
+        users: &[ImportedUser],
+        commit: bool,
+    ) -> StoreResult<Vec<ImportOutcome>> {
+        crate::import::postgres(self.pool.begin().await?, users, commit).await
     }
 
     async fn update_user(

@@ -145,7 +145,11 @@ pub async fn every_column_round_trips(e: Engine) {
         (created.token_version, created.date_joined, created.revision),
         (0, big, 0)
     );
-    let logged_in = s.record_login(created.id, big + 1).await.unwrap().unwrap();
+    let logged_in = s
+        .record_login(created.id, big + 1, None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(logged_in.last_login, Some(big + 1));
     let update = UserUpdate {
         is_active: Some(false),
@@ -224,8 +228,8 @@ pub async fn every_column_round_trips(e: Engine) {
 pub async fn record_login_raises_the_revision_and_logs_nothing(e: Engine) {
     let (_db, s) = e.store().await;
     let u = s.create_user(new_user("alice")).await.unwrap();
-    let first = s.record_login(u.id, 10).await.unwrap().unwrap();
-    let second = s.record_login(u.id, 11).await.unwrap().unwrap();
+    let first = s.record_login(u.id, 10, None).await.unwrap().unwrap();
+    let second = s.record_login(u.id, 11, None).await.unwrap().unwrap();
     assert_eq!(
         (first.last_login, first.revision),
         (Some(10), u.revision + 1)
@@ -234,7 +238,7 @@ pub async fn record_login_raises_the_revision_and_logs_nothing(e: Engine) {
         (second.last_login, second.revision),
         (Some(11), u.revision + 2)
     );
-    assert!(s.record_login(u.id + 1, 12).await.unwrap().is_none());
+    assert!(s.record_login(u.id + 1, 12, None).await.unwrap().is_none());
     assert_eq!(s.changes_since(0, 100).await.unwrap().len(), 1);
 }
 
@@ -408,7 +412,7 @@ pub async fn latest_change_survives_pruning(e: Engine) {
     assert_eq!(s.latest_change().await.unwrap(), 3);
     // A refused or empty write does not move it.
     assert!(s.create_user(new_user("alice")).await.is_err());
-    s.record_login(u.id, 4).await.unwrap();
+    s.record_login(u.id, 4, None).await.unwrap();
     assert!(s.blacklist_refresh_token(&refresh("x"), 5).await.unwrap());
     assert!(!s.blacklist_refresh_token(&refresh("x"), 6).await.unwrap());
     assert!(

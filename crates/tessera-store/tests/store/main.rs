@@ -23,6 +23,7 @@ use tokio::sync::Barrier;
 
 mod cases;
 mod concurrency;
+mod import;
 mod notifications;
 
 /// The environment variable naming the PostgreSQL server to test against.
@@ -54,6 +55,10 @@ const TESTS: &[(&str, TestFn)] = tests![
     cases::a_family_stays_revoked_until_the_latest_expiry,
     cases::signing_keys_newest_first_and_rotation_retires,
     cases::latest_change_survives_pruning,
+    import::imported_users_keep_their_ids_and_signups_follow,
+    import::a_second_import_changes_nothing_and_collisions_are_told,
+    import::a_dry_run_writes_nothing,
+    import::a_login_replaces_only_the_hash_it_checked,
     concurrency::change_log_is_exact_under_concurrent_writers,
     concurrency::one_of_many_blacklistings_wins,
     concurrency::one_of_many_rotations_wins,

@@ -59,7 +59,7 @@ pub async fn commits_wake_followers_and_a_cut_listener_resumes(e: Engine) {
     woken(&hint, "after a commit to the change log").await;
 
     // A write that logs nothing announces nothing.
-    writer.record_login(1, 5).await.unwrap();
+    writer.record_login(1, 5, None).await.unwrap();
     assert!(quiet(&hint).await, "woken by a write that logs no change");
 
     for round in 0..2 {

@@ -160,10 +160,53 @@ fn unusable_empty_unknown_and_out_of_bounds_hashes_match_nothing() {
     ] {
         assert_eq!(parse(encoded), None, "{encoded:?}");
     }
-    // Read, but nobody's password: a PHC string that asks for 4 GiB.
+    // A PHC string that asks for 4 GiB is refused as too costly, not run.
     let huge = "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
-    let parsed = parse(huge).unwrap();
-    assert!(!parsed.verify("password", &mut HashMemory::new()));
+    assert!(matches!(read(huge), Err(HashProblem::TooCostly(_))));
+}
+
+#[test]
+fn each_unusable_hash_says_why() {
+    let cases: [(&str, HashProblem); 12] = [
+        ("", HashProblem::NoPassword),
+        ("!q8Jd0bWl3", HashProblem::NoPassword),
+        ("md5$salt$0123", HashProblem::UnknownScheme("md5".into())),
+        ("$1$salt$hash", HashProblem::UnknownScheme("1".into())),
+        // No `$`: maybe a password in clear, of which nothing is repeated.
+        ("hunter2", HashProblem::UnknownScheme("(none)".into())),
+        (
+            "pbkdf2_sha256$x$salt$aGFzaA==",
+            HashProblem::Malformed("pbkdf2_sha256"),
+        ),
+        ("bcrypt$$2b$12$short", HashProblem::Malformed("bcrypt")),
+        ("argon2$notargon", HashProblem::Malformed("argon2")),
+        (
+            "pbkdf2_sha256$1000000000000$salt$aGFzaA==",
+            HashProblem::TooCostly(
+                "pbkdf2_sha256 iterations 1000000000000 (at most 10000000)".into(),
+            ),
+        ),
+        (
+            "bcrypt$$2b$31$abcdefghijklmnopqrstuuVXi7ffDnEtDAtvM8RrUc7dxXjPMgAVm",
+            HashProblem::TooCostly("bcrypt cost 31 (at most 16)".into()),
+        ),
+        (
+            "scrypt$1099511627776$salt$8$1$aGFzaA==",
+            HashProblem::TooCostly(
+                "scrypt N=2^40, r=8, p=1 (at most N=2^20, r=32, p=16, 256 MiB)".into(),
+            ),
+        ),
+        (
+            "$argon2id$v=19$m=65536,t=1000,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+            HashProblem::TooCostly("argon2 passes 1000 (at most 16)".into()),
+        ),
+    ];
+    for (encoded, problem) in cases {
+        assert_eq!(read(encoded), Err(problem), "{encoded:?}");
+    }
+    // The message names the scheme, never the hash or a password.
+    let message = read("hunter2").unwrap_err().to_string();
+    assert!(!message.contains("hunter2"), "{message}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The `tessera` command: `serve`, `migrate`, `createsuperuser`, `config`,
-//! `token`, `keys`, `users`.
+//! `token`, `keys`, `users`, `import-users`.
 
 use crate::authority::{AuthError, NewAccount};
 use crate::config::{LogFormat, Settings, reference};
@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use users::{ImportSource, UsersCommand};
+
+mod users;
 
 /// Tessera: a JWT authentication server.
 #[derive(Debug, Parser)]
@@ -68,6 +71,15 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Import users with their ids and password hashes from Django or a JSON-lines file.
+    ImportUsers {
+        /// Where the users come from.
+        #[command(flatten)]
+        source: ImportSource,
+        /// Read and check everything, report what would happen, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `tessera keys ...`.
@@ -80,18 +92,6 @@ pub enum KeysCommand {
         /// Algorithm of the new key (default: the configured one).
         #[arg(long)]
         algorithm: Option<String>,
-    },
-}
-
-/// `tessera users ...`.
-#[derive(Debug, Subcommand)]
-pub enum UsersCommand {
-    /// List every user.
-    List,
-    /// Deactivate a user: their logins and tokens are refused at once.
-    Deactivate {
-        /// The username.
-        username: String,
     },
 }
 
@@ -232,11 +232,15 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {
             println!("{}", token.token);
         }
         Command::Keys { command } => keys(settings, command).await?,
-        Command::Users { command } => return users(settings, command).await,
+        Command::Users { command } => return users::run(settings, command).await,
+        Command::ImportUsers { source, dry_run } => {
+            return users::import(settings, source.into(), dry_run).await;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads a password from standard input's first line, or prompts twice.
 fn read_password(from_stdin: bool) -> Result<String, String> {
     if from_stdin {
         let mut line = String::new();
@@ -392,54 +396,6 @@ async fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-async fn users(settings: Settings, command: UsersCommand) -> Result<ExitCode, String> {
-    let authority = server::open_authority(settings)
-        .await
-        .map_err(|e| e.to_string())?;
-    match command {
-        UsersCommand::List => {
-            let (_, users) = authority
-                .list_users(0, i64::MAX)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "{:>6}  {:<24} {:<28} {:<5} {:<6} joined",
-                "id", "username", "email", "staff", "active"
-            );
-            for u in users {
-                println!(
-                    "{:>6}  {:<24} {:<28} {:<5} {:<6} {}",
-                    u.id,
-                    u.username,
-                    u.email,
-                    u.is_staff,
-                    u.is_active,
-                    timestamp(u.date_joined)
-                );
-            }
-        }
-        UsersCommand::Deactivate { username } => {
-            let Some(user) = authority
-                .user_by_username(&username)
-                .await
-                .map_err(|e| e.to_string())?
-            else {
-                eprintln!("tessera: no user `{username}`");
-                return Ok(ExitCode::FAILURE);
-            };
-            authority
-                .set_user_flags(user.id, Some(false), None)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "User {username} (id {}) deactivated; their tokens are refused.",
-                user.id
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn timestamp(seconds: i64) -> String {

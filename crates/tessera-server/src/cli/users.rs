@@ -1,0 +1,182 @@
+//! `tessera users ...` and `tessera import-users`.
+
+use super::{read_password, timestamp};
+use crate::authority::AuthError;
+use crate::config::Settings;
+use crate::import::{self, Source};
+use crate::server;
+use clap::{Args, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tessera_core::username::Username;
+
+/// `tessera users ...`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List every user.
+    List,
+    /// Deactivate a user: their logins and tokens are refused at once.
+    Deactivate {
+        /// The username.
+        username: String,
+    },
+    /// Set a user's password (one imported without a usable one, say); their tokens are refused.
+    SetPassword {
+        /// The username.
+        username: String,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// The source of `tessera import-users`: exactly one of the three.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ImportSource {
+    /// A Django database's auth_user table: sqlite://PATH or postgres://...
+    #[arg(long, value_name = "URL")]
+    django_db: Option<String>,
+    /// The output of `manage.py dumpdata auth.user`.
+    #[arg(long, value_name = "FILE")]
+    django_json: Option<PathBuf>,
+    /// One JSON object per line: username and password (a hash) required;
+    /// id, email, is_staff, is_active, date_joined, last_login optional.
+    #[arg(long, value_name = "FILE")]
+    jsonl: Option<PathBuf>,
+}
+
+impl From<ImportSource> for Source {
+    fn from(source: ImportSource) -> Self {
+        match source {
+            ImportSource {
+                django_db: Some(url),
+                ..
+            } => Source::DjangoDb(url),
+            ImportSource {
+                django_json: Some(path),
+                ..
+            } => Source::DjangoJson(path),
+            // clap makes one of the three required.
+            ImportSource { jsonl, .. } => Source::Jsonl(jsonl.unwrap_or_default()),
+        }
+    }
+}
+
+/// Runs `tessera users ...`.
+pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, String> {
+    let authority = server::open_authority(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    match command {
+        UsersCommand::List => {
+            let (_, users) = authority
+                .list_users(0, i64::MAX)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{:>6}  {:<24} {:<28} {:<5} {:<6} joined",
+                "id", "username", "email", "staff", "active"
+            );
+            for u in users {
+                println!(
+                    "{:>6}  {:<24} {:<28} {:<5} {:<6} {}",
+                    u.id,
+                    u.username,
+                    u.email,
+                    u.is_staff,
+                    u.is_active,
+                    timestamp(u.date_joined)
+                );
+            }
+        }
+        UsersCommand::Deactivate { username } => {
+            let Some(user) = authority
+                .user_by_username(&username)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                eprintln!("tessera: no user `{username}`");
+                return Ok(ExitCode::FAILURE);
+            };
+            authority
+                .set_user_flags(user.id, Some(false), None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "User {username} (id {}) deactivated; their tokens are refused.",
+                user.id
+            );
+        }
+        UsersCommand::SetPassword {
+            username,
+            password_stdin,
+        } => {
+            let record = match Username::parse(&username) {
+                Ok(name) => authority
+                    .store()
+                    .user_by_username(name.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?,
+                Err(_) => None,
+            };
+            let Some(record) = record else {
+                eprintln!("tessera: no user `{username}`");
+                return Ok(ExitCode::FAILURE);
+            };
+            let password = read_password(password_stdin)?;
+            match authority.set_password(&record, &password, "password").await {
+                Ok(()) => println!(
+                    "Password set for {} (id {}); their earlier tokens are refused.",
+                    record.username, record.id
+                ),
+                Err(AuthError::Fields(errors)) => {
+                    for message in errors.into_values().flatten() {
+                        eprintln!("Error: {message}");
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `tessera import-users`: remarks on standard output as they come
+/// (above the progress bar, drawn on a terminal only), the summary last.
+pub async fn import(settings: Settings, source: Source, dry_run: bool) -> Result<ExitCode, String> {
+    let store = server::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} rows read ({per_sec})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let printer = bar.clone();
+    let mut remark = move |remark: import::Remark| printer.suspend(|| println!("{remark}"));
+    let counter = bar.clone();
+    let mut progress = move |rows: u64| counter.set_position(rows);
+    let now = tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock);
+    let summary = import::import(
+        store.as_ref(),
+        &source,
+        dry_run,
+        now,
+        &mut remark,
+        &mut progress,
+    )
+    .await;
+    bar.finish_and_clear();
+    let summary = summary.map_err(|e| e.to_string())?;
+    println!("{}", summary.line(dry_run));
+    Ok(ExitCode::SUCCESS)
+}
