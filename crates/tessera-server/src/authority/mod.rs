@@ -12,6 +12,7 @@
 //! memory, which never go backwards) and `sync` (following the change log).
 
 mod accounts;
+mod hash_pool;
 pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UsersPage};
 pub use sync::NotReady;
 mod sessions;
@@ -25,11 +26,12 @@ mod throttling;
 use crate::config::Settings;
 use crate::keyring::{self, KeyLoadError};
 use crate::telemetry;
+use hash_pool::HashPool;
 use state::Users;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tessera_core::claims::{Subject, TokenType, VerifiedClaims, new_token_id, secrets_match};
 use tessera_core::clock::Clock;
 use tessera_core::keys::KeyRing;
@@ -243,9 +245,8 @@ pub struct Authority {
     /// Bounds how many password hashes run at once, so that a login storm
     /// queues here instead of taking every blocking thread and all the CPU.
     hashing: Arc<Semaphore>,
-    /// Argon2's working memory, reused: at most one per hashing permit, so
-    /// that memory is bounded by permits × 19 MiB however many logins come.
-    hash_memory: Arc<Mutex<Vec<HashMemory>>>,
+    /// Argon2's working memory, reused while hashes come.
+    hash_memory: Arc<HashPool>,
     /// Password checks waiting for a hashing permit (the queue a login storm builds).
     hashing_queued: std::sync::atomic::AtomicUsize,
     last_change: AtomicI64,
@@ -260,10 +261,6 @@ pub struct Authority {
     kid_reload_ms: AtomicI64,
     /// The origin of the absolute URLs given out, fixed once serving begins.
     public_origin: std::sync::OnceLock<Arc<str>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -440,9 +437,7 @@ impl Authority {
     }
 
     /// [`Self::blocking`] for a password hash, with working memory from the
-    /// pool. The memory goes back to the pool only while other checks wait
-    /// for a permit (a login storm reuses it); otherwise it is freed, so
-    /// that an idle server does not hold 19 MiB per permit it once used.
+    /// pool ([`HashPool`]).
     async fn hashing<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
@@ -450,18 +445,12 @@ impl Authority {
         let pool = self.hash_memory.clone();
         let (result, memory) = self
             .blocking(move || {
-                let mut memory = lock(&pool).pop().unwrap_or_default();
+                let mut memory = pool.take();
                 let result = work(&mut memory);
                 (result, memory)
             })
             .await?;
-        let mut pool = lock(&self.hash_memory);
-        if self.hashing_queued() > 0 {
-            pool.push(memory);
-        } else {
-            // Nobody waits: let go of this and of what the pool holds.
-            pool.clear();
-        }
+        self.hash_memory.give_back(memory);
         Ok(result)
     }
 
