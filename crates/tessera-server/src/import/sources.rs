@@ -94,7 +94,9 @@ fn read_jsonl(mut reader: impl BufRead, tx: &mpsc::Sender<Item>) {
                 reason: format!("cannot be read: {e}"),
             },
             Ok(_) if line.trim_ascii().is_empty() => continue,
-            Ok(_) => match serde_json::from_slice::<Value>(&line) {
+            // Without its line ending, so that a line cut short is told as
+            // such rather than as a string holding a newline.
+            Ok(_) => match serde_json::from_slice::<Value>(trim_line_end(&line)) {
                 Ok(Value::Object(fields)) => Item::Row { at, fields },
                 Ok(_) => Item::Unreadable {
                     at,
@@ -110,6 +112,11 @@ fn read_jsonl(mut reader: impl BufRead, tx: &mpsc::Sender<Item>) {
             return;
         }
     }
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// `dumpdata` output: a JSON array of `{"model": "auth.user", "pk": ID,

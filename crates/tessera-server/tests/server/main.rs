@@ -16,6 +16,7 @@ mod durability;
 mod faults;
 mod general;
 mod hardening;
+mod import;
 mod instances;
 mod keys;
 mod library;

@@ -1,0 +1,475 @@
+//! `tessera import-users` from a real Django's database and dumpdata output
+//! (tests/fixtures/django, made by its make_fixtures.py) and from JSON lines,
+//! logins with the imported passwords, and every kind of bad source.
+
+use super::harness::*;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use tessera_store::UserRecord;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django");
+
+/// Settings of these tests: failed logins are part of them.
+const CONFIG: &str = "login_rate_limit = \"off\"";
+
+/// The summary of importing the fixtures into an empty database.
+const FIRST_SUMMARY: &str =
+    "Imported 12 users, 0 already present, 0 skipped, 2 without a usable password.";
+
+/// Each fixture user's password (`None`: Django's unusable password).
+fn passwords() -> BTreeMap<String, Option<String>> {
+    let text = std::fs::read_to_string(Path::new(FIXTURES).join("passwords.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The fixture users as the jsonl file has them, by username.
+fn jsonl_users() -> BTreeMap<String, Value> {
+    let text = std::fs::read_to_string(Path::new(FIXTURES).join("users.jsonl")).unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .map(|user| (user["username"].as_str().unwrap().to_owned(), user))
+        .collect()
+}
+
+fn django_db() -> String {
+    format!("sqlite://{FIXTURES}/db.sqlite3")
+}
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+/// Runs `tessera import-users ARGS`, expecting success; its standard output.
+fn import(s: &Server, args: &[&str]) -> String {
+    let mut all = vec!["import-users"];
+    all.extend_from_slice(args);
+    let (code, out, err) = s.cli(&all, None);
+    assert_eq!(code, 0, "import-users {args:?}: {out}\n{err}");
+    out
+}
+
+/// The users in the database, ordered by id.
+async fn users(s: &Server) -> Vec<UserRecord> {
+    s.store().await.all_users().await.unwrap()
+}
+
+async fn log_in(s: &Server, username: &str, password: &str) -> Reply {
+    s.post(
+        "/api/token/",
+        json!({"username": username, "password": password}),
+    )
+    .await
+}
+
+/// Tessera's own hash, as `tessera_core::password::hash` makes it.
+fn is_tesseras_own(hash: &str) -> bool {
+    hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+}
+
+#[tokio::test]
+async fn django_users_log_in_with_their_old_passwords_which_become_argon2id() {
+    let s = Server::start(CONFIG).await;
+    let out = import(&s, &["--django-db", &django_db()]);
+    assert!(out.ends_with(&format!("{FIRST_SUMMARY}\n")), "{out}");
+    // The one unknown scheme is told; Django's unusable password only counted.
+    let md5 = users(&s)
+        .await
+        .into_iter()
+        .find(|u| u.username == "md5_user");
+    let md5 = md5.expect("md5_user imported");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "imported row {} (id {}, \"md5_user\") without a usable password: unknown password hash scheme `md5`",
+                row_of(&s, md5.id).await,
+                md5.id
+            )
+            .as_str(),
+            FIRST_SUMMARY,
+        ]
+    );
+    for (username, password) in passwords() {
+        let before = stored(&s, &username).await;
+        let Some(password) = password else {
+            assert_eq!(log_in(&s, &username, "").await.status, 400, "{username}");
+            assert_eq!(log_in(&s, &username, "!").await.status, 401, "{username}");
+            continue;
+        };
+        let wrong = log_in(&s, &username, &format!("{password}x")).await;
+        assert_eq!(wrong.status, 401, "{username} with a wrong password");
+        let r = log_in(&s, &username, &password).await;
+        if username == "inactive_user" || username == "md5_user" {
+            assert_eq!(r.status, 401, "{username}: {}", r.text);
+            assert_eq!(stored(&s, &username).await, before, "{username}");
+            continue;
+        }
+        assert_eq!(r.status, 200, "{username}: {}", r.text);
+        let me = s.me(r.body["access"].as_str().unwrap()).await;
+        assert_eq!(me.body["id"], before.id, "{username}");
+        let after = stored(&s, &username).await;
+        assert!(!is_tesseras_own(&before.password_hash), "{username}");
+        assert!(
+            is_tesseras_own(&after.password_hash),
+            "{username}: {}",
+            after.password_hash
+        );
+        assert!(after.last_login > before.last_login, "{username}");
+        // The new hash holds the same password, and nothing else.
+        assert_eq!(log_in(&s, &username, &password).await.status, 200);
+        assert_eq!(log_in(&s, &username, "wrong").await.status, 401);
+    }
+    s.assert_healthy().await;
+}
+
+/// Where the user with `id` is in the fixture database, counted from 1 in
+/// id order (the importer's row numbers).
+async fn row_of(s: &Server, id: i64) -> usize {
+    users(s).await.iter().position(|u| u.id == id).unwrap() + 1
+}
+
+async fn stored(s: &Server, username: &str) -> UserRecord {
+    let users = users(s).await;
+    let user = users.into_iter().find(|u| u.username == username);
+    user.unwrap_or_else(|| panic!("{username} is not in the database"))
+}
+
+#[tokio::test]
+async fn the_api_shows_each_imported_user_as_django_had_it() {
+    let s = Server::start(CONFIG).await;
+    import(&s, &["--django-db", &django_db()]);
+    let admin = passwords()["admin"].clone().unwrap();
+    let r = log_in(&s, "admin", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let access = r.body["access"].as_str().unwrap().to_owned();
+    let listed = s
+        .get_with_token("/api/admin/users?page_size=100", &access)
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let listed: BTreeMap<String, Value> = listed.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["username"].as_str().unwrap().to_owned(), u.clone()))
+        .collect();
+    let expected = jsonl_users();
+    assert_eq!(
+        listed.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (username, want) in &expected {
+        let got = &listed[username];
+        assert_eq!(got["id"], want["id"], "{username}");
+        assert_eq!(got["email"], want["email"], "{username}");
+        assert_eq!(got["is_staff"], want["is_staff"], "{username}");
+        assert_eq!(got["is_active"], want["is_active"], "{username}");
+        // The API shows whole seconds; Django kept microseconds.
+        let joined = want["date_joined"].as_str().unwrap();
+        assert_eq!(
+            got["date_joined"].as_str().unwrap(),
+            format!("{}Z", &joined[..19]),
+            "{username}"
+        );
+    }
+    assert_eq!(listed["admin"]["is_staff"], true);
+    assert_eq!(listed["staff_user"]["is_staff"], true);
+    assert_eq!(listed["inactive_user"]["is_active"], false);
+    assert!(listed.contains_key("zoë.ünïcode"));
+    // A signup takes an id after the highest imported one.
+    let new = s.signup("newcomer").await;
+    assert_eq!(new.body["id"], 43, "{}", new.text);
+}
+
+#[tokio::test]
+async fn the_three_sources_import_the_same_users() {
+    let from_db = Server::start(CONFIG).await;
+    import(&from_db, &["--django-db", &django_db()]);
+    let expected = users(&from_db).await;
+    assert_eq!(expected.len(), 12);
+    assert_eq!(expected.last().map(|u| u.id), Some(42));
+    for (flag, file) in [
+        ("--django-json", "auth_user.json"),
+        ("--jsonl", "users.jsonl"),
+    ] {
+        let s = Server::start(CONFIG).await;
+        let out = import(&s, &[flag, &fixture(file)]);
+        assert!(
+            out.ends_with(&format!("{FIRST_SUMMARY}\n")),
+            "{flag}: {out}"
+        );
+        let mut got = users(&s).await;
+        if flag == "--jsonl" {
+            // The jsonl format has no is_superuser (a superuser comes as
+            // staff); everything else is the same.
+            let admin = got.iter_mut().find(|u| u.username == "admin").unwrap();
+            assert!(admin.is_staff && !admin.is_superuser);
+            admin.is_superuser = true;
+        }
+        // dumpdata keeps milliseconds and jsonl microseconds; everything is
+        // stored in whole seconds, so all three agree.
+        assert_eq!(got, expected, "{flag}");
+    }
+}
+
+#[tokio::test]
+async fn a_second_import_of_any_source_changes_nothing_and_says_so() {
+    let s = Server::start(CONFIG).await;
+    import(&s, &["--django-db", &django_db()]);
+    // One user has logged in since (new hash, last_login).
+    let password = passwords()["pbkdf2_user"].clone().unwrap();
+    assert_eq!(log_in(&s, "pbkdf2_user", &password).await.status, 200);
+    let before = users(&s).await;
+    let again = "Imported 0 users, 12 already present, 0 skipped, 0 without a usable password. \
+                 Nothing to do: every user is already here.\n";
+    for args in [
+        ["--django-db", &django_db()],
+        ["--django-json", &fixture("auth_user.json")],
+        ["--jsonl", &fixture("users.jsonl")],
+    ] {
+        assert_eq!(import(&s, &args), again, "{args:?}");
+    }
+    assert_eq!(users(&s).await, before);
+    assert_eq!(log_in(&s, "pbkdf2_user", &password).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_everything_and_writes_nothing() {
+    let s = Server::start(CONFIG).await;
+    let out = import(
+        &s,
+        &["--django-json", &fixture("auth_user.json"), "--dry-run"],
+    );
+    assert!(
+        out.ends_with(
+            "Dry run, nothing written: would import 12 users, 0 already present, 0 skipped, \
+             2 without a usable password.\n"
+        ),
+        "{out}"
+    );
+    assert!(users(&s).await.is_empty());
+    // Not even the id sequence moved.
+    assert_eq!(s.signup("first").await.body["id"], 1);
+}
+
+/// A jsonl file in the server's directory with these lines.
+fn jsonl(s: &Server, name: &str, lines: &[String]) -> String {
+    let path = s.dir().join(name);
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn bad_rows_are_skipped_each_with_a_line_and_the_good_ones_imported() {
+    let s = Server::start(CONFIG).await;
+    s.create_user("Joe", false).await;
+    let joe = stored(&s, "Joe").await;
+    let good = passwords();
+    let pbkdf2 = jsonl_users()["pbkdf2_user"]["password"].clone();
+    let row = |fields: Value| fields.to_string();
+    let lines = [
+        row(json!({"id": 100, "username": "good", "password": pbkdf2})),
+        row(json!({"id": 101, "password": pbkdf2})),
+        row(json!({"id": 102, "username": "nopass"})),
+        row(json!({"id": "seven", "username": "badid", "password": pbkdf2})),
+        row(
+            json!({"id": 104, "username": "baddate", "password": pbkdf2, "date_joined": "31/01/2024"}),
+        ),
+        "{\"id\": 105, \"username\": \"cut".into(),
+        "[1, 2]".into(),
+        // NFKC makes this "Joe", who exists with another id.
+        row(json!({"id": 108, "username": "Ｊｏｅ", "password": pbkdf2})),
+        row(json!({"id": 100, "username": "again", "password": pbkdf2})),
+        row(json!({"id": 110, "username": "sha512", "password": "sha512$salt$abc"})),
+        row(
+            json!({"id": 111, "username": "pbkdf2_huge", "password": "pbkdf2_sha256$1000000000000$salt$aGFzaA=="}),
+        ),
+        row(
+            json!({"id": 112, "username": "bcrypt_31", "password": "bcrypt$$2b$31$abcdefghijklmnopqrstuuVXi7ffDnEtDAtvM8RrUc7dxXjPMgAVm"}),
+        ),
+        row(
+            json!({"id": 113, "username": "scrypt_huge", "password": "scrypt$1099511627776$salt$8$1$aGFzaA=="}),
+        ),
+        row(
+            json!({"id": 114, "username": "argon_huge", "password": "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"}),
+        ),
+    ];
+    let file = jsonl(&s, "bad.jsonl", &lines);
+    let out = import(&s, &["--jsonl", &file]);
+    let expected = [
+        "skipped line 2: no username".to_owned(),
+        "skipped line 3: no password field".to_owned(),
+        "skipped line 4: id \"seven\" is not a positive integer".to_owned(),
+        "skipped line 5: date_joined \"31/01/2024\" is not a date (expected RFC 3339, such as 2024-01-31T08:00:00Z)".to_owned(),
+        "skipped line 6: is not JSON (EOF while parsing a string at line 1 column 28)".to_owned(),
+        "skipped line 7: is not a JSON object".to_owned(),
+        "skipped line 9 (id 100, \"again\"): the same id as line 1".to_owned(),
+        format!("skipped line 8 (id 108, \"Joe\"): its username (after normalisation) belongs to another user here, id {}", joe.id),
+        "imported line 10 (id 110, \"sha512\") without a usable password: unknown password hash scheme `sha512`".to_owned(),
+        "imported line 11 (id 111, \"pbkdf2_huge\") without a usable password: password hash too costly to check: pbkdf2_sha256 iterations 1000000000000 (at most 10000000)".to_owned(),
+        "imported line 12 (id 112, \"bcrypt_31\") without a usable password: password hash too costly to check: bcrypt cost 31 (at most 16)".to_owned(),
+        "imported line 13 (id 113, \"scrypt_huge\") without a usable password: password hash too costly to check: scrypt N=2^40, r=8, p=1 (at most N=2^20, r=32, p=16, 256 MiB)".to_owned(),
+        "imported line 14 (id 114, \"argon_huge\") without a usable password: password hash too costly to check: argon2 memory 4194304 KiB (at most 262144)".to_owned(),
+        "Imported 6 users, 0 already present, 8 skipped, 5 without a usable password.".to_owned(),
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+    // The good row logs in; the costly hashes are refused without being run.
+    let password = good["pbkdf2_user"].clone().unwrap();
+    assert_eq!(log_in(&s, "good", &password).await.status, 200);
+    for username in ["pbkdf2_huge", "bcrypt_31", "scrypt_huge", "argon_huge"] {
+        let started = std::time::Instant::now();
+        assert_eq!(log_in(&s, username, "password").await.status, 401);
+        assert!(started.elapsed().as_secs() < 5, "{username}");
+    }
+    assert_eq!(
+        stored(&s, "Joe").await,
+        joe,
+        "the existing user is untouched"
+    );
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_truncated_dumpdata_file_imports_the_users_before_the_cut() {
+    let s = Server::start(CONFIG).await;
+    let whole = std::fs::read_to_string(fixture("auth_user.json")).unwrap();
+    // Cut inside the fourth object.
+    let fourth = whole.match_indices("\"model\"").nth(3).unwrap().0;
+    let path = s.dir().join("cut.json");
+    std::fs::write(&path, &whole[..fourth + 30]).unwrap();
+    let out = import(&s, &["--django-json", &path.display().to_string()]);
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with(
+            "skipped row 4: and what follows cannot be read: the file is cut short or is not JSON here"
+        ),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("Imported 3 users, 0 already present, 1 skipped,"),
+        "{out}"
+    );
+    assert_eq!(users(&s).await.len(), 3);
+    // Run again on the whole file: the rest comes, nothing twice.
+    let out = import(&s, &["--django-json", &fixture("auth_user.json")]);
+    assert!(
+        out.ends_with(
+            "Imported 9 users, 3 already present, 0 skipped, 2 without a usable password.\n"
+        ),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_source_that_cannot_be_read_exits_non_zero_and_writes_nothing() {
+    let s = Server::start(CONFIG).await;
+    let dir = s.dir().to_owned();
+    std::fs::write(dir.join("empty.sqlite3"), b"").unwrap();
+    std::fs::write(dir.join("not.json"), b"this is not JSON").unwrap();
+    std::fs::write(dir.join("object.json"), br#"{"model": "auth.user"}"#).unwrap();
+    std::fs::write(
+        dir.join("garbage.jsonl"),
+        b"\x00\x01\x02\nnot json either\n",
+    )
+    .unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["--jsonl", "missing.jsonl"], "cannot read missing.jsonl"),
+        (
+            &["--django-json", "not.json"],
+            "not.json is not `dumpdata` output",
+        ),
+        (
+            &["--django-json", "object.json"],
+            "object.json is not `dumpdata` output",
+        ),
+        (
+            &["--jsonl", "garbage.jsonl"],
+            "no row of the source could be read as a user",
+        ),
+        (
+            &["--django-db", "sqlite://empty.sqlite3"],
+            "sqlite://empty.sqlite3 is not a Django database with an auth_user table",
+        ),
+        (
+            &["--django-db", "sqlite://missing.sqlite3"],
+            "cannot open sqlite://missing.sqlite3",
+        ),
+        (
+            &["--django-db", "mysql://localhost/db"],
+            "--django-db: expected sqlite://PATH or postgres://",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut all = vec!["import-users"];
+        all.extend_from_slice(args);
+        let (code, out, err) = s.cli(&all, None);
+        assert_eq!(code, 1, "{args:?}: {out} {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    // Two sources at once, or none: clap's usage error.
+    let (code, _, err) = s.cli(&["import-users"], None);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = s.cli(
+        &["import-users", "--jsonl", "a", "--django-json", "b"],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(users(&s).await.is_empty());
+    assert!(
+        !dir.join("missing.sqlite3").exists(),
+        "a read opens nothing new"
+    );
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn an_administrator_sets_the_password_of_a_user_who_has_none() {
+    let s = Server::start(CONFIG).await;
+    import(&s, &["--django-db", &django_db()]);
+    let set = |name: &str, password: &str| {
+        s.cli(
+            &["users", "set-password", name, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        )
+    };
+    let (code, _, err) = set("unusable_user", "short");
+    assert_eq!(code, 1);
+    assert!(err.contains("This password is too short."), "{err}");
+    let (code, out, err) = set("unusable_user", PASSWORD);
+    assert_eq!(code, 0, "{err}");
+    let user = stored(&s, "unusable_user").await;
+    assert_eq!(
+        out,
+        format!(
+            "Password set for unusable_user (id {}); their earlier tokens are refused.\n",
+            user.id
+        )
+    );
+    assert!(is_tesseras_own(&user.password_hash));
+    assert_eq!(log_in(&s, "unusable_user", PASSWORD).await.status, 200);
+    let (code, _, err) = set("nobody", PASSWORD);
+    assert_eq!((code, err.trim()), (1, "tessera: no user `nobody`"));
+}
+
+#[tokio::test]
+async fn a_django_database_on_postgresql_imports_as_on_sqlite() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let source = tessera_store::scratch::ScratchDatabase::create(&admin)
+        .await
+        .unwrap();
+    let dump = std::fs::read_to_string(fixture("auth_user.postgres.sql")).unwrap();
+    let pool = sqlx::PgPool::connect(&source.url).await.unwrap();
+    sqlx::raw_sql(&dump).execute(&pool).await.unwrap();
+    pool.close().await;
+    let from_sqlite = Server::start(CONFIG).await;
+    import(&from_sqlite, &["--django-db", &django_db()]);
+    let s = Server::start(CONFIG).await;
+    let out = import(&s, &["--django-db", &source.url]);
+    assert!(out.ends_with(&format!("{FIRST_SUMMARY}\n")), "{out}");
+    assert_eq!(users(&s).await, users(&from_sqlite).await);
+    let password = passwords()["scrypt_user"].clone().unwrap();
+    assert_eq!(log_in(&s, "scrypt_user", &password).await.status, 200);
+}
