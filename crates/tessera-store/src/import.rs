@@ -1,17 +1,47 @@
 //! Creating imported users with the ids they had (`Store::import_users`),
 //! for both engines: the same steps, in each engine's SQL.
 //!
-//! Each user is one conditional insert (`ON CONFLICT DO NOTHING`): a
-//! concurrent signup that takes a name first makes that row "taken", never
-//! an error that would undo the whole batch. Only when nothing was inserted
-//! is the existing user read, to say whether it is the same one.
+//! A batch costs three statements however many users it holds: one reads
+//! the users whose id or username the batch uses, one inserts the others
+//! (`ON CONFLICT DO NOTHING`, so a concurrent signup that takes a name
+//! first makes that row "taken", never an error that would undo the whole
+//! batch), and, only for rows that such a race kept out, one more read.
 //!
 //! No change-log entry is written: a change tells running processes to
 //! reload what they hold in memory, and no process holds a user that did
 //! not exist (a lookup that misses asks the database).
 
 use crate::{ImportOutcome, ImportedUser, StoreResult};
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
+use std::collections::HashMap;
+
+/// Rows per insert statement: 9 parameters each stays far below either
+/// engine's limit on parameters (32,766 and 65,535).
+const ROWS_PER_INSERT: usize = 500;
+
+/// The users a batch collides with: id -> username, username -> id.
+#[derive(Default)]
+struct Existing {
+    by_id: HashMap<i64, String>,
+    by_name: HashMap<String, i64>,
+}
+
+impl Existing {
+    fn add(&mut self, rows: Vec<(i64, String)>) {
+        for (id, name) in rows {
+            self.by_id.insert(id, name.clone());
+            self.by_name.insert(name, id);
+        }
+    }
+
+    fn outcome(&self, user: &ImportedUser) -> Option<ImportOutcome> {
+        classify(
+            user,
+            user.id.and_then(|id| self.by_id.get(&id).cloned()),
+            self.by_name.get(&user.username).copied(),
+        )
+    }
+}
 
 /// The existing users a row collides with: the name of the one with its id,
 /// the id of the one with its name.
@@ -31,50 +61,98 @@ fn classify(
     }
 }
 
-/// The steps of one batch, in `$tx`, with the engine's insert, lookups and
-/// (for PostgreSQL) sequence bump.
+/// The steps of one batch in `$tx`, for the engine `$db`; `$id` pushes a
+/// row's id into the insert (`$row` is the separated builder, `$user` the row).
 macro_rules! import_batch {
-    ($tx:ident, $users:expr, $insert:expr, $by_id:expr, $by_name:expr) => {{
-        let mut outcomes = Vec::with_capacity($users.len());
-        for user in $users {
-            let inserted: Option<i64> = sqlx::query_scalar($insert)
-                .bind(user.id)
-                .bind(&user.username)
-                .bind(&user.email)
-                .bind(&user.password_hash)
-                .bind(user.is_staff)
-                .bind(user.is_superuser)
-                .bind(user.is_active)
-                .bind(user.date_joined)
-                .bind(user.last_login)
-                .fetch_optional(&mut *$tx)
-                .await?;
-            if let Some(id) = inserted {
-                outcomes.push(ImportOutcome::Imported { id });
+    ($tx:ident, $db:ty, $users:expr, |$row:ident, $user:ident| $id:expr) => {{
+        let users: &[ImportedUser] = $users;
+        let mut existing = Existing::default();
+        existing.add(lookup!($tx, $db, users.iter()));
+        let mut outcomes: Vec<Option<ImportOutcome>> =
+            users.iter().map(|u| existing.outcome(u)).collect();
+        let fresh: Vec<&ImportedUser> = users
+            .iter()
+            .zip(&outcomes)
+            .filter_map(|(u, o)| o.is_none().then_some(u))
+            .collect();
+        let mut inserted: HashMap<String, i64> = HashMap::new();
+        for chunk in fresh.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<$db>::new(
+                "INSERT INTO users (id, username, email, password_hash, is_staff, \
+                 is_superuser, is_active, date_joined, last_login) ",
+            );
+            insert.push_values(chunk, |mut $row, $user| {
+                $id;
+                $row.push_bind(&$user.username)
+                    .push_bind(&$user.email)
+                    .push_bind(&$user.password_hash)
+                    .push_bind($user.is_staff)
+                    .push_bind($user.is_superuser)
+                    .push_bind($user.is_active)
+                    .push_bind($user.date_joined)
+                    .push_bind($user.last_login);
+            });
+            insert.push(" ON CONFLICT DO NOTHING RETURNING id, username");
+            let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *$tx).await?;
+            inserted.extend(rows.into_iter().map(|(id, name)| (name, id)));
+        }
+        // Each inserted row is claimed by the first row it can be (same
+        // name, and same id when the row has one); the rest were kept out
+        // by a row before them or a concurrent write: read who is there.
+        let mut kept_out = Vec::new();
+        for (user, outcome) in users.iter().zip(outcomes.iter_mut()) {
+            if outcome.is_some() {
                 continue;
             }
-            let by_id: Option<String> = match user.id {
-                Some(id) => {
-                    sqlx::query_scalar($by_id)
-                        .bind(id)
-                        .fetch_optional(&mut *$tx)
-                        .await?
+            match inserted.get(&user.username) {
+                Some(&id) if user.id.is_none_or(|wanted| wanted == id) => {
+                    inserted.remove(&user.username);
+                    *outcome = Some(ImportOutcome::Imported { id });
                 }
-                None => None,
-            };
-            let by_name: Option<i64> = sqlx::query_scalar($by_name)
-                .bind(&user.username)
-                .fetch_optional(&mut *$tx)
-                .await?;
-            // Nothing inserted and nothing found: the conflict was with a
-            // row deleted since; say taken rather than guess.
-            outcomes.push(
-                classify(user, by_id, by_name).unwrap_or(ImportOutcome::UsernameTaken {
-                    id: user.id.unwrap_or_default(),
-                }),
-            );
+                _ => kept_out.push(user),
+            }
         }
-        outcomes
+        if !kept_out.is_empty() {
+            existing.add(lookup!($tx, $db, kept_out.iter().copied()));
+        }
+        for (user, outcome) in users.iter().zip(outcomes.iter_mut()) {
+            if outcome.is_none() {
+                *outcome = Some(
+                    existing
+                        .outcome(user)
+                        .unwrap_or(ImportOutcome::UsernameTaken {
+                            id: user.id.unwrap_or_default(),
+                        }),
+                );
+            }
+        }
+        outcomes.into_iter().flatten().collect::<Vec<_>>()
+    }};
+}
+
+/// The (id, username) of every user whose id or username one of `$users`
+/// has, in `$tx`.
+macro_rules! lookup {
+    ($tx:ident, $db:ty, $users:expr) => {{
+        let mut query =
+            QueryBuilder::<$db>::new("SELECT id, username FROM users WHERE username IN (");
+        let mut names = query.separated(", ");
+        let mut ids = Vec::new();
+        for user in $users {
+            names.push_bind(&user.username);
+            ids.extend(user.id);
+        }
+        query.push(")");
+        if !ids.is_empty() {
+            query.push(" OR id IN (");
+            let mut separated = query.separated(", ");
+            for id in ids {
+                separated.push_bind(id);
+            }
+            query.push(")");
+        }
+        let rows: Vec<(i64, String)> = query.build_query_as().fetch_all(&mut *$tx).await?;
+        rows
     }};
 }
 
@@ -85,17 +163,17 @@ pub(crate) async fn sqlite(
     users: &[ImportedUser],
     commit: bool,
 ) -> StoreResult<Vec<ImportOutcome>> {
-    // The first statement writes, so the transaction holds SQLite's write
-    // lock from the start instead of failing to upgrade to it later.
-    let outcomes = import_batch!(
-        tx,
-        users,
-        "INSERT INTO users (id, username, email, password_hash, is_staff, is_superuser, \
-                            is_active, date_joined, last_login) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
-        "SELECT username FROM users WHERE id = ?",
-        "SELECT id FROM users WHERE username = ?"
-    );
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    // SQLite lets several transactions read at once but only one write; one
+    // that read first and writes later may find another has written since
+    // and fail. Taking the write lock first (a write that changes nothing)
+    // makes concurrent writers wait their turn instead.
+    sqlx::query("UPDATE users SET id = id WHERE 0")
+        .execute(&mut *tx)
+        .await?;
+    let outcomes = import_batch!(tx, Sqlite, users, |row, user| row.push_bind(user.id));
     finish(tx, commit).await?;
     Ok(outcomes)
 }
@@ -109,6 +187,9 @@ pub(crate) async fn postgres(
     users: &[ImportedUser],
     commit: bool,
 ) -> StoreResult<Vec<ImportOutcome>> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
     let highest = users.iter().filter_map(|u| u.id).max();
     if let (Some(highest), true) = (highest, commit) {
         sqlx::query("SELECT setval('users_id_seq', GREATEST($1, last_value)) FROM users_id_seq")
@@ -116,16 +197,11 @@ pub(crate) async fn postgres(
             .execute(&mut *tx)
             .await?;
     }
-    let outcomes = import_batch!(
-        tx,
-        users,
-        "INSERT INTO users (id, username, email, password_hash, is_staff, is_superuser, \
-                            is_active, date_joined, last_login) \
-         VALUES (COALESCE($1, nextval('users_id_seq')), $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT DO NOTHING RETURNING id",
-        "SELECT username FROM users WHERE id = $1",
-        "SELECT id FROM users WHERE username = $1"
-    );
+    let outcomes = import_batch!(tx, Postgres, users, |row, user| {
+        row.push("COALESCE(")
+            .push_bind_unseparated(user.id)
+            .push_unseparated(", nextval('users_id_seq'))")
+    });
     finish(tx, commit).await?;
     Ok(outcomes)
 }

@@ -96,6 +96,23 @@ pub async fn a_second_import_changes_nothing_and_collisions_are_told(e: Engine) 
         ]
     );
     assert_eq!(s.all_users().await.unwrap(), before);
+    // Two rows of one batch that collide with each other (as with a
+    // concurrent signup): the first is created, the second told whose.
+    let within = [
+        imported(Some(50), "fay"),
+        imported(Some(50), "gus"),
+        imported(Some(51), "fay"),
+    ];
+    assert_eq!(
+        s.import_users(&within, true).await.unwrap(),
+        [
+            ImportOutcome::Imported { id: 50 },
+            ImportOutcome::IdTaken {
+                username: "fay".into()
+            },
+            ImportOutcome::UsernameTaken { id: 50 },
+        ]
+    );
 }
 
 pub async fn a_dry_run_writes_nothing(e: Engine) {
