@@ -209,6 +209,19 @@ async fn the_three_sources_import_the_same_users() {
         // dumpdata keeps milliseconds and jsonl microseconds; everything is
         // stored in whole seconds, so all three agree.
         assert_eq!(got, expected, "{flag}");
+        // The same hashes, so the same logins (each kind is logged in with
+        // above); one through this source, with a non-ASCII password.
+        let password = passwords()["zoë.ünïcode"].clone().unwrap();
+        assert_eq!(
+            log_in(&s, "zoë.ünïcode", &password).await.status,
+            200,
+            "{flag}"
+        );
+        assert_eq!(
+            log_in(&s, "zoë.ünïcode", "pässwörd").await.status,
+            401,
+            "{flag}"
+        );
     }
 }
 
