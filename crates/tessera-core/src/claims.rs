@@ -70,6 +70,30 @@ impl ExtraClaim {
     }
 }
 
+/// What the `sub` claim carries (setting `subject`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SubjectClaim {
+    /// The user id as a string, `"42"` (the default).
+    #[default]
+    Id,
+    /// The username, for services that look users up by `sub` (as the
+    /// FastAPI tutorial does).
+    Username,
+}
+
+impl SubjectClaim {
+    /// Both choices, in the order the setting documents them.
+    pub const ALL: [SubjectClaim; 2] = [SubjectClaim::Id, SubjectClaim::Username];
+
+    /// The choice's name in the setting.
+    pub fn name(self) -> &'static str {
+        match self {
+            SubjectClaim::Id => "id",
+            SubjectClaim::Username => "username",
+        }
+    }
+}
+
 /// What the issuer knows about the user a token is minted for.
 #[derive(Debug, Clone)]
 pub struct Subject {
@@ -120,13 +144,25 @@ pub struct ClaimError(pub &'static str);
 
 impl VerifiedClaims {
     /// Reads Tessera's claims out of a decoded payload, refusing any that is
-    /// missing or of the wrong JSON type.
-    pub fn from_map(raw: Map<String, Value>, user_id_claim: &str) -> Result<Self, ClaimError> {
+    /// missing or of the wrong JSON type, and any pair of claims that
+    /// disagree (`sub` as `subject` says, `type` and `token_type`).
+    pub fn from_map(
+        raw: Map<String, Value>,
+        user_id_claim: &str,
+        subject: SubjectClaim,
+    ) -> Result<Self, ClaimError> {
         let token_type = match raw.get("token_type").and_then(Value::as_str) {
             Some("access") => TokenType::Access,
             Some("refresh") => TokenType::Refresh,
             _ => return Err(ClaimError("token_type")),
         };
+        // Flask-JWT-Extended's name for the type. Tokens from before it was
+        // added (still valid at an upgrade) have none.
+        match raw.get("type") {
+            None => {}
+            Some(Value::String(t)) if t == token_type.as_str() => {}
+            Some(_) => return Err(ClaimError("type")),
+        }
         let int = |name: &'static str| {
             raw.get(name)
                 .and_then(Value::as_i64)
@@ -151,11 +187,6 @@ impl VerifiedClaims {
             .filter(|f| is_token_id(f))
             .ok_or(ClaimError("fid"))?
             .to_owned();
-        // `sub` must agree with the user id: two claims naming two users is a forgery.
-        match raw.get("sub").and_then(Value::as_str) {
-            Some(sub) if sub.parse::<i64>().ok() == Some(user_id) => {}
-            _ => return Err(ClaimError("sub")),
-        }
         let fresh = match raw.get("fresh") {
             None => false,
             Some(Value::Bool(b)) => *b,
@@ -166,6 +197,20 @@ impl VerifiedClaims {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(ClaimError("username")),
         };
+        // `sub` must agree with the claim it repeats: two claims naming two
+        // users is a forgery. A refresh token has no username to compare.
+        let sub = raw.get("sub").and_then(Value::as_str);
+        let agrees = match (subject, sub) {
+            (SubjectClaim::Id, Some(sub)) => sub.parse::<i64>().ok() == Some(user_id),
+            (SubjectClaim::Username, Some(sub)) => match &username {
+                Some(name) => sub == name,
+                None => !sub.is_empty() && token_type == TokenType::Refresh,
+            },
+            (_, None) => false,
+        };
+        if !agrees {
+            return Err(ClaimError("sub"));
+        }
         Ok(Self {
             token_type,
             exp,
@@ -217,7 +262,7 @@ mod tests {
 
     #[test]
     fn reads_every_claim() {
-        let c = VerifiedClaims::from_map(good(), "user_id").unwrap();
+        let c = VerifiedClaims::from_map(good(), "user_id", SubjectClaim::Id).unwrap();
         assert_eq!(c.token_type, TokenType::Access);
         assert_eq!((c.user_id, c.exp, c.iat, c.ver), (7, 20, 10, 0));
         assert!(c.fresh);
@@ -236,15 +281,20 @@ mod tests {
             ("token_type", json!("id")),
             ("ver", json!(null)),
             ("fresh", json!("yes")),
+            ("type", json!("refresh")),
+            ("type", json!(1)),
         ] {
             let mut m = good();
             m.insert(name.into(), bad);
-            assert!(VerifiedClaims::from_map(m, "user_id").is_err(), "{name}");
+            assert!(
+                VerifiedClaims::from_map(m, "user_id", SubjectClaim::Id).is_err(),
+                "{name}"
+            );
             let mut m = good();
-            if name != "fresh" {
+            if name != "fresh" && name != "type" {
                 m.remove(name);
                 assert!(
-                    VerifiedClaims::from_map(m, "user_id").is_err(),
+                    VerifiedClaims::from_map(m, "user_id", SubjectClaim::Id).is_err(),
                     "missing {name}"
                 );
             }
@@ -252,11 +302,48 @@ mod tests {
     }
 
     #[test]
+    fn type_when_present_repeats_token_type() {
+        let mut m = good();
+        m.insert("type".into(), json!("access"));
+        assert!(VerifiedClaims::from_map(m, "user_id", SubjectClaim::Id).is_ok());
+    }
+
+    #[test]
+    fn sub_carries_the_username_when_the_subject_setting_says_so() {
+        let by_name = |sub: Value, token_type: &str, username: Option<&str>| {
+            let mut m = good();
+            m.insert("sub".into(), sub);
+            m.insert("token_type".into(), json!(token_type));
+            match username {
+                Some(u) => m.insert("username".into(), json!(u)),
+                None => m.remove("username"),
+            };
+            VerifiedClaims::from_map(m, "user_id", SubjectClaim::Username).is_ok()
+        };
+        assert!(by_name(json!("alice"), "access", Some("alice")));
+        assert!(!by_name(json!("bob"), "access", Some("alice")));
+        assert!(!by_name(json!("7"), "access", Some("alice")));
+        // A refresh token carries no username: any non-empty name.
+        assert!(by_name(json!("alice"), "refresh", None));
+        assert!(!by_name(json!(""), "refresh", None));
+        assert!(!by_name(json!("alice"), "access", None));
+        // And the id form is refused where the username is expected, and back.
+        let mut m = good();
+        m.insert("sub".into(), json!("alice"));
+        assert!(VerifiedClaims::from_map(m, "user_id", SubjectClaim::Id).is_err());
+    }
+
+    #[test]
     fn user_id_claim_name_is_configurable() {
         let mut m = good();
         let id = m.remove("user_id").unwrap();
         m.insert("uid".into(), id);
-        assert_eq!(VerifiedClaims::from_map(m, "uid").unwrap().user_id, 7);
+        assert_eq!(
+            VerifiedClaims::from_map(m, "uid", SubjectClaim::Id)
+                .unwrap()
+                .user_id,
+            7
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! signature, times, issuer, audience, type). Whether it has since been revoked
 //! is the job of [`crate::revocation`], which needs state the token cannot carry.
 
-use crate::claims::{ExtraClaim, Subject, TokenType, VerifiedClaims, new_token_id};
+use crate::claims::{ExtraClaim, Subject, SubjectClaim, TokenType, VerifiedClaims, new_token_id};
 use crate::keys::{KeyRing, algorithm_name};
 use crate::refusal::Refusal;
 use base64::Engine;
@@ -34,6 +34,8 @@ pub struct TokenPolicy {
     pub user_id_claim: String,
     /// User fields copied into access tokens.
     pub extra_claims: Vec<ExtraClaim>,
+    /// What `sub` carries.
+    pub subject: SubjectClaim,
 }
 
 impl Default for TokenPolicy {
@@ -53,6 +55,7 @@ impl TokenPolicy {
             leeway: 0,
             user_id_claim: "user_id".to_owned(),
             extra_claims: Vec::new(),
+            subject: SubjectClaim::Id,
         }
     }
 
@@ -123,11 +126,19 @@ pub fn issue(
         claims.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     claims.insert("token_type".into(), json!(grant.token_type.as_str()));
+    // Flask-JWT-Extended reads the type from `type` and takes a token
+    // without one for an access token: a refresh token must say what it is.
+    claims.insert("type".into(), json!(grant.token_type.as_str()));
     claims.insert("exp".into(), json!(exp));
     claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
     claims.insert("jti".into(), json!(jti));
     claims.insert(policy.user_id_claim.clone(), json!(subject.user_id));
-    claims.insert("sub".into(), json!(subject.user_id.to_string()));
+    let sub = match policy.subject {
+        SubjectClaim::Id => json!(subject.user_id.to_string()),
+        SubjectClaim::Username => json!(subject.username),
+    };
+    claims.insert("sub".into(), sub);
     claims.insert("fid".into(), json!(grant.fid));
     claims.insert("ver".into(), json!(subject.token_version));
     if grant.token_type == TokenType::Access {
@@ -278,8 +289,8 @@ pub fn validate(
             return Err(Refusal::Invalid);
         }
     }
-    let claims =
-        VerifiedClaims::from_map(raw, &policy.user_id_claim).map_err(|_| Refusal::Invalid)?;
+    let claims = VerifiedClaims::from_map(raw, &policy.user_id_claim, policy.subject)
+        .map_err(|_| Refusal::Invalid)?;
     check_moment(&claims, policy, expected, now)?;
     Ok(claims)
 }

@@ -51,5 +51,6 @@ mod verifier;
 pub use extract::{Authenticated, Rejection, VerifyLayer, VerifyService};
 pub use tessera_core::Algorithm;
 pub use tessera_core::Refusal;
+pub use tessera_core::claims::SubjectClaim;
 pub use tessera_core::clock::{Clock, FixedClock, SystemClock};
 pub use verifier::{BuildError, Claims, Verifier, VerifierBuilder};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::Algorithm;
 use tessera_core::Refusal;
+use tessera_core::claims::SubjectClaim;
 use tessera_core::claims::TokenType;
 use tessera_core::clock::{Clock, SystemClock};
 use tessera_core::keys::{Key, KeyMaterial, KeyRing};
@@ -223,6 +224,13 @@ impl VerifierBuilder {
     /// The claim carrying the user id (Tessera's `user_id_claim`).
     pub fn user_id_claim(mut self, claim: impl Into<String>) -> Self {
         self.policy.user_id_claim = claim.into();
+        self
+    }
+
+    /// What `sub` carries (Tessera's `subject` setting): the user id (the
+    /// default) or the username.
+    pub fn subject(mut self, subject: SubjectClaim) -> Self {
+        self.policy.subject = subject;
         self
     }
 

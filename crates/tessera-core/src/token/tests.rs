@@ -47,6 +47,34 @@ fn issued_tokens_validate_with_every_algorithm() {
         assert_eq!(c.raw["username"], "alice");
         assert_eq!(c.raw["ver"], 3);
         assert_eq!(c.exp - c.iat, 300);
+        assert_eq!(
+            (&c.raw["type"], &c.raw["nbf"]),
+            (&json!("access"), &json!(NOW))
+        );
+    }
+}
+
+#[test]
+fn every_token_says_its_type_twice_and_sub_follows_the_subject_setting() {
+    let (mut policy, ring) = setup(Algorithm::HS256);
+    for token_type in [TokenType::Access, TokenType::Refresh] {
+        let t = mint(&policy, &ring, token_type, NOW);
+        let c = validate(&policy, &ring, &t.token, None, NOW).unwrap();
+        assert_eq!(c.raw["type"], token_type.as_str());
+        assert_eq!(c.raw["token_type"], token_type.as_str());
+        assert_eq!(c.raw["nbf"], c.raw["iat"]);
+    }
+    policy.subject = SubjectClaim::Username;
+    for token_type in [TokenType::Access, TokenType::Refresh] {
+        let t = mint(&policy, &ring, token_type, NOW);
+        let c = validate(&policy, &ring, &t.token, None, NOW).unwrap();
+        assert_eq!((c.raw["sub"].as_str(), c.user_id), (Some("alice"), 42));
+        // A verifier expecting ids refuses it: sub does not repeat the id.
+        let by_id = TokenPolicy::new();
+        assert_eq!(
+            validate(&by_id, &ring, &t.token, None, NOW),
+            Err(Refusal::Invalid)
+        );
     }
 }
 
@@ -195,21 +223,23 @@ fn foreign_headers_and_algorithms_are_invalid() {
 
 #[test]
 fn a_future_nbf_is_invalid() {
-    let (policy, ring) = setup(Algorithm::HS256);
+    // Every token carries nbf = iat: one minted 100 s ahead of the
+    // verifier's clock is not valid yet, beyond the leeway.
+    let (mut policy, ring) = setup(Algorithm::HS256);
     let fid = new_token_id();
-    let mut extra = Map::new();
-    extra.insert("nbf".into(), json!(NOW + 100));
     let grant = Grant {
         token_type: TokenType::Access,
         fid: &fid,
         fresh: false,
-        extra: Some(&extra),
+        extra: None,
         csrf: None,
     };
-    let t = issue(&policy, &ring, &alice(), &grant, NOW).unwrap();
+    let t = issue(&policy, &ring, &alice(), &grant, NOW + 100).unwrap();
     assert_eq!(
         validate(&policy, &ring, &t.token, None, NOW),
         Err(Refusal::Invalid)
     );
     assert!(validate(&policy, &ring, &t.token, None, NOW + 100).is_ok());
+    policy.leeway = 100;
+    assert!(validate(&policy, &ring, &t.token, None, NOW).is_ok());
 }

@@ -51,6 +51,28 @@ impl TokenLocation {
     }
 }
 
+/// A set of drop-in routes for another stack's clients (`compat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompatSet {
+    /// `POST /login` and `POST /refresh`, with Flask-JWT-Extended's bodies.
+    FlaskJwtExtended,
+    /// `POST /token`, FastAPI's `OAuth2PasswordRequestForm` endpoint.
+    Fastapi,
+}
+
+impl CompatSet {
+    /// Every set, in the order the setting documents them.
+    pub const ALL: [CompatSet; 2] = [CompatSet::FlaskJwtExtended, CompatSet::Fastapi];
+
+    /// The set's name in `compat`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CompatSet::FlaskJwtExtended => "flask_jwt_extended",
+            CompatSet::Fastapi => "fastapi",
+        }
+    }
+}
+
 /// How log lines are written (`log_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
@@ -232,6 +254,7 @@ impl Settings {
             leeway: self.leeway.as_secs() as i64,
             user_id_claim: self.user_id_claim.clone(),
             extra_claims: self.extra_claims.clone(),
+            subject: self.subject,
         }
     }
 

@@ -3,12 +3,12 @@
 //! (text), check it, and fail with the words for what the setting accepts.
 //! The loader adds the setting's name.
 
-use super::{LogFormat, Rate, SameSite, TokenLocation};
+use super::{CompatSet, LogFormat, Rate, SameSite, TokenLocation};
 use serde::de::{Deserialize, Deserializer, Error as _};
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
-use tessera_core::claims::{ExtraClaim, RESERVED_CLAIMS};
+use tessera_core::claims::{ExtraClaim, RESERVED_CLAIMS, SubjectClaim};
 use tessera_core::keys::{ALGORITHM_NAMES, parse_algorithm};
 use toml::Value;
 
@@ -48,6 +48,8 @@ readers! {
     user_id_claim -> String = read_user_id_claim;
     extra_claims -> Vec<ExtraClaim> = |v| read_choices(v, &ExtraClaim::ALL.map(|c| (c.name(), c)));
     token_locations -> Vec<TokenLocation> = read_token_locations;
+    compat -> Vec<CompatSet> = |v| read_choices(v, &CompatSet::ALL.map(|c| (c.name(), c)));
+    subject -> SubjectClaim = read_subject;
     samesite -> SameSite = read_samesite;
     log_format -> LogFormat = read_log_format;
     origins -> Vec<String> = read_origins;
@@ -257,6 +259,14 @@ fn read_token_locations(v: Value) -> Result<Vec<TokenLocation>, String> {
         return Err("at least one of headers, cookies, query_string, json".into());
     }
     Ok(locations)
+}
+
+fn read_subject(v: Value) -> Result<SubjectClaim, String> {
+    let name = read_string(v)?;
+    SubjectClaim::ALL
+        .into_iter()
+        .find(|c| c.name() == name)
+        .ok_or_else(|| format!("`id` or `username`, got `{name}`"))
 }
 
 fn read_log_format(v: Value) -> Result<LogFormat, String> {

@@ -1,11 +1,11 @@
 //! Settings written back as TOML values, as a file would hold them, with
 //! secrets masked: what `tessera config` prints.
 
-use super::{LogFormat, Rate, SameSite, Settings, TokenLocation, redact_url};
+use super::{CompatSet, LogFormat, Rate, SameSite, Settings, TokenLocation, redact_url};
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
-use tessera_core::claims::ExtraClaim;
+use tessera_core::claims::{ExtraClaim, SubjectClaim};
 use toml::Value;
 
 // Each takes the whole settings as well as its own value: what is secret
@@ -75,6 +75,14 @@ pub(super) fn strings(_: &Settings, v: &[String]) -> Option<Value> {
 
 pub(super) fn extra_claims(_: &Settings, v: &[ExtraClaim]) -> Option<Value> {
     list(v.iter().map(|c| c.name()))
+}
+
+pub(super) fn compat(_: &Settings, v: &[CompatSet]) -> Option<Value> {
+    list(v.iter().map(|c| c.name()))
+}
+
+pub(super) fn subject(_: &Settings, v: &SubjectClaim) -> Option<Value> {
+    Some(Value::String(v.name().into()))
 }
 
 pub(super) fn token_locations(_: &Settings, v: &[TokenLocation]) -> Option<Value> {

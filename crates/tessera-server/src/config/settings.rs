@@ -7,11 +7,11 @@ use super::define::settings;
 use super::parse as de;
 use super::reference::SettingDoc;
 use super::render as show;
-use super::{LogFormat, Rate, SameSite, TokenLocation};
+use super::{CompatSet, LogFormat, Rate, SameSite, TokenLocation};
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
-use tessera_core::claims::ExtraClaim;
+use tessera_core::claims::{ExtraClaim, SubjectClaim};
 
 settings! {
     /// The address the server listens on. The line `Tessera listening on HOST:PORT` on
@@ -159,6 +159,23 @@ settings! {
         kind: "list of strings",
         accepted: "any of `email`, `is_staff`",
         parse: "de::extra_claims", show: show::extra_claims;
+
+    /// What the `sub` claim carries: `id`, the user id as a string (`"42"`), or `username`,
+    /// for services that look the user up by `sub` (as the FastAPI tutorial's do). The user
+    /// id is in the `user_id_claim` claim either way.
+    subject: SubjectClaim = SubjectClaim::Id,
+        kind: "string",
+        accepted: "`id` or `username`",
+        parse: "de::subject", show: show::subject;
+
+    /// Extra route sets that answer another stack's clients in that stack's own bodies:
+    /// `flask_jwt_extended` adds `POST /login` and `POST /refresh` (refresh token in
+    /// `Authorization: Bearer`), `fastapi` adds `POST /token` (an `OAuth2PasswordRequestForm`).
+    /// A route of a set not listed answers 404.
+    compat: Vec<CompatSet> = Vec::new(),
+        kind: "list of strings",
+        accepted: "any of `flask_jwt_extended`, `fastapi`",
+        parse: "de::compat", show: show::compat;
 
     /// Where protected endpoints look for the access token, in this order: the
     /// `Authorization` header, the `access_token_cookie` cookie (cookie mode, with CSRF

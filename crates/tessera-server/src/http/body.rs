@@ -64,9 +64,9 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Map<String, Val
     if bytes.is_empty() {
         return Ok(Map::new());
     }
-    match readable(content_type) {
-        Some(Readable::Json) => parse_json(bytes),
-        Some(Readable::Form) => parse_form(bytes),
+    match body_format(content_type) {
+        Some(BodyFormat::Json) => parse_json(bytes),
+        Some(BodyFormat::Form) => parse_form(bytes),
         None => Err(ApiError::UnsupportedMediaType(
             content_type.unwrap_or_default().to_owned(),
         )),
@@ -74,13 +74,16 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Map<String, Val
 }
 
 /// The two body formats the API reads.
-enum Readable {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `application/json` (or `application/*+json`).
     Json,
+    /// `application/x-www-form-urlencoded`.
     Form,
 }
 
 /// Which format a `Content-Type` names, if one the API reads.
-fn readable(content_type: Option<&str>) -> Option<Readable> {
+pub fn body_format(content_type: Option<&str>) -> Option<BodyFormat> {
     let essence = content_type
         .unwrap_or_default()
         .split(';')
@@ -91,9 +94,9 @@ fn readable(content_type: Option<&str>) -> Option<Readable> {
     if essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
     {
-        Some(Readable::Json)
+        Some(BodyFormat::Json)
     } else if essence == "application/x-www-form-urlencoded" {
-        Some(Readable::Form)
+        Some(BodyFormat::Form)
     } else {
         None
     }
@@ -112,7 +115,7 @@ pub async fn body_rules(authority: &Authority, request: Request) -> Result<Reque
             .headers
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        if readable(content_type.as_deref()).is_none() {
+        if body_format(content_type.as_deref()).is_none() {
             return Err(ApiError::UnsupportedMediaType(
                 content_type.unwrap_or_default(),
             ));

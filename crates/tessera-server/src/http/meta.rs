@@ -87,7 +87,7 @@ pub async fn openid_configuration(
         "introspection_endpoint_auth_methods_supported": ["none"],
         "token_endpoint_auth_signing_alg_values_supported": algorithms,
         "subject_types_supported": ["public"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "jti", settings.user_id_claim.as_str(), "username", "token_type", "fid", "ver", "fresh"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "jti", settings.user_id_claim.as_str(), "username", "token_type", "type", "fid", "ver", "fresh"],
     }))
 }
 

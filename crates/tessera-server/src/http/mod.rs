@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod compat;
 pub mod connections;
 pub mod cookies;
 pub mod docs;
@@ -21,6 +22,7 @@ pub mod requests;
 pub mod tokens;
 
 use crate::authority::Authority;
+use crate::config::CompatSet;
 use axum::Router;
 use axum::routing::get;
 use error::ApiError;
@@ -36,10 +38,12 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Every route with its OpenAPI document: a route is registered only
-/// through its documented handler, so none can go undocumented.
-pub fn routes() -> (Router<Arc<Authority>>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// Every route with its OpenAPI document, the drop-in routes of the sets
+/// in `compat` among them: a route is registered only through its
+/// documented handler, so none can go undocumented, and one that is not
+/// served is not documented.
+pub fn routes(compat: &[CompatSet]) -> (Router<Arc<Authority>>, utoipa::openapi::OpenApi) {
+    let mut routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tokens::obtain))
         .routes(routes!(tokens::refresh))
         .routes(routes!(tokens::verify))
@@ -61,8 +65,16 @@ pub fn routes() -> (Router<Arc<Authority>>, utoipa::openapi::OpenApi) {
         .routes(routes!(meta::jwks))
         .routes(routes!(meta::openid_configuration))
         .routes(routes!(page::index))
-        .routes(routes!(page::static_file))
-        .split_for_parts()
+        .routes(routes!(page::static_file));
+    if compat.contains(&CompatSet::FlaskJwtExtended) {
+        routes = routes
+            .routes(routes!(compat::flask_login))
+            .routes(routes!(compat::flask_refresh));
+    }
+    if compat.contains(&CompatSet::Fastapi) {
+        routes = routes.routes(routes!(compat::fastapi_token));
+    }
+    routes.split_for_parts()
 }
 
 /// The documentation's own routes, documented in the same document.
@@ -88,7 +100,7 @@ fn documentation(openapi: &mut utoipa::openapi::OpenApi) -> Router {
 /// Every route, each noting its pattern for [`edge::Edge`], which applies the
 /// shared rules around them (the trailing slash is [`serve`]'s, in front).
 pub fn router(authority: Arc<Authority>) -> Router {
-    let (api, mut openapi) = routes();
+    let (api, mut openapi) = routes(&authority.settings().compat);
     let docs = documentation(&mut openapi);
     let cors = cors_layer(&authority.settings().cors_allowed_origins);
     api.with_state(authority)

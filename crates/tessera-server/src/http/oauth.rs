@@ -40,7 +40,8 @@ fn param(payload: &Payload, name: &str) -> Result<String, ApiError> {
     }
 }
 
-fn token_response(access: &IssuedToken, refresh: &str) -> Response {
+/// RFC 6749 5.1's token response (also the FastAPI route's).
+pub(super) fn token_response(access: &IssuedToken, refresh: &str) -> Response {
     let mut response = Json(json!({
         "access_token": access.token,
         "token_type": "bearer",

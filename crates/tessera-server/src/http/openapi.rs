@@ -54,6 +54,60 @@ pub struct RefreshedBody {
     pub refresh: Option<String>,
 }
 
+/// Flask-JWT-Extended's login answer.
+#[derive(ToSchema)]
+pub struct FlaskTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// Flask-JWT-Extended's refresh answer; `refresh_token` when rotating.
+#[derive(ToSchema)]
+pub struct FlaskRefreshed {
+    pub access_token: String,
+    #[schema(nullable = false)]
+    pub refresh_token: Option<String>,
+}
+
+/// Flask-JWT-Extended's error body.
+#[derive(ToSchema)]
+pub struct FlaskMessage {
+    #[schema(example = "Bad username or password")]
+    pub msg: String,
+}
+
+/// FastAPI's `OAuth2PasswordRequestForm`.
+#[derive(ToSchema)]
+pub struct FastApiForm {
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(format = Password)]
+    pub password: String,
+    /// `password` when present.
+    #[schema(nullable = false, pattern = "^password$")]
+    pub grant_type: Option<String>,
+    /// Ignored.
+    #[schema(nullable = false)]
+    pub scope: Option<String>,
+}
+
+/// One problem of FastAPI's validation error.
+#[derive(ToSchema)]
+pub struct FastApiProblem {
+    #[schema(example = "missing")]
+    pub r#type: String,
+    pub loc: Vec<String>,
+    #[schema(example = "Field required")]
+    pub msg: String,
+    pub input: Option<serde_json::Value>,
+}
+
+/// FastAPI's 422 body.
+#[derive(ToSchema)]
+pub struct FastApiValidation {
+    pub detail: Vec<FastApiProblem>,
+}
+
 /// An empty object.
 #[derive(ToSchema)]
 pub struct Empty {}
@@ -252,6 +306,7 @@ impl Modify for BearerScheme {
         (name = "oauth2", description = "RFC 6749, 7009 and 7662"),
         (name = "accounts", description = "Signup, the current user, password, logout"),
         (name = "admin", description = "For staff users"),
+        (name = "compat", description = "Drop-in routes of the Flask-JWT-Extended and FastAPI stacks (setting `compat`)"),
         (name = "operations", description = "Health, keys, discovery, metrics, documentation")
     )
 )]

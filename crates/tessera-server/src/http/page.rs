@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use crate::authority::Authority;
-use crate::config::Settings;
+use crate::config::{CompatSet, Settings};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -44,11 +44,34 @@ const FILES: [(&str, &str, &str); 5] = [
 /// request of its own and without an inline script.
 const TOKEN_LOCATIONS: &str = "{{token_locations}}";
 
+/// Where index.html lists the drop-in routes of the `compat` setting.
+const COMPAT_ROUTES: &str = "{{compat_routes}}";
+
 /// index.html with the configured token locations filled in, comma-separated
-/// (`headers,cookies`): fixed words, so nothing needs escaping.
+/// (`headers,cookies`), and the drop-in routes: fixed words, so nothing
+/// needs escaping.
 fn page(html: &str, settings: &Settings) -> String {
     let names: Vec<&str> = settings.token_locations.iter().map(|l| l.name()).collect();
+    let routes: Vec<&str> = settings
+        .compat
+        .iter()
+        .map(|set| match set {
+            CompatSet::FlaskJwtExtended => {
+                "<code>POST /login</code> and <code>POST /refresh</code> for Flask-JWT-Extended clients"
+            }
+            CompatSet::Fastapi => "<code>POST /token</code> for FastAPI OAuth2 clients",
+        })
+        .collect();
+    let compat = if routes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p id=\"compat-routes\">Drop-in routes on this server: {}.</p>",
+            routes.join("; ")
+        )
+    };
     html.replace(TOKEN_LOCATIONS, &names.join(","))
+        .replace(COMPAT_ROUTES, &compat)
 }
 
 fn file(name: &str, settings: &Settings) -> Response {

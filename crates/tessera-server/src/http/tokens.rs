@@ -20,7 +20,7 @@ use std::sync::Arc;
 use tessera_core::token::IssuedToken;
 
 /// Token responses must not be cached by anything between us and the client.
-fn tokens(body: Value) -> Response {
+pub(super) fn tokens(body: Value) -> Response {
     let mut response = Json(body).into_response();
     no_store(response.headers_mut());
     response

@@ -10,6 +10,7 @@ mod admin;
 mod attacks;
 mod bad_input;
 mod cli;
+mod compat;
 mod cookies;
 mod docs;
 mod durability;

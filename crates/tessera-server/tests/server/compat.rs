@@ -1,0 +1,414 @@
+//! The drop-in routes of `compat` (docs/API.md section 11a), driven as a
+//! Flask-JWT-Extended front end and a FastAPI tutorial client would, every
+//! error they document, and the `type`, `nbf` and `subject` claims.
+
+use super::harness::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const BOTH: &str = "compat = [\"flask_jwt_extended\", \"fastapi\"]\nlogin_rate_limit = \"off\"";
+
+/// A JSON login at `/login`.
+async fn flask_login(s: &Server, username: &str, password: &str) -> Reply {
+    s.post(
+        "/login",
+        json!({"username": username, "password": password}),
+    )
+    .await
+}
+
+/// `POST /refresh` with these `Authorization` header values.
+async fn flask_refresh(s: &Server, authorization: &[&str]) -> Reply {
+    let mut request = s.http.post(s.url("/refresh"));
+    for value in authorization {
+        request = request.header("Authorization", *value);
+    }
+    s.send(request).await
+}
+
+fn assert_msg(r: &Reply, status: u16, msg: &str) {
+    assert_eq!(
+        (r.status, &r.body),
+        (status, &json!({"msg": msg})),
+        "{}",
+        r.text
+    );
+}
+
+fn keys(body: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[tokio::test]
+async fn a_flask_jwt_extended_front_end_logs_in_and_refreshes_unchanged() {
+    let s = Server::start(BOTH).await;
+    s.create_user("alice", false).await;
+    let r = flask_login(&s, "alice", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(keys(&r.body), ["access_token", "refresh_token"]);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let access = r.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = r.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(s.me(&access).await.body["username"], "alice");
+    // The tokens say their type as Flask-JWT-Extended reads it.
+    assert_eq!(segment(&access, 1)["type"], "access");
+    assert_eq!(segment(&refresh, 1)["type"], "refresh");
+    let r = flask_refresh(&s, &[&format!("Bearer {refresh}")]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        keys(&r.body),
+        ["access_token"],
+        "no rotation: no new refresh token"
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let refreshed = r.body["access_token"].as_str().unwrap();
+    assert_eq!(s.me(refreshed).await.status, 200);
+    // A trailing slash is the same route, as everywhere.
+    assert_eq!(
+        s.post(
+            "/login/",
+            json!({"username": "alice", "password": PASSWORD})
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn with_rotation_the_flask_refresh_answers_a_new_refresh_token() {
+    let s = Server::start(&format!(
+        "{BOTH}\nrotate_refresh_tokens = true\nblacklist_after_rotation = true"
+    ))
+    .await;
+    s.create_user("alice", false).await;
+    let login = flask_login(&s, "alice", PASSWORD).await;
+    let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let r = flask_refresh(&s, &[&format!("Bearer {refresh}")]).await;
+    assert_eq!(
+        keys(&r.body),
+        ["access_token", "refresh_token"],
+        "{}",
+        r.text
+    );
+    assert_ne!(r.body["refresh_token"], refresh.as_str());
+    // The rotated-away token is refused as Flask-JWT-Extended says revoked.
+    let again = flask_refresh(&s, &[&format!("Bearer {refresh}")]).await;
+    assert_msg(&again, 401, "Token has been revoked");
+}
+
+#[tokio::test]
+async fn every_flask_error_is_in_its_shape_and_status() {
+    let s = Server::start(BOTH).await;
+    s.create_user("alice", false).await;
+    let login = flask_login(&s, "alice", PASSWORD).await;
+    let access = login.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+
+    let bad = "Bad username or password";
+    assert_msg(&flask_login(&s, "alice", "wrong").await, 401, bad);
+    assert_msg(&flask_login(&s, "nobody", PASSWORD).await, 401, bad);
+    assert_msg(
+        &s.post("/login", json!({"username": "alice"})).await,
+        401,
+        bad,
+    );
+    assert_msg(
+        &s.post("/login", json!({"username": 5, "password": PASSWORD}))
+            .await,
+        401,
+        bad,
+    );
+    assert_msg(
+        &s.post("/login", json!({"username": "alice", "password": ["x"]}))
+            .await,
+        401,
+        bad,
+    );
+    let r = s.post("/login", json!(["alice", PASSWORD])).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.body["msg"]
+            .as_str()
+            .unwrap()
+            .contains("Expected a dictionary"),
+        "{}",
+        r.text
+    );
+    let r = s
+        .post_raw("/login", "application/json", "{\"username\": ")
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.body["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("JSON parse error"),
+        "{}",
+        r.text
+    );
+    let not_json = "Did not attempt to load JSON data because the request Content-Type was not 'application/json'.";
+    let form = s
+        .post_form("/login", &[("username", "alice"), ("password", PASSWORD)])
+        .await;
+    assert_msg(&form, 415, not_json);
+    assert_msg(&s.send(s.http.post(s.url("/login"))).await, 415, not_json);
+
+    let missing = "Missing Authorization Header";
+    assert_msg(&flask_refresh(&s, &[]).await, 401, missing);
+    // simplejwt's habit, the refresh token in the body, is not Flask's.
+    let in_body = s.post("/refresh", json!({"refresh": refresh})).await;
+    assert_msg(&in_body, 401, missing);
+    let bad_header = "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'";
+    let bearer = format!("Bearer {refresh}");
+    assert_msg(
+        &flask_refresh(&s, &[&bearer, &bearer]).await,
+        422,
+        bad_header,
+    );
+    assert_msg(
+        &flask_refresh(&s, &[&format!("Token {refresh}")]).await,
+        422,
+        bad_header,
+    );
+    assert_msg(
+        &flask_refresh(&s, &[&format!("Bearer {access}")]).await,
+        422,
+        "Only refresh tokens are allowed",
+    );
+    assert_msg(
+        &flask_refresh(&s, &["Bearer abc"]).await,
+        422,
+        "Invalid token",
+    );
+    let claims = segment(&refresh, 1);
+    let foreign = hs256(
+        &segment(&refresh, 0),
+        &claims,
+        b"another-secret-0123456789-abcdefghij",
+    );
+    assert_msg(
+        &flask_refresh(&s, &[&format!("Bearer {foreign}")]).await,
+        422,
+        "Invalid token",
+    );
+    // Blacklisted elsewhere: revoked here.
+    let other = flask_login(&s, "alice", PASSWORD).await;
+    let other = other.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.post("/api/token/blacklist/", json!({"refresh": other}))
+            .await
+            .status,
+        200
+    );
+    assert_msg(
+        &flask_refresh(&s, &[&format!("Bearer {other}")]).await,
+        401,
+        "Token has been revoked",
+    );
+    // A day later the first refresh token has expired.
+    s.advance(Duration::from_secs(86_400));
+    assert_msg(
+        &flask_refresh(&s, &[&bearer]).await,
+        401,
+        "Token has expired",
+    );
+
+    // The general rules hold on these routes too.
+    let r = s.get("/login").await;
+    assert_eq!(r.status, 405, "{}", r.text);
+    let big = format!("{{\"username\": \"{}\"}}", "a".repeat(70_000));
+    assert_eq!(
+        s.post_raw("/login", "application/json", big).await.status,
+        413
+    );
+    assert_eq!(s.post_raw("/refresh", "text/plain", "x").await.status, 415);
+    s.assert_healthy().await;
+    assert_eq!(flask_login(&s, "alice", PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_compat_logins_are_throttled_like_every_login() {
+    let s = Server::start(
+        "compat = [\"flask_jwt_extended\", \"fastapi\"]\nlogin_rate_limit = \"2/min\"",
+    )
+    .await;
+    s.create_user("alice", false).await;
+    for _ in 0..2 {
+        assert_eq!(flask_login(&s, "alice", "wrong").await.status, 401);
+    }
+    let r = flask_login(&s, "alice", PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(
+        r.body["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too many attempts. Try again in")
+    );
+    assert!(r.header("retry-after").is_some());
+    // The count is the login's, whichever route: /token is throttled too.
+    let r = s
+        .post_form("/token", &[("username", "alice"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn a_fastapi_tutorial_client_gets_its_token_and_its_errors() {
+    let s = Server::start(BOTH).await;
+    s.create_user("alice", false).await;
+    let r = s
+        .post_form("/token", &[("username", "alice"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        keys(&r.body),
+        ["access_token", "expires_in", "refresh_token", "token_type"]
+    );
+    assert_eq!(
+        (&r.body["token_type"], &r.body["expires_in"]),
+        (&json!("bearer"), &json!(300))
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        s.me(r.body["access_token"].as_str().unwrap()).await.status,
+        200
+    );
+    // What OAuth2PasswordRequestForm also takes.
+    let full = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("scope", "me items"),
+    ];
+    assert_eq!(s.post_form("/token", &full).await.status, 200);
+
+    let wrong = s
+        .post_form("/token", &[("username", "alice"), ("password", "nope")])
+        .await;
+    assert_eq!(
+        (wrong.status, &wrong.body),
+        (401, &json!({"detail": "Incorrect username or password"}))
+    );
+    assert_eq!(wrong.header("www-authenticate"), Some("Bearer"));
+    let missing = |field: &str| json!({"type": "missing", "loc": ["body", field], "msg": "Field required", "input": null});
+    let r = s.post_form("/token", &[("username", "alice")]).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (422, &json!({"detail": [missing("password")]}))
+    );
+    // FastAPI reads form fields only: a JSON body has none.
+    let r = s
+        .post("/token", json!({"username": "alice", "password": PASSWORD}))
+        .await;
+    assert_eq!(
+        (r.status, &r.body),
+        (
+            422,
+            &json!({"detail": [missing("username"), missing("password")]})
+        )
+    );
+    let r = s
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["detail"][0]["loc"], json!(["body", "grant_type"]));
+    assert_eq!(r.body["detail"][0]["type"], "string_pattern_mismatch");
+    let r = s
+        .post_raw(
+            "/token",
+            "application/x-www-form-urlencoded",
+            "username=%ZZ",
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn without_compat_the_drop_in_routes_are_not_there() {
+    let s = Server::start("").await;
+    for path in ["/login", "/refresh", "/token"] {
+        let r = s.post(path, json!({})).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (404, &json!({"detail": "Not found."})),
+            "{path}"
+        );
+    }
+    let doc = s.get("/openapi.json").await.body;
+    for path in ["/login", "/refresh", "/token"] {
+        assert!(
+            doc["paths"].get(path).is_none(),
+            "{path} documented but not served"
+        );
+    }
+    assert!(!s.get("/").await.text.contains("Drop-in routes"));
+    // One set alone brings only its routes.
+    let s = Server::start("compat = [\"fastapi\"]").await;
+    assert_eq!(s.post("/login", json!({})).await.status, 404);
+    assert_eq!(s.post_form("/token", &[]).await.status, 422);
+}
+
+#[tokio::test]
+async fn the_page_and_the_openapi_document_list_the_compat_routes() {
+    let s = Server::start(BOTH).await;
+    let doc = s.get("/openapi.json").await.body;
+    for path in ["/login", "/refresh", "/token"] {
+        assert_eq!(
+            doc["paths"][path]["post"]["tags"],
+            json!(["compat"]),
+            "{path}"
+        );
+    }
+    let page = s.get("/").await.text;
+    assert!(
+        page.contains("<code>POST /login</code> and <code>POST /refresh</code>"),
+        "{page}"
+    );
+    assert!(page.contains("<code>POST /token</code>"), "{page}");
+    assert!(!page.contains("{{"), "a placeholder left: {page}");
+}
+
+#[tokio::test]
+async fn with_subject_username_sub_carries_the_username() {
+    let s = Server::start(&format!("{BOTH}\nsubject = \"username\"")).await;
+    s.create_user("alice", false).await;
+    let r = s
+        .post_form("/token", &[("username", "alice"), ("password", PASSWORD)])
+        .await;
+    let access = r.body["access_token"].as_str().unwrap();
+    let refresh = r.body["refresh_token"].as_str().unwrap();
+    let claims = segment(access, 1);
+    assert_eq!(
+        (&claims["sub"], &claims["username"]),
+        (&json!("alice"), &json!("alice"))
+    );
+    assert!(claims["user_id"].is_i64());
+    assert_eq!(segment(refresh, 1)["sub"], "alice");
+    assert_eq!(claims["nbf"], claims["iat"]);
+    // Tessera accepts its own tokens so made, everywhere.
+    assert_eq!(s.me(access).await.status, 200);
+    let r = s
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let introspected = s.post_form("/oauth/introspect", &[("token", access)]).await;
+    assert_eq!(introspected.body["sub"], "alice");
+    assert_eq!(introspected.body["type"], "access");
+}
