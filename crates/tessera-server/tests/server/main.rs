@@ -19,6 +19,7 @@ mod general;
 mod hardening;
 mod import;
 mod instances;
+mod interop;
 mod keys;
 mod library;
 mod nginx;
