@@ -13,7 +13,7 @@
 //! upsert that lets exactly one rotation of a token win works inside a batch
 //! as across batches, since the writes of one batch run one after another.
 
-use crate::{RefreshRecord, StoreError, StoreResult};
+use crate::{RefreshRecord, SessionRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,16 +25,24 @@ const QUEUE: usize = 4096;
 /// A refresh-token write.
 #[derive(Debug)]
 pub(crate) enum Write {
-    /// Record a new refresh token (a login, or a refresh without
-    /// blacklisting); answers true.
+    /// Record a new refresh token of an existing session (a refresh
+    /// without blacklisting), and note the refresh in the session; answers
+    /// true.
     Record(RefreshRecord),
-    /// Blacklist `old` and record `new` if `old` was not blacklisted yet;
-    /// answers whether it was done.
+    /// Record a new session and its first refresh token; answers true.
+    Begin {
+        token: RefreshRecord,
+        session: SessionRecord,
+    },
+    /// Blacklist `old` and record `new` if `old` was not blacklisted yet,
+    /// noting the refresh in the session; answers whether it was done.
     Rotate {
         old: RefreshRecord,
         new: RefreshRecord,
         now: i64,
     },
+    /// Note a refresh that wrote nothing else (no rotation); answers true.
+    Touch { family_id: String, at: i64 },
 }
 
 struct Job {
@@ -54,18 +62,50 @@ pub(crate) trait Batches: Send + Sync + 'static {
 /// (their transaction types differ): in the transaction `$tx`, each write in
 /// a savepoint, rotations blacklisting through `$store::blacklist_in`.
 macro_rules! apply_in_savepoints {
-    ($tx:ident, $writes:expr, $store:ty) => {{
+    ($tx:ident, $writes:expr, $store:ty, $sessions:path) => {{
         use sqlx::Acquire;
+        use $sessions as sessions;
         let mut results = Vec::with_capacity($writes.len());
         for write in $writes {
             let mut savepoint = (&mut $tx).begin().await?;
             let done = match write {
-                Write::Record(token) => insert_refresh(&mut *savepoint, token).await.map(|()| true),
+                Write::Record(token) => match insert_refresh(&mut *savepoint, token).await {
+                    Ok(()) => sessions::touch(
+                        &mut *savepoint,
+                        &token.family_id,
+                        token.issued_at,
+                        token.expires_at,
+                    )
+                    .await
+                    .map(|()| true),
+                    Err(e) => Err(e),
+                },
+                Write::Begin { token, session } => {
+                    match sessions::insert(&mut *savepoint, session).await {
+                        Ok(()) => insert_refresh(&mut *savepoint, token).await.map(|()| true),
+                        Err(e) => Err(e),
+                    }
+                }
                 Write::Rotate { old, new, now } => {
                     match <$store>::blacklist_in(&mut savepoint, old, *now).await {
-                        Ok(true) => insert_refresh(&mut *savepoint, new).await.map(|()| true),
+                        Ok(true) => match insert_refresh(&mut *savepoint, new).await {
+                            Ok(()) => sessions::touch(
+                                &mut *savepoint,
+                                &new.family_id,
+                                new.issued_at,
+                                new.expires_at,
+                            )
+                            .await
+                            .map(|()| true),
+                            Err(e) => Err(e),
+                        },
                         other => other,
                     }
+                }
+                Write::Touch { family_id, at } => {
+                    sessions::touch(&mut *savepoint, family_id, *at, 0)
+                        .await
+                        .map(|()| true)
                 }
             };
             if done.is_ok() {
@@ -99,6 +139,33 @@ impl Writer {
     /// Records a new refresh token, once its batch has committed.
     pub(crate) async fn record(&self, token: &RefreshRecord) -> StoreResult<()> {
         self.submit(Write::Record(token.clone())).await.map(drop)
+    }
+
+    /// Records a new session and its first refresh token, once their batch
+    /// has committed.
+    pub(crate) async fn begin(
+        &self,
+        token: &RefreshRecord,
+        session: &SessionRecord,
+    ) -> StoreResult<()> {
+        self.submit(Write::Begin {
+            token: token.clone(),
+            session: session.clone(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Notes a refresh of a session, without waiting for it (and without
+    /// it, should the queue be full): when a session was last used is for
+    /// people to read, not a decision anyone waits on.
+    pub(crate) fn touch(&self, family_id: &str, at: i64) {
+        let (done, _) = oneshot::channel();
+        let write = Write::Touch {
+            family_id: family_id.to_owned(),
+            at,
+        };
+        let _ = self.jobs.try_send(Job { write, done });
     }
 
     /// [`Store::rotate_refresh_token`](crate::Store::rotate_refresh_token),

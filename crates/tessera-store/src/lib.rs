@@ -13,6 +13,7 @@ mod import;
 mod model;
 mod postgres;
 pub mod scratch;
+mod sessions;
 mod sqlite;
 mod sqlite_file;
 
@@ -152,6 +153,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records a newly issued refresh token.
     async fn record_refresh_token(&self, token: &RefreshRecord) -> StoreResult<()>;
+
+    /// Records a new session and its first refresh token, in one
+    /// transaction.
+    async fn begin_session(
+        &self,
+        token: &RefreshRecord,
+        session: &SessionRecord,
+    ) -> StoreResult<()>;
+
+    /// Notes that session `family_id` was refreshed at `at` by a refresh
+    /// that wrote nothing else. Best effort and without waiting: it may be
+    /// lost (a full queue, a crash), never a refresh held back by it.
+    fn touch_session(&self, family_id: &str, at: i64);
+
+    /// The user's sessions not ended (revoked family, older token version)
+    /// and not expired at `now`, most recently used first.
+    async fn live_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<SessionRecord>>;
 
     /// Blacklists `token` unless it already is; true when this call did it.
     /// Among concurrent calls for one token exactly one returns true.

@@ -175,6 +175,29 @@ pub struct Revocations {
     pub families: Vec<(String, i64)>,
 }
 
+/// A session: one login's token family, as its user sees it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRecord {
+    /// The family id (`fid`), the session's id.
+    pub family_id: String,
+    /// Its user.
+    pub user_id: i64,
+    /// When it began, Unix seconds.
+    pub created_at: i64,
+    /// When it was last refreshed (or began).
+    pub last_used: i64,
+    /// When its newest refresh token expires.
+    pub expires_at: i64,
+    /// The user's token version at login.
+    pub token_version: i64,
+    /// The client address at login.
+    pub ip: String,
+    /// The User-Agent at login (at most 256 characters).
+    pub user_agent: String,
+    /// How it began: `password`, `oauth`, or a compat set's name.
+    pub method: String,
+}
+
 /// What a [`Change`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {

@@ -6,7 +6,8 @@ use crate::batch::{Batches, Write, Writer, apply_in_savepoints};
 use crate::sqlite_file;
 use crate::{
     Change, ChangeKind, ImportOutcome, ImportedUser, KeyRecord, NewUser, RefreshRecord,
-    RefreshStanding, Rehash, Revocations, Store, StoreError, StoreResult, UserRecord, UserUpdate,
+    RefreshStanding, Rehash, Revocations, SessionRecord, Store, StoreError, StoreResult,
+    UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -160,7 +161,7 @@ struct SqliteBatches(SqlitePool);
 impl Batches for SqliteBatches {
     async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
         let mut tx = self.0.begin().await?;
-        apply_in_savepoints!(tx, writes, SqliteStore)
+        apply_in_savepoints!(tx, writes, SqliteStore, crate::sessions::sqlite)
     }
 }
 
@@ -328,6 +329,22 @@ impl Store for SqliteStore {
         self.writer.record(token).await
     }
 
+    async fn begin_session(
+        &self,
+        token: &RefreshRecord,
+        session: &SessionRecord,
+    ) -> StoreResult<()> {
+        self.writer.begin(token, session).await
+    }
+
+    fn touch_session(&self, family_id: &str, at: i64) {
+        self.writer.touch(family_id, at);
+    }
+
+    async fn live_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<SessionRecord>> {
+        crate::sessions::sqlite::live(&self.pool, user_id, now).await
+    }
+
     async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = Self::blacklist_in(&mut tx, token, now).await?;
@@ -461,6 +478,7 @@ impl Store for SqliteStore {
         for (sql, bound) in [
             ("DELETE FROM refresh_tokens WHERE expires_at < ?", now),
             ("DELETE FROM revoked_families WHERE expires_at < ?", now),
+            ("DELETE FROM sessions WHERE expires_at < ?", now),
             ("DELETE FROM changes WHERE created_at < ?", changes_before),
         ] {
             deleted += sqlx::query(sql)

@@ -360,6 +360,7 @@ async fn both_engines_build_the_same_schema() {
             "changes",
             "refresh_tokens",
             "revoked_families",
+            "sessions",
             "signing_keys",
             "users"
         ],

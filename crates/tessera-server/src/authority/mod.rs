@@ -41,7 +41,8 @@ use tessera_core::token::{self, Grant, IssuedToken, TokenPolicy};
 use tessera_core::username::Username;
 use tessera_core::verified::VerifiedTokens;
 use tessera_store::{
-    ChangeKind, NewUser, RefreshRecord, Rehash, Store, StoreError, UserRecord, UserUpdate,
+    ChangeKind, NewUser, RefreshRecord, Rehash, SessionRecord, Store, StoreError, UserRecord,
+    UserUpdate,
 };
 use throttling::Throttle;
 use tokio::sync::Semaphore;
@@ -201,6 +202,56 @@ pub struct Refreshed {
     pub access: IssuedToken,
     /// The new refresh token, when rotation is on.
     pub refresh: Option<IssuedToken>,
+}
+
+/// How a session began (`method` of a session record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// A password login on simplejwt's route or the page.
+    Password,
+    /// The OAuth2 password grant.
+    OAuth,
+    /// Flask-JWT-Extended's `/login`.
+    FlaskJwtExtended,
+    /// FastAPI's `/token`.
+    Fastapi,
+}
+
+impl LoginMethod {
+    /// Its name in session records.
+    pub fn name(self) -> &'static str {
+        match self {
+            LoginMethod::Password => "password",
+            LoginMethod::OAuth => "oauth",
+            LoginMethod::FlaskJwtExtended => "flask_jwt_extended",
+            LoginMethod::Fastapi => "fastapi",
+        }
+    }
+}
+
+/// Where and how a session begins: what its user will see of it.
+#[derive(Debug, Clone)]
+pub struct SessionOrigin {
+    /// The client address (section 5's trusted-proxy rule).
+    pub ip: IpAddr,
+    /// The User-Agent, at most [`SessionOrigin::USER_AGENT_CHARS`] characters.
+    pub user_agent: String,
+    /// The route it began on.
+    pub method: LoginMethod,
+}
+
+impl SessionOrigin {
+    /// The most of a User-Agent kept.
+    pub const USER_AGENT_CHARS: usize = 256;
+
+    /// An origin, the User-Agent cut to its first 256 characters.
+    pub fn new(ip: IpAddr, user_agent: &str, method: LoginMethod) -> Self {
+        Self {
+            ip,
+            user_agent: user_agent.chars().take(Self::USER_AGENT_CHARS).collect(),
+            method,
+        }
+    }
 }
 
 /// What a new account needs.

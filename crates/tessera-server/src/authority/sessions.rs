@@ -9,9 +9,10 @@ impl Authority {
         &self,
         username: &str,
         password: &str,
-        client: IpAddr,
+        origin: &SessionOrigin,
         transport: Transport,
     ) -> Result<(TokenPair, Arc<User>), AuthError> {
+        let client = origin.ip;
         let name = Username::parse(username);
         // Throttle by the name as it will be looked up, so that variants
         // which normalise alike share one count.
@@ -64,7 +65,7 @@ impl Authority {
         self.throttle
             .login_succeeded(&user_key, &address_key, attempt)
             .await;
-        let pair = self.begin_session(&user, transport).await?;
+        let pair = self.begin_session(&user, transport, origin).await?;
         Ok((pair, user))
     }
 
@@ -77,6 +78,7 @@ impl Authority {
         &self,
         user: &User,
         transport: Transport,
+        origin: &SessionOrigin,
     ) -> Result<TokenPair, AuthError> {
         let now = self.now();
         self.throttle.check_tokens(user.id).await?;
@@ -85,8 +87,20 @@ impl Authority {
             access: self.mint(user, TokenType::Access, &fid, true, transport, now)?,
             refresh: self.mint(user, TokenType::Refresh, &fid, false, transport, now)?,
         };
+        let session = SessionRecord {
+            family_id: fid.clone(),
+            user_id: user.id,
+            created_at: now,
+            last_used: now,
+            expires_at: pair.refresh.exp,
+            token_version: user.token_version,
+            ip: origin.ip.to_string(),
+            user_agent: origin.user_agent.clone(),
+            method: origin.method.name().to_owned(),
+        };
+        // The session and its first refresh token, in one transaction.
         self.store
-            .record_refresh_token(&refresh_record(&pair.refresh, user.id))
+            .begin_session(&refresh_record(&pair.refresh, user.id), &session)
             .await?;
         self.end_sessions_beyond_the_cap(user.id, now).await?;
         Ok(pair)
@@ -228,6 +242,9 @@ impl Authority {
         self.throttle.check_tokens(user.id).await?;
         let access = self.mint(&user, TokenType::Access, &claims.fid, false, transport, now)?;
         if !self.settings.rotate_refresh_tokens {
+            // Nothing else is written: the session's "last used" is noted
+            // by the batched writer, not waited for.
+            self.store.touch_session(&claims.fid, now);
             telemetry::refreshed();
             return Ok(Refreshed {
                 access,

@@ -15,6 +15,11 @@ struct World {
     other: SqliteStore,
 }
 
+/// The origin of the logins of these tests.
+fn test_origin() -> SessionOrigin {
+    SessionOrigin::new(IpAddr::from([127, 0, 0, 1]), "test", LoginMethod::Password)
+}
+
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
@@ -79,9 +84,9 @@ async fn logins_held_at_the_hash_while_the_user_is_deactivated_give_no_usable_to
             .map(|_| {
                 let authority = w.authority.clone();
                 tokio::spawn(async move {
-                    let client = IpAddr::from([127, 0, 0, 1]);
+                    let origin = test_origin();
                     authority
-                        .login("alice", PASSWORD, client, Transport::Header)
+                        .login("alice", PASSWORD, &origin, Transport::Header)
                         .await
                 })
             })
@@ -155,12 +160,7 @@ async fn a_gap_in_the_change_log_reloads_everything() {
     let alice = sign_up(&w.authority, "alice").await;
     let (pair, _) = w
         .authority
-        .login(
-            "alice",
-            PASSWORD,
-            IpAddr::from([127, 0, 0, 1]),
-            Transport::Header,
-        )
+        .login("alice", PASSWORD, &test_origin(), Transport::Header)
         .await
         .unwrap();
     // Up to date with the log (this process's own writes come back through it).
@@ -258,6 +258,23 @@ impl Store for RotatesAfterKeyRead {
         rehash: Option<tessera_store::Rehash<'_>>,
     ) -> tessera_store::StoreResult<Option<UserRecord>> {
         self.inner.record_login(id, at, rehash).await
+    }
+    async fn begin_session(
+        &self,
+        token: &RefreshRecord,
+        session: &tessera_store::SessionRecord,
+    ) -> tessera_store::StoreResult<()> {
+        self.inner.begin_session(token, session).await
+    }
+    fn touch_session(&self, family_id: &str, at: i64) {
+        self.inner.touch_session(family_id, at);
+    }
+    async fn live_sessions(
+        &self,
+        user_id: i64,
+        now: i64,
+    ) -> tessera_store::StoreResult<Vec<tessera_store::SessionRecord>> {
+        self.inner.live_sessions(user_id, now).await
     }
     async fn import_users(
         &self,
@@ -417,7 +434,7 @@ async fn a_token_signed_with_a_key_another_process_just_put_in_service_is_accept
         .unwrap();
     let pair = w
         .authority
-        .begin_session(&alice, Transport::Header)
+        .begin_session(&alice, Transport::Header, &test_origin())
         .await
         .unwrap();
     let new_kid = tessera_core::token::peek_kid(&pair.access.token).unwrap();

@@ -4,12 +4,12 @@
 //! route; only the wire formats differ, each with its error type below.
 
 use super::body::{BodyFormat, Payload, body_format};
-use super::client::ClientIp;
+use super::client::{ClientIp, origin};
 use super::error::ApiError;
 use super::oauth::token_response;
 use super::openapi::*;
 use super::tokens::tokens;
-use crate::authority::{AuthError, Authority, Refusal, Transport};
+use crate::authority::{AuthError, Authority, LoginMethod, Refusal, Transport};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -60,8 +60,9 @@ pub async fn flask_login(
     else {
         return Err(FlaskError::Api(ApiError::NoActiveAccount));
     };
+    let origin = origin(client, &headers, LoginMethod::FlaskJwtExtended);
     let (pair, _) = authority
-        .login(username, password, client, Transport::Header)
+        .login(username, password, &origin, Transport::Header)
         .await?;
     Ok(tokens(json!({
         "access_token": pair.access.token,
@@ -244,8 +245,9 @@ pub async fn fastapi_token(
     ) else {
         return Err(FastApiError::Invalid(problems));
     };
+    let origin = origin(client, &headers, LoginMethod::Fastapi);
     let (pair, _) = authority
-        .login(username, password, client, Transport::Header)
+        .login(username, password, &origin, Transport::Header)
         .await?;
     Ok(token_response(&pair.access, &pair.refresh.token))
 }

@@ -3,12 +3,13 @@
 //! machinery as simplejwt's endpoints; only the wire format differs.
 
 use super::body::Payload;
-use super::client::ClientIp;
+use super::client::{ClientIp, origin};
 use super::error::{ApiError, OAuthFailure, no_store};
 use super::openapi::*;
-use crate::authority::{Authority, TokenPair, Transport};
+use crate::authority::{Authority, LoginMethod, SessionOrigin, TokenPair, Transport};
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -71,11 +72,15 @@ pub(super) fn token_response(access: &IssuedToken, refresh: &str) -> Response {
 pub async fn token(
     State(authority): State<Arc<Authority>>,
     ClientIp(client): ClientIp,
+    headers: HeaderMap,
     payload: Result<Payload, ApiError>,
 ) -> Result<Response, OAuthFailure> {
     let payload = read(payload)?;
     match param(&payload, "grant_type")?.as_str() {
-        "password" => password_grant(&authority, &payload, client).await,
+        "password" => {
+            let origin = origin(client, &headers, LoginMethod::OAuth);
+            password_grant(&authority, &payload, &origin).await
+        }
         "refresh_token" => refresh_grant(&authority, &payload).await,
         other => Err(OAuthFailure(ApiError::OAuth(
             "unsupported_grant_type",
@@ -88,12 +93,12 @@ pub async fn token(
 async fn password_grant(
     authority: &Authority,
     payload: &Payload,
-    client: std::net::IpAddr,
+    origin: &SessionOrigin,
 ) -> Result<Response, OAuthFailure> {
     let username = param(payload, "username")?;
     let password = param(payload, "password")?;
     let (TokenPair { access, refresh }, _) = authority
-        .login(&username, &password, client, Transport::Header)
+        .login(&username, &password, origin, Transport::Header)
         .await?;
     Ok(token_response(&access, &refresh.token))
 }

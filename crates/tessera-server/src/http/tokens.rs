@@ -1,13 +1,13 @@
 //! simplejwt's token endpoints: obtain, refresh, verify, blacklist.
 
 use super::body::Payload;
-use super::client::ClientIp;
+use super::client::{ClientIp, origin};
 use super::cookies;
 use super::error::no_store;
 use super::error::{ApiError, TokenEndpointError};
 use super::openapi::*;
 use super::requests::Body;
-use crate::authority::{Authority, Transport};
+use crate::authority::{Authority, LoginMethod, Transport};
 use crate::config::{Settings, TokenLocation};
 use axum::Json;
 use axum::extract::State;
@@ -51,11 +51,12 @@ pub async fn obtain(
 ) -> Result<Response, ApiError> {
     let settings = authority.settings();
     let transport = requested_transport(&headers, settings);
+    let origin = origin(client, &headers, LoginMethod::Password);
     let (pair, _) = authority
         .login(
             &credentials.username,
             &credentials.password,
-            client,
+            &origin,
             transport,
         )
         .await?;

@@ -733,7 +733,15 @@ impl Server {
             .expect("store")
             .expect("the account exists");
         let pair = authority
-            .begin_session(&user, tessera_server::authority::Transport::Header)
+            .begin_session(
+                &user,
+                tessera_server::authority::Transport::Header,
+                &tessera_server::authority::SessionOrigin::new(
+                    std::net::IpAddr::from([127, 0, 0, 1]),
+                    "test harness",
+                    tessera_server::authority::LoginMethod::Password,
+                ),
+            )
             .await
             .expect("a session");
         (pair.access.token, pair.refresh.token)

@@ -3,7 +3,8 @@
 use super::{CHANGE_LOG_LOCK, MIGRATOR, PgStore, USER_COLUMNS, is_unique_violation, limit, offset};
 use crate::{
     Change, ChangeKind, ImportOutcome, ImportedUser, KeyRecord, NewUser, RefreshRecord,
-    RefreshStanding, Rehash, Revocations, Store, StoreError, StoreResult, UserRecord, UserUpdate,
+    RefreshStanding, Rehash, Revocations, SessionRecord, Store, StoreError, StoreResult,
+    UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 use sqlx::Row;
@@ -170,6 +171,22 @@ impl Store for PgStore {
         self.writer.record(token).await
     }
 
+    async fn begin_session(
+        &self,
+        token: &RefreshRecord,
+        session: &SessionRecord,
+    ) -> StoreResult<()> {
+        self.writer.begin(token, session).await
+    }
+
+    fn touch_session(&self, family_id: &str, at: i64) {
+        self.writer.touch(family_id, at);
+    }
+
+    async fn live_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<SessionRecord>> {
+        crate::sessions::postgres::live(&self.pool, user_id, now).await
+    }
+
     async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool> {
         let mut tx = self.begin_logged().await?;
         let done = Self::blacklist_in(&mut tx, token, now).await?;
@@ -319,6 +336,7 @@ impl Store for PgStore {
         for (sql, bound) in [
             ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
             ("DELETE FROM revoked_families WHERE expires_at < $1", now),
+            ("DELETE FROM sessions WHERE expires_at < $1", now),
             ("DELETE FROM changes WHERE created_at < $1", changes_before),
         ] {
             deleted += sqlx::query(sql)

@@ -25,6 +25,7 @@ mod cases;
 mod concurrency;
 mod import;
 mod notifications;
+mod sessions;
 
 /// The environment variable naming the PostgreSQL server to test against.
 const POSTGRES_URL_VAR: &str = "TESSERA_TEST_POSTGRES_URL";
@@ -59,6 +60,8 @@ const TESTS: &[(&str, TestFn)] = tests![
     import::a_second_import_changes_nothing_and_collisions_are_told,
     import::a_dry_run_writes_nothing,
     import::a_login_replaces_only_the_hash_it_checked,
+    sessions::a_session_is_written_with_its_first_token_and_follows_refreshes,
+    sessions::ended_expired_and_superseded_sessions_are_not_live,
     concurrency::change_log_is_exact_under_concurrent_writers,
     concurrency::one_of_many_blacklistings_wins,
     concurrency::one_of_many_rotations_wins,

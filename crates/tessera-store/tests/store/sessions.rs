@@ -1,0 +1,112 @@
+//! Session records: written with the family's first refresh token, followed
+//! by its refreshes, listed while live.
+
+use crate::{Engine, new_user, refresh};
+use std::time::Duration;
+use tessera_store::*;
+
+fn session(fid: &str, user_id: i64, at: i64) -> SessionRecord {
+    SessionRecord {
+        family_id: fid.into(),
+        user_id,
+        created_at: at,
+        last_used: at,
+        expires_at: at + 100,
+        token_version: 0,
+        ip: "192.0.2.7".into(),
+        user_agent: "Mozilla/5.0 (test)".into(),
+        method: "password".into(),
+    }
+}
+
+fn token(jti: &str, fid: &str, user_id: i64, at: i64) -> RefreshRecord {
+    RefreshRecord {
+        family_id: fid.into(),
+        user_id,
+        issued_at: at,
+        expires_at: at + 100,
+        ..refresh(jti)
+    }
+}
+
+pub async fn a_session_is_written_with_its_first_token_and_follows_refreshes(e: Engine) {
+    let (_db, s) = e.store().await;
+    let u = s.create_user(new_user("alice")).await.unwrap();
+    let first = token("j1", "fam1", u.id, 10);
+    s.begin_session(&first, &session("fam1", u.id, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.live_sessions(u.id, 20).await.unwrap(),
+        [session("fam1", u.id, 10)]
+    );
+    assert!(!s.refresh_standing("j1", "fam1").await.unwrap().blacklisted);
+    // A rotation moves last_used and the expiry with the new token.
+    let second = token("j2", "fam1", u.id, 50);
+    assert!(s.rotate_refresh_token(&first, &second, 50).await.unwrap());
+    let live = s.live_sessions(u.id, 60).await.unwrap();
+    assert_eq!(
+        (live[0].last_used, live[0].expires_at, live[0].created_at),
+        (50, 150, 10)
+    );
+    // So does a refresh without blacklisting.
+    s.record_refresh_token(&token("j3", "fam1", u.id, 70))
+        .await
+        .unwrap();
+    assert_eq!(s.live_sessions(u.id, 80).await.unwrap()[0].last_used, 70);
+    // A refresh that writes no token touches it, soon, without being waited on.
+    s.touch_session("fam1", 90);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while s.live_sessions(u.id, 95).await.unwrap()[0].last_used != 90 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the touch never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Never backwards: a late touch of an earlier moment changes nothing.
+    s.touch_session("fam1", 5);
+    s.record_refresh_token(&token("j4", "fam1", u.id, 60))
+        .await
+        .unwrap();
+    let live = s.live_sessions(u.id, 95).await.unwrap();
+    assert_eq!((live[0].last_used, live[0].expires_at), (90, 170));
+}
+
+pub async fn ended_expired_and_superseded_sessions_are_not_live(e: Engine) {
+    let (_db, s) = e.store().await;
+    let u = s.create_user(new_user("alice")).await.unwrap();
+    let other = s.create_user(new_user("bob")).await.unwrap();
+    for (fid, at) in [("old", 1), ("ended", 2), ("newest", 3)] {
+        s.begin_session(
+            &token(&format!("j-{fid}"), fid, u.id, at),
+            &session(fid, u.id, at),
+        )
+        .await
+        .unwrap();
+    }
+    s.begin_session(
+        &token("j-bob", "bobs", other.id, 4),
+        &session("bobs", other.id, 4),
+    )
+    .await
+    .unwrap();
+    s.revoke_family("ended", u.id, 1000, 5).await.unwrap();
+    let ids = |list: Vec<SessionRecord>| list.into_iter().map(|s| s.family_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.live_sessions(u.id, 10).await.unwrap()),
+        ["newest", "old"]
+    );
+    // Past its expiry a session is gone from the list, and pruned.
+    assert_eq!(ids(s.live_sessions(u.id, 101).await.unwrap()), ["newest"]);
+    s.prune(102, 0).await.unwrap();
+    assert_eq!(ids(s.live_sessions(u.id, 50).await.unwrap()), ["newest"]);
+    // A password change (a new token version) ends every earlier session.
+    let bump = UserUpdate {
+        bump_token_version: true,
+        ..UserUpdate::default()
+    };
+    s.update_user(u.id, bump, 6).await.unwrap();
+    assert!(s.live_sessions(u.id, 50).await.unwrap().is_empty());
+    assert_eq!(ids(s.live_sessions(other.id, 50).await.unwrap()), ["bobs"]);
+}
