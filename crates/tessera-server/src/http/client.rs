@@ -59,6 +59,20 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
     nearest
 }
 
+/// Where and how a session a request begins comes from: the client address
+/// and the request's User-Agent.
+pub fn origin(
+    client: IpAddr,
+    headers: &axum::http::HeaderMap,
+    method: crate::authority::LoginMethod,
+) -> crate::authority::SessionOrigin {
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    crate::authority::SessionOrigin::new(client, &user_agent, method)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,18 +126,4 @@ mod tests {
         );
         assert_eq!(client_ip(ip("10.0.0.1"), &xff("::1"), &trusted), ip("::1"));
     }
-}
-
-/// Where and how a session a request begins comes from: the client address
-/// and the request's User-Agent.
-pub fn origin(
-    client: IpAddr,
-    headers: &axum::http::HeaderMap,
-    method: crate::authority::LoginMethod,
-) -> crate::authority::SessionOrigin {
-    let user_agent = headers
-        .get(axum::http::header::USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
-    crate::authority::SessionOrigin::new(client, &user_agent, method)
 }
