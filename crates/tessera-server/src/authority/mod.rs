@@ -15,6 +15,7 @@ mod accounts;
 mod hash_pool;
 pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UsersPage};
 pub use sync::NotReady;
+mod session_list;
 mod sessions;
 mod shared_counts;
 mod state;

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod origin;
 pub mod page;
 pub mod requests;
+pub mod sessions;
 pub mod tokens;
 
 use crate::authority::Authority;
@@ -56,6 +57,11 @@ pub fn routes(compat: &[CompatSet]) -> (Router<Arc<Authority>>, utoipa::openapi:
         .routes(routes!(admin::list_users))
         .routes(routes!(admin::update_user))
         .routes(routes!(admin::revoke_user))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::end))
+        .routes(routes!(sessions::end_others))
+        .routes(routes!(sessions::admin_list))
+        .routes(routes!(sessions::admin_end))
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::introspect))

@@ -108,6 +108,29 @@ pub struct FastApiValidation {
     pub detail: Vec<FastApiProblem>,
 }
 
+/// One session: a login's token family.
+#[derive(ToSchema)]
+pub struct SessionObject {
+    /// The session id (its `fid`): 32 lowercase hex characters.
+    pub id: String,
+    #[schema(format = DateTime)]
+    pub created: String,
+    #[schema(format = DateTime)]
+    pub last_used: String,
+    /// The client address at login.
+    pub ip: String,
+    /// The User-Agent at login (at most 256 characters).
+    pub user_agent: String,
+    /// Whether the token of the request belongs to it (the caller's own list only).
+    #[schema(nullable = false)]
+    pub current: Option<bool>,
+}
+
+#[derive(ToSchema)]
+pub struct SessionList {
+    pub results: Vec<SessionObject>,
+}
+
 /// An empty object.
 #[derive(ToSchema)]
 pub struct Empty {}

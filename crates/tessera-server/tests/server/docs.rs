@@ -4,7 +4,7 @@ use super::harness::*;
 use serde_json::Value;
 
 /// Every route of docs/API.md (and the documentation's own), as (method, path).
-const ROUTES: [(&str, &str); 30] = [
+const ROUTES: [(&str, &str); 35] = [
     ("post", "/api/token"),
     ("post", "/api/token/refresh"),
     ("post", "/api/token/verify"),
@@ -21,6 +21,11 @@ const ROUTES: [(&str, &str); 30] = [
     ("get", "/api/admin/users"),
     ("patch", "/api/admin/users/{id}"),
     ("post", "/api/admin/users/{id}/revoke"),
+    ("get", "/api/auth/sessions"),
+    ("delete", "/api/auth/sessions/{id}"),
+    ("post", "/api/auth/sessions/end-others"),
+    ("get", "/api/admin/users/{id}/sessions"),
+    ("delete", "/api/admin/users/{id}/sessions/{sid}"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/.well-known/openid-configuration"),
     ("get", "/openapi.json"),
@@ -84,6 +89,7 @@ async fn every_route_is_documented_and_every_documented_route_answers() {
             );
             let concrete = path
                 .replace("{id}", "1")
+                .replace("{sid}", "0123456789abcdef0123456789abcdef")
                 .replace("/docs/{file}", "/docs/swagger-ui.css")
                 .replace("{file}", "tessera.js");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

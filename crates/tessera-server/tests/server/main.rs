@@ -30,6 +30,7 @@ mod refresh;
 mod security;
 mod security_map;
 mod session;
+mod session_list;
 mod several_instances;
 mod shared_throttling;
 mod sync;

@@ -1,0 +1,163 @@
+//! Sessions (SPEC: sessions): the caller's own, and any user's for staff.
+//! A session's `id` is its token family's `fid`.
+
+use super::accounts::timestamp;
+use super::admin::Staff;
+use super::auth::Authenticated;
+use super::error::ApiError;
+use super::openapi::*;
+use crate::authority::Authority;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tessera_store::SessionRecord;
+
+/// One session as the API shows it; `current` when `current_fid` is given.
+fn session_json(session: &SessionRecord, current_fid: Option<&str>) -> Value {
+    let mut body = json!({
+        "id": session.family_id,
+        "created": timestamp(session.created_at),
+        "last_used": timestamp(session.last_used),
+        "ip": session.ip,
+        "user_agent": session.user_agent,
+    });
+    if let Some(fid) = current_fid {
+        body["current"] = json!(session.family_id == fid);
+    }
+    body
+}
+
+const UNAUTHORIZED: &str = "No credentials, or a refused token (see `reason`)";
+
+/// `GET /api/auth/sessions`: the caller's live sessions.
+#[utoipa::path(
+    get,
+    path = "/api/auth/sessions",
+    tag = "accounts",
+    summary = "The caller's sessions, most recently used first",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The sessions", body = SessionList),
+        (status = 401, description = UNAUTHORIZED, body = ErrorDetail)
+    )
+)]
+pub async fn list(
+    State(authority): State<Arc<Authority>>,
+    auth: Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let sessions = authority.sessions_of(auth.user.id).await?;
+    let current = Some(auth.claims.fid.as_str());
+    let results: Vec<Value> = sessions.iter().map(|s| session_json(s, current)).collect();
+    Ok(Json(json!({ "results": results })))
+}
+
+/// `DELETE /api/auth/sessions/{id}`: ends one of the caller's sessions.
+#[utoipa::path(
+    delete,
+    path = "/api/auth/sessions/{id}",
+    tag = "accounts",
+    summary = "End one of the caller's sessions (as logout ends it)",
+    params(("id" = String, Path, description = "The session id (its fid)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, description = "Not a live session of the caller's", body = ErrorDetail),
+        (status = 401, description = UNAUTHORIZED, body = ErrorDetail)
+    )
+)]
+pub async fn end(
+    State(authority): State<Arc<Authority>>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if authority.end_session(auth.user.id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// `POST /api/auth/sessions/end-others`: ends every session but this one.
+#[utoipa::path(
+    post,
+    path = "/api/auth/sessions/end-others",
+    tag = "accounts",
+    summary = "End every session of the caller's but the current one",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, description = UNAUTHORIZED, body = ErrorDetail)
+    )
+)]
+pub async fn end_others(
+    State(authority): State<Arc<Authority>>,
+    auth: Authenticated,
+) -> Result<StatusCode, ApiError> {
+    authority
+        .end_other_sessions(auth.user.id, &auth.claims.fid)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user id from the path, 404 when it names no user.
+async fn existing_user(authority: &Authority, raw: &str) -> Result<i64, ApiError> {
+    let id = raw.parse::<i64>().map_err(|_| ApiError::NotFound)?;
+    authority.user(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(id)
+}
+
+/// `GET /api/admin/users/{id}/sessions`: a user's live sessions, for staff.
+#[utoipa::path(
+    get,
+    path = "/api/admin/users/{id}/sessions",
+    tag = "admin",
+    summary = "A user's sessions, most recently used first",
+    params(("id" = i64, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The sessions (no `current`)", body = SessionList),
+        (status = 403, description = "Not staff", body = ErrorDetail),
+        (status = 404, description = "No such user", body = ErrorDetail),
+        (status = 401, description = UNAUTHORIZED, body = ErrorDetail)
+    )
+)]
+pub async fn admin_list(
+    State(authority): State<Arc<Authority>>,
+    _staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = existing_user(&authority, &id).await?;
+    let sessions = authority.sessions_of(id).await?;
+    let results: Vec<Value> = sessions.iter().map(|s| session_json(s, None)).collect();
+    Ok(Json(json!({ "results": results })))
+}
+
+/// `DELETE /api/admin/users/{id}/sessions/{sid}`: ends a user's session, for staff.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/users/{id}/sessions/{sid}",
+    tag = "admin",
+    summary = "End a user's session",
+    params(("id" = i64, Path, description = "User id"), ("sid" = String, Path, description = "The session id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 403, description = "Not staff", body = ErrorDetail),
+        (status = 404, description = "No such user, or not a live session of theirs", body = ErrorDetail),
+        (status = 401, description = UNAUTHORIZED, body = ErrorDetail)
+    )
+)]
+pub async fn admin_end(
+    State(authority): State<Arc<Authority>>,
+    _staff: Staff,
+    Path((id, sid)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = existing_user(&authority, &id).await?;
+    if authority.end_session(id, &sid).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
