@@ -2,7 +2,7 @@
 import { createClient } from "/static/tessera.js";
 
 const $ = (id) => document.getElementById(id);
-const SESSION_BUTTONS = ["me", "burst", "refresh", "logout"];
+const SESSION_BUTTONS = ["me", "burst", "refresh", "logout", "sessions-reload", "end-others"];
 let client = null;
 
 // The token locations the server accepts, filled in by the server (page.rs):
@@ -45,11 +45,48 @@ function show(token) {
   enable(true);
 }
 
+// The user's sessions, each with an "end" button but the current one. The
+// User-Agent is what a client sent: text only, never markup.
+async function showSessions() {
+  const list = $("session-list");
+  if (!client || !client.loggedIn) {
+    list.replaceChildren();
+    return;
+  }
+  const sessions = await client.listSessions().catch(() => []);
+  list.replaceChildren(
+    ...sessions.map((session) => {
+      const item = document.createElement("li");
+      item.dataset.session = session.id;
+      const text = document.createElement("span");
+      text.textContent = `${session.user_agent || "(no User-Agent)"} from ${session.ip}, since ${session.created}, last used ${session.last_used}`;
+      item.append(text);
+      if (session.current) {
+        const mark = document.createElement("strong");
+        mark.textContent = " (this one)";
+        item.append(mark);
+      } else {
+        const end = document.createElement("button");
+        end.type = "button";
+        end.className = "end-session";
+        end.textContent = "End";
+        end.addEventListener("click", async () => {
+          await client.endSession(session.id).catch(() => {});
+          await showSessions();
+        });
+        item.append(end);
+      }
+      return item;
+    }),
+  );
+}
+
 function showLoggedOut() {
   $("status").textContent = "Not logged in.";
   $("header").textContent = "–";
   $("claims").textContent = "–";
   $("countdown").textContent = "–";
+  $("session-list").replaceChildren();
   enable(false);
 }
 
@@ -103,6 +140,7 @@ on("credentials", "submit", async (event) => {
     $("status").textContent = `Logged in as ${token.claims.username} (${client.transport} transport).`;
     show(token);
     tick();
+    await showSessions();
   } catch (e) {
     $("status").textContent = `Login refused: ${e.message}`;
     enable(false);
@@ -129,6 +167,13 @@ on("refresh", "click", async () => {
   if (client.loggedIn) show(client.token);
 });
 
+on("sessions-reload", "click", () => showSessions());
+
+on("end-others", "click", async () => {
+  await client.endOtherSessions().catch(() => {});
+  await showSessions();
+});
+
 on("logout", "click", async () => {
   await client.logout();
   $("result").textContent = "logged out";
@@ -147,5 +192,6 @@ async function restore() {
   $("result").textContent = `200 ${JSON.stringify(user, null, 2)}`;
   show(client.token);
   tick();
+  await showSessions();
 }
 restore();

@@ -134,6 +134,12 @@ export interface Client {
    * Locks API; without it, within the tab only).
    */
   fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** The user's sessions not ended, most recently used first. */
+  listSessions(): Promise<Session[]>;
+  /** Ends one session as a logout would; rejects (status 404) when it is not a live session of the user's. */
+  endSession(id: string): Promise<void>;
+  /** Ends every session of the user but this one. */
+  endOtherSessions(): Promise<void>;
   /** Refreshes now; resolves to false when refused (the client is then logged out). */
   refresh(): Promise<boolean>;
   /**
@@ -144,6 +150,22 @@ export interface Client {
   readonly token: TokenView | null;
   /** Whether the client holds a session (logged in or restored). */
   readonly loggedIn: boolean;
+}
+
+/** One login of the user's, as `GET /api/auth/sessions` lists it. */
+export interface Session {
+  /** The session's id: its tokens' `fid`. */
+  id: string;
+  /** RFC 3339. */
+  created: string;
+  /** RFC 3339: the last refresh, or the login. */
+  last_used: string;
+  /** The client address at login. */
+  ip: string;
+  /** The User-Agent at login (at most 256 characters). */
+  user_agent: string;
+  /** Whether this client's token belongs to it. */
+  current: boolean;
 }
 
 /** Creates a client for a Tessera server. Throws on a transport other than "header" or "cookie". */

@@ -47,6 +47,11 @@ function originOf(baseUrl) {
 }
 
 /** Creates a client for a Tessera server. */
+/** An Error for a refused call, with the answer's status and body. */
+function failure(what, res, body) {
+  return Object.assign(new Error(`${what} failed (${res.status})`), { status: res.status, body });
+}
+
 export function createClient({
   baseUrl = "",
   transport = "header",
@@ -338,6 +343,26 @@ export function createClient({
       } finally {
         lost();
       }
+    },
+    /**
+     * The user's sessions (logins) not ended: [{id, created, last_used, ip,
+     * user_agent, current}], most recently used first.
+     */
+    async listSessions() {
+      const res = await authedFetch("/api/auth/sessions");
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) throw failure("listing sessions", res, data);
+      return data.results;
+    },
+    /** Ends one session (a lost phone's) as a logout would. */
+    async endSession(id) {
+      const res = await authedFetch(`/api/auth/sessions/${encodeURIComponent(id)}`, { method: "DELETE" });
+      if (!res.ok) throw failure("ending the session", res, await res.json().catch(() => ({})));
+    },
+    /** Ends every session of the user but this one. */
+    async endOtherSessions() {
+      const res = await authedFetch("/api/auth/sessions/end-others", { method: "POST" });
+      if (!res.ok) throw failure("ending the other sessions", res, await res.json().catch(() => ({})));
     },
     fetch: authedFetch,
     /** Refreshes now; resolves to false when refused (the client is then logged out). */

@@ -301,6 +301,23 @@ async fn flow(browser: &Browser, extra_config: &str, transport: &str, screenshot
     let claims: Value = serde_json::from_str(&browser.text("claims").await).unwrap();
     assert_eq!(claims["fresh"], false, "the page shows the refreshed token");
 
+    // The page lists pat's sessions, this one and another login, and ends
+    // the other with its button.
+    let (_, other_refresh) = s.login("pat").await;
+    browser.click("sessions-reload").await;
+    session_items(browser, 2).await;
+    let listed = browser.text("session-list").await;
+    assert!(
+        listed.contains("(this one)") && listed.contains("127.0.0.1"),
+        "{listed}"
+    );
+    click_css(browser, "#session-list .end-session").await;
+    session_items(browser, 1).await;
+    let refused = s
+        .post("/api/token/refresh/", json!({"refresh": other_refresh}))
+        .await;
+    assert_eq!(refused.status, 401, "the ended session's refresh token");
+
     browser.click("logout").await;
     browser.wait_text("result", |t| t == "logged out").await;
     browser.wait_text("status", |t| t == "Not logged in.").await;
@@ -564,6 +581,29 @@ async fn cookie_sessions_survive_reloads_and_tabs_share_one_refresh(browser: &Br
         "scheduled at login and after the refresh"
     );
     assert_eq!(refreshes(&s).await - before, 1);
+}
+
+/// Waits until the page's session list has `count` entries.
+async fn session_items(browser: &Browser, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = browser
+            .client
+            .execute(
+                "return document.querySelectorAll('#session-list li').length;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if found == json!(count) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{found} sessions listed, not {count}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// Clicks the first element matching `css`, waiting for it to appear.
