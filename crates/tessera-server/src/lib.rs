@@ -2,6 +2,7 @@
 //! its HTTP face ([`http`]), and the `tessera` command ([`cli`]).
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod authority;
 pub mod cli;
 pub mod config;

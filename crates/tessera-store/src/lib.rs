@@ -8,6 +8,7 @@
 //! database can bring its in-memory revocation state up to date.
 #![deny(missing_docs)]
 
+mod audit;
 mod batch;
 mod import;
 mod model;
@@ -170,6 +171,21 @@ pub trait Store: Send + Sync + 'static {
     /// The user's sessions not ended (revoked family, older token version)
     /// and not expired at `now`, most recently used first.
     async fn live_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<SessionRecord>>;
+
+    /// Appends `events` to the audit log, in one transaction.
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()>;
+
+    /// How many audit events match `filter`, and `limit` of them from
+    /// `offset`, newest first.
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(i64, Vec<AuditRecord>)>;
+
+    /// Deletes audit events older than `before` (Unix seconds); how many.
+    async fn prune_audit(&self, before: i64) -> StoreResult<u64>;
 
     /// Blacklists `token` unless it already is; true when this call did it.
     /// Among concurrent calls for one token exactly one returns true.

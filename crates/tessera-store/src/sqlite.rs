@@ -5,9 +5,9 @@
 use crate::batch::{Batches, Write, Writer, apply_in_savepoints};
 use crate::sqlite_file;
 use crate::{
-    Change, ChangeKind, ImportOutcome, ImportedUser, KeyRecord, NewUser, RefreshRecord,
-    RefreshStanding, Rehash, Revocations, SessionRecord, Store, StoreError, StoreResult,
-    UserRecord, UserUpdate,
+    AuditEvent, AuditFilter, AuditRecord, Change, ChangeKind, ImportOutcome, ImportedUser,
+    KeyRecord, NewUser, RefreshRecord, RefreshStanding, Rehash, Revocations, SessionRecord, Store,
+    StoreError, StoreResult, UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -339,6 +339,23 @@ impl Store for SqliteStore {
 
     fn touch_session(&self, family_id: &str, at: i64) {
         self.writer.touch(family_id, at);
+    }
+
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        crate::audit::sqlite::append(&self.pool, events).await
+    }
+
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(i64, Vec<AuditRecord>)> {
+        crate::audit::sqlite::page(&self.pool, filter, offset, limit).await
+    }
+
+    async fn prune_audit(&self, before: i64) -> StoreResult<u64> {
+        crate::audit::sqlite::prune(&self.pool, before).await
     }
 
     async fn live_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<SessionRecord>> {

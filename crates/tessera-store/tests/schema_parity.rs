@@ -357,6 +357,7 @@ async fn both_engines_build_the_same_schema() {
     assert_eq!(
         sqlite_schema.keys().collect::<Vec<_>>(),
         [
+            "audit_events",
             "changes",
             "refresh_tokens",
             "revoked_families",

@@ -55,7 +55,14 @@ impl Authority {
             })
             .await;
         match created {
-            Ok(record) => Ok(self.remember(record)),
+            Ok(record) => {
+                let origin = account
+                    .client
+                    .map(|ip| SessionOrigin::new(ip, "", LoginMethod::Password));
+                let detail = serde_json::json!({"superuser": account.superuser});
+                self.audit("signup", Some(record.id), None, origin.as_ref(), detail);
+                Ok(self.remember(record))
+            }
             Err(StoreError::UsernameTaken) => Err(field_error("username", USERNAME_TAKEN)),
             Err(e) => Err(e.into()),
         }
@@ -102,7 +109,16 @@ impl Authority {
         self.throttle
             .login_succeeded(&record.username, &address_key, attempt)
             .await;
-        self.set_password(&record, new, "new_password").await
+        self.set_password(&record, new, "new_password").await?;
+        let origin = SessionOrigin::new(client, "", LoginMethod::Password);
+        self.audit(
+            "password_changed",
+            Some(record.id),
+            None,
+            Some(&origin),
+            serde_json::json!({}),
+        );
+        Ok(())
     }
 
     /// Gives `record`'s user the password `new` if it passes the policy

@@ -12,8 +12,10 @@
 //! memory, which never go backwards) and `sync` (following the change log).
 
 mod accounts;
+mod audit_trail;
 mod hash_pool;
 pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UsersPage};
+pub use audit_trail::{AUDIT_EVENTS, AuditPage};
 pub use sync::NotReady;
 mod session_list;
 mod sessions;
@@ -299,6 +301,8 @@ pub struct Authority {
     hashing: Arc<Semaphore>,
     /// Argon2's working memory, reused while hashes come.
     hash_memory: Arc<HashPool>,
+    /// Where security events go.
+    audit: crate::audit::AuditLog,
     /// Password checks waiting for a hashing permit (the queue a login storm builds).
     hashing_queued: std::sync::atomic::AtomicUsize,
     last_change: AtomicI64,
@@ -404,6 +408,7 @@ impl Authority {
         };
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let throttle = Throttle::new(&settings, clock.clone());
+        let audit = crate::audit::AuditLog::start(store.clone());
         Ok(Self {
             settings,
             policy,
@@ -416,6 +421,7 @@ impl Authority {
             users,
             hashing: Arc::new(Semaphore::new(parallel)),
             hash_memory: Arc::default(),
+            audit,
             hashing_queued: Default::default(),
             last_change: AtomicI64::new(last_change),
             synced: AtomicBool::new(true),
@@ -519,6 +525,32 @@ impl Authority {
             return Ok(Some(user));
         }
         Ok(self.store.user_by_id(id).await?.map(|r| self.remember(r)))
+    }
+
+    /// Appends a security event to the audit log, without waiting.
+    /// `detail` must hold no password, hash or token.
+    fn audit(
+        &self,
+        event: &str,
+        user_id: Option<i64>,
+        actor_id: Option<i64>,
+        origin: Option<&SessionOrigin>,
+        detail: serde_json::Value,
+    ) {
+        self.audit.record(tessera_store::AuditEvent {
+            at: self.now(),
+            event: event.to_owned(),
+            user_id,
+            actor_id,
+            ip: origin.map(|o| o.ip.to_string()).unwrap_or_default(),
+            user_agent: origin.map(|o| o.user_agent.clone()).unwrap_or_default(),
+            detail: detail.to_string(),
+        });
+    }
+
+    /// The audit log's writer (to flush it, or read what it lost).
+    pub fn audit_log(&self) -> &crate::audit::AuditLog {
+        &self.audit
     }
 
     /// How many password checks wait for a hashing permit now.

@@ -13,8 +13,14 @@ impl Authority {
 
     /// Ends session `fid` of user `user_id` as a logout would; false (and
     /// nothing done) when it is not a live session of that user: another
-    /// user's, an ended one, an unknown or malformed id.
-    pub async fn end_session(&self, user_id: i64, fid: &str) -> Result<bool, AuthError> {
+    /// user's, an ended one, an unknown or malformed id. `actor` is the
+    /// staff user who ends it, `None` for the user.
+    pub async fn end_session(
+        &self,
+        user_id: i64,
+        fid: &str,
+        actor: Option<i64>,
+    ) -> Result<bool, AuthError> {
         if !is_token_id(fid) {
             return Ok(false);
         }
@@ -23,6 +29,8 @@ impl Authority {
             return Ok(false);
         }
         self.revoke_family(fid, user_id, self.now()).await?;
+        let detail = serde_json::json!({"session": fid});
+        self.audit("session_ended", Some(user_id), actor, None, detail);
         Ok(true)
     }
 
@@ -34,6 +42,8 @@ impl Authority {
         for session in self.sessions_of(user_id).await? {
             if session.family_id != keep {
                 self.revoke_family(&session.family_id, user_id, now).await?;
+                let detail = serde_json::json!({"session": session.family_id});
+                self.audit("session_ended", Some(user_id), None, None, detail);
                 ended += 1;
             }
         }

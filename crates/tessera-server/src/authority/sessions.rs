@@ -2,6 +2,7 @@
 //! rotation and reuse detection, blacklisting, introspection, logout.
 
 use super::*;
+use serde_json::json;
 
 impl Authority {
     /// A password login: a new family with a fresh access token and a refresh token.
@@ -21,11 +22,22 @@ impl Authority {
             Err(_) => username.chars().take(200).collect(),
         };
         let address_key = client.to_string();
+        // The name as given is an attacker's input: kept as data, cut short.
+        let given = || json!({"username": username.chars().take(150).collect::<String>()});
         // Counted before the hash: a burst gets no more checks than the limit.
-        let attempt = self
+        let attempt = match self
             .throttle
             .reserve_login(&user_key, &address_key, self.clock.now_ms())
-            .await?;
+            .await
+        {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                if matches!(e, AuthError::Throttled(_)) {
+                    self.audit("login_throttled", None, None, Some(origin), given());
+                }
+                return Err(e);
+            }
+        };
         let record = match name {
             Ok(name) => self.store.user_by_username(name.as_str()).await?,
             Err(_) => None,
@@ -37,7 +49,9 @@ impl Authority {
             .await?;
         let (record, rehash) = match (record, checked) {
             (Some(r), Some(rehash)) if r.is_active => (r, rehash),
-            _ => {
+            (record, _) => {
+                let user_id = record.map(|r| r.id);
+                self.audit("login_failed", user_id, None, Some(origin), given());
                 telemetry::login(false);
                 self.throttle
                     .login_failed(&user_key, &address_key, attempt)
@@ -54,6 +68,7 @@ impl Authority {
         let user = match current.map(|r| self.remember(r)) {
             Some(user) if user.is_active && user.token_version == record.token_version => user,
             _ => {
+                self.audit("login_failed", Some(record.id), None, Some(origin), given());
                 telemetry::login(false);
                 self.throttle
                     .login_failed(&user_key, &address_key, attempt)
@@ -66,6 +81,8 @@ impl Authority {
             .login_succeeded(&user_key, &address_key, attempt)
             .await;
         let pair = self.begin_session(&user, transport, origin).await?;
+        let detail = json!({"method": origin.method.name(), "session": pair.refresh.fid});
+        self.audit("login_succeeded", Some(user.id), None, Some(origin), detail);
         Ok((pair, user))
     }
 
@@ -290,6 +307,8 @@ impl Authority {
             return Ok(());
         }
         telemetry::reuse_detected();
+        let detail = json!({"session": claims.fid});
+        self.audit("refresh_reused", Some(claims.user_id), None, None, detail);
         tracing::warn!(
             user_id = claims.user_id,
             "refresh token reused; revoking its family"
@@ -377,7 +396,10 @@ impl Authority {
             }
         }
         self.revoke_family(&claims.fid, claims.user_id, self.now())
-            .await
+            .await?;
+        let detail = json!({"session": claims.fid});
+        self.audit("logout", Some(claims.user_id), None, None, detail);
+        Ok(())
     }
 
     /// An access token for `username` with a chosen lifetime (service tokens,

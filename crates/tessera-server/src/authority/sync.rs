@@ -162,7 +162,16 @@ impl Authority {
     pub async fn prune_store(&self) -> Result<u64, StoreError> {
         // An hour of change log is far more than any running process needs.
         let now = self.now();
-        self.store.prune(now - self.policy.leeway, now - 3600).await
+        let retention = i64::try_from(self.settings.audit_retention.as_secs()).unwrap_or(i64::MAX);
+        let audit = self
+            .store
+            .prune_audit(now.saturating_sub(retention))
+            .await?;
+        Ok(self
+            .store
+            .prune(now - self.policy.leeway, now - 3600)
+            .await?
+            + audit)
     }
 
     /// Forgets revocation markers whose tokens have all expired.

@@ -276,6 +276,23 @@ impl Store for RotatesAfterKeyRead {
     ) -> tessera_store::StoreResult<Vec<tessera_store::SessionRecord>> {
         self.inner.live_sessions(user_id, now).await
     }
+    async fn append_audit(
+        &self,
+        events: &[tessera_store::AuditEvent],
+    ) -> tessera_store::StoreResult<()> {
+        self.inner.append_audit(events).await
+    }
+    async fn audit_page(
+        &self,
+        filter: &tessera_store::AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> tessera_store::StoreResult<(i64, Vec<tessera_store::AuditRecord>)> {
+        self.inner.audit_page(filter, offset, limit).await
+    }
+    async fn prune_audit(&self, before: i64) -> tessera_store::StoreResult<u64> {
+        self.inner.prune_audit(before).await
+    }
     async fn import_users(
         &self,
         users: &[tessera_store::ImportedUser],

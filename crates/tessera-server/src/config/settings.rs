@@ -258,6 +258,13 @@ settings! {
         accepted: "1 to 100000",
         parse: "de::max_sessions", show: show::integer;
 
+    /// How long audit events are kept (`GET /api/admin/audit`); older ones are deleted by
+    /// the hourly upkeep.
+    audit_retention: Duration = Duration::from_secs(90 * 86_400),
+        kind: "duration",
+        accepted: "at least 1s, e.g. `90d`",
+        parse: "de::positive_duration", show: show::duration;
+
     /// Signups allowed per client address; past it, signup answers 429 with `Retry-After`.
     signup_rate_limit: Option<Rate> = Some(Rate::per_minute(10)),
         kind: "rate",

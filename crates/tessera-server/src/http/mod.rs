@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod client;
@@ -62,6 +63,7 @@ pub fn routes(compat: &[CompatSet]) -> (Router<Arc<Authority>>, utoipa::openapi:
         .routes(routes!(sessions::end_others))
         .routes(routes!(sessions::admin_list))
         .routes(routes!(sessions::admin_end))
+        .routes(routes!(audit::list))
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::introspect))

@@ -131,6 +131,31 @@ pub struct SessionList {
     pub results: Vec<SessionObject>,
 }
 
+/// One security event.
+#[derive(ToSchema)]
+pub struct AuditEventObject {
+    pub id: i64,
+    #[schema(format = DateTime)]
+    pub at: String,
+    #[schema(example = "login_failed")]
+    pub event: String,
+    pub user_id: Option<i64>,
+    /// The staff user who did it.
+    pub actor_id: Option<i64>,
+    pub ip: String,
+    pub user_agent: String,
+    /// Further facts; never a password, a hash or a token.
+    pub detail: HashMap<String, serde_json::Value>,
+}
+
+#[derive(ToSchema)]
+pub struct AuditList {
+    pub count: i64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<AuditEventObject>,
+}
+
 /// An empty object.
 #[derive(ToSchema)]
 pub struct Empty {}

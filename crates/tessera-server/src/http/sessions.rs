@@ -72,7 +72,7 @@ pub async fn end(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if authority.end_session(auth.user.id, &id).await? {
+    if authority.end_session(auth.user.id, &id, None).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
@@ -151,11 +151,11 @@ pub async fn admin_list(
 )]
 pub async fn admin_end(
     State(authority): State<Arc<Authority>>,
-    _staff: Staff,
+    Staff(staff): Staff,
     Path((id, sid)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = existing_user(&authority, &id).await?;
-    if authority.end_session(id, &sid).await? {
+    if authority.end_session(id, &sid, Some(staff.user.id)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

@@ -4,7 +4,7 @@ use super::harness::*;
 use serde_json::Value;
 
 /// Every route of docs/API.md (and the documentation's own), as (method, path).
-const ROUTES: [(&str, &str); 35] = [
+const ROUTES: [(&str, &str); 36] = [
     ("post", "/api/token"),
     ("post", "/api/token/refresh"),
     ("post", "/api/token/verify"),
@@ -26,6 +26,7 @@ const ROUTES: [(&str, &str); 35] = [
     ("post", "/api/auth/sessions/end-others"),
     ("get", "/api/admin/users/{id}/sessions"),
     ("delete", "/api/admin/users/{id}/sessions/{sid}"),
+    ("get", "/api/admin/audit"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/.well-known/openid-configuration"),
     ("get", "/openapi.json"),

@@ -2,9 +2,9 @@
 
 use super::{CHANGE_LOG_LOCK, MIGRATOR, PgStore, USER_COLUMNS, is_unique_violation, limit, offset};
 use crate::{
-    Change, ChangeKind, ImportOutcome, ImportedUser, KeyRecord, NewUser, RefreshRecord,
-    RefreshStanding, Rehash, Revocations, SessionRecord, Store, StoreError, StoreResult,
-    UserRecord, UserUpdate,
+    AuditEvent, AuditFilter, AuditRecord, Change, ChangeKind, ImportOutcome, ImportedUser,
+    KeyRecord, NewUser, RefreshRecord, RefreshStanding, Rehash, Revocations, SessionRecord, Store,
+    StoreError, StoreResult, UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 use sqlx::Row;
@@ -181,6 +181,23 @@ impl Store for PgStore {
 
     fn touch_session(&self, family_id: &str, at: i64) {
         self.writer.touch(family_id, at);
+    }
+
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        crate::audit::postgres::append(&self.pool, events).await
+    }
+
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(i64, Vec<AuditRecord>)> {
+        crate::audit::postgres::page(&self.pool, filter, offset, limit).await
+    }
+
+    async fn prune_audit(&self, before: i64) -> StoreResult<u64> {
+        crate::audit::postgres::prune(&self.pool, before).await
     }
 
     async fn live_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<SessionRecord>> {

@@ -21,6 +21,7 @@ use tessera_store::scratch::ScratchDatabase;
 use tessera_store::*;
 use tokio::sync::Barrier;
 
+mod audit;
 mod cases;
 mod concurrency;
 mod import;
@@ -62,6 +63,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     import::a_login_replaces_only_the_hash_it_checked,
     sessions::a_session_is_written_with_its_first_token_and_follows_refreshes,
     sessions::ended_expired_and_superseded_sessions_are_not_live,
+    audit::audit_events_are_kept_in_order_filtered_and_pruned,
     concurrency::change_log_is_exact_under_concurrent_writers,
     concurrency::one_of_many_blacklistings_wins,
     concurrency::one_of_many_rotations_wins,

@@ -1,0 +1,118 @@
+//! The audit log's writer: requests hand their events to a bounded queue
+//! and go on; one task appends what is waiting in batches. A login storm
+//! therefore costs one insert per batch, and no request ever waits on the
+//! audit log. Should the queue ever fill, the events that do not fit are
+//! counted (`tessera_audit_events_dropped_total`) and logged, never lost
+//! silently.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tessera_store::{AuditEvent, Store};
+use tokio::sync::{mpsc, oneshot};
+
+/// Events waiting for the writer at most.
+const QUEUE: usize = 65_536;
+/// Events per insert.
+const BATCH: usize = 1000;
+/// Attempts at one batch while the database fails, before it is dropped.
+const ATTEMPTS: u32 = 5;
+
+enum Job {
+    Event(Box<AuditEvent>),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Where events go; cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Job>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl AuditLog {
+    /// Starts the writer on the current runtime, appending to `store`.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write(store, jobs, dropped.clone()));
+        Self { queue, dropped }
+    }
+
+    /// Queues `event`, without waiting.
+    pub fn record(&self, event: AuditEvent) {
+        if self.queue.try_send(Job::Event(Box::new(event))).is_err() {
+            self.lost(1);
+        }
+    }
+
+    /// Waits until every event recorded before this call is written (or
+    /// given up on): at shutdown, and for tests.
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.queue.send(Job::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+
+    /// Events lost so far (a full queue, a database down too long).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn lost(&self, count: u64) {
+        note_lost(&self.dropped, count);
+    }
+}
+
+fn note_lost(dropped: &AtomicU64, count: u64) {
+    let before = dropped.fetch_add(count, Ordering::Relaxed);
+    metrics::counter!("tessera_audit_events_dropped_total").increment(count);
+    // Once per thousand, not once per event: a storm must not flood the log.
+    if before / 1000 != (before + count) / 1000 || before == 0 {
+        tracing::error!(
+            lost = before + count,
+            "audit events lost (the audit queue was full or the database failed)"
+        );
+    }
+}
+
+async fn write(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>, dropped: Arc<AtomicU64>) {
+    let mut received = Vec::with_capacity(BATCH);
+    while jobs.recv_many(&mut received, BATCH).await > 0 {
+        let mut events = Vec::with_capacity(received.len());
+        let mut flushes = Vec::new();
+        for job in received.drain(..) {
+            match job {
+                Job::Event(event) => events.push(*event),
+                Job::Flush(done) => flushes.push(done),
+            }
+        }
+        append(store.as_ref(), &events, &dropped).await;
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn append(store: &dyn Store, events: &[AuditEvent], dropped: &AtomicU64) {
+    if events.is_empty() {
+        return;
+    }
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1..=ATTEMPTS {
+        match store.append_audit(events).await {
+            Ok(()) => return,
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::warn!(error = %e, events = events.len(), "could not write audit events; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not write audit events; giving up on them")
+            }
+        }
+    }
+    note_lost(dropped, events.len() as u64);
+}

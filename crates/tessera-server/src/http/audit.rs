@@ -1,0 +1,157 @@
+//! `GET /api/admin/audit`: the audit log for staff, newest first, filtered
+//! and paged as the users list is.
+
+use super::accounts::timestamp;
+use super::admin::Staff;
+use super::error::ApiError;
+use super::openapi::*;
+use super::origin::PublicOrigin;
+use crate::authority::{
+    AUDIT_EVENTS, AuditPage, Authority, DEFAULT_PAGE_SIZE, FieldErrors, MAX_PAGE_SIZE,
+};
+use axum::Json;
+use axum::extract::{Query, State};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tessera_store::{AuditFilter, AuditRecord};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The API's form of one event: `detail` as the object it is.
+fn event_json(e: &AuditRecord) -> Value {
+    json!({
+        "id": e.id,
+        "at": timestamp(e.at),
+        "event": e.event,
+        "user_id": e.user_id,
+        "actor_id": e.actor_id,
+        "ip": e.ip,
+        "user_agent": e.user_agent,
+        "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or_else(|_| json!({})),
+    })
+}
+
+/// The query's filters and page, each bad parameter named (DRF's bodies).
+fn read_query(query: &HashMap<String, String>) -> Result<(AuditFilter, i64, i64), ApiError> {
+    let mut errors = FieldErrors::new();
+    let mut fail = |name: &str, message: String| {
+        errors.insert(name.to_owned(), vec![message]);
+    };
+    let mut filter = AuditFilter::default();
+    if let Some(raw) = query.get("user_id") {
+        match raw.parse::<i64>() {
+            Ok(id) => filter.user_id = Some(id),
+            Err(_) => fail("user_id", "A valid integer is required.".into()),
+        }
+    }
+    if let Some(event) = query.get("event") {
+        if AUDIT_EVENTS.contains(&event.as_str()) {
+            filter.event = Some(event.clone());
+        } else {
+            let shown: String = event.chars().take(64).collect();
+            fail(
+                "event",
+                format!("Select a valid choice. {shown} is not one of the available choices."),
+            );
+        }
+    }
+    for (name, slot) in [("since", &mut filter.since), ("until", &mut filter.until)] {
+        if let Some(raw) = query.get(name) {
+            match OffsetDateTime::parse(raw, &Rfc3339) {
+                Ok(at) => *slot = Some(at.unix_timestamp()),
+                Err(_) => fail(
+                    name,
+                    "Datetime has wrong format. Use RFC 3339, such as 2026-12-01T08:00:00Z.".into(),
+                ),
+            }
+        }
+    }
+    let page = match query.get("page").map(|p| p.parse::<i64>()) {
+        None => 1,
+        Some(Ok(p)) if p >= 1 => p,
+        Some(_) => {
+            fail("page", "A positive integer is required.".into());
+            1
+        }
+    };
+    let page_size = match query.get("page_size").map(|p| p.parse::<i64>()) {
+        None => DEFAULT_PAGE_SIZE,
+        Some(Ok(n)) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+        Some(_) => {
+            fail(
+                "page_size",
+                format!("Ensure this value is an integer from 1 to {MAX_PAGE_SIZE}."),
+            );
+            DEFAULT_PAGE_SIZE
+        }
+    };
+    if errors.is_empty() {
+        Ok((filter, page, page_size))
+    } else {
+        Err(ApiError::Fields(errors))
+    }
+}
+
+/// `GET /api/admin/audit?user_id=&event=&since=&until=&page=&page_size=`.
+#[utoipa::path(
+    get,
+    path = "/api/admin/audit",
+    tag = "admin",
+    summary = "Security events, newest first",
+    params(
+        ("user_id" = Option<i64>, Query, description = "Events of this user"),
+        ("event" = Option<String>, Query, description = "One event name"),
+        ("since" = Option<String>, Query, description = "RFC 3339: at or after"),
+        ("until" = Option<String>, Query, description = "RFC 3339: at or before"),
+        ("page" = Option<i64>, Query, description = "1-based page, default 1"),
+        ("page_size" = Option<i64>, Query, description = "1 to 100, default 20")
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page of events", body = AuditList),
+        (status = 400, description = "A bad parameter, named", body = BadRequest),
+        (status = 403, description = "Not staff", body = ErrorDetail),
+        (status = 404, description = "Invalid page", body = ErrorDetail),
+        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail)
+    )
+)]
+pub async fn list(
+    State(authority): State<Arc<Authority>>,
+    _staff: Staff,
+    origin: PublicOrigin,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let (filter, page, page_size) = read_query(&query)?;
+    let AuditPage {
+        count,
+        events,
+        next,
+        previous,
+    } = authority.audit_page(&filter, page, page_size).await?;
+    // The links repeat the filters as given (they were valid).
+    let mut kept: Vec<(&String, &String)> = query
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "page" | "page_size"))
+        .collect();
+    kept.sort();
+    let base = format!("{}/api/admin/audit", origin.base(authority.settings()));
+    let link = |p: Option<i64>| {
+        p.map_or(Value::Null, |p| {
+            let mut pairs: Vec<(String, String)> = kept
+                .iter()
+                .map(|(k, v)| ((*k).clone(), (*v).clone()))
+                .collect();
+            pairs.push(("page".into(), p.to_string()));
+            pairs.push(("page_size".into(), page_size.to_string()));
+            let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+            json!(format!("{base}?{encoded}"))
+        })
+    };
+    Ok(Json(json!({
+        "count": count,
+        "next": link(next),
+        "previous": link(previous),
+        "results": events.iter().map(event_json).collect::<Vec<_>>(),
+    })))
+}

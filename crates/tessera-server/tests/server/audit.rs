@@ -1,0 +1,222 @@
+//! The audit log (`GET /api/admin/audit`): the events of logins, signups,
+//! logouts, sessions and passwords, with who and from where; its filters
+//! and their bad values; a burst written whole; no secret in any event.
+
+use super::harness::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// The events matching `query` once there are at least `count` (the audit
+/// writer runs behind the requests), newest first.
+async fn events(s: &Server, staff: &str, query: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = s
+            .get_with_token(&format!("/api/admin/audit?page_size=100&{query}"), staff)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let results = r.body["results"].as_array().unwrap().clone();
+        if results.len() >= count {
+            return results;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} events for {query}: {results:?}",
+            results.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn each_security_event_is_logged_with_who_and_from_where() {
+    let s = Server::start("login_rate_limit = \"off\"").await;
+    let (root, _) = s.superuser("root").await;
+    s.signup("alice").await;
+    let alice_id = s.me(&s.login("alice").await.0).await.body["id"].clone();
+    let wrong = s
+        .send(
+            s.http
+                .post(s.url("/api/token/"))
+                .header("User-Agent", "curl/8")
+                .json(&json!({"username": "alice", "password": "not it"})),
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let injected = "evil\n<script>x</script>".to_owned() + &"y".repeat(300);
+    s.post(
+        "/api/token/",
+        json!({"username": injected, "password": "x"}),
+    )
+    .await;
+    let (access, _) = s.login("alice").await;
+    assert_eq!(s.logout(&access).await.status, 204);
+
+    let failed = events(&s, &root, "event=login_failed", 2).await;
+    // Newest first: the unknown name (as given, cut to 150 characters), then alice.
+    assert_eq!(failed[0]["user_id"], Value::Null);
+    let given = failed[0]["detail"]["username"].as_str().unwrap();
+    assert_eq!(given, injected.chars().take(150).collect::<String>());
+    assert_eq!(failed[1]["user_id"], alice_id);
+    assert_eq!(failed[1]["ip"], "127.0.0.1");
+    assert_eq!(failed[1]["user_agent"], "curl/8");
+    assert_eq!(failed[1]["actor_id"], Value::Null);
+    let ok = events(
+        &s,
+        &root,
+        &format!("event=login_succeeded&user_id={alice_id}"),
+        2,
+    )
+    .await;
+    assert_eq!(ok[0]["detail"]["method"], "password");
+    assert!(ok[0]["detail"]["session"].as_str().unwrap().len() == 32);
+    let at = ok[0]["at"].as_str().unwrap();
+    assert!(at.ends_with('Z') && at.len() == 20, "{at}");
+    assert_eq!(
+        events(&s, &root, "event=signup", 1).await[0]["user_id"],
+        alice_id
+    );
+    let logout = events(&s, &root, "event=logout", 1).await;
+    assert_eq!(logout[0]["detail"]["session"], segment(&access, 1)["fid"]);
+    let mut keys: Vec<String> = ok[0].as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "actor_id",
+            "at",
+            "detail",
+            "event",
+            "id",
+            "ip",
+            "user_agent",
+            "user_id"
+        ]
+    );
+
+    // A session ended by staff names the staff user as the actor.
+    let (bob, _) = s.user("bob").await;
+    let bob_id = s.me(&bob).await.body["id"].clone();
+    let fid = segment(&bob, 1)["fid"].as_str().unwrap().to_owned();
+    let path = format!("/api/admin/users/{bob_id}/sessions/{fid}");
+    let r = s.send(s.http.delete(s.url(&path)).bearer_auth(&root)).await;
+    assert_eq!(r.status, 204);
+    let ended = events(&s, &root, "event=session_ended", 1).await;
+    let root_id = s.me(&root).await.body["id"].clone();
+    assert_eq!(
+        (&ended[0]["user_id"], &ended[0]["actor_id"]),
+        (&bob_id, &root_id)
+    );
+
+    // Nothing secret anywhere: no password, hash or token.
+    let all = events(&s, &root, "", 7).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [PASSWORD, "not it", "$argon2", &access, &root, &bob, "eyJ"] {
+        assert!(!text.contains(secret), "an event holds {secret:?}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn the_filters_refuse_bad_values_naming_the_parameter() {
+    let s = Server::start("").await;
+    let (root, _) = s.superuser("root").await;
+    for (query, field) in [
+        ("user_id=abc", "user_id"),
+        ("event=nope", "event"),
+        ("since=yesterday", "since"),
+        ("until=2026-13-01T00:00:00Z", "until"),
+        ("page=0", "page"),
+        ("page=x", "page"),
+        ("page_size=1000", "page_size"),
+        ("page_size=0", "page_size"),
+    ] {
+        let r = s
+            .get_with_token(&format!("/api/admin/audit?{query}"), &root)
+            .await;
+        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
+        assert_eq!(keys, [field], "{query}: {}", r.text);
+        assert!(r.body[field][0].is_string());
+    }
+    let r = s.get_with_token("/api/admin/audit?page=99", &root).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (404, &json!({"detail": "Invalid page."}))
+    );
+    let r = s
+        .get_with_token(
+            "/api/admin/audit?since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00%2B01:00",
+            &root,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (alice, _) = s.user("alice").await;
+    assert_eq!(
+        s.get_with_token("/api/admin/audit", &alice).await.status,
+        403
+    );
+    assert_eq!(s.get("/api/admin/audit").await.status, 401);
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_a_thousand_failed_logins_is_logged_whole() {
+    // One check a minute per name and address: the burst is refused before
+    // hashing (login_throttled), as an attack would be, and every attempt
+    // is an event.
+    let s = Server::start("login_rate_limit = \"1/min\"").await;
+    let (root, _) = s.superuser("root").await;
+    let burst = 1000;
+    let mut tasks = tokio::task::JoinSet::new();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(50));
+    for i in 0..burst {
+        let (http, url, gate) = (s.http.clone(), s.url("/api/token/"), gate.clone());
+        tasks.spawn(async move {
+            let _permit = gate.acquire().await.unwrap();
+            let body = json!({"username": format!("attacker{}", i % 7), "password": "guess"});
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    while let Some(status) = tasks.join_next().await {
+        *statuses.entry(status.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.values().sum::<i32>(), burst);
+    let count = |event: &'static str| {
+        let (s, root) = (&s, &root);
+        async move {
+            let r = s
+                .get_with_token(&format!("/api/admin/audit?event={event}&page_size=1"), root)
+                .await;
+            r.body["count"].as_i64().unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let logged = count("login_failed").await + count("login_throttled").await;
+        if logged == i64::from(burst) {
+            break;
+        }
+        assert!(
+            logged < i64::from(burst),
+            "{logged} events for {burst} attempts"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{logged} of {burst} attempts logged: {statuses:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = s.get("/metrics").await;
+    assert!(
+        !r.text.contains("tessera_audit_events_dropped_total 1"),
+        "dropped events"
+    );
+    s.assert_healthy().await;
+}

@@ -1,0 +1,100 @@
+//! The audit log's table (`audit_events`) for both engines: appended in
+//! batches, read newest first with filters, pruned by age.
+
+use crate::{AuditEvent, AuditFilter, AuditRecord, StoreResult};
+use sqlx::QueryBuilder;
+
+const COLUMNS: &str = "id, at, event, user_id, actor_id, ip, user_agent, detail";
+
+/// The same steps in each engine's SQL (their builders differ in type).
+macro_rules! engine {
+    ($name:ident, $db:ty) => {
+        pub(crate) mod $name {
+            use super::*;
+
+            /// Appends `events` in one statement.
+            pub(crate) async fn append<'e, E>(executor: E, events: &[AuditEvent]) -> StoreResult<()>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut insert = QueryBuilder::<$db>::new(
+                    "INSERT INTO audit_events (at, event, user_id, actor_id, ip, user_agent, detail) ",
+                );
+                insert.push_values(events, |mut row, e| {
+                    row.push_bind(e.at)
+                        .push_bind(&e.event)
+                        .push_bind(e.user_id)
+                        .push_bind(e.actor_id)
+                        .push_bind(&e.ip)
+                        .push_bind(&e.user_agent)
+                        .push_bind(&e.detail);
+                });
+                insert.build().execute(executor).await?;
+                Ok(())
+            }
+
+            fn filtered(select: &str, filter: &AuditFilter) -> QueryBuilder<'static, $db> {
+                let mut query = QueryBuilder::<$db>::new(select);
+                query.push(" FROM audit_events WHERE 1 = 1");
+                if let Some(user_id) = filter.user_id {
+                    query.push(" AND user_id = ").push_bind(user_id);
+                }
+                if let Some(event) = &filter.event {
+                    query.push(" AND event = ").push_bind(event.clone());
+                }
+                if let Some(since) = filter.since {
+                    query.push(" AND at >= ").push_bind(since);
+                }
+                if let Some(until) = filter.until {
+                    query.push(" AND at <= ").push_bind(until);
+                }
+                if let Some(after) = filter.after_id {
+                    query.push(" AND id > ").push_bind(after);
+                }
+                query
+            }
+
+            /// How many events match, and `limit` of them from `offset`,
+            /// newest first.
+            pub(crate) async fn page<'c, A>(
+                conn: A,
+                filter: &AuditFilter,
+                offset: i64,
+                limit: i64,
+            ) -> StoreResult<(i64, Vec<AuditRecord>)>
+            where
+                A: sqlx::Acquire<'c, Database = $db>,
+            {
+                let mut conn = conn.acquire().await?;
+                let count: i64 = filtered("SELECT COUNT(*)", filter)
+                    .build_query_scalar()
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let mut query = filtered(&format!("SELECT {COLUMNS}"), filter);
+                query
+                    .push(" ORDER BY id DESC LIMIT ")
+                    .push_bind(limit)
+                    .push(" OFFSET ")
+                    .push_bind(offset);
+                let rows = query.build_query_as().fetch_all(&mut *conn).await?;
+                Ok((count, rows))
+            }
+
+            /// Deletes events before `before`; how many.
+            pub(crate) async fn prune<'e, E>(executor: E, before: i64) -> StoreResult<u64>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let mut query = QueryBuilder::<$db>::new("DELETE FROM audit_events WHERE at < ");
+                query.push_bind(before);
+                Ok(query.build().execute(executor).await?.rows_affected())
+            }
+        }
+    };
+}
+
+engine!(sqlite, sqlx::Sqlite);
+engine!(postgres, sqlx::Postgres);
