@@ -116,10 +116,13 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let background = tokio::spawn(supervise(authority.clone()));
-    let result = crate::http::serve(listener, authority, shutdown).await;
+    let result = crate::http::serve(listener, authority.clone(), shutdown).await;
     // Dropping the supervisor aborts the task it watches too.
     background.abort();
     let _ = background.await;
+    // The answered requests' audit events are written before the process
+    // ends, unless the database is gone (then at most a few seconds' retries).
+    let _ = tokio::time::timeout(Duration::from_secs(5), authority.audit_log().flush()).await;
     tracing::info!("stopped");
     Ok(result?)
 }
