@@ -69,10 +69,15 @@ macro_rules! engine {
                 A: sqlx::Acquire<'c, Database = $db>,
             {
                 let mut conn = conn.acquire().await?;
-                let count: i64 = filtered("SELECT COUNT(*)", filter)
+                // fetch_all, not fetch_one: a SQLite statement left before
+                // its end keeps its read transaction, and so this
+                // connection's old snapshot (a follower would never see
+                // a new event).
+                let counts: Vec<i64> = filtered("SELECT COUNT(*)", filter)
                     .build_query_scalar()
-                    .fetch_one(&mut *conn)
+                    .fetch_all(&mut *conn)
                     .await?;
+                let count = counts.first().copied().unwrap_or(0);
                 let mut query = filtered(&format!("SELECT {COLUMNS}"), filter);
                 query
                     .push(" ORDER BY id DESC LIMIT ")

@@ -192,11 +192,13 @@ impl Authority {
 
     /// An administrator's change of a user's flags. Deactivation also raises
     /// the token version, so the user's tokens stop working at once.
+    /// `actor` is the staff user who does it (`None`: the CLI).
     pub async fn set_user_flags(
         &self,
         id: i64,
         is_active: Option<bool>,
         is_staff: Option<bool>,
+        actor: Option<i64>,
     ) -> Result<Option<Arc<User>>, AuthError> {
         let update = UserUpdate {
             is_active,
@@ -204,16 +206,37 @@ impl Authority {
             bump_token_version: is_active == Some(false),
             ..Default::default()
         };
-        self.update_user(id, update).await
+        let updated = self.update_user(id, update).await?;
+        if updated.is_some() {
+            let mut fields = serde_json::Map::new();
+            if let Some(active) = is_active {
+                fields.insert("is_active".into(), active.into());
+            }
+            if let Some(staff) = is_staff {
+                fields.insert("is_staff".into(), staff.into());
+            }
+            let detail = serde_json::json!({ "fields": fields });
+            self.audit("user_updated", Some(id), actor, None, detail);
+        }
+        Ok(updated)
     }
 
-    /// Refuses every token of the user issued until now.
-    pub async fn revoke_user(&self, id: i64) -> Result<Option<Arc<User>>, AuthError> {
+    /// Refuses every token of the user issued until now; `actor` is the
+    /// staff user who does it.
+    pub async fn revoke_user(
+        &self,
+        id: i64,
+        actor: Option<i64>,
+    ) -> Result<Option<Arc<User>>, AuthError> {
         let update = UserUpdate {
             bump_token_version: true,
             ..Default::default()
         };
-        self.update_user(id, update).await
+        let revoked = self.update_user(id, update).await?;
+        if revoked.is_some() {
+            self.audit("user_revoked", Some(id), actor, None, serde_json::json!({}));
+        }
+        Ok(revoked)
     }
 
     /// The user with this username, from the store.

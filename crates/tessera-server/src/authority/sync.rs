@@ -9,6 +9,11 @@ impl Authority {
         let kid = keyring::rotate(&self.settings, self.store.as_ref(), alg, self.now()).await?;
         self.announce();
         self.reload_keys().await;
+        let detail =
+            serde_json::json!({"kid": kid, "algorithm": tessera_core::keys::algorithm_name(alg)});
+        self.audit("keys_rotated", None, None, None, detail);
+        // Rotation is rare and mostly the CLI's, which exits right after.
+        self.audit.flush().await;
         Ok(kid)
     }
 

@@ -1,5 +1,5 @@
 //! The `tessera` command: `serve`, `migrate`, `createsuperuser`, `config`,
-//! `token`, `keys`, `users`, `import-users`.
+//! `token`, `keys`, `users`, `import-users`, `audit`.
 
 use crate::authority::{AuthError, NewAccount};
 use crate::config::{LogFormat, Settings, reference};
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use users::{ImportSource, UsersCommand};
 
+mod audit;
 mod users;
 
 /// Tessera: a JWT authentication server.
@@ -71,6 +72,8 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Print the audit log, one line per event, oldest first.
+    Audit(audit::AuditArgs),
     /// Import users with their ids and password hashes from Django or a JSON-lines file.
     ImportUsers {
         /// Where the users come from.
@@ -233,6 +236,7 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {
         }
         Command::Keys { command } => keys(settings, command).await?,
         Command::Users { command } => return users::run(settings, command).await,
+        Command::Audit(args) => return audit::run(settings, args).await,
         Command::ImportUsers { source, dry_run } => {
             return users::import(settings, source.into(), dry_run).await;
         }

@@ -101,7 +101,7 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
                 return Ok(ExitCode::FAILURE);
             };
             authority
-                .set_user_flags(user.id, Some(false), None)
+                .set_user_flags(user.id, Some(false), None, None)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
@@ -177,6 +177,27 @@ pub async fn import(settings: Settings, source: Source, dry_run: bool) -> Result
     .await;
     bar.finish_and_clear();
     let summary = summary.map_err(|e| e.to_string())?;
+    if !dry_run {
+        let event = tessera_store::AuditEvent {
+            at: now,
+            event: "users_imported".into(),
+            user_id: None,
+            actor_id: None,
+            ip: String::new(),
+            user_agent: String::new(),
+            detail: serde_json::json!({
+                "source": source.kind(),
+                "imported": summary.imported,
+                "already_present": summary.already_present,
+                "skipped": summary.skipped,
+                "without_password": summary.without_password,
+            })
+            .to_string(),
+        };
+        if let Err(e) = store.append_audit(&[event]).await {
+            eprintln!("tessera: the import is done, but its audit event was not written: {e}");
+        }
+    }
     println!("{}", summary.line(dry_run));
     Ok(ExitCode::SUCCESS)
 }

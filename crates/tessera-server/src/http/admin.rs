@@ -109,13 +109,14 @@ fn user_id(raw: &str) -> Result<i64, ApiError> {
 )]
 pub async fn update_user(
     State(authority): State<Arc<Authority>>,
-    _staff: Staff,
+    Staff(staff): Staff,
     Path(id): Path<String>,
     Body(patch): Body<UserPatch>,
 ) -> Result<Json<Value>, ApiError> {
     let id = user_id(&id)?;
+    let actor = Some(staff.user.id);
     let user = authority
-        .set_user_flags(id, patch.is_active, patch.is_staff)
+        .set_user_flags(id, patch.is_active, patch.is_staff, actor)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(user_json(&user)))
@@ -140,10 +141,13 @@ pub async fn update_user(
 )]
 pub async fn revoke_user(
     State(authority): State<Arc<Authority>>,
-    _staff: Staff,
+    Staff(staff): Staff,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = user_id(&id)?;
-    authority.revoke_user(id).await?.ok_or(ApiError::NotFound)?;
+    authority
+        .revoke_user(id, Some(staff.user.id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -24,6 +24,18 @@ pub enum Source {
     Jsonl(PathBuf),
 }
 
+impl Source {
+    /// Which kind of source it is, for the audit log (no path or URL, which
+    /// may hold a password).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::DjangoDb(_) => "django_db",
+            Source::DjangoJson(_) => "django_json",
+            Source::Jsonl(_) => "jsonl",
+        }
+    }
+}
+
 /// What a source yields, in order.
 #[derive(Debug)]
 pub enum Item {

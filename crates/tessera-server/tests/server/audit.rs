@@ -220,3 +220,117 @@ async fn a_burst_of_a_thousand_failed_logins_is_logged_whole() {
     );
     s.assert_healthy().await;
 }
+
+#[tokio::test]
+async fn staff_changes_key_rotations_and_imports_are_logged_with_their_actor() {
+    let s = Server::start("").await;
+    let (root, _) = s.superuser("root").await;
+    let root_id = s.me(&root).await.body["id"].clone();
+    let (alice, _) = s.user("alice").await;
+    let alice_id = s.me(&alice).await.body["id"].clone();
+    let patch = s
+        .send(
+            s.http
+                .patch(s.url(&format!("/api/admin/users/{alice_id}")))
+                .bearer_auth(&root)
+                .json(&json!({"is_staff": true})),
+        )
+        .await;
+    assert_eq!(patch.status, 200, "{}", patch.text);
+    let revoke = s
+        .send(
+            s.http
+                .post(s.url(&format!("/api/admin/users/{alice_id}/revoke")))
+                .bearer_auth(&root),
+        )
+        .await;
+    assert_eq!(revoke.status, 204);
+    let updated = events(&s, &root, "event=user_updated", 1).await;
+    assert_eq!(
+        (&updated[0]["user_id"], &updated[0]["actor_id"]),
+        (&alice_id, &root_id)
+    );
+    assert_eq!(updated[0]["detail"], json!({"fields": {"is_staff": true}}));
+    let revoked = events(&s, &root, "event=user_revoked", 1).await;
+    assert_eq!(revoked[0]["actor_id"], root_id);
+
+    let (code, _, err) = s.cli(&["keys", "rotate"], None);
+    assert_eq!(code, 0, "{err}");
+    let rotated = events(&s, &root, "event=keys_rotated", 1).await;
+    assert_eq!(rotated[0]["detail"]["algorithm"], "HS256");
+    let jsonl = s.dir().join("one.jsonl");
+    std::fs::write(&jsonl, "{\"username\": \"carol\", \"password\": \"!\"}\n").unwrap();
+    let (code, _, err) = s.cli(&["import-users", "--jsonl", jsonl.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let imported = events(&s, &root, "event=users_imported", 1).await;
+    assert_eq!(
+        imported[0]["detail"],
+        json!({"source": "jsonl", "imported": 1, "already_present": 0, "skipped": 0, "without_password": 1})
+    );
+}
+
+#[tokio::test]
+async fn tessera_audit_prints_the_events_and_follows_new_ones() {
+    let s = Server::start("").await;
+    let (root, _) = s.superuser("root").await;
+    s.create_user("alice", false).await;
+    let agent = "agent\u{1b}[31m\nsecond line";
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/api/token/"))
+                .header("User-Agent", agent.replace(['\u{1b}', '\n'], "?"))
+                .json(&json!({"username": "alice\u{7}", "password": "nope"})),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    events(&s, &root, "event=login_failed", 1).await;
+    let (code, out, err) = s.cli(&["audit", "--event", "login_failed", "--since", "1h"], None);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].contains(" login_failed user=- actor=- ip=127.0.0.1 "),
+        "{out}"
+    );
+    // The name as given is printed escaped: no raw control character.
+    assert!(lines[0].contains(r#"{"username":"alice\u0007"}"#), "{out}");
+    assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+    let (code, _, err) = s.cli(&["audit", "--event", "nonsense"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("--event: expected one of"), "{err}");
+    let (code, _, err) = s.cli(&["audit", "--user", "nobody"], None);
+    assert_eq!((code, err.trim()), (1, "tessera: no user `nobody`"));
+
+    // --follow prints what comes later.
+    let mut child = std::process::Command::new(binary())
+        .arg("--config")
+        .arg(s.config_path())
+        .args(["audit", "--follow", "--event", "login_failed"])
+        .current_dir(s.dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let first = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(first.contains("alice"), "{first}");
+    s.post("/api/token/", json!({"username": "later", "password": "x"}))
+        .await;
+    let next = lines_rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = events(&s, &root, "event=login_failed", 2).await;
+    let next = next.unwrap_or_else(|e| panic!("{e}: {logged:?}"));
+    assert!(next.contains(r#"{"username":"later"}"#), "{next}");
+}

@@ -1,0 +1,121 @@
+//! `tessera audit`: the audit log, one line per event, oldest first, and
+//! with `--follow` the events that come after.
+
+use super::timestamp;
+use crate::config::Settings;
+use crate::server;
+use clap::Args;
+use std::process::ExitCode;
+use std::time::Duration;
+use tessera_core::username::Username;
+use tessera_store::{AuditFilter, AuditRecord, Store};
+
+/// The most recent events printed before following.
+const BACKLOG: i64 = 1000;
+/// How often `--follow` looks for new events.
+const POLL: Duration = Duration::from_millis(500);
+
+/// `tessera audit`'s options.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this user's events.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// Only events of this name (login_failed, session_ended, ...).
+    #[arg(long, value_name = "EVENT")]
+    event: Option<String>,
+    /// Only events of the last DURATION (e.g. 1h, 7d).
+    #[arg(long, value_name = "DURATION")]
+    since: Option<String>,
+    /// Keep printing events as they come, until interrupted.
+    #[arg(long)]
+    follow: bool,
+}
+
+/// One event as a line. What clients sent (the User-Agent, a username in
+/// `detail`) is printed escaped, never as raw text.
+fn line(e: &AuditRecord) -> String {
+    let id = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
+    format!(
+        "{} {} user={} actor={} ip={} ua={:?} {}",
+        timestamp(e.at),
+        e.event,
+        id(e.user_id),
+        id(e.actor_id),
+        if e.ip.is_empty() { "-" } else { &e.ip },
+        e.user_agent,
+        serde_json::from_str::<serde_json::Value>(&e.detail)
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    )
+}
+
+/// Runs `tessera audit`.
+pub async fn run(settings: Settings, args: AuditArgs) -> Result<ExitCode, String> {
+    let store = server::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut filter = AuditFilter::default();
+    if let Some(name) = &args.user {
+        let found = match Username::parse(name) {
+            Ok(n) => store
+                .user_by_username(n.as_str())
+                .await
+                .map_err(|e| e.to_string())?,
+            Err(_) => None,
+        };
+        let Some(user) = found else {
+            eprintln!("tessera: no user `{name}`");
+            return Ok(ExitCode::FAILURE);
+        };
+        filter.user_id = Some(user.id);
+    }
+    if let Some(event) = &args.event {
+        if !crate::authority::AUDIT_EVENTS.contains(&event.as_str()) {
+            return Err(format!(
+                "--event: expected one of {}, got `{event}`",
+                crate::authority::AUDIT_EVENTS.join(", ")
+            ));
+        }
+        filter.event = Some(event.clone());
+    }
+    if let Some(text) = &args.since {
+        let ago = humantime::parse_duration(text)
+            .map_err(|_| format!("--since: expected a duration such as 1h or 7d, got `{text}`"))?;
+        let now = tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock);
+        filter.since = Some(now.saturating_sub(i64::try_from(ago.as_secs()).unwrap_or(i64::MAX)));
+    }
+    let mut last = print_after(store.as_ref(), &filter, None).await?;
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        tokio::time::sleep(POLL).await;
+        last = print_after(store.as_ref(), &filter, last).await?.or(last);
+    }
+}
+
+/// Prints the matching events after `after` (the newest [`BACKLOG`] of
+/// them), oldest first; the id of the last printed.
+async fn print_after(
+    store: &dyn Store,
+    filter: &AuditFilter,
+    after: Option<i64>,
+) -> Result<Option<i64>, String> {
+    let filter = AuditFilter {
+        after_id: after,
+        ..filter.clone()
+    };
+    let (_, mut events) = store
+        .audit_page(&filter, 0, BACKLOG)
+        .await
+        .map_err(|e| e.to_string())?;
+    events.reverse();
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for e in &events {
+        let _ = writeln!(out, "{}", line(e));
+    }
+    let _ = out.flush();
+    Ok(events.last().map(|e| e.id))
+}
