@@ -20,6 +20,7 @@ impl Authority {
         user_id: i64,
         fid: &str,
         actor: Option<i64>,
+        origin: &SessionOrigin,
     ) -> Result<bool, AuthError> {
         if !is_token_id(fid) {
             return Ok(false);
@@ -30,20 +31,25 @@ impl Authority {
         }
         self.revoke_family(fid, user_id, self.now()).await?;
         let detail = serde_json::json!({"session": fid});
-        self.audit("session_ended", Some(user_id), actor, None, detail);
+        self.audit("session_ended", Some(user_id), actor, Some(origin), detail);
         Ok(true)
     }
 
     /// Ends every live session of user `user_id` but `keep` (the caller's
     /// own); returns how many it ended.
-    pub async fn end_other_sessions(&self, user_id: i64, keep: &str) -> Result<usize, AuthError> {
+    pub async fn end_other_sessions(
+        &self,
+        user_id: i64,
+        keep: &str,
+        origin: &SessionOrigin,
+    ) -> Result<usize, AuthError> {
         let now = self.now();
         let mut ended = 0;
         for session in self.sessions_of(user_id).await? {
             if session.family_id != keep {
                 self.revoke_family(&session.family_id, user_id, now).await?;
                 let detail = serde_json::json!({"session": session.family_id});
-                self.audit("session_ended", Some(user_id), None, None, detail);
+                self.audit("session_ended", Some(user_id), None, Some(origin), detail);
                 ended += 1;
             }
         }

@@ -216,6 +216,7 @@ impl Authority {
         token: &str,
         transport: Transport,
         csrf: Option<&str>,
+        origin: &SessionOrigin,
     ) -> Result<Refreshed, AuthError> {
         let now = self.now();
         let validate = || {
@@ -249,7 +250,7 @@ impl Authority {
             .map(|record| self.remember(record))
             .ok_or(AuthError::Token(Refusal::Invalid))?;
         if standing.blacklisted || read(&self.revocations).is_blacklisted(&claims.jti) {
-            self.on_reuse(&claims, now).await?;
+            self.on_reuse(&claims, now, origin).await?;
             return Err(AuthError::Token(Refusal::Revoked));
         }
         if standing.family_revoked {
@@ -287,7 +288,7 @@ impl Authority {
                 .await?
             {
                 write(&self.revocations).blacklist(&claims.jti, claims.exp);
-                self.on_reuse(&claims, now).await?;
+                self.on_reuse(&claims, now, origin).await?;
                 return Err(AuthError::Token(Refusal::Revoked));
             }
             write(&self.revocations).blacklist(&claims.jti, claims.exp);
@@ -302,13 +303,24 @@ impl Authority {
         })
     }
 
-    async fn on_reuse(&self, claims: &VerifiedClaims, now: i64) -> Result<(), AuthError> {
+    async fn on_reuse(
+        &self,
+        claims: &VerifiedClaims,
+        now: i64,
+        origin: &SessionOrigin,
+    ) -> Result<(), AuthError> {
         if !self.settings.reuse_detection {
             return Ok(());
         }
         telemetry::reuse_detected();
         let detail = json!({"session": claims.fid});
-        self.audit("refresh_reused", Some(claims.user_id), None, None, detail);
+        self.audit(
+            "refresh_reused",
+            Some(claims.user_id),
+            None,
+            Some(origin),
+            detail,
+        );
         tracing::warn!(
             user_id = claims.user_id,
             "refresh token reused; revoking its family"
@@ -383,6 +395,7 @@ impl Authority {
         &self,
         claims: &VerifiedClaims,
         refresh: Option<&str>,
+        origin: &SessionOrigin,
     ) -> Result<(), AuthError> {
         if let Some(token) = refresh {
             match self.check(token, Some(TokenType::Refresh)).await {
@@ -398,7 +411,7 @@ impl Authority {
         self.revoke_family(&claims.fid, claims.user_id, self.now())
             .await?;
         let detail = json!({"session": claims.fid});
-        self.audit("logout", Some(claims.user_id), None, None, detail);
+        self.audit("logout", Some(claims.user_id), None, Some(origin), detail);
         Ok(())
     }
 

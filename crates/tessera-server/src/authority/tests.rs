@@ -113,7 +113,7 @@ async fn logins_held_at_the_hash_while_the_user_is_deactivated_give_no_usable_to
                 );
                 let refreshed = w
                     .authority
-                    .refresh(&pair.refresh.token, Transport::Header, None)
+                    .refresh(&pair.refresh.token, Transport::Header, None, &test_origin())
                     .await;
                 assert!(refreshed.is_err(), "trial {trial}");
             }
@@ -463,7 +463,7 @@ async fn a_token_signed_with_a_key_another_process_just_put_in_service_is_accept
     assert_eq!(claims.user_id, alice.id);
     // Refresh tokens too.
     assert!(
-        here.refresh(&pair.refresh.token, Transport::Header, None)
+        here.refresh(&pair.refresh.token, Transport::Header, None, &test_origin())
             .await
             .is_ok()
     );

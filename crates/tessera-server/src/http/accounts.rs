@@ -1,12 +1,12 @@
 //! Account endpoints: signup, the current user, password change, logout, and the nginx check.
 
 use super::auth::Authenticated;
-use super::client::ClientIp;
+use super::client::{ClientIp, origin};
 use super::cookies;
 use super::error::ApiError;
 use super::openapi::*;
 use super::requests::Body;
-use crate::authority::{Authority, NewAccount, User};
+use crate::authority::{Authority, LoginMethod, NewAccount, User};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
@@ -141,11 +141,17 @@ pub async fn change_password(
 )]
 pub async fn logout(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
+    headers: axum::http::HeaderMap,
     auth: Authenticated,
     Body(request): Body<LogoutRequest>,
 ) -> Result<Response, ApiError> {
     authority
-        .logout(&auth.claims, request.refresh.as_deref())
+        .logout(
+            &auth.claims,
+            request.refresh.as_deref(),
+            &origin(client, &headers, LoginMethod::Password),
+        )
         .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     cookies::clear_all(response.headers_mut(), authority.settings());

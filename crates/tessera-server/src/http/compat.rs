@@ -86,10 +86,14 @@ pub async fn flask_login(
 )]
 pub async fn flask_refresh(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, FlaskError> {
     let token = refresh_token_from(&headers, &authority.settings().auth_header_types)?;
-    let refreshed = authority.refresh(&token, Transport::Header, None).await?;
+    let origin = origin(client, &headers, LoginMethod::FlaskJwtExtended);
+    let refreshed = authority
+        .refresh(&token, Transport::Header, None, &origin)
+        .await?;
     let mut body = json!({"access_token": refreshed.access.token});
     if let Some(refresh) = refreshed.refresh {
         body["refresh_token"] = json!(refresh.token);

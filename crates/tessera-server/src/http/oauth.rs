@@ -81,7 +81,10 @@ pub async fn token(
             let origin = origin(client, &headers, LoginMethod::OAuth);
             password_grant(&authority, &payload, &origin).await
         }
-        "refresh_token" => refresh_grant(&authority, &payload).await,
+        "refresh_token" => {
+            let origin = origin(client, &headers, LoginMethod::OAuth);
+            refresh_grant(&authority, &payload, &origin).await
+        }
         other => Err(OAuthFailure(ApiError::OAuth(
             "unsupported_grant_type",
             format!("Unsupported grant_type {other:.64}; use password or refresh_token."),
@@ -105,10 +108,14 @@ async fn password_grant(
 
 /// RFC 6749 6: a refresh token for a new access token (and, rotating, a
 /// new refresh token; otherwise the same one comes back).
-async fn refresh_grant(authority: &Authority, payload: &Payload) -> Result<Response, OAuthFailure> {
+async fn refresh_grant(
+    authority: &Authority,
+    payload: &Payload,
+    origin: &SessionOrigin,
+) -> Result<Response, OAuthFailure> {
     let refresh_token = param(payload, "refresh_token")?;
     let refreshed = authority
-        .refresh(&refresh_token, Transport::Header, None)
+        .refresh(&refresh_token, Transport::Header, None, origin)
         .await?;
     let refresh = refreshed.refresh.map_or(refresh_token, |new| new.token);
     Ok(token_response(&refreshed.access, &refresh))

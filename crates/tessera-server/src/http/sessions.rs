@@ -4,11 +4,13 @@
 use super::accounts::timestamp;
 use super::admin::Staff;
 use super::auth::Authenticated;
+use super::client::{ClientIp, origin};
 use super::error::ApiError;
 use super::openapi::*;
-use crate::authority::Authority;
+use crate::authority::{Authority, LoginMethod};
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -69,10 +71,16 @@ pub async fn list(
 )]
 pub async fn end(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if authority.end_session(auth.user.id, &id, None).await? {
+    let origin = origin(client, &headers, LoginMethod::Password);
+    if authority
+        .end_session(auth.user.id, &id, None, &origin)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
@@ -93,10 +101,13 @@ pub async fn end(
 )]
 pub async fn end_others(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
     auth: Authenticated,
 ) -> Result<StatusCode, ApiError> {
+    let origin = origin(client, &headers, LoginMethod::Password);
     authority
-        .end_other_sessions(auth.user.id, &auth.claims.fid)
+        .end_other_sessions(auth.user.id, &auth.claims.fid, &origin)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -151,11 +162,17 @@ pub async fn admin_list(
 )]
 pub async fn admin_end(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
     Staff(staff): Staff,
     Path((id, sid)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = existing_user(&authority, &id).await?;
-    if authority.end_session(id, &sid, Some(staff.user.id)).await? {
+    let origin = origin(client, &headers, LoginMethod::Password);
+    if authority
+        .end_session(id, &sid, Some(staff.user.id), &origin)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

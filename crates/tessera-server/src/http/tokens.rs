@@ -7,7 +7,7 @@ use super::error::no_store;
 use super::error::{ApiError, TokenEndpointError};
 use super::openapi::*;
 use super::requests::Body;
-use crate::authority::{Authority, LoginMethod, Transport};
+use crate::authority::{Authority, LoginMethod, SessionOrigin, Transport};
 use crate::config::{Settings, TokenLocation};
 use axum::Json;
 use axum::extract::State;
@@ -113,9 +113,11 @@ fn token_view(token: &str, refresh: Option<&IssuedToken>) -> Value {
 )]
 pub async fn refresh(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     payload: Payload,
 ) -> Result<Response, TokenEndpointError> {
+    let origin = origin(client, &headers, LoginMethod::Password);
     // No token in the body, and a refresh cookie: cookie transport.
     let cookie = authority
         .settings()
@@ -125,12 +127,14 @@ pub async fn refresh(
         .flatten()
         .filter(|_| !payload.0.contains_key("refresh"));
     if let Some(token) = cookie {
-        return refresh_by_cookie(&authority, &headers, &token).await;
+        return refresh_by_cookie(&authority, &headers, &token, &origin).await;
     }
     let mut fields = payload.fields();
     let token = fields.string("refresh");
     fields.finish()?;
-    let refreshed = authority.refresh(&token, Transport::Header, None).await?;
+    let refreshed = authority
+        .refresh(&token, Transport::Header, None, &origin)
+        .await?;
     let mut body = json!({"access": refreshed.access.token});
     if let Some(new) = refreshed.refresh {
         body["refresh"] = json!(new.token);
@@ -144,9 +148,12 @@ async fn refresh_by_cookie(
     authority: &Authority,
     headers: &HeaderMap,
     token: &str,
+    origin: &SessionOrigin,
 ) -> Result<Response, TokenEndpointError> {
     let csrf = cookies::header_value(headers, cookies::CSRF_HEADER);
-    let refreshed = authority.refresh(token, Transport::Cookie, csrf).await?;
+    let refreshed = authority
+        .refresh(token, Transport::Cookie, csrf, origin)
+        .await?;
     let mut response = tokens(token_view(
         &refreshed.access.token,
         refreshed.refresh.as_ref(),

@@ -78,6 +78,7 @@ async fn each_security_event_is_logged_with_who_and_from_where() {
     );
     let logout = events(&s, &root, "event=logout", 1).await;
     assert_eq!(logout[0]["detail"]["session"], segment(&access, 1)["fid"]);
+    assert_eq!(logout[0]["ip"], "127.0.0.1");
     let mut keys: Vec<String> = ok[0].as_object().unwrap().keys().cloned().collect();
     keys.sort();
     assert_eq!(
@@ -107,6 +108,7 @@ async fn each_security_event_is_logged_with_who_and_from_where() {
         (&ended[0]["user_id"], &ended[0]["actor_id"]),
         (&bob_id, &root_id)
     );
+    assert_eq!(ended[0]["ip"], "127.0.0.1");
 
     // Nothing secret anywhere: no password, hash or token.
     let all = events(&s, &root, "", 7).await;
