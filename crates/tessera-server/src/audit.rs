@@ -56,11 +56,6 @@ impl AuditLog {
         }
     }
 
-    /// Events lost so far (a full queue, a database down too long).
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
     fn lost(&self, count: u64) {
         note_lost(&self.dropped, count);
     }

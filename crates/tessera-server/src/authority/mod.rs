@@ -548,7 +548,7 @@ impl Authority {
         });
     }
 
-    /// The audit log's writer (to flush it, or read what it lost).
+    /// The audit log's writer (to flush it).
     pub fn audit_log(&self) -> &crate::audit::AuditLog {
         &self.audit
     }
