@@ -69,8 +69,9 @@ macro_rules! engine {
                 A: sqlx::Acquire<'c, Database = $db>,
             {
                 let mut conn = conn.acquire().await?;
-                // fetch_all reads the statement to its end (see the session
-                // notes on `tessera audit --follow`: not the whole story).
+                // fetch_all, not fetch_one: a SQLite statement left before
+                // its end keeps its read transaction, and so its connection
+                // an old snapshot, until the statement is next used.
                 let counts: Vec<i64> = filtered("SELECT COUNT(*)", filter)
                     .build_query_scalar()
                     .fetch_all(&mut *conn)

@@ -210,7 +210,9 @@ async fn with_log_format_json_every_log_line_is_a_json_object() {
     }
     assert!(responses >= 2, "{log}");
     // A format the setting does not know stops the start, naming it.
-    let (code, _, err) = s.cli_with_env(&["migrate"], None, &[("TESSERA_LOG_FORMAT", "xml")]);
+    let (code, _, err) = s
+        .cli_with_env(&["migrate"], None, &[("TESSERA_LOG_FORMAT", "xml")])
+        .await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`log_format`") && err.contains("xml"), "{err}");
 }

@@ -747,20 +747,23 @@ impl Server {
         (pair.access.token, pair.refresh.token)
     }
 
-    /// Runs `tessera` with this server's configuration; returns (exit code, stdout, stderr).
-    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-        self.cli_with_env(args, stdin, &[])
+    /// Runs `tessera` with this server's configuration; returns (exit code,
+    /// stdout, stderr). Awaited, never blocked on: the test's runtime also
+    /// runs an in-process server, which must go on (its writers holding
+    /// locks the command may wait for) while the command runs.
+    pub async fn cli(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+        self.cli_with_env(args, stdin, &[]).await
     }
 
     /// [`Server::cli`] with these environment variables too.
-    pub fn cli_with_env(
+    pub async fn cli_with_env(
         &self,
         args: &[&str],
         stdin: Option<&str>,
         env: &[(&str, &str)],
     ) -> (i32, String, String) {
-        use std::io::Write;
-        let mut child = std::process::Command::new(binary())
+        use tokio::io::AsyncWriteExt;
+        let mut child = Command::new(binary())
             .arg("--config")
             .arg(self.config_path())
             .args(args)
@@ -769,18 +772,15 @@ impl Server {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .kill_on_drop(true)
             .spawn()
             .expect("spawn tessera");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("write stdin");
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).await.expect("write stdin");
         }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().expect("wait");
+        drop(input);
+        let out = child.wait_with_output().await.expect("wait");
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),

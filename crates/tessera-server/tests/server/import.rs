@@ -41,10 +41,10 @@ fn fixture(name: &str) -> String {
 }
 
 /// Runs `tessera import-users ARGS`, expecting success; its standard output.
-fn import(s: &Server, args: &[&str]) -> String {
+async fn import(s: &Server, args: &[&str]) -> String {
     let mut all = vec!["import-users"];
     all.extend_from_slice(args);
-    let (code, out, err) = s.cli(&all, None);
+    let (code, out, err) = s.cli(&all, None).await;
     assert_eq!(code, 0, "import-users {args:?}: {out}\n{err}");
     out
 }
@@ -70,7 +70,7 @@ fn is_tesseras_own(hash: &str) -> bool {
 #[tokio::test]
 async fn django_users_log_in_with_their_old_passwords_which_become_argon2id() {
     let s = Server::start(CONFIG).await;
-    let out = import(&s, &["--django-db", &django_db()]);
+    let out = import(&s, &["--django-db", &django_db()]).await;
     assert!(out.ends_with(&format!("{FIRST_SUMMARY}\n")), "{out}");
     // The one unknown scheme is told; Django's unusable password only counted.
     let md5 = users(&s)
@@ -138,7 +138,7 @@ async fn stored(s: &Server, username: &str) -> UserRecord {
 #[tokio::test]
 async fn the_api_shows_each_imported_user_as_django_had_it() {
     let s = Server::start(CONFIG).await;
-    import(&s, &["--django-db", &django_db()]);
+    import(&s, &["--django-db", &django_db()]).await;
     let admin = passwords()["admin"].clone().unwrap();
     let r = log_in(&s, "admin", &admin).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -184,7 +184,7 @@ async fn the_api_shows_each_imported_user_as_django_had_it() {
 #[tokio::test]
 async fn the_three_sources_import_the_same_users() {
     let from_db = Server::start(CONFIG).await;
-    import(&from_db, &["--django-db", &django_db()]);
+    import(&from_db, &["--django-db", &django_db()]).await;
     let expected = users(&from_db).await;
     assert_eq!(expected.len(), 12);
     assert_eq!(expected.last().map(|u| u.id), Some(42));
@@ -193,7 +193,7 @@ async fn the_three_sources_import_the_same_users() {
         ("--jsonl", "users.jsonl"),
     ] {
         let s = Server::start(CONFIG).await;
-        let out = import(&s, &[flag, &fixture(file)]);
+        let out = import(&s, &[flag, &fixture(file)]).await;
         assert!(
             out.ends_with(&format!("{FIRST_SUMMARY}\n")),
             "{flag}: {out}"
@@ -228,7 +228,7 @@ async fn the_three_sources_import_the_same_users() {
 #[tokio::test]
 async fn a_second_import_of_any_source_changes_nothing_and_says_so() {
     let s = Server::start(CONFIG).await;
-    import(&s, &["--django-db", &django_db()]);
+    import(&s, &["--django-db", &django_db()]).await;
     // One user has logged in since (new hash, last_login).
     let password = passwords()["pbkdf2_user"].clone().unwrap();
     assert_eq!(log_in(&s, "pbkdf2_user", &password).await.status, 200);
@@ -240,7 +240,7 @@ async fn a_second_import_of_any_source_changes_nothing_and_says_so() {
         ["--django-json", &fixture("auth_user.json")],
         ["--jsonl", &fixture("users.jsonl")],
     ] {
-        assert_eq!(import(&s, &args), again, "{args:?}");
+        assert_eq!(import(&s, &args).await, again, "{args:?}");
     }
     assert_eq!(users(&s).await, before);
     assert_eq!(log_in(&s, "pbkdf2_user", &password).await.status, 200);
@@ -252,7 +252,8 @@ async fn a_dry_run_reports_everything_and_writes_nothing() {
     let out = import(
         &s,
         &["--django-json", &fixture("auth_user.json"), "--dry-run"],
-    );
+    )
+    .await;
     assert!(
         out.ends_with(
             "Dry run, nothing written: would import 12 users, 0 already present, 0 skipped, \
@@ -308,7 +309,7 @@ async fn bad_rows_are_skipped_each_with_a_line_and_the_good_ones_imported() {
         ),
     ];
     let file = jsonl(&s, "bad.jsonl", &lines);
-    let out = import(&s, &["--jsonl", &file]);
+    let out = import(&s, &["--jsonl", &file]).await;
     let expected = [
         "skipped line 2: no username".to_owned(),
         "skipped line 3: no password field".to_owned(),
@@ -350,7 +351,7 @@ async fn a_truncated_dumpdata_file_imports_the_users_before_the_cut() {
     let fourth = whole.match_indices("\"model\"").nth(3).unwrap().0;
     let path = s.dir().join("cut.json");
     std::fs::write(&path, &whole[..fourth + 30]).unwrap();
-    let out = import(&s, &["--django-json", &path.display().to_string()]);
+    let out = import(&s, &["--django-json", &path.display().to_string()]).await;
     let lines: Vec<_> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(
@@ -365,7 +366,7 @@ async fn a_truncated_dumpdata_file_imports_the_users_before_the_cut() {
     );
     assert_eq!(users(&s).await.len(), 3);
     // Run again on the whole file: the rest comes, nothing twice.
-    let out = import(&s, &["--django-json", &fixture("auth_user.json")]);
+    let out = import(&s, &["--django-json", &fixture("auth_user.json")]).await;
     assert!(
         out.ends_with(
             "Imported 9 users, 3 already present, 0 skipped, 2 without a usable password.\n"
@@ -416,17 +417,19 @@ async fn a_source_that_cannot_be_read_exits_non_zero_and_writes_nothing() {
     for (args, message) in cases {
         let mut all = vec!["import-users"];
         all.extend_from_slice(args);
-        let (code, out, err) = s.cli(&all, None);
+        let (code, out, err) = s.cli(&all, None).await;
         assert_eq!(code, 1, "{args:?}: {out} {err}");
         assert!(err.contains(message), "{args:?}: {err}");
     }
     // Two sources at once, or none: clap's usage error.
-    let (code, _, err) = s.cli(&["import-users"], None);
+    let (code, _, err) = s.cli(&["import-users"], None).await;
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = s.cli(
-        &["import-users", "--jsonl", "a", "--django-json", "b"],
-        None,
-    );
+    let (code, _, err) = s
+        .cli(
+            &["import-users", "--jsonl", "a", "--django-json", "b"],
+            None,
+        )
+        .await;
     assert_eq!(code, 2, "{err}");
     assert!(users(&s).await.is_empty());
     assert!(
@@ -439,17 +442,18 @@ async fn a_source_that_cannot_be_read_exits_non_zero_and_writes_nothing() {
 #[tokio::test]
 async fn an_administrator_sets_the_password_of_a_user_who_has_none() {
     let s = Server::start(CONFIG).await;
-    import(&s, &["--django-db", &django_db()]);
-    let set = |name: &str, password: &str| {
+    import(&s, &["--django-db", &django_db()]).await;
+    let set = async |name: &str, password: &str| {
         s.cli(
             &["users", "set-password", name, "--password-stdin"],
             Some(&format!("{password}\n")),
         )
+        .await
     };
-    let (code, _, err) = set("unusable_user", "short");
+    let (code, _, err) = set("unusable_user", "short").await;
     assert_eq!(code, 1);
     assert!(err.contains("This password is too short."), "{err}");
-    let (code, out, err) = set("unusable_user", PASSWORD);
+    let (code, out, err) = set("unusable_user", PASSWORD).await;
     assert_eq!(code, 0, "{err}");
     let user = stored(&s, "unusable_user").await;
     assert_eq!(
@@ -461,7 +465,7 @@ async fn an_administrator_sets_the_password_of_a_user_who_has_none() {
     );
     assert!(is_tesseras_own(&user.password_hash));
     assert_eq!(log_in(&s, "unusable_user", PASSWORD).await.status, 200);
-    let (code, _, err) = set("nobody", PASSWORD);
+    let (code, _, err) = set("nobody", PASSWORD).await;
     assert_eq!((code, err.trim()), (1, "tessera: no user `nobody`"));
 }
 
@@ -478,9 +482,9 @@ async fn a_django_database_on_postgresql_imports_as_on_sqlite() {
     sqlx::raw_sql(&dump).execute(&pool).await.unwrap();
     pool.close().await;
     let from_sqlite = Server::start(CONFIG).await;
-    import(&from_sqlite, &["--django-db", &django_db()]);
+    import(&from_sqlite, &["--django-db", &django_db()]).await;
     let s = Server::start(CONFIG).await;
-    let out = import(&s, &["--django-db", &source.url]);
+    let out = import(&s, &["--django-db", &source.url]).await;
     assert!(out.ends_with(&format!("{FIRST_SUMMARY}\n")), "{out}");
     assert_eq!(users(&s).await, users(&from_sqlite).await);
     let password = passwords()["scrypt_user"].clone().unwrap();

@@ -26,7 +26,7 @@ async fn rotation_keeps_old_tokens_valid_until_they_expire_then_drops_the_old_ke
         vec![old_kid.clone()]
     );
 
-    let (code, out, err) = s.cli(&["keys", "rotate"], None);
+    let (code, out, err) = s.cli(&["keys", "rotate"], None).await;
     assert_eq!(code, 0, "{out} {err}");
     // The running server picks the rotation up from the change log.
     s.caught_up().await;
@@ -56,7 +56,7 @@ async fn rotation_keeps_old_tokens_valid_until_they_expire_then_drops_the_old_ke
         new_kid.as_str()
     );
 
-    let (code, out, _) = s.cli(&["keys", "list"], None);
+    let (code, out, _) = s.cli(&["keys", "list"], None).await;
     assert_eq!(code, 0);
     let line = |kid: &str| {
         out.lines()
@@ -89,7 +89,9 @@ async fn rotation_keeps_old_tokens_valid_until_they_expire_then_drops_the_old_ke
 async fn rotation_to_another_algorithm_signs_with_it_at_once() {
     let s = Server::start("").await;
     let (hs_access, _) = s.user("alice").await;
-    let (code, _, err) = s.cli(&["keys", "rotate", "--algorithm", "EdDSA"], None);
+    let (code, _, err) = s
+        .cli(&["keys", "rotate", "--algorithm", "EdDSA"], None)
+        .await;
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("configured algorithm is HS256"), "{err}");
     s.caught_up().await;
@@ -97,7 +99,9 @@ async fn rotation_to_another_algorithm_signs_with_it_at_once() {
     assert_eq!(segment(&ed_access, 0)["alg"], "EdDSA");
     assert_eq!(s.me(&ed_access).await.status, 200);
     assert_eq!(s.me(&hs_access).await.status, 200);
-    let (code, _, err) = s.cli(&["keys", "rotate", "--algorithm", "HS999"], None);
+    let (code, _, err) = s
+        .cli(&["keys", "rotate", "--algorithm", "HS999"], None)
+        .await;
     assert_ne!(code, 0);
     assert!(err.contains("HS256"), "{err}");
 }
@@ -146,11 +150,13 @@ async fn no_cli_command_puts_a_key_in_service_but_keys_rotate() {
     // Commands run with another algorithm in their environment, as an
     // operator's shell without the server's settings would.
     let hs = [("TESSERA_ALGORITHM", "HS256")];
-    let (code, _, err) = s.cli_with_env(
-        &["createsuperuser", "--username", "root", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-        &hs,
-    );
+    let (code, _, err) = s
+        .cli_with_env(
+            &["createsuperuser", "--username", "root", "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+            &hs,
+        )
+        .await;
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("the key in service is ES256"), "{err}");
     for args in [
@@ -158,10 +164,12 @@ async fn no_cli_command_puts_a_key_in_service_but_keys_rotate() {
         &["users", "list"],
         &["keys", "list"],
     ] {
-        let (code, _, err) = s.cli_with_env(args, None, &hs);
+        let (code, _, err) = s.cli_with_env(args, None, &hs).await;
         assert_eq!(code, 0, "{args:?}: {err}");
     }
-    let (code, out, err) = s.cli_with_env(&["token", "issue", "--username", "root"], None, &hs);
+    let (code, out, err) = s
+        .cli_with_env(&["token", "issue", "--username", "root"], None, &hs)
+        .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(segment(out.trim(), 0)["alg"], "ES256");
     s.caught_up().await;
@@ -178,7 +186,7 @@ async fn no_cli_command_puts_a_key_in_service_but_keys_rotate() {
 #[tokio::test]
 async fn a_configured_key_cannot_be_rotated_from_the_cli() {
     let s = Server::start(&format!("signing_key = \"{HS_SECRET}\"")).await;
-    let (code, _, err) = s.cli(&["keys", "rotate"], None);
+    let (code, _, err) = s.cli(&["keys", "rotate"], None).await;
     assert_ne!(code, 0);
     assert!(err.contains("signing_key"), "{err}");
 }
@@ -188,14 +196,14 @@ async fn users_cli_lists_and_deactivates() {
     let s = Server::start("").await;
     let (access, _) = s.user("alice").await;
     s.create_user("bob", false).await;
-    let (code, out, _) = s.cli(&["users", "list"], None);
+    let (code, out, _) = s.cli(&["users", "list"], None).await;
     assert_eq!(code, 0);
     assert!(out.contains("alice") && out.contains("bob"), "{out}");
-    let (code, out, err) = s.cli(&["users", "deactivate", "alice"], None);
+    let (code, out, err) = s.cli(&["users", "deactivate", "alice"], None).await;
     assert_eq!(code, 0, "{out} {err}");
     s.caught_up().await;
     assert_refused(&s.me(&access).await, "revoked");
-    let (code, _, err) = s.cli(&["users", "deactivate", "nobody"], None);
+    let (code, _, err) = s.cli(&["users", "deactivate", "nobody"], None).await;
     assert_ne!(code, 0);
     assert!(err.contains("nobody"), "{err}");
 }
@@ -204,10 +212,12 @@ async fn users_cli_lists_and_deactivates() {
 async fn token_issue_prints_a_working_service_token() {
     let s = Server::start("").await;
     s.create_user("svc", false).await;
-    let (code, out, err) = s.cli(
-        &["token", "issue", "--username", "svc", "--lifetime", "10m"],
-        None,
-    );
+    let (code, out, err) = s
+        .cli(
+            &["token", "issue", "--username", "svc", "--lifetime", "10m"],
+            None,
+        )
+        .await;
     assert_eq!(code, 0, "{err}");
     let token = out.trim();
     let claims = segment(token, 1);
@@ -217,11 +227,15 @@ async fn token_issue_prints_a_working_service_token() {
     );
     assert_eq!(claims["token_type"], "access");
     assert_eq!(s.me(token).await.status, 200);
-    let (code, _, _) = s.cli(&["token", "issue", "--username", "nobody"], None);
+    let (code, _, _) = s
+        .cli(&["token", "issue", "--username", "nobody"], None)
+        .await;
     assert_ne!(code, 0);
-    let (code, _, _) = s.cli(
-        &["token", "issue", "--username", "svc", "--lifetime", "soon"],
-        None,
-    );
+    let (code, _, _) = s
+        .cli(
+            &["token", "issue", "--username", "svc", "--lifetime", "soon"],
+            None,
+        )
+        .await;
     assert_ne!(code, 0);
 }

@@ -134,10 +134,13 @@ async fn the_frontend_gets_orders_with_a_valid_token_and_every_bad_token_is_refu
     // A refresh token where an access token is needed.
     s.assert_refused_everywhere(&refresh, "wrong_type").await;
     // An expired token.
-    let (code, out, err) = s.tessera.cli(
-        &["token", "issue", "--username", "alice", "--lifetime", "1s"],
-        None,
-    );
+    let (code, out, err) = s
+        .tessera
+        .cli(
+            &["token", "issue", "--username", "alice", "--lifetime", "1s"],
+            None,
+        )
+        .await;
     assert_eq!(code, 0, "{err}");
     s.clock.advance(Duration::from_secs(2));
     s.assert_refused_everywhere(out.trim(), "expired").await;
@@ -171,7 +174,7 @@ async fn a_key_rotation_is_picked_up_after_one_refetch_and_forged_kids_cannot_ha
     );
     assert_eq!(s.jwks_fetches().await, 1);
 
-    let (code, _, err) = s.tessera.cli(&["keys", "rotate"], None);
+    let (code, _, err) = s.tessera.cli(&["keys", "rotate"], None).await;
     assert_eq!(code, 0, "{err}");
     // Once Tessera has picked the rotation up and the verifier's rate limit
     // lets a fetch through again.

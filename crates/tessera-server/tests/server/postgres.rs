@@ -29,12 +29,14 @@ async fn serve_and_every_cli_command_work_on_postgresql() {
     let Some(db) = scratch().await else { return };
     let config = format!("database_url = \"{}\"\nalgorithm = \"ES256\"", db.url);
     let s = Server::start_process(&config).await;
-    let (code, out, err) = s.cli(&["migrate"], None);
+    let (code, out, err) = s.cli(&["migrate"], None).await;
     assert_eq!(code, 0, "{out} {err}");
-    let (code, _, err) = s.cli(
-        &["createsuperuser", "--username", "root", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    );
+    let (code, _, err) = s
+        .cli(
+            &["createsuperuser", "--username", "root", "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await;
     assert_eq!(code, 0, "{err}");
     s.caught_up().await;
     let (root, _) = s.login("root").await;
@@ -59,20 +61,22 @@ async fn serve_and_every_cli_command_work_on_postgresql() {
     );
 
     // The CLI on the same database: users, keys, tokens.
-    let (code, out, _) = s.cli(&["users", "list"], None);
+    let (code, out, _) = s.cli(&["users", "list"], None).await;
     assert_eq!(code, 0);
     assert!(out.contains("alice") && out.contains("root"), "{out}");
-    let (code, out, err) = s.cli(&["token", "issue", "--username", "alice"], None);
+    let (code, out, err) = s
+        .cli(&["token", "issue", "--username", "alice"], None)
+        .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(s.me(out.trim()).await.status, 200);
-    let (code, _, err) = s.cli(&["users", "deactivate", "alice"], None);
+    let (code, _, err) = s.cli(&["users", "deactivate", "alice"], None).await;
     assert_eq!(code, 0, "{err}");
     s.caught_up().await;
     assert_refused(&s.me(&access).await, "revoked");
-    let (code, out, err) = s.cli(&["keys", "rotate"], None);
+    let (code, out, err) = s.cli(&["keys", "rotate"], None).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("New signing key"), "{out}");
-    let (code, out, _) = s.cli(&["keys", "list"], None);
+    let (code, out, _) = s.cli(&["keys", "list"], None).await;
     assert_eq!(code, 0);
     assert_eq!(out.matches("ES256").count(), 2, "{out}");
     s.caught_up().await;

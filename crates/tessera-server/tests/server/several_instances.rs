@@ -186,7 +186,7 @@ async fn the_contract_holds(mut servers: Vec<Server>) {
     // A key rotation (the CLI, a third process) reaches both within a few
     // seconds: both publish the new key and sign with it.
     let before = kids(&a.get("/.well-known/jwks.json").await.body);
-    let (code, out, err) = a.cli(&["keys", "rotate"], None);
+    let (code, out, err) = a.cli(&["keys", "rotate"], None).await;
     assert_eq!(code, 0, "{out}{err}");
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut new_kids = Vec::new();
