@@ -351,3 +351,36 @@ async fn tessera_audit_follow_prints_the_events_that_come_later() {
     assert!(last.contains(r#"{"username":"last"}"#), "{last}");
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_upkeep_task_deletes_events_older_than_audit_retention() {
+    let s = Server::start("audit_retention = \"7d\"").await;
+    let (root, _) = s.superuser("root").await;
+    s.post("/api/token/", json!({"username": "old", "password": "x"}))
+        .await;
+    events(&s, &root, "event=login_failed", 1).await;
+    s.advance(Duration::from_secs(6 * 86_400));
+    s.post("/api/token/", json!({"username": "recent", "password": "x"}))
+        .await;
+    let (root, _) = s.login("root").await;
+    events(&s, &root, "event=login_failed", 2).await;
+    // Two more days: "old" is 8 days old, "recent" 2. The upkeep task
+    // prunes when it starts, and hourly after.
+    s.advance(Duration::from_secs(2 * 86_400));
+    let s = s.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (root, _) = s.login("root").await;
+    let kept = loop {
+        let r = s
+            .get_with_token("/api/admin/audit?event=login_failed", &root)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        if r.body["count"] == 1 {
+            break r.body["results"][0]["detail"].clone();
+        }
+        assert!(Instant::now() < deadline, "never pruned: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(kept, json!({"username": "recent"}));
+    s.assert_healthy().await;
+}
