@@ -11,7 +11,8 @@
 #       (POST /api/token/verify/ with a bad token: the same kind of request,
 #       no audit event): the baseline of (b), measured in the same run.
 # Prints /me req/s of each, (b)/(c), the storm's req/s, the audit events
-# written and the events the audit queue dropped.
+# written, the events the audit queue dropped, and the audit writer's busy
+# time (tessera_audit_write_duration_seconds) during the storm.
 #
 # Usage: bench/audit.sh [DURATION_SECONDS]
 # Bounded: each wrk runs DURATION seconds (default 5), 1 thread, 16
@@ -81,13 +82,18 @@ print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM audit_events").
 PY
 }
 
+metric() { curl -s --max-time 10 "$base/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+
 me >/dev/null  # warm up
 alone="$(me)"
+busy_before="$(metric tessera_audit_write_duration_seconds_sum)"
 read -r with_storm storm_rps < <(beside "$work/storm.lua")
 sleep 1  # the writer drains its queue
 written="$(events)"
+busy_after="$(metric tessera_audit_write_duration_seconds_sum)"
+batches="$(metric tessera_audit_write_duration_seconds_count)"
 read -r with_control control_rps < <(beside "$work/control.lua")
-dropped="$(curl -s "$base/metrics" | awk '/^tessera_audit_events_dropped_total/ {print $2}')"
+dropped="$(metric tessera_audit_events_dropped_total)"
 
 echo
 echo "| run | /api/auth/me req/s | other req/s |"
@@ -98,3 +104,7 @@ echo "| (c) beside refused token checks (no event) | $with_control | $control_rp
 awk -v b="$with_storm" -v c="$with_control" -v a="$alone" \
   'BEGIN { printf "\n(b)/(c) = %.2f, (b)/(a) = %.2f\n", b / c, b / a }'
 echo "audit events written: $written; dropped: ${dropped:-0}"
+# The writer's own time is all that audit writes can take from /me: shown
+# against the storm's wall time on the machine's cores.
+awk -v b="${busy_before:-0}" -v a="${busy_after:-0}" -v n="${batches:-0}" -v d="$duration" \
+  -v cores="$(nproc)" 'BEGIN { printf "audit writer busy: %.0f ms in %d batches during the %d s storm, disk flushes included (at most %.1f%% of %d cores)\n", (a - b) * 1000, n, d, (a - b) * 100 / (d * cores), cores }'

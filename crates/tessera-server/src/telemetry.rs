@@ -26,6 +26,7 @@ pub fn install() {
     }
     let builder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &LATENCY_BUCKETS)
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(AUDIT_WRITE.into()), &LATENCY_BUCKETS))
         .unwrap_or_else(|_| PrometheusBuilder::new());
     match builder.install_recorder() {
         Ok(handle) => {
@@ -61,6 +62,15 @@ const REVOKED: &str = "tessera_revocations_total";
 const REUSE: &str = "tessera_refresh_reuse_detected_total";
 const THROTTLED: &str = "tessera_rate_limited_total";
 const LOG_DROPPED: &str = "tessera_log_lines_dropped_total";
+const AUDIT_WRITTEN: &str = "tessera_audit_events_written_total";
+const AUDIT_WRITE: &str = "tessera_audit_write_duration_seconds";
+
+/// Counts one batch of `events` audit events appended in `took`: the
+/// writer's busy time, which is what it could take from the requests.
+pub fn audit_written(events: usize, took: Duration) {
+    counter!(AUDIT_WRITTEN).increment(events as u64);
+    histogram!(AUDIT_WRITE).record(took.as_secs_f64());
+}
 
 fn describe() {
     describe_counter!(REQUESTS, "HTTP requests by method, route and status");
@@ -79,7 +89,14 @@ fn describe() {
         LOG_DROPPED,
         "Log lines dropped because stderr could not keep up"
     );
+    describe_counter!(AUDIT_WRITTEN, "Audit events appended to the store");
+    describe_histogram!(
+        AUDIT_WRITE,
+        metrics::Unit::Seconds,
+        "Time the audit writer took to append one batch"
+    );
     counter!(LOG_DROPPED).absolute(0);
+    counter!(AUDIT_WRITTEN).absolute(0);
     // Present from the start, so that dashboards see zeros rather than gaps.
     for result in ["success", "failure"] {
         counter!(LOGINS, "result" => result).absolute(0);
