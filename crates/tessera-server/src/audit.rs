@@ -94,7 +94,7 @@ async fn write(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>, dropped: Ar
         for done in flushes {
             let _ = done.send(());
         }
-        if !full && !flushed && !events.is_empty() {
+        if !full && !flushed {
             tokio::time::sleep(LINGER).await;
         }
     }
