@@ -11,6 +11,7 @@ pub mod claims;
 pub mod clock;
 pub mod credentials;
 pub mod keys;
+pub mod link;
 pub mod password;
 pub mod refusal;
 pub mod revocation;

@@ -10,6 +10,7 @@ pub mod http;
 pub mod import;
 pub mod keyring;
 pub mod logging;
+pub mod mail;
 pub mod propagation;
 pub mod server;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 
 use crate::authority::{Authority, KeyUse, StartError};
 use crate::config::{Settings, redact_url};
+use crate::mail::{self, sender::MailSender};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::clock::SystemClock;
@@ -41,6 +42,9 @@ pub enum ServeError {
     /// Serving failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// The mail settings cannot be used.
+    #[error("{0}")]
+    Mail(String),
 }
 
 /// Why a bind failed, in the words an operator acts on.
@@ -116,7 +120,16 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let background = tokio::spawn(supervise(authority.clone()));
+    let mail = match authority.mail_sender() {
+        Some(Ok(sender)) => Some(AbortOnDrop(tokio::spawn(deliver_mail(
+            authority.clone(),
+            Arc::new(sender),
+        )))),
+        Some(Err(e)) => return Err(ServeError::Mail(e.to_string())),
+        None => None,
+    };
     let result = crate::http::serve(listener, authority.clone(), shutdown).await;
+    drop(mail);
     // Dropping the supervisor aborts the task it watches too.
     background.abort();
     let _ = background.await;
@@ -145,6 +158,48 @@ pub async fn supervise(authority: Arc<Authority>) {
             }
             // Cancelled (shutdown), or returned (it does not).
             _ => return,
+        }
+    }
+}
+
+/// Runs [`send_mail`] for as long as the server runs, starting it again
+/// after a pause should its task die: mail waits in the outbox meanwhile.
+async fn deliver_mail(authority: Arc<Authority>, sender: Arc<MailSender>) {
+    loop {
+        let mut task = AbortOnDrop(tokio::spawn(send_mail(authority.clone(), sender.clone())));
+        match (&mut task.0).await {
+            Err(e) if e.is_panic() => {
+                tracing::error!("the mail sender died; starting it again");
+                tokio::time::sleep(SYNC_INTERVAL).await;
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Turns reset requests into mail and delivers the outbox: at once when
+/// this process writes either, and every [`mail::sender::POLL`] (another
+/// instance's writes, retries coming due). Storage failures are logged and
+/// tried again: mail waits, never lost.
+async fn send_mail(authority: Arc<Authority>, sender: Arc<MailSender>) {
+    let wake = authority.mail_wake();
+    loop {
+        let dispatched = authority
+            .dispatch_mail_requests()
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reset requests could not be read; trying again");
+                0
+            });
+        let sent = sender.deliver_due().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the outbox could not be read; trying again");
+            0
+        });
+        if dispatched == 0 && sent == 0 {
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(mail::sender::POLL) => {}
+            }
         }
     }
 }

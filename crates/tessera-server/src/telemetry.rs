@@ -64,6 +64,13 @@ const THROTTLED: &str = "tessera_rate_limited_total";
 const LOG_DROPPED: &str = "tessera_log_lines_dropped_total";
 const AUDIT_WRITTEN: &str = "tessera_audit_events_written_total";
 const AUDIT_WRITE: &str = "tessera_audit_write_duration_seconds";
+const MAIL: &str = "tessera_mail_total";
+
+/// What became of one try to send a mail: `sent`, `retried` (it failed and
+/// will be tried again) or `abandoned` (failed, and its link expired).
+pub fn mail(outcome: &'static str) {
+    counter!(MAIL, "outcome" => outcome).increment(1);
+}
 
 /// Counts one batch of `events` audit events appended in `took`: the
 /// writer's busy time, which is what it could take from the requests.
@@ -90,6 +97,10 @@ fn describe() {
         "Log lines dropped because stderr could not keep up"
     );
     describe_counter!(AUDIT_WRITTEN, "Audit events appended to the store");
+    describe_counter!(
+        MAIL,
+        "Tries to send a mail, by outcome (sent, retried, abandoned)"
+    );
     describe_histogram!(
         AUDIT_WRITE,
         metrics::Unit::Seconds,
@@ -100,6 +111,9 @@ fn describe() {
     counter!(AUDIT_WRITTEN).absolute(0);
     for result in ["success", "failure"] {
         counter!(LOGINS, "result" => result).absolute(0);
+    }
+    for outcome in ["sent", "retried", "abandoned"] {
+        counter!(MAIL, "outcome" => outcome).absolute(0);
     }
     counter!(REFRESHED).absolute(0);
     counter!(REUSE).absolute(0);

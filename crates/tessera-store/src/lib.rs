@@ -11,6 +11,7 @@
 mod audit;
 mod batch;
 mod import;
+mod mail;
 mod model;
 mod postgres;
 pub mod scratch;
@@ -25,6 +26,11 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::Notify;
+
+/// The columns of a [`UserRecord`], in its order.
+pub(crate) const USER_COLUMNS: &str = "id, username, email, password_hash, is_staff, is_superuser, \
+                                       is_active, token_version, date_joined, last_login, revision, \
+                                       email_verified";
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +104,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Persistent state of a Tessera server. Implementations must make each
 /// method atomic, and durable once it returns.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: LinkStore + Send + Sync + 'static {
     /// Brings the schema up to date.
     async fn migrate(&self) -> StoreResult<()>;
 
@@ -229,8 +235,9 @@ pub trait Store: Send + Sync + 'static {
     /// Changes after `after`, oldest first, at most `limit`.
     async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>>;
 
-    /// Deletes what no longer matters at `now`: refresh tokens and revoked
-    /// families past their expiry, and change-log entries older than
+    /// Deletes what no longer matters at `now`: refresh tokens, revoked
+    /// families and mailed links past their expiry, mail requests and sent
+    /// or abandoned mail older than a week, and change-log entries older than
     /// `changes_before` (every process has long applied them; one that was
     /// away longer reloads its whole state at start). Returns rows deleted.
     async fn prune(&self, now: i64, changes_before: i64) -> StoreResult<u64>;
@@ -260,6 +267,94 @@ pub trait Store: Send + Sync + 'static {
         let _ = hint;
         std::future::pending::<()>().await;
     }
+}
+
+/// The links Tessera mails (password reset, email verification), the
+/// requests their limits count, and the outbox: the part of [`Store`] that
+/// account recovery uses, with [`Store`]'s promises.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// Active or not, the users whose address is `email` (ignoring case),
+    /// by id; none for `""`.
+    async fn users_by_email(&self, email: &str) -> StoreResult<Vec<UserRecord>>;
+
+    /// Counts `request` against its limits and, unless it is past one,
+    /// keeps its address for [`LinkStore::fulfil_mail_request`] and writes
+    /// each link (voiding the user's older links of the same kind) and its
+    /// mail to the outbox: all in one transaction, the request counted
+    /// either way. True when it was within the limits.
+    async fn request_links(
+        &self,
+        request: &MailRequest,
+        links: &[(LinkRecord, OutgoingMail)],
+    ) -> StoreResult<bool>;
+
+    /// Up to `limit` requests within the limits whose mails are not
+    /// written yet, oldest first.
+    async fn pending_mail_requests(&self, limit: i64) -> StoreResult<Vec<PendingRequest>>;
+
+    /// Writes the links and mails of pending request `id` (as
+    /// [`LinkStore::request_links`] does) and forgets its address, in one
+    /// transaction; false, writing nothing, when the request is no longer
+    /// pending (another instance fulfilled it).
+    async fn fulfil_mail_request(
+        &self,
+        id: i64,
+        links: &[(LinkRecord, OutgoingMail)],
+    ) -> StoreResult<bool>;
+
+    /// The link of this kind whose token hashes to `token_hash`, if it is
+    /// unused and unexpired at `now`.
+    async fn link(
+        &self,
+        token_hash: &str,
+        kind: LinkKind,
+        now: i64,
+    ) -> StoreResult<Option<LinkRecord>>;
+
+    /// Uses the reset link `token_hash` at `now` to give its user the
+    /// password `password_hash`: the token version raised (every earlier
+    /// token refused) and the address verified if the link went to it, in
+    /// one transaction. `None`, and nothing changed, when the link is bad,
+    /// used, voided or expired, or its user is not active. Of concurrent
+    /// uses of one link at most one succeeds.
+    async fn reset_password(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<UserRecord>>;
+
+    /// Uses the verification link `token_hash` at `now`: its user's
+    /// address verified if it is still the one the link went to. `None`
+    /// when the link is bad, used, voided or expired, the address changed
+    /// or the user is not active.
+    async fn verify_email(&self, token_hash: &str, now: i64) -> StoreResult<Option<UserRecord>>;
+
+    /// Takes up to `limit` mails due at `now` to send, leasing each until
+    /// `lease_until` (no other caller gets it before then).
+    async fn take_mail(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<QueuedMail>>;
+
+    /// Records mail `id` as sent at `now`, and forgets its text.
+    async fn mail_sent(&self, id: i64, now: i64) -> StoreResult<()>;
+
+    /// Records a failed try of mail `id`: to try again at `retry_at`, or
+    /// (`None`) given up on, its text forgotten.
+    async fn mail_failed(
+        &self,
+        id: i64,
+        retry_at: Option<i64>,
+        error: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// How many mails wait, were sent and were given up on.
+    async fn outbox_counts(&self) -> StoreResult<OutboxCounts>;
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub struct UserRecord {
     /// Raised by every update of the row: of two copies of a user, the one
     /// with the higher revision is the newer.
     pub revision: i64,
+    /// The user followed a link mailed to `email` (cleared when it changes).
+    pub email_verified: bool,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -55,6 +57,9 @@ pub struct NewUser {
     pub is_superuser: bool,
     /// Unix seconds.
     pub date_joined: i64,
+    /// The address counts as verified from the start (an account an
+    /// operator made).
+    pub email_verified: bool,
 }
 
 /// A user brought from another system (`tessera import-users`), with the
@@ -140,6 +145,11 @@ pub struct UserUpdate {
     pub password_hash: Option<String>,
     /// Raise the token version, refusing every token issued before.
     pub bump_token_version: bool,
+    /// New email; a different address is no longer verified (unless
+    /// `email_verified` says otherwise in the same update).
+    pub email: Option<String>,
+    /// New verified flag.
+    pub email_verified: Option<bool>,
 }
 
 /// A refresh token as recorded.
@@ -324,4 +334,158 @@ impl std::fmt::Debug for KeyRecord {
             .field("algorithm", &self.algorithm)
             .finish_non_exhaustive()
     }
+}
+
+/// The two kinds of link Tessera mails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// Sets a new password (`/?reset=TOKEN`).
+    Reset,
+    /// Verifies the user's address (`/?verify=TOKEN`).
+    Verify,
+}
+
+impl LinkKind {
+    /// Its name in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Reset => "reset",
+            LinkKind::Verify => "verify",
+        }
+    }
+}
+
+/// A link to mail: the SHA-256 of its token (hex), and whose it is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkRecord {
+    /// SHA-256 of the token, hex; the token itself is never stored.
+    pub token_hash: String,
+    /// The user it acts for.
+    pub user_id: i64,
+    /// What it does.
+    pub kind: LinkKind,
+    /// The address it was mailed to.
+    pub email: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; refused from then on.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for LinkRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkRecord")
+            .field("user_id", &self.user_id)
+            .field("kind", &self.kind)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A mail for the outbox.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// One address (already checked to be one).
+    pub recipient: String,
+    /// One line.
+    pub subject: String,
+    /// Plain UTF-8 text; holds the link.
+    pub body: String,
+    /// Given up on from then (Unix seconds): its link has expired.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for OutgoingMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the body: it holds a live link.
+        f.debug_struct("OutgoingMail")
+            .field("subject", &self.subject)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request for links (a reset request, a verification request), known
+/// address or not, and the limits it counts against: at most
+/// `per_address` requests for one address and `per_client` from one
+/// client within `window` seconds are honoured.
+#[derive(Debug, Clone)]
+pub struct MailRequest {
+    /// Which kind of link was asked for.
+    pub kind: LinkKind,
+    /// SHA-256 (hex) of the address asked for, lower-cased.
+    pub address_hash: String,
+    /// The client's address, `""` when none (the CLI).
+    pub client: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// The address asked for, kept (within the limits) until
+    /// [`crate::LinkStore::fulfil_mail_request`] writes its mails; `""`
+    /// when the links come with the request.
+    pub address: String,
+    /// Seconds the limits count over.
+    pub window: i64,
+    /// Requests honoured per address within the window.
+    pub per_address: i64,
+    /// Requests honoured per client within the window.
+    pub per_client: i64,
+}
+
+/// A reset request within the limits whose mails are not written yet.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PendingRequest {
+    /// Its row.
+    pub id: i64,
+    /// The address asked for.
+    pub address: String,
+    /// The client's address, `""` when none.
+    pub client: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+impl std::fmt::Debug for PendingRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRequest")
+            .field("id", &self.id)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A mail taken from the outbox to be sent.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct QueuedMail {
+    /// Its row.
+    pub id: i64,
+    /// One address.
+    pub recipient: String,
+    /// One line.
+    pub subject: String,
+    /// Plain text.
+    pub body: String,
+    /// Tries before this one.
+    pub attempts: i64,
+    /// Unix seconds; given up on from then.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for QueuedMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueuedMail")
+            .field("id", &self.id)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the outbox holds, for operators and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Waiting to be sent (or being sent).
+    pub pending: i64,
+    /// Delivered.
+    pub sent: i64,
+    /// Given up on.
+    pub failed: i64,
 }

@@ -7,7 +7,7 @@ use crate::sqlite_file;
 use crate::{
     AuditEvent, AuditFilter, AuditRecord, Change, ChangeKind, ImportOutcome, ImportedUser,
     KeyRecord, NewUser, RefreshRecord, RefreshStanding, Rehash, Revocations, SessionRecord, Store,
-    StoreError, StoreResult, UserRecord, UserUpdate,
+    StoreError, StoreResult, USER_COLUMNS, UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -20,13 +20,10 @@ use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-const USER_COLUMNS: &str = "id, username, email, password_hash, is_staff, is_superuser, \
-                            is_active, token_version, date_joined, last_login, revision";
-
 /// A Tessera store in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     /// The file, for messages.
     path: PathBuf,
     /// Refresh-token writes, committed in batches (see `batch`).
@@ -77,7 +74,7 @@ impl SqliteStore {
         Ok(Self { pool, path, writer })
     }
 
-    async fn log_change(
+    pub(crate) async fn log_change(
         tx: &mut Transaction<'_, Sqlite>,
         kind: ChangeKind,
         subject: &str,
@@ -197,8 +194,8 @@ impl Store for SqliteStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<UserRecord> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query_as::<_, UserRecord>(&format!(
-            "INSERT INTO users (username, email, password_hash, is_staff, is_superuser, date_joined) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (username, email, password_hash, is_staff, is_superuser, date_joined, \
+             email_verified) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {USER_COLUMNS}"
         ))
         .bind(&user.username)
         .bind(&user.email)
@@ -206,6 +203,7 @@ impl Store for SqliteStore {
         .bind(user.is_staff)
         .bind(user.is_superuser)
         .bind(user.date_joined)
+        .bind(user.email_verified)
         .fetch_one(&mut *tx)
         .await;
         let record = match inserted {
@@ -308,6 +306,8 @@ impl Store for SqliteStore {
                is_staff = COALESCE(?, is_staff), \
                password_hash = COALESCE(?, password_hash), \
                token_version = token_version + ?, \
+               email_verified = COALESCE(?, CASE WHEN ? <> email THEN FALSE ELSE email_verified END), \
+               email = COALESCE(?, email), \
                revision = revision + 1 \
              WHERE id = ? RETURNING {USER_COLUMNS}"
         ))
@@ -315,6 +315,9 @@ impl Store for SqliteStore {
         .bind(update.is_staff)
         .bind(update.password_hash)
         .bind(i64::from(update.bump_token_version))
+        .bind(update.email_verified)
+        .bind(update.email.clone())
+        .bind(update.email)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -497,7 +500,10 @@ impl Store for SqliteStore {
             ("DELETE FROM revoked_families WHERE expires_at < ?", now),
             ("DELETE FROM sessions WHERE expires_at < ?", now),
             ("DELETE FROM changes WHERE created_at < ?", changes_before),
-        ] {
+        ]
+        .into_iter()
+        .chain(crate::mail::prune_statements(now))
+        {
             deleted += sqlx::query(sql)
                 .bind(bound)
                 .execute(&self.pool)

@@ -60,9 +60,11 @@ fn is_ours(table: &str) -> bool {
 }
 
 fn normalise_condition(sql: &str) -> String {
-    sql.trim()
-        .trim_start_matches('(')
-        .trim_end_matches(')')
+    // PostgreSQL writes `(a IS NULL) AND (b IS NULL)` for `a IS NULL AND b IS
+    // NULL`; the conditions here are conjunctions, so parentheses carry nothing.
+    sql.replace(['(', ')'], "")
+        .replace("::text", "")
+        .trim()
         .to_lowercase()
 }
 
@@ -127,12 +129,13 @@ async fn read_sqlite_schema(conn: &mut SqliteConnection) -> Schema {
         let mut unique = BTreeSet::new();
         let mut indexes = BTreeMap::new();
         for (name, is_unique, origin, partial) in index_list {
-            let index_columns: Vec<String> =
-                sqlx::query_scalar("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
-                    .bind(&name)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .unwrap();
+            let index_columns: Vec<String> = sqlx::query_scalar(
+                "SELECT COALESCE(name, '(expression)') FROM pragma_index_info(?) ORDER BY seqno",
+            )
+            .bind(&name)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
             match origin.as_str() {
                 "u" => {
                     unique.insert(index_columns);
@@ -265,8 +268,9 @@ async fn read_postgres_schema(conn: &mut PgConnection) -> Schema {
         // Indexes not backing a constraint: those made by CREATE INDEX.
         let index_rows: Vec<(String, bool, Option<String>, Vec<String>)> = sqlx::query_as(
             "SELECT i.relname::text, ix.indisunique, pg_get_expr(ix.indpred, ix.indrelid), \
-               ARRAY(SELECT a.attname::text FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(n, o) \
-                     JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.n ORDER BY k.o) \
+               ARRAY(SELECT COALESCE(a.attname::text, '(expression)') \
+                     FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(n, o) \
+                     LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.n ORDER BY k.o) \
              FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid \
              WHERE ix.indrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass \
                AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid)",
@@ -359,6 +363,9 @@ async fn both_engines_build_the_same_schema() {
         [
             "audit_events",
             "changes",
+            "email_tokens",
+            "mail_requests",
+            "outbox",
             "refresh_tokens",
             "revoked_families",
             "sessions",

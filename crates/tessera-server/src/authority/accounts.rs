@@ -52,6 +52,8 @@ impl Authority {
                 is_staff: account.superuser,
                 is_superuser: account.superuser,
                 date_joined: self.now(),
+                // An account an operator makes (the CLI) needs no proof.
+                email_verified: account.client.is_none() && !account.email.is_empty(),
             })
             .await;
         match created {
@@ -61,6 +63,7 @@ impl Authority {
                     .map(|ip| SessionOrigin::new(ip, "", LoginMethod::Password));
                 let detail = serde_json::json!({"superuser": account.superuser});
                 self.audit("signup", Some(record.id), None, origin.as_ref(), detail);
+                self.welcome(&record, account.client).await;
                 Ok(self.remember(record))
             }
             Err(StoreError::UsernameTaken) => Err(field_error("username", USERNAME_TAKEN)),
@@ -190,31 +193,45 @@ impl Authority {
         })
     }
 
-    /// An administrator's change of a user's flags. Deactivation also raises
-    /// the token version, so the user's tokens stop working at once.
-    /// `actor` is the staff user who does it (`None`: the CLI).
+    /// An administrator's change of a user's flags (and address).
+    /// Deactivation also raises the token version, so the user's tokens stop
+    /// working at once; a new address is unverified unless the change says
+    /// otherwise. `actor` is the staff user who does it (`None`: the CLI).
     pub async fn set_user_flags(
         &self,
         id: i64,
-        is_active: Option<bool>,
-        is_staff: Option<bool>,
+        change: UserChange,
         actor: Option<i64>,
     ) -> Result<Option<Arc<User>>, AuthError> {
+        if let Some(email) = &change.email
+            && (email.len() > 254 || (!email.is_empty() && !crate::mail::is_deliverable(email)))
+        {
+            return Err(field_error("email", "Enter a valid email address."));
+        }
+        let mut fields = serde_json::Map::new();
+        if let Some(active) = change.is_active {
+            fields.insert("is_active".into(), active.into());
+        }
+        if let Some(staff) = change.is_staff {
+            fields.insert("is_staff".into(), staff.into());
+        }
+        if change.email.is_some() {
+            // Not the address itself: the audit log is no address book.
+            fields.insert("email".into(), true.into());
+        }
+        if let Some(verified) = change.email_verified {
+            fields.insert("email_verified".into(), verified.into());
+        }
         let update = UserUpdate {
-            is_active,
-            is_staff,
-            bump_token_version: is_active == Some(false),
+            is_active: change.is_active,
+            is_staff: change.is_staff,
+            bump_token_version: change.is_active == Some(false),
+            email: change.email,
+            email_verified: change.email_verified,
             ..Default::default()
         };
         let updated = self.update_user(id, update).await?;
         if updated.is_some() {
-            let mut fields = serde_json::Map::new();
-            if let Some(active) = is_active {
-                fields.insert("is_active".into(), active.into());
-            }
-            if let Some(staff) = is_staff {
-                fields.insert("is_staff".into(), staff.into());
-            }
             let detail = serde_json::json!({ "fields": fields });
             self.audit("user_updated", Some(id), actor, None, detail);
         }
@@ -270,7 +287,7 @@ impl Authority {
 impl Authority {
     /// The password policy's verdict. Estimating strength (zxcvbn) takes
     /// milliseconds of CPU, so it runs with the hashing, off the runtime.
-    async fn password_strength(
+    pub(super) async fn password_strength(
         &self,
         password: &str,
         username: &str,
@@ -282,6 +299,19 @@ impl Authority {
         self.blocking(move || policy.check(&password, &username, &email))
             .await
     }
+}
+
+/// What an administrator changes about a user; `None` leaves a field.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    /// Active flag.
+    pub is_active: Option<bool>,
+    /// Staff flag.
+    pub is_staff: Option<bool>,
+    /// Email address (`""`: none).
+    pub email: Option<String>,
+    /// Whether the address counts as verified.
+    pub email_verified: Option<bool>,
 }
 
 /// Users a page when the request names no page size.

@@ -4,7 +4,7 @@ use super::*;
 use tessera_store::{AuditFilter, AuditRecord};
 
 /// Every event name the audit log holds.
-pub const AUDIT_EVENTS: [&str; 12] = [
+pub const AUDIT_EVENTS: [&str; 16] = [
     "login_succeeded",
     "login_failed",
     "login_throttled",
@@ -17,6 +17,10 @@ pub const AUDIT_EVENTS: [&str; 12] = [
     "user_revoked",
     "keys_rotated",
     "users_imported",
+    "password_reset_requested",
+    "password_reset",
+    "email_verification_requested",
+    "email_verified",
 ];
 
 /// One page of audit events, newest first.

@@ -14,7 +14,8 @@
 mod accounts;
 mod audit_trail;
 mod hash_pool;
-pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UsersPage};
+mod recovery;
+pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserChange, UsersPage};
 pub use audit_trail::{AUDIT_EVENTS, AuditPage};
 pub use sync::NotReady;
 mod session_list;
@@ -85,6 +86,13 @@ pub enum AuthError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A login whose password was right, of a user whose address is not
+    /// verified while `email_verification = required`.
+    #[error("email address not verified")]
+    EmailNotVerified,
+    /// Password reset and verification need `smtp_url` and `public_url`.
+    #[error("email is not configured")]
+    EmailUnavailable,
     /// Something that should not happen (a lost worker thread, a signing failure).
     #[error("internal error: {0}")]
     Internal(String),
@@ -125,6 +133,8 @@ pub struct User {
     pub last_login: Option<i64>,
     /// The row's revision: higher is newer.
     pub revision: i64,
+    /// The user followed a link mailed to `email`.
+    pub email_verified: bool,
 }
 
 impl From<UserRecord> for User {
@@ -140,6 +150,7 @@ impl From<UserRecord> for User {
             date_joined: r.date_joined,
             last_login: r.last_login,
             revision: r.revision,
+            email_verified: r.email_verified,
         }
     }
 }
@@ -281,6 +292,10 @@ pub enum StartError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The mail settings cannot be used (`mail_templates`, or
+    /// `email_verification` without `smtp_url` and `public_url`).
+    #[error("{0}")]
+    Mail(String),
 }
 
 /// The domain service: owns the store, the keys and the in-memory state.
@@ -317,6 +332,10 @@ pub struct Authority {
     kid_reload_ms: AtomicI64,
     /// The origin of the absolute URLs given out, fixed once serving begins.
     public_origin: std::sync::OnceLock<Arc<str>>,
+    /// Composes recovery mail; `None` without `smtp_url` and `public_url`.
+    letters: Option<crate::mail::Letters>,
+    /// Woken when mail is written to the outbox (the sender waits on it).
+    mail_written: Arc<tokio::sync::Notify>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -384,6 +403,7 @@ impl Authority {
         keys: KeyUse,
     ) -> Result<Self, StartError> {
         let now = clock.now();
+        let letters = crate::mail::Letters::from_settings(&settings).map_err(StartError::Mail)?;
         // Read the change log's position before anything else: whatever is
         // committed after it (a key rotation while the keys load, a
         // deactivation while the users load) is replayed by `sync`, and
@@ -429,6 +449,8 @@ impl Authority {
             written: Arc::default(),
             kid_reload_ms: AtomicI64::new(i64::MIN),
             public_origin: std::sync::OnceLock::new(),
+            letters,
+            mail_written: Arc::default(),
         })
     }
 

@@ -59,6 +59,17 @@ impl Authority {
                 return Err(AuthError::NoActiveAccount);
             }
         };
+        // Only someone who knows the password learns that the address is
+        // not verified; the attempt is not a failure of the password.
+        if self.refuse_unverified(&record, client).await {
+            let detail = json!({"username": record.username, "reason": "email_not_verified"});
+            self.audit("login_failed", Some(record.id), None, Some(origin), detail);
+            telemetry::login(false);
+            self.throttle
+                .login_succeeded(&user_key, &address_key, attempt)
+                .await;
+            return Err(AuthError::EmailNotVerified);
+        }
         // The row read above is as old as the hash is slow: decide on the row
         // as the login's own write leaves it (a deactivation or password
         // change may have landed in between), and on memory if it is newer.

@@ -93,6 +93,7 @@ mod tests {
             date_joined: 0,
             last_login: None,
             revision,
+            email_verified: false,
         }
     }
 

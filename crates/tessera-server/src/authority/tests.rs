@@ -212,6 +212,79 @@ struct RotatesAfterKeyRead {
 }
 
 #[async_trait::async_trait]
+impl tessera_store::LinkStore for RotatesAfterKeyRead {
+    async fn users_by_email(&self, email: &str) -> tessera_store::StoreResult<Vec<UserRecord>> {
+        self.inner.users_by_email(email).await
+    }
+    async fn request_links(
+        &self,
+        request: &tessera_store::MailRequest,
+        links: &[(tessera_store::LinkRecord, tessera_store::OutgoingMail)],
+    ) -> tessera_store::StoreResult<bool> {
+        self.inner.request_links(request, links).await
+    }
+    async fn pending_mail_requests(
+        &self,
+        limit: i64,
+    ) -> tessera_store::StoreResult<Vec<tessera_store::PendingRequest>> {
+        self.inner.pending_mail_requests(limit).await
+    }
+    async fn fulfil_mail_request(
+        &self,
+        id: i64,
+        links: &[(tessera_store::LinkRecord, tessera_store::OutgoingMail)],
+    ) -> tessera_store::StoreResult<bool> {
+        self.inner.fulfil_mail_request(id, links).await
+    }
+    async fn link(
+        &self,
+        hash: &str,
+        kind: tessera_store::LinkKind,
+        now: i64,
+    ) -> tessera_store::StoreResult<Option<tessera_store::LinkRecord>> {
+        self.inner.link(hash, kind, now).await
+    }
+    async fn reset_password(
+        &self,
+        hash: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> tessera_store::StoreResult<Option<UserRecord>> {
+        self.inner.reset_password(hash, password_hash, now).await
+    }
+    async fn verify_email(
+        &self,
+        hash: &str,
+        now: i64,
+    ) -> tessera_store::StoreResult<Option<UserRecord>> {
+        self.inner.verify_email(hash, now).await
+    }
+    async fn take_mail(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> tessera_store::StoreResult<Vec<tessera_store::QueuedMail>> {
+        self.inner.take_mail(now, lease_until, limit).await
+    }
+    async fn mail_sent(&self, id: i64, now: i64) -> tessera_store::StoreResult<()> {
+        self.inner.mail_sent(id, now).await
+    }
+    async fn mail_failed(
+        &self,
+        id: i64,
+        retry_at: Option<i64>,
+        error: &str,
+        now: i64,
+    ) -> tessera_store::StoreResult<()> {
+        self.inner.mail_failed(id, retry_at, error, now).await
+    }
+    async fn outbox_counts(&self) -> tessera_store::StoreResult<tessera_store::OutboxCounts> {
+        self.inner.outbox_counts().await
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for RotatesAfterKeyRead {
     async fn signing_keys(&self) -> tessera_store::StoreResult<Vec<tessera_store::KeyRecord>> {
         let keys = self.inner.signing_keys().await?;

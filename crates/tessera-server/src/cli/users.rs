@@ -101,7 +101,14 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
                 return Ok(ExitCode::FAILURE);
             };
             authority
-                .set_user_flags(user.id, Some(false), None, None)
+                .set_user_flags(
+                    user.id,
+                    crate::authority::UserChange {
+                        is_active: Some(false),
+                        ..Default::default()
+                    },
+                    None,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             println!(

@@ -83,6 +83,29 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whether users prove their email address (`email_verification`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmailVerification {
+    /// Never asked.
+    #[default]
+    Off,
+    /// A link is mailed at signup; nothing depends on it.
+    Optional,
+    /// Logins of users whose address is not verified are refused.
+    Required,
+}
+
+impl EmailVerification {
+    /// Its name in the setting.
+    pub fn name(self) -> &'static str {
+        match self {
+            EmailVerification::Off => "off",
+            EmailVerification::Optional => "optional",
+            EmailVerification::Required => "required",
+        }
+    }
+}
+
 /// The `SameSite` attribute of cookies in cookie mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {

@@ -3,7 +3,7 @@
 //! (text), check it, and fail with the words for what the setting accepts.
 //! The loader adds the setting's name.
 
-use super::{CompatSet, LogFormat, Rate, SameSite, TokenLocation};
+use super::{CompatSet, EmailVerification, LogFormat, Rate, SameSite, TokenLocation};
 use serde::de::{Deserialize, Deserializer, Error as _};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -44,6 +44,10 @@ readers! {
     optional_string -> Option<String> = |v| read_string(v).map(optional);
     string -> String = read_string;
     public_url -> Option<String> = read_public_url;
+    smtp_url -> Option<String> = read_smtp_url;
+    mail_from -> String = read_mail_from;
+    email_verification -> EmailVerification = read_email_verification;
+    link_lifetime -> Duration = read_link_lifetime;
     auth_header_types -> Vec<String> = read_auth_header_types;
     user_id_claim -> String = read_user_id_claim;
     extra_claims -> Vec<ExtraClaim> = |v| read_choices(v, &ExtraClaim::ALL.map(|c| (c.name(), c)));
@@ -228,6 +232,47 @@ fn read_public_url(v: Value) -> Result<Option<String>, String> {
             "an absolute http:// or https:// URL such as https://auth.example.com, got `{url}`"
         ))
     }
+}
+
+fn read_smtp_url(v: Value) -> Result<Option<String>, String> {
+    let Some(url) = optional(read_string(v)?) else {
+        return Ok(None);
+    };
+    crate::mail::SmtpTarget::parse(&url).map_err(|why| {
+        format!(
+            "`smtp://HOST:PORT` or `smtps://HOST:PORT` ({why}), got `{}`",
+            super::redact_url(&url)
+        )
+    })?;
+    Ok(Some(url))
+}
+
+fn read_mail_from(v: Value) -> Result<String, String> {
+    let from = read_string(v)?;
+    match from.parse::<lettre::message::Mailbox>() {
+        Ok(_) => Ok(from),
+        Err(_) => Err(format!(
+            "an address or `Name <address>` such as `Tessera <noreply@example.com>`, got `{}`",
+            from.escape_debug()
+        )),
+    }
+}
+
+fn read_email_verification(v: Value) -> Result<EmailVerification, String> {
+    match read_string(v)?.as_str() {
+        "off" => Ok(EmailVerification::Off),
+        "optional" => Ok(EmailVerification::Optional),
+        "required" => Ok(EmailVerification::Required),
+        other => Err(format!("`off`, `optional` or `required`, got `{other}`")),
+    }
+}
+
+fn read_link_lifetime(v: Value) -> Result<Duration, String> {
+    let d = read_duration(v)?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(7 * 86_400) {
+        return Err("a duration from 1s to 7d, such as 1h".into());
+    }
+    Ok(d)
 }
 
 fn read_auth_header_types(v: Value) -> Result<Vec<String>, String> {

@@ -1,7 +1,9 @@
 //! Settings written back as TOML values, as a file would hold them, with
 //! secrets masked: what `tessera config` prints.
 
-use super::{CompatSet, LogFormat, Rate, SameSite, Settings, TokenLocation, redact_url};
+use super::{
+    CompatSet, EmailVerification, LogFormat, Rate, SameSite, Settings, TokenLocation, redact_url,
+};
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
@@ -97,6 +99,10 @@ pub(super) fn log_format(_: &Settings, v: &LogFormat) -> Option<Value> {
         }
         .into(),
     ))
+}
+
+pub(super) fn email_verification(_: &Settings, v: &EmailVerification) -> Option<Value> {
+    Some(Value::String(v.name().to_owned()))
 }
 
 pub(super) fn samesite(_: &Settings, v: &SameSite) -> Option<Value> {

@@ -7,7 +7,7 @@ use super::define::settings;
 use super::parse as de;
 use super::reference::SettingDoc;
 use super::render as show;
-use super::{CompatSet, LogFormat, Rate, SameSite, TokenLocation};
+use super::{CompatSet, EmailVerification, LogFormat, Rate, SameSite, TokenLocation};
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
@@ -132,6 +132,59 @@ settings! {
         kind: "URL",
         accepted: "an absolute `http://` or `https://` URL, e.g. `https://auth.example.com`",
         parse: "de::public_url", show: show::optional_string;
+
+    /// The mail server that password-reset and verification mails go through. Links in
+    /// them are built from `public_url`; without both settings the reset and verification
+    /// routes answer 503 `email_unavailable`. `smtp://HOST:PORT` upgrades the connection
+    /// with STARTTLS whenever the server offers it; `smtps://HOST:PORT` speaks TLS from the
+    /// start. A user and password in the URL log in (`tessera config` masks the password).
+    /// Mail is written to an outbox with the request and sent in the background, retried
+    /// with backoff while its link is valid.
+    smtp_url: Option<String> = None,
+        kind: "URL",
+        accepted: "`smtp://[USER:PASSWORD@]HOST[:PORT]` (port 587 by default) or \
+                   `smtps://[USER:PASSWORD@]HOST[:PORT]` (465)",
+        parse: "de::smtp_url", show: show::optional_url;
+
+    /// How long the mail server may take to answer each step of a delivery; a try that
+    /// takes longer fails and is retried later. Requests never wait for it.
+    smtp_timeout: Duration = Duration::from_secs(10),
+        kind: "duration",
+        accepted: "at least 1ms",
+        parse: "de::positive_duration", show: show::duration;
+
+    /// The sender of Tessera's mail.
+    mail_from: String = "Tessera <noreply@localhost>".into(),
+        kind: "mailbox",
+        accepted: "an address, or `Name <address>`",
+        parse: "de::mail_from", show: show::string;
+
+    /// Whether users prove their address. `off`: never asked. `optional`: signup with an
+    /// email sends a verification link, and `/api/auth/me` tells whether it was followed.
+    /// `required`: as `optional`, and a login (on every login route) of a user whose
+    /// address is not verified is refused with 401 `email_not_verified`, after the password
+    /// check, and mails a new link. Following a reset link verifies the address too.
+    email_verification: EmailVerification = EmailVerification::Off,
+        kind: "string",
+        accepted: "`off`, `optional`, `required`",
+        parse: "de::email_verification", show: show::email_verification;
+
+    /// How long a password-reset or verification link works after it is mailed; a mail
+    /// that could not be delivered by then is given up on.
+    reset_token_lifetime: Duration = Duration::from_secs(3600),
+        kind: "duration",
+        accepted: "1s to 7d",
+        parse: "de::link_lifetime", show: show::duration;
+
+    /// A directory holding `reset.txt` and `verify.txt`, replacing the built-in texts of
+    /// the two mails. Each file is UTF-8: a first line `Subject: ...`, a blank line, then
+    /// the body, where `{link}`, `{username}`, `{expires_in}` (e.g. `1h`) and `{expires_at}`
+    /// (UTC, RFC 3339) are replaced; docs/EMAIL.md gives the built-in texts to start from.
+    /// A file that is missing or malformed stops the start.
+    mail_templates: Option<String> = None,
+        kind: "path",
+        accepted: "a directory",
+        parse: "de::optional_string", show: show::optional_string;
 
     /// Clock skew tolerated when checking `exp` and `nbf`.
     leeway: Duration = Duration::ZERO,

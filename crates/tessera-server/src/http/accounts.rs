@@ -31,6 +31,7 @@ pub fn user_json(user: &User) -> Value {
         "is_active": user.is_active,
         "date_joined": timestamp(user.date_joined),
         "last_login": user.last_login.map(timestamp),
+        "email_verified": user.email_verified,
     })
 }
 

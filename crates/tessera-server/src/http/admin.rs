@@ -87,12 +87,12 @@ fn user_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
-/// `PATCH /api/admin/users/{id}`: set `is_active` and `is_staff`.
+/// `PATCH /api/admin/users/{id}`: set `is_active`, `is_staff`, `email`, `email_verified`.
 #[utoipa::path(
     patch,
     path = "/api/admin/users/{id}",
     tag = "admin",
-    summary = "Set is_active and is_staff",
+    summary = "Set is_active, is_staff, email and email_verified",
     request_body(content((UserPatch = "application/json"), (UserPatch = "application/x-www-form-urlencoded"))),
     params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
@@ -116,7 +116,7 @@ pub async fn update_user(
     let id = user_id(&id)?;
     let actor = Some(staff.user.id);
     let user = authority
-        .set_user_flags(id, patch.is_active, patch.is_staff, actor)
+        .set_user_flags(id, patch.into_change(), actor)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(user_json(&user)))

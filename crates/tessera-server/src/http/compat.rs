@@ -5,7 +5,7 @@
 
 use super::body::{BodyFormat, Payload, body_format};
 use super::client::{ClientIp, origin};
-use super::error::ApiError;
+use super::error::{ApiError, EMAIL_NOT_VERIFIED};
 use super::oauth::token_response;
 use super::openapi::*;
 use super::tokens::tokens;
@@ -169,6 +169,7 @@ impl IntoResponse for FlaskError {
         };
         match e {
             ApiError::NoActiveAccount => msg(StatusCode::UNAUTHORIZED, "Bad username or password"),
+            ApiError::EmailNotVerified => msg(StatusCode::UNAUTHORIZED, EMAIL_NOT_VERIFIED),
             ApiError::BadToken(Refusal::Expired) => {
                 msg(StatusCode::UNAUTHORIZED, "Token has expired")
             }

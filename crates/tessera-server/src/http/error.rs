@@ -51,12 +51,22 @@ pub enum ApiError {
     FreshTokenRequired,
     /// An OAuth2 error (RFC 6749 5.2): `error` code and description.
     OAuth(&'static str, String),
+    /// The password was right but the address is not verified
+    /// (`email_verification = required`).
+    EmailNotVerified,
+    /// Password reset and verification are not configured.
+    EmailUnavailable,
     /// The database cannot be reached for now (details are logged): a
     /// client may retry shortly.
     Unavailable,
+    /// A status and body chosen by a wire format's wrapper.
+    Raw(StatusCode, Value),
     /// Our fault; details are logged, not sent.
     Internal,
 }
+
+/// The detail of [`ApiError::EmailNotVerified`].
+pub const EMAIL_NOT_VERIFIED: &str = "Email address not verified.";
 
 impl ApiError {
     /// For simplejwt's token endpoints, which answer every refused token with
@@ -87,6 +97,8 @@ impl From<AuthError> for ApiError {
             AuthError::CsrfFailed => ApiError::CsrfFailed,
             AuthError::SignupClosed => ApiError::PermissionDenied,
             AuthError::InvalidPage => ApiError::NotFoundWith("Invalid page.".into()),
+            AuthError::EmailNotVerified => ApiError::EmailNotVerified,
+            AuthError::EmailUnavailable => ApiError::EmailUnavailable,
             AuthError::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = %e, "the database is unavailable");
                 ApiError::Unavailable
@@ -142,6 +154,17 @@ impl From<AuthError> for OAuthFailure {
                 "invalid_grant",
                 "The refresh token is invalid, expired or revoked.".into(),
             ),
+            AuthError::EmailNotVerified => {
+                // Section 12's 401 and body, with RFC 6749's fields beside
+                // them for clients that read only those.
+                let body = json!({
+                    "error": "invalid_grant",
+                    "error_description": EMAIL_NOT_VERIFIED,
+                    "detail": EMAIL_NOT_VERIFIED,
+                    "code": "email_not_verified",
+                });
+                return OAuthFailure(ApiError::Raw(StatusCode::UNAUTHORIZED, body));
+            }
             other => other.into(),
         })
     }
@@ -268,6 +291,21 @@ impl IntoResponse for ApiError {
                     Json(json!({"error": error, "error_description": description})),
                 )
                     .into_response();
+                no_store(response.headers_mut());
+                response
+            }
+            ApiError::EmailNotVerified => with_challenge(
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": EMAIL_NOT_VERIFIED, "code": "email_not_verified"}),
+                CHALLENGE,
+            ),
+            ApiError::EmailUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"detail": "Email is not configured.", "code": "email_unavailable"})),
+            )
+                .into_response(),
+            ApiError::Raw(status, body) => {
+                let mut response = (status, Json(body)).into_response();
                 no_store(response.headers_mut());
                 response
             }

@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod origin;
 pub mod page;
+pub mod recovery;
 pub mod requests;
 pub mod sessions;
 pub mod tokens;
@@ -55,6 +56,10 @@ pub fn routes(compat: &[CompatSet]) -> (Router<Arc<Authority>>, utoipa::openapi:
         .routes(routes!(accounts::change_password))
         .routes(routes!(accounts::logout))
         .routes(routes!(accounts::check))
+        .routes(routes!(recovery::request_reset))
+        .routes(routes!(recovery::confirm_reset))
+        .routes(routes!(recovery::request_verification))
+        .routes(routes!(recovery::verify_email))
         .routes(routes!(admin::list_users))
         .routes(routes!(admin::update_user))
         .routes(routes!(admin::revoke_user))

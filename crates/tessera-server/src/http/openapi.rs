@@ -5,8 +5,8 @@
 #![allow(missing_docs, dead_code)]
 
 pub use super::requests::{
-    Credentials, LogoutRequest, PasswordChange, RefreshRequest, SignupRequest, TokenRequest,
-    UserPatch,
+    Credentials, LogoutRequest, PasswordChange, RefreshRequest, ResetConfirm, ResetRequest,
+    SignupRequest, TokenRequest, UserPatch, VerifyEmail,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -178,6 +178,8 @@ pub struct UserObject {
     pub date_joined: String,
     #[schema(format = DateTime)]
     pub last_login: Option<String>,
+    /// The user followed a link mailed to `email`.
+    pub email_verified: bool,
 }
 
 #[derive(ToSchema)]

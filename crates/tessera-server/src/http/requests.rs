@@ -133,13 +133,18 @@ impl ReadBody for LogoutRequest {
     }
 }
 
-/// An administrator's change of a user's flags.
+/// An administrator's change of a user's flags and address. A new
+/// address is unverified unless `email_verified` says otherwise.
 #[derive(ToSchema)]
 pub struct UserPatch {
     #[schema(nullable = false)]
     pub is_active: Option<bool>,
     #[schema(nullable = false)]
     pub is_staff: Option<bool>,
+    #[schema(nullable = false, format = Email)]
+    pub email: Option<String>,
+    #[schema(nullable = false)]
+    pub email_verified: Option<bool>,
 }
 
 impl ReadBody for UserPatch {
@@ -147,6 +152,69 @@ impl ReadBody for UserPatch {
         Self {
             is_active: f.optional_bool("is_active"),
             is_staff: f.optional_bool("is_staff"),
+            email: f.optional_string("email"),
+            email_verified: f.optional_bool("email_verified"),
+        }
+    }
+}
+
+impl UserPatch {
+    /// The change it asks for.
+    pub fn into_change(self) -> crate::authority::UserChange {
+        crate::authority::UserChange {
+            is_active: self.is_active,
+            is_staff: self.is_staff,
+            email: self.email,
+            email_verified: self.email_verified,
+        }
+    }
+}
+
+/// A password-reset request.
+#[derive(ToSchema)]
+pub struct ResetRequest {
+    /// The account's address; the answer is the same whether or not one has it.
+    #[schema(format = Email)]
+    pub email: String,
+}
+
+impl ReadBody for ResetRequest {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            email: f.string("email"),
+        }
+    }
+}
+
+/// A new password, with the token of a reset link.
+#[derive(ToSchema)]
+pub struct ResetConfirm {
+    /// The `reset` parameter of the mailed link.
+    pub token: String,
+    #[schema(format = Password)]
+    pub new_password: String,
+}
+
+impl ReadBody for ResetConfirm {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            token: f.string("token"),
+            new_password: f.string("new_password"),
+        }
+    }
+}
+
+/// The token of a verification link.
+#[derive(ToSchema)]
+pub struct VerifyEmail {
+    /// The `verify` parameter of the mailed link.
+    pub token: String,
+}
+
+impl ReadBody for VerifyEmail {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            token: f.string("token"),
         }
     }
 }

@@ -188,6 +188,7 @@ async fn me_returns_the_user() {
         [
             "date_joined",
             "email",
+            "email_verified",
             "id",
             "is_active",
             "is_staff",

@@ -4,7 +4,7 @@ use super::harness::*;
 use serde_json::Value;
 
 /// Every route of docs/API.md (and the documentation's own), as (method, path).
-const ROUTES: [(&str, &str); 36] = [
+const ROUTES: [(&str, &str); 40] = [
     ("post", "/api/token"),
     ("post", "/api/token/refresh"),
     ("post", "/api/token/verify"),
@@ -16,6 +16,10 @@ const ROUTES: [(&str, &str); 36] = [
     ("get", "/api/auth/me"),
     ("post", "/api/auth/password"),
     ("post", "/api/auth/logout"),
+    ("post", "/api/auth/password/reset"),
+    ("post", "/api/auth/password/reset/confirm"),
+    ("post", "/api/auth/email/verify/request"),
+    ("post", "/api/auth/email/verify"),
     ("get", "/api/auth/check"),
     ("head", "/api/auth/check"),
     ("get", "/api/admin/users"),

@@ -708,6 +708,7 @@ impl Server {
                 is_staff: staff,
                 is_superuser: staff,
                 date_joined: tessera_core::clock::SystemClock.now(),
+                email_verified: false,
             })
             .await
             .expect("create the user");

@@ -34,9 +34,6 @@ mod store;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-const USER_COLUMNS: &str = "id, username, email, password_hash, is_staff, is_superuser, \
-                            is_active, token_version, date_joined, last_login, revision";
-
 /// The key of the transaction advisory lock that serialises change-log
 /// writes (`pg_advisory_xact_lock`), shared by every process using the
 /// database. It is `b"Tessera\x01"` read as a big-endian integer; sqlx's
@@ -62,7 +59,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A Tessera store in a PostgreSQL database, through a pool of connections.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     /// How the pool connects, for the connection that listens for changes.
     options: PgConnectOptions,
     /// Refresh-token writes, committed in batches (see `batch`).
@@ -115,12 +112,12 @@ impl PgStore {
     /// Begins a transaction that will append to the change log: its first
     /// statement takes the change-log lock, held until it commits or rolls
     /// back.
-    async fn begin_logged(&self) -> StoreResult<Transaction<'static, Postgres>> {
+    pub(crate) async fn begin_logged(&self) -> StoreResult<Transaction<'static, Postgres>> {
         begin_logged(&self.pool).await
     }
 
     /// Appends a change; `tx` must come from [`Self::begin_logged`].
-    async fn log_change(
+    pub(crate) async fn log_change(
         tx: &mut Transaction<'_, Postgres>,
         kind: ChangeKind,
         subject: &str,

@@ -1,6 +1,7 @@
 //! `impl Store for PgStore`: each method as SQLite's, in PostgreSQL's SQL.
 
-use super::{CHANGE_LOG_LOCK, MIGRATOR, PgStore, USER_COLUMNS, is_unique_violation, limit, offset};
+use super::{CHANGE_LOG_LOCK, MIGRATOR, PgStore, is_unique_violation, limit, offset};
+use crate::USER_COLUMNS;
 use crate::{
     AuditEvent, AuditFilter, AuditRecord, Change, ChangeKind, ImportOutcome, ImportedUser,
     KeyRecord, NewUser, RefreshRecord, RefreshStanding, Rehash, Revocations, SessionRecord, Store,
@@ -36,8 +37,8 @@ impl Store for PgStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<UserRecord> {
         let mut tx = self.begin_logged().await?;
         let inserted = sqlx::query_as::<_, UserRecord>(&format!(
-            "INSERT INTO users (username, email, password_hash, is_staff, is_superuser, date_joined) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (username, email, password_hash, is_staff, is_superuser, date_joined, \
+             email_verified) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
         ))
         .bind(&user.username)
         .bind(&user.email)
@@ -45,6 +46,7 @@ impl Store for PgStore {
         .bind(user.is_staff)
         .bind(user.is_superuser)
         .bind(user.date_joined)
+        .bind(user.email_verified)
         .fetch_one(&mut *tx)
         .await;
         let record = match inserted {
@@ -150,13 +152,17 @@ impl Store for PgStore {
                is_staff = COALESCE($2, is_staff), \
                password_hash = COALESCE($3, password_hash), \
                token_version = token_version + $4, \
+               email_verified = COALESCE($5, CASE WHEN $6 <> email THEN FALSE ELSE email_verified END), \
+               email = COALESCE($6, email), \
                revision = revision + 1 \
-             WHERE id = $5 RETURNING {USER_COLUMNS}"
+             WHERE id = $7 RETURNING {USER_COLUMNS}"
         ))
         .bind(update.is_active)
         .bind(update.is_staff)
         .bind(update.password_hash)
         .bind(i64::from(update.bump_token_version))
+        .bind(update.email_verified)
+        .bind(update.email)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -355,7 +361,10 @@ impl Store for PgStore {
             ("DELETE FROM revoked_families WHERE expires_at < $1", now),
             ("DELETE FROM sessions WHERE expires_at < $1", now),
             ("DELETE FROM changes WHERE created_at < $1", changes_before),
-        ] {
+        ]
+        .into_iter()
+        .chain(crate::mail::prune_statements(now))
+        {
             deleted += sqlx::query(sql)
                 .bind(bound)
                 .execute(&mut *tx)

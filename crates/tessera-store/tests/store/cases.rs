@@ -135,6 +135,7 @@ pub async fn every_column_round_trips(e: Engine) {
             is_staff: true,
             is_superuser: true,
             date_joined: big,
+            email_verified: false,
         })
         .await
         .unwrap();
@@ -156,6 +157,8 @@ pub async fn every_column_round_trips(e: Engine) {
         is_staff: Some(false),
         password_hash: Some("$argon2id$new".into()),
         bump_token_version: true,
+        email: Some("ü@example.com".into()),
+        email_verified: Some(true),
     };
     let updated = s
         .update_user(created.id, update, big + 2)
@@ -164,6 +167,10 @@ pub async fn every_column_round_trips(e: Engine) {
         .unwrap();
     assert!(!updated.is_active && !updated.is_staff && updated.is_superuser);
     assert_eq!(updated.password_hash, "$argon2id$new");
+    assert_eq!(
+        (updated.email.as_str(), updated.email_verified),
+        ("ü@example.com", true)
+    );
     assert_eq!((updated.token_version, updated.revision), (1, 2));
     assert_eq!(
         s.user_by_id(created.id).await.unwrap(),

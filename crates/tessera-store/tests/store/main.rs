@@ -25,6 +25,7 @@ mod audit;
 mod cases;
 mod concurrency;
 mod import;
+mod mail;
 mod notifications;
 mod sessions;
 
@@ -64,6 +65,12 @@ const TESTS: &[(&str, TestFn)] = tests![
     sessions::a_session_is_written_with_its_first_token_and_follows_refreshes,
     sessions::ended_expired_and_superseded_sessions_are_not_live,
     audit::audit_events_are_kept_in_order_filtered_and_pruned,
+    mail::links_are_single_use_voided_by_newer_ones_and_expire,
+    mail::requests_past_a_limit_are_counted_and_write_nothing,
+    mail::concurrent_requests_for_one_address_honour_the_limit,
+    mail::one_of_many_uses_of_a_link_wins,
+    mail::the_outbox_leases_retries_gives_up_and_forgets_sent_text,
+    mail::pending_requests_are_fulfilled_once_and_forget_the_address,
     concurrency::change_log_is_exact_under_concurrent_writers,
     concurrency::one_of_many_blacklistings_wins,
     concurrency::one_of_many_rotations_wins,
@@ -334,6 +341,7 @@ pub fn new_user(name: &str) -> NewUser {
         is_staff: false,
         is_superuser: false,
         date_joined: 1,
+        email_verified: false,
     }
 }
 

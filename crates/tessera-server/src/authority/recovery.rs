@@ -1,0 +1,295 @@
+//! Account recovery: password reset and email verification by mailed
+//! links. Requests write the link (its hash) and the mail to the outbox in
+//! one transaction and answer; the mail sender delivers. A reset request
+//! does the same work whether or not the address is known, and past the
+//! limits it still answers alike, sending nothing.
+
+use super::*;
+use crate::config::EmailVerification;
+use crate::mail::{self, Letters};
+use serde_json::json;
+use tessera_core::link;
+use tessera_store::{LinkKind, MailRequest};
+
+/// Link requests honoured per address, and per client address, in
+/// [`LIMIT_WINDOW`] seconds.
+const PER_ADDRESS: i64 = 5;
+const PER_CLIENT: i64 = 20;
+const LIMIT_WINDOW: i64 = 3600;
+
+/// Reset requests turned into mail at a time.
+const DISPATCH_BATCH: i64 = 20;
+
+/// The answer to a bad, used, voided or expired link.
+const INVALID_LINK: &str = "Invalid or expired token.";
+
+fn invalid_link() -> AuthError {
+    field_error("token", INVALID_LINK)
+}
+
+impl Authority {
+    /// Whether mail is configured (`smtp_url` and `public_url`): without it
+    /// the recovery operations answer [`AuthError::EmailUnavailable`].
+    pub fn email_enabled(&self) -> bool {
+        self.letters.is_some()
+    }
+
+    fn letters(&self) -> Result<&Letters, AuthError> {
+        self.letters.as_ref().ok_or(AuthError::EmailUnavailable)
+    }
+
+    /// The sender that delivers this authority's outbox, when mail is configured.
+    pub fn mail_sender(
+        &self,
+    ) -> Option<Result<mail::sender::MailSender, mail::sender::SenderError>> {
+        let url = self.settings.smtp_url.as_deref()?;
+        self.letters.as_ref()?;
+        Some(mail::sender::MailSender::new(
+            url,
+            &self.settings.mail_from,
+            self.settings.smtp_timeout,
+            self.store.clone(),
+            self.clock.clone(),
+        ))
+    }
+
+    /// Asks for a reset link to be mailed to every active user whose
+    /// address is `email` (ignoring case), unless the address or `client`
+    /// is past its limit. The request is recorded and answered without
+    /// looking the address up, so that it does the same work, and answers
+    /// alike, whoever has the address; [`Authority::dispatch_mail_requests`]
+    /// writes the mails.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        self.letters()?;
+        if !mail::is_deliverable(email) {
+            return Err(field_error("email", "Enter a valid email address."));
+        }
+        let request = MailRequest {
+            address: email.to_owned(),
+            ..self.mail_request(LinkKind::Reset, email, Some(client), self.now())
+        };
+        if self.store.request_links(&request, &[]).await? {
+            self.mail_written.notify_one();
+        } else {
+            tracing::info!("a password-reset request past its limit was answered and not mailed");
+        }
+        Ok(())
+    }
+
+    /// Writes the mails of reset requests waiting for it (this process's
+    /// or another's): a link for every active user with the address asked
+    /// for, none when nobody has it. How many requests it handled.
+    pub async fn dispatch_mail_requests(&self) -> Result<usize, AuthError> {
+        let Some(letters) = &self.letters else {
+            return Ok(0);
+        };
+        let pending = self.store.pending_mail_requests(DISPATCH_BATCH).await?;
+        for request in &pending {
+            let now = self.now();
+            let users = self.store.users_by_email(&request.address).await?;
+            let links: Vec<_> = users
+                .iter()
+                .filter(|u| u.is_active && mail::is_deliverable(&u.email))
+                .map(|u| letters.compose(LinkKind::Reset, u.id, &u.username, &u.email, now))
+                .collect();
+            if !self.store.fulfil_mail_request(request.id, &links).await? {
+                continue;
+            }
+            let origin = request
+                .client
+                .parse()
+                .ok()
+                .map(|ip| SessionOrigin::new(ip, "", LoginMethod::Password));
+            if links.is_empty() {
+                let detail = json!({"mailed": false});
+                self.audit(
+                    "password_reset_requested",
+                    None,
+                    None,
+                    origin.as_ref(),
+                    detail,
+                );
+            }
+            for (link, _) in &links {
+                let detail = json!({"mailed": true});
+                self.audit(
+                    "password_reset_requested",
+                    Some(link.user_id),
+                    None,
+                    origin.as_ref(),
+                    detail,
+                );
+            }
+        }
+        Ok(pending.len())
+    }
+
+    /// Woken when mail or a mail request is written (what the sender waits on).
+    pub fn mail_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.mail_written.clone()
+    }
+
+    /// Sets a new password with a reset link: every token of the user
+    /// issued before is refused, as after a password change, and the
+    /// address counts as verified (the link was read there).
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        new_password: &str,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        self.letters()?;
+        let hash = link::stored_hash(token).ok_or_else(invalid_link)?;
+        let now = self.now();
+        let found = self.store.link(&hash, LinkKind::Reset, now).await?;
+        let user = match found {
+            Some(found) => self.store.user_by_id(found.user_id).await?,
+            None => None,
+        };
+        let user = user.filter(|u| u.is_active).ok_or_else(invalid_link)?;
+        // The policy's verdict before the link is used: a weak password
+        // leaves the link working for a better one.
+        if let Err(messages) = self
+            .password_strength(new_password, &user.username, &user.email)
+            .await?
+        {
+            let mut errors = FieldErrors::new();
+            errors.insert("new_password".into(), messages);
+            return Err(AuthError::Fields(errors));
+        }
+        let clear = new_password.to_owned();
+        let password_hash = self
+            .hashing(move |memory| password::hash_with(&clear, memory))
+            .await?
+            .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
+        telemetry::revoked("user");
+        let record = self
+            .store
+            .reset_password(&hash, &password_hash, self.now())
+            .await?
+            .ok_or_else(invalid_link)?;
+        self.announce();
+        let id = record.id;
+        self.remember(record);
+        let origin = SessionOrigin::new(client, "", LoginMethod::Password);
+        self.audit("password_reset", Some(id), None, Some(&origin), json!({}));
+        Ok(())
+    }
+
+    /// Mails the user `user_id` a verification link (within the limits).
+    pub async fn request_verification(
+        &self,
+        user_id: i64,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        self.letters()?;
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(AuthError::Token(Refusal::Invalid))?;
+        if !mail::is_deliverable(&user.email) {
+            return Err(field_error(
+                "email",
+                "The account has no email address that mail can be sent to.",
+            ));
+        }
+        self.send_verification(&user, Some(client)).await?;
+        Ok(())
+    }
+
+    /// Writes a verification mail for `user` to the outbox unless its
+    /// address or `client` is past the limits; true when it did.
+    pub(super) async fn send_verification(
+        &self,
+        user: &UserRecord,
+        client: Option<IpAddr>,
+    ) -> Result<bool, AuthError> {
+        let letters = self.letters()?;
+        if !mail::is_deliverable(&user.email) {
+            return Ok(false);
+        }
+        let now = self.now();
+        let links = [letters.compose(LinkKind::Verify, user.id, &user.username, &user.email, now)];
+        let request = self.mail_request(LinkKind::Verify, &user.email, client, now);
+        let written = self.store.request_links(&request, &links).await?;
+        if written {
+            self.mail_written.notify_one();
+            let origin = client.map(|ip| SessionOrigin::new(ip, "", LoginMethod::Password));
+            self.audit(
+                "email_verification_requested",
+                Some(user.id),
+                None,
+                origin.as_ref(),
+                json!({}),
+            );
+        }
+        Ok(written)
+    }
+
+    /// After signup: the verification mail `email_verification` asks for.
+    /// A failure is logged, not the signup's: the user can ask again.
+    pub(super) async fn welcome(&self, user: &UserRecord, client: Option<IpAddr>) {
+        if self.settings.email_verification == EmailVerification::Off
+            || user.email_verified
+            || user.email.is_empty()
+        {
+            return;
+        }
+        if let Err(e) = self.send_verification(user, client).await {
+            tracing::warn!(error = %e, user_id = user.id, "the verification mail was not written");
+        }
+    }
+
+    /// Whether a login of `user` (whose password was right) must be
+    /// refused for an unverified address; if so, a new link is mailed.
+    pub(super) async fn refuse_unverified(&self, user: &UserRecord, client: IpAddr) -> bool {
+        if self.settings.email_verification != EmailVerification::Required || user.email_verified {
+            return false;
+        }
+        if let Err(e) = self.send_verification(user, Some(client)).await {
+            tracing::warn!(error = %e, user_id = user.id, "the verification mail was not written");
+        }
+        true
+    }
+
+    /// Verifies the address a verification link was mailed to.
+    pub async fn verify_email(&self, token: &str) -> Result<(), AuthError> {
+        self.letters()?;
+        let hash = link::stored_hash(token).ok_or_else(invalid_link)?;
+        let record = self
+            .store
+            .verify_email(&hash, self.now())
+            .await?
+            .ok_or_else(invalid_link)?;
+        self.announce();
+        let id = record.id;
+        self.remember(record);
+        self.audit("email_verified", Some(id), None, None, json!({}));
+        Ok(())
+    }
+
+    fn mail_request(
+        &self,
+        kind: LinkKind,
+        address: &str,
+        client: Option<IpAddr>,
+        now: i64,
+    ) -> MailRequest {
+        MailRequest {
+            kind,
+            address_hash: link::digest(&address.to_lowercase()),
+            client: client.map(|c| c.to_string()).unwrap_or_default(),
+            at: now,
+            window: LIMIT_WINDOW,
+            per_address: PER_ADDRESS,
+            per_client: PER_CLIENT,
+            address: String::new(),
+        }
+    }
+}

@@ -1,0 +1,640 @@
+//! Password reset and email verification through a real SMTP server
+//! (aiosmtpd on 127.0.0.1): the whole flows through the mails received,
+//! single use, expiry, voiding, the limits, the `required` login check on
+//! every login route, bad input, and mail servers that fail.
+
+use super::harness::*;
+use super::mailbox::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const INVALID_TOKEN: &str = "Invalid or expired token.";
+
+/// A user with an address, signed up over HTTP.
+async fn sign_up(s: &Server, username: &str, email: &str) {
+    let r = s
+        .post(
+            "/api/auth/signup",
+            json!({"username": username, "password": PASSWORD, "email": email}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+async fn login_with(s: &Server, username: &str, password: &str) -> Reply {
+    s.post(
+        "/api/token/",
+        json!({"username": username, "password": password}),
+    )
+    .await
+}
+
+async fn request_reset(s: &Server, email: &str) {
+    let r = s
+        .post("/api/auth/password/reset", json!({"email": email}))
+        .await;
+    assert_eq!((r.status, &r.body), (202, &json!({})), "{}", r.text);
+}
+
+async fn confirm(s: &Server, token: &str, password: &str) -> Reply {
+    s.post(
+        "/api/auth/password/reset/confirm",
+        json!({"token": token, "new_password": password}),
+    )
+    .await
+}
+
+fn assert_invalid_token(r: &Reply) {
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body, json!({"token": [INVALID_TOKEN]}));
+}
+
+/// Mails in the outbox: (waiting, sent, given up on).
+async fn outbox(s: &Server) -> (i64, i64, i64) {
+    let counts = s.store().await.outbox_counts().await.expect("outbox");
+    (counts.pending, counts.sent, counts.failed)
+}
+
+/// Waits (at most 10 s) until the outbox counts are `expected`: a mail the
+/// sink received is marked sent a moment later.
+async fn until_outbox(s: &Server, expected: (i64, i64, i64)) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = outbox(s).await;
+        if now == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outbox {now:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_password_reset_through_the_mailed_link() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&sink.config()).await;
+    sign_up(&s, "alice", "Alice@Example.com").await;
+    let (access, refresh) = s.login("alice").await;
+    assert_eq!(s.me(&access).await.body["email_verified"], false);
+
+    // The address in another case, and a Host header that is not ours: the
+    // link is built from public_url all the same.
+    let r = s
+        .send(
+            reqwest::Client::new()
+                .post(s.url("/api/auth/password/reset"))
+                .header("Host", "evil.example")
+                .json(&json!({"email": "alice@EXAMPLE.com"})),
+        )
+        .await;
+    assert_eq!((r.status, &r.body), (202, &json!({})));
+    let mail = sink.next().await;
+    assert_eq!(mail.to, ["Alice@Example.com"]);
+    assert_eq!(mail.from, "noreply@localhost");
+    assert!(
+        mail.headers
+            .iter()
+            .any(|(k, v)| k == "From" && v == "Tessera <noreply@localhost>"),
+        "{:?}",
+        mail.headers
+    );
+    assert_eq!(
+        (mail.content_type.as_str(), mail.charset.as_str()),
+        ("text/plain", "utf-8")
+    );
+    assert!(mail.subject.contains("Tessera"), "{}", mail.subject);
+    assert!(mail.body.contains("expires in 1h (at "), "{}", mail.body);
+    assert!(mail.body.contains("Hello alice,"), "{}", mail.body);
+    let link = mail.link("https://");
+    assert!(link.starts_with(&format!("{PUBLIC_URL}/?reset=")), "{link}");
+    let token = mail.token("reset");
+    assert!(token.len() >= 43, "{token}");
+
+    // The database keeps only the token's SHA-256.
+    let stored = s
+        .sql_number(&format!(
+            "SELECT COUNT(*) FROM email_tokens WHERE token_hash = '{}'",
+            tessera_core::link::digest(&token)
+        ))
+        .await;
+    assert_eq!(stored, 1);
+    assert_eq!(
+        s.sql_number(&format!(
+            "SELECT COUNT(*) FROM email_tokens WHERE token_hash = '{token}'"
+        ))
+        .await,
+        0
+    );
+
+    // A weak password is refused by the policy, and leaves the link usable.
+    let r = confirm(&s, &token, "alice").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["new_password"].is_array(), "{}", r.text);
+    let new_password = "quiet-harbor-lantern-2024?";
+    let r = confirm(&s, &token, new_password).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(r.text.is_empty());
+
+    // Every token issued before is refused, as after a password change.
+    assert_refused(&s.me(&access).await, "revoked");
+    let r = s
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_token_not_valid(&r);
+    assert_eq!(login_with(&s, "alice", PASSWORD).await.status, 401);
+    let r = login_with(&s, "alice", new_password).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let access = r.body["access"].as_str().unwrap().to_owned();
+    // The link was read at the address: it counts as verified.
+    assert_eq!(s.me(&access).await.body["email_verified"], true);
+
+    // One use.
+    assert_invalid_token(&confirm(&s, &token, "another-fine-password-77").await);
+    assert_eq!(login_with(&s, "alice", new_password).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_newer_link_voids_the_older_and_links_expire() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&format!(
+        "{}reset_token_lifetime = \"10m\"\n",
+        sink.config()
+    ))
+    .await;
+    sign_up(&s, "bob", "bob@example.com").await;
+    request_reset(&s, "bob@example.com").await;
+    let first = sink.next().await.token("reset");
+    request_reset(&s, "bob@example.com").await;
+    let mail = sink.next().await;
+    assert!(mail.body.contains("expires in 10m"), "{}", mail.body);
+    let second = mail.token("reset");
+    assert_ne!(first, second);
+    assert_invalid_token(&confirm(&s, &first, "brand-new-password-one1").await);
+
+    // The second expires after 10 minutes.
+    s.advance(Duration::from_secs(601));
+    assert_invalid_token(&confirm(&s, &second, "brand-new-password-one1").await);
+    // The password is still the old one.
+    s.login("bob").await;
+    // A fresh request works again.
+    request_reset(&s, "bob@example.com").await;
+    let third = sink.next().await.token("reset");
+    assert_eq!(
+        confirm(&s, &third, "brand-new-password-one1").await.status,
+        204
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_inactive_addresses_get_the_same_answer_and_no_mail() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&sink.config()).await;
+    sign_up(&s, "carol", "carol@example.com").await;
+    sign_up(&s, "dave", "dave@example.com").await;
+    let (staff, _) = s.superuser("root").await;
+    let id = s
+        .sql_number("SELECT id FROM users WHERE username = 'dave'")
+        .await;
+    let r = s
+        .send(
+            reqwest::Client::new()
+                .patch(s.url(&format!("/api/admin/users/{id}")))
+                .bearer_auth(&staff)
+                .json(&json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Nobody has the first address; the second user is inactive. Both are
+    // answered as a known one is, and mailed nothing: the next mail to
+    // arrive is the one for carol, asked for after them.
+    request_reset(&s, "nobody@example.com").await;
+    request_reset(&s, "dave@example.com").await;
+    request_reset(&s, "carol@example.com").await;
+    let mail = sink.next().await;
+    assert_eq!(mail.to, ["carol@example.com"]);
+    until_outbox(&s, (0, 1, 0)).await;
+}
+
+#[tokio::test]
+async fn past_the_limits_requests_are_answered_alike_and_mail_nothing() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&sink.config()).await;
+    sign_up(&s, "erin", "erin@example.com").await;
+    // Five an hour per address: the sixth and seventh answer 202 too.
+    for _ in 0..7 {
+        request_reset(&s, "erin@example.com").await;
+    }
+    for _ in 0..5 {
+        assert_eq!(sink.next().await.to, ["erin@example.com"]);
+    }
+    let (waiting, sent, _) = outbox(&s).await;
+    assert_eq!(
+        waiting + sent,
+        5,
+        "two requests past the limit mailed nothing"
+    );
+    // An hour later the address may ask again.
+    s.advance(Duration::from_secs(3601));
+    request_reset(&s, "erin@example.com").await;
+    assert_eq!(sink.next().await.to, ["erin@example.com"]);
+
+    // Twenty an hour per client, whatever the addresses (in a new hour:
+    // every request so far came from this client too).
+    s.advance(Duration::from_secs(3601));
+    for i in 0..22 {
+        s.create_user(&format!("user{i}"), false).await;
+    }
+    s.sql("UPDATE users SET email = username || '@example.org' WHERE username LIKE 'user%'")
+        .await;
+    for i in 0..22 {
+        request_reset(&s, &format!("user{i}@example.org")).await;
+    }
+    for _ in 0..20 {
+        sink.next().await;
+    }
+    let (waiting, sent, _) = outbox(&s).await;
+    assert_eq!(waiting + sent, 6 + 20);
+    s.assert_healthy().await;
+}
+
+/// Every login route, with what it answers a user whose address is not verified.
+async fn every_login_route(s: &Server, username: &str, password: &str) -> Vec<(u16, Value)> {
+    let simplejwt = login_with(s, username, password).await;
+    let oauth = s
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await;
+    let flask = s
+        .post(
+            "/login",
+            json!({"username": username, "password": password}),
+        )
+        .await;
+    let fastapi = s
+        .post_form("/token", &[("username", username), ("password", password)])
+        .await;
+    [simplejwt, oauth, flask, fastapi]
+        .into_iter()
+        .map(|r| (r.status, r.body))
+        .collect()
+}
+
+#[tokio::test]
+async fn verification_is_required_on_every_login_route_until_the_link_is_followed() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let config = format!(
+        "{}email_verification = \"required\"\ncompat = [\"flask_jwt_extended\", \"fastapi\"]\n\
+         login_rate_limit = \"off\"\n",
+        sink.config()
+    );
+    let s = Server::start(&config).await;
+    sign_up(&s, "frank", "frank@example.com").await;
+    let signup_mail = sink.next().await;
+    assert_eq!(signup_mail.to, ["frank@example.com"]);
+    assert!(signup_mail.subject.contains("Tessera"));
+    let first = signup_mail.token("verify");
+    assert!(
+        signup_mail
+            .link("https://")
+            .starts_with(&format!("{PUBLIC_URL}/?verify="))
+    );
+
+    // A wrong password learns nothing about the address.
+    for (status, body) in every_login_route(&s, "frank", "wrong-password-123").await {
+        assert!(matches!(status, 400 | 401), "{status} {body}");
+        assert!(!body.to_string().contains("verified"), "{body}");
+    }
+    // The right one is refused on every route, in that route's shape, and
+    // each refusal mails a new link.
+    let refused = every_login_route(&s, "frank", PASSWORD).await;
+    let detail = "Email address not verified.";
+    assert_eq!(
+        refused[0],
+        (401, json!({"detail": detail, "code": "email_not_verified"}))
+    );
+    assert_eq!(refused[1].0, 401);
+    assert_eq!(refused[1].1["code"], "email_not_verified");
+    assert_eq!(refused[1].1["error"], "invalid_grant");
+    assert_eq!(refused[2], (401, json!({"msg": detail})));
+    assert_eq!(
+        refused[3],
+        (401, json!({"detail": detail, "code": "email_not_verified"}))
+    );
+    let mut last = String::new();
+    for _ in 0..4 {
+        last = sink.next().await.token("verify");
+    }
+    // The newest link voided the others.
+    let verify = |token: String| {
+        let s = &s;
+        async move {
+            s.post("/api/auth/email/verify", json!({"token": token}))
+                .await
+        }
+    };
+    assert_invalid_token(&verify(first).await);
+    let r = verify(last.clone()).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_invalid_token(&verify(last).await);
+    for (status, body) in every_login_route(&s, "frank", PASSWORD).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    let (access, _) = s.login("frank").await;
+    assert_eq!(s.me(&access).await.body["email_verified"], true);
+
+    // An administrator's change of address makes it unverified again.
+    let (staff, _) = s.superuser("root").await;
+    let id = s.me(&access).await.body["id"].as_i64().unwrap();
+    let patch = |body: Value| {
+        s.send(
+            reqwest::Client::new()
+                .patch(s.url(&format!("/api/admin/users/{id}")))
+                .bearer_auth(&staff)
+                .json(&body),
+        )
+    };
+    let r = patch(json!({"email": "frank@example.net"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["email"].as_str(), r.body["email_verified"].as_bool()),
+        (Some("frank@example.net"), Some(false))
+    );
+    assert_eq!(
+        login_with(&s, "frank", PASSWORD).await.body["code"],
+        "email_not_verified"
+    );
+    assert_eq!(sink.next().await.to, ["frank@example.net"]);
+    // ... and may vouch for one.
+    let r = patch(json!({"email_verified": true})).await;
+    assert_eq!(r.body["email_verified"], true);
+    assert_eq!(login_with(&s, "frank", PASSWORD).await.status, 200);
+    let r = patch(json!({"email": "not an address\r\nBcc: x@example.com"})).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (400, &json!({"email": ["Enter a valid email address."]}))
+    );
+}
+
+#[tokio::test]
+async fn a_user_asks_for_a_verification_link() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    // `optional`: signup mails a link, nothing depends on it.
+    let s = Server::start(&format!(
+        "{}email_verification = \"optional\"\n",
+        sink.config()
+    ))
+    .await;
+    sign_up(&s, "gina", "gina@example.com").await;
+    sink.next().await;
+    let (access, _) = s.login("gina").await;
+    let ask = |token: &str| {
+        s.send(
+            reqwest::Client::new()
+                .post(s.url("/api/auth/email/verify/request"))
+                .bearer_auth(token),
+        )
+    };
+    let r = ask(&access).await;
+    assert_eq!((r.status, &r.body), (202, &json!({})), "{}", r.text);
+    let token = sink.next().await.token("verify");
+    assert_eq!(
+        s.post("/api/auth/email/verify", json!({"token": token}))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(s.me(&access).await.body["email_verified"], true);
+    // Not without a token; not for an account without an address.
+    assert_not_authenticated(
+        &s.send(reqwest::Client::new().post(s.url("/api/auth/email/verify/request")))
+            .await,
+    );
+    s.create_user("noaddress", false).await;
+    let (access, _) = s.login("noaddress").await;
+    let r = ask(&access).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["email"].is_array());
+}
+
+#[tokio::test]
+async fn without_mail_settings_the_routes_answer_503() {
+    let s = Server::start("").await;
+    s.create_user("hank", false).await;
+    let (access, _) = s.login("hank").await;
+    let unavailable = json!({"detail": "Email is not configured.", "code": "email_unavailable"});
+    let token = "A".repeat(43);
+    for r in [
+        s.post(
+            "/api/auth/password/reset",
+            json!({"email": "hank@example.com"}),
+        )
+        .await,
+        confirm(&s, &token, "some-strong-password-91").await,
+        s.post("/api/auth/email/verify", json!({"token": token}))
+            .await,
+        s.send(
+            reqwest::Client::new()
+                .post(s.url("/api/auth/email/verify/request"))
+                .bearer_auth(&access),
+        )
+        .await,
+    ] {
+        assert_eq!((r.status, &r.body), (503, &unavailable), "{}", r.text);
+    }
+    assert_eq!(s.me(&access).await.body["email_verified"], false);
+}
+
+#[tokio::test]
+async fn bad_addresses_and_tokens_are_400_and_mail_no_one() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&sink.config()).await;
+    sign_up(&s, "ivy", "ivy@example.com").await;
+    let invalid = json!({"email": ["Enter a valid email address."]});
+    let long = format!("{}@example.com", "a".repeat(10_000));
+    for bad in [
+        json!("not-an-address"),
+        json!(long),
+        json!("ivy@example.com\r\nBcc: eve@example.com"),
+        json!("ivy@example.com\nBcc: eve@example.com"),
+        json!("ivy@example.com, eve@example.com"),
+        json!("Ivy <ivy@example.com>"),
+        json!(" ivy@example.com"),
+    ] {
+        let r = s
+            .post("/api/auth/password/reset", json!({"email": bad}))
+            .await;
+        assert_eq!((r.status, &r.body), (400, &invalid), "{bad}");
+    }
+    for (bad, message) in [
+        (json!(null), "This field may not be null."),
+        (json!(""), "This field may not be blank."),
+        (json!(42), "Not a valid string."),
+    ] {
+        let r = s
+            .post("/api/auth/password/reset", json!({"email": bad}))
+            .await;
+        assert_eq!(
+            (r.status, &r.body),
+            (400, &json!({"email": [message]})),
+            "{bad}"
+        );
+    }
+    let r = s.post("/api/auth/password/reset", json!({})).await;
+    assert_eq!(r.body, json!({"email": ["This field is required."]}));
+
+    // Tokens of the wrong length or alphabet, and well-formed ones nobody issued.
+    let good_shape = "B".repeat(43);
+    for bad in [
+        "short".to_owned(),
+        "A".repeat(44),
+        "A".repeat(10_000),
+        format!("{}+", "A".repeat(42)),
+        format!("{}=", "A".repeat(42)),
+        format!("{}\u{e9}", "A".repeat(41)),
+        format!("{}\r\n", "A".repeat(41)),
+        "../../etc/passwd".to_owned(),
+        good_shape.clone(),
+    ] {
+        assert_invalid_token(&confirm(&s, &bad, "a-strong-new-password-5").await);
+        let r = s
+            .post("/api/auth/email/verify", json!({"token": bad}))
+            .await;
+        assert_invalid_token(&r);
+    }
+    let r = confirm(&s, "", "").await;
+    assert_eq!(
+        r.body,
+        json!({"token": ["This field may not be blank."], "new_password": ["This field may not be blank."]})
+    );
+
+    // A reset confirmed for a user deactivated since the mail: refused,
+    // and the password stays.
+    request_reset(&s, "ivy@example.com").await;
+    let token = sink.next().await.token("reset");
+    s.sql("UPDATE users SET is_active = FALSE WHERE username = 'ivy'")
+        .await;
+    assert_invalid_token(&confirm(&s, &token, "a-strong-new-password-5").await);
+
+    // Nothing but that one mail went out, to one recipient; the server is fine.
+    until_outbox(&s, (0, 1, 0)).await;
+    s.assert_healthy().await;
+}
+
+/// Waits until the outbox's one mail was tried and failed at least once.
+async fn until_a_try_failed(s: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tried = s
+            .sql_number("SELECT COUNT(*) FROM outbox WHERE attempts > 0 AND last_error <> '' AND sent_at IS NULL")
+            .await;
+        if tried > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no failed try within 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_mail_server_that_refuses_drops_or_never_answers_delays_only_the_mail() {
+    if python().is_none() {
+        return;
+    }
+    enum Bad {
+        Refusing(SmtpSink),
+        Other(BadServer),
+    }
+    for kind in [
+        "refuses the recipient",
+        "drops the connection",
+        "never answers",
+    ] {
+        let bad = match kind {
+            "refuses the recipient" => Bad::Refusing(SmtpSink::start_on(0, true).await.unwrap()),
+            "drops the connection" => Bad::Other(BadServer::dropping().await),
+            _ => Bad::Other(BadServer::silent().await),
+        };
+        let port = match &bad {
+            Bad::Refusing(sink) => sink.port,
+            Bad::Other(server) => server.port,
+        };
+        let s = Server::start(&config_for(port)).await;
+        sign_up(&s, "jack", "jack@example.com").await;
+        // The request does not wait for the mail server (it waits up to
+        // smtp_timeout, 2 s here, for a silent one).
+        let started = Instant::now();
+        request_reset(&s, "jack@example.com").await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{kind}: the request waited"
+        );
+        until_a_try_failed(&s).await;
+        assert_eq!(
+            outbox(&s).await,
+            (1, 0, 0),
+            "{kind}: still waiting, not given up"
+        );
+        s.assert_healthy().await;
+        // The mail server mends: the mail arrives, and its link works.
+        match bad {
+            Bad::Refusing(sink) => sink.stop().await,
+            Bad::Other(server) => drop(server),
+        }
+        let mut sink = SmtpSink::start_on(port, false).await.unwrap();
+        let mail = sink.next().await;
+        assert_eq!(mail.to, ["jack@example.com"], "{kind}");
+        let r = confirm(&s, &mail.token("reset"), "mended-mail-server-pass9").await;
+        assert_eq!(r.status, 204, "{kind}: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn mail_asked_for_while_the_mail_server_is_down_arrives_after_a_restart() {
+    if python().is_none() {
+        return;
+    }
+    let port = free_port();
+    let s = Server::start(&config_for(port)).await;
+    sign_up(&s, "kate", "kate@example.com").await;
+    request_reset(&s, "kate@example.com").await;
+    until_a_try_failed(&s).await;
+    // Tessera restarts while the mail server is still down ...
+    let s = s.restart().await;
+    assert_eq!(outbox(&s).await, (1, 0, 0));
+    // ... and the mail server comes up afterwards.
+    let mut sink = SmtpSink::start_on(port, false).await.unwrap();
+    let mail = sink.next().await;
+    assert_eq!(mail.to, ["kate@example.com"]);
+    let r = confirm(&s, &mail.token("reset"), "after-the-restart-pass4").await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    until_outbox(&s, (0, 1, 0)).await;
+    // Sent mail keeps no text: the link it held is gone from the database.
+    assert_eq!(
+        s.sql_number("SELECT COUNT(*) FROM outbox WHERE body <> ''")
+            .await,
+        0
+    );
+}

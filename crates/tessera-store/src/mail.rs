@@ -1,0 +1,565 @@
+//! Password-reset and verification links (`email_tokens`), the requests
+//! the mail limits count (`mail_requests`) and the outbox, for both
+//! engines: one SQL text each (`$N` placeholders, which SQLite reads too),
+//! run on each engine's transaction, which the store begins as it must
+//! (on PostgreSQL under the change-log lock when a user changes).
+
+use crate::{
+    LinkKind, LinkRecord, MailRequest, OutboxCounts, OutgoingMail, PendingRequest, QueuedMail,
+};
+use crate::{StoreResult, USER_COLUMNS, UserRecord};
+
+/// How long a mail's record outlives its sending (or giving up), and a
+/// request its counting, before `prune` deletes them: long enough for an
+/// operator to look into a complaint.
+pub(crate) const KEPT_FOR: i64 = 7 * 24 * 3600;
+
+fn kind_named(name: &str) -> LinkKind {
+    if name == LinkKind::Verify.as_str() {
+        LinkKind::Verify
+    } else {
+        LinkKind::Reset
+    }
+}
+
+type LinkRow = (String, i64, String, String, i64, i64);
+
+fn link_from(row: LinkRow) -> LinkRecord {
+    let (token_hash, user_id, kind, email, created_at, expires_at) = row;
+    LinkRecord {
+        token_hash,
+        user_id,
+        kind: kind_named(&kind),
+        email,
+        created_at,
+        expires_at,
+    }
+}
+
+/// The statements prune runs, each bound to one time.
+pub(crate) fn prune_statements(now: i64) -> [(&'static str, i64); 4] {
+    [
+        ("DELETE FROM email_tokens WHERE expires_at < $1", now),
+        ("DELETE FROM mail_requests WHERE at < $1", now - KEPT_FOR),
+        ("DELETE FROM outbox WHERE sent_at < $1", now - KEPT_FOR),
+        ("DELETE FROM outbox WHERE failed_at < $1", now - KEPT_FOR),
+    ]
+}
+
+macro_rules! engine {
+    ($name:ident, $db:ty) => {
+        pub(crate) mod $name {
+            use super::*;
+            use sqlx::Transaction;
+
+            /// Active or not, the users whose address is `email`, ignoring case.
+            pub(crate) async fn users_by_email<'e, E>(
+                executor: E,
+                email: &str,
+            ) -> StoreResult<Vec<UserRecord>>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {USER_COLUMNS} FROM users \
+                     WHERE lower(email) = lower($1) AND email <> '' ORDER BY id"
+                ))
+                .bind(email)
+                .fetch_all(executor)
+                .await?)
+            }
+
+            /// Counts `request`; unless it is past a limit, writes each
+            /// link (voiding the user's older ones of its kind) and its
+            /// mail. True when the links were written.
+            pub(crate) async fn request_links(
+                tx: &mut Transaction<'_, $db>,
+                request: &MailRequest,
+                links: &[(LinkRecord, OutgoingMail)],
+            ) -> StoreResult<bool> {
+                // The insert first: on SQLite it takes the write lock for
+                // the whole transaction (a read first could not upgrade).
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO mail_requests (kind, address_hash, client, at, address) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(request.kind.as_str())
+                .bind(&request.address_hash)
+                .bind(&request.client)
+                .bind(request.at)
+                .bind(&request.address)
+                .fetch_one(&mut **tx)
+                .await?;
+                let since = request.at - request.window;
+                let for_address: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM mail_requests \
+                     WHERE address_hash = $1 AND kind = $2 AND at > $3",
+                )
+                .bind(&request.address_hash)
+                .bind(request.kind.as_str())
+                .bind(since)
+                .fetch_one(&mut **tx)
+                .await?;
+                let from_client: i64 = if request.client.is_empty() {
+                    0
+                } else {
+                    sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM mail_requests \
+                         WHERE client = $1 AND kind = $2 AND at > $3",
+                    )
+                    .bind(&request.client)
+                    .bind(request.kind.as_str())
+                    .bind(since)
+                    .fetch_one(&mut **tx)
+                    .await?
+                };
+                if for_address > request.per_address || from_client > request.per_client {
+                    if !request.address.is_empty() {
+                        sqlx::query("UPDATE mail_requests SET address = '' WHERE id = $1")
+                            .bind(id)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    return Ok(false);
+                }
+                write_links(tx, links).await?;
+                Ok(true)
+            }
+
+            /// Pending requests, oldest first.
+            pub(crate) async fn pending<'e, E>(
+                executor: E,
+                limit: i64,
+            ) -> StoreResult<Vec<PendingRequest>>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                Ok(sqlx::query_as(
+                    "SELECT id, address, client, at FROM mail_requests \
+                     WHERE address <> '' ORDER BY id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(executor)
+                .await?)
+            }
+
+            /// Claims pending request `id` (one statement: one claimer
+            /// wins) and writes its links; false when it was not pending.
+            pub(crate) async fn fulfil(
+                tx: &mut Transaction<'_, $db>,
+                id: i64,
+                links: &[(LinkRecord, OutgoingMail)],
+            ) -> StoreResult<bool> {
+                let claimed = sqlx::query(
+                    "UPDATE mail_requests SET address = '' WHERE id = $1 AND address <> ''",
+                )
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    return Ok(false);
+                }
+                write_links(tx, links).await?;
+                Ok(true)
+            }
+
+            /// Each link (voiding the user's older ones of its kind) and its mail.
+            async fn write_links(
+                tx: &mut Transaction<'_, $db>,
+                links: &[(LinkRecord, OutgoingMail)],
+            ) -> StoreResult<()> {
+                for (link, mail) in links {
+                    sqlx::query("DELETE FROM email_tokens WHERE user_id = $1 AND kind = $2")
+                        .bind(link.user_id)
+                        .bind(link.kind.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO email_tokens \
+                         (token_hash, user_id, kind, email, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&link.token_hash)
+                    .bind(link.user_id)
+                    .bind(link.kind.as_str())
+                    .bind(&link.email)
+                    .bind(link.created_at)
+                    .bind(link.expires_at)
+                    .execute(&mut **tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO outbox \
+                         (recipient, subject, body, created_at, expires_at, next_attempt_at) \
+                         VALUES ($1, $2, $3, $4, $5, $4)",
+                    )
+                    .bind(&mail.recipient)
+                    .bind(&mail.subject)
+                    .bind(&mail.body)
+                    .bind(link.created_at)
+                    .bind(mail.expires_at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            /// The link with this token hash and kind, unused and unexpired at `now`.
+            pub(crate) async fn link<'e, E>(
+                executor: E,
+                token_hash: &str,
+                kind: LinkKind,
+                now: i64,
+            ) -> StoreResult<Option<LinkRecord>>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let row: Option<LinkRow> = sqlx::query_as(
+                    "SELECT token_hash, user_id, kind, email, created_at, expires_at \
+                     FROM email_tokens WHERE token_hash = $1 AND kind = $2 \
+                       AND used_at IS NULL AND expires_at > $3",
+                )
+                .bind(token_hash)
+                .bind(kind.as_str())
+                .bind(now)
+                .fetch_optional(executor)
+                .await?;
+                Ok(row.map(link_from))
+            }
+
+            /// Uses the link: its user and address, unless it was used,
+            /// voided or expired (one statement, so one of several
+            /// concurrent uses wins).
+            async fn use_link(
+                tx: &mut Transaction<'_, $db>,
+                token_hash: &str,
+                kind: LinkKind,
+                now: i64,
+            ) -> StoreResult<Option<(i64, String)>> {
+                Ok(sqlx::query_as(
+                    "UPDATE email_tokens SET used_at = $1 \
+                     WHERE token_hash = $2 AND kind = $3 AND used_at IS NULL AND expires_at > $1 \
+                     RETURNING user_id, email",
+                )
+                .bind(now)
+                .bind(token_hash)
+                .bind(kind.as_str())
+                .fetch_optional(&mut **tx)
+                .await?)
+            }
+
+            /// Uses a reset link: the user's new password hash, a raised
+            /// token version, and the address verified if the link went
+            /// to the address the user still has. `None` (nothing
+            /// changed) for a bad link or an inactive user.
+            pub(crate) async fn reset_password(
+                tx: &mut Transaction<'_, $db>,
+                token_hash: &str,
+                password_hash: &str,
+                now: i64,
+            ) -> StoreResult<Option<UserRecord>> {
+                let Some((user_id, email)) = use_link(tx, token_hash, LinkKind::Reset, now).await?
+                else {
+                    return Ok(None);
+                };
+                Ok(sqlx::query_as(&format!(
+                    "UPDATE users SET password_hash = $1, token_version = token_version + 1, \
+                       email_verified = CASE WHEN email = $2 THEN TRUE ELSE email_verified END, \
+                       revision = revision + 1 \
+                     WHERE id = $3 AND is_active RETURNING {USER_COLUMNS}"
+                ))
+                .bind(password_hash)
+                .bind(email)
+                .bind(user_id)
+                .fetch_optional(&mut **tx)
+                .await?)
+            }
+
+            /// Uses a verification link: the user's address verified, if
+            /// it is still the one the link went to. `None` otherwise.
+            pub(crate) async fn verify_email(
+                tx: &mut Transaction<'_, $db>,
+                token_hash: &str,
+                now: i64,
+            ) -> StoreResult<Option<UserRecord>> {
+                let Some((user_id, email)) = use_link(tx, token_hash, LinkKind::Verify, now).await?
+                else {
+                    return Ok(None);
+                };
+                Ok(sqlx::query_as(&format!(
+                    "UPDATE users SET email_verified = TRUE, revision = revision + 1 \
+                     WHERE id = $1 AND email = $2 AND is_active RETURNING {USER_COLUMNS}"
+                ))
+                .bind(user_id)
+                .bind(email)
+                .fetch_optional(&mut **tx)
+                .await?)
+            }
+
+            /// Takes up to `limit` mails due at `now`, moving their next
+            /// try to `lease_until` so that no other sender takes them
+            /// meanwhile; `attempts` counts this try.
+            pub(crate) async fn take_mail<'e, E>(
+                executor: E,
+                now: i64,
+                lease_until: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<QueuedMail>>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                // The conditions again outside the subquery: on PostgreSQL a
+                // concurrent sender's update is re-checked against them.
+                Ok(sqlx::query_as(
+                    "UPDATE outbox SET next_attempt_at = $1, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM outbox \
+                                  WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2 \
+                                  ORDER BY next_attempt_at, id LIMIT $3) \
+                       AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2 \
+                     RETURNING id, recipient, subject, body, attempts, expires_at",
+                )
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(executor)
+                .await?)
+            }
+
+            /// Marks mail `id` sent, forgetting its text.
+            pub(crate) async fn mail_sent<'e, E>(executor: E, id: i64, now: i64) -> StoreResult<()>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                sqlx::query("UPDATE outbox SET sent_at = $1, body = '', last_error = '' WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(executor)
+                    .await?;
+                Ok(())
+            }
+
+            /// Records a failed try of mail `id`: tried again at
+            /// `retry_at`, or given up on (its text forgotten).
+            pub(crate) async fn mail_failed<'e, E>(
+                executor: E,
+                id: i64,
+                retry_at: Option<i64>,
+                error: &str,
+                now: i64,
+            ) -> StoreResult<()>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let error: String = error.chars().take(500).collect();
+                let query = match retry_at {
+                    Some(at) => sqlx::query(
+                        "UPDATE outbox SET next_attempt_at = $1, last_error = $2 WHERE id = $3",
+                    )
+                    .bind(at),
+                    None => sqlx::query(
+                        "UPDATE outbox SET failed_at = $1, body = '', last_error = $2 WHERE id = $3",
+                    )
+                    .bind(now),
+                };
+                query.bind(error).bind(id).execute(executor).await?;
+                Ok(())
+            }
+
+            /// How many mails wait, were sent, were given up on.
+            pub(crate) async fn outbox_counts<'e, E>(executor: E) -> StoreResult<OutboxCounts>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let (pending, sent, failed): (i64, i64, i64) = sqlx::query_as(
+                    "SELECT \
+                       COUNT(CASE WHEN sent_at IS NULL AND failed_at IS NULL THEN 1 END), \
+                       COUNT(sent_at), COUNT(failed_at) FROM outbox",
+                )
+                .fetch_one(executor)
+                .await?;
+                Ok(OutboxCounts {
+                    pending,
+                    sent,
+                    failed,
+                })
+            }
+        }
+    };
+}
+
+engine!(sqlite, sqlx::Sqlite);
+engine!(postgres, sqlx::Postgres);
+
+/// The key of the PostgreSQL transaction advisory lock that serialises
+/// counting mail requests, so that concurrent requests for one address
+/// cannot all see room under the limit.
+pub const MAIL_REQUEST_LOCK: i64 = 0x5465_7373_6572_6102;
+
+/// The same delegation for both stores: `$begin` starts a plain write
+/// transaction, `$logged` one that may append to the change log.
+macro_rules! link_store {
+    ($store:ty, $engine:ident, |$s:ident| $begin:expr, $logged:expr, $lock:expr) => {
+        #[async_trait::async_trait]
+        impl crate::LinkStore for $store {
+            async fn users_by_email(&self, email: &str) -> StoreResult<Vec<UserRecord>> {
+                $engine::users_by_email(&self.pool, email).await
+            }
+
+            async fn request_links(
+                &self,
+                request: &MailRequest,
+                links: &[(LinkRecord, OutgoingMail)],
+            ) -> StoreResult<bool> {
+                let $s = self;
+                let mut tx = $begin.await?;
+                $lock(&mut tx).await?;
+                let written = $engine::request_links(&mut tx, request, links).await?;
+                tx.commit().await?;
+                Ok(written)
+            }
+
+            async fn pending_mail_requests(&self, limit: i64) -> StoreResult<Vec<PendingRequest>> {
+                $engine::pending(&self.pool, limit).await
+            }
+
+            async fn fulfil_mail_request(
+                &self,
+                id: i64,
+                links: &[(LinkRecord, OutgoingMail)],
+            ) -> StoreResult<bool> {
+                let $s = self;
+                let mut tx = $begin.await?;
+                let done = $engine::fulfil(&mut tx, id, links).await?;
+                tx.commit().await?;
+                Ok(done)
+            }
+
+            async fn link(
+                &self,
+                token_hash: &str,
+                kind: LinkKind,
+                now: i64,
+            ) -> StoreResult<Option<LinkRecord>> {
+                $engine::link(&self.pool, token_hash, kind, now).await
+            }
+
+            async fn reset_password(
+                &self,
+                token_hash: &str,
+                password_hash: &str,
+                now: i64,
+            ) -> StoreResult<Option<UserRecord>> {
+                let $s = self;
+                let mut tx = $logged.await?;
+                let user = $engine::reset_password(&mut tx, token_hash, password_hash, now).await?;
+                self.finish_user_change(tx, user, now).await
+            }
+
+            async fn verify_email(
+                &self,
+                token_hash: &str,
+                now: i64,
+            ) -> StoreResult<Option<UserRecord>> {
+                let $s = self;
+                let mut tx = $logged.await?;
+                let user = $engine::verify_email(&mut tx, token_hash, now).await?;
+                self.finish_user_change(tx, user, now).await
+            }
+
+            async fn take_mail(
+                &self,
+                now: i64,
+                lease_until: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<QueuedMail>> {
+                $engine::take_mail(&self.pool, now, lease_until, limit).await
+            }
+
+            async fn mail_sent(&self, id: i64, now: i64) -> StoreResult<()> {
+                $engine::mail_sent(&self.pool, id, now).await
+            }
+
+            async fn mail_failed(
+                &self,
+                id: i64,
+                retry_at: Option<i64>,
+                error: &str,
+                now: i64,
+            ) -> StoreResult<()> {
+                $engine::mail_failed(&self.pool, id, retry_at, error, now).await
+            }
+
+            async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
+                $engine::outbox_counts(&self.pool).await
+            }
+        }
+
+        impl $store {
+            /// Commits `tx` with a change-log entry when `user` changed;
+            /// rolls it back (a used link stays unused) when not.
+            async fn finish_user_change(
+                &self,
+                mut tx: sqlx::Transaction<'static, <$store as EngineOf>::Db>,
+                user: Option<UserRecord>,
+                now: i64,
+            ) -> StoreResult<Option<UserRecord>> {
+                let Some(user) = user else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                <$store>::log_change(
+                    &mut tx,
+                    crate::ChangeKind::User,
+                    &user.id.to_string(),
+                    None,
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Some(user))
+            }
+        }
+    };
+}
+
+/// The database type of each store.
+trait EngineOf {
+    type Db: sqlx::Database;
+}
+
+impl EngineOf for crate::SqliteStore {
+    type Db = sqlx::Sqlite;
+}
+
+impl EngineOf for crate::PgStore {
+    type Db = sqlx::Postgres;
+}
+
+async fn no_lock(_: &mut sqlx::Transaction<'static, sqlx::Sqlite>) -> StoreResult<()> {
+    // SQLite has one writer at a time: the request's first statement (an
+    // insert) takes the write lock for the whole transaction.
+    Ok(())
+}
+
+async fn mail_request_lock(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MAIL_REQUEST_LOCK)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+link_store!(
+    crate::SqliteStore,
+    sqlite,
+    |s| s.pool.begin(),
+    s.pool.begin(),
+    no_lock
+);
+link_store!(
+    crate::PgStore,
+    postgres,
+    |s| s.pool.begin(),
+    s.begin_logged(),
+    mail_request_lock
+);
