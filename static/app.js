@@ -179,6 +179,58 @@ on("logout", "click", async () => {
   $("result").textContent = "logged out";
 });
 
+// Password reset and verification, when the server mails: "forgot password",
+// and the links of the mails (`?reset=TOKEN`, `?verify=TOKEN`). The token
+// leaves the address bar at once, so that it stays out of the history.
+const mailing = document.documentElement.dataset.email === "on";
+const linked = new URLSearchParams(location.search);
+const resetToken = linked.get("reset");
+const verifyToken = linked.get("verify");
+if (resetToken || verifyToken) history.replaceState(null, "", location.pathname);
+$("recovery").hidden = !mailing && !resetToken && !verifyToken;
+
+function refusal(e) {
+  const body = e.body || {};
+  const messages = [...(body.token || []), ...(body.new_password || []), ...(body.email || [])];
+  if (body.detail) messages.push(body.detail);
+  return messages.length ? messages.join(" ") : e.message;
+}
+
+on("forgot", "submit", async (event) => {
+  event.preventDefault();
+  try {
+    await createClient({ onRequest: log }).requestPasswordReset($("forgot-email").value);
+    $("recovery-status").textContent = "If an account has this address, a reset link is on its way.";
+  } catch (e) {
+    $("recovery-status").textContent = `Refused: ${refusal(e)}`;
+  }
+});
+
+if (resetToken) {
+  $("forgot").hidden = true;
+  $("reset-form").hidden = false;
+  $("new-password").focus();
+}
+
+on("reset-form", "submit", async (event) => {
+  event.preventDefault();
+  try {
+    await createClient({ onRequest: log }).confirmPasswordReset(resetToken, $("new-password").value);
+    $("reset-form").hidden = true;
+    $("recovery-status").textContent = "Password changed. Log in with the new password.";
+  } catch (e) {
+    $("recovery-status").textContent = `Not changed: ${refusal(e)}`;
+  }
+});
+
+if (verifyToken) {
+  $("forgot").hidden = true;
+  createClient({ onRequest: log })
+    .verifyEmail(verifyToken)
+    .then(() => ($("recovery-status").textContent = "Email address verified. You can log in."))
+    .catch((e) => ($("recovery-status").textContent = `Not verified: ${refusal(e)}`));
+}
+
 // A cookie session outlives the page: pick it up after a reload.
 async function restore() {
   if (!offered.cookie) return;

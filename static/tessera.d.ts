@@ -59,6 +59,8 @@ export interface User {
   date_joined: string;
   /** RFC 3339, or null before the first login. */
   last_login: string | null;
+  /** The user followed a link mailed to `email`. */
+  email_verified: boolean;
 }
 
 /** The account `signup` created. */
@@ -124,6 +126,17 @@ export interface Client {
   restore(): Promise<User | null>;
   /** Creates an account; rejects with a TesseraError (with `body`) when refused. */
   signup(username: string, password: string, email?: string): Promise<NewUser>;
+  /** Asks for a password-reset link to be mailed to `email` (the same answer whoever has it). */
+  requestPasswordReset(email: string): Promise<void>;
+  /**
+   * Sets a new password with the token of a reset link; rejects with a
+   * TesseraError whose `body` has `token` or `new_password` messages.
+   */
+  confirmPasswordReset(token: string, newPassword: string): Promise<void>;
+  /** Verifies the address with the token of a verification link. */
+  verifyEmail(token: string): Promise<void>;
+  /** Mails the logged-in user a new verification link. */
+  requestVerification(): Promise<void>;
   /** Ends the session on the server and forgets it here; `onLogout` is called. */
   logout(): Promise<void>;
   /**

@@ -279,6 +279,16 @@ export function createClient({
     return ready ? (await attempt(path, init)).res : res;
   }
 
+  /** POSTs `body` as JSON without credentials; rejects with the answer's body when refused. */
+  async function postJson(path, body, what) {
+    const res = await request(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw failure(what, res, await res.json().catch(() => ({})));
+  }
+
   return {
     transport,
     /** Logs in; resolves to the access token's decoded header and claims. */
@@ -330,6 +340,23 @@ export function createClient({
       const data = await res.json().catch(() => ({}));
       if (!res.ok) throw Object.assign(new Error(`signup failed (${res.status})`), { status: res.status, body: data });
       return data;
+    },
+    /** Asks for a password-reset link to be mailed to `email`; the answer is the same whoever has it. */
+    async requestPasswordReset(email) {
+      await postJson("/api/auth/password/reset", { email }, "asking for a reset link");
+    },
+    /** Sets a new password with the token of a reset link; rejects with the field messages (`body`). */
+    async confirmPasswordReset(token, newPassword) {
+      await postJson("/api/auth/password/reset/confirm", { token, new_password: newPassword }, "resetting the password");
+    },
+    /** Verifies the address with the token of a verification link. */
+    async verifyEmail(token) {
+      await postJson("/api/auth/email/verify", { token }, "verifying the address");
+    },
+    /** Mails the logged-in user a new verification link. */
+    async requestVerification() {
+      const res = await authedFetch("/api/auth/email/verify/request", { method: "POST" });
+      if (!res.ok) throw failure("asking for a verification link", res, await res.json().catch(() => ({})));
     },
     /** Ends the session on the server and forgets the tokens. */
     async logout() {

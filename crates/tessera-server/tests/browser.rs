@@ -6,6 +6,9 @@
 #[path = "server/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "server/mailbox.rs"]
+#[allow(dead_code)]
+mod mailbox;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use harness::*;
@@ -350,7 +353,91 @@ async fn the_page_logs_in_refreshes_once_for_five_calls_and_logs_out() {
     }
     the_cookie_option_follows_the_server(&browser).await;
     cookie_sessions_survive_reloads_and_tabs_share_one_refresh(&browser).await;
+    a_forgotten_password_is_reset_from_the_mailed_link(&browser).await;
     browser.stop().await;
+}
+
+/// "Forgot password" on the page, the link in the mail received over SMTP,
+/// the page's new-password form (with the policy's messages), and a login
+/// with the new password.
+async fn a_forgotten_password_is_reset_from_the_mailed_link(browser: &Browser) {
+    let Some(mut sink) = mailbox::SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&sink.config()).await;
+    let r = s
+        .post(
+            "/api/auth/signup",
+            json!({"username": "quinn", "password": PASSWORD, "email": "quinn@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let b = &browser.client;
+    b.delete_all_cookies().await.unwrap();
+    b.goto(&format!("{}/", s.base)).await.unwrap();
+    browser.record_errors().await;
+    let html = s.get("/").await.text;
+    assert!(html.contains(r#"data-email="on""#), "{html}");
+    browser.type_into("forgot-email", "quinn@example.com").await;
+    browser.click("forgot-send").await;
+    browser
+        .wait_text("recovery-status", |t| {
+            t.contains("a reset link is on its way")
+        })
+        .await;
+
+    let mail = sink.next().await;
+    assert_eq!(mail.to, ["quinn@example.com"]);
+    let link = mail.link(mailbox::PUBLIC_URL);
+    // public_url is where users reach this server; here, its address.
+    let here = link.replacen(mailbox::PUBLIC_URL, &s.base, 1);
+    assert!(here.starts_with(&format!("{}/?reset=", s.base)), "{link}");
+    b.goto(&here).await.unwrap();
+    browser.record_errors().await;
+    // The token leaves the address bar (and so the history) at once.
+    let address = b.current_url().await.unwrap();
+    assert_eq!(address.query(), None, "{address}");
+    assert!(
+        browser
+            .element("reset-form")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+
+    // A weak password: the policy's message, and the link still works.
+    browser.type_into("new-password", "quinn").await;
+    browser.click("reset-send").await;
+    let refused = browser
+        .wait_text("recovery-status", |t| t.starts_with("Not changed:"))
+        .await;
+    assert!(
+        refused.contains("too similar") || refused.contains("too short"),
+        "{refused}"
+    );
+    let new_password = "paper-lantern-orchard-42!";
+    browser.type_into("new-password", new_password).await;
+    browser.click("reset-send").await;
+    browser
+        .wait_text("recovery-status", |t| t.starts_with("Password changed."))
+        .await;
+
+    // The old password no longer works; the new one logs in on the page.
+    let old = s
+        .post(
+            "/api/token/",
+            json!({"username": "quinn", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(old.status, 401);
+    browser.type_into("username", "quinn").await;
+    browser.type_into("password", new_password).await;
+    browser.click("login").await;
+    browser
+        .wait_text("status", |t| t.starts_with("Logged in as quinn"))
+        .await;
+    assert_eq!(browser.errors().await, json!([]));
 }
 
 /// Makes a tab about to send a refresh wait (up to 300 ms) until another
@@ -381,7 +468,9 @@ async fn the_cookie_option_follows_the_server(browser: &Browser) {
     s.create_user("pat", false).await;
     for path in ["/", "/static/index.html"] {
         let html = s.get(path).await.text;
-        assert!(html.contains(r#"<html lang="en" data-token-locations="headers">"#));
+        assert!(
+            html.contains(r#"<html lang="en" data-token-locations="headers" data-email="off">"#)
+        );
     }
     let types = s.get("/static/tessera.d.ts").await;
     assert_eq!(types.status, 200);

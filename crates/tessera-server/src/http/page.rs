@@ -47,6 +47,10 @@ const TOKEN_LOCATIONS: &str = "{{token_locations}}";
 /// Where index.html lists the drop-in routes of the `compat` setting.
 const COMPAT_ROUTES: &str = "{{compat_routes}}";
 
+/// Where index.html says whether mail is configured (`on` or `off`): the
+/// page offers "forgot password" only when it is.
+const EMAIL: &str = "{{email}}";
+
 /// index.html with the configured token locations filled in, comma-separated
 /// (`headers,cookies`), and the drop-in routes: fixed words, so nothing
 /// needs escaping.
@@ -70,8 +74,14 @@ fn page(html: &str, settings: &Settings) -> String {
             routes.join("; ")
         )
     };
+    let email = if settings.smtp_url.is_some() && settings.public_url.is_some() {
+        "on"
+    } else {
+        "off"
+    };
     html.replace(TOKEN_LOCATIONS, &names.join(","))
         .replace(COMPAT_ROUTES, &compat)
+        .replace(EMAIL, email)
 }
 
 fn file(name: &str, settings: &Settings) -> Response {
@@ -86,8 +96,10 @@ fn file(name: &str, settings: &Settings) -> Response {
     ([(header::CONTENT_TYPE, *content_type)], body).into_response()
 }
 
-/// The page: sign up, log in, see the decoded tokens, refresh, log out. It
-/// offers only the token transports this server's `token_locations` accept.
+/// The page: sign up, log in, see the decoded tokens, refresh, log out; with
+/// mail configured, ask for a reset link, and follow one (`?reset=TOKEN`: a
+/// new-password form) or a verification link (`?verify=TOKEN`). It offers
+/// only the token transports this server's `token_locations` accept.
 #[utoipa::path(
     get,
     path = "/",

@@ -194,6 +194,14 @@ mod tests {
     }
 
     #[test]
+    fn docs_email_md_shows_the_built_in_texts() {
+        let docs = include_str!("../../../../docs/EMAIL.md");
+        for text in [BUILT_IN_RESET, BUILT_IN_VERIFY] {
+            assert!(docs.contains(text), "docs/EMAIL.md lacks:\n{text}");
+        }
+    }
+
+    #[test]
     fn templates_load_from_a_directory_and_a_missing_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("reset.txt"), "Subject: R\n\nreset {link}").unwrap();
