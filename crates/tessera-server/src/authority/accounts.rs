@@ -30,9 +30,7 @@ impl Authority {
         {
             errors.insert("password".into(), messages);
         }
-        if account.email.len() > 254
-            || (!account.email.is_empty() && !looks_like_email(account.email))
-        {
+        if !account.email.is_empty() && !crate::mail::is_deliverable(account.email) {
             errors.insert("email".into(), vec!["Enter a valid email address.".into()]);
         }
         let Some(username) = username.filter(|_| errors.is_empty()) else {
@@ -335,17 +333,3 @@ pub struct UsersPage {
 }
 
 const USERNAME_TAKEN: &str = "A user with that username already exists.";
-
-/// Django's EmailValidator in spirit: one `@`, a non-empty local part, a
-/// dotted domain, no whitespace or control characters.
-fn looks_like_email(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && !domain.contains('@')
-}

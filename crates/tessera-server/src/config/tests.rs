@@ -218,3 +218,50 @@ fn the_signing_key_never_shows_in_debug() {
     assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
     assert_eq!(redact_url("redis://h:6379/0"), "redis://h:6379/0");
 }
+
+#[test]
+fn mail_settings_are_checked_at_start_and_the_password_is_masked() {
+    let load = |pairs: &[(&str, &str)]| Settings::load(None, env(pairs));
+    let s = load(&[
+        (
+            "TESSERA_SMTP_URL",
+            "smtps://mailer:hunter2@smtp.example.com",
+        ),
+        ("TESSERA_MAIL_FROM", "Accounts <accounts@example.com>"),
+        ("TESSERA_EMAIL_VERIFICATION", "required"),
+        ("TESSERA_RESET_TOKEN_LIFETIME", "15m"),
+    ])
+    .unwrap();
+    assert_eq!(s.email_verification, super::EmailVerification::Required);
+    assert_eq!(s.reset_token_lifetime, Duration::from_secs(900));
+    assert!(!format!("{s:?}").contains("hunter2"));
+    let defaults = Settings::default();
+    assert_eq!(defaults.mail_from, "Tessera <noreply@localhost>");
+    assert_eq!(defaults.reset_token_lifetime, Duration::from_secs(3600));
+    assert_eq!(defaults.email_verification, super::EmailVerification::Off);
+    for (name, bad, says) in [
+        ("TESSERA_SMTP_URL", "http://smtp.example.com", "smtps://"),
+        ("TESSERA_SMTP_URL", "smtp://:pw@/x", "smtp://"),
+        (
+            "TESSERA_MAIL_FROM",
+            "Tessera\r\nBcc: eve@example.com <a@example.com>",
+            "Name <address>",
+        ),
+        (
+            "TESSERA_MAIL_FROM",
+            "a@example.com, eve@example.com",
+            "Name <address>",
+        ),
+        ("TESSERA_EMAIL_VERIFICATION", "yes", "`optional`"),
+        ("TESSERA_RESET_TOKEN_LIFETIME", "8d", "7d"),
+        ("TESSERA_RESET_TOKEN_LIFETIME", "0s", "1s"),
+    ] {
+        let e = load(&[(name, bad)]).unwrap_err().to_string();
+        let setting = name.trim_start_matches("TESSERA_").to_lowercase();
+        assert!(
+            e.contains(&format!("`{setting}`")) && e.contains(says),
+            "{bad}: {e}"
+        );
+        assert!(!e.contains("\r\n"), "{e}");
+    }
+}

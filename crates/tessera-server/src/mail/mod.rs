@@ -251,11 +251,25 @@ mod tests {
             "{}",
             mail.body
         );
-        // Without either setting there is no mail at all.
+        // Without either setting there is no mail at all, and verification
+        // cannot be asked for.
         let unset = Settings {
             public_url: None,
-            ..settings
+            ..settings.clone()
         };
         assert!(Letters::from_settings(&unset).unwrap().is_none());
+        let required = Settings {
+            email_verification: crate::config::EmailVerification::Required,
+            ..unset
+        };
+        let e = Letters::from_settings(&required).unwrap_err();
+        assert!(e.contains("smtp_url and public_url"), "{e}");
+        // Templates that cannot be read stop the start, naming the file.
+        let missing = Settings {
+            mail_templates: Some("/nonexistent/mail".into()),
+            ..settings
+        };
+        let e = Letters::from_settings(&missing).unwrap_err();
+        assert!(e.contains("/nonexistent/mail/reset.txt"), "{e}");
     }
 }
