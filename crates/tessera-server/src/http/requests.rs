@@ -174,7 +174,7 @@ impl UserPatch {
 #[derive(ToSchema)]
 pub struct ResetRequest {
     /// The account's address; the answer is the same whether or not one has it.
-    #[schema(format = Email)]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -190,6 +190,7 @@ impl ReadBody for ResetRequest {
 #[derive(ToSchema)]
 pub struct ResetConfirm {
     /// The `reset` parameter of the mailed link.
+    #[schema(min_length = 43, max_length = 43, pattern = "^[A-Za-z0-9_-]{43}$")]
     pub token: String,
     #[schema(format = Password)]
     pub new_password: String,
@@ -208,6 +209,7 @@ impl ReadBody for ResetConfirm {
 #[derive(ToSchema)]
 pub struct VerifyEmail {
     /// The `verify` parameter of the mailed link.
+    #[schema(min_length = 43, max_length = 43, pattern = "^[A-Za-z0-9_-]{43}$")]
     pub token: String,
 }
 
