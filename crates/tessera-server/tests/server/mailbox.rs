@@ -169,9 +169,7 @@ impl SmtpSink {
 
 /// The mail settings of a server whose mail server is on `port`.
 pub fn config_for(port: u16) -> String {
-    format!(
-        "smtp_url = \"smtp://127.0.0.1:{port}\"\npublic_url = \"{PUBLIC_URL}\"\nsmtp_timeout = \"2s\"\n"
-    )
+    format!("smtp_url = \"smtp://127.0.0.1:{port}\"\npublic_url = \"{PUBLIC_URL}\"\n")
 }
 
 /// The `public_url` of the mail tests: links must be built from it.
