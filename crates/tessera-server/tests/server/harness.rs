@@ -129,7 +129,10 @@ impl Place {
     /// A place on `database`; `None` (skipped, saying so) for PostgreSQL
     /// when `TESSERA_TEST_POSTGRES_URL` is not set.
     async fn on(database: Database) -> Option<Arc<Place>> {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("tessera-test")
+            .tempdir_in(scratch_root())
+            .expect("tempdir");
         let database = match database {
             Database::Sqlite => None,
             Database::Postgres => {
@@ -202,6 +205,25 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+}
+
+/// Where servers keep their files: memory (`/dev/shm`) where there is a
+/// writable one, else the temporary directory. Each commit of a SQLite
+/// database is an fsync, and the tests make thousands: in memory they cost
+/// nothing, and what the tests check (a SIGKILL loses no acknowledged
+/// write, file modes) holds there as on a disk, since the process dies, not
+/// the machine.
+fn scratch_root() -> &'static Path {
+    static ROOT: std::sync::LazyLock<PathBuf> = std::sync::LazyLock::new(|| {
+        let shm = Path::new("/dev/shm");
+        let writable = tempfile::tempdir_in(shm).is_ok();
+        if writable {
+            shm.to_owned()
+        } else {
+            std::env::temp_dir()
+        }
+    });
+    &ROOT
 }
 
 /// Whether the files a test needs (a browser, nginx) are here; see [`available`].
