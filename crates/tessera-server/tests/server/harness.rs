@@ -105,6 +105,15 @@ pub fn postgres_admin_url() -> Option<String> {
     url
 }
 
+/// Whether this binary's servers can start: always on SQLite, on
+/// PostgreSQL only with `TESSERA_TEST_POSTGRES_URL`. A test that starts a
+/// helper process (a browser, a mail server) asks first: without a
+/// database the first server ends the binary (`exit`, which runs no
+/// destructor), and the helper would be left running.
+pub fn servers_can_start() -> bool {
+    !on_postgres() || std::env::var("TESSERA_TEST_POSTGRES_URL").is_ok_and(|u| !u.is_empty())
+}
+
 /// Whether this test binary runs its servers on PostgreSQL (see the module
 /// documentation).
 pub fn on_postgres() -> bool {

@@ -48,6 +48,10 @@ impl Mail {
 
 /// The Python with aiosmtpd, or `None` (the test is skipped, saying so).
 pub fn python() -> Option<PathBuf> {
+    if !super::harness::servers_can_start() {
+        let _ = super::harness::postgres_admin_url(); // says why the test is skipped
+        return None;
+    }
     let venv = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir)
@@ -82,6 +86,10 @@ impl SmtpSink {
 
     /// A sink on `port` (0: any); with `refuse`, every recipient is refused.
     pub async fn start_on(port: u16, refuse: bool) -> Option<SmtpSink> {
+        if !super::harness::servers_can_start() {
+            let _ = super::harness::postgres_admin_url(); // says why the test is skipped
+            return None;
+        }
         let python = python()?;
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smtp_sink.py");
         let mut command = Command::new(python);
