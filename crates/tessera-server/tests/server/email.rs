@@ -648,3 +648,30 @@ async fn mail_asked_for_while_the_mail_server_is_down_arrives_after_a_restart() 
         0
     );
 }
+
+#[tokio::test]
+async fn of_two_instances_exactly_one_mails_each_request() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let first = Server::start(&sink.config()).await;
+    let second = first.start_beside().await;
+    sign_up(&first, "lena", "lena@example.com").await;
+    // Both senders look at the shared tables; each request is claimed once.
+    for (i, s) in [&second, &first, &second].into_iter().enumerate() {
+        request_reset(s, "lena@example.com").await;
+        let mail = sink.next().await;
+        assert_eq!(mail.to, ["lena@example.com"], "request {i}");
+    }
+    // Past the last one, nothing more arrives: no mail was sent twice.
+    assert!(
+        sink.next_within(Duration::from_millis(2500))
+            .await
+            .is_none(),
+        "a mail arrived twice"
+    );
+    until_outbox(&first, (0, 3, 0)).await;
+    // Each newer link voided the one before, whichever instance wrote it.
+    let links = "SELECT COUNT(*) FROM email_tokens WHERE kind = 'reset'";
+    assert_eq!(first.sql_number(links).await, 1);
+}
