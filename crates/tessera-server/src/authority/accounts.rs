@@ -202,7 +202,8 @@ impl Authority {
         actor: Option<i64>,
     ) -> Result<Option<Arc<User>>, AuthError> {
         if let Some(email) = &change.email
-            && (email.len() > 254 || (!email.is_empty() && !crate::mail::is_deliverable(email)))
+            && !email.is_empty()
+            && !crate::mail::is_deliverable(email)
         {
             return Err(field_error("email", "Enter a valid email address."));
         }

@@ -1,8 +1,10 @@
 //! Account recovery: password reset and email verification by mailed
-//! links. Requests write the link (its hash) and the mail to the outbox in
-//! one transaction and answer; the mail sender delivers. A reset request
-//! does the same work whether or not the address is known, and past the
-//! limits it still answers alike, sending nothing.
+//! links. A verification request writes its link (the token's hash) and its
+//! mail to the outbox in one transaction and answers. A reset request only
+//! records the address asked for, the same work whether or not anybody has
+//! it, and answers alike past the limits; the server's mail task then looks
+//! the address up and writes the links ([`Authority::dispatch_mail_requests`]).
+//! The mail sender delivers the outbox.
 
 use super::*;
 use crate::config::EmailVerification;
@@ -28,12 +30,6 @@ fn invalid_link() -> AuthError {
 }
 
 impl Authority {
-    /// Whether mail is configured (`smtp_url` and `public_url`): without it
-    /// the recovery operations answer [`AuthError::EmailUnavailable`].
-    pub fn email_enabled(&self) -> bool {
-        self.letters.is_some()
-    }
-
     fn letters(&self) -> Result<&Letters, AuthError> {
         self.letters.as_ref().ok_or(AuthError::EmailUnavailable)
     }
