@@ -103,7 +103,7 @@ impl Letters {
         };
         let templates = match &settings.mail_templates {
             Some(dir) => Templates::load(std::path::Path::new(dir))?,
-            None => Templates::built_in(),
+            None => Templates::built_in()?,
         };
         Ok(Some(Letters {
             public_url: public_url.trim_end_matches('/').to_owned(),

@@ -106,12 +106,14 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// The built-in texts.
-    pub fn built_in() -> Templates {
-        Templates {
-            reset: Template::parse(BUILT_IN_RESET).unwrap_or_else(|e| unreachable!("{e}")),
-            verify: Template::parse(BUILT_IN_VERIFY).unwrap_or_else(|e| unreachable!("{e}")),
-        }
+    /// The built-in texts (checked like any others: a test keeps them valid).
+    pub fn built_in() -> Result<Templates, String> {
+        let parse =
+            |text, name| Template::parse(text).map_err(|e| format!("the built-in {name}: {e}"));
+        Ok(Templates {
+            reset: parse(BUILT_IN_RESET, "reset.txt")?,
+            verify: parse(BUILT_IN_VERIFY, "verify.txt")?,
+        })
     }
 
     /// `reset.txt` and `verify.txt` from `dir`, or one sentence saying
@@ -143,7 +145,7 @@ mod tests {
 
     #[test]
     fn the_built_in_texts_name_the_link_the_product_and_the_expiry() {
-        let templates = Templates::built_in();
+        let templates = Templates::built_in().unwrap();
         for template in [&templates.reset, &templates.verify] {
             let (subject, body) = template.render(FILL);
             assert!(subject.contains("Tessera"), "{subject}");
