@@ -22,8 +22,55 @@ const M_COST_KIB: u32 = 19_456;
 const MAX_VERIFY_KIB: u32 = 262_144;
 
 fn params() -> Params {
+    if insecure_test_cost() {
+        // Argon2's minimum (8 KiB, one pass): what the test suite hashes at.
+        return Params::new(8, 1, 1, None).unwrap_or_default();
+    }
     // These constants are valid Argon2 parameters; `Params::new` cannot refuse them.
     Params::new(M_COST_KIB, 2, 1, None).unwrap_or_default()
+}
+
+/// Whether this process hashes new passwords at an insecure cost, for its
+/// test suite. Never in a build without the `insecure-test-hashing` feature
+/// (which only the test suite enables, as a dev-dependency, so `cargo build`
+/// and `cargo install` never have it); in one with it, only after
+/// [`use_insecure_test_cost`] or with `TESSERA_TEST_INSECURE_HASHING=1` in
+/// the environment.
+pub fn insecure_test_cost() -> bool {
+    #[cfg(feature = "insecure-test-hashing")]
+    {
+        test_cost::chosen()
+    }
+    #[cfg(not(feature = "insecure-test-hashing"))]
+    {
+        false
+    }
+}
+
+/// Hashes new passwords at Argon2's minimum cost from now on, in this
+/// process: tests that hash hundreds of passwords on two cores. Call it
+/// before the first hash (a hash made earlier still verifies, and is
+/// replaced at its next login as any older hash is).
+#[cfg(feature = "insecure-test-hashing")]
+pub fn use_insecure_test_cost() {
+    test_cost::CHOSEN.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(feature = "insecure-test-hashing")]
+mod test_cost {
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub(super) static CHOSEN: AtomicBool = AtomicBool::new(false);
+
+    /// Read once: a child process the tests start is told by its environment.
+    static FROM_ENVIRONMENT: LazyLock<bool> = LazyLock::new(|| {
+        std::env::var_os("TESSERA_TEST_INSECURE_HASHING").is_some_and(|v| v == "1")
+    });
+
+    pub(super) fn chosen() -> bool {
+        CHOSEN.load(Ordering::Relaxed) || *FROM_ENVIRONMENT
+    }
 }
 
 /// Working memory for one Argon2 hash, reused from hash to hash. Allocating

@@ -107,6 +107,9 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let addr = listener.local_addr()?;
     println!("Tessera listening on {addr}");
     tracing::info!(%addr, "listening");
+    if tessera_core::password::insecure_test_cost() {
+        tracing::warn!("passwords are hashed at an insecure test cost (a test build, asked for)");
+    }
     serve(authority, listener, shutdown_signal()).await
 }
 

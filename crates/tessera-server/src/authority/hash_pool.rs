@@ -3,8 +3,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tessera_core::password::HashMemory;
+// The runtime's clock, which a test can pause and move.
+use tokio::time::Instant;
 
 /// How long the pool keeps memory nobody uses. Logins in a burst (or a
 /// test suite) find it warm; an idle server holds none of it a moment later.
@@ -77,7 +79,9 @@ async fn release_when_idle(inner: Arc<Inner>) {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    // The runtime's clock moves only when every task waits: each sleep
+    // below takes no time, and the release task runs exactly as it would.
+    #[tokio::test(start_paused = true)]
     async fn memory_is_reused_while_hashes_come_and_freed_when_they_stop() {
         let pool = HashPool::default();
         let memory = pool.take();

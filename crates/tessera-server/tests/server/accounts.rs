@@ -328,6 +328,7 @@ async fn a_deactivation_by_another_process_revokes_tokens_within_a_second() {
 async fn a_user_from_createsuperuser_is_accepted_at_once() {
     let s = Server::start("").await;
     let mut child = std::process::Command::new(binary())
+        .envs(hashing_env())
         .args(["--config"])
         .arg(s.config_path())
         .args([

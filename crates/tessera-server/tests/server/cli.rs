@@ -23,6 +23,7 @@ fn run(
 ) -> (i32, String, String) {
     command
         .args(args)
+        .envs(hashing_env())
         .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -138,6 +138,10 @@ impl Place {
     /// A place on `database`; `None` (skipped, saying so) for PostgreSQL
     /// when `TESSERA_TEST_POSTGRES_URL` is not set.
     async fn on(database: Database) -> Option<Arc<Place>> {
+        // Before anything of this process hashes (the harness's own users).
+        if !real_hashing() {
+            tessera_core::password::use_insecure_test_cost();
+        }
         let dir = tempfile::Builder::new()
             .prefix("tessera-test")
             .tempdir_in(scratch_root())
@@ -264,6 +268,24 @@ pub fn available(what: &str, present: bool) -> bool {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped: {message}");
     false
+}
+
+/// The environment variable that makes a `tessera` process the tests start
+/// hash at Argon2's minimum cost; a test that measures hashing passes it as
+/// `""` (the cost is real then).
+pub const TEST_HASHING: &str = "TESSERA_TEST_INSECURE_HASHING";
+
+/// Whether this binary's servers hash at the real cost: the timing tests,
+/// which measure what an attacker would. Every other test hashes at
+/// Argon2's minimum: what it tests is the same, and hundreds of real hashes
+/// were a quarter of the suite's time on two cores.
+fn real_hashing() -> bool {
+    env!("CARGO_CRATE_NAME").starts_with("timing")
+}
+
+/// The environment a `tessera` process starts with, before the test's own.
+pub fn hashing_env() -> [(&'static str, &'static str); 1] {
+    [(TEST_HASHING, if real_hashing() { "" } else { "1" })]
 }
 
 pub fn binary() -> &'static str {
@@ -433,6 +455,7 @@ impl Server {
             .arg("serve")
             .current_dir(dir)
             .env("TESSERA_LOG", "info")
+            .envs(hashing_env())
             .envs(env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -799,6 +822,7 @@ impl Server {
             .arg("--config")
             .arg(self.config_path())
             .args(args)
+            .envs(hashing_env())
             .envs(env.iter().copied())
             .current_dir(self.dir())
             .stdin(Stdio::piped())

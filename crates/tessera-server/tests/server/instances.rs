@@ -21,6 +21,7 @@ async fn start_together(
                 .arg(config)
                 .arg("serve")
                 .env("TESSERA_LOG", "warn")
+                .envs(hashing_env())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true)
