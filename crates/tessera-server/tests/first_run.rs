@@ -108,6 +108,9 @@ fn the_readmes_first_command_serves_healthz_in_a_fresh_clone() {
         .env("CARGO_TARGET_DIR", target_dir())
         .env("TESSERA_BIND", "127.0.0.1:0")
         .env("CARGO_TERM_COLOR", "never")
+        // Asks for the test suite's cheap password hashing, which a build
+        // made as a user makes it must not have (asserted below).
+        .env("TESSERA_TEST_INSECURE_HASHING", "1")
         .env_remove("CARGO_MAKEFLAGS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -143,6 +146,11 @@ fn the_readmes_first_command_serves_healthz_in_a_fresh_clone() {
     assert!(
         stopped.success(),
         "the server did not stop cleanly: {stopped}"
+    );
+    assert!(
+        !log_text().contains("insecure test cost"),
+        "the release build hashes at the test suite's cost:\n{}",
+        log_text()
     );
 }
 
