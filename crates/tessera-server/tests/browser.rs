@@ -66,9 +66,19 @@ impl Browser {
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-quic", "--no-first-run", "--window-size=1280,1100",
+                    "--disable-quic", "--no-first-run",
+                    // Smaller than a laptop's screen, with room for Swagger UI's
+                    // layout: fewer pixels to paint on two busy cores.
+                    "--window-size=1024,768",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                // Debian's Chromium opens its New Tab Page at start, and every
+                // WebDriver command waits for it to load: one run in three it
+                // took 5 s, and stalled both tests. A blank page loads at once.
+                "prefs": {
+                    "session.restore_on_startup": 4,
+                    "session.startup_urls": ["about:blank"],
+                },
             }),
         );
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
