@@ -14,9 +14,11 @@
 mod accounts;
 mod audit_trail;
 mod hash_pool;
+mod model;
 mod recovery;
 pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserChange, UsersPage};
 pub use audit_trail::{AUDIT_EVENTS, AuditPage};
+pub use model::{LoginMethod, NewAccount, Refreshed, SessionOrigin, TokenPair, Transport, User};
 pub use sync::NotReady;
 mod session_list;
 mod sessions;
@@ -36,11 +38,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use tessera_core::claims::{Subject, TokenType, VerifiedClaims, new_token_id, secrets_match};
+use tessera_core::claims::{TokenType, VerifiedClaims, new_token_id, secrets_match};
 use tessera_core::clock::Clock;
 use tessera_core::keys::KeyRing;
 use tessera_core::password::{self, HashMemory, PasswordPolicy};
-use tessera_core::revocation::{RevocationSet, UserStanding};
+use tessera_core::revocation::RevocationSet;
 use tessera_core::token::{self, Grant, IssuedToken, TokenPolicy};
 use tessera_core::username::Username;
 use tessera_core::verified::VerifiedTokens;
@@ -108,179 +110,6 @@ fn field_error(field: &str, message: impl Into<String>) -> AuthError {
     let mut errors = FieldErrors::new();
     errors.insert(field.to_owned(), vec![message.into()]);
     AuthError::Fields(errors)
-}
-
-/// A user as the rest of the server sees it: everything but the password hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    /// Id.
-    pub id: i64,
-    /// Normalised username.
-    pub username: String,
-    /// Email, `""` when none.
-    pub email: String,
-    /// Staff flag.
-    pub is_staff: bool,
-    /// Superuser flag.
-    pub is_superuser: bool,
-    /// Active flag.
-    pub is_active: bool,
-    /// Current token version.
-    pub token_version: i64,
-    /// Unix seconds.
-    pub date_joined: i64,
-    /// Unix seconds.
-    pub last_login: Option<i64>,
-    /// The row's revision: higher is newer.
-    pub revision: i64,
-    /// The user followed a link mailed to `email`.
-    pub email_verified: bool,
-}
-
-impl From<UserRecord> for User {
-    fn from(r: UserRecord) -> Self {
-        Self {
-            id: r.id,
-            username: r.username,
-            email: r.email,
-            is_staff: r.is_staff,
-            is_superuser: r.is_superuser,
-            is_active: r.is_active,
-            token_version: r.token_version,
-            date_joined: r.date_joined,
-            last_login: r.last_login,
-            revision: r.revision,
-            email_verified: r.email_verified,
-        }
-    }
-}
-
-impl User {
-    fn standing(&self) -> UserStanding {
-        UserStanding {
-            token_version: self.token_version,
-            is_active: self.is_active,
-        }
-    }
-
-    fn subject(&self) -> Subject {
-        Subject {
-            user_id: self.id,
-            username: self.username.clone(),
-            email: self.email.clone(),
-            is_staff: self.is_staff,
-            token_version: self.token_version,
-        }
-    }
-}
-
-/// How tokens travel to the client: in the response body (for an
-/// `Authorization` header), or in cookies (browsers), which adds CSRF values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// In the body; the client sends them back in a header.
-    Header,
-    /// In HttpOnly cookies, with CSRF values for the double-submit check.
-    Cookie,
-}
-
-impl Transport {
-    /// Cookies when the client asks for them and cookies are a configured
-    /// token location; the response body otherwise.
-    pub fn chosen(cookies_requested: bool, settings: &Settings) -> Transport {
-        if cookies_requested
-            && settings
-                .token_locations
-                .contains(&crate::config::TokenLocation::Cookies)
-        {
-            Transport::Cookie
-        } else {
-            Transport::Header
-        }
-    }
-}
-
-/// An access and a refresh token from one login.
-#[derive(Debug, Clone)]
-pub struct TokenPair {
-    /// The access token.
-    pub access: IssuedToken,
-    /// The refresh token.
-    pub refresh: IssuedToken,
-}
-
-/// The result of a refresh: a new access token, and a new refresh token when rotating.
-#[derive(Debug, Clone)]
-pub struct Refreshed {
-    /// The new access token.
-    pub access: IssuedToken,
-    /// The new refresh token, when rotation is on.
-    pub refresh: Option<IssuedToken>,
-}
-
-/// How a session began (`method` of a session record).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginMethod {
-    /// A password login on simplejwt's route or the page.
-    Password,
-    /// The OAuth2 password grant.
-    OAuth,
-    /// Flask-JWT-Extended's `/login`.
-    FlaskJwtExtended,
-    /// FastAPI's `/token`.
-    Fastapi,
-}
-
-impl LoginMethod {
-    /// Its name in session records.
-    pub fn name(self) -> &'static str {
-        match self {
-            LoginMethod::Password => "password",
-            LoginMethod::OAuth => "oauth",
-            LoginMethod::FlaskJwtExtended => "flask_jwt_extended",
-            LoginMethod::Fastapi => "fastapi",
-        }
-    }
-}
-
-/// Where and how a session begins: what its user will see of it.
-#[derive(Debug, Clone)]
-pub struct SessionOrigin {
-    /// The client address (section 5's trusted-proxy rule).
-    pub ip: IpAddr,
-    /// The User-Agent, at most [`SessionOrigin::USER_AGENT_CHARS`] characters.
-    pub user_agent: String,
-    /// The route it began on.
-    pub method: LoginMethod,
-}
-
-impl SessionOrigin {
-    /// The most of a User-Agent kept.
-    pub const USER_AGENT_CHARS: usize = 256;
-
-    /// An origin, the User-Agent cut to its first 256 characters.
-    pub fn new(ip: IpAddr, user_agent: &str, method: LoginMethod) -> Self {
-        Self {
-            ip,
-            user_agent: user_agent.chars().take(Self::USER_AGENT_CHARS).collect(),
-            method,
-        }
-    }
-}
-
-/// What a new account needs.
-#[derive(Debug, Clone, Copy)]
-pub struct NewAccount<'a> {
-    /// Username as typed (normalised here).
-    pub username: &'a str,
-    /// Password in clear; hashed here.
-    pub password: &'a str,
-    /// Email, `""` for none.
-    pub email: &'a str,
-    /// Staff and superuser (the `createsuperuser` command).
-    pub superuser: bool,
-    /// The client's address, for the signup rate limit; `None` from the CLI.
-    pub client: Option<IpAddr>,
 }
 
 /// Why the authority could not start.

@@ -1,0 +1,204 @@
+//! The in-memory state against the database: races and gaps that must not
+//! leave memory behind it. The keys' race at start is in `key_race.rs`.
+
+mod key_race;
+
+use super::*;
+use tessera_core::clock::FixedClock;
+use tessera_store::SqliteStore;
+
+const PASSWORD: &str = "vivid-otter-canyon-1987!";
+const NOW: i64 = 1_800_000_000;
+
+struct World {
+    _dir: tempfile::TempDir,
+    authority: Arc<Authority>,
+    /// The same database opened a second time: another process.
+    other: SqliteStore,
+}
+
+/// The origin of the logins of these tests.
+fn test_origin() -> SessionOrigin {
+    SessionOrigin::new(IpAddr::from([127, 0, 0, 1]), "test", LoginMethod::Password)
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
+    let settings = Settings {
+        database_url: url.clone(),
+        login_rate_limit: None,
+        signup_rate_limit: None,
+        ..Settings::default()
+    };
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let clock = Arc::new(FixedClock::new(NOW));
+    let authority = Authority::open(settings, Arc::new(store), clock)
+        .await
+        .unwrap();
+    let other = SqliteStore::connect(&url).await.unwrap();
+    World {
+        _dir: dir,
+        authority: Arc::new(authority),
+        other,
+    }
+}
+
+async fn sign_up(authority: &Authority, name: &str) -> Arc<User> {
+    authority
+        .signup(NewAccount {
+            username: name,
+            password: PASSWORD,
+            email: "",
+            superuser: false,
+            client: None,
+        })
+        .await
+        .unwrap()
+}
+
+/// Deactivates `id` from the other process, as the CLI or an admin there would.
+async fn deactivate_elsewhere(w: &World, id: i64, now: i64) {
+    let update = UserUpdate {
+        is_active: Some(false),
+        bump_token_version: true,
+        ..Default::default()
+    };
+    w.other.update_user(id, update, now).await.unwrap().unwrap();
+}
+
+async fn assert_memory_agrees_with_the_database(w: &World, id: i64) {
+    let stored = w.other.user_by_id(id).await.unwrap().unwrap();
+    let held = w.authority.users.get(id).unwrap();
+    assert_eq!(*held, User::from(stored));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_held_at_the_hash_while_the_user_is_deactivated_give_no_usable_token() {
+    let w = world().await;
+    let alice = sign_up(&w.authority, "alice").await;
+    let permits = w.authority.hashing.available_permits() as u32;
+    for trial in 0..3 {
+        // Every hashing permit held here: the logins read the user, then queue.
+        let held = w.authority.hashing.acquire_many(permits).await.unwrap();
+        let logins: Vec<_> = (0..6)
+            .map(|_| {
+                let authority = w.authority.clone();
+                tokio::spawn(async move {
+                    let origin = test_origin();
+                    authority
+                        .login("alice", PASSWORD, &origin, Transport::Header)
+                        .await
+                })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while w.authority.hashing_queued() < 6 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the logins never queued"
+            );
+            tokio::task::yield_now().await;
+        }
+        deactivate_elsewhere(&w, alice.id, NOW).await;
+        w.authority.sync().await.unwrap();
+        assert!(!w.authority.users.get(alice.id).unwrap().is_active);
+        drop(held);
+        for login in logins {
+            // A login may answer either way; a token it hands out must not work.
+            if let Ok((pair, _)) = login.await.unwrap() {
+                let refused = w.authority.check(&pair.access.token, None).await;
+                assert!(
+                    matches!(refused, Err(AuthError::Token(Refusal::Revoked))),
+                    "trial {trial}: {refused:?}"
+                );
+                let refreshed = w
+                    .authority
+                    .refresh(&pair.refresh.token, Transport::Header, None, &test_origin())
+                    .await;
+                assert!(refreshed.is_err(), "trial {trial}");
+            }
+        }
+        assert!(
+            !w.authority.users.get(alice.id).unwrap().is_active,
+            "trial {trial}"
+        );
+        assert_memory_agrees_with_the_database(&w, alice.id).await;
+        // Active again for the next trial.
+        let update = UserUpdate {
+            is_active: Some(true),
+            ..Default::default()
+        };
+        w.other.update_user(alice.id, update, NOW).await.unwrap();
+        w.authority.sync().await.unwrap();
+        assert!(w.authority.users.get(alice.id).unwrap().is_active);
+    }
+}
+
+#[tokio::test]
+async fn a_user_read_before_an_update_does_not_replace_it_in_memory() {
+    let w = world().await;
+    let alice = sign_up(&w.authority, "alice").await;
+    // A copy read now, and applied after a deactivation has been synced (as
+    // `user()` on a miss, a login or a token issue would).
+    let stale = w.other.user_by_id(alice.id).await.unwrap().unwrap();
+    deactivate_elsewhere(&w, alice.id, NOW).await;
+    w.authority.sync().await.unwrap();
+    let kept = w.authority.remember(stale);
+    assert!(!kept.is_active);
+    assert_memory_agrees_with_the_database(&w, alice.id).await;
+    // And a token issued from here on is refused.
+    let issued = w.authority.issue_access_token("alice", None).await;
+    assert!(
+        matches!(issued, Err(AuthError::NoActiveAccount)),
+        "{issued:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_gap_in_the_change_log_reloads_everything() {
+    let w = world().await;
+    let alice = sign_up(&w.authority, "alice").await;
+    let (pair, _) = w
+        .authority
+        .login("alice", PASSWORD, &test_origin(), Transport::Header)
+        .await
+        .unwrap();
+    // Up to date with the log (this process's own writes come back through it).
+    w.authority.sync().await.unwrap();
+    let before = w.authority.applied_change();
+    // Another process deactivates alice, and the entry is pruned before this
+    // process reads it (it was behind for longer than the log is kept) ...
+    deactivate_elsewhere(&w, alice.id, NOW - 7200).await;
+    w.other.prune(NOW, NOW - 3600).await.unwrap();
+    // ... then writes something else, which this process does see.
+    w.other
+        .revoke_family("0123456789abcdef0123456789abcdef", alice.id, NOW + 60, NOW)
+        .await
+        .unwrap();
+    w.authority.sync().await.unwrap();
+    assert!(!w.authority.users.get(alice.id).unwrap().is_active);
+    assert_memory_agrees_with_the_database(&w, alice.id).await;
+    let refused = w.authority.check(&pair.access.token, None).await;
+    assert!(
+        matches!(refused, Err(AuthError::Token(Refusal::Revoked))),
+        "{refused:?}"
+    );
+    assert!(w.authority.applied_change() > before + 1);
+    // From the reloaded position on, the log is followed as usual.
+    assert_eq!(w.authority.sync().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn without_a_gap_the_log_is_applied_entry_by_entry() {
+    let w = world().await;
+    let alice = sign_up(&w.authority, "alice").await;
+    // This process's own writes (its key, the signup) come back through the log too.
+    w.authority.sync().await.unwrap();
+    let before = w.authority.applied_change();
+    deactivate_elsewhere(&w, alice.id, NOW).await;
+    assert_eq!(w.authority.sync().await.unwrap(), 1);
+    assert_eq!(w.authority.applied_change(), before + 1);
+    assert!(!w.authority.users.get(alice.id).unwrap().is_active);
+}
