@@ -93,6 +93,21 @@ fn read_query(query: &HashMap<String, String>) -> Result<(AuditFilter, i64, i64)
     }
 }
 
+/// The address of one page of events: the filters as given (they were
+/// valid), in a stable order, then the page and its size.
+fn page_link(base: &str, query: &HashMap<String, String>, page: i64, page_size: i64) -> Value {
+    let mut pairs: Vec<(&str, String)> = query
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "page" | "page_size"))
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    pairs.sort();
+    pairs.push(("page", page.to_string()));
+    pairs.push(("page_size", page_size.to_string()));
+    let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    json!(format!("{base}?{encoded}"))
+}
+
 /// `GET /api/admin/audit?user_id=&event=&since=&until=&page=&page_size=`.
 #[utoipa::path(
     get,
@@ -129,25 +144,9 @@ pub async fn list(
         next,
         previous,
     } = authority.audit_page(&filter, page, page_size).await?;
-    // The links repeat the filters as given (they were valid).
-    let mut kept: Vec<(&String, &String)> = query
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "page" | "page_size"))
-        .collect();
-    kept.sort();
     let base = format!("{}/api/admin/audit", origin.base(authority.settings()));
-    let link = |p: Option<i64>| {
-        p.map_or(Value::Null, |p| {
-            let mut pairs: Vec<(String, String)> = kept
-                .iter()
-                .map(|(k, v)| ((*k).clone(), (*v).clone()))
-                .collect();
-            pairs.push(("page".into(), p.to_string()));
-            pairs.push(("page_size".into(), page_size.to_string()));
-            let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-            json!(format!("{base}?{encoded}"))
-        })
-    };
+    let link =
+        |page: Option<i64>| page.map_or(Value::Null, |p| page_link(&base, &query, p, page_size));
     Ok(Json(json!({
         "count": count,
         "next": link(next),

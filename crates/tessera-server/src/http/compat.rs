@@ -226,15 +226,26 @@ pub async fn fastapi_token(
         Some(BodyFormat::Form) => payload?.0,
         _ => Map::new(),
     };
+    let (username, password) = fastapi_credentials(&form).map_err(FastApiError::Invalid)?;
+    let origin = origin(client, &headers, LoginMethod::Fastapi);
+    let (pair, _) = authority
+        .login(username, password, &origin, Transport::Header)
+        .await?;
+    Ok(token_response(&pair.access, &pair.refresh.token))
+}
+
+/// The username and password of FastAPI's `OAuth2PasswordRequestForm`, or
+/// pydantic's list of what is wrong with the form.
+fn fastapi_credentials(form: &Map<String, Value>) -> Result<(&str, &str), Vec<Value>> {
     let mut problems = Vec::new();
     for name in ["username", "password"] {
-        if string(&form, name).is_none() {
+        if string(form, name).is_none() {
             problems.push(json!({
                 "type": "missing", "loc": ["body", name], "msg": "Field required", "input": null,
             }));
         }
     }
-    if let Some(grant_type) = string(&form, "grant_type")
+    if let Some(grant_type) = string(form, "grant_type")
         && grant_type != "password"
     {
         problems.push(json!({
@@ -244,17 +255,13 @@ pub async fn fastapi_token(
         }));
     }
     let (Some(username), Some(password), true) = (
-        string(&form, "username"),
-        string(&form, "password"),
+        string(form, "username"),
+        string(form, "password"),
         problems.is_empty(),
     ) else {
-        return Err(FastApiError::Invalid(problems));
+        return Err(problems);
     };
-    let origin = origin(client, &headers, LoginMethod::Fastapi);
-    let (pair, _) = authority
-        .login(username, password, &origin, Transport::Header)
-        .await?;
-    Ok(token_response(&pair.access, &pair.refresh.token))
+    Ok((username, password))
 }
 
 /// The errors of the FastAPI route: FastAPI's 422 validation body, and the

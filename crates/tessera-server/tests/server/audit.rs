@@ -162,6 +162,48 @@ async fn the_filters_refuse_bad_values_naming_the_parameter() {
 }
 
 #[tokio::test]
+async fn pages_link_to_each_other_keeping_the_filters() {
+    let s = Server::start("login_rate_limit = \"off\"").await;
+    let (root, _) = s.superuser("root").await;
+    s.create_user("alice", false).await;
+    for _ in 0..3 {
+        let r = s
+            .post(
+                "/api/token/",
+                json!({"username": "alice", "password": "not-her-password"}),
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    events(&s, &root, "event=login_failed", 3).await;
+    let page = |n: u32| {
+        let (s, root) = (&s, &root);
+        async move {
+            let path = format!("/api/admin/audit?page={n}&event=login_failed&page_size=1");
+            let r = s.get_with_token(&path, root).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body
+        }
+    };
+    // The filters as given, in order, then the page and its size; absolute
+    // addresses, as Django REST framework's pagination gives them.
+    let at = |n: u32| {
+        json!(format!(
+            "{}/api/admin/audit?event=login_failed&page={n}&page_size=1",
+            s.base
+        ))
+    };
+    let first = page(1).await;
+    assert_eq!(first["count"], 3);
+    assert_eq!((&first["previous"], &first["next"]), (&Value::Null, &at(2)));
+    let second = page(2).await;
+    assert_eq!((&second["previous"], &second["next"]), (&at(1), &at(3)));
+    let last = page(3).await;
+    assert_eq!((&last["previous"], &last["next"]), (&at(2), &Value::Null));
+    assert_eq!(last["results"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn a_burst_of_a_thousand_failed_logins_is_logged_whole() {
     // One check a minute per name and address: the burst is refused before
     // hashing (login_throttled), as an attack would be, and every attempt
