@@ -124,15 +124,14 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let background = tokio::spawn(supervise(authority.clone()));
     let mail = match authority.mail_sender() {
-        Some(Ok(sender)) => Some(AbortOnDrop(tokio::spawn(deliver_mail(
-            authority.clone(),
-            Arc::new(sender),
-        )))),
+        Some(Ok(sender)) => Some(MailTask::start(authority.clone(), Arc::new(sender))),
         Some(Err(e)) => return Err(ServeError::Mail(e.to_string())),
         None => None,
     };
     let result = crate::http::serve(listener, authority.clone(), shutdown).await;
-    drop(mail);
+    if let Some(mail) = mail {
+        mail.stop().await;
+    }
     // Dropping the supervisor aborts the task it watches too.
     background.abort();
     let _ = background.await;
@@ -165,11 +164,60 @@ pub async fn supervise(authority: Arc<Authority>) {
     }
 }
 
-/// Runs [`send_mail`] for as long as the server runs, starting it again
-/// after a pause should its task die: mail waits in the outbox meanwhile.
-async fn deliver_mail(authority: Arc<Authority>, sender: Arc<MailSender>) {
+/// How long a stopping server lets the mail sender finish the try it is
+/// in (an SMTP exchange takes well under a second) before cutting it short.
+const MAIL_STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// The running mail sender, until [`MailTask::stop`].
+struct MailTask {
+    task: AbortOnDrop,
+    stopping: tokio::sync::watch::Sender<bool>,
+    sender: Arc<MailSender>,
+}
+
+impl MailTask {
+    fn start(authority: Arc<Authority>, sender: Arc<MailSender>) -> MailTask {
+        let (stopping, stop) = tokio::sync::watch::channel(false);
+        let task = AbortOnDrop(tokio::spawn(deliver_mail(authority, sender.clone(), stop)));
+        MailTask {
+            task,
+            stopping,
+            sender,
+        }
+    }
+
+    /// Lets the try under way end (up to [`MAIL_STOP_GRACE`]), then stops
+    /// the sender and gives back the mail it took and did not finish, so
+    /// that the next instance sends it at once, not when its lease ends.
+    async fn stop(mut self) {
+        let _ = self.stopping.send(true);
+        let _ = tokio::time::timeout(MAIL_STOP_GRACE, &mut self.task.0).await;
+        drop(self.task);
+        match tokio::time::timeout(Duration::from_secs(5), self.sender.release_taken()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "mail taken could not be given back; it is sent when its lease ends")
+            }
+            Err(_) => tracing::warn!(
+                "mail taken could not be given back in time; it is sent when its lease ends"
+            ),
+        }
+    }
+}
+
+/// Runs [`send_mail`] until `stop` says true, starting it again after a
+/// pause should its task die: mail waits in the outbox meanwhile.
+async fn deliver_mail(
+    authority: Arc<Authority>,
+    sender: Arc<MailSender>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        let mut task = AbortOnDrop(tokio::spawn(send_mail(authority.clone(), sender.clone())));
+        let mut task = AbortOnDrop(tokio::spawn(send_mail(
+            authority.clone(),
+            sender.clone(),
+            stop.clone(),
+        )));
         match (&mut task.0).await {
             Err(e) if e.is_panic() => {
                 tracing::error!("the mail sender died; starting it again");
@@ -184,9 +232,16 @@ async fn deliver_mail(authority: Arc<Authority>, sender: Arc<MailSender>) {
 /// this process writes either, and every [`mail::sender::POLL`] (another
 /// instance's writes, retries coming due). Storage failures are logged and
 /// tried again: mail waits, never lost.
-async fn send_mail(authority: Arc<Authority>, sender: Arc<MailSender>) {
+async fn send_mail(
+    authority: Arc<Authority>,
+    sender: Arc<MailSender>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let wake = authority.mail_wake();
     loop {
+        if *stop.borrow() {
+            return;
+        }
         let dispatched = authority
             .dispatch_mail_requests()
             .await
@@ -202,6 +257,7 @@ async fn send_mail(authority: Arc<Authority>, sender: Arc<MailSender>) {
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(mail::sender::POLL) => {}
+                Ok(()) = stop.changed() => {}
             }
         }
     }

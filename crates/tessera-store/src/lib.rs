@@ -353,6 +353,11 @@ pub trait LinkStore: Send + Sync {
         now: i64,
     ) -> StoreResult<()>;
 
+    /// Gives back mails taken by [`LinkStore::take_mail`] and neither sent
+    /// nor failed (a sender stopping mid-try): due again at `now`, for any
+    /// sender, instead of when their lease ends.
+    async fn release_mail(&self, ids: &[i64], now: i64) -> StoreResult<()>;
+
     /// How many mails wait, were sent and were given up on.
     async fn outbox_counts(&self) -> StoreResult<OutboxCounts>;
 }

@@ -11,7 +11,8 @@ use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::Duration;
 use tessera_core::clock::Clock;
 use tessera_store::{QueuedMail, Store};
@@ -44,6 +45,9 @@ pub struct MailSender {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     timeout: Duration,
+    /// The mails taken and not yet recorded as sent or failed: given back
+    /// by [`MailSender::release_taken`] when the sender stops mid-try.
+    taken: std::sync::Mutex<HashSet<i64>>,
 }
 
 impl MailSender {
@@ -80,7 +84,24 @@ impl MailSender {
             transport: builder.build(),
             from,
             timeout,
+            taken: Default::default(),
         })
+    }
+
+    fn taken(&self) -> MutexGuard<'_, HashSet<i64>> {
+        self.taken.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes the mails this sender took and did not finish due again at
+    /// once, for any sender: called once it has stopped (a try cut short
+    /// at shutdown would otherwise wait out its lease, two minutes).
+    pub async fn release_taken(&self) -> Result<(), tessera_store::StoreError> {
+        let ids: Vec<i64> = self.taken().drain().collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(mails = ids.len(), "mail taken but not sent is given back");
+        self.store.release_mail(&ids, self.clock.now()).await
     }
 
     /// Takes the mail due now and tries each once; how many were taken.
@@ -90,8 +111,10 @@ impl MailSender {
             .store
             .take_mail(now, now + LEASE_SECONDS, BATCH)
             .await?;
+        self.taken().extend(due.iter().map(|mail| mail.id));
         for mail in &due {
             self.try_once(mail).await?;
+            self.taken().remove(&mail.id);
         }
         Ok(due.len())
     }

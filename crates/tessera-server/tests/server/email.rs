@@ -650,6 +650,38 @@ async fn mail_asked_for_while_the_mail_server_is_down_arrives_after_a_restart() 
 }
 
 #[tokio::test]
+async fn mail_cut_short_by_a_restart_is_sent_at_once_after_it() {
+    if python().is_none() {
+        return;
+    }
+    // A mail server that never answers: the try is still under way (taken,
+    // no error yet) when Tessera restarts, well within smtp_timeout.
+    let silent = BadServer::silent().await;
+    let port = silent.port;
+    let s = Server::start(&config_for(port)).await;
+    sign_up(&s, "mia", "mia@example.com").await;
+    request_reset(&s, "mia@example.com").await;
+    let in_flight =
+        "SELECT COUNT(*) FROM outbox WHERE attempts > 0 AND last_error = '' AND sent_at IS NULL";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.sql_number(in_flight).await == 0 {
+        assert!(Instant::now() < deadline, "the mail was never taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The stopping server cuts the try short and gives the mail back:
+    // without that, its two-minute lease would hold it past this test.
+    let s = s.restart().await;
+    drop(silent);
+    let mut sink = SmtpSink::start_on(port, false).await.unwrap();
+    let mail = sink.next_within(Duration::from_secs(15)).await;
+    let mail = mail.expect("the mail did not come after the restart");
+    assert_eq!(mail.to, ["mia@example.com"]);
+    let r = confirm(&s, &mail.token("reset"), "cut-short-then-sent-pass3").await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    until_outbox(&s, (0, 1, 0)).await;
+}
+
+#[tokio::test]
 async fn of_two_instances_exactly_one_mails_each_request() {
     let Some(mut sink) = SmtpSink::start().await else {
         return;

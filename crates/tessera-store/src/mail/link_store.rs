@@ -106,6 +106,10 @@ macro_rules! link_store {
                 $engine::mail_failed(&self.pool, id, retry_at, error, now).await
             }
 
+            async fn release_mail(&self, ids: &[i64], now: i64) -> StoreResult<()> {
+                $engine::release_mail(&self.pool, ids, now).await
+            }
+
             async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
                 $engine::outbox_counts(&self.pool).await
             }

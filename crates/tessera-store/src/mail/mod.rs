@@ -368,6 +368,24 @@ macro_rules! engine {
                 Ok(())
             }
 
+            /// Makes the unsent mails `ids` due at `now`.
+            pub(crate) async fn release_mail<'e, E>(executor: E, ids: &[i64], now: i64) -> StoreResult<()>
+            where
+                E: sqlx::Executor<'e, Database = $db> + Copy,
+            {
+                for id in ids {
+                    sqlx::query(
+                        "UPDATE outbox SET next_attempt_at = $1 \
+                         WHERE id = $2 AND sent_at IS NULL AND failed_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(executor)
+                    .await?;
+                }
+                Ok(())
+            }
+
             /// How many mails wait, were sent, were given up on.
             pub(crate) async fn outbox_counts<'e, E>(executor: E) -> StoreResult<OutboxCounts>
             where

@@ -80,6 +80,9 @@ impl tessera_store::LinkStore for RotatesAfterKeyRead {
     ) -> tessera_store::StoreResult<()> {
         self.inner.mail_failed(id, retry_at, error, now).await
     }
+    async fn release_mail(&self, ids: &[i64], now: i64) -> tessera_store::StoreResult<()> {
+        self.inner.release_mail(ids, now).await
+    }
     async fn outbox_counts(&self) -> tessera_store::StoreResult<tessera_store::OutboxCounts> {
         self.inner.outbox_counts().await
     }
