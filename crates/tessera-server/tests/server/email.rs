@@ -626,7 +626,8 @@ async fn mail_asked_for_while_the_mail_server_is_down_arrives_after_a_restart() 
     if python().is_none() {
         return;
     }
-    let port = free_port();
+    let closed = ClosedPort::new();
+    let port = closed.port;
     let s = Server::start(&config_for(port)).await;
     sign_up(&s, "kate", "kate@example.com").await;
     request_reset(&s, "kate@example.com").await;
@@ -635,6 +636,7 @@ async fn mail_asked_for_while_the_mail_server_is_down_arrives_after_a_restart() 
     let s = s.restart().await;
     assert_eq!(outbox(&s).await, (1, 0, 0));
     // ... and the mail server comes up afterwards.
+    drop(closed);
     let mut sink = SmtpSink::start_on(port, false).await.unwrap();
     let mail = sink.next().await;
     assert_eq!(mail.to, ["kate@example.com"]);

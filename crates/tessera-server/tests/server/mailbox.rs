@@ -65,10 +65,28 @@ pub fn python() -> Option<PathBuf> {
     super::harness::available(&what, ready).then_some(python)
 }
 
-/// A port nothing listens on now (the mail server of a test that starts it later).
-pub fn free_port() -> u16 {
-    let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    socket.local_addr().expect("addr").port()
+/// A port of 127.0.0.1 where no mail server runs yet: bound, so that no
+/// other test's server can take it meanwhile, and not listening, so that a
+/// connection is refused at once. Dropped right before a mail server starts
+/// on it.
+pub struct ClosedPort {
+    pub port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        // Without SO_REUSEADDR: no other socket may bind the port.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind");
+        let port = socket.local_addr().expect("addr").port();
+        ClosedPort {
+            port,
+            _socket: socket,
+        }
+    }
 }
 
 /// The SMTP sink: a child process, killed when dropped.
