@@ -10,7 +10,7 @@
 use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 use tessera_store::scratch::ScratchDatabase;
 use tessera_store::{PgStore, SqliteStore, Store};
 
@@ -309,9 +309,12 @@ async fn read_postgres_schema(conn: &mut PgConnection) -> Schema {
 }
 
 fn migration_files(engine: &str) -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(engine);
+    // The package's directory as cargo gives it to the running test: the one
+    // compiled in may be another clone's whose build cargo reused (clones
+    // sharing one target directory), since deleted.
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let dir = package.join("migrations").join(engine);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())

@@ -145,7 +145,7 @@ async fn swagger_ui_is_served_from_the_binary_with_no_network() {
 }
 
 fn repository() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    super::harness::package_dir().join("../..")
 }
 
 #[test]

@@ -288,6 +288,14 @@ pub fn hashing_env() -> [(&'static str, &'static str); 1] {
     [(TEST_HASHING, if real_hashing() { "" } else { "1" })]
 }
 
+/// This package's directory (crates/tessera-server), as cargo gives it to
+/// the running test: the path compiled in may name another clone whose build
+/// cargo reused (clones sharing one target directory), since deleted.
+pub fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_tessera")
 }

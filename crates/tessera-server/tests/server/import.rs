@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use tessera_store::UserRecord;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django");
+fn fixtures() -> String {
+    format!("{}/tests/fixtures/django", package_dir().display())
+}
 
 /// Settings of these tests: failed logins are part of them.
 const CONFIG: &str = "login_rate_limit = \"off\"";
@@ -19,13 +21,13 @@ const FIRST_SUMMARY: &str =
 
 /// Each fixture user's password (`None`: Django's unusable password).
 fn passwords() -> BTreeMap<String, Option<String>> {
-    let text = std::fs::read_to_string(Path::new(FIXTURES).join("passwords.json")).unwrap();
+    let text = std::fs::read_to_string(Path::new(&fixtures()).join("passwords.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 /// The fixture users as the jsonl file has them, by username.
 fn jsonl_users() -> BTreeMap<String, Value> {
-    let text = std::fs::read_to_string(Path::new(FIXTURES).join("users.jsonl")).unwrap();
+    let text = std::fs::read_to_string(Path::new(&fixtures()).join("users.jsonl")).unwrap();
     text.lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
         .map(|user| (user["username"].as_str().unwrap().to_owned(), user))
@@ -33,11 +35,11 @@ fn jsonl_users() -> BTreeMap<String, Value> {
 }
 
 fn django_db() -> String {
-    format!("sqlite://{FIXTURES}/db.sqlite3")
+    format!("sqlite://{}/db.sqlite3", fixtures())
 }
 
 fn fixture(name: &str) -> String {
-    format!("{FIXTURES}/{name}")
+    format!("{}/{name}", fixtures())
 }
 
 /// Runs `tessera import-users ARGS`, expecting success; its standard output.

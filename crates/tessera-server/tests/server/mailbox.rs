@@ -109,7 +109,7 @@ impl SmtpSink {
             return None;
         }
         let python = python()?;
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smtp_sink.py");
+        let script = super::harness::package_dir().join("tests/fixtures/smtp_sink.py");
         let mut command = Command::new(python);
         command.arg(script).arg(port.to_string());
         if refuse {

@@ -24,8 +24,7 @@ fn free_port() -> u16 {
 
 /// The `n`th ```nginx block of the README (from 0).
 fn readme_snippet(n: usize) -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let readme = std::fs::read_to_string(package_dir().join("../../README.md")).unwrap();
     let block = readme
         .split("```nginx\n")
         .nth(n + 1)

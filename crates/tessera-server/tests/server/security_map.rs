@@ -3,19 +3,22 @@
 
 use std::path::Path;
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+fn root() -> String {
+    format!("{}/../..", super::harness::package_dir().display())
+}
 
 /// Where a `file::function` reference of SECURITY.md lives.
 fn source_of(reference: &str) -> Option<(String, String)> {
     let (file, function) = reference.rsplit_once("::")?;
+    let root = root();
     let candidates = [
-        format!("{ROOT}/crates/tessera-server/tests/server/{file}.rs"),
-        format!("{ROOT}/crates/tessera-server/tests/{file}.rs"),
-        format!("{ROOT}/crates/tessera-core/tests/{file}.rs"),
-        format!("{ROOT}/crates/{file}.rs"),
-        format!("{ROOT}/crates/{file}/mod.rs"),
+        format!("{root}/crates/tessera-server/tests/server/{file}.rs"),
+        format!("{root}/crates/tessera-server/tests/{file}.rs"),
+        format!("{root}/crates/tessera-core/tests/{file}.rs"),
+        format!("{root}/crates/{file}.rs"),
+        format!("{root}/crates/{file}/mod.rs"),
         // A module's unit tests may sit in a file of their own.
-        format!("{ROOT}/crates/{file}/tests.rs"),
+        format!("{root}/crates/{file}/tests.rs"),
     ];
     let declares = |p: &String| {
         std::fs::read_to_string(p).is_ok_and(|source| {
@@ -32,7 +35,7 @@ fn source_of(reference: &str) -> Option<(String, String)> {
 
 #[test]
 fn every_test_named_in_security_md_exists() {
-    let doc = std::fs::read_to_string(format!("{ROOT}/docs/SECURITY.md")).unwrap();
+    let doc = std::fs::read_to_string(format!("{}/docs/SECURITY.md", root())).unwrap();
     let mut checked = 0;
     for line in doc.lines().filter(|l| l.starts_with('|')) {
         let Some(tests) = line.trim_end_matches('|').rsplit('|').next() else {

@@ -75,7 +75,13 @@ fn secrets_are_masked_in_the_effective_file() {
 
 #[test]
 fn docs_configuration_md_is_the_generated_reference() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/CONFIGURATION.md");
+    // The package as cargo runs this test (the path compiled in may be
+    // another clone's, when clones share a target directory).
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        std::path::PathBuf::from,
+    );
+    let path = package.join("../../docs/CONFIGURATION.md");
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == reference_markdown(),
