@@ -13,6 +13,7 @@ mod batch;
 mod import;
 mod mail;
 mod model;
+mod pool;
 mod postgres;
 pub mod scratch;
 mod sessions;
@@ -86,16 +87,22 @@ impl StoreError {
 }
 
 /// SQLSTATE classes and codes of a server that cannot serve now: 08
-/// (connection exception), 57P01-57P05 (shutdown, cannot connect now,
-/// idle-session timeout), 53300 (too many connections), 55000 (the database
-/// takes no connections), 3D000 (no such database, as while it is being
-/// restored). For SQLite, whose codes are numbers: BUSY (5) and LOCKED (6),
-/// in their extended forms too.
+/// (connection exception), 53 (insufficient resources: disk full, out of
+/// memory, too many connections), 57P01-57P05 (shutdown, cannot connect
+/// now, idle-session timeout), 55000 (the database takes no connections),
+/// 3D000 (no such database, as while it is being restored). For SQLite,
+/// whose codes are numbers: BUSY (5), LOCKED (6), IOERR (10: a read or
+/// write the disk refused) and FULL (13), in their extended forms too.
 fn unavailable_code(code: &str, sqlite: bool) -> bool {
     if sqlite {
-        return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+        return code
+            .parse::<i32>()
+            .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13));
     }
-    code.starts_with("08") || code.starts_with("57P") || ["53300", "55000", "3D000"].contains(&code)
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P")
+        || ["55000", "3D000"].contains(&code)
 }
 
 /// Result of storage calls.
@@ -369,7 +376,7 @@ mod tests {
     #[test]
     fn codes_of_a_database_that_cannot_serve_now() {
         for code in [
-            "08006", "08001", "57P01", "57P03", "53300", "55000", "3D000",
+            "08006", "08001", "57P01", "57P03", "53300", "55000", "3D000", "53100", "53200",
         ] {
             assert!(unavailable_code(code, false), "{code}");
         }
@@ -377,8 +384,9 @@ mod tests {
         for code in ["23505", "42601", "40001"] {
             assert!(!unavailable_code(code, false), "{code}");
         }
-        // SQLite: BUSY, LOCKED, BUSY_SNAPSHOT (517); not CONSTRAINT_UNIQUE (2067).
-        for code in ["5", "6", "517"] {
+        // SQLite: BUSY, LOCKED, BUSY_SNAPSHOT (517), FULL, IOERR and
+        // IOERR_WRITE (778); not CONSTRAINT_UNIQUE (2067).
+        for code in ["5", "6", "517", "13", "10", "778"] {
             assert!(unavailable_code(code, true), "{code}");
         }
         assert!(!unavailable_code("2067", true));

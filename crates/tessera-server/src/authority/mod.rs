@@ -159,6 +159,10 @@ pub struct Authority {
     written: Arc<tokio::sync::Notify>,
     /// When (ms) keys were last read again for a token with an unknown kid.
     kid_reload_ms: AtomicI64,
+    /// When (ms) a request was last answered 503 because the database could
+    /// not serve it (full disk, locked, unreachable): `/readyz` says
+    /// unavailable for a while after.
+    store_refused_ms: AtomicI64,
     /// The origin of the absolute URLs given out, fixed once serving begins.
     public_origin: std::sync::OnceLock<Arc<str>>,
     /// Composes recovery mail; `None` without `smtp_url` and `public_url`.
@@ -277,6 +281,7 @@ impl Authority {
             throttle,
             written: Arc::default(),
             kid_reload_ms: AtomicI64::new(i64::MIN),
+            store_refused_ms: AtomicI64::new(i64::MIN),
             public_origin: std::sync::OnceLock::new(),
             letters,
             mail_written: Arc::default(),

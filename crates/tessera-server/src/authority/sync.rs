@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// How long `/readyz` says unavailable after a request was refused for the
+/// database's sake: long enough that a balancer's probe sees it, short
+/// enough that the instance comes back soon after the database does.
+const STORE_REFUSAL_MEMORY_MS: i64 = 5_000;
+
 impl Authority {
     /// Generates a key for `alg` that signs from now on; returns its kid.
     pub async fn rotate_keys(&self, alg: tessera_core::Algorithm) -> Result<String, KeyLoadError> {
@@ -108,6 +113,12 @@ impl Authority {
         if !matches!(ping, Ok(Ok(()))) {
             return Err(NotReady::Database);
         }
+        // A database that answers reads may still refuse writes (a full
+        // disk): not ready while writes were refused a moment ago.
+        let refused = self.store_refused_ms.load(Ordering::Acquire);
+        if self.clock.now_ms().saturating_sub(refused) < STORE_REFUSAL_MEMORY_MS {
+            return Err(NotReady::Database);
+        }
         if self.key_ring().keys(self.now()).next().is_none() {
             return Err(NotReady::Keys);
         }
@@ -115,6 +126,13 @@ impl Authority {
             return Err(NotReady::Sync);
         }
         Ok(self.applied_change())
+    }
+
+    /// Records that a request was answered 503 because the database could
+    /// not serve it; `/readyz` says so for the next few seconds.
+    pub fn note_store_refused(&self) {
+        self.store_refused_ms
+            .store(self.clock.now_ms(), Ordering::Release);
     }
 
     /// Records the outcome of a sync (the supervisor's report).

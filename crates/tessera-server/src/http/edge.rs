@@ -34,6 +34,9 @@ struct Note {
     route: Option<MatchedPath>,
     /// The user the request authenticated (for the request log).
     user_id: Option<i64>,
+    /// Whether the database could not serve the request (see
+    /// [`note_store_refused`]).
+    store_refused: bool,
 }
 
 tokio::task_local! {
@@ -44,6 +47,13 @@ tokio::task_local! {
 /// Outside a request served by [`Edge`], does nothing.
 pub fn note_user(user_id: i64) {
     let _ = NOTE.try_with(|note| note.borrow_mut().user_id = Some(user_id));
+}
+
+/// Tells the edge that the database could not serve the current request
+/// (it answers 503), so that `/readyz` says so too. Outside a request
+/// served by [`Edge`], does nothing.
+pub fn note_store_refused() {
+    let _ = NOTE.try_with(|note| note.borrow_mut().store_refused = true);
 }
 
 /// The per-route layer that tells the edge which route answered.
@@ -130,6 +140,9 @@ async fn answer(shared: &Shared, started: Instant, req: Request) -> Response {
         response = json_method_not_allowed(&method, response);
     }
     browser_headers(&mut response, policy);
+    if note.store_refused {
+        shared.authority.note_store_refused();
+    }
     let status = response.status().as_u16();
     let latency = started.elapsed();
     let route = note.route.as_ref().map_or("unmatched", MatchedPath::as_str);

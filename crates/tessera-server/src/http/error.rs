@@ -101,6 +101,7 @@ impl From<AuthError> for ApiError {
             AuthError::EmailUnavailable => ApiError::EmailUnavailable,
             AuthError::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = %e, "the database is unavailable");
+                super::edge::note_store_refused();
                 ApiError::Unavailable
             }
             AuthError::Store(e) => {

@@ -13,6 +13,7 @@ mod bad_input;
 mod cli;
 mod compat;
 mod cookies;
+mod disk_full;
 mod docs;
 mod durability;
 mod email;

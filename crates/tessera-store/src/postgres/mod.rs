@@ -99,6 +99,7 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(15))
+            .after_release(|conn, _| Box::pin(async { Ok(crate::pool::reusable(conn).await) }))
             .connect_with(options.clone())
             .await?;
         let writer = Writer::start(PgBatches(pool.clone()));

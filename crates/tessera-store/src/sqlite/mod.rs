@@ -57,6 +57,7 @@ impl SqliteStore {
             let opened = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(15))
+                .after_release(|conn, _| Box::pin(async { Ok(crate::pool::reusable(conn).await) }))
                 .connect_with(options.clone())
                 .await;
             match opened {
