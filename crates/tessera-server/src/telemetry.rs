@@ -65,6 +65,18 @@ const LOG_DROPPED: &str = "tessera_log_lines_dropped_total";
 const AUDIT_WRITTEN: &str = "tessera_audit_events_written_total";
 const AUDIT_WRITE: &str = "tessera_audit_write_duration_seconds";
 const MAIL: &str = "tessera_mail_total";
+const CONNECTIONS_REFUSED: &str = "tessera_connections_refused_total";
+const CONNECTIONS_SHED: &str = "tessera_connections_shed_total";
+
+/// A connection closed on arrival: its client held its share of the slots.
+pub fn connection_refused() {
+    counter!(CONNECTIONS_REFUSED).increment(1);
+}
+
+/// An idle connection closed to make room for a new one.
+pub fn connection_shed() {
+    counter!(CONNECTIONS_SHED).increment(1);
+}
 
 /// What became of one try to send a mail: `sent`, `retried` (it failed and
 /// will be tried again) or `abandoned` (failed, and its link expired).
@@ -92,6 +104,14 @@ fn describe() {
     describe_counter!(REVOKED, "Revocations by kind (token, family, user)");
     describe_counter!(REUSE, "Rotated refresh tokens presented again");
     describe_counter!(THROTTLED, "Requests refused by a rate limit");
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed on arrival: their client held max_connections_per_client"
+    );
+    describe_counter!(
+        CONNECTIONS_SHED,
+        "Idle connections closed to let a new one in while every slot was taken"
+    );
     describe_counter!(
         LOG_DROPPED,
         "Log lines dropped because stderr could not keep up"

@@ -324,10 +324,20 @@ settings! {
         accepted: "`N/s`, `N/min`, `N/h` (N at least 1), or `off`",
         parse: "de::rate", show: show::rate;
 
-    /// Connections served at once; more wait in the listen backlog until one closes (or is
-    /// closed by `header_read_timeout` or `idle_timeout`, so that silent connections cannot
-    /// hold every slot).
+    /// Connections served at once. When every slot is taken, a new connection is let in by
+    /// closing the one that has waited longest without asking anything (kept alive between
+    /// requests first, then one that has sent nothing since it opened); only when every
+    /// connection is answering a request does a new one wait in the listen backlog.
     max_connections: usize = 1024,
+        kind: "integer",
+        accepted: "1 to 1000000",
+        parse: "de::max_connections", show: show::integer;
+
+    /// Connections one client address may hold open at once (an IPv6 client counts as its
+    /// /64); more from it are closed on arrival, so that no one client can take the server's
+    /// capacity. Addresses in `trusted_proxies` speak for many clients and have no such
+    /// limit.
+    max_connections_per_client: usize = 128,
         kind: "integer",
         accepted: "1 to 1000000",
         parse: "de::max_connections", show: show::integer;

@@ -9,9 +9,9 @@
 //! runs while a kept-alive connection waits for its next request, so it
 //! cannot tell the two timeouts apart.
 
-use super::listener::{CappedListener, CappedStream, PeerAddr};
+use super::admission::{Admission, Probe, Slot, Waiting};
+use super::listener::{self, PeerAddr};
 use axum::extract::ConnectInfo;
-use axum::serve::Listener;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -54,6 +55,8 @@ enum Phase {
 struct Activity {
     phase: Phase,
     last_write: Instant,
+    /// Whether the client has sent anything at all.
+    heard: bool,
 }
 
 /// One connection's activity, shared by its stream, its requests and its
@@ -69,6 +72,7 @@ impl Watch {
         Self(Arc::new(Mutex::new(Activity {
             phase: Phase::Head(now),
             last_write: now,
+            heard: false,
         })))
     }
 
@@ -78,6 +82,7 @@ impl Watch {
 
     fn read(&self) {
         self.with(|a| {
+            a.heard = true;
             if matches!(a.phase, Phase::Idle(_)) {
                 a.phase = Phase::Head(Instant::now());
             }
@@ -129,9 +134,19 @@ impl Watch {
     }
 }
 
+impl Probe for Watch {
+    fn waiting(&self) -> Option<Waiting> {
+        self.with(|a| match a.phase {
+            Phase::Idle(since) => Some(Waiting::BetweenRequests(since.max(a.last_write))),
+            Phase::Head(since) if !a.heard => Some(Waiting::Silent(since)),
+            Phase::Head(_) | Phase::Busy(_) => None,
+        })
+    }
+}
+
 /// A stream that reports its reads and writes to the connection's watch.
 struct Watched {
-    inner: CappedStream,
+    inner: TcpStream,
     watch: Watch,
 }
 
@@ -197,11 +212,12 @@ impl Drop for RequestGuard {
 /// The application as every connection calls it.
 pub type App = tower_http::normalize_path::NormalizePath<super::edge::Edge>;
 
-/// Accepts connections from `listener` and serves `app` on each until
-/// `shutdown` resolves; then stops accepting, lets open requests finish, and
-/// returns once every connection has closed.
+/// Accepts connections from `listener`, as `admission` lets them in, and
+/// serves `app` on each until `shutdown` resolves; then stops accepting,
+/// lets open requests finish, and returns once every connection has closed.
 pub async fn serve(
-    mut listener: CappedListener,
+    listener: TcpListener,
+    admission: Admission,
     app: App,
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -215,14 +231,29 @@ pub async fn serve(
     let (open, mut all_closed) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let admitted = async {
+            let (stream, peer) = listener::accept(&listener).await;
+            let watch = Watch::new(Instant::now());
+            let slot = admission.admit(peer.ip(), Arc::new(watch.clone())).await;
+            (stream, peer, watch, slot)
+        };
+        let (stream, peer, watch, slot) = tokio::select! {
+            admitted = admitted => admitted,
             () = &mut shutdown => break,
+        };
+        let Ok(slot) = slot else {
+            // Its client holds its share: closed at once (dropping it).
+            crate::telemetry::connection_refused();
+            continue;
         };
         tokio::spawn(connection(
             http.clone(),
-            stream,
-            peer,
+            Accepted {
+                stream,
+                peer,
+                watch,
+                slot,
+            },
             app.clone(),
             timeouts,
             stopping.clone(),
@@ -236,18 +267,30 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves one connection until it closes, is closed by a timeout, or has
-/// finished its requests after a shutdown.
+/// A connection let in, with its watch and its slot.
+struct Accepted {
+    stream: TcpStream,
+    peer: SocketAddr,
+    watch: Watch,
+    slot: Slot,
+}
+
+/// Serves one connection until it closes, is closed by a timeout or to make
+/// room for another, or has finished its requests after a shutdown.
 async fn connection(
     http: Arc<hyper::server::conn::http1::Builder>,
-    stream: CappedStream,
-    peer: SocketAddr,
+    accepted: Accepted,
     app: App,
     timeouts: Timeouts,
     mut stopping: watch::Receiver<bool>,
     _open: mpsc::Sender<()>,
 ) {
-    let watch = Watch::new(Instant::now());
+    let Accepted {
+        stream,
+        peer,
+        watch,
+        slot,
+    } = accepted;
     let io = TokioIo::new(Watched {
         inner: stream,
         watch: watch.clone(),
@@ -282,6 +325,8 @@ async fn connection(
                     return;
                 }
             }
+            // Chosen to make room: it was idle, so nothing is cut short.
+            () = slot.closing() => return,
             _ = stopping.changed(), if !shutting_down => {
                 shutting_down = true;
                 conn.as_mut().graceful_shutdown();

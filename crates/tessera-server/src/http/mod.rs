@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod body;
@@ -164,7 +165,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let settings = authority.settings();
-    let max_connections = settings.max_connections;
+    let admission = admission::Admission::new(
+        settings.max_connections,
+        settings.max_connections_per_client,
+        &settings.trusted_proxies,
+    );
     let timeouts = connections::Timeouts {
         header_read: settings.header_read_timeout,
         idle: settings.idle_timeout,
@@ -173,11 +178,5 @@ pub async fn serve(
     // Every path answers with or without a trailing slash, with no redirect.
     let app = NormalizePathLayer::trim_trailing_slash()
         .layer(edge::Edge::new(router(authority.clone()), authority));
-    connections::serve(
-        listener::CappedListener::new(listener, max_connections),
-        app,
-        timeouts,
-        shutdown,
-    )
-    .await
+    connections::serve(listener, admission, app, timeouts, shutdown).await
 }

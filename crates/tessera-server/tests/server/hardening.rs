@@ -223,31 +223,195 @@ async fn a_slow_request_gets_408() {
     s.assert_healthy().await;
 }
 
-#[tokio::test]
-async fn connections_past_the_cap_wait_for_a_free_slot() {
-    let s = Server::start("max_connections = 4").await;
-    let addr = s.base.trim_start_matches("http://").to_owned();
-    let mut idle = Vec::new();
-    for _ in 0..4 {
-        // One answered request each: the connection holds a slot, kept alive.
-        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+/// How a test client holds a connection slot.
+#[derive(Clone, Copy, Debug)]
+enum Hold {
+    /// Opens and sends nothing.
+    Silent,
+    /// One answered request, then kept alive and idle.
+    Idle,
+    /// A request head promising a body that never comes: busy being answered.
+    SlowBody,
+}
+
+/// A connection from `from` (any address of the loopback range) to the
+/// server, holding its slot as `hold` says. `None` when the server closed
+/// it on arrival.
+async fn hold_from(s: &Server, from: &str, hold: Hold) -> Option<tokio::net::TcpStream> {
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    match hold {
+        Hold::Silent => {}
+        Hold::Idle => {
+            let _ = stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await;
+            let mut answer = [0u8; 512];
+            let n = stream.read(&mut answer).await.unwrap_or(0);
+            if !answer[..n].starts_with(b"HTTP/1.1 200") {
+                return None;
+            }
+        }
+        Hold::SlowBody => {
+            let _ = stream
+                .write_all(b"POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+                .await;
+        }
+    }
+    // A connection closed on arrival reads end-of-file at once.
+    let mut probe = [0u8; 1];
+    match tokio::time::timeout(Duration::from_millis(200), stream.peek(&mut probe)).await {
+        Ok(Ok(0) | Err(_)) => None,
+        _ => Some(stream),
+    }
+}
+
+/// `GET path` on a new connection from `from`, answered within `within`;
+/// with `keep`, the connection then starts another request head and is
+/// returned open (busy reading it, so never closed to make room).
+async fn get_from(
+    s: &Server,
+    from: &str,
+    path: &str,
+    within: Duration,
+    keep: bool,
+) -> Result<(String, Option<tokio::net::TcpStream>), String> {
+    let attempt = async {
+        let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let mut stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
+        let close = if keep { "" } else { "Connection: close\r\n" };
         stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{close}\r\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        if !keep {
+            let mut answer = Vec::new();
+            stream
+                .read_to_end(&mut answer)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok((String::from_utf8_lossy(&answer).into_owned(), None));
+        }
+        let mut answer = [0u8; 512];
+        let n = stream.read(&mut answer).await.map_err(|e| e.to_string())?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((
+            String::from_utf8_lossy(&answer[..n]).into_owned(),
+            Some(stream),
+        ))
+    };
+    tokio::time::timeout(within, attempt)
+        .await
+        .map_err(|_| format!("no answer within {within:?}"))?
+}
+
+#[tokio::test]
+async fn one_client_cannot_hold_every_slot_and_another_is_answered_at_once() {
+    // The red team's three ways of holding slots, each from one address.
+    for hold in [Hold::Silent, Hold::Idle, Hold::SlowBody] {
+        let s = Server::start("max_connections = 32\nmax_connections_per_client = 8").await;
+        let mut held = Vec::new();
+        let mut closed = 0;
+        for _ in 0..40 {
+            match hold_from(&s, "127.0.0.1", hold).await {
+                Some(stream) => held.push(stream),
+                None => closed += 1,
+            }
+        }
+        assert_eq!((held.len(), closed), (8, 32), "{hold:?}");
+        let (answer, _) = get_from(&s, "127.0.0.2", "/healthz", Duration::from_secs(1), false)
+            .await
+            .unwrap_or_else(|e| panic!("{hold:?}: {e}"));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{hold:?}: {answer:.60}");
+        let (metrics, _) = get_from(&s, "127.0.0.3", "/metrics", Duration::from_secs(5), false)
             .await
             .unwrap();
-        let mut answer = [0u8; 512];
-        let n = stream.read(&mut answer).await.unwrap();
-        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
-        idle.push(stream);
+        // Counted (the recorder is the test process's, shared by its servers).
+        let refused: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("tessera_connections_refused_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        assert!(refused >= 32, "{hold:?}: {refused}");
     }
-    let waiting = tokio::time::timeout(Duration::from_millis(500), s.get("/healthz")).await;
-    assert!(
-        waiting.is_err(),
-        "a fifth connection was served while four were open"
+}
+
+#[tokio::test]
+async fn a_full_house_of_idle_connections_makes_room_for_a_new_client_at_once() {
+    let s = Server::start("max_connections = 12\nmax_connections_per_client = 4").await;
+    let mut held = Vec::new();
+    // Twelve slots: four idle, four silent, four busy, from three addresses.
+    for (from, hold) in [
+        ("127.0.0.11", Hold::SlowBody),
+        ("127.0.0.12", Hold::Idle),
+        ("127.0.0.13", Hold::Silent),
+    ] {
+        for _ in 0..4 {
+            held.push((hold, hold_from(&s, from, hold).await.expect("admitted")));
+        }
+    }
+    // Each new client gets in within a second: the idle ones go first, then
+    // the silent ones; the busy ones are never cut short.
+    // Each stays busy afterwards, so that the next one finds the house full.
+    let mut probes = Vec::new();
+    for i in 0..8 {
+        let (answer, kept) = get_from(
+            &s,
+            &format!("127.0.0.{}", 30 + i),
+            "/healthz",
+            Duration::from_secs(1),
+            true,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("probe {i}: {e}"));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:.60}");
+        probes.push(kept);
+    }
+    let mut open = Vec::new();
+    for (hold, stream) in &held {
+        let mut byte = [0u8; 1];
+        // Still open: nothing to read, not even the end of the stream.
+        let alive = tokio::time::timeout(Duration::from_millis(50), stream.peek(&mut byte))
+            .await
+            .is_err();
+        open.push((format!("{hold:?}"), alive));
+    }
+    let alive = |kind: &str| open.iter().filter(|(h, a)| h == kind && *a).count();
+    assert_eq!(
+        (alive("SlowBody"), alive("Idle"), alive("Silent")),
+        (4, 0, 0),
+        "{open:?}"
     );
-    idle.pop();
-    let served = tokio::time::timeout(Duration::from_secs(5), s.get("/healthz")).await;
-    assert_eq!(served.expect("served once a slot is free").status, 200);
+    // With every slot busy answering, a new connection waits for one.
+    let s2 = Server::start("max_connections = 2").await;
+    let _busy = [
+        hold_from(&s2, "127.0.0.21", Hold::SlowBody).await.unwrap(),
+        hold_from(&s2, "127.0.0.22", Hold::SlowBody).await.unwrap(),
+    ];
+    assert!(
+        get_from(
+            &s2,
+            "127.0.0.2",
+            "/healthz",
+            Duration::from_millis(500),
+            false
+        )
+        .await
+        .is_err(),
+        "a third connection was served while two requests were under way"
+    );
+    drop(_busy);
+    let (answer, _) = get_from(&s2, "127.0.0.2", "/healthz", Duration::from_secs(5), false)
+        .await
+        .expect("served once a slot is free");
+    assert!(answer.starts_with("HTTP/1.1 200"));
 }
 
 #[tokio::test]
