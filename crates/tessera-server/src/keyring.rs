@@ -32,11 +32,28 @@ pub enum KeyLoadError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The deployment signs with another algorithm than this instance is
+    /// configured for, and starting would switch it back.
+    #[error(
+        "algorithm: the key in service is {in_service}, this instance is configured for \
+         {configured}; set algorithm = \"{in_service}\" (as the other instances are), or \
+         switch the whole deployment with `TESSERA_ALGORITHM={configured} tessera keys rotate`"
+    )]
+    AlgorithmInService {
+        /// The algorithm of the key in service.
+        in_service: &'static str,
+        /// The algorithm of this instance's settings.
+        configured: &'static str,
+    },
 }
 
 /// The ring to start with. The configured `signing_key` alone when set;
-/// otherwise the stored keys, rotating to a new key when none is in service
-/// or the one in service is not of the configured algorithm.
+/// otherwise the stored keys, putting a new key in service when none is, or
+/// when an HMAC key is and an asymmetric algorithm is configured (the switch
+/// to published keys, which retires every HMAC key for good). Any other
+/// difference between the key in service and the configured algorithm stops
+/// the start: an instance left with old settings must not switch the whole
+/// deployment back (`tessera keys rotate` switches it on purpose).
 pub async fn load_at_start(
     settings: &Settings,
     store: &dyn Store,
@@ -53,7 +70,18 @@ pub async fn load_at_start(
         {
             return Ok(ring);
         }
-        Some(_) => {
+        Some(ring) => {
+            let in_service = ring
+                .signing_key()
+                .map_or(settings.algorithm, |k| k.algorithm());
+            // The one switch a start makes: from an HMAC key to published keys.
+            let to_published = is_hmac(in_service) && !is_hmac(settings.algorithm);
+            if !to_published {
+                return Err(KeyLoadError::AlgorithmInService {
+                    in_service: algorithm_name(in_service),
+                    configured: algorithm_name(settings.algorithm),
+                });
+            }
             rotate(settings, store, settings.algorithm, now).await?;
         }
         // No usable key in service: the first one. Of several instances
@@ -190,12 +218,10 @@ async fn stored_ring(
     let grace = verification_grace(settings);
     let mut signing: Option<Key> = None;
     let mut previous: Vec<(Key, Option<i64>)> = Vec::new();
-    // With an asymmetric algorithm configured, every HMAC token is refused
-    // (docs/API.md): an HMAC key left from before the switch retires at once,
-    // or its secret would keep minting tokens this server accepts.
-    let hmac_refused = !is_hmac(settings.algorithm);
+    let records = store.signing_keys().await?;
+    let hmac_refused = hmac_refused(&records);
     // Records come newest first; the newest key still in service signs.
-    for record in store.signing_keys().await? {
+    for record in records {
         let until = record.retired_at.map(|retired| retired + grace);
         if until.is_some_and(|u| u <= now) {
             continue;
@@ -217,6 +243,21 @@ async fn stored_ring(
     Ok(signing.map(|key| KeyRing::with_previous(key, previous)))
 }
 
+/// Whether HMAC keys are refused among `records` (newest first): once an
+/// asymmetric key is in service, every HMAC token is refused (docs/API.md),
+/// and an HMAC key left from before the switch retires at once, or its
+/// secret would keep minting tokens that verify. The key in service decides
+/// this, not the settings, so that every instance of a deployment applies
+/// the same rule whatever its own configuration says, at once after a
+/// `keys rotate` as after a restart.
+fn hmac_refused(records: &[KeyRecord]) -> bool {
+    records
+        .iter()
+        .filter(|r| r.retired_at.is_none())
+        .find_map(|r| parse_algorithm(&r.algorithm))
+        .is_some_and(|alg| !is_hmac(alg))
+}
+
 /// A stored key as `tessera keys list` shows it.
 #[derive(Debug, Clone)]
 pub struct KeyInfo {
@@ -230,16 +271,20 @@ pub struct KeyInfo {
     pub retired_at: Option<i64>,
     /// Until when it verifies, for a retired key.
     pub verifies_until: Option<i64>,
+    /// Whether it verifies nothing any more, before that time: an HMAC key
+    /// while an asymmetric key is in service.
+    pub refused: bool,
 }
 
 /// Every stored key, newest first, without private material.
 pub async fn list(settings: &Settings, store: &dyn Store) -> Result<Vec<KeyInfo>, KeyLoadError> {
     let grace = verification_grace(settings);
-    Ok(store
-        .signing_keys()
-        .await?
+    let records = store.signing_keys().await?;
+    let hmac_refused = hmac_refused(&records);
+    Ok(records
         .into_iter()
         .map(|r| KeyInfo {
+            refused: hmac_refused && parse_algorithm(&r.algorithm).is_some_and(is_hmac),
             kid: r.kid,
             algorithm: r.algorithm,
             created_at: r.created_at,

@@ -351,6 +351,9 @@ async fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
             let mut signing_seen = false;
             for key in keys {
                 let status = match (key.retired_at, key.verifies_until) {
+                    _ if key.refused => {
+                        "refused (HMAC, with an asymmetric key in service)".to_owned()
+                    }
                     (None, _) if !signing_seen => {
                         signing_seen = true;
                         "signing".to_owned()
@@ -392,7 +395,7 @@ async fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
             );
             if alg != settings.algorithm {
                 eprintln!(
-                    "note: the configured algorithm is {}; set algorithm = \"{}\" too, or the next start rotates back",
+                    "note: the configured algorithm is {}; set algorithm = \"{}\" too: an instance started with the old setting refuses to start",
                     tessera_core::keys::algorithm_name(settings.algorithm),
                     tessera_core::keys::algorithm_name(alg)
                 );

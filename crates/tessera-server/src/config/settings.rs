@@ -89,10 +89,14 @@ settings! {
 
     /// The signing algorithm. Tokens signed with any other algorithm are refused. With an
     /// asymmetric algorithm the public keys are published at `/.well-known/jwks.json`, so
-    /// other services verify without the secret. Switching from an HMAC algorithm to an
-    /// asymmetric one retires the HMAC keys at once: every HMAC token is refused from the
-    /// start. Only `tessera serve` (at start) and `tessera keys rotate` put a key in
-    /// service; other commands use the keys in service whatever their own settings say.
+    /// other services verify without the secret. Once an asymmetric key is in service, by a
+    /// start with an asymmetric algorithm after an HMAC one or by `tessera keys rotate`,
+    /// every HMAC key retires at once on every instance, whatever its own settings say:
+    /// every HMAC token is refused. A start puts a key in service only for that switch (or on
+    /// an empty database); an instance whose setting differs from the key in service
+    /// otherwise refuses to start, so that one left with old settings cannot switch the
+    /// deployment back (`tessera keys rotate` switches it on purpose). Other commands use
+    /// the keys in service whatever their own settings say.
     algorithm: Algorithm = Algorithm::HS256,
         kind: "string",
         accepted: "`HS256`, `HS384`, `HS512`, `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, \

@@ -98,7 +98,9 @@ async fn rotation_to_another_algorithm_signs_with_it_at_once() {
     let (ed_access, _) = s.login("alice").await;
     assert_eq!(segment(&ed_access, 0)["alg"], "EdDSA");
     assert_eq!(s.me(&ed_access).await.status, 200);
-    assert_eq!(s.me(&hs_access).await.status, 200);
+    // An asymmetric key in service retires every HMAC key at once, on this
+    // server too although its own settings say HS256.
+    assert_refused(&s.me(&hs_access).await, "invalid");
     let (code, _, err) = s
         .cli(&["keys", "rotate", "--algorithm", "HS999"], None)
         .await;
@@ -139,6 +141,82 @@ async fn hmac_tokens_are_refused_at_once_after_a_switch_to_an_asymmetric_algorit
     // Logins sign with ES256 and work.
     let (es, _) = s.login("alice").await;
     assert_eq!(segment(&es, 0)["alg"], "ES256");
+    assert_eq!(s.me(&es).await.status, 200);
+}
+
+#[tokio::test]
+async fn keys_rotate_to_an_asymmetric_algorithm_retires_hmac_at_once_and_an_old_instance_cannot_switch_back()
+ {
+    let s = Server::start("").await;
+    let (access, _) = s.user("alice").await;
+    s.create_user("root", true).await;
+    let root = s.me(&s.login("root").await.0).await.body["id"]
+        .as_i64()
+        .unwrap();
+    // An admin token forged with the HS256 secret, as anyone who once read
+    // the database or the configuration could.
+    let store = s.store().await;
+    let old = store.signing_keys().await.unwrap();
+    let (secret, kid) = (old[0].private_key.clone(), old[0].kid.clone());
+    let now = segment(&access, 1)["iat"].as_i64().unwrap();
+    let forged = hs256(
+        &json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+        &json!({"token_type": "access", "exp": now + 86_400, "iat": now, "jti": "f".repeat(32),
+                "fid": "e".repeat(32), "user_id": root, "sub": root.to_string(), "ver": 0,
+                "username": "root", "fresh": true}),
+        &secret,
+    );
+    assert_eq!(
+        s.me(&forged).await.status,
+        200,
+        "the forged token works before"
+    );
+    // The deployment switches on purpose: the server runs on, unrestarted,
+    // with its HS256 settings.
+    let (code, _, err) = s
+        .cli_with_env(&["keys", "rotate"], None, &[("TESSERA_ALGORITHM", "ES256")])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    s.caught_up().await;
+    assert_refused(&s.me(&forged).await, "invalid");
+    assert_refused(&s.me(&access).await, "invalid");
+    let r = s
+        .send(s.http.get(s.url("/api/admin/users")).bearer_auth(&forged))
+        .await;
+    assert_eq!(r.status, 401);
+    let discovery = s.get("/.well-known/openid-configuration").await;
+    assert!(!discovery.text.contains("HS256"), "{}", discovery.text);
+    let jwks = s.get("/.well-known/jwks.json").await.body;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1, "{jwks}");
+    let (es, _) = s.login("alice").await;
+    assert_eq!(segment(&es, 0)["alg"], "ES256");
+    let (code, out, _) = s.cli(&["keys", "list"], None).await;
+    assert_eq!(code, 0);
+    let hs_line = out.lines().find(|l| l.contains("HS256")).unwrap();
+    assert!(
+        hs_line.ends_with("refused (HMAC, with an asymmetric key in service)"),
+        "{out}"
+    );
+    // Another instance started with the old settings refuses to start
+    // rather than switch the deployment back to HS256.
+    let started = tokio::time::timeout(Duration::from_secs(30), s.cli(&["serve"], None))
+        .await
+        .expect("serve with the old algorithm stops at once");
+    let (code, _, err) = started;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("the key in service is ES256, this instance is configured for HS256"),
+        "{err}"
+    );
+    let in_service: Vec<String> = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.retired_at.is_none())
+        .map(|k| k.algorithm)
+        .collect();
+    assert_eq!(in_service, ["ES256"]);
     assert_eq!(s.me(&es).await.status, 200);
 }
 
