@@ -27,6 +27,7 @@ mod state;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod throttled_log;
 mod throttling;
 
 use crate::config::Settings;
@@ -154,6 +155,9 @@ pub struct Authority {
     synced: AtomicBool,
     /// Login failures and signups counted per username and client address.
     throttle: Throttle,
+    /// Refused login attempts, as the audit log is told of them (one event
+    /// per client a minute).
+    throttled_log: throttled_log::ThrottledLog,
     /// Woken after each write of this process that other instances must
     /// learn of (see [`Authority::writes`]).
     written: Arc<tokio::sync::Notify>,
@@ -282,6 +286,7 @@ impl Authority {
             written: Arc::default(),
             kid_reload_ms: AtomicI64::new(i64::MIN),
             store_refused_ms: AtomicI64::new(i64::MIN),
+            throttled_log: throttled_log::ThrottledLog::default(),
             public_origin: std::sync::OnceLock::new(),
             letters,
             mail_written: Arc::default(),

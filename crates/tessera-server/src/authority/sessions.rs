@@ -32,8 +32,16 @@ impl Authority {
         {
             Ok(attempt) => attempt,
             Err(e) => {
-                if matches!(e, AuthError::Throttled(_)) {
-                    self.audit("login_throttled", None, None, Some(origin), given());
+                // Refused before any hash, so free to send: written at most
+                // once a minute per client, with the attempts it stands for.
+                if matches!(e, AuthError::Throttled(_))
+                    && let Some(throttled) =
+                        self.throttled_log
+                            .refused(client, username, self.clock.now_ms())
+                {
+                    let detail =
+                        json!({"username": throttled.username, "attempts": throttled.attempts});
+                    self.audit("login_throttled", None, None, Some(origin), detail);
                 }
                 return Err(e);
             }

@@ -2,6 +2,7 @@
 //! reloads, key rotation, and forgetting what has expired.
 
 use super::*;
+use serde_json::json;
 
 /// How long `/readyz` says unavailable after a request was refused for the
 /// database's sake: long enough that a balancer's probe sees it, short
@@ -203,6 +204,11 @@ impl Authority {
         // Markers outlive their tokens' exp by the leeway the tokens still enjoy.
         write(&self.revocations).prune(now - self.policy.leeway);
         self.throttle.prune(self.clock.now_ms());
+        for throttled in self.throttled_log.sweep(self.clock.now_ms()) {
+            let origin = SessionOrigin::new(throttled.client, "", LoginMethod::Password);
+            let detail = json!({"username": throttled.username, "attempts": throttled.attempts});
+            self.audit("login_throttled", None, None, Some(&origin), detail);
+        }
     }
 }
 
