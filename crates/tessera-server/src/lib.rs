@@ -11,6 +11,7 @@ pub mod import;
 pub mod keyring;
 pub mod logging;
 pub mod mail;
+pub mod printable;
 pub mod propagation;
 pub mod server;
 pub mod telemetry;

@@ -32,22 +32,27 @@ pub struct AuditArgs {
     follow: bool,
 }
 
-/// One event as a line. What clients sent (the User-Agent, a username in
-/// `detail`) is printed escaped, never as raw text.
+/// One event as a line. The User-Agent is a JSON string and `detail` its
+/// JSON, and the whole line then goes through
+/// [`escape_unprintable`](crate::printable::escape_unprintable), so that no
+/// field (what a client sent: a username in `detail`, the User-Agent; or
+/// whatever the database holds) prints a character a terminal acts on or
+/// hides.
 fn line(e: &AuditRecord) -> String {
     let id = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
-    format!(
-        "{} {} user={} actor={} ip={} ua={:?} {}",
+    let line = format!(
+        "{} {} user={} actor={} ip={} ua={} {}",
         timestamp(e.at),
         e.event,
         id(e.user_id),
         id(e.actor_id),
         if e.ip.is_empty() { "-" } else { &e.ip },
-        e.user_agent,
+        serde_json::Value::from(e.user_agent.as_str()),
         serde_json::from_str::<serde_json::Value>(&e.detail)
             .map(|v| v.to_string())
             .unwrap_or_default()
-    )
+    );
+    crate::printable::escape_unprintable(&line).into_owned()
 }
 
 /// Runs `tessera audit`.

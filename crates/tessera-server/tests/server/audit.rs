@@ -389,6 +389,46 @@ async fn tessera_audit_prints_the_events_escaped() {
 }
 
 #[tokio::test]
+async fn tessera_audit_escapes_every_unprintable_character_in_every_field() {
+    let s = Server::start("").await;
+    let (root, _) = s.superuser("root").await;
+    // C1 CSIs that move the cursor up and erase the line (they hid the
+    // attacker's next line), DEL, NEL, a bidi override and isolate, the line
+    // and paragraph separators, zero-width characters, a no-break space.
+    let hostile =
+        "x\u{9b}1A\u{9b}2K\u{7f}\u{85}\u{202e}\u{2066}\u{2028}\u{2029}\u{200b}\u{feff}\u{a0}y";
+    let escaped = r"x\u009b1A\u009b2K\u007f\u0085\u202e\u2066\u2028\u2029\u200b\ufeff\u00a0y";
+    // A User-Agent may carry any byte above 0x7f: here the UTF-8 of a
+    // C1 CSI and of a bidi override.
+    let agent =
+        reqwest::header::HeaderValue::from_bytes("agent\u{9b}2K\u{202e}".as_bytes()).unwrap();
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/api/token/"))
+                .header("User-Agent", agent)
+                .json(&json!({"username": hostile, "password": "nope"})),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    events(&s, &root, "event=login_failed", 1).await;
+    let (code, out, err) = s.cli(&["audit", "--event", "login_failed"], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out:?}");
+    // Everything here is ASCII once escaped: printable characters and the
+    // line's end, nothing else.
+    assert!(
+        out.chars().all(|c| c == '\n' || (' '..='~').contains(&c)),
+        "{out:?}"
+    );
+    assert!(
+        out.contains(&format!(r#"{{"username":"{escaped}"}}"#)),
+        "{out}"
+    );
+    assert!(out.contains(r#"ua="agent\u009b2K\u202e""#), "{out}");
+}
+
+#[tokio::test]
 async fn tessera_audit_follow_prints_the_events_that_come_later() {
     use tokio::io::AsyncBufReadExt;
     let s = Server::start("").await;
