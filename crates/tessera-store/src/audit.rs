@@ -1,5 +1,6 @@
 //! The audit log's table (`audit_events`) for both engines: appended in
-//! batches, read newest first with filters, pruned by age.
+//! batches, read newest first with filters (pages) or oldest first from an
+//! id (a follower's cursor), pruned by age.
 
 use crate::{AuditEvent, AuditFilter, AuditRecord, StoreResult};
 use sqlx::QueryBuilder;
@@ -51,9 +52,6 @@ macro_rules! engine {
                 if let Some(until) = filter.until {
                     query.push(" AND at <= ").push_bind(until);
                 }
-                if let Some(after) = filter.after_id {
-                    query.push(" AND id > ").push_bind(after);
-                }
                 query
             }
 
@@ -85,6 +83,26 @@ macro_rules! engine {
                     .push_bind(offset);
                 let rows = query.build_query_as().fetch_all(&mut *conn).await?;
                 Ok((count, rows))
+            }
+
+            /// The events matching `filter` with an id above `after`, oldest
+            /// first, at most `limit`.
+            pub(crate) async fn after<'e, E>(
+                executor: E,
+                filter: &AuditFilter,
+                after: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<AuditRecord>>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let mut query = filtered(&format!("SELECT {COLUMNS}"), filter);
+                query
+                    .push(" AND id > ")
+                    .push_bind(after)
+                    .push(" ORDER BY id LIMIT ")
+                    .push_bind(limit.max(0));
+                Ok(query.build_query_as().fetch_all(executor).await?)
             }
 
             /// Deletes events before `before`; how many.

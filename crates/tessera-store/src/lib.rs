@@ -21,7 +21,7 @@ mod sqlite;
 mod sqlite_file;
 
 pub use model::*;
-pub use postgres::{CHANGE_LOG_LOCK, PgStore};
+pub use postgres::{AUDIT_LOG_LOCK, CHANGE_LOG_LOCK, PgStore};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -196,6 +196,19 @@ pub trait Store: LinkStore + Send + Sync + 'static {
         offset: i64,
         limit: i64,
     ) -> StoreResult<(i64, Vec<AuditRecord>)>;
+
+    /// The audit events matching `filter` with an id above `after`, oldest
+    /// first, at most `limit`: what a follower reads from its cursor (the
+    /// last id it read), page after page. Ids are given in commit order (on
+    /// PostgreSQL appends take [`AUDIT_LOG_LOCK`]; SQLite has one writer),
+    /// so an event committed after a read never has an id below the ids that
+    /// read returned, and a follower misses none.
+    async fn audit_after(
+        &self,
+        filter: &AuditFilter,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>>;
 
     /// Deletes audit events older than `before` (Unix seconds); how many.
     async fn prune_audit(&self, before: i64) -> StoreResult<u64>;

@@ -259,8 +259,6 @@ pub struct AuditFilter {
     pub since: Option<i64>,
     /// At or before, Unix seconds.
     pub until: Option<i64>,
-    /// With an id above this one.
-    pub after_id: Option<i64>,
 }
 
 /// What a [`Change`] is about.

@@ -1,5 +1,5 @@
 //! `tessera audit`: the audit log, one line per event, oldest first, and
-//! with `--follow` the events that come after.
+//! with `--follow` every event that comes after, each once, in order.
 
 use super::timestamp;
 use crate::config::Settings;
@@ -10,9 +10,13 @@ use std::time::Duration;
 use tessera_core::username::Username;
 use tessera_store::{AuditFilter, AuditRecord, Store};
 
-/// The most recent events printed before following.
+/// The most recent events printed (before following, with `--follow`).
 const BACKLOG: i64 = 1000;
-/// How often `--follow` looks for new events.
+/// Events `--follow` reads at a time, from its cursor (the id of the last
+/// event printed), oldest first: it reads page after page until one is not
+/// full, so a flood is printed whole, only later.
+const PAGE: i64 = 1000;
+/// How often `--follow` looks for new events once it has read them all.
 const POLL: Duration = Duration::from_millis(500);
 
 /// `tessera audit`'s options.
@@ -90,37 +94,53 @@ pub async fn run(settings: Settings, args: AuditArgs) -> Result<ExitCode, String
         let now = tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock);
         filter.since = Some(now.saturating_sub(i64::try_from(ago.as_secs()).unwrap_or(i64::MAX)));
     }
-    let mut last = print_after(store.as_ref(), &filter, None).await?;
+    let Some(mut cursor) = print_backlog(store.as_ref(), &filter).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     if !args.follow {
         return Ok(ExitCode::SUCCESS);
     }
     loop {
-        tokio::time::sleep(POLL).await;
-        last = print_after(store.as_ref(), &filter, last).await?.or(last);
+        let page = store
+            .audit_after(&filter, cursor, PAGE)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !print(&page)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+        cursor = page.last().map_or(cursor, |e| e.id);
+        // A full page means more may be waiting: read on at once.
+        if (page.len() as i64) < PAGE {
+            tokio::time::sleep(POLL).await;
+        }
     }
 }
 
-/// Prints the matching events after `after` (the newest [`BACKLOG`] of
-/// them), oldest first; the id of the last printed.
-async fn print_after(
-    store: &dyn Store,
-    filter: &AuditFilter,
-    after: Option<i64>,
-) -> Result<Option<i64>, String> {
-    let filter = AuditFilter {
-        after_id: after,
-        ..filter.clone()
-    };
+/// Prints the newest [`BACKLOG`] events matching `filter`, oldest first;
+/// the id to follow from (the newest printed, or 0 when none matched), or
+/// `None` when the reader of the output is gone.
+async fn print_backlog(store: &dyn Store, filter: &AuditFilter) -> Result<Option<i64>, String> {
     let (_, mut events) = store
-        .audit_page(&filter, 0, BACKLOG)
+        .audit_page(filter, 0, BACKLOG)
         .await
         .map_err(|e| e.to_string())?;
     events.reverse();
+    let printed = print(&events)?;
+    Ok(printed.then(|| events.last().map_or(0, |e| e.id)))
+}
+
+/// Prints `events`, one line each; false when the reader of the output is
+/// gone (`tessera audit --follow | head`), which ends the command quietly.
+fn print(events: &[AuditRecord]) -> Result<bool, String> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    for e in &events {
-        let _ = writeln!(out, "{}", line(e));
+    let written = events
+        .iter()
+        .try_for_each(|e| writeln!(out, "{}", line(e)))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(format!("cannot print the events: {e}")),
     }
-    let _ = out.flush();
-    Ok(events.last().map(|e| e.id))
 }

@@ -472,6 +472,79 @@ async fn tessera_audit_follow_prints_the_events_that_come_later() {
 }
 
 #[tokio::test]
+async fn tessera_audit_follow_prints_every_event_of_a_flood_once_in_order() {
+    use tokio::io::AsyncBufReadExt;
+    const FLOOD: usize = 2500;
+    let s = Server::start("").await;
+    let store = s.store().await;
+    let event = |n: usize| tessera_store::AuditEvent {
+        at: tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock),
+        // One in five a successful login among the failures, as in a flood
+        // that hides one.
+        event: if n % 5 == 4 {
+            "login_succeeded"
+        } else {
+            "login_failed"
+        }
+        .into(),
+        user_id: None,
+        actor_id: None,
+        ip: "192.0.2.1".into(),
+        user_agent: String::new(),
+        detail: json!({ "n": n }).to_string(),
+    };
+    store.append_audit(&[event(0)]).await.unwrap();
+    let mut child = tokio::process::Command::new(binary())
+        .arg("--config")
+        .arg(s.config_path())
+        .args(["audit", "--follow"])
+        .current_dir(s.dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let backlog = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the backlog within 20 s")
+        .unwrap()
+        .expect("the follower still running");
+    assert!(backlog.contains(r#"{"n":0}"#), "{backlog}");
+    // The flood, written after the follower started, in the writer's batches
+    // and faster than it polls.
+    for batch in (1..=FLOOD).collect::<Vec<_>>().chunks(100) {
+        let events: Vec<_> = batch.iter().map(|&n| event(n)).collect();
+        store.append_audit(&events).await.unwrap();
+    }
+    let mut printed = Vec::new();
+    // Awaited, never blocked on (the runtime runs the server too); a pause
+    // of 5 s with nothing printed ends the reading.
+    while printed.len() < FLOOD {
+        let Ok(line) = tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await else {
+            break;
+        };
+        let line = line.unwrap().expect("the follower still running");
+        let n = line
+            .split(r#"{"n":"#)
+            .nth(1)
+            .and_then(|rest| rest.trim_end_matches('}').parse::<usize>().ok());
+        printed.push(n.unwrap_or_else(|| panic!("not a flood event: {line}")));
+        if n.is_some_and(|n| n % 5 == 4) {
+            assert!(line.contains(" login_succeeded "), "{line}");
+        }
+    }
+    child.kill().await.unwrap();
+    let missing = FLOOD - printed.len().min(FLOOD);
+    assert_eq!(
+        printed,
+        (1..=FLOOD).collect::<Vec<_>>(),
+        "{} of {FLOOD} events printed ({missing} missing)",
+        printed.len()
+    );
+}
+
+#[tokio::test]
 async fn the_upkeep_task_deletes_events_older_than_audit_retention() {
     let s = Server::start("audit_retention = \"7d\"").await;
     let (root, _) = s.superuser("root").await;

@@ -14,6 +14,7 @@
 //!   is released only when the transaction has ended, so change ids commit
 //!   in id order. Taking it first also gives one lock order (the change-log
 //!   lock, then rows), so these transactions cannot deadlock with each other.
+//!   Audit appends take [`AUDIT_LOG_LOCK`] alike, for the same reason.
 //! * **Conditional writes.** PostgreSQL runs at READ COMMITTED, where a
 //!   single `INSERT … ON CONFLICT DO UPDATE … WHERE` (or `UPDATE … WHERE`)
 //!   locks the row and re-evaluates its condition on the newest version, so
@@ -41,6 +42,15 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 pub const CHANGE_LOG_LOCK: i64 = 0x5465_7373_6572_6101;
 
 const _: () = assert!(CHANGE_LOG_LOCK % 0x3d32_ad9e != 0);
+
+/// The key of the transaction advisory lock that serialises appends to the
+/// audit log, for the same reason as [`CHANGE_LOG_LOCK`]: so that audit
+/// event ids commit in id order, and a reader following the log by id
+/// (`tessera audit --follow`) skips none. It is `b"Tessera\x02"`; a lock of
+/// its own, so that audit writes never wait on change-log writes.
+pub const AUDIT_LOG_LOCK: i64 = 0x5465_7373_6572_6102;
+
+const _: () = assert!(AUDIT_LOG_LOCK % 0x3d32_ad9e != 0);
 
 /// Server-side TCP keepalive for our sessions, unless the URL sets it. sqlx
 /// cannot turn keepalive on for its own sockets; this way the server notices

@@ -1,6 +1,8 @@
 //! `impl Store for PgStore`: each method as SQLite's, in PostgreSQL's SQL.
 
-use super::{CHANGE_LOG_LOCK, MIGRATOR, PgStore, is_unique_violation, limit, offset};
+use super::{
+    AUDIT_LOG_LOCK, CHANGE_LOG_LOCK, MIGRATOR, PgStore, is_unique_violation, limit, offset,
+};
 use crate::USER_COLUMNS;
 use crate::{
     AuditEvent, AuditFilter, AuditRecord, Change, ChangeKind, ImportOutcome, ImportedUser,
@@ -190,7 +192,20 @@ impl Store for PgStore {
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
-        crate::audit::postgres::append(&self.pool, events).await
+        if events.is_empty() {
+            return Ok(());
+        }
+        // Under the audit lock, as the change log is under its own: ids are
+        // drawn and committed one append at a time, so they commit in id
+        // order, and a follower reading `id > cursor` skips none.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_LOG_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::postgres::append(&mut *tx, events).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn audit_page(
@@ -200,6 +215,15 @@ impl Store for PgStore {
         limit: i64,
     ) -> StoreResult<(i64, Vec<AuditRecord>)> {
         crate::audit::postgres::page(&self.pool, filter, offset, limit).await
+    }
+
+    async fn audit_after(
+        &self,
+        filter: &AuditFilter,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        crate::audit::postgres::after(&self.pool, filter, after, limit).await
     }
 
     async fn prune_audit(&self, before: i64) -> StoreResult<u64> {

@@ -206,6 +206,16 @@ impl Store for SqliteStore {
         crate::audit::sqlite::page(&self.pool, filter, offset, limit).await
     }
 
+    async fn audit_after(
+        &self,
+        filter: &AuditFilter,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        // Ids commit in id order without a lock: SQLite has one writer.
+        crate::audit::sqlite::after(&self.pool, filter, after, limit).await
+    }
+
     async fn prune_audit(&self, before: i64) -> StoreResult<u64> {
         crate::audit::sqlite::prune(&self.pool, before).await
     }

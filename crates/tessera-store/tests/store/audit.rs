@@ -1,5 +1,5 @@
 //! The audit log's table: appended in batches, read newest first with
-//! filters, pruned by age.
+//! filters or oldest first from a cursor, pruned by age.
 
 use crate::Engine;
 use tessera_store::*;
@@ -41,7 +41,6 @@ pub async fn audit_events_are_kept_in_order_filtered_and_pruned(e: Engine) {
         user_id: Some(0),
         since: Some(200),
         until: Some(300),
-        ..AuditFilter::default()
     };
     let (count, page) = s.audit_page(&failed, 0, 100).await.unwrap();
     // Even i in 100..=200 with i % 3 == 0: 0, 6, 12, ... 198 -> 17.
@@ -51,11 +50,26 @@ pub async fn audit_events_are_kept_in_order_filtered_and_pruned(e: Engine) {
             .all(|e| e.event == "login_failed" && e.user_id == Some(0))
     );
     assert!(page.iter().all(|e| (200..=300).contains(&e.at)));
-    let after = AuditFilter {
-        after_id: Some(newest[1].id),
-        ..AuditFilter::default()
-    };
-    assert_eq!(s.audit_page(&after, 0, 10).await.unwrap().0, 1);
+    // From a cursor: oldest first, in pages, with the filters.
+    let after = s.audit_after(&all, newest[2].id, 10).await.unwrap();
+    assert_eq!(
+        after.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [newest[1].id, newest[0].id]
+    );
+    let mut cursor = 0;
+    let mut read = Vec::new();
+    loop {
+        let page = s.audit_after(&failed, cursor, 5).await.unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = last.id;
+        read.extend(page);
+    }
+    assert_eq!(read.len(), 17);
+    assert!(read.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(
+        read.iter()
+            .all(|e| e.event == "login_failed" && e.user_id == Some(0))
+    );
     assert_eq!(s.prune_audit(600).await.unwrap(), 500);
     assert_eq!(s.audit_page(&all, 0, 1).await.unwrap().0, 500);
 }

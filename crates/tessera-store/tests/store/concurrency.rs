@@ -94,6 +94,80 @@ pub async fn change_log_is_exact_under_concurrent_writers(e: Engine) {
     );
 }
 
+/// Many tasks append audit events through different pool connections at
+/// once while a reader follows the log as `tessera audit --follow` does:
+/// its cursor is the highest id it has read. It must read every event
+/// exactly once, in order. (On PostgreSQL an append committing after a
+/// higher id was read, which the audit lock prevents, would be skipped.)
+pub async fn audit_followers_miss_no_event_of_concurrent_appends(e: Engine) {
+    const WRITERS: usize = 12;
+    const EACH: usize = 30;
+    const BATCH: usize = 5;
+    let (_db, s) = e.store().await;
+    let done = Arc::new(AtomicBool::new(false));
+    let all = AuditFilter::default();
+    let reader = {
+        let (s, done, all) = (s.clone(), done.clone(), all.clone());
+        tokio::spawn(async move {
+            let (mut cursor, mut seen, mut polls) = (0, Vec::new(), 0_u64);
+            loop {
+                let finished = done.load(Ordering::Acquire);
+                let page = s.audit_after(&all, cursor, 7).await.unwrap();
+                polls += 1;
+                for event in &page {
+                    seen.push(event.id);
+                    cursor = event.id;
+                }
+                if page.is_empty() {
+                    if finished {
+                        return (seen, polls);
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    let events: Vec<AuditEvent> = (0..BATCH)
+                        .map(|b| AuditEvent {
+                            at: 1,
+                            event: "login_failed".into(),
+                            user_id: None,
+                            actor_id: None,
+                            ip: String::new(),
+                            user_agent: String::new(),
+                            detail: format!("{{\"n\":\"{w}-{i}-{b}\"}}"),
+                        })
+                        .collect();
+                    s.append_audit(&events).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    done.store(true, Ordering::Release);
+    let (seen, polls) = reader.await.unwrap();
+    let stored: Vec<i64> = s
+        .audit_after(&all, 0, 1_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(stored.len(), WRITERS * EACH * BATCH);
+    assert_eq!(seen, stored, "the reader read every event, once, in order");
+    assert!(
+        polls > 10,
+        "the reader polled while the writers wrote ({polls} polls)"
+    );
+}
+
 /// 20 concurrent blacklistings of one token, repeated: exactly one is true,
 /// whether the token was recorded first or not.
 pub async fn one_of_many_blacklistings_wins(e: Engine) {

@@ -167,6 +167,14 @@ impl Store for RotatesAfterKeyRead {
     ) -> tessera_store::StoreResult<(i64, Vec<tessera_store::AuditRecord>)> {
         self.inner.audit_page(filter, offset, limit).await
     }
+    async fn audit_after(
+        &self,
+        filter: &tessera_store::AuditFilter,
+        after: i64,
+        limit: i64,
+    ) -> tessera_store::StoreResult<Vec<tessera_store::AuditRecord>> {
+        self.inner.audit_after(filter, after, limit).await
+    }
     async fn prune_audit(&self, before: i64) -> tessera_store::StoreResult<u64> {
         self.inner.prune_audit(before).await
     }
