@@ -39,6 +39,14 @@ pub enum StoreError {
     /// The (normalised) username is already taken.
     #[error("a user with that username already exists")]
     UsernameTaken,
+    /// No id is left for a new user: the users' id sequence is at its
+    /// largest value, 2^63 - 1 (an import before ids were bounded could
+    /// leave it there).
+    #[error(
+        "no user id is left for a new account: the users' id sequence is at its largest value, \
+         9223372036854775807"
+    )]
+    UserIdsExhausted,
     /// The database file cannot be opened or created; `reason` says why in
     /// one sentence.
     #[error("{reason}")]
@@ -118,7 +126,8 @@ pub trait Store: LinkStore + Send + Sync + 'static {
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Creates a user; [`StoreError::UsernameTaken`] if the name exists.
+    /// Creates a user; [`StoreError::UsernameTaken`] if the name exists,
+    /// [`StoreError::UserIdsExhausted`] if no id is left.
     async fn create_user(&self, user: NewUser) -> StoreResult<UserRecord>;
 
     /// The user with this (normalised) username.

@@ -48,7 +48,8 @@ pub fn user_json(user: &User) -> Value {
         (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
-        (status = 403, description = "Signup is disabled", body = ErrorDetail)
+        (status = 403, description = "Signup is disabled", body = ErrorDetail),
+        (status = 503, description = "No user id is left for a new account (`user_ids_exhausted`)", body = ErrorDetail)
     )
 )]
 pub async fn signup(

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tessera_store::StoreError;
 
 pub use tessera_core::credentials::{CHALLENGE, CHALLENGE_INVALID};
 use tessera_core::credentials::{not_authenticated_body, token_not_valid_body};
@@ -59,6 +60,9 @@ pub enum ApiError {
     /// The database cannot be reached for now (details are logged): a
     /// client may retry shortly.
     Unavailable,
+    /// A new account cannot have an id: the users' id sequence is at its
+    /// largest value (logged for the operator).
+    UserIdsExhausted,
     /// A status and body chosen by a wire format's wrapper.
     Raw(StatusCode, Value),
     /// Our fault; details are logged, not sent.
@@ -99,6 +103,13 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidPage => ApiError::NotFoundWith("Invalid page.".into()),
             AuthError::EmailNotVerified => ApiError::EmailNotVerified,
             AuthError::EmailUnavailable => ApiError::EmailUnavailable,
+            AuthError::Store(StoreError::UserIdsExhausted) => {
+                tracing::error!(
+                    "a new account was refused: no user id is left (the users' id sequence is at \
+                     2^63 - 1); see docs/MIGRATING.md, Importing users"
+                );
+                ApiError::UserIdsExhausted
+            }
             AuthError::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = %e, "the database is unavailable");
                 super::edge::note_store_refused();
@@ -314,6 +325,14 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
                 Json(json!({"detail": UNAVAILABLE})),
+            )
+                .into_response(),
+            ApiError::UserIdsExhausted => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "detail": "No user id is left for a new account.",
+                    "code": "user_ids_exhausted",
+                })),
             )
                 .into_response(),
             ApiError::Internal => (

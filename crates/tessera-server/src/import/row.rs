@@ -58,6 +58,12 @@ pub fn candidate(fields: &Map<String, Value>, now: i64) -> Result<Candidate, Str
     })
 }
 
+/// The largest id an imported user may have: 2^52. New accounts take ids
+/// after the highest one, and clients in JavaScript read `user_id` as a
+/// number, exact only up to 2^53 - 1; this bound leaves 2^52 ids for new
+/// accounts below it. (An id of 2^63 - 1 had ended every later signup.)
+pub const MAX_IMPORTED_ID: i64 = 1 << 52;
+
 fn integer_id(value: &Value) -> Result<i64, String> {
     let id = match value {
         Value::Number(n) => n.as_i64(),
@@ -66,6 +72,10 @@ fn integer_id(value: &Value) -> Result<i64, String> {
         _ => None,
     };
     match id {
+        Some(id) if id > MAX_IMPORTED_ID => Err(format!(
+            "id {value} is too large: the largest id imported is {MAX_IMPORTED_ID} (2^52), \
+             which leaves new accounts ids that JavaScript reads exactly"
+        )),
         Some(id) if id > 0 => Ok(id),
         _ => Err(format!("id {value} is not a positive integer")),
     }
@@ -241,6 +251,23 @@ mod tests {
             let error = read(row.clone()).unwrap_err();
             assert!(error.contains(reason), "{row}: {error}");
         }
+    }
+
+    #[test]
+    fn ids_past_2_to_the_52_are_refused() {
+        let c = read(json!({"username": "a", "password": "x", "id": MAX_IMPORTED_ID}));
+        assert_eq!(c.unwrap().user.id, Some(MAX_IMPORTED_ID));
+        for id in [
+            json!(MAX_IMPORTED_ID + 1),
+            json!(i64::MAX),
+            json!("9223372036854775807"),
+        ] {
+            let error = read(json!({"username": "a", "password": "x", "id": id})).unwrap_err();
+            assert!(error.contains("is too large"), "{id}: {error}");
+        }
+        // Past i64 it is not an integer Tessera can hold at all.
+        let error = read(json!({"username": "a", "password": "x", "id": 18446744073709551615u64}));
+        assert!(error.unwrap_err().contains("is not a positive integer"));
     }
 
     #[test]

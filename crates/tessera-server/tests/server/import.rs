@@ -347,6 +347,77 @@ async fn bad_rows_are_skipped_each_with_a_line_and_the_good_ones_imported() {
 }
 
 #[tokio::test]
+async fn ids_past_the_bound_are_skipped_and_signups_go_on_after_the_rest() {
+    let s = Server::start(CONFIG).await;
+    let row =
+        |id: i64, name: &str| json!({"id": id, "username": name, "password": "!"}).to_string();
+    let lines = [
+        row(i64::MAX, "max"),
+        row((1 << 52) + 1, "past"),
+        row(1 << 52, "edge"),
+    ];
+    let file = jsonl(&s, "ids.jsonl", &lines);
+    let out = import(&s, &["--jsonl", &file]).await;
+    let bound = "the largest id imported is 4503599627370496 (2^52), which leaves new accounts ids that JavaScript reads exactly";
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            format!("skipped line 1: id 9223372036854775807 is too large: {bound}").as_str(),
+            format!("skipped line 2: id 4503599627370497 is too large: {bound}").as_str(),
+            "Imported 1 user, 0 already present, 2 skipped, 1 without a usable password.",
+        ]
+    );
+    // A signup (and createsuperuser) takes the next id.
+    let r = s.signup("newcomer").await;
+    assert_eq!(r.body["id"], (1_i64 << 52) + 1, "{}", r.text);
+    let (code, out, err) = s
+        .cli(
+            &["createsuperuser", "--username", "admin", "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[tokio::test]
+async fn with_every_user_id_taken_a_signup_is_refused_clearly_not_a_500() {
+    let s = Server::start(CONFIG).await;
+    s.create_user("first", false).await;
+    // Where an old import left the id sequence: at its end.
+    if on_postgres() {
+        s.sql("SELECT setval('users_id_seq', 9223372036854775807)")
+            .await;
+    } else {
+        s.sql("UPDATE sqlite_sequence SET seq = 9223372036854775807 WHERE name = 'users'")
+            .await;
+    }
+    let r = s
+        .post(
+            "/api/auth/signup",
+            json!({"username": "late", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body),
+        (
+            503,
+            &json!({"detail": "No user id is left for a new account.", "code": "user_ids_exhausted"})
+        ),
+        "{}",
+        r.text
+    );
+    let (code, _, err) = s
+        .cli(
+            &["createsuperuser", "--username", "admin", "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no user id is left"), "{err}");
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
 async fn a_truncated_dumpdata_file_imports_the_users_before_the_cut() {
     let s = Server::start(CONFIG).await;
     let whole = std::fs::read_to_string(fixture("auth_user.json")).unwrap();

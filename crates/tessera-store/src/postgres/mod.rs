@@ -239,6 +239,11 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// SQLSTATE 2200H: `nextval` past the sequence's largest value.
+fn is_sequence_exhausted(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|code| code == "2200H"))
+}
+
 /// SQLite reads a negative LIMIT as "no limit"; PostgreSQL refuses it, and
 /// reads NULL so.
 fn limit(n: i64) -> Option<i64> {

@@ -1,7 +1,8 @@
 //! `impl Store for PgStore`: each method as SQLite's, in PostgreSQL's SQL.
 
 use super::{
-    AUDIT_LOG_LOCK, CHANGE_LOG_LOCK, MIGRATOR, PgStore, is_unique_violation, limit, offset,
+    AUDIT_LOG_LOCK, CHANGE_LOG_LOCK, MIGRATOR, PgStore, is_sequence_exhausted, is_unique_violation,
+    limit, offset,
 };
 use crate::USER_COLUMNS;
 use crate::{
@@ -56,6 +57,10 @@ impl Store for PgStore {
             Err(e) if is_unique_violation(&e) => {
                 tx.rollback().await?;
                 return Err(StoreError::UsernameTaken);
+            }
+            Err(e) if is_sequence_exhausted(&e) => {
+                tx.rollback().await?;
+                return Err(StoreError::UserIdsExhausted);
             }
             Err(e) => return Err(e.into()),
         };

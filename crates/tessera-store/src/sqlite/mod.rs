@@ -150,6 +150,12 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// SQLITE_FULL (13): the disk is full, or an AUTOINCREMENT table has used
+/// its largest id.
+fn is_full(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|code| code == "13"))
+}
+
 /// SQLite's way with a batch of refresh-token writes.
 struct SqliteBatches(SqlitePool);
 

@@ -1,7 +1,7 @@
 //! `impl Store for SqliteStore`: each method as one statement or one
 //! transaction on the file.
 
-use super::{MIGRATOR, SqliteStore, is_unique_violation};
+use super::{MIGRATOR, SqliteStore, is_full, is_unique_violation};
 use crate::sqlite_file;
 use crate::{
     AuditEvent, AuditFilter, AuditRecord, Change, ChangeKind, ImportOutcome, ImportedUser,
@@ -58,6 +58,18 @@ impl Store for SqliteStore {
         let record = match inserted {
             Ok(record) => record,
             Err(e) if is_unique_violation(&e) => return Err(StoreError::UsernameTaken),
+            // SQLITE_FULL: a full disk, or AUTOINCREMENT at its largest id.
+            Err(e) if is_full(&e) => {
+                let exhausted: Vec<bool> = sqlx::query_scalar(
+                    "SELECT seq = 9223372036854775807 FROM sqlite_sequence WHERE name = 'users'",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                if exhausted.first().copied().unwrap_or(false) {
+                    return Err(StoreError::UserIdsExhausted);
+                }
+                return Err(e.into());
+            }
             Err(e) => return Err(e.into()),
         };
         Self::log_change(
