@@ -239,8 +239,12 @@ impl Run<'_> {
             .import_users(users, !self.dry_run)
             .await
             .map_err(|e| {
+                // Rows are checked before they are written, so this is the
+                // database's own failure; name the batch it failed on.
+                let first = pending.first().map_or("", |p| p.row.as_str());
+                let last = pending.last().map_or("", |p| p.row.as_str());
                 ImportError(format!(
-                    "the database failed: {e}; what was imported before stays, and running the import again resumes it"
+                    "the database failed on the batch from {first} to {last}: {e}; what was imported before stays, and running the import again resumes it"
                 ))
             })?;
         for (outcome, row) in outcomes.into_iter().zip(pending) {

@@ -40,10 +40,21 @@ pub fn candidate(fields: &Map<String, Value>, now: i64) -> Result<Candidate, Str
         Some(value) => Some(integer_id(value)?),
     };
     let is_superuser = flag(fields, "is_superuser", false)?;
+    let email = text(fields, "email")?;
+    // PostgreSQL refuses NUL in text, and one such value failed its whole
+    // batch; SQLite would keep it. Refused on both, here, per row. (A
+    // username with one is refused above, as a control character.)
+    for (name, value) in [("password", &password_hash), ("email", &email)] {
+        if value.contains('\0') {
+            return Err(format!(
+                "{name} holds a NUL character, which Tessera does not store"
+            ));
+        }
+    }
     let user = ImportedUser {
         id,
         username: username.as_str().to_owned(),
-        email: text(fields, "email")?,
+        email,
         is_staff: flag(fields, "is_staff", false)? || is_superuser,
         is_superuser,
         is_active: flag(fields, "is_active", true)?,
@@ -238,6 +249,18 @@ mod tests {
             (
                 json!({"username": "a", "password": "x", "email": []}),
                 "email [] is not a string",
+            ),
+            (
+                json!({"username": "a", "password": "x\u{0}"}),
+                "password holds a NUL character",
+            ),
+            (
+                json!({"username": "a", "password": "x", "email": "a\u{0}@b.c"}),
+                "email holds a NUL character",
+            ),
+            (
+                json!({"username": "a\u{0}", "password": "x"}),
+                "may not contain control characters",
             ),
             (
                 json!({"username": "a", "password": "x", "date_joined": "01/02/2024"}),

@@ -418,6 +418,60 @@ async fn with_every_user_id_taken_a_signup_is_refused_clearly_not_a_500() {
 }
 
 #[tokio::test]
+async fn a_nul_in_any_text_field_skips_its_row_alone_and_names_its_line() {
+    // Three batches of 1,000, a NUL in the second and third: PostgreSQL
+    // refuses NUL in text, and a whole batch failed with it, unnamed.
+    let s = Server::start(CONFIG).await;
+    let lines: Vec<String> = (1..=2001)
+        .map(|n| {
+            let mut row = json!({"id": n, "username": format!("user{n}"), "password": "!"});
+            match n {
+                1500 => row["password"] = json!("pbkdf2_sha256$1000$sa\u{0}lt$aGFzaA=="),
+                1600 => row["email"] = json!("a\u{0}@example.com"),
+                2001 => row["username"] = json!("user\u{0}2001"),
+                _ => {}
+            }
+            row.to_string()
+        })
+        .collect();
+    assert!(lines[1499].contains("\\u0000"), "{}", lines[1499]);
+    let file = jsonl(&s, "nul.jsonl", &lines);
+    for dry_run in [true, false] {
+        let mut args = vec!["--jsonl", file.as_str()];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let out = import(&s, &args).await;
+        let summary = "1998 users, 0 already present, 3 skipped, 1998 without a usable password.";
+        let summary = if dry_run {
+            format!("Dry run, nothing written: would import {summary}")
+        } else {
+            format!("Imported {summary}")
+        };
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            [
+                "skipped line 1500: password holds a NUL character, which Tessera does not store",
+                "skipped line 1600: email holds a NUL character, which Tessera does not store",
+                "skipped line 2001: username \"user\\02001\" cannot be used: Enter a valid username. This value may not contain control characters.",
+                summary.as_str(),
+            ]
+        );
+    }
+    let imported = users(&s).await;
+    assert_eq!(imported.len(), 1998);
+    assert!(!imported.iter().any(|u| [1500, 1600, 2001].contains(&u.id)));
+    // Run again: every row is there or skipped alike.
+    let out = import(&s, &["--jsonl", &file]).await;
+    assert!(
+        out.ends_with(
+            "Imported 0 users, 1998 already present, 3 skipped, 0 without a usable password.\n"
+        ),
+        "{out}"
+    );
+}
+
+#[tokio::test]
 async fn a_truncated_dumpdata_file_imports_the_users_before_the_cut() {
     let s = Server::start(CONFIG).await;
     let whole = std::fs::read_to_string(fixture("auth_user.json")).unwrap();
