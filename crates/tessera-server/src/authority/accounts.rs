@@ -122,12 +122,34 @@ impl Authority {
         Ok(())
     }
 
+    /// An operator's setting of `record`'s password (`tessera users
+    /// set-password`, for instance for an imported user who came without a
+    /// usable hash): the policy's verdict as [`AuthError::Fields`] under
+    /// `password`, else the password set, every earlier token refused, and
+    /// a `password_set` event written before this returns (the CLI, its
+    /// caller, exits right after).
+    pub async fn set_password_by_operator(
+        &self,
+        record: &UserRecord,
+        new: &str,
+    ) -> Result<(), AuthError> {
+        self.set_password(record, new, "password").await?;
+        self.audit(
+            "password_set",
+            Some(record.id),
+            None,
+            None,
+            serde_json::json!({}),
+        );
+        self.audit.flush().await;
+        Ok(())
+    }
+
     /// Gives `record`'s user the password `new` if it passes the policy
     /// (else [`AuthError::Fields`] under `field`), refusing every token
-    /// issued before: a password change, or an administrator setting one
-    /// (`tessera users set-password`, for instance for an imported user
-    /// who came without a usable hash).
-    pub async fn set_password(
+    /// issued before. Its callers write the audit event (a change by the
+    /// user, or an operator's): none of them may go unlogged.
+    async fn set_password(
         &self,
         record: &UserRecord,
         new: &str,

@@ -4,7 +4,7 @@ use super::*;
 use tessera_store::{AuditFilter, AuditRecord};
 
 /// Every event name the audit log holds.
-pub const AUDIT_EVENTS: [&str; 16] = [
+pub const AUDIT_EVENTS: [&str; 18] = [
     "login_succeeded",
     "login_failed",
     "login_throttled",
@@ -13,9 +13,11 @@ pub const AUDIT_EVENTS: [&str; 16] = [
     "logout",
     "session_ended",
     "password_changed",
+    "password_set",
     "user_updated",
     "user_revoked",
     "keys_rotated",
+    "token_issued",
     "users_imported",
     "password_reset_requested",
     "password_reset",

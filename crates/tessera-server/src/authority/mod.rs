@@ -19,6 +19,7 @@ mod recovery;
 pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserChange, UsersPage};
 pub use audit_trail::{AUDIT_EVENTS, AuditPage};
 pub use model::{LoginMethod, NewAccount, Refreshed, SessionOrigin, TokenPair, Transport, User};
+pub use sessions::MAX_ISSUED_LIFETIME;
 pub use sync::NotReady;
 mod session_list;
 mod sessions;

@@ -435,12 +435,22 @@ impl Authority {
     }
 
     /// An access token for `username` with a chosen lifetime (service tokens,
-    /// tests): a family of its own, not fresh.
+    /// tests): a family of its own, not fresh. A lifetime (seconds) past
+    /// [`MAX_ISSUED_LIFETIME`] is refused ([`AuthError::Fields`] under
+    /// `lifetime`); `None` is `access_token_lifetime`. Each token issued is a
+    /// `token_issued` event, written before this returns (the CLI, its
+    /// caller, exits right after).
     pub async fn issue_access_token(
         &self,
         username: &str,
         lifetime: Option<i64>,
     ) -> Result<IssuedToken, AuthError> {
+        if lifetime.is_some_and(|seconds| !(1..=MAX_ISSUED_LIFETIME).contains(&seconds)) {
+            return Err(field_error(
+                "lifetime",
+                format!("Ensure this value is between 1 and {MAX_ISSUED_LIFETIME} seconds."),
+            ));
+        }
         let name = Username::parse(username).map_err(|e| field_error("username", e.to_string()))?;
         let record = self
             .store
@@ -454,23 +464,36 @@ impl Authority {
         if let Some(seconds) = lifetime {
             policy.access_lifetime = seconds;
         }
+        let fid = new_token_id();
         let grant = Grant {
             token_type: TokenType::Access,
-            fid: &new_token_id(),
+            fid: &fid,
             fresh: false,
             extra: None,
             csrf: None,
         };
-        token::issue(
+        let issued = token::issue(
             &policy,
             &self.key_ring(),
             &user.subject(),
             &grant,
             self.now(),
         )
-        .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))
+        .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))?;
+        // A bearer token made outside any login: who got one, for how long,
+        // and its family (to find its uses), never the token.
+        let detail = json!({"lifetime": policy.access_lifetime, "session": fid});
+        self.audit("token_issued", Some(user.id), None, None, detail);
+        self.audit.flush().await;
+        Ok(issued)
     }
 }
+
+/// The longest lifetime `tessera token issue --lifetime` gives a token: 30
+/// days, in seconds. No session lists such a token, so staff cannot end it
+/// alone (only with all of its user's tokens, or by a key rotation): a long
+/// one is a standing credential. A service re-issues one on a schedule.
+pub const MAX_ISSUED_LIFETIME: i64 = 30 * 86_400;
 
 /// The stored form of a token known by its verified claims.
 fn record_of(claims: &VerifiedClaims) -> RefreshRecord {

@@ -106,12 +106,12 @@ pub enum TokenCommand {
         /// The token.
         token: String,
     },
-    /// Print a new access token for a user (service tokens, tests).
+    /// Print a new access token for a user (service tokens, tests); logged as token_issued.
     Issue {
         /// The user.
         #[arg(long)]
         username: String,
-        /// Lifetime, e.g. 10m (default: access_token_lifetime).
+        /// Lifetime, e.g. 10m, at most 30d (default: access_token_lifetime).
         #[arg(long)]
         lifetime: Option<String>,
     },
@@ -203,37 +203,7 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {
         } => return decode(settings, &token).await,
         Command::Token {
             command: TokenCommand::Issue { username, lifetime },
-        } => {
-            let lifetime = match lifetime {
-                None => None,
-                Some(text) => match humantime::parse_duration(&text) {
-                    Ok(d) if d.as_secs() >= 1 => Some(d.as_secs() as i64),
-                    _ => {
-                        return Err(format!(
-                            "--lifetime: expected a duration such as 10m, got `{text}`"
-                        ));
-                    }
-                },
-            };
-            let authority = server::open_authority(settings)
-                .await
-                .map_err(|e| e.to_string())?;
-            if authority.key_ring().signing_key().is_none() {
-                return Err(
-                    "no signing key in service yet: `tessera serve` puts one in service \
-                            when it starts, or run `tessera keys rotate`"
-                        .into(),
-                );
-            }
-            let token = authority
-                .issue_access_token(&username, lifetime)
-                .await
-                .map_err(|e| match e {
-                    AuthError::NoActiveAccount => format!("no active user `{username}`"),
-                    other => other.to_string(),
-                })?;
-            println!("{}", token.token);
-        }
+        } => issue(settings, &username, lifetime.as_deref()).await?,
         Command::Keys { command } => keys(settings, command).await?,
         Command::Users { command } => return users::run(settings, command).await,
         Command::Audit(args) => return audit::run(settings, args).await,
@@ -242,6 +212,48 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `tessera token issue`: prints an access token for `username`, whose
+/// lifetime is `lifetime` (a duration as typed) or `access_token_lifetime`;
+/// the authority bounds it and logs the issue.
+async fn issue(settings: Settings, username: &str, lifetime: Option<&str>) -> Result<(), String> {
+    let seconds = match lifetime {
+        None => None,
+        Some(text) => match humantime::parse_duration(text) {
+            // Past i64 it is past any bound: the authority refuses it.
+            Ok(d) if d.as_secs() >= 1 => Some(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+            _ => {
+                return Err(format!(
+                    "--lifetime: expected a duration such as 10m, got `{text}`"
+                ));
+            }
+        },
+    };
+    let authority = server::open_authority(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    if authority.key_ring().signing_key().is_none() {
+        return Err(
+            "no signing key in service yet: `tessera serve` puts one in service \
+                    when it starts, or run `tessera keys rotate`"
+                .into(),
+        );
+    }
+    let token = authority
+        .issue_access_token(username, seconds)
+        .await
+        .map_err(|e| match e {
+            AuthError::NoActiveAccount => format!("no active user `{username}`"),
+            AuthError::Fields(errors) if errors.contains_key("lifetime") => format!(
+                "--lifetime: at most {}d, got `{}`",
+                crate::authority::MAX_ISSUED_LIFETIME / 86_400,
+                lifetime.unwrap_or_default()
+            ),
+            other => other.to_string(),
+        })?;
+    println!("{}", token.token);
+    Ok(())
 }
 
 /// Reads a password from standard input's first line, or prompts twice.

@@ -21,7 +21,7 @@ pub enum UsersCommand {
         /// The username.
         username: String,
     },
-    /// Set a user's password (one imported without a usable one, say); their tokens are refused.
+    /// Set a user's password (one imported without a usable one, say); their tokens are refused; logged as password_set.
     SetPassword {
         /// The username.
         username: String,
@@ -133,7 +133,7 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
                 return Ok(ExitCode::FAILURE);
             };
             let password = read_password(password_stdin)?;
-            match authority.set_password(&record, &password, "password").await {
+            match authority.set_password_by_operator(&record, &password).await {
                 Ok(()) => println!(
                     "Password set for {} (id {}); their earlier tokens are refused.",
                     record.username, record.id

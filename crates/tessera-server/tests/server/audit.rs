@@ -353,6 +353,78 @@ async fn staff_changes_key_rotations_and_imports_are_logged_with_their_actor() {
 }
 
 #[tokio::test]
+async fn cli_password_sets_and_issued_tokens_are_logged_and_lifetimes_bounded() {
+    let s = Server::start("").await;
+    let (root, _) = s.superuser("root").await;
+    let root_id = s.me(&root).await.body["id"].clone();
+    let (alice, _) = s.user("alice").await;
+    let alice_id = s.me(&alice).await.body["id"].clone();
+
+    let (code, _, err) = s
+        .cli(
+            &["users", "set-password", "alice", "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let set = events(&s, &root, "event=password_set", 1).await;
+    assert_eq!(
+        (&set[0]["user_id"], &set[0]["actor_id"], &set[0]["detail"]),
+        (&alice_id, &Value::Null, &json!({}))
+    );
+
+    // A ten-year admin token is refused, and nothing is logged for it.
+    for lifetime in ["3650d", "31d", "30d 1s"] {
+        let (code, out, err) = s
+            .cli(
+                &[
+                    "token",
+                    "issue",
+                    "--username",
+                    "root",
+                    "--lifetime",
+                    lifetime,
+                ],
+                None,
+            )
+            .await;
+        assert_eq!((code, out.as_str()), (1, ""), "{lifetime}: {err}");
+        assert!(
+            err.contains(&format!("--lifetime: at most 30d, got `{lifetime}`")),
+            "{lifetime}: {err}"
+        );
+    }
+    let (code, out, err) = s
+        .cli(
+            &["token", "issue", "--username", "root", "--lifetime", "30d"],
+            None,
+        )
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let token = out.trim();
+    let claims = segment(token, 1);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        30 * 86_400
+    );
+    let issued = events(&s, &root, "event=token_issued", 1).await;
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert_eq!(
+        (&issued[0]["user_id"], &issued[0]["actor_id"]),
+        (&root_id, &Value::Null)
+    );
+    assert_eq!(
+        issued[0]["detail"],
+        json!({"lifetime": 30 * 86_400, "session": claims["fid"]})
+    );
+    assert!(!serde_json::to_string(&issued).unwrap().contains(token));
+    // The follower's filter knows the new names.
+    let (code, out, err) = s.cli(&["audit", "--event", "token_issued"], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(" token_issued user="), "{out}");
+}
+
+#[tokio::test]
 async fn tessera_audit_prints_the_events_escaped() {
     let s = Server::start("").await;
     let (root, _) = s.superuser("root").await;
