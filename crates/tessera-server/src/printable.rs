@@ -1,6 +1,7 @@
 //! Text from the database or a client, made safe to print on a terminal:
 //! what the `tessera` command prints of what others wrote (`tessera audit`,
-//! `tessera import-users`'s report) goes through [`escape_unprintable`].
+//! `tessera import-users`'s report) goes through [`escape_unprintable`], and
+//! a report quotes a value as an [`excerpt`], cut short.
 //!
 //! A terminal acts on more than C0 controls: C1 controls (U+009B is a CSI
 //! on many emulators, so `\u{9b}1A\u{9b}2K` moves the cursor up and erases
@@ -38,6 +39,36 @@ pub fn escape_unprintable(text: &str) -> Cow<'_, str> {
     pattern.replace_all(text, |found: &regex::Captures<'_>| {
         found[0].chars().map(json_escape).collect::<String>()
     })
+}
+
+/// The most characters of one value a report quotes ([`excerpt`]).
+pub const EXCERPT_CHARS: usize = 64;
+
+/// `text` as a JSON string for a report, cut to its first
+/// [`EXCERPT_CHARS`] characters and `…` when longer, and escaped as
+/// [`escape_unprintable`] escapes: a value from a file or a client (a
+/// 5,000-character username, say) quoted without flooding the report or
+/// acting on the terminal.
+pub fn excerpt(text: &str) -> String {
+    let quoted = serde_json::Value::from(cut(text)).to_string();
+    escape_unprintable(&quoted).into_owned()
+}
+
+/// [`excerpt`] of any JSON value: a string is quoted as [`excerpt`] quotes
+/// it, anything else is its JSON text, cut and escaped alike.
+pub fn excerpt_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => excerpt(text),
+        other => escape_unprintable(&cut(&other.to_string())).into_owned(),
+    }
+}
+
+/// `text`'s first [`EXCERPT_CHARS`] characters, and `…` when there were more.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 /// The fallback of [`escape_unprintable`]: everything but ASCII from space
@@ -124,6 +155,27 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn excerpts_are_quoted_cut_and_escaped() {
+        assert_eq!(excerpt("bob"), r#""bob""#);
+        assert_eq!(excerpt("a\u{0}\u{202e}"), r#""a\u0000\u202e""#);
+        let long = "é".repeat(5000);
+        assert_eq!(
+            excerpt(&long),
+            format!("\"{}…\"", "é".repeat(EXCERPT_CHARS))
+        );
+        assert_eq!(excerpt(&"x".repeat(EXCERPT_CHARS)).len(), EXCERPT_CHARS + 2);
+        assert_eq!(excerpt_json(&serde_json::json!("seven")), r#""seven""#);
+        assert_eq!(excerpt_json(&serde_json::json!(1.5)), "1.5");
+        let array = serde_json::json!((0..1000).collect::<Vec<_>>());
+        let shown = excerpt_json(&array);
+        assert_eq!(shown.chars().count(), EXCERPT_CHARS + 1);
+        assert!(
+            shown.starts_with("[0,1,2,") && shown.ends_with('…'),
+            "{shown}"
+        );
     }
 
     #[test]

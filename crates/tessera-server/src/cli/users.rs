@@ -169,7 +169,12 @@ pub async fn import(settings: Settings, source: Source, dry_run: bool) -> Result
         indicatif::ProgressBar::hidden()
     };
     let printer = bar.clone();
-    let mut remark = move |remark: import::Remark| printer.suspend(|| println!("{remark}"));
+    // Whole, through the one escaping function: a remark may quote the
+    // source beyond its values (a hash's scheme, say).
+    let mut remark = move |remark: import::Remark| {
+        let line = remark.to_string();
+        printer.suspend(|| println!("{}", crate::printable::escape_unprintable(&line)));
+    };
     let counter = bar.clone();
     let mut progress = move |rows: u64| counter.set_position(rows);
     let now = tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock);

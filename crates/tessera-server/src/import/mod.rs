@@ -58,7 +58,9 @@ impl Summary {
     }
 }
 
-/// One row that was skipped, or imported with a remark.
+/// One row that was skipped, or imported with a remark. Values from the
+/// source are quoted in it as excerpts ([`crate::printable::excerpt`]); the
+/// command prints each remark escaped whole, as `tessera audit` its lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remark {
     /// Where and who: `line 3`, `row 5 (id 7, "bob")`.
@@ -190,9 +192,10 @@ impl Run<'_> {
                 return None;
             }
         };
+        let name = crate::printable::excerpt(&user.username);
         let row = match user.id {
-            Some(id) => format!("{at} (id {id}, {:?})", user.username),
-            None => format!("{at} ({:?})", user.username),
+            Some(id) => format!("{at} (id {id}, {name})"),
+            None => format!("{at} ({name})"),
         };
         if let Some(first) = user.id.and_then(|id| self.seen_ids.get(&id)) {
             let reason = format!("the same id as {first}");
@@ -266,7 +269,10 @@ impl Run<'_> {
                 ImportOutcome::AlreadyPresent { .. } => self.summary.already_present += 1,
                 ImportOutcome::IdTaken { username } => self.skip(
                     row.row.clone(),
-                    format!("its id belongs to another user here, {username:?}"),
+                    format!(
+                        "its id belongs to another user here, {}",
+                        crate::printable::excerpt(&username)
+                    ),
                 ),
                 ImportOutcome::UsernameTaken { id } => self.skip(
                     row.row.clone(),

@@ -1,7 +1,9 @@
 //! One source row to one user: the fields of SPEC's jsonl format (Django's
 //! `auth_user` columns read the same way), each checked, each refusal a
-//! sentence naming the field.
+//! sentence naming the field, quoting the value as an excerpt (cut short,
+//! escaped: the source may hold anything).
 
+use crate::printable::{excerpt, excerpt_json};
 use serde_json::{Map, Value};
 use tessera_core::password::imported::{self, HashProblem};
 use tessera_core::username::Username;
@@ -29,7 +31,7 @@ pub fn candidate(fields: &Map<String, Value>, now: i64) -> Result<Candidate, Str
         Some(_) => return Err("username is not a string".into()),
     };
     let username = Username::parse(username)
-        .map_err(|e| format!("username {username:?} cannot be used: {e}"))?;
+        .map_err(|e| format!("username {} cannot be used: {e}", excerpt(username)))?;
     let password_hash = match fields.get("password") {
         Some(Value::String(hash)) => hash.clone(),
         None | Some(Value::Null) => return Err("no password field".into()),
@@ -84,11 +86,15 @@ fn integer_id(value: &Value) -> Result<i64, String> {
     };
     match id {
         Some(id) if id > MAX_IMPORTED_ID => Err(format!(
-            "id {value} is too large: the largest id imported is {MAX_IMPORTED_ID} (2^52), \
-             which leaves new accounts ids that JavaScript reads exactly"
+            "id {} is too large: the largest id imported is {MAX_IMPORTED_ID} (2^52), \
+             which leaves new accounts ids that JavaScript reads exactly",
+            excerpt_json(value)
         )),
         Some(id) if id > 0 => Ok(id),
-        _ => Err(format!("id {value} is not a positive integer")),
+        _ => Err(format!(
+            "id {} is not a positive integer",
+            excerpt_json(value)
+        )),
     }
 }
 
@@ -96,7 +102,7 @@ fn text(fields: &Map<String, Value>, name: &str) -> Result<String, String> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(format!("{name} {other} is not a string")),
+        Some(other) => Err(format!("{name} {} is not a string", excerpt_json(other))),
     }
 }
 
@@ -107,7 +113,10 @@ fn flag(fields: &Map<String, Value>, name: &str, default: bool) -> Result<bool, 
         Some(Value::Bool(b)) => Ok(*b),
         Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(false),
         Some(Value::Number(n)) if n.as_i64() == Some(1) => Ok(true),
-        Some(other) => Err(format!("{name} {other} is not true or false")),
+        Some(other) => Err(format!(
+            "{name} {} is not true or false",
+            excerpt_json(other)
+        )),
     }
 }
 
@@ -117,7 +126,7 @@ fn date(fields: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> 
     let text = match fields.get(name) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.trim(),
-        Some(other) => return Err(format!("{name} {other} is not a date")),
+        Some(other) => return Err(format!("{name} {} is not a date", excerpt_json(other))),
     };
     let naive = format_description!(
         version = 2,
@@ -142,7 +151,8 @@ fn date(fields: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> 
     match parsed {
         Some(t) => Ok(Some(t.unix_timestamp())),
         None => Err(format!(
-            "{name} {text:?} is not a date (expected RFC 3339, such as 2024-01-31T08:00:00Z)"
+            "{name} {} is not a date (expected RFC 3339, such as 2024-01-31T08:00:00Z)",
+            excerpt(text)
         )),
     }
 }

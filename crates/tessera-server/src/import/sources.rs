@@ -225,7 +225,10 @@ fn dumpdata_row(at: String, element: Value) -> Item {
         Some(model) => {
             return Item::Unreadable {
                 at,
-                reason: format!("is a {model:?} object, not auth.user"),
+                reason: format!(
+                    "is a {} object, not auth.user",
+                    crate::printable::excerpt(model)
+                ),
             };
         }
         None => {

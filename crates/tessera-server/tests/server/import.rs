@@ -453,7 +453,7 @@ async fn a_nul_in_any_text_field_skips_its_row_alone_and_names_its_line() {
             [
                 "skipped line 1500: password holds a NUL character, which Tessera does not store",
                 "skipped line 1600: email holds a NUL character, which Tessera does not store",
-                "skipped line 2001: username \"user\\02001\" cannot be used: Enter a valid username. This value may not contain control characters.",
+                "skipped line 2001: username \"user\\u00002001\" cannot be used: Enter a valid username. This value may not contain control characters.",
                 summary.as_str(),
             ]
         );
@@ -468,6 +468,34 @@ async fn a_nul_in_any_text_field_skips_its_row_alone_and_names_its_line() {
             "Imported 0 users, 1998 already present, 3 skipped, 0 without a usable password.\n"
         ),
         "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_report_quotes_long_values_cut_short_and_escaped() {
+    let s = Server::start(CONFIG).await;
+    let lines = [
+        json!({"id": 1, "username": "a".repeat(5000), "password": "!"}).to_string(),
+        json!({"id": 2, "username": "b", "password": "!", "email": (0..2000).collect::<Vec<_>>()})
+            .to_string(),
+        // Imported (Django's names may hold a bidi override), with a hash
+        // whose "scheme" is a terminal sequence.
+        json!({"id": 3, "username": "x\u{202e}y", "password": "z\u{9b}2K$salt$hash"}).to_string(),
+    ];
+    let file = jsonl(&s, "long.jsonl", &lines);
+    let out = import(&s, &["--jsonl", &file]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "skipped line 1: username \"{}…\" cannot be used: Ensure this field has no more than 150 characters.",
+                "a".repeat(64)
+            )
+            .as_str(),
+            "skipped line 2: email [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,2… is not a string",
+            r#"imported line 3 (id 3, "x\u202ey") without a usable password: unknown password hash scheme `z\u009b2K`"#,
+            "Imported 1 user, 0 already present, 2 skipped, 1 without a usable password.",
+        ]
     );
 }
 
