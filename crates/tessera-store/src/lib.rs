@@ -33,6 +33,13 @@ pub(crate) const USER_COLUMNS: &str = "id, username, email, password_hash, is_st
                                        is_active, token_version, date_joined, last_login, revision, \
                                        email_verified";
 
+/// The condition, in an `UPDATE users ... WHERE` (its one parameter, `?`:
+/// whether the update demotes), that the row is the last active staff user
+/// and the update would demote it: such an update changes nothing. The same
+/// text for both engines; PostgreSQL's caller numbers the parameter.
+pub(crate) const LAST_ACTIVE_STAFF: &str = "? AND is_staff AND is_active AND NOT EXISTS \
+     (SELECT 1 FROM users AS other WHERE other.id <> users.id AND other.is_staff AND other.is_active)";
+
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,6 +54,10 @@ pub enum StoreError {
          9223372036854775807"
     )]
     UserIdsExhausted,
+    /// The update would leave no active staff user: it demotes or
+    /// deactivates the last one.
+    #[error("the last active staff user cannot be deactivated or lose staff status")]
+    LastActiveStaff,
     /// The database file cannot be opened or created; `reason` says why in
     /// one sentence.
     #[error("{reason}")]
@@ -167,6 +178,10 @@ pub trait Store: LinkStore + Send + Sync + 'static {
     ) -> StoreResult<Vec<ImportOutcome>>;
 
     /// Changes a user; returns the updated user, `None` if there is none.
+    /// An update that sets `is_staff` or `is_active` false on the last
+    /// active staff user is refused ([`StoreError::LastActiveStaff`]),
+    /// changing nothing: checked and written in one statement, so of two
+    /// staff users demoting each other at once one stays.
     async fn update_user(
         &self,
         id: i64,

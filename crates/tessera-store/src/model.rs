@@ -152,6 +152,14 @@ pub struct UserUpdate {
     pub email_verified: Option<bool>,
 }
 
+impl UserUpdate {
+    /// Whether the update takes a user's staff status or activity away,
+    /// which the last active staff user may not lose.
+    pub fn demotes(&self) -> bool {
+        self.is_staff == Some(false) || self.is_active == Some(false)
+    }
+}
+
 /// A refresh token as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRecord {

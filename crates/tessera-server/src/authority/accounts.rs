@@ -216,7 +216,10 @@ impl Authority {
     /// An administrator's change of a user's flags (and address).
     /// Deactivation also raises the token version, so the user's tokens stop
     /// working at once; a new address is unverified unless the change says
-    /// otherwise. `actor` is the staff user who does it (`None`: the CLI).
+    /// otherwise. `actor` is the staff user who does it (`None`: the CLI):
+    /// only a superuser may change a superuser ([`AuthError::NotSuperuser`]),
+    /// and no one may demote or deactivate the last active staff user
+    /// ([`AuthError::LastActiveStaff`]).
     pub async fn set_user_flags(
         &self,
         id: i64,
@@ -229,6 +232,7 @@ impl Authority {
         {
             return Err(field_error("email", "Enter a valid email address."));
         }
+        self.only_superusers_touch_superusers(id, actor).await?;
         let mut fields = serde_json::Map::new();
         if let Some(active) = change.is_active {
             fields.insert("is_active".into(), active.into());
@@ -260,12 +264,13 @@ impl Authority {
     }
 
     /// Refuses every token of the user issued until now; `actor` is the
-    /// staff user who does it.
+    /// staff user who does it (a superuser's tokens: a superuser only).
     pub async fn revoke_user(
         &self,
         id: i64,
         actor: Option<i64>,
     ) -> Result<Option<Arc<User>>, AuthError> {
+        self.only_superusers_touch_superusers(id, actor).await?;
         let update = UserUpdate {
             bump_token_version: true,
             ..Default::default()
@@ -275,6 +280,29 @@ impl Authority {
             self.audit("user_revoked", Some(id), actor, None, serde_json::json!({}));
         }
         Ok(revoked)
+    }
+
+    /// Refuses ([`AuthError::NotSuperuser`]) what staff user `actor` would
+    /// do to user `target` when the target is a superuser and the actor is
+    /// not: a plain staff user could otherwise deactivate, demote or log out
+    /// every superuser. `None` (the CLI: an operator) may do anything; a
+    /// target that does not exist is left to the action to answer.
+    pub(super) async fn only_superusers_touch_superusers(
+        &self,
+        target: i64,
+        actor: Option<i64>,
+    ) -> Result<(), AuthError> {
+        let Some(actor) = actor else {
+            return Ok(());
+        };
+        if !self.user(target).await?.is_some_and(|t| t.is_superuser) {
+            return Ok(());
+        }
+        // The actor's flags now, not its token's: as the Staff check reads them.
+        match self.user(actor).await? {
+            Some(a) if a.is_superuser && a.is_staff && a.is_active => Ok(()),
+            _ => Err(AuthError::NotSuperuser),
+        }
     }
 
     /// The user with this username, from the store.
@@ -299,7 +327,10 @@ impl Authority {
         if update.bump_token_version {
             telemetry::revoked("user");
         }
-        let record = self.store.update_user(id, update, self.now()).await?;
+        let record = match self.store.update_user(id, update, self.now()).await {
+            Err(StoreError::LastActiveStaff) => return Err(AuthError::LastActiveStaff),
+            other => other?,
+        };
         self.announce();
         Ok(record.map(|r| self.remember(r)))
     }

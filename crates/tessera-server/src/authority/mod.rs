@@ -84,6 +84,12 @@ pub enum AuthError {
     /// Signup is closed (`signup_enabled = false`) to clients.
     #[error("signup is closed")]
     SignupClosed,
+    /// A staff user who is not a superuser acting on a superuser.
+    #[error("only a superuser may change a superuser, revoke its tokens or end its sessions")]
+    NotSuperuser,
+    /// A change that would leave no active staff user.
+    #[error("the last active staff user cannot be deactivated or lose staff status")]
+    LastActiveStaff,
     /// A page number past the last page, or not a page number.
     #[error("invalid page")]
     InvalidPage,

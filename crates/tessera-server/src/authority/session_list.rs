@@ -14,7 +14,8 @@ impl Authority {
     /// Ends session `fid` of user `user_id` as a logout would; false (and
     /// nothing done) when it is not a live session of that user: another
     /// user's, an ended one, an unknown or malformed id. `actor` is the
-    /// staff user who ends it, `None` for the user.
+    /// staff user who ends it (a superuser's session: a superuser only),
+    /// `None` for the user.
     pub async fn end_session(
         &self,
         user_id: i64,
@@ -25,6 +26,8 @@ impl Authority {
         if !is_token_id(fid) {
             return Ok(false);
         }
+        self.only_superusers_touch_superusers(user_id, actor)
+            .await?;
         let live = self.sessions_of(user_id).await?;
         if !live.iter().any(|s| s.family_id == fid) {
             return Ok(false);

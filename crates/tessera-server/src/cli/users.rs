@@ -16,7 +16,7 @@ use tessera_core::username::Username;
 pub enum UsersCommand {
     /// List every user.
     List,
-    /// Deactivate a user: their logins and tokens are refused at once.
+    /// Deactivate a user: their logins and tokens are refused at once (not the last active staff user).
     Deactivate {
         /// The username.
         username: String,

@@ -98,8 +98,9 @@ fn user_id(raw: &str) -> Result<i64, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserObject),
-        (status = 403, description = "Not staff", body = ErrorDetail),
+        (status = 403, description = "Not staff, or the user is a superuser and the caller is not", body = ErrorDetail),
         (status = 404, description = "No such user", body = ErrorDetail),
+        (status = 409, description = "`is_staff` or `is_active` false for the last active staff user (`last_active_staff`)", body = ErrorDetail),
         (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
@@ -132,7 +133,7 @@ pub async fn update_user(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, description = "Not staff", body = ErrorDetail),
+        (status = 403, description = "Not staff, or the user is a superuser and the caller is not", body = ErrorDetail),
         (status = 404, description = "No such user", body = ErrorDetail),
         (status = 400, description = "Two Authorization headers", body = ErrorDetail),
         (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,

@@ -60,6 +60,8 @@ pub enum ApiError {
     /// The database cannot be reached for now (details are logged): a
     /// client may retry shortly.
     Unavailable,
+    /// A change that would leave no active staff user.
+    LastActiveStaff,
     /// A new account cannot have an id: the users' id sequence is at its
     /// largest value (logged for the operator).
     UserIdsExhausted,
@@ -99,7 +101,8 @@ impl From<AuthError> for ApiError {
             AuthError::FreshTokenRequired => ApiError::FreshTokenRequired,
             AuthError::Throttled(seconds) => ApiError::Throttled(seconds),
             AuthError::CsrfFailed => ApiError::CsrfFailed,
-            AuthError::SignupClosed => ApiError::PermissionDenied,
+            AuthError::SignupClosed | AuthError::NotSuperuser => ApiError::PermissionDenied,
+            AuthError::LastActiveStaff => ApiError::LastActiveStaff,
             AuthError::InvalidPage => ApiError::NotFoundWith("Invalid page.".into()),
             AuthError::EmailNotVerified => ApiError::EmailNotVerified,
             AuthError::EmailUnavailable => ApiError::EmailUnavailable,
@@ -325,6 +328,14 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
                 Json(json!({"detail": UNAVAILABLE})),
+            )
+                .into_response(),
+            ApiError::LastActiveStaff => (
+                StatusCode::CONFLICT,
+                Json(json!({
+                    "detail": "The last active staff user cannot be deactivated or lose staff status.",
+                    "code": "last_active_staff",
+                })),
             )
                 .into_response(),
             ApiError::UserIdsExhausted => (

@@ -155,7 +155,7 @@ pub async fn admin_list(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Ended"),
-        (status = 403, description = "Not staff", body = ErrorDetail),
+        (status = 403, description = "Not staff, or the user is a superuser and the caller is not", body = ErrorDetail),
         (status = 404, description = "No such user, or not a live session of theirs", body = ErrorDetail),
         (status = 401, description = UNAUTHORIZED, body = ErrorDetail)
     )

@@ -202,3 +202,118 @@ async fn unknown_users_and_bad_bodies() {
         json!({"is_active": ["Must be a valid boolean."], "is_staff": ["Must be a valid boolean."]})
     );
 }
+
+/// A plain staff user (staff, not superuser), logged in: (access, id).
+async fn plain_staff(s: &Server, root: &str, name: &str) -> (String, i64) {
+    let (access, _) = s.user(name).await;
+    let id = s.me(&access).await.body["id"].as_i64().unwrap();
+    let r = patch(
+        s,
+        root,
+        &format!("/api/admin/users/{id}"),
+        json!({"is_staff": true}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    (access, id)
+}
+
+#[tokio::test]
+async fn only_a_superuser_may_change_a_superuser_or_end_its_sessions() {
+    let s = Server::start("").await;
+    let (root, _) = s.superuser("root").await;
+    let root_id = s.me(&root).await.body["id"].as_i64().unwrap();
+    let (moderator, _) = plain_staff(&s, &root, "moderator").await;
+    let path = format!("/api/admin/users/{root_id}");
+    for body in [
+        json!({"is_active": false}),
+        json!({"is_staff": false}),
+        json!({"email": "mine@example.com"}),
+    ] {
+        assert_forbidden(&patch(&s, &moderator, &path, body).await);
+    }
+    assert_forbidden(&revoke(&s, &moderator, root_id).await);
+    let fid = segment(&root, 1)["fid"].as_str().unwrap().to_owned();
+    let end = s
+        .send(
+            s.http
+                .delete(s.url(&format!("/api/admin/users/{root_id}/sessions/{fid}")))
+                .bearer_auth(&moderator),
+        )
+        .await;
+    assert_forbidden(&end);
+    // The superuser is untouched, its session too.
+    let me = s.me(&root).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(
+        (&me.body["is_active"], &me.body["email"]),
+        (&json!(true), &json!(""))
+    );
+    // Plain staff still administer plain users; a superuser, superusers.
+    let (alice_access, _) = s.user("alice").await;
+    let alice = s.me(&alice_access).await.body["id"].as_i64().unwrap();
+    let r = patch(
+        &s,
+        &moderator,
+        &format!("/api/admin/users/{alice}"),
+        json!({"is_active": false}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (other_root, _) = s.superuser("root2").await;
+    let other_id = s.me(&other_root).await.body["id"].as_i64().unwrap();
+    let r = patch(
+        &s,
+        &root,
+        &format!("/api/admin/users/{other_id}"),
+        json!({"is_active": false}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(revoke(&s, &root, other_id).await.status, 204);
+}
+
+#[tokio::test]
+async fn the_last_active_staff_user_cannot_be_demoted_or_deactivated() {
+    let s = Server::start("").await;
+    let (root, _) = s.superuser("root").await;
+    let root_id = s.me(&root).await.body["id"].as_i64().unwrap();
+    let last = json!({
+        "detail": "The last active staff user cannot be deactivated or lose staff status.",
+        "code": "last_active_staff",
+    });
+    for body in [json!({"is_staff": false}), json!({"is_active": false})] {
+        let r = patch(&s, &root, &format!("/api/admin/users/{root_id}"), body).await;
+        assert_eq!((r.status, &r.body), (409, &last), "{}", r.text);
+    }
+    let (code, _, err) = s.cli(&["users", "deactivate", "root"], None).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the last active staff user"), "{err}");
+    s.caught_up().await;
+    let me = s.me(&root).await;
+    assert_eq!(
+        (me.status, &me.body["is_staff"]),
+        (200, &json!(true)),
+        "{}",
+        me.text
+    );
+    // With another staff user, either may step down, but not both.
+    let (moderator, moderator_id) = plain_staff(&s, &root, "moderator").await;
+    let r = patch(
+        &s,
+        &root,
+        &format!("/api/admin/users/{root_id}"),
+        json!({"is_staff": false}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = patch(
+        &s,
+        &moderator,
+        &format!("/api/admin/users/{moderator_id}"),
+        json!({"is_active": false}),
+    )
+    .await;
+    assert_eq!((r.status, &r.body), (409, &last), "{}", r.text);
+    s.assert_healthy().await;
+}

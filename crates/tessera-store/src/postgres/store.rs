@@ -4,12 +4,12 @@ use super::{
     AUDIT_LOG_LOCK, CHANGE_LOG_LOCK, MIGRATOR, PgStore, is_sequence_exhausted, is_unique_violation,
     limit, offset,
 };
-use crate::USER_COLUMNS;
 use crate::{
     AuditEvent, AuditFilter, AuditRecord, Change, ChangeKind, ImportOutcome, ImportedUser,
     KeyRecord, NewUser, RefreshRecord, RefreshStanding, Rehash, Revocations, SessionRecord, Store,
     StoreError, StoreResult, UserRecord, UserUpdate,
 };
+use crate::{LAST_ACTIVE_STAFF, USER_COLUMNS};
 use async_trait::async_trait;
 use sqlx::Row;
 use std::sync::Arc;
@@ -152,7 +152,11 @@ impl Store for PgStore {
         update: UserUpdate,
         now: i64,
     ) -> StoreResult<Option<UserRecord>> {
+        // Under the change-log lock, which every update of a user takes:
+        // the statement's condition (READ COMMITTED: what was committed
+        // when it began) sees every demotion before it.
         let mut tx = self.begin_logged().await?;
+        let demotes = update.demotes();
         let record = sqlx::query_as::<_, UserRecord>(&format!(
             "UPDATE users SET \
                is_active = COALESCE($1, is_active), \
@@ -162,7 +166,8 @@ impl Store for PgStore {
                email_verified = COALESCE($5, CASE WHEN $6 <> email THEN FALSE ELSE email_verified END), \
                email = COALESCE($6, email), \
                revision = revision + 1 \
-             WHERE id = $7 RETURNING {USER_COLUMNS}"
+             WHERE id = $7 AND NOT ({}) RETURNING {USER_COLUMNS}",
+            LAST_ACTIVE_STAFF.replace('?', "$8")
         ))
         .bind(update.is_active)
         .bind(update.is_staff)
@@ -171,8 +176,19 @@ impl Store for PgStore {
         .bind(update.email_verified)
         .bind(update.email)
         .bind(id)
+        .bind(demotes)
         .fetch_optional(&mut *tx)
         .await?;
+        if record.is_none() && demotes {
+            let exists: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+            if !exists.is_empty() {
+                tx.rollback().await?;
+                return Err(StoreError::LastActiveStaff);
+            }
+        }
         if record.is_some() {
             Self::log_change(&mut tx, ChangeKind::User, &id.to_string(), None, now).await?;
         }

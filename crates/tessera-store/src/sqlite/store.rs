@@ -2,6 +2,7 @@
 //! transaction on the file.
 
 use super::{MIGRATOR, SqliteStore, is_full, is_unique_violation};
+use crate::LAST_ACTIVE_STAFF;
 use crate::sqlite_file;
 use crate::{
     AuditEvent, AuditFilter, AuditRecord, Change, ChangeKind, ImportOutcome, ImportedUser,
@@ -161,6 +162,10 @@ impl Store for SqliteStore {
         now: i64,
     ) -> StoreResult<Option<UserRecord>> {
         let mut tx = self.pool.begin().await?;
+        let demotes = update.demotes();
+        // The statement writes first (taking SQLite's one write lock), and
+        // its condition reads under it: of concurrent demotions of the last
+        // two staff users, the second sees the first.
         let record = sqlx::query_as::<_, UserRecord>(&format!(
             "UPDATE users SET \
                is_active = COALESCE(?, is_active), \
@@ -170,7 +175,7 @@ impl Store for SqliteStore {
                email_verified = COALESCE(?, CASE WHEN ? <> email THEN FALSE ELSE email_verified END), \
                email = COALESCE(?, email), \
                revision = revision + 1 \
-             WHERE id = ? RETURNING {USER_COLUMNS}"
+             WHERE id = ? AND NOT ({LAST_ACTIVE_STAFF}) RETURNING {USER_COLUMNS}"
         ))
         .bind(update.is_active)
         .bind(update.is_staff)
@@ -180,8 +185,18 @@ impl Store for SqliteStore {
         .bind(update.email.clone())
         .bind(update.email)
         .bind(id)
+        .bind(demotes)
         .fetch_optional(&mut *tx)
         .await?;
+        if record.is_none() && demotes {
+            let exists: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+            if !exists.is_empty() {
+                return Err(StoreError::LastActiveStaff);
+            }
+        }
         if record.is_some() {
             Self::log_change(&mut tx, ChangeKind::User, &id.to_string(), None, now).await?;
         }

@@ -152,6 +152,14 @@ pub async fn every_column_round_trips(e: Engine) {
         .unwrap()
         .unwrap();
     assert_eq!(logged_in.last_login, Some(big + 1));
+    // Another active staff user, so that this one may lose both flags.
+    let keeper = s
+        .create_user(NewUser {
+            is_staff: true,
+            ..new_user("keeper")
+        })
+        .await
+        .unwrap();
     let update = UserUpdate {
         is_active: Some(false),
         is_staff: Some(false),
@@ -181,7 +189,7 @@ pub async fn every_column_round_trips(e: Engine) {
         Some(updated.clone())
     );
     assert_eq!(s.user_by_username("ÜNÏCODE_Ω").await.unwrap(), None);
-    assert_eq!(s.all_users().await.unwrap(), [updated]);
+    assert_eq!(s.all_users().await.unwrap(), [updated, keeper.clone()]);
 
     let every_byte: Vec<u8> = (0..=255).collect();
     let mut retired = key("retired", big);
@@ -220,10 +228,12 @@ pub async fn every_column_round_trips(e: Engine) {
         .map(|c| (c.kind, c.subject.as_str(), c.expires_at))
         .collect();
     let id = created.id.to_string();
+    let keeper_id = keeper.id.to_string();
     assert_eq!(
         shown,
         [
             (Some(ChangeKind::User), id.as_str(), None),
+            (Some(ChangeKind::User), keeper_id.as_str(), None),
             (Some(ChangeKind::User), id.as_str(), None),
             (Some(ChangeKind::Keys), "retired", None),
             (Some(ChangeKind::Jti), "j", Some(big + 100)),

@@ -168,6 +168,79 @@ pub async fn audit_followers_miss_no_event_of_concurrent_appends(e: Engine) {
     );
 }
 
+/// The last active staff user can be neither demoted nor deactivated, and
+/// of two staff users demoting each other at once exactly one succeeds (on
+/// PostgreSQL through the change-log lock, on SQLite its one writer).
+pub async fn the_last_active_staff_user_stays_under_concurrent_demotions(e: Engine) {
+    let staff = |name: &str| NewUser {
+        is_staff: true,
+        ..new_user(name)
+    };
+    let demote = UserUpdate {
+        is_staff: Some(false),
+        ..UserUpdate::default()
+    };
+    let deactivate = UserUpdate {
+        is_active: Some(false),
+        ..UserUpdate::default()
+    };
+    {
+        let (_db, s) = e.store().await;
+        // With no staff user at all, anyone may be deactivated; no one: None.
+        let plain = s.create_user(new_user("plain")).await.unwrap();
+        assert!(
+            s.update_user(plain.id, deactivate.clone(), 2)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            s.update_user(999, deactivate.clone(), 2)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let only = s.create_user(staff("only")).await.unwrap();
+        for update in [&demote, &deactivate] {
+            let refused = s.update_user(only.id, update.clone(), 2).await;
+            assert!(
+                matches!(refused, Err(StoreError::LastActiveStaff)),
+                "{refused:?}"
+            );
+        }
+        // Other changes of the last one go through.
+        let bump = UserUpdate {
+            bump_token_version: true,
+            ..UserUpdate::default()
+        };
+        let kept = s.update_user(only.id, bump, 2).await.unwrap().unwrap();
+        assert!(kept.is_staff && kept.is_active && kept.token_version == 1);
+    }
+    for round in 0..5 {
+        let (_db, s) = e.store().await;
+        let a = s.create_user(staff("a")).await.unwrap().id;
+        let b = s.create_user(staff("b")).await.unwrap().id;
+        let outcomes = all_at_once(2, |i| {
+            let (s, update) = (
+                s.clone(),
+                if i == 0 {
+                    demote.clone()
+                } else {
+                    deactivate.clone()
+                },
+            );
+            async move { s.update_user([a, b][i], update, 2).await }
+        })
+        .await;
+        let done = outcomes.iter().filter(|o| matches!(o, Ok(Some(_)))).count();
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(StoreError::LastActiveStaff)))
+            .count();
+        assert_eq!((done, refused), (1, 1), "round {round}: {outcomes:?}");
+    }
+}
+
 /// 20 concurrent blacklistings of one token, repeated: exactly one is true,
 /// whether the token was recorded first or not.
 pub async fn one_of_many_blacklistings_wins(e: Engine) {

@@ -73,6 +73,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     mail::pending_requests_are_fulfilled_once_and_forget_the_address,
     concurrency::change_log_is_exact_under_concurrent_writers,
     concurrency::audit_followers_miss_no_event_of_concurrent_appends,
+    concurrency::the_last_active_staff_user_stays_under_concurrent_demotions,
     concurrency::one_of_many_blacklistings_wins,
     concurrency::one_of_many_rotations_wins,
     concurrency::concurrent_key_rotations_leave_one_key_in_service,
