@@ -276,14 +276,24 @@ pub trait Store: LinkStore + Send + Sync + 'static {
     /// The id of the newest change, 0 if none.
     async fn latest_change(&self) -> StoreResult<i64>;
 
-    /// Changes after `after`, oldest first, at most `limit`.
+    /// Changes after `after`, oldest first, at most `limit`. Change ids
+    /// commit in id order on both engines, so an id missing below one that
+    /// was returned never appears later: it was rolled back (a request cut
+    /// short; PostgreSQL draws ids before commit) or pruned.
     async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>>;
+
+    /// The id of the oldest change still kept, `None` when none is. Pruning
+    /// removes the oldest changes only (see [`Store::prune`]), so while this
+    /// is at most a reader's position, nothing after that position was
+    /// pruned, and an id missing after it was rolled back.
+    async fn oldest_change(&self) -> StoreResult<Option<i64>>;
 
     /// Deletes what no longer matters at `now`: refresh tokens, revoked
     /// families and mailed links past their expiry, mail requests and sent
-    /// or abandoned mail older than a week, and change-log entries older than
-    /// `changes_before` (every process has long applied them; one that was
-    /// away longer reloads its whole state at start). Returns rows deleted.
+    /// or abandoned mail older than a week, and the change-log entries below
+    /// the oldest one written at or after `changes_before` (every process
+    /// has long applied them; one that was away longer reloads its whole
+    /// state), keeping the newest entry whatever its age. Returns rows deleted.
     async fn prune(&self, now: i64, changes_before: i64) -> StoreResult<u64>;
 
     /// Every signing key, newest first.

@@ -24,9 +24,10 @@ impl Authority {
     }
 
     /// Applies writes made by other processes since the last call; returns
-    /// how many changes were read. A gap in the change log (rows pruned while
-    /// this process was behind) means changes were missed: then everything is
-    /// loaded again.
+    /// how many changes were read. A gap in the change log is either ids
+    /// rolled back (a request cut short after PostgreSQL drew its id), which
+    /// is harmless, or rows pruned while this process was behind, which
+    /// means changes were missed: then everything is loaded again.
     pub async fn sync(&self) -> Result<usize, StoreError> {
         const BATCH: i64 = 1000;
         let mut total = 0;
@@ -35,6 +36,7 @@ impl Authority {
             let changes = self.store.changes_since(after, BATCH).await?;
             if let Some(first) = changes.first()
                 && first.id != after + 1
+                && !self.only_rolled_back_before(first.id, after).await?
             {
                 tracing::warn!(
                     applied = after,
@@ -74,6 +76,28 @@ impl Authority {
                 return Ok(total);
             }
         }
+    }
+
+    /// Whether the ids between `after` and `next` are missing because they
+    /// were rolled back, not pruned. Ids commit in id order, so they will
+    /// never appear; pruning removes only the oldest entries, so if one at
+    /// or below `after` is still kept, nothing after it was pruned. (A
+    /// cancelled request on PostgreSQL forced every instance to reload all
+    /// state before.)
+    async fn only_rolled_back_before(&self, next: i64, after: i64) -> Result<bool, StoreError> {
+        let rolled_back = self
+            .store
+            .oldest_change()
+            .await?
+            .is_some_and(|oldest| oldest <= after);
+        if rolled_back {
+            tracing::debug!(
+                applied = after,
+                next,
+                "change ids rolled back; nothing missed"
+            );
+        }
+        Ok(rolled_back)
     }
 
     /// Loads users, revocation markers and keys again, and resumes the

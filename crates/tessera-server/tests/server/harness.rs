@@ -540,6 +540,14 @@ impl Server {
             .rows_affected())
     }
 
+    /// Runs several `;`-separated statements on the server's database, in
+    /// one session (a transaction the script begins and ends itself).
+    pub async fn sql_script(&self, script: &str) {
+        on_database!(self.database_url(), |pool| {
+            sqlx::raw_sql(script).execute(&pool).await.expect(script);
+        });
+    }
+
     /// The one integer a SQL query on the server's database answers.
     pub async fn sql_number(&self, query: &str) -> i64 {
         on_database!(self.database_url(), |pool| sqlx::query_scalar(query)

@@ -377,6 +377,12 @@ impl Store for PgStore {
         Ok(latest)
     }
 
+    async fn oldest_change(&self) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT MIN(id) FROM changes")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     async fn changes_since(&self, after: i64, limit_to: i64) -> StoreResult<Vec<Change>> {
         // Exact without a lock: change ids commit in id order, so when this
         // statement's snapshot holds an id it holds every lower one too.
@@ -405,7 +411,15 @@ impl Store for PgStore {
             ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
             ("DELETE FROM revoked_families WHERE expires_at < $1", now),
             ("DELETE FROM sessions WHERE expires_at < $1", now),
-            ("DELETE FROM changes WHERE created_at < $1", changes_before),
+            // The oldest entries only, up to the first young one, and never the
+            // newest: a reader can then tell a pruned id from a rolled-back
+            // one (Store::oldest_change).
+            (
+                "DELETE FROM changes WHERE id < COALESCE(\
+                   (SELECT MIN(id) FROM changes WHERE created_at >= $1), \
+                   (SELECT MAX(id) FROM changes))",
+                changes_before,
+            ),
         ]
         .into_iter()
         .chain(crate::mail::prune_statements(now))

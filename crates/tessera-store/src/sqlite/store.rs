@@ -360,6 +360,12 @@ impl Store for SqliteStore {
         Ok(row.get::<i64, _>(0))
     }
 
+    async fn oldest_change(&self) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT MIN(id) FROM changes")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
         let rows = sqlx::query(
             "SELECT id, kind, subject, expires_at FROM changes WHERE id > ? ORDER BY id LIMIT ?",
@@ -385,7 +391,15 @@ impl Store for SqliteStore {
             ("DELETE FROM refresh_tokens WHERE expires_at < ?", now),
             ("DELETE FROM revoked_families WHERE expires_at < ?", now),
             ("DELETE FROM sessions WHERE expires_at < ?", now),
-            ("DELETE FROM changes WHERE created_at < ?", changes_before),
+            // The oldest entries only, up to the first young one, and never the
+            // newest: a reader can then tell a pruned id from a rolled-back
+            // one (Store::oldest_change).
+            (
+                "DELETE FROM changes WHERE id < COALESCE(\
+                   (SELECT MIN(id) FROM changes WHERE created_at >= ?), \
+                   (SELECT MAX(id) FROM changes))",
+                changes_before,
+            ),
         ]
         .into_iter()
         .chain(crate::mail::prune_statements(now))

@@ -82,8 +82,8 @@ pub async fn pruning_deletes_only_what_has_expired(e: Engine) {
     assert_eq!(s.prune(200, 3).await.unwrap(), 1);
     assert_eq!(
         s.prune(2_000, 10).await.unwrap(),
-        3,
-        "the token and 2 changes"
+        2,
+        "the token and one change: the newest is kept"
     );
     assert_eq!(s.prune(2_000, 10).await.unwrap(), 0);
 }
@@ -411,6 +411,29 @@ pub async fn signing_keys_newest_first_and_rotation_retires(e: Engine) {
     );
 }
 
+/// Pruning takes the log's oldest entries only, up to the first one young
+/// enough to keep, even where instances' clocks disagree: a reader then
+/// tells a pruned id from one rolled back (`oldest_change`).
+pub async fn pruning_the_change_log_takes_only_its_oldest_entries(e: Engine) {
+    let (_db, s) = e.store().await;
+    assert_eq!(s.oldest_change().await.unwrap(), None);
+    let u = s.create_user(new_user("alice")).await.unwrap();
+    // Written at 1, 200, then 3 by an instance whose clock is behind.
+    for (family, at) in [("a", 200), ("b", 3)] {
+        s.revoke_family(family, u.id, 10_000, at).await.unwrap();
+    }
+    assert_eq!(s.prune(0, 100).await.unwrap(), 1);
+    let kept: Vec<i64> = s
+        .changes_since(0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(kept, [2, 3]);
+    assert_eq!(s.oldest_change().await.unwrap(), Some(2));
+}
+
 pub async fn latest_change_survives_pruning(e: Engine) {
     let (_db, s) = e.store().await;
     assert_eq!(s.latest_change().await.unwrap(), 0);
@@ -418,9 +441,13 @@ pub async fn latest_change_survives_pruning(e: Engine) {
     let u = s.create_user(new_user("alice")).await.unwrap();
     s.revoke_family("f", u.id, 50, 2).await.unwrap();
     assert_eq!(s.latest_change().await.unwrap(), 2);
-    // Every change pruned: the position stays, and the next change follows it.
-    assert_eq!(s.prune(0, 100).await.unwrap(), 2);
-    assert!(s.changes_since(0, 10).await.unwrap().is_empty());
+    assert_eq!(s.oldest_change().await.unwrap(), Some(1));
+    // Every change old: all but the newest are pruned, the position stays,
+    // and the next change follows it.
+    assert_eq!(s.prune(0, 100).await.unwrap(), 1);
+    let kept = s.changes_since(0, 10).await.unwrap();
+    assert_eq!(kept.iter().map(|c| c.id).collect::<Vec<_>>(), [2]);
+    assert_eq!(s.oldest_change().await.unwrap(), Some(2));
     assert_eq!(s.latest_change().await.unwrap(), 2);
     s.revoke_family("g", u.id, 50, 3).await.unwrap();
     let next = s.changes_since(2, 10).await.unwrap();

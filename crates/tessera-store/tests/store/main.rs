@@ -58,6 +58,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     cases::a_family_stays_revoked_until_the_latest_expiry,
     cases::signing_keys_newest_first_and_rotation_retires,
     cases::latest_change_survives_pruning,
+    cases::pruning_the_change_log_takes_only_its_oldest_entries,
     import::imported_users_keep_their_ids_and_signups_follow,
     import::a_second_import_changes_nothing_and_collisions_are_told,
     import::a_dry_run_writes_nothing,

@@ -252,6 +252,9 @@ impl Store for RotatesAfterKeyRead {
     async fn latest_change(&self) -> tessera_store::StoreResult<i64> {
         self.inner.latest_change().await
     }
+    async fn oldest_change(&self) -> tessera_store::StoreResult<Option<i64>> {
+        self.inner.oldest_change().await
+    }
     async fn changes_since(
         &self,
         after: i64,
