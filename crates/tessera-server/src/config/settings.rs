@@ -341,7 +341,7 @@ settings! {
     /// /64); more from it are closed on arrival, so that no one client can take the server's
     /// capacity. Addresses in `trusted_proxies` speak for many clients and have no such
     /// limit.
-    max_connections_per_client: usize = 128,
+    max_connections_per_client: usize = 256,
         kind: "integer",
         accepted: "1 to 1000000",
         parse: "de::max_connections", show: show::integer;
