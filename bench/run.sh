@@ -433,7 +433,9 @@ rss_after_g="$(rss_kib hs)"
 stop hs
 
 # (i): a fresh instance, one login, then idle keep-alive connections.
-start_tessera idle HS256 "max_connections = $((idle_count + 1000))"
+# All from one address: its share of the slots is raised with the slots.
+start_tessera idle HS256 "max_connections = $((idle_count + 1000))" \
+  "max_connections_per_client = $((idle_count + 1000))"
 signup idle bench >/dev/null
 login idle bench
 sleep 1
