@@ -189,9 +189,15 @@ pub fn verify_with(password: &str, phc: &str, memory: &mut HashMemory) -> bool {
 
 /// Whether `password` matches `stored`, a hash Tessera made or one an
 /// imported user brought ([`imported`]), working in `memory`. A hash that
-/// cannot be used (none set, unknown, too costly) matches nothing.
+/// cannot be used (none set, unknown, too costly, malformed) matches
+/// nothing, and costs one verification of Tessera's own ([`verify_dummy`]),
+/// as an unknown user does: answering such a user at once told an
+/// attacker that the name exists (issue 29, item 6).
 pub fn verify_stored(password: &str, stored: &str, memory: &mut HashMemory) -> bool {
-    imported::parse(stored).is_some_and(|hash| hash.verify(password, memory))
+    match imported::parse(stored) {
+        Some(hash) => hash.verify(password, memory),
+        None => verify_dummy(password, memory),
+    }
 }
 
 /// Whether `stored` is a hash as Tessera makes them today (Argon2id with
