@@ -16,6 +16,8 @@ use std::sync::LazyLock;
 /// Argon2id's memory cost here, KiB: OWASP's recommended minimum (19 MiB,
 /// 2 passes, 1 lane).
 const M_COST_KIB: u32 = 19_456;
+/// Argon2id's passes over that memory.
+const T_COST: u32 = 2;
 
 /// The most memory one verification may take, KiB: hashes made elsewhere
 /// (imported users) may ask for more than Tessera's own, but not without bound.
@@ -27,7 +29,7 @@ fn params() -> Params {
         return Params::new(8, 1, 1, None).unwrap_or_default();
     }
     // These constants are valid Argon2 parameters; `Params::new` cannot refuse them.
-    Params::new(M_COST_KIB, 2, 1, None).unwrap_or_default()
+    Params::new(M_COST_KIB, T_COST, 1, None).unwrap_or_default()
 }
 
 /// Whether this process hashes new passwords at an insecure cost, for its

@@ -8,7 +8,11 @@
 //!
 //! Costs are bounded: an imported row is data, and a hash asking for a
 //! billion PBKDF2 iterations or a gigabyte of scrypt memory would turn each
-//! login into a denial of service. Such a hash matches nothing.
+//! login into a denial of service. The bound is on the total work of one
+//! check ([`ImportedHash::work`]), whichever parameters carry it: a bound
+//! on each parameter alone let a PBKDF2 hash with few iterations but a
+//! 256 KiB key pin a core for minutes (issue 29, item 7). Such a hash, and
+//! one with salt or key lengths no hasher writes, matches nothing.
 
 use super::HashMemory;
 use base64::Engine;
@@ -16,19 +20,48 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The most PBKDF2 iterations a hash may ask for (Django 5.2 uses 1,000,000).
-const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
-/// The highest bcrypt cost accepted (Django uses 12).
-const MAX_BCRYPT_COST: u32 = 16;
-/// The largest scrypt log2(N) accepted (Django uses N = 2^14).
-const MAX_SCRYPT_LOG_N: u8 = 20;
-/// The largest scrypt r and p accepted (Django uses 8 and 1).
-const MAX_SCRYPT_R: u32 = 32;
-const MAX_SCRYPT_P: u32 = 16;
+/// The work of one login of Tessera's own (Argon2id, 19 MiB, 2 passes), in
+/// the unit [`ImportedHash::work`] counts in: one Argon2 block (1 KiB)
+/// computed once. Always the production cost, also in a test build that
+/// hashes its own passwords cheaper, so that what is imported does not
+/// depend on the build.
+pub const NATIVE_WORK: u64 = super::M_COST_KIB as u64 * super::T_COST as u64;
+
+/// The most work one check of an imported hash may take, in native logins:
+/// room for Django's default costs, of which bcrypt's cost 12 and scrypt
+/// are the dearest (about 17 native logins each), and not for twice that.
+pub const MAX_WORK_IN_NATIVE_LOGINS: u64 = 20;
+
+/// [`MAX_WORK_IN_NATIVE_LOGINS`] in the unit of [`ImportedHash::work`].
+pub const MAX_WORK: u64 = NATIVE_WORK * MAX_WORK_IN_NATIVE_LOGINS;
+
+// How the other algorithms' parameters convert to that unit: each checked
+// in the server, against its native login, with Django's default costs on
+// an AMD EPYC with SHA instructions (docs/SECURITY.md has the times). The
+// estimates are within about a factor of 2 of what was measured; they
+// bound a check's cost to that, not to the millisecond.
+
+/// PBKDF2-HMAC iterations of one output block per unit of work (an
+/// iteration is two compressions of SHA-256 or SHA-1): measured at 2 to 3,
+/// fewer on a CPU without SHA instructions.
+const PBKDF2_ITERATIONS_PER_UNIT: u128 = 2;
+/// Units of work per bcrypt round (cost c runs 2^c of them, each two key
+/// expansions of 521 Blowfish encryptions): measured at 150 to 200.
+const BCRYPT_UNITS_PER_ROUND: u128 = 160;
+/// scrypt's N × r × p per unit of work (scrypt mixes 2N blocks of
+/// 128 × r bytes, p times over, and allocates them anew): measured at
+/// about 1.
+const SCRYPT_NRP_PER_UNIT: u128 = 1;
 /// The most memory one scrypt hash may take (Django's takes 16 MiB).
 const MAX_SCRYPT_BYTES: u128 = 256 << 20;
-/// The most Argon2 passes accepted (Django uses 2, Tessera 2, argon2-cffi 3).
-const MAX_ARGON2_PASSES: u32 = 16;
+/// The longest salt accepted, in bytes (Django writes 22, passlib 16 and
+/// allows 1,024): longer is no hasher's, only a way to make each check dearer.
+const MAX_SALT_BYTES: usize = 1024;
+/// The key lengths accepted, in bytes (Django's PBKDF2 writes 32 with
+/// SHA-256 and 20 with SHA-1, its scrypt 64): a shorter key would let a
+/// wrong password match by chance (one in 2^32 with 4 bytes), and a longer
+/// one only costs more.
+const KEY_BYTES: std::ops::RangeInclusive<usize> = 16..=64;
 
 /// A recognised password hash, parsed; see [`parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +82,8 @@ pub enum ImportedHash {
     Bcrypt {
         /// Whether the password is pre-hashed.
         sha256_first: bool,
+        /// The cost (log2 of the rounds), as the string says.
+        cost: u32,
         /// The bcrypt string itself.
         bcrypt: String,
     },
@@ -56,6 +91,10 @@ pub enum ImportedHash {
     Argon2 {
         /// The PHC string.
         phc: String,
+        /// Its memory, KiB.
+        memory_kib: u32,
+        /// Its passes over that memory.
+        passes: u32,
     },
     /// scrypt over the password and salt (Django's `scrypt`).
     Scrypt {
@@ -174,25 +213,48 @@ fn argon2_phc(phc: &str) -> Result<ImportedHash, HashProblem> {
     use argon2::password_hash::PasswordHash;
     let parsed = PasswordHash::new(phc).map_err(|_| HashProblem::Malformed("argon2"))?;
     let params = argon2::Params::try_from(&parsed).map_err(|_| HashProblem::Malformed("argon2"))?;
-    if parsed.salt.is_none() || parsed.hash.is_none() {
+    let key_fits = parsed.hash.is_some_and(|h| KEY_BYTES.contains(&h.len()));
+    if parsed.salt.is_none() || !key_fits {
         return Err(HashProblem::Malformed("argon2"));
     }
-    if params.m_cost() > super::MAX_VERIFY_KIB {
+    let (memory_kib, passes) = (params.m_cost(), params.t_cost());
+    if memory_kib > super::MAX_VERIFY_KIB {
         return Err(HashProblem::TooCostly(format!(
-            "argon2 memory {} KiB (at most {})",
-            params.m_cost(),
+            "argon2 memory {memory_kib} KiB (at most {})",
             super::MAX_VERIFY_KIB
         )));
     }
-    if params.t_cost() > MAX_ARGON2_PASSES {
-        return Err(HashProblem::TooCostly(format!(
-            "argon2 passes {} (at most {MAX_ARGON2_PASSES})",
-            params.t_cost()
-        )));
-    }
+    // Lanes share the memory (and this crate computes them one after
+    // another): the work is the memory times the passes. (A memory much
+    // larger than Tessera's runs each block up to twice as slow, its
+    // caches missed: within the estimates' factor of 2.)
+    within_budget(u128::from(memory_kib) * u128::from(passes), || {
+        format!("argon2 memory {memory_kib} KiB × {passes} passes")
+    })?;
     Ok(ImportedHash::Argon2 {
         phc: phc.to_owned(),
+        memory_kib,
+        passes,
     })
+}
+
+/// `Ok` when `work` is within [`MAX_WORK`], else how much it is, for `what`.
+fn within_budget(work: u128, what: impl FnOnce() -> String) -> Result<(), HashProblem> {
+    if work <= u128::from(MAX_WORK) {
+        return Ok(());
+    }
+    let logins = work.div_ceil(u128::from(NATIVE_WORK));
+    Err(HashProblem::TooCostly(format!(
+        "{}: the work of {logins} native logins (at most {MAX_WORK_IN_NATIVE_LOGINS})",
+        what()
+    )))
+}
+
+/// The work of `iterations` PBKDF2 iterations deriving `key_bytes` with
+/// `digest`: each output block runs every iteration.
+fn pbkdf2_work(digest: Pbkdf2Digest, iterations: u64, key_bytes: usize) -> u128 {
+    let blocks = key_bytes.div_ceil(digest.output_bytes()).max(1);
+    (u128::from(iterations) * blocks as u128).div_ceil(PBKDF2_ITERATIONS_PER_UNIT)
 }
 
 /// `ITERATIONS$SALT$BASE64_HASH`, the salt taken as its text.
@@ -208,19 +270,53 @@ fn django_pbkdf2(
     else {
         return Err(malformed);
     };
-    if salt.is_empty() {
+    if salt.is_empty() || salt.len() > MAX_SALT_BYTES {
         return Err(malformed);
     }
-    let iterations = bounded_iterations(iterations, scheme)?;
-    let expected = STANDARD
-        .decode(hash)
+    let iterations = iteration_count(iterations, digest, scheme)?;
+    let expected = decoded_key(&STANDARD, hash).ok_or(malformed)?;
+    bounded_pbkdf2(
+        digest,
+        iterations,
+        salt.as_bytes().to_vec(),
+        expected,
+        scheme,
+    )
+}
+
+/// `text` in `engine`'s base64, if it is a key of a length accepted.
+fn decoded_key(engine: &impl Engine, text: &str) -> Option<Vec<u8>> {
+    // Decoding a text far too long for any key is not even tried.
+    if text.len() > 4 * KEY_BYTES.end().div_ceil(3) {
+        return None;
+    }
+    engine
+        .decode(text)
         .ok()
-        .filter(|h| !h.is_empty())
-        .ok_or(malformed)?;
+        .filter(|k| KEY_BYTES.contains(&k.len()))
+}
+
+/// A PBKDF2 hash, refused as too costly when its iterations times its
+/// output blocks are past the budget.
+fn bounded_pbkdf2(
+    digest: Pbkdf2Digest,
+    iterations: u64,
+    salt: Vec<u8>,
+    expected: Vec<u8>,
+    scheme: &'static str,
+) -> Result<ImportedHash, HashProblem> {
+    within_budget(pbkdf2_work(digest, iterations, expected.len()), || {
+        format!(
+            "{scheme} iterations {iterations} of a {}-byte key",
+            expected.len()
+        )
+    })?;
+    // Within the budget, the count is far below u32::MAX.
+    let iterations = u32::try_from(iterations).map_err(|_| HashProblem::Malformed(scheme))?;
     Ok(ImportedHash::Pbkdf2 {
         digest,
         iterations,
-        salt: salt.as_bytes().to_vec(),
+        salt,
         expected,
     })
 }
@@ -235,34 +331,37 @@ fn passlib_pbkdf2(rest: &str) -> Result<ImportedHash, HashProblem> {
     else {
         return Err(HashProblem::Malformed(SCHEME));
     };
-    let ab64 = |text: &str| STANDARD_NO_PAD.decode(text.replace('.', "+")).ok();
-    let iterations = bounded_iterations(iterations, SCHEME)?;
-    let (Some(salt), Some(expected)) = (ab64(salt), ab64(hash).filter(|h| !h.is_empty())) else {
+    let iterations = iteration_count(iterations, Pbkdf2Digest::Sha256, SCHEME)?;
+    let salt = (salt.len() <= 4 * MAX_SALT_BYTES.div_ceil(3))
+        .then(|| STANDARD_NO_PAD.decode(salt.replace('.', "+")).ok())
+        .flatten();
+    let expected = decoded_key(&STANDARD_NO_PAD, &hash.replace('.', "+"));
+    let (Some(salt), Some(expected)) = (salt, expected) else {
         return Err(HashProblem::Malformed(SCHEME));
     };
-    Ok(ImportedHash::Pbkdf2 {
-        digest: Pbkdf2Digest::Sha256,
-        iterations,
-        salt,
-        expected,
-    })
+    if salt.len() > MAX_SALT_BYTES {
+        return Err(HashProblem::Malformed(SCHEME));
+    }
+    bounded_pbkdf2(Pbkdf2Digest::Sha256, iterations, salt, expected, SCHEME)
 }
 
-fn bounded_iterations(text: &str, scheme: &'static str) -> Result<u32, HashProblem> {
-    let Ok(n) = text.parse::<u64>() else {
-        return Err(HashProblem::Malformed(scheme));
-    };
-    if n == 0 {
-        return Err(HashProblem::Malformed(scheme));
-    }
-    u32::try_from(n)
+/// A PBKDF2 iteration count: a positive integer whose work alone (for one
+/// output block) is within the budget, so that a hostile count is called
+/// too costly whatever else the hash holds.
+fn iteration_count(
+    text: &str,
+    digest: Pbkdf2Digest,
+    scheme: &'static str,
+) -> Result<u64, HashProblem> {
+    let n = text
+        .parse::<u64>()
         .ok()
-        .filter(|n| *n <= MAX_PBKDF2_ITERATIONS)
-        .ok_or_else(|| {
-            HashProblem::TooCostly(format!(
-                "{scheme} iterations {n} (at most {MAX_PBKDF2_ITERATIONS})"
-            ))
-        })
+        .filter(|n| *n > 0)
+        .ok_or(HashProblem::Malformed(scheme))?;
+    within_budget(pbkdf2_work(digest, n, 0), || {
+        format!("{scheme} iterations {n}")
+    })?;
+    Ok(n)
 }
 
 fn bcrypt_hash(
@@ -281,15 +380,28 @@ fn bcrypt_hash(
     if bcrypt.len() != 60 || bcrypt.get(6..7) != Some("$") || !(4..=31).contains(&cost) {
         return Err(malformed);
     }
-    if cost > MAX_BCRYPT_COST {
-        return Err(HashProblem::TooCostly(format!(
-            "{scheme} cost {cost} (at most {MAX_BCRYPT_COST})"
-        )));
-    }
+    within_budget(bcrypt_work(cost), || format!("{scheme} cost {cost}"))?;
     Ok(ImportedHash::Bcrypt {
         sha256_first,
+        cost,
         bcrypt: bcrypt.to_owned(),
     })
+}
+
+/// The work of a bcrypt hash of `cost`: 2^cost rounds.
+fn bcrypt_work(cost: u32) -> u128 {
+    1u128
+        .checked_shl(cost)
+        .unwrap_or(u128::MAX)
+        .saturating_mul(BCRYPT_UNITS_PER_ROUND)
+}
+
+/// The work of scrypt with these parameters (N = 2^`log_n`).
+fn scrypt_work(log_n: u32, r: u32, p: u32) -> u128 {
+    let n = 1u128.checked_shl(log_n).unwrap_or(u128::MAX);
+    n.saturating_mul(u128::from(r))
+        .saturating_mul(u128::from(p))
+        .div_ceil(SCRYPT_NRP_PER_UNIT)
 }
 
 /// `N$SALT$R$P$BASE64_HASH`, the salt taken as its text.
@@ -299,7 +411,7 @@ fn django_scrypt(rest: &str) -> Result<ImportedHash, HashProblem> {
     let [n, salt, r, p, hash] = fields[..] else {
         return Err(malformed);
     };
-    if salt.is_empty() {
+    if salt.is_empty() || salt.len() > MAX_SALT_BYTES {
         return Err(malformed);
     }
     let (Ok(n), Ok(r), Ok(p)) = (n.parse::<u128>(), r.parse::<u32>(), p.parse::<u32>()) else {
@@ -309,25 +421,25 @@ fn django_scrypt(rest: &str) -> Result<ImportedHash, HashProblem> {
         return Err(malformed);
     }
     let log_n = n.trailing_zeros();
-    // scrypt takes 128 * r * N bytes, p times over.
-    let memory = 128 * u128::from(r) * n;
-    if log_n > u32::from(MAX_SCRYPT_LOG_N)
-        || r > MAX_SCRYPT_R
-        || p > MAX_SCRYPT_P
-        || memory > MAX_SCRYPT_BYTES
-        || memory * u128::from(p) > 4 * MAX_SCRYPT_BYTES
-    {
+    // scrypt fills 128 * r * N bytes (and mixes them p times over).
+    let memory = 128u128.saturating_mul(u128::from(r)).saturating_mul(n);
+    if memory > MAX_SCRYPT_BYTES {
         return Err(HashProblem::TooCostly(format!(
-            "scrypt N=2^{log_n}, r={r}, p={p} (at most N=2^{MAX_SCRYPT_LOG_N}, r={MAX_SCRYPT_R}, p={MAX_SCRYPT_P}, 256 MiB)"
+            "scrypt N=2^{log_n}, r={r}: {} MiB of memory (at most {})",
+            memory >> 20,
+            MAX_SCRYPT_BYTES >> 20
         )));
     }
-    let expected = STANDARD
-        .decode(hash)
-        .ok()
-        .filter(|h| !h.is_empty())
-        .ok_or(malformed)?;
+    within_budget(scrypt_work(log_n, r, p), || {
+        format!("scrypt N=2^{log_n}, r={r}, p={p}")
+    })?;
+    let expected = decoded_key(&STANDARD, hash).ok_or(malformed.clone())?;
+    // Within 256 MiB, log2(N) is at most 21; scrypt's own rules (such as
+    // N < 2^(16 r)) are checked now, so that a hash read is one it runs.
+    let log_n = u8::try_from(log_n).map_err(|_| malformed.clone())?;
+    scrypt::Params::new(log_n, r, p, expected.len()).map_err(|_| malformed)?;
     Ok(ImportedHash::Scrypt {
-        log_n: log_n as u8,
+        log_n,
         r,
         p,
         salt: salt.as_bytes().to_vec(),
@@ -335,7 +447,39 @@ fn django_scrypt(rest: &str) -> Result<ImportedHash, HashProblem> {
     })
 }
 
+impl Pbkdf2Digest {
+    /// The digest's output, bytes: one PBKDF2 output block.
+    fn output_bytes(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+        }
+    }
+}
+
 impl ImportedHash {
+    /// The estimated work of one [`verify`](Self::verify), in Argon2 blocks
+    /// computed (a native login is [`NATIVE_WORK`]). For a hash that
+    /// [`read`] returns it is at most [`MAX_WORK`]. An estimate, from
+    /// measured ratios between the algorithms: within about a factor of 2
+    /// of the time taken, on the machines measured.
+    pub fn work(&self) -> u64 {
+        let work = match self {
+            Self::Pbkdf2 {
+                digest,
+                iterations,
+                expected,
+                ..
+            } => pbkdf2_work(*digest, u64::from(*iterations), expected.len()),
+            Self::Bcrypt { cost, .. } => bcrypt_work(*cost),
+            Self::Argon2 {
+                memory_kib, passes, ..
+            } => u128::from(*memory_kib) * u128::from(*passes),
+            Self::Scrypt { log_n, r, p, .. } => scrypt_work(u32::from(*log_n), *r, *p),
+        };
+        u64::try_from(work).unwrap_or(u64::MAX)
+    }
+
     /// Whether `password` is the one this hash was made from. Slow by
     /// design (it runs the hash's own algorithm and cost): call it off the
     /// async runtime, under the same bound as other password checks.
@@ -359,6 +503,7 @@ impl ImportedHash {
             Self::Bcrypt {
                 sha256_first,
                 bcrypt,
+                ..
             } => {
                 let verified = if *sha256_first {
                     let hexed = hex::encode(Sha256::digest(password.as_bytes()));
@@ -372,7 +517,7 @@ impl ImportedHash {
                 };
                 verified.unwrap_or(false)
             }
-            Self::Argon2 { phc } => super::verify_with(password, phc, memory),
+            Self::Argon2 { phc, .. } => super::verify_with(password, phc, memory),
             Self::Scrypt {
                 log_n,
                 r,

@@ -310,6 +310,11 @@ async fn bad_rows_are_skipped_each_with_a_line_and_the_good_ones_imported() {
         row(
             json!({"id": 114, "username": "argon_huge", "password": "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"}),
         ),
+        // Issue 29 item 7: few iterations, but a 256 KiB key (8,192 blocks
+        // each running every iteration); two logins pinned the server.
+        row(
+            json!({"id": 115, "username": "pbkdf2_long_key", "password": format!("pbkdf2_sha256$200000$salt${}", "A".repeat(4 * 87_382))}),
+        ),
     ];
     let file = jsonl(&s, "bad.jsonl", &lines);
     let out = import(&s, &["--jsonl", &file]).await;
@@ -323,17 +328,24 @@ async fn bad_rows_are_skipped_each_with_a_line_and_the_good_ones_imported() {
         "skipped line 9 (id 100, \"again\"): the same id as line 1".to_owned(),
         format!("skipped line 8 (id 108, \"Joe\"): its username (after normalisation) belongs to another user here, id {}", joe.id),
         "imported line 10 (id 110, \"sha512\") without a usable password: unknown password hash scheme `sha512`".to_owned(),
-        "imported line 11 (id 111, \"pbkdf2_huge\") without a usable password: password hash too costly to check: pbkdf2_sha256 iterations 1000000000000 (at most 10000000)".to_owned(),
-        "imported line 12 (id 112, \"bcrypt_31\") without a usable password: password hash too costly to check: bcrypt cost 31 (at most 16)".to_owned(),
-        "imported line 13 (id 113, \"scrypt_huge\") without a usable password: password hash too costly to check: scrypt N=2^40, r=8, p=1 (at most N=2^20, r=32, p=16, 256 MiB)".to_owned(),
+        "imported line 11 (id 111, \"pbkdf2_huge\") without a usable password: password hash too costly to check: pbkdf2_sha256 iterations 1000000000000: the work of 12849507 native logins (at most 20)".to_owned(),
+        "imported line 12 (id 112, \"bcrypt_31\") without a usable password: password hash too costly to check: bcrypt cost 31: the work of 8830114 native logins (at most 20)".to_owned(),
+        "imported line 13 (id 113, \"scrypt_huge\") without a usable password: password hash too costly to check: scrypt N=2^40, r=8: 1073741824 MiB of memory (at most 256)".to_owned(),
         "imported line 14 (id 114, \"argon_huge\") without a usable password: password hash too costly to check: argon2 memory 4194304 KiB (at most 262144)".to_owned(),
-        "Imported 6 users, 0 already present, 8 skipped, 5 without a usable password.".to_owned(),
+        "imported line 15 (id 115, \"pbkdf2_long_key\") without a usable password: malformed pbkdf2_sha256 password hash".to_owned(),
+        "Imported 7 users, 0 already present, 8 skipped, 6 without a usable password.".to_owned(),
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), expected);
     // The good row logs in; the costly hashes are refused without being run.
     let password = good["pbkdf2_user"].clone().unwrap();
     assert_eq!(log_in(&s, "good", &password).await.status, 200);
-    for username in ["pbkdf2_huge", "bcrypt_31", "scrypt_huge", "argon_huge"] {
+    for username in [
+        "pbkdf2_huge",
+        "bcrypt_31",
+        "scrypt_huge",
+        "argon_huge",
+        "pbkdf2_long_key",
+    ] {
         let started = std::time::Instant::now();
         assert_eq!(log_in(&s, username, "password").await.status, 401);
         assert!(started.elapsed().as_secs() < 5, "{username}");

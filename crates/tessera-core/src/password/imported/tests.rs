@@ -183,22 +183,28 @@ fn each_unusable_hash_says_why() {
         (
             "pbkdf2_sha256$1000000000000$salt$aGFzaA==",
             HashProblem::TooCostly(
-                "pbkdf2_sha256 iterations 1000000000000 (at most 10000000)".into(),
+                "pbkdf2_sha256 iterations 1000000000000: the work of 12849507 native logins (at most 20)"
+                    .into(),
             ),
         ),
         (
             "bcrypt$$2b$31$abcdefghijklmnopqrstuuVXi7ffDnEtDAtvM8RrUc7dxXjPMgAVm",
-            HashProblem::TooCostly("bcrypt cost 31 (at most 16)".into()),
+            HashProblem::TooCostly(
+                "bcrypt cost 31: the work of 8830114 native logins (at most 20)".into(),
+            ),
         ),
         (
             "scrypt$1099511627776$salt$8$1$aGFzaA==",
             HashProblem::TooCostly(
-                "scrypt N=2^40, r=8, p=1 (at most N=2^20, r=32, p=16, 256 MiB)".into(),
+                "scrypt N=2^40, r=8: 1073741824 MiB of memory (at most 256)".into(),
             ),
         ),
         (
             "$argon2id$v=19$m=65536,t=1000,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
-            HashProblem::TooCostly("argon2 passes 1000 (at most 16)".into()),
+            HashProblem::TooCostly(
+                "argon2 memory 65536 KiB × 1000 passes: the work of 1685 native logins (at most 20)"
+                    .into(),
+            ),
         ),
     ];
     for (encoded, problem) in cases {
@@ -228,5 +234,101 @@ fn django_default_costs_are_read() {
                 if v.hasher == "pbkdf2_sha1" { 20 } else { 32 }
             );
         }
+    }
+}
+
+/// A Django PBKDF2 hash with this many iterations and a key of `key_len`
+/// bytes (the salt is Django's length).
+fn pbkdf2_row(scheme: &str, iterations: u64, key_len: usize) -> String {
+    let key = STANDARD.encode(vec![7u8; key_len]);
+    format!("{scheme}${iterations}$YlLjahIQDvo417sCPoHORx${key}")
+}
+
+#[test]
+fn the_work_of_one_check_is_bounded_whatever_parameter_carries_it() {
+    // Issue 29 item 7: iterations were capped but the derived key's length
+    // was not, and PBKDF2's work grows with it: 256 KiB at 200,000
+    // iterations pinned a core for minutes per login.
+    let hostile = pbkdf2_row("pbkdf2_sha256", 200_000, 256 << 10);
+    assert!(read(&hostile).is_err(), "a 256 KiB key is refused");
+    // The work is iterations × output blocks: each of these is one
+    // parameter within bounds, and the product past them.
+    for encoded in [
+        pbkdf2_row("pbkdf2_sha256", 2_000_000, 64),
+        pbkdf2_row("pbkdf2_sha1", 1_000_000, 64),
+        pbkdf2_row("pbkdf2_sha256", 5_000_000, 32),
+        // bcrypt doubles per cost: 12 is Django's, 13 twice that.
+        "bcrypt$$2b$13$abcdefghijklmnopqrstuuVXi7ffDnEtDAtvM8RrUc7dxXjPMgAVm".to_owned(),
+        "$2b$14$abcdefghijklmnopqrstuuVXi7ffDnEtDAtvM8RrUc7dxXjPMgAVm".to_owned(),
+        // Argon2: memory × passes, each alone within bounds.
+        "$argon2id$v=19$m=262144,t=3,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG".to_owned(),
+        "$argon2id$v=19$m=65536,t=16,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG".to_owned(),
+        // scrypt: N × r × p, 64 MiB of memory, run 8 times.
+        format!("scrypt$65536$salt$8$8${}", STANDARD.encode([7u8; 64])),
+    ] {
+        assert!(
+            matches!(read(&encoded), Err(HashProblem::TooCostly(_))),
+            "{encoded:.80}: {:?}",
+            read(&encoded)
+        );
+    }
+    // Near the bound they are read, and their work is within it.
+    for encoded in [
+        pbkdf2_row("pbkdf2_sha256", 1_500_000, 32),
+        pbkdf2_row("pbkdf2_sha256", 750_000, 64),
+        pbkdf2_row("pbkdf2_sha1", 1_500_000, 20),
+        "$argon2id$v=19$m=262144,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG".to_owned(),
+        format!("scrypt$65536$salt$8$1${}", STANDARD.encode([7u8; 64])),
+    ] {
+        let hash = read(&encoded).unwrap_or_else(|e| panic!("{encoded:.80}: {e}"));
+        assert!(hash.work() <= MAX_WORK, "{encoded:.80}");
+    }
+    // Django's default costs are all read (bcrypt's 12 among them).
+    for v in vectors().iter().filter(|v| v.hasher != "unusable") {
+        let hash = read(&v.encoded).unwrap_or_else(|e| panic!("{}: {e}", v.encoded));
+        assert!(hash.work() <= MAX_WORK, "{}", v.encoded);
+    }
+}
+
+#[test]
+fn salts_and_keys_of_hostile_lengths_are_refused_before_any_work() {
+    let salt = "s".repeat(2000);
+    let key = STANDARD.encode([7u8; 32]);
+    for encoded in [
+        // Keys shorter than 16 bytes would let a wrong password match by chance.
+        pbkdf2_row("pbkdf2_sha256", 1000, 8),
+        pbkdf2_row("pbkdf2_sha256", 1000, 65),
+        format!("pbkdf2_sha256$1000${salt}${key}"),
+        format!(
+            "$pbkdf2-sha256$1000${}${key}",
+            STANDARD_NO_PAD.encode(salt.as_bytes())
+        ),
+        format!("scrypt$1024${salt}$8$1${key}"),
+        format!("scrypt$1024$salt$8$1${}", STANDARD.encode([7u8; 65])),
+        format!("scrypt$1024$salt$8$1${}", STANDARD.encode([7u8; 8])),
+        // scrypt itself refuses N >= 2^(16 r).
+        format!("scrypt$65536$salt$1$1${key}"),
+    ] {
+        assert!(
+            matches!(read(&encoded), Err(HashProblem::Malformed(_))),
+            "{encoded:.80}: {:?}",
+            read(&encoded)
+        );
+    }
+}
+
+#[test]
+fn parameters_past_every_integer_type_are_refused_without_overflow() {
+    let key = STANDARD.encode([7u8; 32]);
+    for encoded in [
+        // N = 2^127: 128 × r × N overflowed u128 (a panic in a debug build).
+        format!("scrypt$170141183460469231731687303715884105728$salt$4294967295$1${key}"),
+        format!("scrypt$1024$salt$4294967295$4294967295${key}"),
+        format!("pbkdf2_sha256$18446744073709551615$salt${key}"),
+        format!("pbkdf2_sha1$99999999999999999999999$salt${key}"),
+        "$argon2id$v=19$m=4294967295,t=4294967295,p=16777215$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG".to_owned(),
+        "bcrypt$$2b$99$abcdefghijklmnopqrstuuVXi7ffDnEtDAtvM8RrUc7dxXjPMgAVm".to_owned(),
+    ] {
+        assert!(read(&encoded).is_err(), "{encoded:.80}");
     }
 }
