@@ -195,11 +195,31 @@ pub fn verify_with(password: &str, phc: &str, memory: &mut HashMemory) -> bool {
 /// nothing, and costs one verification of Tessera's own ([`verify_dummy`]),
 /// as an unknown user does: answering such a user at once told an
 /// attacker that the name exists (issue 29, item 6).
+///
+/// A usable hash much cheaper than Tessera's own (an older Django's 10,000
+/// PBKDF2 iterations, bcrypt cost 4) costs one dummy verification more, so
+/// that it is not answered in a fraction of an unknown user's time. Only
+/// below half a native verification: nearer to it, one more would leave
+/// the check further from an unknown user's time than it was. An imported
+/// hash dearer than Tessera's own is not made cheaper (it cannot be; see
+/// docs/SECURITY.md): it is replaced at the user's first login.
 pub fn verify_stored(password: &str, stored: &str, memory: &mut HashMemory) -> bool {
-    match imported::parse(stored) {
-        Some(hash) => hash.verify(password, memory),
-        None => verify_dummy(password, memory),
+    let Some(hash) = imported::parse(stored) else {
+        return verify_dummy(password, memory);
+    };
+    let matches = hash.verify(password, memory);
+    if hash.work() < native_work() / 2 {
+        verify_dummy(password, memory);
     }
+    matches
+}
+
+/// The work of one verification of a hash Tessera makes now, in the unit
+/// of [`imported::ImportedHash::work`]: in a test build at the test cost,
+/// what the dummy verification costs there.
+fn native_work() -> u64 {
+    let params = params();
+    u64::from(params.m_cost()) * u64::from(params.t_cost())
 }
 
 /// Whether `stored` is a hash as Tessera makes them today (Argon2id with

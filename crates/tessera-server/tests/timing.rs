@@ -138,6 +138,36 @@ async fn a_user_without_a_usable_password_takes_as_long_as_an_unknown_one() {
     }
 }
 
+/// Issue 29 item 6: an imported hash much cheaper than Tessera's own (an
+/// older Django's PBKDF2 iterations, bcrypt at a low cost; here cost 4,
+/// bcrypt's cheapest) was checked in a fraction of the time an unknown name
+/// takes. (bcrypt, because the test build compiles PBKDF2's generic code
+/// unoptimised, tens of times slower than a release build runs it.)
+#[tokio::test]
+async fn a_user_with_a_cheap_imported_hash_takes_as_long_as_an_unknown_one() {
+    let _measuring = ONE_AT_A_TIME.lock().await;
+    let s = Server::start("login_rate_limit = \"off\"").await;
+    import(
+        &s,
+        &[(
+            "old_django",
+            "bcrypt$$2b$04$gtaV6A1Ed27qIR5f6bNdl.BmU5I97oRoCs3iDsk68aE/Phr1PMhQS",
+        )],
+    )
+    .await;
+    let (k, u) = wrong_password_medians(&s, |_| "old_django".to_owned(), ghost).await;
+    let ratio = u / k;
+    eprintln!(
+        "median login: cheap imported hash {:.1} ms, unknown user {:.1} ms, ratio {ratio:.3}",
+        k * 1e3,
+        u * 1e3
+    );
+    assert!(
+        (0.75..=1.25).contains(&ratio),
+        "unknown/cheap imported median ratio {ratio:.3}"
+    );
+}
+
 #[tokio::test]
 async fn a_reset_request_for_an_unknown_address_takes_as_long_as_for_a_known_one() {
     let _measuring = ONE_AT_A_TIME.lock().await;
