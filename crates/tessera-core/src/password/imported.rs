@@ -52,6 +52,8 @@ const BCRYPT_UNITS_PER_ROUND: u128 = 160;
 /// 128 × r bytes, p times over, and allocates them anew): measured at
 /// about 1.
 const SCRYPT_NRP_PER_UNIT: u128 = 1;
+/// The most bytes of a password plain bcrypt reads.
+const BCRYPT_MAX_BYTES: usize = 72;
 /// The most memory one scrypt hash may take (Django's takes 16 MiB).
 const MAX_SCRYPT_BYTES: u128 = 256 << 20;
 /// The longest salt accepted, in bytes (Django writes 22, passlib 16 and
@@ -79,6 +81,8 @@ pub enum ImportedHash {
     },
     /// A bcrypt string (`$2b$12$...`); with `sha256_first`, the password is
     /// first replaced by the hex of its SHA-256 (Django's `bcrypt_sha256`).
+    /// Without it, a password over 72 bytes or holding a NUL byte matches
+    /// nothing: bcrypt cannot tell it from others.
     Bcrypt {
         /// Whether the password is pre-hashed.
         sha256_first: bool,
@@ -509,11 +513,19 @@ impl ImportedHash {
                     let hexed = hex::encode(Sha256::digest(password.as_bytes()));
                     bcrypt::verify(hexed, bcrypt)
                 } else {
-                    // Django, passlib and bcrypt itself use the first 72
-                    // bytes; the crate refuses longer input rather than
-                    // truncating it.
+                    // bcrypt reads at most 72 bytes, and the key it reads
+                    // (the password and a NUL) repeats through them: every
+                    // password sharing the first 72 bytes, or holding a
+                    // NUL ("abc\0abc" is bcrypt's "abc"), is one to it. Such
+                    // a password logged in and was rehashed as typed, after
+                    // which the owner's own was refused (issue 29, item 12):
+                    // it is refused, after the same work as any other, so
+                    // that its owner sets a new one. 72 bytes or fewer
+                    // without a NUL, bcrypt tells every password apart.
                     let bytes = password.as_bytes();
-                    bcrypt::verify(&bytes[..bytes.len().min(72)], bcrypt)
+                    let told_apart = bytes.len() <= BCRYPT_MAX_BYTES && !bytes.contains(&0);
+                    bcrypt::verify(&bytes[..bytes.len().min(BCRYPT_MAX_BYTES)], bcrypt)
+                        .map(|matches| matches && told_apart)
                 };
                 verified.unwrap_or(false)
             }

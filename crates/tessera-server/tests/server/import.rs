@@ -358,6 +358,27 @@ async fn bad_rows_are_skipped_each_with_a_line_and_the_good_ones_imported() {
     s.assert_healthy().await;
 }
 
+/// Issue 29 item 12: bcrypt reads a password's first 72 bytes, so any
+/// password sharing them logged in to a plain bcrypt user and became the
+/// user's password, after which the owner's own was refused.
+#[tokio::test]
+async fn a_plain_bcrypt_user_is_not_logged_in_with_what_bcrypt_cannot_tell_apart() {
+    let s = Server::start(CONFIG).await;
+    // passlib's bcrypt of 100 "x" (tessera-core's vectors.json).
+    let hash = "$2b$04$tdb1/97EC58fLzIsHBgPUee7Nj1Y/uQzx4zIX4hSD7PDcIanOzVB.";
+    let line = json!({"id": 7, "username": "long", "password": hash}).to_string();
+    let file = jsonl(&s, "long.jsonl", &[line]);
+    import(&s, &["--jsonl", &file]).await;
+    let before = stored(&s, "long").await;
+    let someone_else = format!("{}, and then anything", "x".repeat(72));
+    let owner = "x".repeat(100);
+    for password in [&someone_else, &owner] {
+        let r = log_in(&s, "long", password).await;
+        assert_eq!(r.status, 401, "{password}: {}", r.text);
+    }
+    assert_eq!(stored(&s, "long").await, before, "the hash is kept");
+}
+
 #[tokio::test]
 async fn ids_past_the_bound_are_skipped_and_signups_go_on_after_the_rest() {
     let s = Server::start(CONFIG).await;

@@ -29,9 +29,20 @@ fn check(hasher: &str, slow: bool) {
         }
         let parsed = parse(&v.encoded).unwrap_or_else(|| panic!("not read: {}", v.encoded));
         let password = v.password.as_deref().unwrap_or_default();
+        // Where Tessera parts from passlib: plain bcrypt reads 72 bytes at
+        // most, and a longer password is refused rather than cut (see
+        // `a_plain_bcrypt_hash_refuses_passwords_it_cannot_tell_apart`).
+        let plain_bcrypt = matches!(
+            parsed,
+            ImportedHash::Bcrypt {
+                sha256_first: false,
+                ..
+            }
+        );
+        let refused = plain_bcrypt && password.len() > 72;
         assert_eq!(
             parsed.verify(password, &mut memory),
-            v.check_ok,
+            v.check_ok && !refused,
             "{} {:?}",
             v.encoded,
             password
@@ -41,7 +52,7 @@ fn check(hasher: &str, slow: bool) {
         if v.cheap {
             assert_eq!(
                 parsed.verify(&format!("{password}!"), &mut memory),
-                v.check_wrong,
+                v.check_wrong && !refused,
                 "{} {:?}!",
                 v.encoded,
                 password
@@ -113,7 +124,10 @@ fn argon2_phc_strings_of_every_variant() {
 }
 
 #[test]
-fn a_bcrypt_password_counts_its_first_72_bytes_as_bcrypt_does() {
+fn a_plain_bcrypt_hash_refuses_passwords_it_cannot_tell_apart() {
+    // Issue 29 item 12: bcrypt reads at most 72 bytes, so any password
+    // sharing the owner's first 72 logged in, and was rehashed as typed,
+    // after which the owner's own password was refused.
     let v = vectors();
     let long = v
         .iter()
@@ -124,8 +138,41 @@ fn a_bcrypt_password_counts_its_first_72_bytes_as_bcrypt_does() {
     let password = long.password.as_deref().unwrap_or_default();
     let parsed = parse(&long.encoded).unwrap();
     let mut memory = HashMemory::new();
+    // bcrypt itself cannot tell these apart ...
+    let other = format!("{}, or anything else", &password[..72]);
+    assert!(bcrypt::verify(password, &long.encoded).unwrap());
+    assert!(bcrypt::verify(&other, &long.encoded).unwrap());
+    // ... so past 72 bytes none is taken: the owner sets a new password.
+    assert!(!parsed.verify(password, &mut memory));
+    assert!(!parsed.verify(&other, &mut memory));
+    // 72 bytes are all bcrypt reads: the password it was made from, for
+    // all it can know.
     assert!(parsed.verify(&password[..72], &mut memory));
     assert!(!parsed.verify(&password[..71], &mut memory));
+
+    // A NUL byte ends bcrypt's key and the key repeats through 72 bytes:
+    // "abc\0abc" is bcrypt's "abc". No hasher of the source stacks takes a
+    // NUL, so a password holding one is refused too.
+    let abc = bcrypt::hash_with_salt("abc", 4, [7; 16])
+        .unwrap()
+        .to_string();
+    assert!(bcrypt::verify("abc\0abc", &abc).unwrap());
+    let parsed = parse(&abc).unwrap();
+    assert!(parsed.verify("abc", &mut memory));
+    assert!(!parsed.verify("abc\0abc", &mut memory));
+    assert!(!parsed.verify("abc\0", &mut memory));
+
+    // bcrypt_sha256 hashes the password first: every byte counts, and a
+    // long password is the owner's as any other.
+    let hexed = hex::encode(Sha256::digest(password.as_bytes()));
+    let bcrypt_sha256 = format!(
+        "bcrypt_sha256${}",
+        bcrypt::hash_with_salt(hexed, 4, [7; 16]).unwrap()
+    );
+    let parsed = parse(&bcrypt_sha256).unwrap();
+    assert!(parsed.verify(password, &mut memory));
+    assert!(!parsed.verify(&other, &mut memory));
+    assert!(!parsed.verify(&password[..72], &mut memory));
 }
 
 #[test]
