@@ -216,7 +216,7 @@ fn is_bcrypt(encoded: &str) -> bool {
 fn argon2_phc(phc: &str) -> Result<ImportedHash, HashProblem> {
     use argon2::password_hash::PasswordHash;
     let parsed = PasswordHash::new(phc).map_err(|_| HashProblem::Malformed("argon2"))?;
-    let params = argon2::Params::try_from(&parsed).map_err(|_| HashProblem::Malformed("argon2"))?;
+    let params = super::argon2_params(&parsed).ok_or(HashProblem::Malformed("argon2"))?;
     let key_fits = parsed.hash.is_some_and(|h| KEY_BYTES.contains(&h.len()));
     if parsed.salt.is_none() || !key_fits {
         return Err(HashProblem::Malformed("argon2"));

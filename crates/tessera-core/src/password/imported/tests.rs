@@ -375,6 +375,10 @@ fn parameters_past_every_integer_type_are_refused_without_overflow() {
         format!("pbkdf2_sha1$99999999999999999999999$salt${key}"),
         "$argon2id$v=19$m=4294967295,t=4294967295,p=16777215$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG".to_owned(),
         "bcrypt$$2b$99$abcdefghijklmnopqrstuuVXi7ffDnEtDAtvM8RrUc7dxXjPMgAVm".to_owned(),
+        // 2^29 lanes: argon2's own check multiplied them by 8 in a u32 (a
+        // panic in a debug build; found by the property test).
+        "$argon2id$v=19$m=8,t=0,p=536870912$AAAA$AAAAAAAAAAAAAA".to_owned(),
+        "$argon2id$v=19$m=4294967295,t=1,p=4294967295$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG".to_owned(),
     ] {
         assert!(read(&encoded).is_err(), "{encoded:.80}");
     }
