@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 use tessera_core::Algorithm;
 use tessera_core::claims::{Subject, TokenType, new_token_id};
 use tessera_core::keys::{KeyMaterial, KeyRing};
-use tessera_core::password::PasswordPolicy;
+use tessera_core::password::imported::{self, MAX_WORK, NATIVE_WORK};
+use tessera_core::password::{HashMemory, PasswordPolicy};
 use tessera_core::throttle::{FailureLog, Limit};
 use tessera_core::token::{Grant, TokenPolicy, issue, validate};
 use tessera_core::username::{MAX_USERNAME_CHARS, Username};
@@ -115,5 +116,124 @@ proptest! {
     #[test]
     fn the_password_policy_never_panics(password in "\\PC{0,300}", username in "\\PC{0,40}", email in "\\PC{0,40}") {
         let _ = PasswordPolicy { min_length: 8 }.check(&password, &username, &email);
+    }
+}
+
+/// A number in `typical` (where a hash is read and checked) two times in
+/// three, else as a hostile row has it: any size, small, near the work
+/// budget's edges, or a power of two (scrypt's N).
+fn number(typical: std::ops::Range<u128>) -> impl Strategy<Value = u128> {
+    prop_oneof![
+        6 => typical,
+        1 => any::<u128>(),
+        1 => any::<u64>().prop_map(u128::from),
+        1 => any::<u32>().prop_map(u128::from),
+        1 => 1u128..3_000_000,
+        1 => (0u32..128).prop_map(|k| 1u128 << k),
+    ]
+}
+
+/// Base64 of a key: mostly of a length accepted (16 to 64 bytes).
+fn key(padded: bool) -> impl Strategy<Value = String> {
+    prop_oneof![3 => base64_of(16..65, padded), 1 => base64_of(0..101, padded)]
+}
+
+/// Base64 of `lengths` bytes, padded or not.
+fn base64_of(lengths: std::ops::Range<usize>, padded: bool) -> impl Strategy<Value = String> {
+    proptest::collection::vec(any::<u8>(), lengths).prop_map(move |bytes| {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+        if padded {
+            STANDARD.encode(bytes)
+        } else {
+            STANDARD_NO_PAD.encode(bytes)
+        }
+    })
+}
+
+/// A salt as Django writes it (text), or one far longer than any hasher's.
+fn salt_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9]{0,40}",
+        (1000usize..1100).prop_map(|n| "s".repeat(n))
+    ]
+}
+
+/// A hash of one of the imported schemes' shapes, with hostile parameters.
+fn hostile_hash() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (
+            prop::sample::select(vec!["pbkdf2_sha256", "pbkdf2_sha1"]),
+            number(1..9_000),
+            salt_text(),
+            key(true),
+        )
+            .prop_map(|(scheme, n, salt, key)| format!("{scheme}${n}${salt}${key}")),
+        (number(1..9_000), base64_of(0..1100, false), key(false)).prop_map(|(n, salt, key)| {
+            let (salt, key) = (salt.replace('+', "."), key.replace('+', "."));
+            format!("$pbkdf2-sha256${n}${salt}${key}")
+        }),
+        (
+            (1u32..13)
+                .prop_map(|k| 1u128 << k)
+                .boxed()
+                .prop_union(number(0..64).boxed()),
+            salt_text(),
+            number(1..9),
+            number(1..5),
+            key(true),
+        )
+            .prop_map(|(n, salt, r, p, key)| format!("scrypt${n}${salt}${r}${p}${key}")),
+        (
+            prop::sample::select(vec!["bcrypt$$2b", "bcrypt_sha256$$2b", "$2a", "$2y"]),
+            prop_oneof![3 => 4u32..6, 1 => 0u32..100],
+            "[./A-Za-z0-9]{53}",
+        )
+            .prop_map(|(prefix, cost, rest)| format!("{prefix}${cost:02}${rest}")),
+        (
+            prop::sample::select(vec![
+                "$argon2id$v=19",
+                "argon2$argon2i$v=19",
+                "$argon2d$v=16"
+            ]),
+            number(8..4096),
+            number(1..3),
+            number(1..4),
+            base64_of(8..70, false),
+            key(false),
+        )
+            .prop_map(|(prefix, m, t, p, salt, key)| format!(
+                "{prefix}$m={m},t={t},p={p}${salt}${key}"
+            )),
+    ]
+}
+
+thread_local! {
+    /// One working memory for every case (19 MiB zeroed each was most of
+    /// the test's time).
+    static MEMORY: std::cell::RefCell<HashMemory> = std::cell::RefCell::new(HashMemory::new());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Issue 29, item 7: no parameter of an imported hash panics its
+    /// reading, what is read is within the work budget, and a cheap one is
+    /// checked without a panic (the fuzz target `imported_hash` goes deeper).
+    #[test]
+    fn imported_hashes_with_hostile_parameters_are_read_within_the_budget_or_refused(
+        encoded in hostile_hash(),
+        password in "\\PC{0,100}",
+    ) {
+        match imported::read(&encoded) {
+            Ok(hash) => {
+                prop_assert!(hash.work() <= MAX_WORK, "{encoded}: {}", hash.work());
+                // Only what is cheap: the budget bounds the rest.
+                if hash.work() <= NATIVE_WORK / 8 {
+                    MEMORY.with_borrow_mut(|memory| hash.verify(&password, memory));
+                }
+            }
+            Err(problem) => prop_assert!(!problem.to_string().is_empty()),
+        }
     }
 }
