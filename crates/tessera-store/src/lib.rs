@@ -334,28 +334,24 @@ pub trait LinkStore: Send + Sync {
 
     /// Counts `request` against its limits and, unless it is past one,
     /// keeps its address for [`LinkStore::fulfil_mail_request`] and writes
-    /// each link (voiding the user's older links of the same kind) and its
-    /// mail to the outbox: all in one transaction, the request counted
-    /// either way. True when it was within the limits.
+    /// `letter`'s links (voiding each user's older links of the same kind)
+    /// and its one mail to the outbox: all in one transaction, the request
+    /// counted either way. True when it was within the limits.
     async fn request_links(
         &self,
         request: &MailRequest,
-        links: &[(LinkRecord, OutgoingMail)],
+        letter: Option<&Letter>,
     ) -> StoreResult<bool>;
 
     /// Up to `limit` requests within the limits whose mails are not
     /// written yet, oldest first.
     async fn pending_mail_requests(&self, limit: i64) -> StoreResult<Vec<PendingRequest>>;
 
-    /// Writes the links and mails of pending request `id` (as
-    /// [`LinkStore::request_links`] does) and forgets its address, in one
-    /// transaction; false, writing nothing, when the request is no longer
-    /// pending (another instance fulfilled it).
-    async fn fulfil_mail_request(
-        &self,
-        id: i64,
-        links: &[(LinkRecord, OutgoingMail)],
-    ) -> StoreResult<bool>;
+    /// Writes the letter of pending request `id` (its links and its one
+    /// mail, as [`LinkStore::request_links`] does) and forgets its address,
+    /// in one transaction; false, writing nothing, when the request is no
+    /// longer pending (another instance fulfilled it).
+    async fn fulfil_mail_request(&self, id: i64, letter: Option<&Letter>) -> StoreResult<bool>;
 
     /// The link of this kind whose token hashes to `token_hash`, if it is
     /// unused and unexpired at `now`.

@@ -395,8 +395,10 @@ pub struct OutgoingMail {
     pub recipient: String,
     /// One line.
     pub subject: String,
-    /// Plain UTF-8 text; holds the link.
+    /// Plain UTF-8 text; holds the links.
     pub body: String,
+    /// Unix seconds: written then, and due to be sent from then.
+    pub created_at: i64,
     /// Given up on from then (Unix seconds): its link has expired.
     pub expires_at: i64,
 }
@@ -409,6 +411,19 @@ impl std::fmt::Debug for OutgoingMail {
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
+}
+
+/// One mail for the outbox and the links it carries: what one honoured
+/// request writes, at most. A reset mail to an address several accounts
+/// share carries a link for each of them, so that the number of mails an
+/// address receives is the number of requests honoured for it, whatever
+/// the number of accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Letter {
+    /// The links, each for its own user (none is stored without the mail).
+    pub links: Vec<LinkRecord>,
+    /// The mail that carries them.
+    pub mail: OutgoingMail,
 }
 
 /// A request for links (a reset request, a verification request), known

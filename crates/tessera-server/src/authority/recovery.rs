@@ -22,6 +22,12 @@ const LIMIT_WINDOW: i64 = 3600;
 /// Reset requests turned into mail at a time.
 const DISPATCH_BATCH: i64 = 20;
 
+/// The most accounts one reset mail carries links for: anybody can sign up
+/// with any address, so an address may have any number of accounts, and a
+/// mail is bounded whatever their number. Accounts whose address is
+/// verified come first (the address's owner proved it), then the oldest.
+const ACCOUNTS_PER_MAIL: usize = 20;
+
 /// The answer to a bad, used, voided or expired link.
 const INVALID_LINK: &str = "Invalid or expired token.";
 
@@ -49,12 +55,13 @@ impl Authority {
         ))
     }
 
-    /// Asks for a reset link to be mailed to every active user whose
-    /// address is `email` (ignoring case), unless the address or `client`
-    /// is past its limit. The request is recorded and answered without
-    /// looking the address up, so that it does the same work, and answers
-    /// alike, whoever has the address; [`Authority::dispatch_mail_requests`]
-    /// writes the mails.
+    /// Asks for one mail to `email` carrying a reset link for each active
+    /// user whose address it is (ignoring case; at most
+    /// [`ACCOUNTS_PER_MAIL`]), unless the address or `client` is past its
+    /// limit: an address receives at most one mail per honoured request.
+    /// The request is recorded and answered without looking the address
+    /// up, so that it does the same work, and answers alike, whoever has
+    /// the address; [`Authority::dispatch_mail_requests`] writes the mail.
     pub async fn request_password_reset(
         &self,
         email: &str,
@@ -68,7 +75,7 @@ impl Authority {
             address: email.to_owned(),
             ..self.mail_request(LinkKind::Reset, email, Some(client), self.now())
         };
-        if self.store.request_links(&request, &[]).await? {
+        if self.store.request_links(&request, None).await? {
             self.mail_written.notify_one();
         } else {
             tracing::info!("a password-reset request past its limit was answered and not mailed");
@@ -76,9 +83,11 @@ impl Authority {
         Ok(())
     }
 
-    /// Writes the mails of reset requests waiting for it (this process's
-    /// or another's): a link for every active user with the address asked
-    /// for, none when nobody has it. How many requests it handled.
+    /// Writes the mail of each reset request waiting for it (this
+    /// process's or another's): one mail, with a link for each active user
+    /// with the address asked for (verified addresses first, then the
+    /// oldest accounts, at most [`ACCOUNTS_PER_MAIL`]); none when nobody
+    /// has it. How many requests it handled.
     pub async fn dispatch_mail_requests(&self) -> Result<usize, AuthError> {
         let Some(letters) = &self.letters else {
             return Ok(0);
@@ -86,15 +95,21 @@ impl Authority {
         let pending = self.store.pending_mail_requests(DISPATCH_BATCH).await?;
         for request in &pending {
             let now = self.now();
-            let users = self.store.users_by_email(&request.address).await?;
-            let links: Vec<_> = users
-                .iter()
-                .filter(|u| u.is_active && mail::is_deliverable(&u.email))
-                .map(|u| letters.compose(LinkKind::Reset, u.id, &u.username, &u.email, now))
-                .collect();
-            if !self.store.fulfil_mail_request(request.id, &links).await? {
+            let mut users = self.store.users_by_email(&request.address).await?;
+            users.retain(|u| u.is_active && mail::is_deliverable(&u.email));
+            // By id already; a stable sort keeps that order within each part.
+            users.sort_by_key(|u| !u.email_verified);
+            users.truncate(ACCOUNTS_PER_MAIL);
+            let to: Vec<mail::Addressee<'_>> = users.iter().map(Into::into).collect();
+            let letter = letters.compose(LinkKind::Reset, &to, now);
+            if !self
+                .store
+                .fulfil_mail_request(request.id, letter.as_ref())
+                .await?
+            {
                 continue;
             }
+            let links = letter.map(|l| l.links).unwrap_or_default();
             let origin = request
                 .client
                 .parse()
@@ -110,7 +125,7 @@ impl Authority {
                     detail,
                 );
             }
-            for (link, _) in &links {
+            for link in &links {
                 let detail = json!({"mailed": true});
                 self.audit(
                     "password_reset_requested",
@@ -211,9 +226,9 @@ impl Authority {
             return Ok(false);
         }
         let now = self.now();
-        let links = [letters.compose(LinkKind::Verify, user.id, &user.username, &user.email, now)];
+        let letter = letters.compose(LinkKind::Verify, &[user.into()], now);
         let request = self.mail_request(LinkKind::Verify, &user.email, client, now);
-        let written = self.store.request_links(&request, &links).await?;
+        let written = self.store.request_links(&request, letter.as_ref()).await?;
         if written {
             self.mail_written.notify_one();
             let origin = client.map(|ip| SessionOrigin::new(ip, "", LoginMethod::Password));

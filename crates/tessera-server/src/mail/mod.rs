@@ -10,7 +10,7 @@ use crate::config::Settings;
 use std::time::{Duration, UNIX_EPOCH};
 use templates::{Fill, Templates};
 use tessera_core::link::LinkToken;
-use tessera_store::{LinkKind, LinkRecord, OutgoingMail};
+use tessera_store::{Letter, LinkKind, LinkRecord, OutgoingMail};
 
 /// Where mail goes: the parts of `smtp_url`.
 #[derive(Clone, PartialEq, Eq)]
@@ -117,46 +117,81 @@ impl Letters {
         self.lifetime
     }
 
-    /// A new link of `kind` for the user `user_id` (named `username`, at
-    /// `email`), made at `now`, and the mail that carries it.
-    pub fn compose(
-        &self,
-        kind: LinkKind,
-        user_id: i64,
-        username: &str,
-        email: &str,
-        now: i64,
-    ) -> (LinkRecord, OutgoingMail) {
-        let token = LinkToken::generate();
+    /// One mail to `to[0]`'s address carrying a fresh link of `kind`
+    /// for each account of `to`, made at `now`: for one account the
+    /// template as it is; for several, the template filled for each in
+    /// turn, one after the other, so that every account gets its own link
+    /// and the address one mail. `None` when `to` is empty.
+    pub fn compose(&self, kind: LinkKind, to: &[Addressee<'_>], now: i64) -> Option<Letter> {
+        let first = to.first()?;
         let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
         let expires_at = now.saturating_add(lifetime);
         let (parameter, template) = match kind {
             LinkKind::Reset => ("reset", &self.templates.reset),
             LinkKind::Verify => ("verify", &self.templates.verify),
         };
-        let link = format!("{}/?{parameter}={}", self.public_url, token.token);
         let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(expires_at).unwrap_or(0));
-        let (subject, body) = template.render(Fill {
-            link: &link,
-            username,
-            expires_in: &humantime::format_duration(self.lifetime).to_string(),
-            expires_at: &humantime::format_rfc3339_seconds(at).to_string(),
-        });
-        let record = LinkRecord {
-            token_hash: token.hash,
-            user_id,
-            kind,
-            email: email.to_owned(),
+        let expires_in = humantime::format_duration(self.lifetime).to_string();
+        let expires_at_text = humantime::format_rfc3339_seconds(at).to_string();
+        let mut subject = String::new();
+        let mut bodies = Vec::with_capacity(to.len());
+        let mut links = Vec::with_capacity(to.len());
+        for addressee in to {
+            let token = LinkToken::generate();
+            let link = format!("{}/?{parameter}={}", self.public_url, token.token);
+            let (this_subject, body) = template.render(Fill {
+                link: &link,
+                username: addressee.username,
+                expires_in: &expires_in,
+                expires_at: &expires_at_text,
+            });
+            if subject.is_empty() {
+                subject = this_subject;
+            }
+            bodies.push(body);
+            links.push(LinkRecord {
+                token_hash: token.hash,
+                user_id: addressee.user_id,
+                kind,
+                email: addressee.email.to_owned(),
+                created_at: now,
+                expires_at,
+            });
+        }
+        let mail = OutgoingMail {
+            recipient: first.email.to_owned(),
+            subject,
+            body: bodies.join(ACCOUNT_SEPARATOR),
             created_at: now,
             expires_at,
         };
-        let mail = OutgoingMail {
-            recipient: email.to_owned(),
-            subject,
-            body,
-            expires_at,
-        };
-        (record, mail)
+        Some(Letter { links, mail })
+    }
+}
+
+/// Between the parts of a mail for several accounts: a line that reads as
+/// a break in plain text, whatever the template ends with.
+const ACCOUNT_SEPARATOR: &str = "\n----------------------------------------\n\n";
+
+/// An account a mail is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Addressee<'a> {
+    /// Its id: the link acts for this user only.
+    pub user_id: i64,
+    /// Its name, as the mail greets it.
+    pub username: &'a str,
+    /// Its address, where the mail goes (and which the link must still be
+    /// the user's to verify it).
+    pub email: &'a str,
+}
+
+impl<'a> From<&'a tessera_store::UserRecord> for Addressee<'a> {
+    fn from(user: &'a tessera_store::UserRecord) -> Self {
+        Addressee {
+            user_id: user.id,
+            username: &user.username,
+            email: &user.email,
+        }
     }
 }
 
@@ -230,8 +265,15 @@ mod tests {
             ..Settings::default()
         };
         let letters = Letters::from_settings(&settings).unwrap().unwrap();
-        let (link, mail) =
-            letters.compose(LinkKind::Reset, 7, "alice", "a@example.com", 1_800_000_000);
+        let alice = Addressee {
+            user_id: 7,
+            username: "alice",
+            email: "a@example.com",
+        };
+        let Letter { links, mail } = letters
+            .compose(LinkKind::Reset, &[alice], 1_800_000_000)
+            .unwrap();
+        let link = &links[0];
         let token = mail
             .body
             .split("https://auth.example.com/?reset=")
@@ -251,6 +293,34 @@ mod tests {
             "{}",
             mail.body
         );
+        assert!(letters.compose(LinkKind::Reset, &[], 1).is_none());
+
+        // Several accounts at one address: one mail, a link for each.
+        let bob = Addressee {
+            user_id: 8,
+            username: "bob",
+            email: "A@example.com",
+        };
+        let Letter { links, mail } = letters
+            .compose(LinkKind::Reset, &[alice, bob], 1_800_000_000)
+            .unwrap();
+        assert_eq!(mail.recipient, "a@example.com");
+        assert_eq!(links.iter().map(|l| l.user_id).collect::<Vec<_>>(), [7, 8]);
+        let tokens: Vec<_> = mail
+            .body
+            .split_whitespace()
+            .filter_map(|w| w.split("?reset=").nth(1))
+            .collect();
+        assert_eq!(tokens.len(), 2, "{}", mail.body);
+        for (token, link) in tokens.iter().zip(&links) {
+            assert_eq!(
+                tessera_core::link::stored_hash(token).as_ref(),
+                Some(&link.token_hash)
+            );
+        }
+        let (at_alice, at_bob) = (mail.body.find("Hello alice,"), mail.body.find("Hello bob,"));
+        assert!(at_alice < at_bob && at_alice.is_some(), "{}", mail.body);
+
         // Without either setting there is no mail at all, and verification
         // cannot be asked for.
         let unset = Settings {

@@ -710,3 +710,78 @@ async fn of_two_instances_exactly_one_mails_each_request() {
     let links = "SELECT COUNT(*) FROM email_tokens WHERE kind = 'reset'";
     assert_eq!(first.sql_number(links).await, 1);
 }
+
+/// Waits (at most 10 s) until every reset request has been turned into
+/// mail (or into none).
+async fn until_requests_handled(s: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pending = "SELECT COUNT(*) FROM mail_requests WHERE address <> ''";
+    while s.sql_number(pending).await > 0 {
+        assert!(Instant::now() < deadline, "reset requests still pending");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn accounts_sharing_an_address_get_one_mail_per_request_within_the_limit() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&sink.config()).await;
+    // Thirty accounts carrying one address, as signups leave them
+    // (unverified), and the address's owner, verified, made after them.
+    for i in 0..30 {
+        s.create_user(&format!("twin{i:02}"), false).await;
+    }
+    s.create_user("owner", false).await;
+    s.sql(
+        "UPDATE users SET email = 'victim@example.com' \
+         WHERE username LIKE 'twin%' OR username = 'owner'",
+    )
+    .await;
+    s.sql("UPDATE users SET email_verified = TRUE WHERE username = 'owner'")
+        .await;
+    // Eight requests: five honoured (the address's limit), one mail each,
+    // whatever the number of accounts (the red team got 150 mails).
+    for _ in 0..8 {
+        request_reset(&s, "victim@example.com").await;
+    }
+    until_requests_handled(&s).await;
+    let (waiting, sent, _) = outbox(&s).await;
+    assert_eq!(waiting + sent, 5, "mails written for 8 requests");
+    let mut mails = Vec::new();
+    for _ in 0..5 {
+        mails.push(sink.next().await);
+    }
+    assert!(
+        sink.next_within(Duration::from_millis(300)).await.is_none(),
+        "a sixth mail arrived"
+    );
+    // Each mail names the accounts, with a link for each: the verified
+    // owner first, then the oldest, at most 20 in all.
+    let last = mails.pop().expect("five mails");
+    assert_eq!(last.to, ["victim@example.com"]);
+    assert_eq!(last.body.matches("?reset=").count(), 20, "{}", last.body);
+    let owner_at = last.body.find("Hello owner,").expect("the owner's link");
+    let twin_at = last
+        .body
+        .find("Hello twin00,")
+        .expect("the oldest twin's link");
+    assert!(owner_at < twin_at);
+    assert!(!last.body.contains("Hello twin19,"), "{}", last.body);
+    // The owner's link resets the owner's password, and only it.
+    let owner_token = last.body[owner_at..]
+        .split_whitespace()
+        .find_map(|w| w.split("?reset=").nth(1))
+        .expect("a link after the greeting")
+        .to_owned();
+    let r = confirm(&s, &owner_token, "only-the-owners-new-pass8").await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        login_with(&s, "owner", "only-the-owners-new-pass8")
+            .await
+            .status,
+        200
+    );
+    s.login("twin00").await;
+}

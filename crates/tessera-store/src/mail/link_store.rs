@@ -2,9 +2,7 @@
 //! its engine needs and runs the engine's SQL in `super`.
 
 use super::{postgres, sqlite};
-use crate::{
-    LinkKind, LinkRecord, MailRequest, OutboxCounts, OutgoingMail, PendingRequest, QueuedMail,
-};
+use crate::{Letter, LinkKind, LinkRecord, MailRequest, OutboxCounts, PendingRequest, QueuedMail};
 use crate::{StoreResult, UserRecord};
 
 /// The key of the PostgreSQL transaction advisory lock that serialises
@@ -25,12 +23,12 @@ macro_rules! link_store {
             async fn request_links(
                 &self,
                 request: &MailRequest,
-                links: &[(LinkRecord, OutgoingMail)],
+                letter: Option<&Letter>,
             ) -> StoreResult<bool> {
                 let $s = self;
                 let mut tx = $begin.await?;
                 $lock(&mut tx).await?;
-                let written = $engine::request_links(&mut tx, request, links).await?;
+                let written = $engine::request_links(&mut tx, request, letter).await?;
                 tx.commit().await?;
                 Ok(written)
             }
@@ -42,11 +40,11 @@ macro_rules! link_store {
             async fn fulfil_mail_request(
                 &self,
                 id: i64,
-                links: &[(LinkRecord, OutgoingMail)],
+                letter: Option<&Letter>,
             ) -> StoreResult<bool> {
                 let $s = self;
                 let mut tx = $begin.await?;
-                let done = $engine::fulfil(&mut tx, id, links).await?;
+                let done = $engine::fulfil(&mut tx, id, letter).await?;
                 tx.commit().await?;
                 Ok(done)
             }

@@ -7,9 +7,7 @@
 
 mod link_store;
 
-use crate::{
-    LinkKind, LinkRecord, MailRequest, OutboxCounts, OutgoingMail, PendingRequest, QueuedMail,
-};
+use crate::{Letter, LinkKind, LinkRecord, MailRequest, OutboxCounts, PendingRequest, QueuedMail};
 use crate::{StoreResult, USER_COLUMNS, UserRecord};
 
 /// How long a mail's record outlives its sending (or giving up), and a
@@ -72,13 +70,13 @@ macro_rules! engine {
                 .await?)
             }
 
-            /// Counts `request`; unless it is past a limit, writes each
-            /// link (voiding the user's older ones of its kind) and its
-            /// mail. True when the links were written.
+            /// Counts `request`; unless it is past a limit, writes its
+            /// letter (its links, voiding each user's older ones of the
+            /// kind, and its one mail). True when the letter was written.
             pub(crate) async fn request_links(
                 tx: &mut Transaction<'_, $db>,
                 request: &MailRequest,
-                links: &[(LinkRecord, OutgoingMail)],
+                letter: Option<&Letter>,
             ) -> StoreResult<bool> {
                 // The insert first: on SQLite it takes the write lock for
                 // the whole transaction (a read first could not upgrade).
@@ -125,7 +123,7 @@ macro_rules! engine {
                     }
                     return Ok(false);
                 }
-                write_links(tx, links).await?;
+                write_letter(tx, letter).await?;
                 Ok(true)
             }
 
@@ -147,11 +145,11 @@ macro_rules! engine {
             }
 
             /// Claims pending request `id` (one statement: one claimer
-            /// wins) and writes its links; false when it was not pending.
+            /// wins) and writes its letter; false when it was not pending.
             pub(crate) async fn fulfil(
                 tx: &mut Transaction<'_, $db>,
                 id: i64,
-                links: &[(LinkRecord, OutgoingMail)],
+                letter: Option<&Letter>,
             ) -> StoreResult<bool> {
                 let claimed = sqlx::query(
                     "UPDATE mail_requests SET address = '' WHERE id = $1 AND address <> ''",
@@ -163,16 +161,20 @@ macro_rules! engine {
                 if claimed == 0 {
                     return Ok(false);
                 }
-                write_links(tx, links).await?;
+                write_letter(tx, letter).await?;
                 Ok(true)
             }
 
-            /// Each link (voiding the user's older ones of its kind) and its mail.
-            async fn write_links(
+            /// The letter's links (each voiding its user's older ones of
+            /// its kind) and its one mail.
+            async fn write_letter(
                 tx: &mut Transaction<'_, $db>,
-                links: &[(LinkRecord, OutgoingMail)],
+                letter: Option<&Letter>,
             ) -> StoreResult<()> {
-                for (link, mail) in links {
+                let Some(Letter { links, mail }) = letter else {
+                    return Ok(());
+                };
+                for link in links {
                     sqlx::query("DELETE FROM email_tokens WHERE user_id = $1 AND kind = $2")
                         .bind(link.user_id)
                         .bind(link.kind.as_str())
@@ -191,19 +193,19 @@ macro_rules! engine {
                     .bind(link.expires_at)
                     .execute(&mut **tx)
                     .await?;
-                    sqlx::query(
-                        "INSERT INTO outbox \
-                         (recipient, subject, body, created_at, expires_at, next_attempt_at) \
-                         VALUES ($1, $2, $3, $4, $5, $4)",
-                    )
-                    .bind(&mail.recipient)
-                    .bind(&mail.subject)
-                    .bind(&mail.body)
-                    .bind(link.created_at)
-                    .bind(mail.expires_at)
-                    .execute(&mut **tx)
-                    .await?;
                 }
+                sqlx::query(
+                    "INSERT INTO outbox \
+                     (recipient, subject, body, created_at, expires_at, next_attempt_at) \
+                     VALUES ($1, $2, $3, $4, $5, $4)",
+                )
+                .bind(&mail.recipient)
+                .bind(&mail.subject)
+                .bind(&mail.body)
+                .bind(mail.created_at)
+                .bind(mail.expires_at)
+                .execute(&mut **tx)
+                .await?;
                 Ok(())
             }
 

@@ -20,9 +20,9 @@ impl tessera_store::LinkStore for RotatesAfterKeyRead {
     async fn request_links(
         &self,
         request: &tessera_store::MailRequest,
-        links: &[(tessera_store::LinkRecord, tessera_store::OutgoingMail)],
+        letter: Option<&tessera_store::Letter>,
     ) -> tessera_store::StoreResult<bool> {
-        self.inner.request_links(request, links).await
+        self.inner.request_links(request, letter).await
     }
     async fn pending_mail_requests(
         &self,
@@ -33,9 +33,9 @@ impl tessera_store::LinkStore for RotatesAfterKeyRead {
     async fn fulfil_mail_request(
         &self,
         id: i64,
-        links: &[(tessera_store::LinkRecord, tessera_store::OutgoingMail)],
+        letter: Option<&tessera_store::Letter>,
     ) -> tessera_store::StoreResult<bool> {
-        self.inner.fulfil_mail_request(id, links).await
+        self.inner.fulfil_mail_request(id, letter).await
     }
     async fn link(
         &self,
