@@ -181,7 +181,10 @@ pub trait Store: LinkStore + Send + Sync + 'static {
     /// An update that sets `is_staff` or `is_active` false on the last
     /// active staff user is refused ([`StoreError::LastActiveStaff`]),
     /// changing nothing: checked and written in one statement, so of two
-    /// staff users demoting each other at once one stays.
+    /// staff users demoting each other at once one stays. An update that
+    /// sets `email` also voids, in the same transaction, every reset and
+    /// verification link of the user mailed to another address than the
+    /// one it now has.
     async fn update_user(
         &self,
         id: i64,
@@ -364,10 +367,11 @@ pub trait LinkStore: Send + Sync {
 
     /// Uses the reset link `token_hash` at `now` to give its user the
     /// password `password_hash`: the token version raised (every earlier
-    /// token refused) and the address verified if the link went to it, in
-    /// one transaction. `None`, and nothing changed, when the link is bad,
-    /// used, voided or expired, or its user is not active. Of concurrent
-    /// uses of one link at most one succeeds.
+    /// token refused) and the address verified (the link was read there),
+    /// in one transaction. `None`, and nothing changed, when the link is
+    /// bad, used, voided or expired, its user is not active, or the user's
+    /// address is no longer the one the link went to. Of concurrent uses of
+    /// one link at most one succeeds.
     async fn reset_password(
         &self,
         token_hash: &str,

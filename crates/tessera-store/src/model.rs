@@ -146,7 +146,8 @@ pub struct UserUpdate {
     /// Raise the token version, refusing every token issued before.
     pub bump_token_version: bool,
     /// New email; a different address is no longer verified (unless
-    /// `email_verified` says otherwise in the same update).
+    /// `email_verified` says otherwise in the same update), and links
+    /// mailed to any other address are voided.
     pub email: Option<String>,
     /// New verified flag.
     pub email_verified: Option<bool>,

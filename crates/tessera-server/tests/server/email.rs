@@ -785,3 +785,54 @@ async fn accounts_sharing_an_address_get_one_mail_per_request_within_the_limit()
     );
     s.login("twin00").await;
 }
+
+#[tokio::test]
+async fn a_change_of_address_voids_the_users_reset_and_verification_links() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&format!(
+        "{}email_verification = \"optional\"\n",
+        sink.config()
+    ))
+    .await;
+    sign_up(&s, "nora", "nora@example.com").await;
+    let verify_old = sink.next().await.token("verify");
+    request_reset(&s, "nora@example.com").await;
+    let reset_old = sink.next().await.token("reset");
+    let (staff, _) = s.superuser("root").await;
+    let id = s
+        .sql_number("SELECT id FROM users WHERE username = 'nora'")
+        .await;
+    let patch = |email: &str| {
+        s.send(
+            reqwest::Client::new()
+                .patch(s.url(&format!("/api/admin/users/{id}")))
+                .bearer_auth(&staff)
+                .json(&json!({ "email": email })),
+        )
+    };
+    // Staff move the account to another address: the links mailed to the
+    // old one no longer act on the account.
+    assert_eq!(patch("nora@example.net").await.status, 200);
+    assert_invalid_token(&confirm(&s, &reset_old, "taken-over-by-old-inbox1").await);
+    assert_eq!(login_with(&s, "nora", PASSWORD).await.status, 200);
+    // Nor once the address is set back: they were voided, not suspended.
+    assert_eq!(patch("nora@example.com").await.status, 200);
+    assert_invalid_token(&confirm(&s, &reset_old, "taken-over-by-old-inbox1").await);
+    let r = s
+        .post("/api/auth/email/verify", json!({"token": verify_old}))
+        .await;
+    assert_invalid_token(&r);
+    let (access, _) = s.login("nora").await;
+    assert_eq!(s.me(&access).await.body["email_verified"], false);
+    // A link mailed to the address the account has now works.
+    request_reset(&s, "nora@example.com").await;
+    let fresh = sink.next().await.token("reset");
+    assert_eq!(
+        confirm(&s, &fresh, "a-fresh-link-still-works4")
+            .await
+            .status,
+        204
+    );
+}

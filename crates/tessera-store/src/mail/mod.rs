@@ -37,6 +37,15 @@ fn link_from(row: LinkRow) -> LinkRecord {
     }
 }
 
+/// Voids every link of user `$1` mailed to an address other than `$2`
+/// (the user's address now), run in the transaction that changes it: a
+/// link proves only that its reader has the address it went to, which
+/// tells nothing about the account once its address is another. Deleted,
+/// not merely refused, so that setting the old address back later does
+/// not bring them back.
+pub(crate) const VOID_LINKS_TO_OTHER_ADDRESSES: &str =
+    "DELETE FROM email_tokens WHERE user_id = $1 AND email <> $2";
+
 /// The statements prune runs, each bound to one time.
 pub(crate) fn prune_statements(now: i64) -> [(&'static str, i64); 4] {
     [
@@ -254,9 +263,10 @@ macro_rules! engine {
             }
 
             /// Uses a reset link: the user's new password hash, a raised
-            /// token version, and the address verified if the link went
-            /// to the address the user still has. `None` (nothing
-            /// changed) for a bad link or an inactive user.
+            /// token version, and the address verified (the link was read
+            /// there). `None` (nothing changed) for a bad link, an
+            /// inactive user, or one whose address is no longer the one
+            /// the link went to.
             pub(crate) async fn reset_password(
                 tx: &mut Transaction<'_, $db>,
                 token_hash: &str,
@@ -269,9 +279,8 @@ macro_rules! engine {
                 };
                 Ok(sqlx::query_as(&format!(
                     "UPDATE users SET password_hash = $1, token_version = token_version + 1, \
-                       email_verified = CASE WHEN email = $2 THEN TRUE ELSE email_verified END, \
-                       revision = revision + 1 \
-                     WHERE id = $3 AND is_active RETURNING {USER_COLUMNS}"
+                       email_verified = TRUE, revision = revision + 1 \
+                     WHERE id = $3 AND is_active AND email = $2 RETURNING {USER_COLUMNS}"
                 ))
                 .bind(password_hash)
                 .bind(email)

@@ -155,6 +155,7 @@ impl Store for PgStore {
         // Under the change-log lock, which every update of a user takes:
         // the statement's condition (READ COMMITTED: what was committed
         // when it began) sees every demotion before it.
+        let address_changes = update.email.is_some();
         let mut tx = self.begin_logged().await?;
         let demotes = update.demotes();
         let record = sqlx::query_as::<_, UserRecord>(&format!(
@@ -189,7 +190,14 @@ impl Store for PgStore {
                 return Err(StoreError::LastActiveStaff);
             }
         }
-        if record.is_some() {
+        if let Some(user) = &record {
+            if address_changes {
+                sqlx::query(crate::mail::VOID_LINKS_TO_OTHER_ADDRESSES)
+                    .bind(user.id)
+                    .bind(&user.email)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             Self::log_change(&mut tx, ChangeKind::User, &id.to_string(), None, now).await?;
         }
         tx.commit().await?;

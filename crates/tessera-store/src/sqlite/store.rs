@@ -161,6 +161,7 @@ impl Store for SqliteStore {
         update: UserUpdate,
         now: i64,
     ) -> StoreResult<Option<UserRecord>> {
+        let address_changes = update.email.is_some();
         let mut tx = self.pool.begin().await?;
         let demotes = update.demotes();
         // The statement writes first (taking SQLite's one write lock), and
@@ -197,7 +198,14 @@ impl Store for SqliteStore {
                 return Err(StoreError::LastActiveStaff);
             }
         }
-        if record.is_some() {
+        if let Some(user) = &record {
+            if address_changes {
+                sqlx::query(crate::mail::VOID_LINKS_TO_OTHER_ADDRESSES)
+                    .bind(user.id)
+                    .bind(&user.email)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             Self::log_change(&mut tx, ChangeKind::User, &id.to_string(), None, now).await?;
         }
         tx.commit().await?;

@@ -384,3 +384,75 @@ pub async fn pending_requests_are_fulfilled_once_and_forget_the_address(e: Engin
     assert!(s.pending_mail_requests(10).await.unwrap().is_empty());
     assert_eq!(s.outbox_counts().await.unwrap().pending, 1);
 }
+
+pub async fn a_change_of_address_voids_the_links_mailed_to_another(e: Engine) {
+    let (db, s) = e.store().await;
+    let u = s
+        .create_user(with_email("gus", "gus@example.com"))
+        .await
+        .unwrap();
+    let reset = link("g-reset", &u, LinkKind::Reset, 100);
+    s.request_links(&request(LinkKind::Reset, "gus", "", 100), Some(&reset))
+        .await
+        .unwrap();
+    let verify = link("g-verify", &u, LinkKind::Verify, 100);
+    s.request_links(&request(LinkKind::Verify, "gus", "", 100), Some(&verify))
+        .await
+        .unwrap();
+    // Flags only: the links stay.
+    let staff = UserUpdate {
+        is_staff: Some(true),
+        ..Default::default()
+    };
+    s.update_user(u.id, staff, 101).await.unwrap();
+    assert!(
+        s.link("g-reset", LinkKind::Reset, 102)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Another address, then the first again: both links are gone for good.
+    for (at, address) in [(103, "gus@example.net"), (104, "gus@example.com")] {
+        let moved = UserUpdate {
+            email: Some(address.into()),
+            ..Default::default()
+        };
+        s.update_user(u.id, moved, at).await.unwrap();
+    }
+    assert!(
+        s.link("g-reset", LinkKind::Reset, 105)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.link("g-verify", LinkKind::Verify, 105)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.reset_password("g-reset", "$x", 105)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.verify_email("g-verify", 105).await.unwrap().is_none());
+    // A reset link whose user's address changed behind the store's back
+    // (no update_user: another tool, an older instance) resets nothing.
+    let again = link("g-reset-2", &u, LinkKind::Reset, 200);
+    s.request_links(&request(LinkKind::Reset, "gus", "", 200), Some(&again))
+        .await
+        .unwrap();
+    db.execute(&format!(
+        "UPDATE users SET email = 'gus@example.org' WHERE id = {}",
+        u.id
+    ))
+    .await;
+    assert!(
+        s.reset_password("g-reset-2", "$y", 201)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -72,6 +72,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     mail::one_of_many_uses_of_a_link_wins,
     mail::the_outbox_leases_retries_gives_up_and_forgets_sent_text,
     mail::pending_requests_are_fulfilled_once_and_forget_the_address,
+    mail::a_change_of_address_voids_the_links_mailed_to_another,
     concurrency::change_log_is_exact_under_concurrent_writers,
     concurrency::audit_followers_miss_no_event_of_concurrent_appends,
     concurrency::the_last_active_staff_user_stays_under_concurrent_demotions,
@@ -164,6 +165,20 @@ impl Db {
             Engine::Sqlite => Arc::new(SqliteStore::connect(&self.url).await.unwrap()),
             Engine::Postgres { .. } => {
                 Arc::new(PgStore::connect(&self.url, connections).await.unwrap())
+            }
+        }
+    }
+
+    /// Runs `sql` outside the store (as another tool would).
+    pub async fn execute(&self, sql: &str) {
+        match self.engine {
+            Engine::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+            Engine::Postgres { .. } => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
             }
         }
     }
