@@ -428,15 +428,17 @@ pub struct Letter {
 }
 
 /// A request for links (a reset request, a verification request), known
-/// address or not, and the limits it counts against: at most
-/// `per_address` requests for one address and `per_client` from one
+/// address or not, and the limits it counts against: at most `per_key`
+/// requests of its kind with one `limit_key` and `per_client` from one
 /// client within `window` seconds are honoured.
 #[derive(Debug, Clone)]
 pub struct MailRequest {
     /// Which kind of link was asked for.
     pub kind: LinkKind,
-    /// SHA-256 (hex) of the address asked for, lower-cased.
-    pub address_hash: String,
+    /// What the first limit counts (SHA-256, hex): for a reset, the address
+    /// asked for, lower-cased; for a verification, the account and its
+    /// address.
+    pub limit_key: String,
     /// The client's address, `""` when none (the CLI).
     pub client: String,
     /// Unix seconds.
@@ -447,8 +449,8 @@ pub struct MailRequest {
     pub address: String,
     /// Seconds the limits count over.
     pub window: i64,
-    /// Requests honoured per address within the window.
-    pub per_address: i64,
+    /// Requests honoured per `limit_key` within the window.
+    pub per_key: i64,
     /// Requests honoured per client within the window.
     pub per_client: i64,
 }

@@ -13,9 +13,10 @@ use serde_json::json;
 use tessera_core::link;
 use tessera_store::{LinkKind, MailRequest};
 
-/// Link requests honoured per address, and per client address, in
-/// [`LIMIT_WINDOW`] seconds.
-const PER_ADDRESS: i64 = 5;
+/// Link requests honoured per address (reset) or per account and its
+/// address (verification), and per client address, in [`LIMIT_WINDOW`]
+/// seconds.
+const PER_KEY: i64 = 5;
 const PER_CLIENT: i64 = 20;
 const LIMIT_WINDOW: i64 = 3600;
 
@@ -71,9 +72,10 @@ impl Authority {
         if !mail::is_deliverable(email) {
             return Err(field_error("email", "Enter a valid email address."));
         }
+        let key = link::digest(&email.to_lowercase());
         let request = MailRequest {
             address: email.to_owned(),
-            ..self.mail_request(LinkKind::Reset, email, Some(client), self.now())
+            ..self.mail_request(LinkKind::Reset, key, Some(client), self.now())
         };
         if self.store.request_links(&request, None).await? {
             self.mail_written.notify_one();
@@ -214,8 +216,8 @@ impl Authority {
         Ok(())
     }
 
-    /// Writes a verification mail for `user` to the outbox unless its
-    /// address or `client` is past the limits; true when it did.
+    /// Writes a verification mail for `user` to the outbox unless the
+    /// account or `client` is past its limit; true when it did.
     pub(super) async fn send_verification(
         &self,
         user: &UserRecord,
@@ -227,7 +229,12 @@ impl Authority {
         }
         let now = self.now();
         let letter = letters.compose(LinkKind::Verify, &[user.into()], now);
-        let request = self.mail_request(LinkKind::Verify, &user.email, client, now);
+        // Counted per account (at its address), not per address alone:
+        // anybody may sign up with any address, and other accounts' links
+        // to it must not use up this one's (each signup is one link, and
+        // signups are limited).
+        let key = link::digest(&format!("{} {}", user.id, user.email.to_lowercase()));
+        let request = self.mail_request(LinkKind::Verify, key, client, now);
         let written = self.store.request_links(&request, letter.as_ref()).await?;
         if written {
             self.mail_written.notify_one();
@@ -285,20 +292,22 @@ impl Authority {
         Ok(())
     }
 
+    /// A request of `kind` counted against `limit_key`'s limit and
+    /// `client`'s.
     fn mail_request(
         &self,
         kind: LinkKind,
-        address: &str,
+        limit_key: String,
         client: Option<IpAddr>,
         now: i64,
     ) -> MailRequest {
         MailRequest {
             kind,
-            address_hash: link::digest(&address.to_lowercase()),
+            limit_key,
             client: client.map(|c| c.to_string()).unwrap_or_default(),
             at: now,
             window: LIMIT_WINDOW,
-            per_address: PER_ADDRESS,
+            per_key: PER_KEY,
             per_client: PER_CLIENT,
             address: String::new(),
         }

@@ -836,3 +836,50 @@ async fn a_change_of_address_voids_the_users_reset_and_verification_links() {
         204
     );
 }
+
+#[tokio::test]
+async fn signups_carrying_someone_elses_address_do_not_starve_their_own_link() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&format!(
+        "{}email_verification = \"required\"\n",
+        sink.config()
+    ))
+    .await;
+    // Five signups with the victim's address: five links, one per account.
+    for i in 0..5 {
+        sign_up(&s, &format!("mallory{i}"), "victim@example.com").await;
+    }
+    for _ in 0..5 {
+        sink.next().await;
+    }
+    // The victim's own signup still gets its link (the red team's got none,
+    // the address's five an hour being spent), and it works.
+    sign_up(&s, "victim", "victim@example.com").await;
+    let mail = sink
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("the victim's own signup mailed no link");
+    assert!(mail.body.contains("Hello victim,"), "{}", mail.body);
+    let r = s
+        .post(
+            "/api/auth/email/verify",
+            json!({"token": mail.token("verify")}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(login_with(&s, "victim", PASSWORD).await.status, 200);
+    // Each account's links are still limited: five an hour.
+    for _ in 0..7 {
+        let r = login_with(&s, "mallory0", PASSWORD).await;
+        assert_eq!(r.body["code"], "email_not_verified", "{}", r.text);
+    }
+    for _ in 0..4 {
+        assert!(sink.next().await.body.contains("Hello mallory0,"));
+    }
+    assert!(
+        sink.next_within(Duration::from_millis(500)).await.is_none(),
+        "more than five links an hour for one account"
+    );
+}

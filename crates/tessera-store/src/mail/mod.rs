@@ -90,22 +90,22 @@ macro_rules! engine {
                 // The insert first: on SQLite it takes the write lock for
                 // the whole transaction (a read first could not upgrade).
                 let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO mail_requests (kind, address_hash, client, at, address) \
+                    "INSERT INTO mail_requests (kind, limit_key, client, at, address) \
                      VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 )
                 .bind(request.kind.as_str())
-                .bind(&request.address_hash)
+                .bind(&request.limit_key)
                 .bind(&request.client)
                 .bind(request.at)
                 .bind(&request.address)
                 .fetch_one(&mut **tx)
                 .await?;
                 let since = request.at - request.window;
-                let for_address: i64 = sqlx::query_scalar(
+                let for_key: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM mail_requests \
-                     WHERE address_hash = $1 AND kind = $2 AND at > $3",
+                     WHERE limit_key = $1 AND kind = $2 AND at > $3",
                 )
-                .bind(&request.address_hash)
+                .bind(&request.limit_key)
                 .bind(request.kind.as_str())
                 .bind(since)
                 .fetch_one(&mut **tx)
@@ -123,7 +123,7 @@ macro_rules! engine {
                     .fetch_one(&mut **tx)
                     .await?
                 };
-                if for_address > request.per_address || from_client > request.per_client {
+                if for_key > request.per_key || from_client > request.per_client {
                     if !request.address.is_empty() {
                         sqlx::query("UPDATE mail_requests SET address = '' WHERE id = $1")
                             .bind(id)

@@ -14,11 +14,11 @@ fn with_email(name: &str, email: &str) -> NewUser {
 fn request(kind: LinkKind, address: &str, client: &str, at: i64) -> MailRequest {
     MailRequest {
         kind,
-        address_hash: format!("hash-of-{address}"),
+        limit_key: format!("hash-of-{address}"),
         client: client.into(),
         at,
         window: 3600,
-        per_address: 5,
+        per_key: 5,
         per_client: 20,
         address: String::new(),
     }
