@@ -32,6 +32,16 @@ const ACCOUNTS_PER_MAIL: usize = 20;
 /// The answer to a bad, used, voided or expired link.
 const INVALID_LINK: &str = "Invalid or expired token.";
 
+/// Whether `user` logs in without proving an address under
+/// `email_verification = required`: one who followed a link, and staff and
+/// superusers whatever their address. These are made by an operator
+/// (`tessera createsuperuser`) or by staff, who vouch for them, and
+/// refusing them would lock out the people who mend accounts: one without
+/// an address could never verify, nor one made before the setting was on.
+fn counts_as_verified(user: &UserRecord) -> bool {
+    user.email_verified || user.is_staff || user.is_superuser
+}
+
 fn invalid_link() -> AuthError {
     field_error("token", INVALID_LINK)
 }
@@ -266,8 +276,12 @@ impl Authority {
 
     /// Whether a login of `user` (whose password was right) must be
     /// refused for an unverified address; if so, a new link is mailed.
+    /// Decided at each login on the account as it is now, so that it holds
+    /// for accounts made before the setting was switched on too.
     pub(super) async fn refuse_unverified(&self, user: &UserRecord, client: IpAddr) -> bool {
-        if self.settings.email_verification != EmailVerification::Required || user.email_verified {
+        if self.settings.email_verification != EmailVerification::Required
+            || counts_as_verified(user)
+        {
             return false;
         }
         if let Err(e) = self.send_verification(user, Some(client)).await {

@@ -883,3 +883,35 @@ async fn signups_carrying_someone_elses_address_do_not_starve_their_own_link() {
         "more than five links an hour for one account"
     );
 }
+
+#[tokio::test]
+async fn staff_and_superusers_log_in_with_verification_required_whatever_their_address() {
+    let Some(sink) = SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&format!(
+        "{}email_verification = \"required\"\n",
+        sink.config()
+    ))
+    .await;
+    // Accounts that existed before the setting was switched on: a
+    // superuser without an address (as `createsuperuser` makes one when
+    // asked for none), and a staff user whose address was never verified.
+    s.create_user("root", true).await;
+    s.create_user("helper", false).await;
+    s.sql(
+        "UPDATE users SET is_staff = TRUE, email = 'helper@example.com' \
+         WHERE username = 'helper'",
+    )
+    .await;
+    for name in ["root", "helper"] {
+        let r = login_with(&s, name, PASSWORD).await;
+        assert_eq!(r.status, 200, "{name}: {}", r.text);
+    }
+    // Anybody else still proves their address first.
+    s.create_user("plain", false).await;
+    s.sql("UPDATE users SET email = 'plain@example.com' WHERE username = 'plain'")
+        .await;
+    let r = login_with(&s, "plain", PASSWORD).await;
+    assert_eq!(r.body["code"], "email_not_verified", "{}", r.text);
+}
