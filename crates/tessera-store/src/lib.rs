@@ -337,8 +337,8 @@ pub trait LinkStore: Send + Sync {
 
     /// Counts `request` against its limits and, unless it is past one,
     /// keeps its address for [`LinkStore::fulfil_mail_request`] and writes
-    /// `letter`'s links (voiding each user's older links of the same kind)
-    /// and its one mail to the outbox: all in one transaction, the request
+    /// `letter`'s links (a reset link voiding its user's older ones, see
+    /// [`LinkKind::newer_voids_older`]) and its one mail to the outbox: all in one transaction, the request
     /// counted either way. True when it was within the limits.
     async fn request_links(
         &self,
@@ -380,7 +380,8 @@ pub trait LinkStore: Send + Sync {
     ) -> StoreResult<Option<UserRecord>>;
 
     /// Uses the verification link `token_hash` at `now`: its user's
-    /// address verified if it is still the one the link went to. `None`
+    /// address verified if it is still the one the link went to, and the
+    /// user's other verification links voided, in one transaction. `None`
     /// when the link is bad, used, voided or expired, the address changed
     /// or the user is not active.
     async fn verify_email(&self, token_hash: &str, now: i64) -> StoreResult<Option<UserRecord>>;

@@ -360,6 +360,21 @@ impl LinkKind {
             LinkKind::Verify => "verify",
         }
     }
+
+    /// Whether writing a link of this kind voids the user's older ones of
+    /// the kind. A reset link does: it hands over the account, so only the
+    /// newest may. A verification link does not: it only proves that its
+    /// reader has the address it went to, so an older one is as good, and
+    /// voiding it broke the signup mail's link for a user whose login,
+    /// tried before opening that mail, mailed another. (Verification links
+    /// still end when used, when one of them is used, when they expire and
+    /// when the address changes.)
+    pub fn newer_voids_older(self) -> bool {
+        match self {
+            LinkKind::Reset => true,
+            LinkKind::Verify => false,
+        }
+    }
 }
 
 /// A link to mail: the SHA-256 of its token (hex), and whose it is.

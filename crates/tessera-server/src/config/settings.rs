@@ -167,8 +167,9 @@ settings! {
     /// email sends a verification link, and `/api/auth/me` tells whether it was followed.
     /// `required`: as `optional`, and a login (on every login route) of a user whose
     /// address is not verified is refused with 401 `email_not_verified`, after the password
-    /// check, and mails a new link; staff and superusers are never refused, with or without
-    /// an address. Following a reset link verifies the address too.
+    /// check, and mails a new link (the older ones keep working); staff and superusers are
+    /// never refused, with or without an address. Following a reset link verifies the
+    /// address too.
     email_verification: EmailVerification = EmailVerification::Off,
         kind: "string",
         accepted: "`off`, `optional`, `required`",

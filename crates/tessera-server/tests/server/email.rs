@@ -343,7 +343,8 @@ async fn verification_is_required_on_every_login_route_until_the_link_is_followe
     for _ in 0..4 {
         last = sink.next().await.token("verify");
     }
-    // The newest link voided the others.
+    // Any of the links verifies (a newer one does not void the older);
+    // using one voids the others.
     let verify = |token: String| {
         let s = &s;
         async move {
@@ -351,10 +352,10 @@ async fn verification_is_required_on_every_login_route_until_the_link_is_followe
                 .await
         }
     };
-    assert_invalid_token(&verify(first).await);
     let r = verify(last.clone()).await;
     assert_eq!(r.status, 204, "{}", r.text);
     assert_invalid_token(&verify(last).await);
+    assert_invalid_token(&verify(first).await);
     for (status, body) in every_login_route(&s, "frank", PASSWORD).await {
         assert_eq!(status, 200, "{body}");
     }
@@ -914,4 +915,37 @@ async fn staff_and_superusers_log_in_with_verification_required_whatever_their_a
         .await;
     let r = login_with(&s, "plain", PASSWORD).await;
     assert_eq!(r.body["code"], "email_not_verified", "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_login_before_clicking_leaves_the_signup_link_working() {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let s = Server::start(&format!(
+        "{}email_verification = \"required\"\n",
+        sink.config()
+    ))
+    .await;
+    sign_up(&s, "olga", "olga@example.com").await;
+    let from_signup = sink.next().await.token("verify");
+    // Tried as a new user would: a login before opening the mail is
+    // refused, and mails another link ...
+    let r = login_with(&s, "olga", PASSWORD).await;
+    assert_eq!(r.body["code"], "email_not_verified", "{}", r.text);
+    let from_login = sink.next().await.token("verify");
+    assert_ne!(from_signup, from_login);
+    // ... and the link of the signup mail, in the inbox first, still works.
+    let verify = |token: String| {
+        let s = &s;
+        async move {
+            s.post("/api/auth/email/verify", json!({"token": token}))
+                .await
+        }
+    };
+    let r = verify(from_signup.clone()).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(login_with(&s, "olga", PASSWORD).await.status, 200);
+    // Once used, a link is used.
+    assert_invalid_token(&verify(from_signup).await);
 }

@@ -174,8 +174,8 @@ macro_rules! engine {
                 Ok(true)
             }
 
-            /// The letter's links (each voiding its user's older ones of
-            /// its kind) and its one mail.
+            /// The letter's links (a reset link voiding its user's older
+            /// ones: [`LinkKind::newer_voids_older`]) and its one mail.
             async fn write_letter(
                 tx: &mut Transaction<'_, $db>,
                 letter: Option<&Letter>,
@@ -184,11 +184,13 @@ macro_rules! engine {
                     return Ok(());
                 };
                 for link in links {
-                    sqlx::query("DELETE FROM email_tokens WHERE user_id = $1 AND kind = $2")
-                        .bind(link.user_id)
-                        .bind(link.kind.as_str())
-                        .execute(&mut **tx)
-                        .await?;
+                    if link.kind.newer_voids_older() {
+                        sqlx::query("DELETE FROM email_tokens WHERE user_id = $1 AND kind = $2")
+                            .bind(link.user_id)
+                            .bind(link.kind.as_str())
+                            .execute(&mut **tx)
+                            .await?;
+                    }
                     sqlx::query(
                         "INSERT INTO email_tokens \
                          (token_hash, user_id, kind, email, created_at, expires_at) \
@@ -290,7 +292,9 @@ macro_rules! engine {
             }
 
             /// Uses a verification link: the user's address verified, if
-            /// it is still the one the link went to. `None` otherwise.
+            /// it is still the one the link went to, and the user's other
+            /// verification links voided (they have done their work).
+            /// `None` otherwise.
             pub(crate) async fn verify_email(
                 tx: &mut Transaction<'_, $db>,
                 token_hash: &str,
@@ -300,14 +304,25 @@ macro_rules! engine {
                 else {
                     return Ok(None);
                 };
-                Ok(sqlx::query_as(&format!(
+                let user: Option<UserRecord> = sqlx::query_as(&format!(
                     "UPDATE users SET email_verified = TRUE, revision = revision + 1 \
                      WHERE id = $1 AND email = $2 AND is_active RETURNING {USER_COLUMNS}"
                 ))
                 .bind(user_id)
                 .bind(email)
                 .fetch_optional(&mut **tx)
-                .await?)
+                .await?;
+                if user.is_some() {
+                    sqlx::query(
+                        "DELETE FROM email_tokens \
+                         WHERE user_id = $1 AND kind = $2 AND used_at IS NULL",
+                    )
+                    .bind(user_id)
+                    .bind(LinkKind::Verify.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(user)
             }
 
             /// Takes up to `limit` mails due at `now`, moving their next

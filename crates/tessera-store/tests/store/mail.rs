@@ -456,3 +456,35 @@ pub async fn a_change_of_address_voids_the_links_mailed_to_another(e: Engine) {
             .is_none()
     );
 }
+
+pub async fn verification_links_stay_valid_until_one_is_used(e: Engine) {
+    let (_db, s) = e.store().await;
+    let u = s
+        .create_user(with_email("hedy", "hedy@example.com"))
+        .await
+        .unwrap();
+    for (token, at) in [("h1", 100), ("h2", 110), ("h3", 120)] {
+        let letter = link(token, &u, LinkKind::Verify, at);
+        s.request_links(&request(LinkKind::Verify, "hedy", "", at), Some(&letter))
+            .await
+            .unwrap();
+    }
+    // A newer verification link leaves the older ones working ...
+    for token in ["h1", "h2", "h3"] {
+        assert!(
+            s.link(token, LinkKind::Verify, 121)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    // ... until one is used: the others have done their work.
+    let verified = s.verify_email("h1", 122).await.unwrap().unwrap();
+    assert!(verified.email_verified);
+    for token in ["h1", "h2", "h3"] {
+        assert!(
+            s.verify_email(token, 123).await.unwrap().is_none(),
+            "{token}"
+        );
+    }
+}

@@ -73,6 +73,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     mail::the_outbox_leases_retries_gives_up_and_forgets_sent_text,
     mail::pending_requests_are_fulfilled_once_and_forget_the_address,
     mail::a_change_of_address_voids_the_links_mailed_to_another,
+    mail::verification_links_stay_valid_until_one_is_used,
     concurrency::change_log_is_exact_under_concurrent_writers,
     concurrency::audit_followers_miss_no_event_of_concurrent_appends,
     concurrency::the_last_active_staff_user_stays_under_concurrent_demotions,
