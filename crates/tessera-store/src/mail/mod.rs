@@ -124,12 +124,14 @@ macro_rules! engine {
                     .await?
                 };
                 if for_key > request.per_key || from_client > request.per_client {
-                    if !request.address.is_empty() {
-                        sqlx::query("UPDATE mail_requests SET address = '' WHERE id = $1")
-                            .bind(id)
-                            .execute(&mut **tx)
-                            .await?;
-                    }
+                    // Refused requests are not kept: an unauthenticated
+                    // client could otherwise add a row per request for ever.
+                    // The table then holds at most `per_client` requests
+                    // per client in a window.
+                    sqlx::query("DELETE FROM mail_requests WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
                     return Ok(false);
                 }
                 write_letter(tx, letter).await?;

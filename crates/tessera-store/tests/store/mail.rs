@@ -257,6 +257,33 @@ pub async fn concurrent_requests_for_one_address_honour_the_limit(e: Engine) {
     assert_eq!(s.outbox_counts().await.unwrap().pending, 15);
 }
 
+pub async fn requests_past_the_limits_leave_no_row(e: Engine) {
+    let (db, s) = e.store().await;
+    // One client asking for 200 addresses, and 200 clients for one address:
+    // past each limit the request is refused, and nothing of it is kept.
+    let mut written = 0;
+    for i in 0..200 {
+        let req = request(
+            LinkKind::Reset,
+            &format!("a{i}@example.com"),
+            "198.51.100.1",
+            100,
+        );
+        written += usize::from(s.request_links(&req, None).await.unwrap());
+    }
+    for i in 0..200 {
+        let req = request(
+            LinkKind::Reset,
+            "one@example.com",
+            &format!("203.0.113.{i}"),
+            100,
+        );
+        written += usize::from(s.request_links(&req, None).await.unwrap());
+    }
+    assert_eq!(written, 20 + 5);
+    assert_eq!(db.count("mail_requests").await, 25);
+}
+
 pub async fn one_of_many_uses_of_a_link_wins(e: Engine) {
     let (_db, s) = e.store().await;
     let u = s

@@ -70,6 +70,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     mail::requests_past_a_limit_are_counted_and_write_nothing,
     mail::concurrent_requests_for_one_address_honour_the_limit,
     mail::one_of_many_uses_of_a_link_wins,
+    mail::requests_past_the_limits_leave_no_row,
     mail::the_outbox_leases_retries_gives_up_and_forgets_sent_text,
     mail::pending_requests_are_fulfilled_once_and_forget_the_address,
     mail::a_change_of_address_voids_the_links_mailed_to_another,
