@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn a_full_row_becomes_a_user() {
         let c = read(json!({
-            "id": 7, "username": "Ｊｏｅ", "password": "pbkdf2_sha256$1000$salt$aGFzaA==",
+            "id": 7, "username": "Ｊｏｅ", "password": "pbkdf2_sha256$1000$salt$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGg=",
             "email": "joe@example.com", "is_staff": false, "is_superuser": 1, "is_active": 0,
             "date_joined": "2024-01-02T03:04:05.123456Z", "last_login": "2024-01-02 04:04:05",
         }))
