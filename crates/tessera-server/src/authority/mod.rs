@@ -18,7 +18,9 @@ mod model;
 mod recovery;
 pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserChange, UsersPage};
 pub use audit_trail::{AUDIT_EVENTS, AuditPage};
-pub use model::{LoginMethod, NewAccount, Refreshed, SessionOrigin, TokenPair, Transport, User};
+pub use model::{
+    LoginMethod, NewAccount, Refreshed, SessionOrigin, TokenPair, Transport, User, client_key,
+};
 pub use sessions::MAX_ISSUED_LIFETIME;
 pub use sync::NotReady;
 mod session_list;

@@ -180,3 +180,17 @@ pub struct NewAccount<'a> {
     /// The client's address, for the signup rate limit; `None` from the CLI.
     pub client: Option<IpAddr>,
 }
+
+/// The client a connection or a request counts as, for limits per client:
+/// its address, or for IPv6 its /64 (one host is routinely given a whole
+/// /64, so counting its addresses apart would give it 2^64 shares). An
+/// IPv4 address mapped into IPv6 is that IPv4 address.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+        v4 => v4,
+    }
+}

@@ -10,6 +10,7 @@
 //! new client shares one entry (address `::`), so a flood from many
 //! addresses still writes at most one event a minute more.
 
+use super::model::client_key;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, PoisonError};
@@ -45,17 +46,6 @@ struct Window {
 #[derive(Debug, Default)]
 pub(super) struct ThrottledLog {
     clients: Mutex<HashMap<IpAddr, Window>>,
-}
-
-/// The entry a client counts in: its address, or for IPv6 its /64.
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-        },
-        v4 => v4,
-    }
 }
 
 impl ThrottledLog {

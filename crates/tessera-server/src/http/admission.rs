@@ -8,6 +8,7 @@
 //! nothing since it opened. Only when every connection is busy answering
 //! (or half-way through a request head) does a new one wait for a slot.
 
+use crate::authority::client_key;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,21 +38,6 @@ pub trait Probe: Send + Sync + 'static {
     /// `Some` when the connection could be closed without cutting a
     /// request short, with how long it has waited; `None` while it is busy.
     fn waiting(&self) -> Option<Waiting>;
-}
-
-/// The clients a connection counts against: its address, or for IPv6 its
-/// /64 (an address with the low 64 bits cleared).
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let bits = u128::from(v6) & !u128::from(u64::MAX);
-                IpAddr::V6(bits.into())
-            }
-        },
-        v4 => v4,
-    }
 }
 
 struct Entry {
