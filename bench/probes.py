@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""The third red-team round's probes (docs/SECURITY.md), run from outside
+against a release build of `tessera`, each on a server of its own in a
+temporary directory. Prints one line per probe: what was measured and
+whether it shows the finding fixed.
+
+    cargo build --release
+    sudo python3 bench/probes.py [path/to/tessera]   # root: the disk probe mounts a tmpfs
+
+Bounded: every loop has a count and a deadline; everything talks to
+127.0.0.1 (and 127.0.0.2, another loopback address, as a second client);
+servers and mounts are removed on exit. Uses the standard library only.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BINARY = sys.argv[1] if len(sys.argv) > 1 else "target/release/tessera"
+PASSWORD = "vivid-otter-canyon-1987!"
+RESULTS = []
+
+
+class Server:
+    """A `tessera serve` process on a config of its own."""
+
+    def __init__(self, config="", directory=None, env=None):
+        self.dir = directory or tempfile.mkdtemp(prefix="tessera-probe-")
+        self.config = os.path.join(self.dir, "tessera.toml")
+        text = 'bind = "127.0.0.1:0"\nsignup_rate_limit = "off"\n' + config + "\n"
+        if "database_url" not in config:
+            text += f'database_url = "sqlite://{self.dir}/tessera.db"\n'
+        with open(self.config, "w") as f:
+            f.write(text)
+        self.env = dict(os.environ, **(env or {}))
+        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        self.proc = subprocess.Popen(
+            [BINARY, "--config", self.config, "serve"],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=self.env,
+            text=True,
+        )
+        deadline = time.time() + 30
+        self.addr = None
+        while time.time() < deadline and self.addr is None:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"server exited: {self.read_log()}")
+            if "listening on" in line:
+                self.addr = line.split("listening on")[1].split()[0]
+        self.base = f"http://{self.addr}"
+
+    def read_log(self):
+        with open(os.path.join(self.dir, "server.log")) as f:
+            return f.read()
+
+    def cli(self, *args, stdin=None, env=None):
+        out = subprocess.run(
+            [BINARY, "--config", self.config, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=dict(self.env, **(env or {})),
+            timeout=60,
+        )
+        return out.returncode, out.stdout, out.stderr
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def request(self, method, path, body=None, token=None, timeout=10):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def signup(self, name, email=""):
+        return self.request(
+            "POST", "/api/auth/signup", {"username": name, "password": PASSWORD, "email": email}
+        )[0]
+
+    def login(self, name, password=PASSWORD):
+        status, _, body = self.request(
+            "POST", "/api/token/", {"username": name, "password": password}
+        )
+        return status, (json.loads(body) if body and body[:1] == b"{" else {})
+
+
+def report(item, fixed, what):
+    RESULTS.append(fixed)
+    print(f"{'FIXED' if fixed else 'NOT FIXED':9} item {item:>2}: {what}", flush=True)
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# 1. A full disk, then freed (root: mounts an 8 MB tmpfs).
+def probe_disk_full():
+    mount = tempfile.mkdtemp(prefix="tessera-disk-")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mount]).returncode:
+        print("skipped   item  1: cannot mount a tmpfs (run as root)")
+        return
+    s = None
+    try:
+        s = Server(
+            f'database_url = "sqlite://{mount}/tessera.db"\nlogin_rate_limit = "off"\n'
+            'user_rate_limit = "off"\nrotate_refresh_tokens = true\nblacklist_after_rotation = true'
+        )
+        s.signup("alice")
+        filler = os.path.join(mount, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+            except OSError:
+                pass
+        statuses = set()
+        for i in range(40):
+            statuses.add(s.login("alice")[0])
+            statuses.add(s.signup(f"full{i}"))
+        ready_full = s.request("GET", "/readyz")[0]
+        os.remove(filler)
+        start = time.time()
+        ok = 0
+        while time.time() - start < 30:
+            status, tokens = s.login("alice")
+            if status == 200 and s.signup(f"after{int(time.time()*1000)}") == 201:
+                ok += 1
+                if ok == 5:
+                    break
+            time.sleep(0.2)
+        took = time.time() - start
+        locked = "database is locked" in s.read_log()
+        report(
+            1,
+            ok == 5 and 500 not in statuses and ready_full == 503 and not locked,
+            f"while full: statuses {sorted(statuses)}, /readyz {ready_full}; after freeing: "
+            f"logins and signups work after {took:.1f} s; 'database is locked' in log: {locked}",
+        )
+    finally:
+        if s:
+            s.stop()
+        subprocess.run(["umount", "-l", mount])
+
+
+def connect(addr, source="127.0.0.1"):
+    host, port = addr.rsplit(":", 1)
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.settimeout(5)
+    sock.connect((host, int(port)))
+    return sock
+
+
+def healthz_from(addr, source, timeout=1.0):
+    try:
+        sock = connect(addr, source)
+        sock.settimeout(timeout)
+        start = time.time()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = sock.recv(64)
+        sock.close()
+        return answer.startswith(b"HTTP/1.1 200"), time.time() - start
+    except OSError:
+        return False, timeout
+
+
+# 2. One client holding every connection slot.
+def probe_connections():
+    s = Server()
+    held = []
+    try:
+        for _ in range(1030):
+            try:
+                sock = connect(s.addr)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                held.append(sock)
+            except OSError:
+                pass
+        time.sleep(0.5)
+        answered = [healthz_from(s.addr, "127.0.0.2") for _ in range(13)]
+        for sock in held:
+            sock.close()
+        held = []
+        silent = []
+        for _ in range(10000):
+            try:
+                silent.append(connect(s.addr))
+            except OSError:
+                break
+        burst = [healthz_from(s.addr, "127.0.0.2") for _ in range(12)]
+        for sock in silent:
+            sock.close()
+        ok_idle = sum(a for a, _ in answered)
+        ok_silent = sum(a for a, _ in burst)
+        worst = max(t for _, t in answered + burst)
+        report(
+            2,
+            ok_idle == 13 and ok_silent == 12 and worst < 1.0,
+            f"/healthz from another address: {ok_idle}/13 beside 1,030 kept-alive sockets, "
+            f"{ok_silent}/12 beside {len(silent)} silent ones; slowest {worst*1000:.0f} ms",
+        )
+    finally:
+        s.stop()
+
+
+# 3. keys rotate to ES256 on an HS256 deployment.
+def probe_keys():
+    s = Server('login_rate_limit = "off"')
+    try:
+        s.cli("createsuperuser", "--username", "root", "--password-stdin", stdin=PASSWORD + "\n")
+        status, tokens = s.login("root")
+        payload = json.loads(base64.urlsafe_b64decode(tokens["access"].split(".")[1] + "=="))
+        db = f"{s.dir}/tessera.db"
+        import sqlite3
+
+        row = sqlite3.connect(db).execute(
+            "SELECT kid, private_key FROM signing_keys WHERE algorithm = 'HS256'"
+        ).fetchone()
+        kid, secret = row
+        header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+        body = b64(json.dumps(dict(payload, exp=int(time.time()) + 86400, jti="f" * 32)).encode())
+        signature = b64(hmac.new(secret, f"{header}.{body}".encode(), hashlib.sha256).digest())
+        forged = f"{header}.{body}.{signature}"
+        before = s.request("GET", "/api/admin/users", token=forged)[0]
+        s.cli("keys", "rotate", env={"TESSERA_ALGORITHM": "ES256"})
+        time.sleep(1.5)
+        after = s.request("GET", "/api/admin/users", token=forged)[0]
+        code, _, err = s.cli("serve")
+        report(
+            3,
+            before == 200 and after == 401 and code != 0,
+            f"forged HMAC admin token: {before} before, {after} after `keys rotate` to ES256; "
+            f"a start with the old HS256 setting exits {code}: {err.strip().splitlines()[-1][:90]}",
+        )
+    finally:
+        s.stop()
+
+
+# 4. Throttled logins writing an audit row each.
+def probe_throttled_rows():
+    s = Server('login_rate_limit = "1/min"')
+    try:
+        start = time.time()
+        sent = 0
+        while time.time() - start < 5 and sent < 20000:
+            s.login("victim", "wrong")
+            sent += 1
+        time.sleep(1)
+        import sqlite3
+
+        rows = sqlite3.connect(f"{s.dir}/tessera.db").execute(
+            "SELECT COUNT(*) FROM audit_events WHERE event = 'login_throttled'"
+        ).fetchone()[0]
+        report(4, rows <= 2, f"{sent} refused logins in 5 s wrote {rows} login_throttled rows")
+    finally:
+        s.stop()
+
+
+def import_users(s, rows):
+    path = os.path.join(s.dir, "users.jsonl")
+    with open(path, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    return s.cli("import-users", "--jsonl", path)
+
+
+# 6. Login timing across kinds of accounts; 7. a PBKDF2 hash with a 256 KiB key.
+def probe_timing_and_cost():
+    s = Server('login_rate_limit = "off"\nuser_rate_limit = "off"')
+    try:
+        s.signup("native")
+        salt = "YlLjahIQDvo417sCPoHORx"
+        big = base64.b64encode(b"\0" * 256 * 1024).decode()
+        import_users(
+            s,
+            [
+                {"username": "unusable", "password": "!unusable"},
+                {"username": "huge", "password": f"pbkdf2_sha256$200000${salt}${big}"},
+            ],
+        )
+        times = {}
+        for name in ["native", "unknown-user", "unusable"] * 15:
+            start = time.time()
+            s.login(name, "wrong-password-x")
+            times.setdefault(name, []).append(time.time() - start)
+        medians = {k: statistics.median(v) * 1000 for k, v in times.items()}
+        spread = max(medians.values()) / min(medians.values())
+        report(
+            6,
+            spread < 1.5,
+            "median wrong-password login: "
+            + ", ".join(f"{k} {v:.1f} ms" for k, v in medians.items()),
+        )
+        start = time.time()
+        status, _ = s.login("huge", "wrong")
+        took = time.time() - start
+        native_ok = s.login("native")[0] == 200
+        report(
+            7,
+            took < 1.0 and native_ok,
+            f"login against the 256 KiB PBKDF2 hash answered {status} in {took*1000:.0f} ms; native login {native_ok}",
+        )
+    finally:
+        s.stop()
+
+
+# 10. Control characters in a username reaching `tessera audit`.
+def probe_audit_escapes():
+    s = Server()
+    try:
+        nasty = "x\u009b\u202e\u2028\x1b[1A\x7f"
+        s.login(nasty, "wrong")
+        time.sleep(1)
+        code, out, _ = s.cli("audit")
+        raw = [c for c in out if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0 or c in "\u202e\u2028"]
+        report(10, code == 0 and not raw, f"`tessera audit` printed {len(raw)} raw control characters")
+    finally:
+        s.stop()
+
+
+# 13. An imported user with the largest id.
+def probe_huge_id():
+    s = Server()
+    try:
+        code, out, err = import_users(
+            s,
+            [{"id": 9223372036854775807, "username": "big", "password": "!x"}],
+        )
+        signup = s.signup("after")
+        report(13, signup == 201, f"import of id 2^63-1: exit {code}; a later signup answers {signup}")
+    finally:
+        s.stop()
+
+
+# 16. CLI actions leave audit events; ten-year tokens.
+def probe_cli_audit():
+    s = Server()
+    try:
+        s.signup("admin")
+        code, _, err = s.cli("token", "issue", "--username", "admin", "--lifetime", "3650d")
+        s.cli("users", "set-password", "admin", "--password-stdin", stdin=PASSWORD + "x\n")
+        _, out, _ = s.cli("audit")
+        report(
+            16,
+            code != 0 and "password_set" in out,
+            f"`token issue --lifetime 3650d` exits {code}; set-password audited: {'password_set' in out}",
+        )
+    finally:
+        s.stop()
+
+
+def main():
+    if not os.path.exists(BINARY):
+        sys.exit(f"{BINARY} not found: cargo build --release")
+    for probe in [
+        probe_disk_full,
+        probe_connections,
+        probe_keys,
+        probe_throttled_rows,
+        probe_timing_and_cost,
+        probe_audit_escapes,
+        probe_huge_id,
+        probe_cli_audit,
+    ]:
+        try:
+            probe()
+        except Exception as e:  # a probe that breaks says so and the others run
+            print(f"ERROR     {probe.__name__}: {e}", flush=True)
+            RESULTS.append(False)
+    print(f"{sum(RESULTS)} of {len(RESULTS)} probes show the finding fixed")
+    sys.exit(0 if all(RESULTS) else 1)
+
+
+if __name__ == "__main__":
+    main()
