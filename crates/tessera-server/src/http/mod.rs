@@ -11,6 +11,7 @@ pub mod client;
 pub mod compat;
 pub mod connections;
 pub mod cookies;
+pub mod cors;
 pub mod docs;
 pub mod edge;
 pub mod error;
@@ -33,10 +34,8 @@ use error::ApiError;
 use openapi::ApiDoc;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tower::Layer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -116,45 +115,13 @@ fn documentation(openapi: &mut utoipa::openapi::OpenApi) -> Router {
 pub fn router(authority: Arc<Authority>) -> Router {
     let (api, mut openapi) = routes(&authority.settings().compat);
     let docs = documentation(&mut openapi);
-    let cors = cors_layer(&authority.settings().cors_allowed_origins);
-    api.with_state(authority)
+    let origins = authority.settings().cors_allowed_origins.clone();
+    let routed = api
+        .with_state(authority)
         .merge(docs)
         .fallback(|| async { ApiError::NotFound })
-        .layer(edge::NoteRoute)
-        .layer(cors)
-}
-
-/// CORS for browser clients on other origins: exactly the listed origins,
-/// with credentials (cookies); nothing at all when the list is empty.
-fn cors_layer(origins: &[String]) -> tower::util::Either<CorsLayer, tower::layer::util::Identity> {
-    use axum::http::{HeaderName, HeaderValue, Method, header};
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    if origins.is_empty() {
-        return tower::util::Either::Right(tower::layer::util::Identity::new());
-    }
-    tower::util::Either::Left(
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_credentials(true)
-            .allow_methods([
-                Method::GET,
-                Method::HEAD,
-                Method::POST,
-                Method::PATCH,
-                Method::DELETE,
-            ])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                HeaderName::from_static(cookies::CSRF_HEADER),
-                HeaderName::from_static(cookies::TRANSPORT_HEADER),
-            ])
-            .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
-            .max_age(Duration::from_secs(600)),
-    )
+        .layer(edge::NoteRoute);
+    cors::apply(routed, &origins)
 }
 
 /// Serves `authority` on `listener` until `shutdown` completes, then lets

@@ -420,3 +420,80 @@ async fn no_cors_at_all_when_no_origin_is_listed() {
         .await;
     assert_eq!(r.header("access-control-allow-origin"), None);
 }
+
+/// A preflight from `origin` for a POST to the token endpoint asking for
+/// `headers`, as Swagger UI's password flow ("Authorize") sends it.
+fn preflight(s: &Server, origin: Option<&str>, headers: &str) -> reqwest::RequestBuilder {
+    let request = s
+        .http
+        .request(reqwest::Method::OPTIONS, s.url("/api/token/"))
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", headers);
+    match origin {
+        Some(origin) => request.header("Origin", origin),
+        None => request,
+    }
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_x_requested_with() {
+    let s = Server::start("cors_allowed_origins = [\"http://app.example\"]").await;
+    let r = s
+        .send(preflight(
+            &s,
+            Some("http://app.example"),
+            "x-requested-with, content-type",
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://app.example")
+    );
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("authorization,content-type,x-csrf-token,x-token-transport,x-requested-with")
+    );
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("GET,HEAD,POST,PATCH,DELETE")
+    );
+    assert_eq!(r.header("access-control-max-age"), Some("600"));
+}
+
+#[tokio::test]
+async fn options_from_an_unlisted_origin_is_refused_without_cors_headers() {
+    let s = Server::start("cors_allowed_origins = [\"http://app.example\"]").await;
+    for origin in ["http://evil.example", "http://app.example.evil", "null"] {
+        let r = s
+            .send(preflight(
+                &s,
+                Some(origin),
+                "x-requested-with, content-type",
+            ))
+            .await;
+        assert_eq!(r.status, 403, "{origin}: {}", r.text);
+        assert_eq!(
+            r.body,
+            json!({"detail": "Cross-origin requests from this origin are not allowed."})
+        );
+        let cors: Vec<_> = r
+            .headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .collect();
+        assert!(cors.is_empty(), "{origin}: {cors:?}");
+        assert_eq!(r.header("vary"), Some("origin"));
+    }
+    // An OPTIONS without an Origin is no CORS request: the routes answer it
+    // as they do with CORS off, a 405 naming the methods they allow.
+    let r = s.send(preflight(&s, None, "content-type")).await;
+    assert_eq!(r.status, 405, "{}", r.text);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    assert_eq!(r.header("allow"), Some("POST"));
+    assert_eq!(r.body, json!({"detail": "Method \"OPTIONS\" not allowed."}));
+    let off = Server::start("").await;
+    let r_off = off.send(preflight(&off, None, "content-type")).await;
+    assert_eq!((r_off.status, r_off.body), (r.status, r.body));
+}
