@@ -16,7 +16,7 @@ use tessera_core::username::Username;
 pub enum UsersCommand {
     /// List every user.
     List,
-    /// Deactivate a user: their logins and tokens are refused at once (not the last active staff user).
+    /// Deactivate a user: Tessera refuses their logins and tokens at once; services verifying tokens themselves, when these expire (not the last active staff user).
     Deactivate {
         /// The username.
         username: String,
@@ -111,9 +111,15 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
                 )
                 .await
                 .map_err(|e| e.to_string())?;
+            // Services that verify tokens themselves (tessera-verify, any
+            // JWT library with the public keys) learn of it from nothing
+            // yet: they accept an access token until it expires.
             println!(
-                "User {username} (id {}) deactivated; their tokens are refused.",
-                user.id
+                "User {username} (id {}) deactivated: Tessera refuses their logins and tokens at once; \
+                 services that verify tokens themselves accept their access tokens until these expire \
+                 (access_token_lifetime, {}).",
+                user.id,
+                crate::config::format_duration(authority.settings().access_token_lifetime)
             );
         }
         UsersCommand::SetPassword {

@@ -9,6 +9,7 @@ pub mod reference;
 mod render;
 mod settings;
 
+pub use render::format_duration;
 pub use settings::{SETTING_NAMES, SETTINGS, Settings};
 
 use figment::Figment;

@@ -123,7 +123,7 @@ pub(super) fn addresses(_: &Settings, v: &[IpAddr]) -> Option<Value> {
 }
 
 /// A duration in the largest unit that divides it: `5m`, `1d`, `90s`, `250ms`.
-fn format_duration(d: Duration) -> String {
+pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         return "0s".into();

@@ -442,3 +442,18 @@ fn a_database_others_can_write_is_refused_and_one_they_can_read_is_warned_about(
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn users_deactivate_says_which_services_refuse_the_tokens_and_when() {
+    let s = Server::start("access_token_lifetime = \"10m\"").await;
+    s.create_user("bob", false).await;
+    let (code, out, err) = s.cli(&["users", "deactivate", "bob"], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "deactivated: Tessera refuses their logins and tokens at once; services that verify \
+             tokens themselves accept their access tokens until these expire (access_token_lifetime, 10m)."
+        ),
+        "{out}"
+    );
+}
