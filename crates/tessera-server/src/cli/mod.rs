@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tessera_core::Refusal;
 use users::{ImportSource, UsersCommand};
 
 mod audit;
@@ -88,7 +89,7 @@ pub enum Command {
 /// `tessera keys ...`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List the stored keys: kid, algorithm, and whether each signs or only verifies.
+    /// List the stored keys: kid, algorithm, and whether each signs or only verifies (a configured signing_key is never stored).
     List,
     /// Generate a key that signs from now on; the old ones verify until their tokens expire.
     Rotate {
@@ -101,7 +102,7 @@ pub enum KeysCommand {
 /// `tessera token ...`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Print a token's header and claims, and whether it verifies with the current keys.
+    /// Print a token's header and claims, and whether it verifies with this shell's keys ("unknown" when none has its kid).
     Decode {
         /// The token.
         token: String,
@@ -321,6 +322,7 @@ async fn decode(settings: Settings, token: &str) -> Result<ExitCode, String> {
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     println!("header:\n{}", pretty(&header));
     println!("claims:\n{}", pretty(&claims));
+    let configured_here = settings.signing_key.is_some();
     let authority = server::open_authority(settings)
         .await
         .map_err(|e| e.to_string())?;
@@ -329,11 +331,50 @@ async fn decode(settings: Settings, token: &str) -> Result<ExitCode, String> {
             println!("verifies: yes");
             Ok(ExitCode::SUCCESS)
         }
+        Err(AuthError::Token(Refusal::Invalid)) => {
+            println!(
+                "verifies: {}",
+                unverified(&authority, token, configured_here)
+            );
+            Ok(ExitCode::FAILURE)
+        }
         Err(AuthError::Token(reason)) => {
             println!("verifies: no ({})", reason.as_str());
             Ok(ExitCode::FAILURE)
         }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// What `token decode` says of a token refused as invalid. This shell's
+/// keys are its settings' `signing_key` or the stored keys; a server whose
+/// `signing_key` is set only where it runs signs with a key this shell does
+/// not have, and the CLI cannot tell that key's tokens from forged ones. So
+/// a token naming a kid of no key here verifies "unknown", saying why,
+/// rather than "no": a valid token was reported invalid.
+fn unverified(
+    authority: &crate::authority::Authority,
+    token: &str,
+    configured_here: bool,
+) -> String {
+    let Some(kid) = tessera_core::token::peek_kid(token) else {
+        // Tessera names a kid in every token it signs.
+        return "no (invalid)".to_owned();
+    };
+    let now = tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock);
+    if authority.key_ring().get(&kid, now).is_some() {
+        return "no (invalid)".to_owned();
+    }
+    if configured_here {
+        format!(
+            "unknown (no key here has kid {kid}: the signing_key set in this shell is another key; \
+             the token was signed by another key, or another deployment)"
+        )
+    } else {
+        format!(
+            "unknown (no key of this deployment in this shell has kid {kid}: \
+             is signing_key set where the server runs? set TESSERA_SIGNING_KEY here too)"
+        )
     }
 }
 
@@ -359,6 +400,22 @@ async fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
             let keys = crate::keyring::list(&settings, store.as_ref())
                 .await
                 .map_err(|e| e.to_string())?;
+            if keys.is_empty() {
+                // An empty table would read as "this deployment has no
+                // keys", when the usual cause is a key in a configuration
+                // this shell does not share.
+                if settings.signing_key.is_some() {
+                    println!(
+                        "No keys stored: the signing_key of the configuration signs, and it is never stored."
+                    );
+                } else {
+                    println!(
+                        "No keys stored. A server started with signing_key set (TESSERA_SIGNING_KEY) signs with \
+                         that key, which is never stored; one started without it stores a key on its first start."
+                    );
+                }
+                return Ok(());
+            }
             println!("{:<44} {:<6} {:<21} status", "kid", "alg", "created");
             let mut signing_seen = false;
             for key in keys {

@@ -444,6 +444,82 @@ fn a_database_others_can_write_is_refused_and_one_they_can_read_is_warned_about(
 }
 
 #[tokio::test]
+async fn the_cli_says_why_it_cannot_verify_when_the_key_is_only_in_the_servers_configuration() {
+    let s = Server::start(&format!("signing_key = \"{HS_SECRET}\"")).await;
+    let (access, _) = s.user("alice").await;
+    // This shell's settings: the server's, but for its signing_key.
+    let server_config = std::fs::read_to_string(s.config_path()).unwrap();
+    let shell_config: String = server_config
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("signing_key"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(shell_config, server_config);
+    std::fs::write(s.dir().join("shell.toml"), &shell_config).unwrap();
+    let shell = ["--config", "shell.toml"];
+    let kid = access_kid(&access);
+
+    let decode = [&shell[..], &["token", "decode", &access]].concat();
+    let (code, out, err) = tessera(s.dir(), &decode, &[], None);
+    assert_eq!(code, 1, "{err}");
+    assert!(!out.contains("verifies: no"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "verifies: unknown (no key of this deployment in this shell has kid {kid}: \
+             is signing_key set where the server runs? set TESSERA_SIGNING_KEY here too)"
+        )),
+        "{out}"
+    );
+    let (code, out, err) = tessera(
+        s.dir(),
+        &decode,
+        &[(
+            "TESSERA_SIGNING_KEY",
+            "another-secret-0123456789-abcdefghijklmn",
+        )],
+        None,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains(&format!("verifies: unknown (no key here has kid {kid}: the signing_key set in this shell is another key")),
+        "{out}"
+    );
+    let (code, out, err) = tessera(
+        s.dir(),
+        &decode,
+        &[("TESSERA_SIGNING_KEY", HS_SECRET)],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("verifies: yes"), "{out}");
+
+    let list = [&shell[..], &["keys", "list"]].concat();
+    let (code, out, err) = tessera(s.dir(), &list, &[], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "No keys stored. A server started with signing_key set (TESSERA_SIGNING_KEY) signs with \
+         that key, which is never stored; one started without it stores a key on its first start.\n"
+    );
+    let (code, out, err) = tessera(s.dir(), &list, &[("TESSERA_SIGNING_KEY", HS_SECRET)], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "No keys stored: the signing_key of the configuration signs, and it is never stored.\n"
+    );
+}
+
+/// The `kid` in the header of `token`.
+fn access_kid(token: &str) -> String {
+    use base64::Engine;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').next().unwrap())
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
 async fn users_deactivate_says_which_services_refuse_the_tokens_and_when() {
     let s = Server::start("access_token_lifetime = \"10m\"").await;
     s.create_user("bob", false).await;
