@@ -493,6 +493,14 @@ async fn options_from_an_unlisted_origin_is_refused_without_cors_headers() {
     assert_eq!(r.header("access-control-allow-origin"), None);
     assert_eq!(r.header("allow"), Some("POST"));
     assert_eq!(r.body, json!({"detail": "Method \"OPTIONS\" not allowed."}));
+    let unknown = s
+        .send(
+            s.http
+                .request(reqwest::Method::OPTIONS, s.url("/no/such/path")),
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert_eq!(unknown.header("access-control-allow-origin"), None);
     let off = Server::start("").await;
     let r_off = off.send(preflight(&off, None, "content-type")).await;
     assert_eq!((r_off.status, r_off.body), (r.status, r.body));
