@@ -21,7 +21,7 @@ pub enum UsersCommand {
         /// The username.
         username: String,
     },
-    /// Set a user's password (one imported without a usable one, say); their tokens are refused; logged as password_set.
+    /// Set a user's password (one imported without a usable one, say): Tessera refuses their earlier tokens at once; logged as password_set.
     SetPassword {
         /// The username.
         username: String,
@@ -140,9 +140,14 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
             };
             let password = read_password(password_stdin)?;
             match authority.set_password_by_operator(&record, &password).await {
+                // As for `deactivate`: only Tessera learns of it at once.
                 Ok(()) => println!(
-                    "Password set for {} (id {}); their earlier tokens are refused.",
-                    record.username, record.id
+                    "Password set for {} (id {}): Tessera refuses their earlier tokens at once; \
+                     services that verify tokens themselves accept their earlier access tokens \
+                     until these expire (access_token_lifetime, {}).",
+                    record.username,
+                    record.id,
+                    crate::config::format_duration(authority.settings().access_token_lifetime)
                 ),
                 Err(AuthError::Fields(errors)) => {
                     for message in errors.into_values().flatten() {

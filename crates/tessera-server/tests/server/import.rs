@@ -648,7 +648,9 @@ async fn an_administrator_sets_the_password_of_a_user_who_has_none() {
     assert_eq!(
         out,
         format!(
-            "Password set for unusable_user (id {}); their earlier tokens are refused.\n",
+            "Password set for unusable_user (id {}): Tessera refuses their earlier tokens at \
+             once; services that verify tokens themselves accept their earlier access tokens \
+             until these expire (access_token_lifetime, 5m).\n",
             user.id
         )
     );
