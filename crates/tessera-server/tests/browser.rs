@@ -367,7 +367,46 @@ async fn the_page_logs_in_refreshes_once_for_five_calls_and_logs_out() {
     }
     the_cookie_option_follows_the_server(&browser).await;
     cookie_sessions_survive_reloads_and_tabs_share_one_refresh(&browser).await;
+    a_listed_origin_gets_tokens_as_swagger_ui_asks_and_another_is_refused(&browser).await;
     browser.stop().await;
+}
+
+/// Swagger UI's password flow ("Authorize") from a page on another origin:
+/// a form POST to `/oauth/token` with `X-Requested-With: XMLHttpRequest`,
+/// which needs a preflight. Chromium's own CORS check decides: a listed
+/// origin gets the tokens, another one a failed fetch (issue 30, item 5).
+async fn a_listed_origin_gets_tokens_as_swagger_ui_asks_and_another_is_refused(browser: &Browser) {
+    // Each server is an origin of its own (its port): one hosts the page of
+    // the listed origin, one the page of another.
+    let listed = Server::start("").await;
+    let other = Server::start("").await;
+    let s = Server::start(&format!("cors_allowed_origins = [\"{}\"]", listed.base)).await;
+    s.create_user("swagger", false).await;
+    let authorize = "const [url, password, done] = arguments;
+         fetch(url, {
+           method: 'POST',
+           headers: {
+             'Content-Type': 'application/x-www-form-urlencoded',
+             'X-Requested-With': 'XMLHttpRequest',
+           },
+           body: new URLSearchParams({ grant_type: 'password', username: 'swagger', password }),
+         })
+           .then((r) => r.json().then((b) => done(`${r.status} ${typeof b.access_token}`)))
+           .catch((e) => done(`failed: ${e.name}`));";
+    let b = &browser.client;
+    let token_url = json!(format!("{}/oauth/token", s.base));
+    b.goto(&format!("{}/healthz", listed.base)).await.unwrap();
+    let answer = b
+        .execute_async(authorize, vec![token_url.clone(), json!(PASSWORD)])
+        .await
+        .unwrap();
+    assert_eq!(answer, json!("200 string"));
+    b.goto(&format!("{}/healthz", other.base)).await.unwrap();
+    let answer = b
+        .execute_async(authorize, vec![token_url, json!(PASSWORD)])
+        .await
+        .unwrap();
+    assert_eq!(answer, json!("failed: TypeError"));
 }
 
 /// "Forgot password" on the page, the link in the mail received over SMTP,
