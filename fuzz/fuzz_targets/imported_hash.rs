@@ -14,7 +14,7 @@ use tessera_core::password::HashMemory;
 use tessera_core::password::imported::{self, MAX_WORK, NATIVE_WORK};
 
 /// The prefixes of every scheme `imported::read` knows.
-const PREFIXES: [&str; 12] = [
+const PREFIXES: [&str; 17] = [
     "pbkdf2_sha256$",
     "pbkdf2_sha1$",
     "$pbkdf2-sha256$",
@@ -27,6 +27,12 @@ const PREFIXES: [&str; 12] = [
     "$argon2id$v=19$",
     "$argon2i$v=19$",
     "$argon2d$v=16$",
+    // Werkzeug's (Flask's): `scrypt$` above also reaches its bare form.
+    "scrypt:",
+    "pbkdf2$",
+    "pbkdf2:sha1:",
+    "pbkdf2:sha256:",
+    "pbkdf2:sha512:",
 ];
 
 /// Verification runs only below this work: the budget bounds the rest (as

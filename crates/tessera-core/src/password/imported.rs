@@ -1,7 +1,9 @@
 //! Password hashes made elsewhere, as users imported from another stack
 //! bring them: Django's hashers (`pbkdf2_sha256`, `pbkdf2_sha1`, `argon2`,
 //! `bcrypt_sha256`, `bcrypt`, `scrypt`), Argon2 PHC strings, bcrypt's own
-//! `$2a$`/`$2b$`/`$2y$` strings and passlib's `$pbkdf2-sha256$`. Each is
+//! `$2a$`/`$2b$`/`$2y$` strings, passlib's `$pbkdf2-sha256$` and
+//! Werkzeug's `scrypt:N:r:p$` and `pbkdf2:DIGEST:ITERATIONS$` (Flask's;
+//! see [`werkzeug`]). Each is
 //! checked with the maintained crate of its algorithm, the comparison in
 //! constant time. After one successful login the caller replaces the hash
 //! with Tessera's own ([`super::hash_with`]).
@@ -14,10 +16,12 @@
 //! 256 KiB key pin a core for minutes (issue 29, item 7). Such a hash, and
 //! one with salt or key lengths no hasher writes, matches nothing.
 
+mod werkzeug;
+
 use super::HashMemory;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 /// The work of one login of Tessera's own (Argon2id, 19 MiB, 2 passes), in
@@ -43,7 +47,8 @@ pub const MAX_WORK: u64 = NATIVE_WORK * MAX_WORK_IN_NATIVE_LOGINS;
 
 /// PBKDF2-HMAC iterations of one output block per unit of work (an
 /// iteration is two compressions of SHA-256 or SHA-1): measured at 2 to 3,
-/// fewer on a CPU without SHA instructions.
+/// fewer on a CPU without SHA instructions. An iteration of SHA-512 counts
+/// twice ([`Pbkdf2Digest::iteration_weight`]).
 const PBKDF2_ITERATIONS_PER_UNIT: u128 = 2;
 /// Units of work per bcrypt round (cost c runs 2^c of them, each two key
 /// expansions of 521 Blowfish encryptions): measured at 150 to 200.
@@ -70,7 +75,7 @@ const KEY_BYTES: std::ops::RangeInclusive<usize> = 16..=64;
 pub enum ImportedHash {
     /// PBKDF2-HMAC over the password's UTF-8 bytes and the salt's.
     Pbkdf2 {
-        /// SHA-1 or SHA-256.
+        /// SHA-1, SHA-256 or SHA-512.
         digest: Pbkdf2Digest,
         /// Iterations.
         iterations: u32,
@@ -100,7 +105,7 @@ pub enum ImportedHash {
         /// Its passes over that memory.
         passes: u32,
     },
-    /// scrypt over the password and salt (Django's `scrypt`).
+    /// scrypt over the password and salt (Django's `scrypt`, Werkzeug's).
     Scrypt {
         /// log2 of N.
         log_n: u8,
@@ -122,6 +127,8 @@ pub enum Pbkdf2Digest {
     Sha1,
     /// HMAC-SHA-256.
     Sha256,
+    /// HMAC-SHA-512 (Werkzeug's `pbkdf2:sha512`).
+    Sha512,
 }
 
 /// Why a stored hash cannot serve a password login.
@@ -130,8 +137,9 @@ pub enum HashProblem {
     /// No password was ever set: Django's unusable password (`!...`) or an
     /// empty string.
     NoPassword,
-    /// Not a format this module knows; holds the scheme it seems to name
-    /// (the text before the first `$`, at most 20 characters).
+    /// Not a format this module knows; holds the scheme it seems to name:
+    /// the text before the first `$`, whole (Werkzeug's methods run to 25
+    /// characters), only a text past 64 characters cut, ending in `…`.
     UnknownScheme(String),
     /// A known scheme, but not a well-formed hash of it.
     Malformed(&'static str),
@@ -175,6 +183,9 @@ pub fn read(encoded: &str) -> Result<ImportedHash, HashProblem> {
     let Some((algorithm, rest)) = encoded.split_once('$') else {
         return Err(unknown(encoded));
     };
+    if werkzeug::is_werkzeug(algorithm, rest) {
+        return werkzeug::read(algorithm, rest);
+    }
     match algorithm {
         "pbkdf2_sha256" => django_pbkdf2(Pbkdf2Digest::Sha256, rest, "pbkdf2_sha256"),
         "pbkdf2_sha1" => django_pbkdf2(Pbkdf2Digest::Sha1, rest, "pbkdf2_sha1"),
@@ -197,13 +208,27 @@ fn unknown(encoded: &str) -> HashProblem {
         .split('$')
         .next()
         .unwrap_or("");
-    let scheme = if scheme.len() == encoded.len() {
+    if scheme.len() == encoded.len() {
         // No `$` at all: perhaps a password in clear; name no part of it.
-        "(none)".to_owned()
-    } else {
-        scheme.chars().take(20).collect()
-    };
-    HashProblem::UnknownScheme(scheme)
+        return HashProblem::UnknownScheme("(none)".to_owned());
+    }
+    unknown_scheme(scheme)
+}
+
+/// The longest scheme named whole in a message, in characters: room for
+/// any real one, while a row of megabytes is not repeated.
+const MAX_SCHEME_CHARS: usize = 64;
+
+/// [`HashProblem::UnknownScheme`] naming `scheme` whole. A cut would name
+/// another scheme (`pbkdf2:sha256:100000` for a 1,000,000-iteration one):
+/// only a text too long for any scheme is cut, and says so with `…`.
+fn unknown_scheme(scheme: &str) -> HashProblem {
+    let mut chars = scheme.chars();
+    let mut named: String = chars.by_ref().take(MAX_SCHEME_CHARS).collect();
+    if chars.next().is_some() {
+        named.push('…');
+    }
+    HashProblem::UnknownScheme(named)
 }
 
 fn is_bcrypt(encoded: &str) -> bool {
@@ -258,7 +283,8 @@ fn within_budget(work: u128, what: impl FnOnce() -> String) -> Result<(), HashPr
 /// `digest`: each output block runs every iteration.
 fn pbkdf2_work(digest: Pbkdf2Digest, iterations: u64, key_bytes: usize) -> u128 {
     let blocks = key_bytes.div_ceil(digest.output_bytes()).max(1);
-    (u128::from(iterations) * blocks as u128).div_ceil(PBKDF2_ITERATIONS_PER_UNIT)
+    (u128::from(iterations) * blocks as u128 * digest.iteration_weight())
+        .div_ceil(PBKDF2_ITERATIONS_PER_UNIT)
 }
 
 /// `ITERATIONS$SALT$BASE64_HASH`, the salt taken as its text.
@@ -421,6 +447,23 @@ fn django_scrypt(rest: &str) -> Result<ImportedHash, HashProblem> {
     let (Ok(n), Ok(r), Ok(p)) = (n.parse::<u128>(), r.parse::<u32>(), p.parse::<u32>()) else {
         return Err(malformed);
     };
+    bounded_scrypt(n, r, p, "scrypt", || {
+        let expected = decoded_key(&STANDARD, hash)?;
+        Some((salt.as_bytes().to_vec(), expected))
+    })
+}
+
+/// An scrypt hash of N = `n`, refused as too costly past the memory or
+/// work bounds before `salt_and_key` is called for the salt and the key
+/// (`None`: malformed).
+fn bounded_scrypt(
+    n: u128,
+    r: u32,
+    p: u32,
+    scheme: &'static str,
+    salt_and_key: impl FnOnce() -> Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<ImportedHash, HashProblem> {
+    let malformed = HashProblem::Malformed(scheme);
     if !n.is_power_of_two() || n < 2 || r == 0 || p == 0 {
         return Err(malformed);
     }
@@ -429,15 +472,17 @@ fn django_scrypt(rest: &str) -> Result<ImportedHash, HashProblem> {
     let memory = 128u128.saturating_mul(u128::from(r)).saturating_mul(n);
     if memory > MAX_SCRYPT_BYTES {
         return Err(HashProblem::TooCostly(format!(
-            "scrypt N=2^{log_n}, r={r}: {} MiB of memory (at most {})",
+            "{scheme} N=2^{log_n}, r={r}: {} MiB of memory (at most {})",
             memory >> 20,
             MAX_SCRYPT_BYTES >> 20
         )));
     }
     within_budget(scrypt_work(log_n, r, p), || {
-        format!("scrypt N=2^{log_n}, r={r}, p={p}")
+        format!("{scheme} N=2^{log_n}, r={r}, p={p}")
     })?;
-    let expected = decoded_key(&STANDARD, hash).ok_or(malformed.clone())?;
+    let (salt, expected) = salt_and_key()
+        .filter(|(_, key)| KEY_BYTES.contains(&key.len()))
+        .ok_or(malformed.clone())?;
     // Within 256 MiB, log2(N) is at most 21; scrypt's own rules (such as
     // N < 2^(16 r)) are checked now, so that a hash read is one it runs.
     let log_n = u8::try_from(log_n).map_err(|_| malformed.clone())?;
@@ -446,7 +491,7 @@ fn django_scrypt(rest: &str) -> Result<ImportedHash, HashProblem> {
         log_n,
         r,
         p,
-        salt: salt.as_bytes().to_vec(),
+        salt,
         expected,
     })
 }
@@ -457,6 +502,19 @@ impl Pbkdf2Digest {
         match self {
             Self::Sha1 => 20,
             Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
+    }
+
+    /// The cost of one iteration relative to SHA-256's. SHA-512's
+    /// compression has no instruction of its own on most CPUs: an
+    /// iteration took 2.3 times SHA-256's (OpenSSL, through Python's
+    /// hashlib, on a CPU with SHA-256 instructions: 1,000,000 in 1.0 s
+    /// against 0.43 s); 2 is within the estimates' factor of 2.
+    fn iteration_weight(self) -> u128 {
+        match self {
+            Self::Sha1 | Self::Sha256 => 1,
+            Self::Sha512 => 2,
         }
     }
 }
@@ -500,6 +558,7 @@ impl ImportedHash {
                 let derive = match digest {
                     Pbkdf2Digest::Sha1 => pbkdf2::pbkdf2::<hmac::Hmac<sha1::Sha1>>,
                     Pbkdf2Digest::Sha256 => pbkdf2::pbkdf2::<hmac::Hmac<Sha256>>,
+                    Pbkdf2Digest::Sha512 => pbkdf2::pbkdf2::<hmac::Hmac<Sha512>>,
                 };
                 derive(password.as_bytes(), salt, *iterations, &mut derived).is_ok()
                     && bool::from(derived.ct_eq(expected))
