@@ -150,7 +150,9 @@ pub enum HashProblem {
 impl std::fmt::Display for HashProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::NoPassword => f.write_str("no usable password"),
+            Self::NoPassword => {
+                f.write_str("none was set (an empty hash, or an unusable one: `!...`)")
+            }
             Self::UnknownScheme(scheme) => write!(f, "unknown password hash scheme `{scheme}`"),
             Self::Malformed(scheme) => write!(f, "malformed {scheme} password hash"),
             Self::TooCostly(what) => write!(f, "password hash too costly to check: {what}"),

@@ -58,7 +58,8 @@ impl Summary {
     }
 }
 
-/// One row that was skipped, or imported with a remark. Values from the
+/// One row that was skipped, or imported without a usable password: every
+/// such row has one. Values from the
 /// source are quoted in it as excerpts ([`crate::printable::excerpt`]); the
 /// command prints each remark escaped whole, as `tessera audit` its lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,14 +257,15 @@ impl Run<'_> {
                     self.summary.imported += 1;
                     if let Some(problem) = &row.password_problem {
                         self.summary.without_password += 1;
-                        // Users made without a password are only counted.
-                        if *problem != HashProblem::NoPassword {
-                            (self.remark)(Remark {
-                                row: row.row.clone(),
-                                skipped: false,
-                                reason: problem.to_string(),
-                            });
-                        }
+                        // Each is named, those the source made without a
+                        // password too (Django's `!`): the count alone
+                        // left the administrator to find them (issue 30,
+                        // item 4).
+                        (self.remark)(Remark {
+                            row: row.row.clone(),
+                            skipped: false,
+                            reason: problem.to_string(),
+                        });
                     }
                 }
                 ImportOutcome::AlreadyPresent { .. } => self.summary.already_present += 1,

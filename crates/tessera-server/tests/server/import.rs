@@ -75,21 +75,16 @@ async fn django_users_log_in_with_their_old_passwords_which_become_argon2id() {
     let s = Server::start(CONFIG).await;
     let out = import(&s, &["--django-db", &django_db()]).await;
     assert!(out.ends_with(&format!("{FIRST_SUMMARY}\n")), "{out}");
-    // The one unknown scheme is told; Django's unusable password only counted.
-    let md5 = users(&s)
-        .await
-        .into_iter()
-        .find(|u| u.username == "md5_user");
-    let md5 = md5.expect("md5_user imported");
+    // The unknown scheme is told, and Django's unusable password too.
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
         [
-            format!(
-                "imported row {} (id {}, \"md5_user\") without a usable password: unknown password hash scheme `md5`",
-                row_of(&s, md5.id).await,
-                md5.id
-            )
-            .as_str(),
+            without_password(&s, "unusable_user", UNUSABLE)
+                .await
+                .as_str(),
+            without_password(&s, "md5_user", "unknown password hash scheme `md5`")
+                .await
+                .as_str(),
             FIRST_SUMMARY,
         ]
     );
@@ -120,6 +115,70 @@ async fn django_users_log_in_with_their_old_passwords_which_become_argon2id() {
         );
         assert!(after.last_login > before.last_login, "{username}");
         // The new hash holds the same password, and nothing else.
+        assert_eq!(log_in(&s, &username, &password).await.status, 200);
+        assert_eq!(log_in(&s, &username, "wrong").await.status, 401);
+    }
+    s.assert_healthy().await;
+}
+
+/// Why a user with Django's unusable password (`!...`) has none.
+const UNUSABLE: &str = "none was set (an empty hash, or an unusable one: `!...`)";
+
+/// The importer's line for `username`, imported from the fixture database
+/// without a usable password because of `reason`.
+async fn without_password(s: &Server, username: &str, reason: &str) -> String {
+    let id = stored(s, username).await.id;
+    format!(
+        "imported row {} (id {id}, \"{username}\") without a usable password: {reason}",
+        row_of(s, id).await
+    )
+}
+
+/// Issue 30, item 4: Flask's users, with the hashes werkzeug's
+/// `generate_password_hash` wrote (tests/fixtures/werkzeug, made by its
+/// make_fixtures.py with werkzeug itself), were imported without a usable
+/// password. Both of its kinds log in now, scrypt at werkzeug's default
+/// cost among them, and become Argon2id; a hash past the budget is named.
+#[tokio::test]
+async fn flask_users_log_in_with_their_werkzeug_hashes_which_become_argon2id() {
+    let s = Server::start(CONFIG).await;
+    let dir = format!("{}/tests/fixtures/werkzeug", package_dir().display());
+    let out = import(&s, &["--jsonl", &format!("{dir}/users.jsonl")]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "imported line 5 (id 5, \"flask_sha512_costly\") without a usable password: \
+             password hash too costly to check: werkzeug pbkdf2:sha512 iterations 1000000: \
+             the work of 26 native logins (at most 20)",
+            "Imported 5 users, 0 already present, 0 skipped, 1 without a usable password.",
+        ]
+    );
+    let text = std::fs::read_to_string(format!("{dir}/passwords.json")).unwrap();
+    let passwords: BTreeMap<String, String> = serde_json::from_str(&text).unwrap();
+    assert_eq!(passwords.len(), 5);
+    for (username, password) in passwords {
+        let before = stored(&s, &username).await;
+        let wrong = log_in(&s, &username, &format!("{password}x")).await;
+        assert_eq!(wrong.status, 401, "{username} with a wrong password");
+        let r = log_in(&s, &username, &password).await;
+        if username == "flask_sha512_costly" {
+            assert_eq!(r.status, 401, "{username}: {}", r.text);
+            assert_eq!(stored(&s, &username).await, before, "{username}");
+            continue;
+        }
+        assert_eq!(r.status, 200, "{username}: {}", r.text);
+        let after = stored(&s, &username).await;
+        assert!(
+            before.password_hash.starts_with("scrypt:")
+                || before.password_hash.starts_with("pbkdf2:"),
+            "{username}: {}",
+            before.password_hash
+        );
+        assert!(
+            is_tesseras_own(&after.password_hash),
+            "{username}: {}",
+            after.password_hash
+        );
         assert_eq!(log_in(&s, &username, &password).await.status, 200);
         assert_eq!(log_in(&s, &username, "wrong").await.status, 401);
     }
@@ -264,6 +323,20 @@ async fn a_dry_run_reports_everything_and_writes_nothing() {
         ),
         "{out}"
     );
+    // Both are named, the `!` user too: it was only counted (issue 30,
+    // item 4). dumpdata's rows are in id order: unusable_user is id 10.
+    let named: Vec<_> = out.lines().filter(|l| l.starts_with("imported ")).collect();
+    assert_eq!(
+        named,
+        [
+            format!(
+                "imported row 10 (id 10, \"unusable_user\") without a usable password: {UNUSABLE}"
+            )
+            .as_str(),
+            "imported row 11 (id 20, \"md5_user\") without a usable password: unknown password hash scheme `md5`",
+        ],
+        "{out}"
+    );
     assert!(users(&s).await.is_empty());
     // Not even the id sequence moved.
     assert_eq!(s.signup("first").await.body["id"], 1);
@@ -397,6 +470,7 @@ async fn ids_past_the_bound_are_skipped_and_signups_go_on_after_the_rest() {
         [
             format!("skipped line 1: id 9223372036854775807 is too large: {bound}").as_str(),
             format!("skipped line 2: id 4503599627370497 is too large: {bound}").as_str(),
+            format!("imported line 3 (id 4503599627370496, \"edge\") without a usable password: {UNUSABLE}").as_str(),
             "Imported 1 user, 0 already present, 2 skipped, 1 without a usable password.",
         ]
     );
@@ -475,6 +549,11 @@ async fn a_nul_in_any_text_field_skips_its_row_alone_and_names_its_line() {
             args.push("--dry-run");
         }
         let out = import(&s, &args).await;
+        // Each user without a password is named (all 1998 here).
+        let (named, out): (Vec<&str>, Vec<&str>) =
+            out.lines().partition(|l| l.starts_with("imported line "));
+        assert_eq!(named.len(), 1998);
+        assert!(named[0].starts_with("imported line 1 (id 1, \"user1\")"));
         let summary = "1998 users, 0 already present, 3 skipped, 1998 without a usable password.";
         let summary = if dry_run {
             format!("Dry run, nothing written: would import {summary}")
@@ -482,7 +561,7 @@ async fn a_nul_in_any_text_field_skips_its_row_alone_and_names_its_line() {
             format!("Imported {summary}")
         };
         assert_eq!(
-            out.lines().collect::<Vec<_>>(),
+            out,
             [
                 "skipped line 1500: password holds a NUL character, which Tessera does not store",
                 "skipped line 1600: email holds a NUL character, which Tessera does not store",
