@@ -205,7 +205,38 @@ fn hostile_hash() -> impl Strategy<Value = String> {
             .prop_map(|(prefix, m, t, p, salt, key)| format!(
                 "{prefix}$m={m},t={t},p={p}${salt}${key}"
             )),
+        // Werkzeug's (Flask's): `pbkdf2:DIGEST:ITERATIONS$SALT$HEX`.
+        (
+            prop::sample::select(vec!["sha1", "sha256", "sha512", "md5"]),
+            number(1..9_000),
+            salt_text(),
+            hex_key(),
+        )
+            .prop_map(|(digest, n, salt, key)| format!("pbkdf2:{digest}:{n}${salt}${key}")),
+        // ... and `scrypt:N:r:p$SALT$HEX`.
+        (
+            (1u32..13)
+                .prop_map(|k| 1u128 << k)
+                .boxed()
+                .prop_union(number(0..64).boxed()),
+            number(1..9),
+            number(1..5),
+            salt_text(),
+            hex_key(),
+        )
+            .prop_map(|(n, r, p, salt, key)| format!("scrypt:{n}:{r}:{p}${salt}${key}")),
     ]
+}
+
+/// Lowercase hex of a key, mostly of a length Werkzeug writes (20, 32 or
+/// 64 bytes).
+fn hex_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec![20usize, 32, 64])
+            .prop_flat_map(|n| proptest::collection::vec(any::<u8>(), n)),
+        1 => proptest::collection::vec(any::<u8>(), 0..101),
+    ]
+    .prop_map(hex::encode)
 }
 
 thread_local! {
