@@ -358,11 +358,17 @@ impl Authority {
         Ok(())
     }
 
-    /// Blacklists a refresh token (simplejwt's blacklist endpoint).
-    pub async fn blacklist(&self, token: &str) -> Result<(), AuthError> {
+    /// Blacklists a refresh token (simplejwt's blacklist endpoint) and, with
+    /// `blacklist_ends_session`, ends its session as [`Authority::logout`]
+    /// does. A token that is not a valid refresh token, or one already
+    /// blacklisted, is refused and changes nothing.
+    pub async fn blacklist(&self, token: &str, origin: &SessionOrigin) -> Result<(), AuthError> {
         let (claims, _) = self.check(token, Some(TokenType::Refresh)).await?;
         if !self.blacklist_claims(&claims).await? {
             return Err(AuthError::Token(Refusal::Revoked));
+        }
+        if self.settings.blacklist_ends_session {
+            self.end_session_of(&claims, origin).await?;
         }
         Ok(())
     }
@@ -383,12 +389,18 @@ impl Authority {
     }
 
     /// RFC 7009 revocation: a valid token of either type is blacklisted (an
-    /// access token by its `jti`); an unknown, invalid or expired token is
-    /// not an error.
-    pub async fn revoke_token(&self, token: &str) -> Result<(), AuthError> {
+    /// access token by its `jti`), and a refresh token's session ended as
+    /// [`Authority::logout`] ends it when `blacklist_ends_session` is on; an
+    /// unknown, invalid or expired token is not an error.
+    pub async fn revoke_token(&self, token: &str, origin: &SessionOrigin) -> Result<(), AuthError> {
         match self.check(token, None).await {
             Ok((claims, _)) => {
                 self.blacklist_claims(&claims).await?;
+                // RFC 7009 2.1 lets revoking a refresh token revoke the
+                // grant it came from: the login, as simplejwt's blacklist.
+                if claims.token_type == TokenType::Refresh && self.settings.blacklist_ends_session {
+                    self.end_session_of(&claims, origin).await?;
+                }
                 Ok(())
             }
             Err(AuthError::Token(_)) => Ok(()),
@@ -427,6 +439,18 @@ impl Authority {
                 Err(e) => return Err(e),
             }
         }
+        self.end_session_of(claims, origin).await
+    }
+
+    /// The logout itself, shared by every route that ends a login: the
+    /// family of `claims` revoked (each of its tokens refused, on every
+    /// instance once synced) and a `logout` event, so that a blacklist or a
+    /// revocation that ends a session is audited as the logout it is.
+    async fn end_session_of(
+        &self,
+        claims: &VerifiedClaims,
+        origin: &SessionOrigin,
+    ) -> Result<(), AuthError> {
         self.revoke_family(&claims.fid, claims.user_id, self.now())
             .await?;
         let detail = json!({"session": claims.fid});

@@ -87,6 +87,16 @@ settings! {
         accepted: "`true`, `false`",
         parse: "de::boolean", show: show::boolean;
 
+    /// Blacklisting a refresh token (`POST /api/token/blacklist/`, or revoking it at
+    /// `POST /oauth/revoke`) ends its session, as logout does: the access tokens of the
+    /// same login are refused too, within a second on every instance, so the logout of
+    /// simplejwt's tutorial logs out. `false`: only that refresh token is refused, and the
+    /// access tokens of the login work until they expire.
+    blacklist_ends_session: bool = true,
+        kind: "boolean",
+        accepted: "`true`, `false`",
+        parse: "de::boolean", show: show::boolean;
+
     /// The signing algorithm. Tokens signed with any other algorithm are refused. With an
     /// asymmetric algorithm the public keys are published at `/.well-known/jwks.json`, so
     /// other services verify without the secret. Once an asymmetric key is in service, by a

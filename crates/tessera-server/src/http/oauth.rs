@@ -121,12 +121,13 @@ async fn refresh_grant(
     Ok(token_response(&refreshed.access, &refresh))
 }
 
-/// `POST /oauth/revoke`: 200 whatever the token (RFC 7009 2.2).
+/// `POST /oauth/revoke`: 200 whatever the token (RFC 7009 2.2); a refresh
+/// token's session ends with it when `blacklist_ends_session` is on.
 #[utoipa::path(
     post,
     path = "/oauth/revoke",
     tag = "oauth2",
-    summary = "RFC 7009 revocation: 200 whatever the token",
+    summary = "RFC 7009 revocation: 200 whatever the token; a refresh token's session ends (setting blacklist_ends_session)",
     request_body(content((RevokeRequest = "application/json"), (RevokeRequest = "application/x-www-form-urlencoded"))),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke"),
@@ -137,12 +138,15 @@ async fn refresh_grant(
 )]
 pub async fn revoke(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
     payload: Result<Payload, ApiError>,
 ) -> Result<Response, ApiError> {
     let payload = read(payload)?;
     let token = param(&payload, "token")?;
+    let origin = origin(client, &headers, LoginMethod::OAuth);
     // token_type_hint only saves a lookup elsewhere; the token says its own type.
-    authority.revoke_token(&token).await?;
+    authority.revoke_token(&token, &origin).await?;
     let mut response = StatusCode::OK.into_response();
     no_store(response.headers_mut());
     Ok(response)

@@ -189,15 +189,16 @@ pub async fn verify(
     Ok(Json(json!({})))
 }
 
-/// `POST /api/token/blacklist/`: refuses a refresh token from now on.
+/// `POST /api/token/blacklist/`: refuses a refresh token from now on and,
+/// with `blacklist_ends_session`, ends its session as logout does.
 #[utoipa::path(
     post,
     path = "/api/token/blacklist",
     tag = "tokens",
-    summary = "Blacklist a refresh token",
+    summary = "Blacklist a refresh token, ending its session (setting blacklist_ends_session)",
     request_body(content((RefreshRequest = "application/json"), (RefreshRequest = "application/x-www-form-urlencoded"))),
     responses(
-        (status = 200, description = "Blacklisted", body = Empty),
+        (status = 200, description = "Blacklisted; with blacklist_ends_session (the default) the access tokens of the same login are refused too", body = Empty),
         (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
@@ -206,8 +207,12 @@ pub async fn verify(
 )]
 pub async fn blacklist(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
     Body(request): Body<RefreshRequest>,
 ) -> Result<Json<Value>, TokenEndpointError> {
-    authority.blacklist(&request.refresh).await?;
+    // Where the request came from: the logout it may be is audited with it.
+    let origin = origin(client, &headers, LoginMethod::Password);
+    authority.blacklist(&request.refresh, &origin).await?;
     Ok(Json(json!({})))
 }

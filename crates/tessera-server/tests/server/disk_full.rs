@@ -154,9 +154,11 @@ async fn after_a_full_disk_is_freed_every_write_works_again_without_a_restart() 
         return;
     };
     let database = disk.path().join("tessera.db");
+    // The blacklist and the logout of each round are of one login: a
+    // blacklist that ended the session would leave the logout nothing to do.
     let s = Server::start_process(&format!(
         "database_url = \"sqlite://{}\"\nlogin_rate_limit = \"off\"\nuser_rate_limit = \"off\"\n\
-         rotate_refresh_tokens = true\nblacklist_after_rotation = true",
+         rotate_refresh_tokens = true\nblacklist_after_rotation = true\nblacklist_ends_session = false",
         database.display()
     ))
     .await;

@@ -162,7 +162,7 @@ async fn token_endpoint_errors_follow_rfc_6749() {
 
 #[tokio::test]
 async fn revocation_answers_200_and_revokes_either_type() {
-    let s = Server::start("reuse_detection = false").await;
+    let s = Server::start("reuse_detection = false\nblacklist_ends_session = false").await;
     let (access, refresh) = s.user("alice").await;
     let r = s
         .post_form(
@@ -190,6 +190,55 @@ async fn revocation_answers_200_and_revokes_either_type() {
         assert_eq!(r.status, 200, "{token:.20}");
     }
     assert_oauth_error(&s.post_form("/oauth/revoke", &[]).await, "invalid_request");
+}
+
+/// Revoking a refresh token (RFC 7009 2.1: and the grant it came from) ends
+/// its session as a logout does, with `blacklist_ends_session` on (the
+/// default); the user's other sessions live on.
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_its_session() {
+    let s = Server::start("").await;
+    let (access, refresh) = s.user("alice").await;
+    let (other_access, other_refresh) = s.login("alice").await;
+    // Nothing to revoke: 200, and nothing ended.
+    for token in ["garbage", "a.b.c"] {
+        let r = s.post_form("/oauth/revoke", &[("token", token)]).await;
+        assert_eq!(r.status, 200, "{token}");
+    }
+    assert_oauth_error(&s.post_form("/oauth/revoke", &[]).await, "invalid_request");
+    assert_eq!(s.me(&access).await.status, 200);
+
+    let r = s
+        .post_form(
+            "/oauth/revoke",
+            &[("token", &refresh), ("token_type_hint", "refresh_token")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_refused(&s.me(&access).await, "revoked");
+    assert_token_not_valid(
+        &s.post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await,
+    );
+    let r = s
+        .post_form("/oauth/introspect", &[("token", &access)])
+        .await;
+    assert_eq!(r.body, json!({"active": false}));
+    assert_eq!(s.me(&other_access).await.status, 200);
+    let r = s
+        .post("/api/token/refresh/", json!({"refresh": other_refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // An access token revoked is that token alone, as before: its session's
+    // refresh token still works.
+    let (access, refresh) = s.login("alice").await;
+    let r = s.post_form("/oauth/revoke", &[("token", &access)]).await;
+    assert_eq!(r.status, 200);
+    assert_refused(&s.me(&access).await, "revoked");
+    let r = s
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[tokio::test]

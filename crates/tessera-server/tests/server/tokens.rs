@@ -197,7 +197,7 @@ async fn verify_accepts_both_types_and_refuses_bad_tokens() {
 
 #[tokio::test]
 async fn blacklisted_refresh_tokens_are_refused_everywhere() {
-    let s = Server::start("reuse_detection = false").await;
+    let s = Server::start("reuse_detection = false\nblacklist_ends_session = false").await;
     let (access, refresh) = s.user("alice").await;
     let r = s
         .post("/api/token/blacklist/", json!({"refresh": refresh}))
@@ -220,8 +220,54 @@ async fn blacklisted_refresh_tokens_are_refused_everywhere() {
         &s.post("/api/token/blacklist/", json!({"refresh": access}))
             .await,
     );
-    // Without reuse detection, the access token of that login lives on until it expires.
+    // Neither the blacklist nor reuse detection ends the session: the access
+    // token of that login lives on until it expires.
     assert_eq!(s.me(&access).await.status, 200);
+}
+
+/// simplejwt's tutorial logs out by blacklisting the refresh token: that
+/// ends the session as `/api/auth/logout` does (`blacklist_ends_session`,
+/// on by default), and nothing else.
+#[tokio::test]
+async fn blacklisting_a_refresh_token_ends_its_session_and_no_other() {
+    let s = Server::start("").await;
+    let (access, refresh) = s.user("alice").await;
+    let (other_access, other_refresh) = s.login("alice").await;
+    // Bad input answers as it always did, and ends nothing.
+    let r = s.post("/api/token/blacklist/", json!({})).await;
+    assert_eq!(
+        (r.status, r.body.clone()),
+        (400, json!({"refresh": ["This field is required."]}))
+    );
+    for token in ["garbage", "a.b.c", access.as_str()] {
+        assert_token_not_valid(
+            &s.post("/api/token/blacklist/", json!({"refresh": token}))
+                .await,
+        );
+    }
+    assert_eq!(s.me(&access).await.status, 200);
+
+    let r = s
+        .post("/api/token/blacklist/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!((r.status, r.body.clone()), (200, json!({})));
+    let at = std::time::Instant::now();
+    assert_refused(&s.me(&access).await, "revoked");
+    assert!(at.elapsed() < std::time::Duration::from_secs(1));
+    assert_token_not_valid(
+        &s.post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await,
+    );
+    assert_token_not_valid(
+        &s.post("/api/token/blacklist/", json!({"refresh": refresh}))
+            .await,
+    );
+    // The user's other session is untouched.
+    assert_eq!(s.me(&other_access).await.status, 200);
+    let r = s
+        .post("/api/token/refresh/", json!({"refresh": other_refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[tokio::test]
