@@ -55,7 +55,7 @@ impl TokenLocation {
 /// A set of drop-in routes for another stack's clients (`compat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompatSet {
-    /// `POST /login` and `POST /refresh`, with Flask-JWT-Extended's bodies.
+    /// `POST /login`, `POST /refresh` and `POST /logout`, with Flask-JWT-Extended's bodies.
     FlaskJwtExtended,
     /// `POST /token`, FastAPI's `OAuth2PasswordRequestForm` endpoint.
     Fastapi,

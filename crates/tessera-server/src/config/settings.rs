@@ -238,8 +238,9 @@ settings! {
         parse: "de::subject", show: show::subject;
 
     /// Extra route sets that answer another stack's clients in that stack's own bodies:
-    /// `flask_jwt_extended` adds `POST /login` and `POST /refresh` (refresh token in
-    /// `Authorization: Bearer`), `fastapi` adds `POST /token` (an `OAuth2PasswordRequestForm`).
+    /// `flask_jwt_extended` adds `POST /login`, `POST /refresh` (refresh token in
+    /// `Authorization: Bearer`) and `POST /logout` (ends the session of the token presented),
+    /// `fastapi` adds `POST /token` (an `OAuth2PasswordRequestForm`).
     /// A route of a set not listed answers 404.
     compat: Vec<CompatSet> = Vec::new(),
         kind: "list of strings",

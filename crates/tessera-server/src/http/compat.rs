@@ -1,21 +1,24 @@
 //! Drop-in routes for the other stacks' clients (setting `compat`): the
-//! login and refresh a Flask-JWT-Extended app writes, and the token route
+//! login, refresh and logout a Flask-JWT-Extended app writes, and the token route
 //! of FastAPI's OAuth2 tutorial. The same token machinery as every other
 //! route; only the wire formats differ, each with its error type below.
 
 use super::body::{BodyFormat, Payload, body_format};
 use super::client::{ClientIp, origin};
+use super::cookies;
 use super::error::{ApiError, EMAIL_NOT_VERIFIED};
 use super::oauth::token_response;
 use super::openapi::*;
 use super::tokens::tokens;
 use crate::authority::{AuthError, Authority, LoginMethod, Refusal, Transport};
+use crate::config::{Settings, TokenLocation};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+use tessera_core::claims::TokenType;
 use tessera_core::credentials::{self, Presented};
 
 /// A string field of a body, if it is one.
@@ -89,7 +92,7 @@ pub async fn flask_refresh(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, FlaskError> {
-    let token = refresh_token_from(&headers, &authority.settings().auth_header_types)?;
+    let token = bearer_from(&headers, &authority.settings().auth_header_types)?;
     let origin = origin(client, &headers, LoginMethod::FlaskJwtExtended);
     let refreshed = authority
         .refresh(&token, Transport::Header, None, &origin)
@@ -101,8 +104,76 @@ pub async fn flask_refresh(
     Ok(tokens(body))
 }
 
+/// `POST /logout` (`flask_jwt_extended`): what the logout of Flask-JWT-Extended's
+/// documentation answers, `{"msg": "logout successful"}`, once the session of
+/// the token presented has ended as `/api/auth/logout` ends it. The token is
+/// an access token, or a refresh token (which is blacklisted too), as
+/// `@jwt_required(verify_type=False)` takes it: in `Authorization: Bearer`,
+/// or in the access cookie (with its CSRF header) when `cookies` is among the
+/// token locations; the cookies are cleared, as `unset_jwt_cookies` does.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "compat",
+    summary = "Flask-JWT-Extended's logout: ends the session of the token presented",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Logged out: every token of the session is refused; the cookies cleared", body = FlaskMessage),
+        (status = 401, description = "Missing Authorization Header, Token has expired, Token has been revoked, CSRF double submit tokens do not match", body = FlaskMessage),
+        (status = 422, description = "A malformed or wrongly signed token, or a bad header", body = FlaskMessage)
+    )
+)]
+pub async fn flask_logout(
+    State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, FlaskError> {
+    let settings = authority.settings();
+    let (token, from_cookie) = presented_token(&headers, settings)?;
+    let (claims, _) = authority.check(&token, None).await?;
+    // A browser sends the cookie to any request a page makes it send: a
+    // logout through it must prove it comes from our page, as every unsafe
+    // cookie-authenticated request must.
+    if from_cookie {
+        Authority::check_csrf(
+            &claims,
+            cookies::header_value(&headers, cookies::CSRF_HEADER),
+        )?;
+    }
+    let refresh = (claims.token_type == TokenType::Refresh).then_some(token.as_str());
+    let origin = origin(client, &headers, LoginMethod::FlaskJwtExtended);
+    authority.logout(&claims, refresh, &origin).await?;
+    let mut response = msg(StatusCode::OK, "logout successful");
+    cookies::clear_all(response.headers_mut(), settings);
+    Ok(response)
+}
+
+/// The token of a Flask-JWT-Extended request, from the first of the header
+/// and the access cookie (in the order of `token_locations`) that carries
+/// one, and whether it came from the cookie.
+fn presented_token(headers: &HeaderMap, settings: &Settings) -> Result<(String, bool), FlaskError> {
+    for location in &settings.token_locations {
+        match location {
+            TokenLocation::Headers if headers.contains_key(header::AUTHORIZATION) => {
+                return Ok((bearer_from(headers, &settings.auth_header_types)?, false));
+            }
+            TokenLocation::Cookies => {
+                if let Some(token) = cookies::get(headers, cookies::ACCESS) {
+                    // As an unreadable header is: not a token at all.
+                    if token.is_empty() || !credentials::is_visible_ascii(token.as_bytes()) {
+                        return Err(FlaskError::Api(ApiError::BadToken(Refusal::Invalid)));
+                    }
+                    return Ok((token, true));
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(FlaskError::MissingHeader)
+}
+
 /// The one `Authorization: Bearer <JWT>` of a Flask-JWT-Extended request.
-fn refresh_token_from(headers: &HeaderMap, types: &[String]) -> Result<String, FlaskError> {
+fn bearer_from(headers: &HeaderMap, types: &[String]) -> Result<String, FlaskError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(FlaskError::MissingHeader);
@@ -184,6 +255,11 @@ impl IntoResponse for FlaskError {
                 msg(StatusCode::UNPROCESSABLE_ENTITY, "Invalid token")
             }
             ApiError::BadRequest(detail) => msg(StatusCode::BAD_REQUEST, detail),
+            // Flask-JWT-Extended's CSRFError.
+            ApiError::CsrfFailed => msg(
+                StatusCode::UNAUTHORIZED,
+                "CSRF double submit tokens do not match",
+            ),
             ApiError::Throttled(seconds) => {
                 let mut response = msg(
                     StatusCode::TOO_MANY_REQUESTS,

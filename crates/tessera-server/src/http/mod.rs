@@ -82,7 +82,8 @@ pub fn routes(compat: &[CompatSet]) -> (Router<Arc<Authority>>, utoipa::openapi:
     if compat.contains(&CompatSet::FlaskJwtExtended) {
         routes = routes
             .routes(routes!(compat::flask_login))
-            .routes(routes!(compat::flask_refresh));
+            .routes(routes!(compat::flask_refresh))
+            .routes(routes!(compat::flask_logout));
     }
     if compat.contains(&CompatSet::Fastapi) {
         routes = routes.routes(routes!(compat::fastapi_token));

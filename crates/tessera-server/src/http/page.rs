@@ -61,7 +61,7 @@ fn page(html: &str, settings: &Settings) -> String {
         .iter()
         .map(|set| match set {
             CompatSet::FlaskJwtExtended => {
-                "<code>POST /login</code> and <code>POST /refresh</code> for Flask-JWT-Extended clients"
+                "<code>POST /login</code>, <code>POST /refresh</code> and <code>POST /logout</code> for Flask-JWT-Extended clients"
             }
             CompatSet::Fastapi => "<code>POST /token</code> for FastAPI OAuth2 clients",
         })

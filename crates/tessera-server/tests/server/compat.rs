@@ -234,6 +234,127 @@ async fn every_flask_error_is_in_its_shape_and_status() {
     assert_eq!(flask_login(&s, "alice", PASSWORD).await.status, 200);
 }
 
+/// `POST /logout` with these `Authorization` header values.
+async fn flask_logout(s: &Server, authorization: &[&str]) -> Reply {
+    let mut request = s.http.post(s.url("/logout"));
+    for value in authorization {
+        request = request.header("Authorization", *value);
+    }
+    s.send(request).await
+}
+
+/// The logout of Flask-JWT-Extended's documentation: `{"msg": "logout
+/// successful"}`, the session of the token presented (access or refresh)
+/// ended, the user's other sessions not, errors in Flask's shape.
+#[tokio::test]
+async fn the_flask_logout_ends_the_session_of_the_token_presented() {
+    let s = Server::start(BOTH).await;
+    s.create_user("alice", false).await;
+    let tokens = |r: &Reply| {
+        (
+            r.body["access_token"].as_str().unwrap().to_owned(),
+            r.body["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (access, refresh) = tokens(&flask_login(&s, "alice", PASSWORD).await);
+    let (other_access, other_refresh) = tokens(&flask_login(&s, "alice", PASSWORD).await);
+
+    // Bad input answers as the other Flask routes do, and ends nothing.
+    assert_msg(
+        &flask_logout(&s, &[]).await,
+        401,
+        "Missing Authorization Header",
+    );
+    assert_msg(
+        &flask_logout(&s, &["Bearer abc"]).await,
+        422,
+        "Invalid token",
+    );
+    assert_msg(
+        &flask_logout(&s, &[&format!("Token {access}")]).await,
+        422,
+        "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'",
+    );
+    assert_eq!(s.me(&access).await.status, 200);
+
+    // The access token: its session ends.
+    let r = flask_logout(&s, &[&format!("Bearer {access}")]).await;
+    assert_msg(&r, 200, "logout successful");
+    assert_refused(&s.me(&access).await, "revoked");
+    assert_msg(
+        &flask_refresh(&s, &[&format!("Bearer {refresh}")]).await,
+        401,
+        "Token has been revoked",
+    );
+    assert_msg(
+        &flask_logout(&s, &[&format!("Bearer {access}")]).await,
+        401,
+        "Token has been revoked",
+    );
+    // The other session is untouched.
+    assert_eq!(s.me(&other_access).await.status, 200);
+    // A refresh token presented ends its session too.
+    let r = flask_logout(&s, &[&format!("Bearer {other_refresh}")]).await;
+    assert_msg(&r, 200, "logout successful");
+    assert_refused(&s.me(&other_access).await, "revoked");
+    assert_msg(
+        &flask_refresh(&s, &[&format!("Bearer {other_refresh}")]).await,
+        401,
+        "Token has been revoked",
+    );
+    s.assert_healthy().await;
+}
+
+/// In cookie mode the access cookie is the credential: the logout needs its
+/// CSRF header, as Flask-JWT-Extended's does, and clears the cookies.
+#[tokio::test]
+async fn the_flask_logout_takes_the_access_cookie_with_its_csrf_header() {
+    let s = Server::start(&format!(
+        "{BOTH}\ntoken_locations = [\"cookies\", \"headers\"]"
+    ))
+    .await;
+    s.create_user("alice", false).await;
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/api/token/"))
+                .header("X-Token-Transport", "cookie")
+                .json(&json!({"username": "alice", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let cookie = |name: &str| {
+        r.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .unwrap()
+            .to_owned()
+    };
+    let access = cookie("access_token_cookie");
+    let csrf = cookie("csrf_access_token");
+    let by_cookie = || {
+        s.http
+            .post(s.url("/logout"))
+            .header("Cookie", format!("access_token_cookie={access}"))
+    };
+    let r = s.send(by_cookie()).await;
+    assert_msg(&r, 401, "CSRF double submit tokens do not match");
+    assert_eq!(s.me(&access).await.status, 200);
+    let r = s.send(by_cookie().header("X-CSRF-TOKEN", &csrf)).await;
+    assert_msg(&r, 200, "logout successful");
+    let cleared = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.starts_with("access_token_cookie=;") && v.contains("Max-Age=0"));
+    assert!(cleared, "{:?}", r.headers);
+    assert_refused(&s.me(&access).await, "revoked");
+}
+
 #[tokio::test]
 async fn the_compat_logins_are_throttled_like_every_login() {
     let s = Server::start(
@@ -343,7 +464,7 @@ async fn a_fastapi_tutorial_client_gets_its_token_and_its_errors() {
 #[tokio::test]
 async fn without_compat_the_drop_in_routes_are_not_there() {
     let s = Server::start("").await;
-    for path in ["/login", "/refresh", "/token"] {
+    for path in ["/login", "/refresh", "/logout", "/token"] {
         let r = s.post(path, json!({})).await;
         assert_eq!(
             (r.status, &r.body),
@@ -352,7 +473,7 @@ async fn without_compat_the_drop_in_routes_are_not_there() {
         );
     }
     let doc = s.get("/openapi.json").await.body;
-    for path in ["/login", "/refresh", "/token"] {
+    for path in ["/login", "/refresh", "/logout", "/token"] {
         assert!(
             doc["paths"].get(path).is_none(),
             "{path} documented but not served"
@@ -369,7 +490,7 @@ async fn without_compat_the_drop_in_routes_are_not_there() {
 async fn the_page_and_the_openapi_document_list_the_compat_routes() {
     let s = Server::start(BOTH).await;
     let doc = s.get("/openapi.json").await.body;
-    for path in ["/login", "/refresh", "/token"] {
+    for path in ["/login", "/refresh", "/logout", "/token"] {
         assert_eq!(
             doc["paths"][path]["post"]["tags"],
             json!(["compat"]),
@@ -378,7 +499,9 @@ async fn the_page_and_the_openapi_document_list_the_compat_routes() {
     }
     let page = s.get("/").await.text;
     assert!(
-        page.contains("<code>POST /login</code> and <code>POST /refresh</code>"),
+        page.contains(
+            "<code>POST /login</code>, <code>POST /refresh</code> and <code>POST /logout</code>"
+        ),
         "{page}"
     );
     assert!(page.contains("<code>POST /token</code>"), "{page}");
