@@ -83,6 +83,19 @@ async fn the_contract_holds(mut servers: Vec<Server>) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_token_not_valid(&refresh(&b, &token).await);
 
+    // Blacklisted on A, the logout of simplejwt's tutorial: the session
+    // ends (blacklist_ends_session), its access token refused on B within
+    // a second.
+    let (access, token) = b.login("alice").await;
+    assert_eq!(b.me(&access).await.status, 200);
+    let at = Instant::now();
+    let r = a
+        .post("/api/token/blacklist/", json!({"refresh": token}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let took = refused_after(&b, &access, at).await;
+    assert!(took <= WITHIN, "the blacklist reached B after {took:?}");
+
     // Rotated on A: the old token is refused on B (a reuse, which ends the
     // session, so the new one is refused on A too).
     let (_, token) = b.login("alice").await;
