@@ -651,3 +651,33 @@ async fn the_upkeep_task_deletes_events_older_than_audit_retention() {
     assert_eq!(kept, json!({"username": "recent"}));
     s.assert_healthy().await;
 }
+
+/// A blacklist or an RFC 7009 revocation that ends a session (issue 30 item
+/// 2) is the logout it stands for in the audit log too, with its session
+/// and where it came from.
+#[tokio::test]
+async fn a_blacklist_or_revocation_that_ends_a_session_is_audited_as_a_logout() {
+    let s = Server::start("").await;
+    let (root, _) = s.superuser("root").await;
+    let (_, blacklisted) = s.user("alice").await;
+    let r = s
+        .post("/api/token/blacklist/", json!({"refresh": blacklisted}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (_, revoked) = s.user("bob").await;
+    let r = s.post_form("/oauth/revoke", &[("token", &revoked)]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let logouts = events(&s, &root, "event=logout", 2).await;
+    let mut sessions: Vec<&Value> = logouts.iter().map(|e| &e["detail"]["session"]).collect();
+    sessions.sort_by_key(|v| v.to_string());
+    let mut expected = [
+        segment(&blacklisted, 1)["fid"].clone(),
+        segment(&revoked, 1)["fid"].clone(),
+    ];
+    expected.sort_by_key(Value::to_string);
+    assert_eq!(sessions, expected.iter().collect::<Vec<_>>());
+    assert!(
+        logouts.iter().all(|e| e["ip"] == "127.0.0.1"),
+        "{logouts:?}"
+    );
+}
