@@ -5,7 +5,7 @@ temporary directory. Prints one line per probe: what was measured and
 whether it shows the finding fixed.
 
     cargo build --release
-    sudo python3 bench/probes.py [path/to/tessera]   # root: the disk probe mounts a tmpfs
+    sudo python3 bench/probes.py [path/to/tessera [probe_name ...]]   # root: the disk probe mounts a tmpfs
 
 Bounded: every loop has a count and a deadline; everything talks to
 127.0.0.1 (and 127.0.0.2, another loopback address, as a second client);
@@ -28,6 +28,8 @@ import urllib.error
 import urllib.request
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else "target/release/tessera"
+# Optionally, the names of the probes to run (e.g. probe_keys); all by default.
+ONLY = set(sys.argv[2:])
 PASSWORD = "vivid-otter-canyon-1987!"
 RESULTS = []
 
@@ -374,6 +376,66 @@ def probe_cli_audit():
         s.stop()
 
 
+# 12. An imported bcrypt hash and a password over 72 bytes.
+def probe_bcrypt_72():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import crypt  # glibc's bcrypt, so that the hash is made elsewhere
+
+    owner = "x" * 72 + "owner"
+    hashed = crypt.crypt(owner, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+    s = Server('login_rate_limit = "off"')
+    try:
+        import_users(s, [{"username": "bob", "password": hashed}])
+        intruder = s.login("bob", "x" * 72 + "attacker")[0]
+        report(12, intruder == 401, f"another password sharing the first 72 bytes: {intruder}")
+    finally:
+        s.stop()
+
+
+# 14. A NUL in one imported hash among 2,001 rows.
+def probe_import_nul():
+    s = Server()
+    try:
+        rows = [
+            {"username": f"u{i}", "password": "!x" if i != 1000 else "pbkdf2_sha256$1$a\u0000$b"}
+            for i in range(2001)
+        ]
+        code, out, err = import_users(s, rows)
+        import sqlite3
+
+        imported = sqlite3.connect(f"{s.dir}/tessera.db").execute("SELECT COUNT(*) FROM users").fetchone()[0]
+        named = "line 1001" in (out + err)
+        report(14, imported == 2000 and named, f"import exit {code}: {imported} of 2,001 imported; the bad row named by its line: {named}")
+    finally:
+        s.stop()
+
+
+# 17. Staff against superusers, and the last staff user.
+def probe_staff_rules():
+    s = Server('login_rate_limit = "off"')
+    try:
+        s.cli("createsuperuser", "--username", "root", "--password-stdin", stdin=PASSWORD + "\n")
+        s.signup("alice")
+        root = s.login("root")[1]["access"]
+        me = lambda token: json.loads(s.request("GET", "/api/auth/me", token=token)[2])["id"]
+        root_id = me(root)
+        demote_self = s.request("PATCH", f"/api/admin/users/{root_id}", {"is_staff": False}, token=root)[0]
+        alice = s.login("alice")[1]["access"]
+        s.request("PATCH", f"/api/admin/users/{me(alice)}", {"is_staff": True}, token=root)
+        alice = s.login("alice")[1]["access"]
+        deactivate_root = s.request("PATCH", f"/api/admin/users/{root_id}", {"is_active": False}, token=alice)[0]
+        report(
+            17,
+            demote_self == 409 and deactivate_root == 403,
+            f"the only staff user demoting itself: {demote_self}; plain staff deactivating a superuser: {deactivate_root}",
+        )
+    finally:
+        s.stop()
+
+
 def main():
     if not os.path.exists(BINARY):
         sys.exit(f"{BINARY} not found: cargo build --release")
@@ -386,7 +448,12 @@ def main():
         probe_audit_escapes,
         probe_huge_id,
         probe_cli_audit,
+        probe_bcrypt_72,
+        probe_import_nul,
+        probe_staff_rules,
     ]:
+        if ONLY and probe.__name__ not in ONLY:
+            continue
         try:
             probe()
         except Exception as e:  # a probe that breaks says so and the others run
