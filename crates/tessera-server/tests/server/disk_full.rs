@@ -32,7 +32,17 @@ impl SmallDisk {
             .arg(dir.path())
             .output()
             .is_ok_and(|out| out.status.success());
-        available("permission to mount a tmpfs (root)", mounted).then_some(SmallDisk { dir })
+        if mounted {
+            return Some(SmallDisk { dir });
+        }
+        let message = "cannot mount a tmpfs (the test needs root, as CI runs it)";
+        // .ci/run runs as root on a machine that allows it: there, a skip would hide a failure.
+        assert!(
+            std::env::var_os("TESSERA_TEST_REQUIRE_TOOLS").is_none(),
+            "{message}"
+        );
+        eprintln!("skipped: {message}");
+        None
     }
 
     fn path(&self) -> &Path {
