@@ -86,9 +86,9 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
 
-    def request(self, method, path, body=None, token=None, timeout=10):
+    def request(self, method, path, body=None, token=None, timeout=10, headers=None):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
         if data is not None:
             req.add_header("Content-Type", "application/json")
         if token:
@@ -436,6 +436,228 @@ def probe_staff_rules():
         s.stop()
 
 
+# 5. `tessera audit --follow` while another writer floods the audit table.
+def probe_audit_follow():
+    import sqlite3
+
+    s = Server()
+    follower = None
+    try:
+        follower = subprocess.Popen(
+            [BINARY, "--config", s.config, "audit", "--follow"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=s.env,
+        )
+        time.sleep(1.5)
+        db = sqlite3.connect(f"{s.dir}/tessera.db", timeout=30)
+        flood = 5000
+        now = int(time.time())
+        for chunk in range(0, flood, 500):
+            db.executemany(
+                "INSERT INTO audit_events (at, event, user_id, actor_id, ip, user_agent, detail) "
+                "VALUES (?, 'login_failed', NULL, NULL, '198.51.100.1', '', ?)",
+                [(now, json.dumps({"username": f"flood{i}"})) for i in range(chunk, chunk + 500)],
+            )
+            db.commit()
+            time.sleep(0.05)
+        seen = set()
+        deadline = time.time() + 20
+        os.set_blocking(follower.stdout.fileno(), False)
+        buffer = ""
+        while time.time() < deadline and len(seen) < flood:
+            chunk = follower.stdout.read() or ""
+            buffer += chunk
+            *lines, buffer = buffer.split("\n")
+            for line in lines:
+                if "flood" in line:
+                    seen.add(line.split("flood")[1].split('"')[0])
+            time.sleep(0.1)
+        report(5, len(seen) == flood, f"`audit --follow` printed {len(seen)} of {flood} events written in a burst")
+    finally:
+        if follower:
+            follower.kill()
+        s.stop()
+
+
+# 9. Change ids rolled back on PostgreSQL (needs the machine's PostgreSQL and psql).
+def probe_rolled_back_ids():
+    url = os.environ.get("PROBE_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    name = f"tessera_probe_{os.getpid()}"
+    psql = lambda db, sql: subprocess.run(
+        ["psql", url.rsplit("/", 1)[0] + "/" + db, "-qAtc", sql], capture_output=True, text=True
+    )
+    if shutil.which("psql") is None or psql("postgres", f"CREATE DATABASE {name}").returncode:
+        print("skipped   item  9: no PostgreSQL to create a database on")
+        return
+    s = None
+    try:
+        s = Server(f'database_url = "{url.rsplit("/", 1)[0]}/{name}"\nlogin_rate_limit = "off"\nuser_rate_limit = "off"')
+        s.signup("alice")
+        for _ in range(20):
+            access = s.login("alice")[1]["access"]
+            psql(name, "BEGIN; INSERT INTO changes (kind, subject, expires_at, created_at) VALUES ('user', '0', NULL, 0); ROLLBACK;")
+            s.request("POST", "/api/auth/logout", {}, token=access)
+        time.sleep(1.5)
+        reloads = s.read_log().count("reloading all state")
+        report(9, reloads == 0, f"20 change ids rolled back between logouts: {reloads} full reloads")
+    finally:
+        if s:
+            s.stop()
+        psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+class MailSink:
+    """aiosmtpd writing every mail it gets into a Maildir (the test suite's
+    Python environment has it); `None` from `start` without it."""
+
+    @staticmethod
+    def start():
+        python = os.path.expanduser("~/.cache/tessera-pyjwt/bin/python")
+        if not os.path.exists(python):
+            return None
+        sink = MailSink()
+        # A folder that does not exist yet: the sink makes a Maildir of it.
+        sink.root = tempfile.mkdtemp(prefix="tessera-maildir-")
+        sink.maildir = os.path.join(sink.root, "maildir")
+        port_sock = socket.socket()
+        port_sock.bind(("127.0.0.1", 0))
+        sink.port = port_sock.getsockname()[1]
+        port_sock.close()
+        sink.proc = subprocess.Popen(
+            [python, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{sink.port}",
+             "-c", "aiosmtpd.handlers.Mailbox", sink.maildir],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1)
+        return sink
+
+    def config(self):
+        return f'smtp_url = "smtp://127.0.0.1:{self.port}"\npublic_url = "http://127.0.0.1:8000"\n'
+
+    def mails(self):
+        folder = os.path.join(self.maildir, "new")
+        if not os.path.isdir(folder):
+            return []
+        texts = []
+        for name in sorted(os.listdir(folder), key=lambda n: os.path.getmtime(os.path.join(folder, n))):
+            with open(os.path.join(folder, name), errors="replace") as f:
+                texts.append(f.read().replace("=\n", "").replace("=3D", "="))
+        return texts
+
+    def wait_for(self, count, within=10):
+        deadline = time.time() + within
+        while time.time() < deadline and len(self.mails()) < count:
+            time.sleep(0.2)
+        return self.mails()
+
+    def stop(self):
+        self.proc.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def link_token(mail, parameter):
+    import re
+
+    found = re.search(parameter + r"=([A-Za-z0-9_-]+)", mail)
+    return found.group(1) if found else None
+
+
+# 8. Reset mail through thirty accounts sharing one address.
+def probe_reset_multiplied():
+    sink = MailSink.start()
+    if sink is None:
+        print("skipped   item  8: no aiosmtpd (.ci/install-test-tools installs it)")
+        return
+    s = None
+    try:
+        s = Server(sink.config() + 'trusted_proxies = ["127.0.0.1"]')
+        for i in range(30):
+            s.signup(f"acct{i}", "victim@example.com")
+        for i in range(8):
+            s.request(
+                "POST",
+                "/api/auth/password/reset",
+                {"email": "victim@example.com"},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            )
+        time.sleep(8)
+        mails = len(sink.mails())
+        report(8, 1 <= mails <= 5, f"30 accounts on one address, 8 reset requests: {mails} mails delivered")
+    finally:
+        if s:
+            s.stop()
+        sink.stop()
+
+
+# 11. A reset link after staff changed the account's address.
+def probe_link_after_address_change():
+    sink = MailSink.start()
+    if sink is None:
+        print("skipped   item 11: no aiosmtpd")
+        return
+    s = None
+    try:
+        s = Server(sink.config())
+        s.cli("createsuperuser", "--username", "root", "--password-stdin", stdin=PASSWORD + "\n")
+        s.signup("bob", "bob@old.example")
+        s.request("POST", "/api/auth/password/reset", {"email": "bob@old.example"})
+        mails = sink.wait_for(1)
+        token = link_token(mails[0], "reset") if mails else None
+        root = s.login("root")[1]["access"]
+        bob = s.login("bob")[1]["access"]
+        bob_id = json.loads(s.request("GET", "/api/auth/me", token=bob)[2])["id"]
+        s.request("PATCH", f"/api/admin/users/{bob_id}", {"email": "bob@new.example"}, token=root)
+        used = s.request(
+            "POST", "/api/auth/password/reset/confirm",
+            {"token": token or "", "new_password": "another-vivid-otter-2024!"},
+        )[0]
+        report(11, token is not None and used == 400, f"the old address's reset link after the change: {used}")
+    finally:
+        if s:
+            s.stop()
+        sink.stop()
+
+
+# 15. email_verification = required: a starved link, and operators locked out.
+def probe_verification_required():
+    sink = MailSink.start()
+    if sink is None:
+        print("skipped   item 15: no aiosmtpd")
+        return
+    s = None
+    try:
+        s = Server(sink.config() + 'email_verification = "required"\ntrusted_proxies = ["127.0.0.1"]')
+        s.cli("createsuperuser", "--username", "root", "--password-stdin", stdin=PASSWORD + "\n")
+        root = s.login("root")[0]
+        for i in range(5):
+            s.request("POST", "/api/auth/signup",
+                      {"username": f"squatter{i}", "password": PASSWORD, "email": "victim@example.com"},
+                      headers={"X-Forwarded-For": f"198.51.100.{i}"})
+        sink.wait_for(5)
+        s.request("POST", "/api/auth/signup",
+                  {"username": "victim", "password": PASSWORD, "email": "victim@example.com"},
+                  headers={"X-Forwarded-For": "192.0.2.7"})
+        mails = sink.wait_for(6)
+        refused = s.login("victim")[0]
+        mails = sink.wait_for(7, within=5)
+        tokens = [link_token(m, "verify") for m in mails]
+        # The signup's link (the sixth mail) still works after the refused login.
+        verified = s.request("POST", "/api/auth/email/verify", {"token": tokens[5] or ""})[0] if len(tokens) > 5 else None
+        after = s.login("victim")[0]
+        report(
+            15,
+            root == 200 and len(mails) >= 6 and verified in (200, 204) and after == 200,
+            f"superuser without an address logs in: {root}; the victim's own signup mailed a link: "
+            f"{len(mails) >= 6}; a login before clicking ({refused}) left that link working: {verified}; then login {after}",
+        )
+    finally:
+        if s:
+            s.stop()
+        sink.stop()
+
 def main():
     if not os.path.exists(BINARY):
         sys.exit(f"{BINARY} not found: cargo build --release")
@@ -451,6 +673,11 @@ def main():
         probe_bcrypt_72,
         probe_import_nul,
         probe_staff_rules,
+        probe_audit_follow,
+        probe_rolled_back_ids,
+        probe_reset_multiplied,
+        probe_link_after_address_change,
+        probe_verification_required,
     ]:
         if ONLY and probe.__name__ not in ONLY:
             continue
