@@ -15,6 +15,7 @@ pub mod link;
 pub mod password;
 pub mod refusal;
 pub mod revocation;
+pub mod successor;
 pub mod throttle;
 pub mod token;
 pub mod username;

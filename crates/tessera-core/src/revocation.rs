@@ -132,10 +132,22 @@ impl RevocationSet {
     /// Refuses `claims` if its jti is blacklisted, its family revoked, its
     /// `ver` older than the user's, or the user inactive.
     pub fn check(&self, claims: &VerifiedClaims, user: UserStanding) -> Result<(), Refusal> {
-        if !user.is_active
-            || claims.ver < user.token_version
-            || self.is_blacklisted(&claims.jti)
-            || self.is_family_revoked(&claims.fid)
+        if self.is_blacklisted(&claims.jti) {
+            return Err(Refusal::Revoked);
+        }
+        self.check_session(claims, user)
+    }
+
+    /// [`Self::check`] but for the token's own blacklisting: refuses
+    /// `claims` if its family (its session) was revoked, its `ver` is older
+    /// than the user's, or the user is inactive. For a refresh token already
+    /// rotated, whose session may still go on (the refresh grace period).
+    pub fn check_session(
+        &self,
+        claims: &VerifiedClaims,
+        user: UserStanding,
+    ) -> Result<(), Refusal> {
+        if !user.is_active || claims.ver < user.token_version || self.is_family_revoked(&claims.fid)
         {
             return Err(Refusal::Revoked);
         }

@@ -11,7 +11,7 @@ use crate::refusal::Refusal;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Header;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 /// Tokens longer than this are refused before any decoding work.
@@ -76,7 +76,7 @@ impl TokenPolicy {
 }
 
 /// A freshly minted token with the claims Tessera needs to record it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedToken {
     /// The compact JWS.
     pub token: String,

@@ -351,15 +351,16 @@ async fn the_page_logs_in_refreshes_once_for_five_calls_and_logs_out() {
         return;
     };
     flow(&browser, "", "header", "logged-in-header.png").await;
-    // With rotation and blacklisting, presenting a rotated refresh token
-    // twice would revoke the session: the single flight must prevent it.
+    // With rotation and blacklisting and no grace period, presenting a
+    // rotated refresh token twice would revoke the session: the single
+    // flight must prevent it.
     // (Cookies without rotation are the easy case of the same flow: the
     // refresh cookie never changes, and a refresh presented twice is no
     // reuse. Each flow costs a signup and a login in Argon2 on two cores.)
     for transport in ["header", "cookie"] {
         flow(
             &browser,
-            "rotate_refresh_tokens = true\nblacklist_after_rotation = true",
+            "rotate_refresh_tokens = true\nblacklist_after_rotation = true\nrefresh_grace_period = \"0s\"",
             transport,
             &format!("logged-in-{transport}-rotating.png"),
         )
@@ -573,14 +574,15 @@ async fn the_cookie_option_follows_the_server(browser: &Browser) {
     assert_eq!(browser.errors().await, json!([]));
 }
 
-/// In cookie mode (rotating, with the rotated token blacklisted): a reload
+/// In cookie mode (rotating, with the rotated token blacklisted, no grace
+/// period): a reload
 /// picks up the session without the password, refreshing once when the
 /// access token expired; a second window picks it up too, and when both
 /// find the token expired at once, one refresh serves both (two would be a
 /// reuse that revokes the session). Then the refresh ahead of expiry.
 async fn cookie_sessions_survive_reloads_and_tabs_share_one_refresh(browser: &Browser) {
     let s = Server::start(
-        "access_token_lifetime = \"60s\"\ntoken_locations = [\"headers\", \"cookies\"]\ncookie_secure = false\nrotate_refresh_tokens = true\nblacklist_after_rotation = true",
+        "access_token_lifetime = \"60s\"\ntoken_locations = [\"headers\", \"cookies\"]\ncookie_secure = false\nrotate_refresh_tokens = true\nblacklist_after_rotation = true\nrefresh_grace_period = \"0s\"",
     )
     .await;
     s.create_user("pat", false).await;

@@ -13,7 +13,7 @@
 //! upsert that lets exactly one rotation of a token win works inside a batch
 //! as across batches, since the writes of one batch run one after another.
 
-use crate::{RefreshRecord, SessionRecord, StoreError, StoreResult};
+use crate::{RefreshRecord, SealedSuccessor, SessionRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,10 +35,12 @@ pub(crate) enum Write {
         session: SessionRecord,
     },
     /// Blacklist `old` and record `new` if `old` was not blacklisted yet,
-    /// noting the refresh in the session; answers whether it was done.
+    /// noting the refresh in the session and keeping `successor` for `old`;
+    /// answers whether it was done.
     Rotate {
         old: RefreshRecord,
         new: RefreshRecord,
+        successor: Option<SealedSuccessor>,
         now: i64,
     },
     /// Note a refresh that wrote nothing else (no rotation); answers true.
@@ -62,9 +64,10 @@ pub(crate) trait Batches: Send + Sync + 'static {
 /// (their transaction types differ): in the transaction `$tx`, each write in
 /// a savepoint, rotations blacklisting through `$store::blacklist_in`.
 macro_rules! apply_in_savepoints {
-    ($tx:ident, $writes:expr, $store:ty, $sessions:path) => {{
+    ($tx:ident, $writes:expr, $store:ty, $sessions:path, $successors:path) => {{
         use sqlx::Acquire;
         use $sessions as sessions;
+        use $successors as successors;
         let mut results = Vec::with_capacity($writes.len());
         for write in $writes {
             let mut savepoint = (&mut $tx).begin().await?;
@@ -86,9 +89,23 @@ macro_rules! apply_in_savepoints {
                         Err(e) => Err(e),
                     }
                 }
-                Write::Rotate { old, new, now } => {
-                    match <$store>::blacklist_in(&mut savepoint, old, *now).await {
-                        Ok(true) => match insert_refresh(&mut *savepoint, new).await {
+                Write::Rotate {
+                    old,
+                    new,
+                    successor,
+                    now,
+                } => match <$store>::blacklist_in(&mut savepoint, old, *now).await {
+                    Ok(true) => {
+                        let kept = match insert_refresh(&mut *savepoint, new).await {
+                            Ok(()) => match successor {
+                                Some(successor) => {
+                                    successors::insert(&mut *savepoint, &old.jti, successor).await
+                                }
+                                None => Ok(()),
+                            },
+                            Err(e) => Err(e),
+                        };
+                        match kept {
                             Ok(()) => sessions::touch(
                                 &mut *savepoint,
                                 &new.family_id,
@@ -98,10 +115,10 @@ macro_rules! apply_in_savepoints {
                             .await
                             .map(|()| true),
                             Err(e) => Err(e),
-                        },
-                        other => other,
+                        }
                     }
-                }
+                    other => other,
+                },
                 Write::Touch { family_id, at } => {
                     sessions::touch(&mut *savepoint, family_id, *at, 0)
                         .await
@@ -174,11 +191,13 @@ impl Writer {
         &self,
         old: &RefreshRecord,
         new: &RefreshRecord,
+        successor: Option<&SealedSuccessor>,
         now: i64,
     ) -> StoreResult<bool> {
         self.submit(Write::Rotate {
             old: old.clone(),
             new: new.clone(),
+            successor: successor.cloned(),
             now,
         })
         .await

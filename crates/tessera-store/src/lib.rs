@@ -19,6 +19,7 @@ pub mod scratch;
 mod sessions;
 mod sqlite;
 mod sqlite_file;
+mod successors;
 
 pub use model::*;
 pub use postgres::{AUDIT_LOG_LOCK, CHANGE_LOG_LOCK, PgStore};
@@ -245,13 +246,21 @@ pub trait Store: LinkStore + Send + Sync + 'static {
     async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool>;
 
     /// Rotation with blacklisting: blacklists `old` and records `new` in one
-    /// transaction, only if `old` was not blacklisted yet (then returns true).
+    /// transaction, only if `old` was not blacklisted yet (then returns true),
+    /// keeping `successor` (`new` sealed) for `old`'s grace period in the
+    /// same transaction.
     async fn rotate_refresh_token(
         &self,
         old: &RefreshRecord,
         new: &RefreshRecord,
+        successor: Option<&SealedSuccessor>,
         now: i64,
     ) -> StoreResult<bool>;
+
+    /// The sealed successor the refresh token `jti` was rotated into, if one
+    /// was kept and not pruned yet (whether its grace period has passed is
+    /// the caller's to decide, from `usable_until_ms`).
+    async fn refresh_successor(&self, jti: &str) -> StoreResult<Option<SealedSuccessor>>;
 
     /// Revokes every token of family `family_id` until `expires_at`.
     async fn revoke_family(
@@ -292,7 +301,8 @@ pub trait Store: LinkStore + Send + Sync + 'static {
     async fn oldest_change(&self) -> StoreResult<Option<i64>>;
 
     /// Deletes what no longer matters at `now`: refresh tokens, revoked
-    /// families and mailed links past their expiry, mail requests and sent
+    /// families and mailed links past their expiry, sealed successors past
+    /// their grace period, mail requests and sent
     /// or abandoned mail older than a week, and the change-log entries below
     /// the oldest one written at or after `changes_before` (every process
     /// has long applied them; one that was away longer reloads its whole

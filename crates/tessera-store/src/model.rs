@@ -176,6 +176,17 @@ pub struct RefreshRecord {
     pub expires_at: i64,
 }
 
+/// The successor a refresh token was rotated into, sealed under a key only
+/// that token gives (`tessera_core::successor`), and until when (Unix
+/// milliseconds) presenting the rotated token again is answered with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSuccessor {
+    /// The sealed successor, opaque to the store.
+    pub sealed: Vec<u8>,
+    /// The end of the grace period, Unix milliseconds.
+    pub usable_until_ms: i64,
+}
+
 /// What the database says of one refresh token now, whichever process wrote it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RefreshStanding {

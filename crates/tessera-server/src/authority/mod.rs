@@ -13,6 +13,7 @@
 
 mod accounts;
 mod audit_trail;
+mod grace;
 mod hash_pool;
 mod model;
 mod recovery;
@@ -170,6 +171,8 @@ pub struct Authority {
     /// Woken after each write of this process that other instances must
     /// learn of (see [`Authority::writes`]).
     written: Arc<tokio::sync::Notify>,
+    /// The refresh grace period (`refresh_grace_period`).
+    grace: grace::Grace,
     /// When (ms) keys were last read again for a token with an unknown kid.
     kid_reload_ms: AtomicI64,
     /// When (ms) a request was last answered 503 because the database could
@@ -275,6 +278,7 @@ impl Authority {
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let throttle = Throttle::new(&settings, clock.clone());
         let audit = crate::audit::AuditLog::start(store.clone());
+        let grace = grace::Grace::new(settings.refresh_grace_period);
         Ok(Self {
             settings,
             policy,
@@ -293,6 +297,7 @@ impl Authority {
             synced: AtomicBool::new(true),
             throttle,
             written: Arc::default(),
+            grace,
             kid_reload_ms: AtomicI64::new(i64::MIN),
             store_refused_ms: AtomicI64::new(i64::MIN),
             throttled_log: throttled_log::ThrottledLog::default(),

@@ -224,7 +224,10 @@ impl Authority {
     }
 
     /// Exchanges a refresh token for a new access token (and a new refresh
-    /// token when rotating). A blacklisted refresh token presented again is a
+    /// token when rotating). A refresh token presented again after its
+    /// rotation is answered, within `refresh_grace_period`, with the
+    /// successor it rotated into (the same for every such refresh, on every
+    /// instance); after the period, or once blacklisted otherwise, it is a
     /// reuse: with reuse detection on, its whole family is revoked.
     ///
     /// In cookie transport the refresh token came from a cookie, so the
@@ -268,14 +271,15 @@ impl Authority {
             .await?
             .map(|record| self.remember(record))
             .ok_or(AuthError::Token(Refusal::Invalid))?;
-        if standing.blacklisted || read(&self.revocations).is_blacklisted(&claims.jti) {
-            self.on_reuse(&claims, now, origin).await?;
-            return Err(AuthError::Token(Refusal::Revoked));
-        }
         if standing.family_revoked {
             return Err(AuthError::Token(Refusal::Revoked));
         }
-        read(&self.revocations).check(&claims, user.standing())?;
+        read(&self.revocations).check_session(&claims, user.standing())?;
+        if standing.blacklisted || read(&self.revocations).is_blacklisted(&claims.jti) {
+            return self
+                .refresh_again(token, &claims, &user, transport, origin, now)
+                .await;
+        }
         self.throttle.check_tokens(user.id).await?;
         let access = self.mint(&user, TokenType::Access, &claims.fid, false, transport, now)?;
         if !self.settings.rotate_refresh_tokens {
@@ -299,18 +303,21 @@ impl Authority {
         let new_record = refresh_record(&new, user.id);
         if self.settings.blacklist_after_rotation {
             let old = record_of(&claims);
+            let kept = self.grace.keep(token, &new, self.clock.now_ms());
             // One conditional write decides among concurrent refreshes of the
-            // same token: the others find it blacklisted, which is a reuse.
-            if !self
+            // same token: the others find it blacklisted, and are answered
+            // as a token presented again (the winner's successor within the
+            // grace period, else a reuse).
+            let rotated = self
                 .store
-                .rotate_refresh_token(&old, &new_record, now)
-                .await?
-            {
-                write(&self.revocations).blacklist(&claims.jti, claims.exp);
-                self.on_reuse(&claims, now, origin).await?;
-                return Err(AuthError::Token(Refusal::Revoked));
-            }
+                .rotate_refresh_token(&old, &new_record, kept.as_ref(), now)
+                .await?;
             write(&self.revocations).blacklist(&claims.jti, claims.exp);
+            if !rotated {
+                return self
+                    .refresh_again(token, &claims, &user, transport, origin, now)
+                    .await;
+            }
             self.announce();
         } else {
             self.store.record_refresh_token(&new_record).await?;
@@ -319,6 +326,35 @@ impl Authority {
         Ok(Refreshed {
             access,
             refresh: Some(new),
+        })
+    }
+
+    /// A refresh token presented after its rotation (or its blacklisting):
+    /// within the grace period, the successor it rotated into and a new
+    /// access token; otherwise a reuse.
+    async fn refresh_again(
+        &self,
+        token: &str,
+        claims: &VerifiedClaims,
+        user: &User,
+        transport: Transport,
+        origin: &SessionOrigin,
+        now: i64,
+    ) -> Result<Refreshed, AuthError> {
+        let successor = self
+            .grace
+            .successor(self.store.as_ref(), token, &claims.jti, self.clock.now_ms())
+            .await?;
+        let Some(successor) = successor else {
+            self.on_reuse(claims, now, origin).await?;
+            return Err(AuthError::Token(Refusal::Revoked));
+        };
+        self.throttle.check_tokens(user.id).await?;
+        let access = self.mint(user, TokenType::Access, &claims.fid, false, transport, now)?;
+        telemetry::refreshed();
+        Ok(Refreshed {
+            access,
+            refresh: Some(successor),
         })
     }
 

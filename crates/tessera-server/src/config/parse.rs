@@ -38,6 +38,7 @@ readers! {
     redis_url -> Option<String> = read_redis_url;
     lifetime -> Duration = read_lifetime;
     leeway -> Duration = read_leeway;
+    grace_period -> Duration = read_grace_period;
     positive_duration -> Duration = read_positive_duration;
     boolean -> bool = read_bool;
     algorithm -> Algorithm = read_algorithm;
@@ -156,6 +157,17 @@ fn read_leeway(v: Value) -> Result<Duration, String> {
     // Clock skew is seconds; minutes of leeway would keep expired tokens
     // (and tokens revoked by their expiry) alive that long.
     if d > MAX_LEEWAY {
+        return Err("a duration from 0s to 5m".into());
+    }
+    Ok(d)
+}
+
+fn read_grace_period(v: Value) -> Result<Duration, String> {
+    let d = read_duration(v)?;
+    // Within the period a rotated token still yields a live one: minutes
+    // would let a stolen token be used that long without tripping reuse
+    // detection.
+    if d > Duration::from_secs(300) {
         return Err("a duration from 0s to 5m".into());
     }
     Ok(d)

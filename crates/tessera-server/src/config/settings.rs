@@ -87,6 +87,20 @@ settings! {
         accepted: "`true`, `false`",
         parse: "de::boolean", show: show::boolean;
 
+    /// With `blacklist_after_rotation`: how long after a refresh token is rotated it may
+    /// be presented again without counting as a reuse. Within it the same token is answered
+    /// 200 with the refresh token it was rotated into (the same one each time, and the newest
+    /// of the session should that one have been rotated too) and a new access token, so
+    /// that several tabs, or a client that refreshes on every 401, refreshing at once keep
+    /// their session. After it, `reuse_detection` applies. The successor is kept in the
+    /// database for the period, sealed under a key derived from the rotated token: only
+    /// someone presenting that token can read it. `0s` turns the grace period off: of
+    /// several refreshes of one token exactly one succeeds.
+    refresh_grace_period: Duration = Duration::from_secs(10),
+        kind: "duration",
+        accepted: "0s to 5m",
+        parse: "de::grace_period", show: show::duration;
+
     /// Blacklisting a refresh token (`POST /api/token/blacklist/`, or revoking it at
     /// `POST /oauth/revoke`) ends its session, as logout does: the access tokens of the
     /// same login are refused too, within a second on every instance, so the logout of

@@ -136,6 +136,30 @@ fn redis_urls_are_checked_and_leeway_is_bounded() {
 }
 
 #[test]
+fn the_refresh_grace_period_is_ten_seconds_and_at_most_five_minutes() {
+    let grace = |v: &str| Settings::load(None, env(&[("TESSERA_REFRESH_GRACE_PERIOD", v)]));
+    assert_eq!(
+        Settings::load(None, env(&[])).unwrap().refresh_grace_period,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(
+        grace("0s").unwrap().refresh_grace_period,
+        std::time::Duration::ZERO
+    );
+    assert_eq!(
+        grace("5m").unwrap().refresh_grace_period,
+        std::time::Duration::from_secs(300)
+    );
+    let e = grace("6m").unwrap_err().to_string();
+    assert!(
+        e.contains("`refresh_grace_period`") && e.contains("0s to 5m"),
+        "{e}"
+    );
+    let e = grace("soon").unwrap_err().to_string();
+    assert!(e.contains("a duration such as 30s"), "{e}");
+}
+
+#[test]
 fn public_url_is_an_absolute_http_url() {
     let url = |v: &str| Settings::load(None, env(&[("TESSERA_PUBLIC_URL", v)]));
     assert_eq!(

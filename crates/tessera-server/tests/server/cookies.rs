@@ -336,7 +336,28 @@ async fn refresh_through_the_refresh_cookie() {
         ))
         .await;
     assert_eq!(r.status, 200);
-    // The rotated refresh cookie presented again is a reuse.
+    // Presented again within the grace period (another tab), the rotated
+    // refresh cookie gets the same successor: the same refresh cookie and
+    // CSRF value, a new access cookie.
+    let again = s
+        .send(
+            s.http
+                .post(s.url("/api/token/refresh/"))
+                .header("Cookie", &jar)
+                .header("X-CSRF-TOKEN", cookies["csrf_refresh_token"].value()),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    let second = set_cookies(&again);
+    for name in ["refresh_token_cookie", "csrf_refresh_token"] {
+        assert_eq!(second[name].value(), fresh[name].value(), "{name}");
+    }
+    assert_ne!(
+        second["access_token_cookie"].value(),
+        fresh["access_token_cookie"].value()
+    );
+    // After the grace period it is a reuse.
+    s.advance(std::time::Duration::from_secs(11));
     let r = s
         .send(
             s.http

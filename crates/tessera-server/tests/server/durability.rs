@@ -43,7 +43,10 @@ async fn tokens_survive_a_restart_and_blacklisted_ones_stay_refused() {
 
 #[tokio::test]
 async fn revoked_families_stay_revoked_after_a_restart() {
-    let s = Server::start("rotate_refresh_tokens = true\nblacklist_after_rotation = true").await;
+    let s = Server::start(
+        "rotate_refresh_tokens = true\nblacklist_after_rotation = true\nrefresh_grace_period = \"0s\"",
+    )
+    .await;
     let (access, old) = s.user("alice").await;
     let r = s.post("/api/token/refresh/", json!({"refresh": old})).await;
     let new = r.body["refresh"].as_str().unwrap().to_owned();

@@ -497,6 +497,11 @@ impl Server {
         self.clock.advance(by);
     }
 
+    /// The server's clock now, seconds (moved by [`Server::advance`]).
+    pub fn now(&self) -> i64 {
+        tessera_core::clock::Clock::now(self.clock.as_ref())
+    }
+
     /// The server's directory (database, config, log).
     pub fn dir(&self) -> &Path {
         self.place.dir.path()

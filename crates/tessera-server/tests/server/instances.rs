@@ -142,12 +142,19 @@ async fn what_one_instance_decides_about_a_refresh_token_holds_on_the_other_at_o
         200
     );
     assert_token_not_valid(&refresh(&b, &token).await);
-    // Rotated on A: the old token is refused on B (a reuse, which ends the
-    // session: the new one is refused too).
+    // Rotated on A: within the grace period B answers the old token with
+    // the successor A rotated it into; after it the old token is a reuse on
+    // B, which ends the session: the new one is refused on A too.
     let (_, token) = a.login("alice").await;
     let rotated = refresh(&a, &token).await;
     assert_eq!(rotated.status, 200, "{}", rotated.text);
     let new = rotated.body["refresh"].as_str().unwrap().to_owned();
+    let again = refresh(&b, &token).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.body["refresh"], new.as_str());
+    for s in [&a, &b] {
+        s.advance(std::time::Duration::from_secs(11));
+    }
     assert_token_not_valid(&refresh(&b, &token).await);
     assert_token_not_valid(&refresh(&a, &new).await);
     // Logged out on A: refused on B.
@@ -181,9 +188,11 @@ async fn what_one_instance_decides_about_a_refresh_token_holds_on_the_other_at_o
 }
 
 #[tokio::test]
-async fn concurrent_rotations_of_one_token_across_two_instances_give_one_200() {
+async fn with_no_grace_period_concurrent_rotations_of_one_token_across_two_instances_give_one_200()
+{
     let a = Server::start(
-        "rotate_refresh_tokens = true\nblacklist_after_rotation = true\nuser_rate_limit = \"off\"",
+        "rotate_refresh_tokens = true\nblacklist_after_rotation = true\nuser_rate_limit = \"off\"\n\
+         refresh_grace_period = \"0s\"",
     )
     .await;
     let b = std::sync::Arc::new(a.start_beside().await);
@@ -218,4 +227,48 @@ async fn concurrent_rotations_of_one_token_across_two_instances_give_one_200() {
             "{statuses:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_across_two_instances_within_the_grace_period_share_one_successor() {
+    let a = Server::start(
+        "rotate_refresh_tokens = true\nblacklist_after_rotation = true\nuser_rate_limit = \"off\"",
+    )
+    .await;
+    let b = std::sync::Arc::new(a.start_beside().await);
+    let a = std::sync::Arc::new(a);
+    a.create_user("alice", false).await;
+    let (_, mut token) = a.login("alice").await;
+    for round in 0..3 {
+        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(5));
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..5 {
+            let (s, gate, token) = (
+                if i % 2 == 0 { a.clone() } else { b.clone() },
+                gate.clone(),
+                token.clone(),
+            );
+            calls.spawn(async move {
+                gate.wait().await;
+                refresh(&s, &token).await
+            });
+        }
+        let mut successors = std::collections::BTreeSet::new();
+        while let Some(r) = calls.join_next().await {
+            let r = r.unwrap();
+            assert_eq!(r.status, 200, "round {round}: {}", r.text);
+            let access = r.body["access"].as_str().unwrap();
+            assert_eq!(a.me(access).await.status, 200, "round {round}");
+            assert_eq!(b.me(access).await.status, 200, "round {round}");
+            successors.insert(r.body["refresh"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(successors.len(), 1, "round {round}: {successors:?}");
+        token = successors.pop_first().unwrap();
+    }
+    // The session lives on, on both.
+    assert_eq!(refresh(&b, &token).await.status, 200);
+    assert_eq!(
+        a.sql_number("SELECT COUNT(*) FROM revoked_families").await,
+        0
+    );
 }

@@ -9,6 +9,7 @@ mod accounts;
 mod admin;
 mod attacks;
 mod audit;
+mod axios;
 mod bad_input;
 mod cli;
 mod compat;

@@ -82,6 +82,17 @@ async fn the_refresh_token_grant_rotates_when_configured() {
     assert_token_shape(&r);
     let rotated = r.body["refresh_token"].as_str().unwrap();
     assert_ne!(rotated, refresh);
+    // Within the grace period the same token yields the same successor;
+    // after it, the grant is refused.
+    let within = s
+        .post_form(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_token_shape(&within);
+    assert_eq!(within.body["refresh_token"], rotated);
+    s.advance(std::time::Duration::from_secs(11));
     let again = s
         .post_form(
             "/oauth/token",

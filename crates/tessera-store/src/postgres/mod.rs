@@ -212,7 +212,13 @@ struct PgBatches(PgPool);
 impl Batches for PgBatches {
     async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
         let mut tx = begin_logged(&self.0).await?;
-        apply_in_savepoints!(tx, writes, PgStore, crate::sessions::postgres)
+        apply_in_savepoints!(
+            tx,
+            writes,
+            PgStore,
+            crate::sessions::postgres,
+            crate::successors::postgres
+        )
     }
 }
 

@@ -6,8 +6,8 @@ use super::{
 };
 use crate::{
     AuditEvent, AuditFilter, AuditRecord, Change, ChangeKind, ImportOutcome, ImportedUser,
-    KeyRecord, NewUser, RefreshRecord, RefreshStanding, Rehash, Revocations, SessionRecord, Store,
-    StoreError, StoreResult, UserRecord, UserUpdate,
+    KeyRecord, NewUser, RefreshRecord, RefreshStanding, Rehash, Revocations, SealedSuccessor,
+    SessionRecord, Store, StoreError, StoreResult, UserRecord, UserUpdate,
 };
 use crate::{LAST_ACTIVE_STAFF, USER_COLUMNS};
 use async_trait::async_trait;
@@ -278,11 +278,12 @@ impl Store for PgStore {
         &self,
         old: &RefreshRecord,
         new: &RefreshRecord,
+        successor: Option<&SealedSuccessor>,
         now: i64,
     ) -> StoreResult<bool> {
         // Through the writer: concurrent rotations commit together under one
         // turn of the change-log lock; the first of one token's rotations wins.
-        self.writer.rotate(old, new, now).await
+        self.writer.rotate(old, new, successor, now).await
     }
 
     async fn revoke_family(
@@ -313,6 +314,10 @@ impl Store for PgStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn refresh_successor(&self, jti: &str) -> StoreResult<Option<SealedSuccessor>> {
+        crate::successors::postgres::find(&self.pool, jti).await
     }
 
     async fn refresh_standing(&self, jti: &str, family_id: &str) -> StoreResult<RefreshStanding> {
@@ -431,6 +436,7 @@ impl Store for PgStore {
         ]
         .into_iter()
         .chain(crate::mail::prune_statements(now))
+        .chain([crate::successors::prune_statement(now)])
         {
             deleted += sqlx::query(sql)
                 .bind(bound)

@@ -163,7 +163,13 @@ struct SqliteBatches(SqlitePool);
 impl Batches for SqliteBatches {
     async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
         let mut tx = self.0.begin().await?;
-        apply_in_savepoints!(tx, writes, SqliteStore, crate::sessions::sqlite)
+        apply_in_savepoints!(
+            tx,
+            writes,
+            SqliteStore,
+            crate::sessions::sqlite,
+            crate::successors::sqlite
+        )
     }
 }
 

@@ -6,8 +6,8 @@ use crate::LAST_ACTIVE_STAFF;
 use crate::sqlite_file;
 use crate::{
     AuditEvent, AuditFilter, AuditRecord, Change, ChangeKind, ImportOutcome, ImportedUser,
-    KeyRecord, NewUser, RefreshRecord, RefreshStanding, Rehash, Revocations, SessionRecord, Store,
-    StoreError, StoreResult, USER_COLUMNS, UserRecord, UserUpdate,
+    KeyRecord, NewUser, RefreshRecord, RefreshStanding, Rehash, Revocations, SealedSuccessor,
+    SessionRecord, Store, StoreError, StoreResult, USER_COLUMNS, UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 use sqlx::Row;
@@ -270,11 +270,12 @@ impl Store for SqliteStore {
         &self,
         old: &RefreshRecord,
         new: &RefreshRecord,
+        successor: Option<&SealedSuccessor>,
         now: i64,
     ) -> StoreResult<bool> {
         // Through the writer: concurrent rotations commit together, and the
         // first of one token's rotations in the log of writes wins.
-        self.writer.rotate(old, new, now).await
+        self.writer.rotate(old, new, successor, now).await
     }
 
     async fn revoke_family(
@@ -305,6 +306,10 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn refresh_successor(&self, jti: &str) -> StoreResult<Option<SealedSuccessor>> {
+        crate::successors::sqlite::find(&self.pool, jti).await
     }
 
     async fn refresh_standing(&self, jti: &str, family_id: &str) -> StoreResult<RefreshStanding> {
@@ -411,6 +416,7 @@ impl Store for SqliteStore {
         ]
         .into_iter()
         .chain(crate::mail::prune_statements(now))
+        .chain([crate::successors::prune_statement(now)])
         {
             deleted += sqlx::query(sql)
                 .bind(bound)

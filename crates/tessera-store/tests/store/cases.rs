@@ -26,12 +26,12 @@ pub async fn blacklisting_is_once_only_and_logged(e: Engine) {
     assert!(s.blacklist_refresh_token(&refresh("a"), 5).await.unwrap());
     assert!(!s.blacklist_refresh_token(&refresh("a"), 6).await.unwrap());
     assert!(
-        !s.rotate_refresh_token(&refresh("a"), &refresh("b"), 7)
+        !s.rotate_refresh_token(&refresh("a"), &refresh("b"), None, 7)
             .await
             .unwrap()
     );
     assert!(
-        s.rotate_refresh_token(&refresh("c"), &refresh("d"), 7)
+        s.rotate_refresh_token(&refresh("c"), &refresh("d"), None, 7)
             .await
             .unwrap()
     );

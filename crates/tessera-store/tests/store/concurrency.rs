@@ -288,9 +288,18 @@ pub async fn one_of_many_rotations_wins(e: Engine) {
             issued_at: 2,
             expires_at: 100,
         };
+        // Each contender keeps its own sealed successor: only the winner's stays.
+        let sealed = |i: usize| SealedSuccessor {
+            sealed: format!("sealed{i}").into_bytes(),
+            usable_until_ms: 5_000 + i as i64,
+        };
         let wins = all_at_once(20, |i| {
-            let (s, old, new) = (s.clone(), old.clone(), successor(i));
-            async move { s.rotate_refresh_token(&old, &new, 5).await.unwrap() }
+            let (s, old, new, kept) = (s.clone(), old.clone(), successor(i), sealed(i));
+            async move {
+                s.rotate_refresh_token(&old, &new, Some(&kept), 5)
+                    .await
+                    .unwrap()
+            }
         })
         .await;
         let winners: Vec<usize> = (0..20).filter(|&i| wins[i]).collect();
@@ -307,6 +316,11 @@ pub async fn one_of_many_rotations_wins(e: Engine) {
         assert_eq!(
             recorded,
             BTreeSet::from([successor(winners[0]).family_id]),
+            "round {round}"
+        );
+        assert_eq!(
+            s.refresh_successor(&old.jti).await.unwrap(),
+            Some(sealed(winners[0])),
             "round {round}"
         );
     }

@@ -43,7 +43,35 @@ pub async fn a_session_is_written_with_its_first_token_and_follows_refreshes(e: 
     assert!(!s.refresh_standing("j1", "fam1").await.unwrap().blacklisted);
     // A rotation moves last_used and the expiry with the new token.
     let second = token("j2", "fam1", u.id, 50);
-    assert!(s.rotate_refresh_token(&first, &second, 50).await.unwrap());
+    let kept = SealedSuccessor {
+        sealed: b"sealed j2".to_vec(),
+        usable_until_ms: 60_000,
+    };
+    assert!(
+        s.rotate_refresh_token(&first, &second, Some(&kept), 50)
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.refresh_successor("j1").await.unwrap(), Some(kept.clone()));
+    assert_eq!(s.refresh_successor("j2").await.unwrap(), None);
+    // A second rotation of the same token loses, and keeps nothing of its own.
+    let other = SealedSuccessor {
+        sealed: b"sealed j9".to_vec(),
+        usable_until_ms: 61_000,
+    };
+    assert!(
+        !s.rotate_refresh_token(&first, &token("j9", "fam1", u.id, 51), Some(&other), 51)
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.refresh_successor("j1").await.unwrap(), Some(kept.clone()));
+    assert_eq!(s.refresh_successor("j9").await.unwrap(), None);
+    // Kept through its grace period (whole seconds of `now` against
+    // milliseconds: 60 s is not past 60,000 ms), pruned after it.
+    s.prune(60, 0).await.unwrap();
+    assert_eq!(s.refresh_successor("j1").await.unwrap(), Some(kept));
+    s.prune(61, 0).await.unwrap();
+    assert_eq!(s.refresh_successor("j1").await.unwrap(), None);
     let live = s.live_sessions(u.id, 60).await.unwrap();
     assert_eq!(
         (live[0].last_used, live[0].expires_at, live[0].created_at),

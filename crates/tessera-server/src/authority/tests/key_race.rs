@@ -207,9 +207,18 @@ impl Store for RotatesAfterKeyRead {
         &self,
         old: &RefreshRecord,
         new: &RefreshRecord,
+        successor: Option<&tessera_store::SealedSuccessor>,
         now: i64,
     ) -> tessera_store::StoreResult<bool> {
-        self.inner.rotate_refresh_token(old, new, now).await
+        self.inner
+            .rotate_refresh_token(old, new, successor, now)
+            .await
+    }
+    async fn refresh_successor(
+        &self,
+        jti: &str,
+    ) -> tessera_store::StoreResult<Option<tessera_store::SealedSuccessor>> {
+        self.inner.refresh_successor(jti).await
     }
     async fn revoke_family(
         &self,
