@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 /// The Python of the virtual environment `.ci/install-test-tools` makes, if
 /// it can `import` these modules.
-fn python(modules: &str, what: &str) -> Option<PathBuf> {
+pub(super) fn python(modules: &str, what: &str) -> Option<PathBuf> {
     let venv = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir)

@@ -27,6 +27,7 @@ mod interop;
 mod keys;
 mod library;
 mod mailbox;
+mod migrating_django;
 mod nginx;
 mod oauth;
 mod postgres;
