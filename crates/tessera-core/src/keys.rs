@@ -409,14 +409,33 @@ impl Key {
     }
 }
 
-/// The keys a server holds: one that signs new tokens, and every key whose
-/// tokens are still accepted, by kid. A retired key verifies until the last
-/// token it could have signed has expired, then drops out (JWKS included).
+/// The keys a server holds: the one that signs new tokens at each moment, and
+/// every key whose tokens are still accepted, by kid. A retired key verifies
+/// until the last token it could have signed has expired, then drops out
+/// (JWKS included). A key can be published ahead of signing: it verifies and
+/// is in the JWKS at once, and takes over signing at its moment, without the
+/// ring being built again (every process of a deployment switches then).
 #[derive(Debug)]
 pub struct KeyRing {
-    signing: Option<String>,
+    /// Who signs when: kids, each from its moment (seconds since the epoch)
+    /// until the next one's, ordered by those moments.
+    signers: Vec<(i64, String)>,
     keys: HashMap<String, (Key, Option<i64>)>,
     generation: u64,
+}
+
+/// One key of a ring built by [`KeyRing::scheduled`]: when it signs and
+/// until when it verifies.
+#[derive(Debug)]
+pub struct RingEntry {
+    /// The key.
+    pub key: Key,
+    /// From when it signs (seconds since the epoch; `i64::MIN` for "already
+    /// signing"), until the moment of a key that signs after it; `None`: it
+    /// signs nothing (it only verifies).
+    pub signs_from: Option<i64>,
+    /// Until when it verifies (exclusive); `None`: no limit.
+    pub verifies_until: Option<i64>,
 }
 
 /// Tells rings apart: no two rings made by this process share a generation.
@@ -426,28 +445,22 @@ fn next_generation() -> u64 {
 }
 
 impl KeyRing {
-    /// A ring with one key that both signs and verifies.
+    /// A ring with one key that both signs and verifies, from any time on.
     pub fn single(key: Key) -> Self {
-        let kid = key.kid.clone();
-        let mut keys = HashMap::new();
-        keys.insert(kid.clone(), (key, None));
-        Self {
-            signing: Some(kid),
-            keys,
-            generation: next_generation(),
-        }
+        Self::scheduled([RingEntry {
+            key,
+            signs_from: Some(i64::MIN),
+            verifies_until: None,
+        }])
     }
 
     /// A ring that only verifies (a service checking another's tokens).
     pub fn verifying(keys: impl IntoIterator<Item = Key>) -> Self {
-        Self {
-            signing: None,
-            keys: keys
-                .into_iter()
-                .map(|k| (k.kid.clone(), (k, None)))
-                .collect(),
-            generation: next_generation(),
-        }
+        Self::scheduled(keys.into_iter().map(|key| RingEntry {
+            key,
+            signs_from: None,
+            verifies_until: None,
+        }))
     }
 
     /// A ring where `signing` signs and each of `previous` verifies until its
@@ -456,11 +469,44 @@ impl KeyRing {
         signing: Key,
         previous: impl IntoIterator<Item = (Key, Option<i64>)>,
     ) -> Self {
-        let mut ring = Self::single(signing);
-        for (key, until) in previous {
-            ring.keys.entry(key.kid.clone()).or_insert((key, until));
+        let signing = RingEntry {
+            key: signing,
+            signs_from: Some(i64::MIN),
+            verifies_until: None,
+        };
+        Self::scheduled(
+            std::iter::once(signing).chain(previous.into_iter().map(|(key, until)| RingEntry {
+                key,
+                signs_from: None,
+                verifies_until: until,
+            })),
+        )
+    }
+
+    /// A ring of `entries`: each verifies until its time, and at any moment
+    /// the entry with the latest `signs_from` not after it signs (of equal
+    /// moments, the one that comes last). Of two entries with one kid the
+    /// first counts.
+    pub fn scheduled(entries: impl IntoIterator<Item = RingEntry>) -> Self {
+        let mut signers = Vec::new();
+        let mut keys = HashMap::new();
+        for entry in entries {
+            let kid = entry.key.kid.clone();
+            if keys.contains_key(&kid) {
+                continue;
+            }
+            if let Some(from) = entry.signs_from {
+                signers.push((from, kid.clone()));
+            }
+            keys.insert(kid, (entry.key, entry.verifies_until));
         }
-        ring
+        // Stable: of equal moments, the later entry stays later, and signs.
+        signers.sort_by_key(|(from, _)| *from);
+        Self {
+            signers,
+            keys,
+            generation: next_generation(),
+        }
     }
 
     /// This ring's identity: different for every ring this process makes, so
@@ -470,12 +516,27 @@ impl KeyRing {
         self.generation
     }
 
-    /// The key that signs new tokens; `None` for a verifying ring.
-    pub fn signing_key(&self) -> Option<&Key> {
-        self.signing
-            .as_ref()
-            .and_then(|kid| self.keys.get(kid))
-            .map(|(key, _)| key)
+    /// The key that signs new tokens at `now`; `None` for a verifying ring
+    /// (or before the first key's moment).
+    pub fn signing_key(&self, now: i64) -> Option<&Key> {
+        self.signers
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= now)
+            .and_then(|(_, kid)| self.key(kid))
+    }
+
+    /// The keys published ahead of signing at `now`, with the moment each
+    /// starts signing, soonest first.
+    pub fn upcoming(&self, now: i64) -> impl Iterator<Item = (&Key, i64)> {
+        self.signers
+            .iter()
+            .filter(move |(from, _)| *from > now)
+            .filter_map(|(from, kid)| Some((self.key(kid)?, *from)))
+    }
+
+    fn key(&self, kid: &str) -> Option<&Key> {
+        self.keys.get(kid).map(|(key, _)| key)
     }
 
     /// The key with this kid, if the ring holds it and it still verifies at `now`.

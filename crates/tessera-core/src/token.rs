@@ -116,7 +116,7 @@ pub fn issue(
     now: i64,
 ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
     let (key, encoding) = ring
-        .signing_key()
+        .signing_key(now)
         .and_then(|key| Some((key, key.encoding()?)))
         .ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
     let jti = new_token_id();

@@ -1,11 +1,14 @@
-//! The signing keys: the configured key, or the stored ones (the newest in
-//! service signs; retired ones verify until every token they signed has
-//! expired), generating and storing a key when none fits the settings.
+//! The signing keys: the configured key, or the stored ones (the one in
+//! service signs; a rotated key is published first and signs from a moment
+//! on the database's clock; retired ones verify until every token they
+//! signed has expired), generating and storing a key when none fits the
+//! settings.
 
 use crate::config::Settings;
 use tessera_core::Algorithm;
+use tessera_core::clock::Clock;
 use tessera_core::keys::{
-    Key, KeyError, KeyMaterial, KeyRing, algorithm_name, is_hmac, parse_algorithm,
+    Key, KeyError, KeyMaterial, KeyRing, RingEntry, algorithm_name, is_hmac, parse_algorithm,
 };
 use tessera_store::{KeyRecord, Store, StoreError};
 
@@ -47,32 +50,55 @@ pub enum KeyLoadError {
     },
 }
 
+/// When a key put in service by [`rotate`] starts signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStart {
+    /// `key_publish_lead` after it is published, so that verifiers that
+    /// cache the JWKS have it before its first token. An HMAC key, which is
+    /// never published, signs at once.
+    AfterLead,
+    /// At once (`tessera keys rotate --now`): a verifier holding the JWKS
+    /// from before refuses its tokens until it fetches the set again.
+    Now,
+}
+
+/// A key [`rotate`] put in service.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    /// Its kid.
+    pub kid: String,
+    /// When it starts signing, on the database's clock (Unix seconds); the
+    /// key it replaces signs until then.
+    pub signs_from: i64,
+    /// Whether it was published ahead of signing (`false`: it signs at once).
+    pub ahead: bool,
+}
+
 /// The ring to start with. The configured `signing_key` alone when set;
 /// otherwise the stored keys, putting a new key in service when none is, or
 /// when an HMAC key is and an asymmetric algorithm is configured (the switch
-/// to published keys, which retires every HMAC key for good). Any other
-/// difference between the key in service and the configured algorithm stops
-/// the start: an instance left with old settings must not switch the whole
-/// deployment back (`tessera keys rotate` switches it on purpose).
+/// to published keys, which retires every HMAC key for good when the new key
+/// starts signing). Any other difference between the keys in service (the
+/// one signing and the ones published to sign next) and the configured
+/// algorithm stops the start: an instance left with old settings must not
+/// switch the whole deployment back (`tessera keys rotate` switches it on
+/// purpose).
 pub async fn load_at_start(
     settings: &Settings,
     store: &dyn Store,
-    now: i64,
+    clock: &dyn Clock,
 ) -> Result<KeyRing, KeyLoadError> {
     if let Some(ring) = configured_ring(settings)? {
         return Ok(ring);
     }
-    match stored_ring(settings, store, now).await? {
-        Some(ring)
-            if ring
-                .signing_key()
-                .is_some_and(|k| k.algorithm() == settings.algorithm) =>
-        {
+    let now = clock.now();
+    match stored_ring(settings, store, clock).await? {
+        Some(ring) if in_service(&ring, now).any(|alg| alg == settings.algorithm) => {
             return Ok(ring);
         }
         Some(ring) => {
             let in_service = ring
-                .signing_key()
+                .signing_key(now)
                 .map_or(settings.algorithm, |k| k.algorithm());
             // The one switch a start makes: from an HMAC key to published keys.
             let to_published = is_hmac(in_service) && !is_hmac(settings.algorithm);
@@ -82,7 +108,14 @@ pub async fn load_at_start(
                     configured: algorithm_name(settings.algorithm),
                 });
             }
-            rotate(settings, store, settings.algorithm, now).await?;
+            rotate(
+                settings,
+                store,
+                settings.algorithm,
+                clock,
+                KeyStart::AfterLead,
+            )
+            .await?;
         }
         // No usable key in service: the first one. Of several instances
         // starting on an empty database at once, one puts its key in service;
@@ -95,18 +128,28 @@ pub async fn load_at_start(
                     algorithm = algorithm_name(settings.algorithm),
                     "first signing key in service"
                 );
-            } else if stored_ring(settings, store, now).await?.is_none() {
-                // A key is in service that this configuration cannot use (an
-                // HMAC key, with an asymmetric algorithm configured): replace it.
-                rotate(settings, store, settings.algorithm, now).await?;
+            } else if stored_ring(settings, store, clock).await?.is_none() {
+                // A key is in service that no process of this version can
+                // use (of an unknown algorithm): replace it at once, since
+                // nothing signs meanwhile.
+                rotate(settings, store, settings.algorithm, clock, KeyStart::Now).await?;
             }
         }
     }
     // Read back: if another process generated one at the same moment, every
     // process settles on the same newest key and still accepts the other's.
-    stored_ring(settings, store, now)
+    stored_ring(settings, store, clock)
         .await?
         .ok_or(KeyLoadError::Missing)
+}
+
+/// The algorithms of the key signing at `now` and of the keys published to
+/// sign after it.
+fn in_service(ring: &KeyRing, now: i64) -> impl Iterator<Item = Algorithm> {
+    ring.signing_key(now)
+        .into_iter()
+        .chain(ring.upcoming(now).map(|(key, _)| key))
+        .map(Key::algorithm)
 }
 
 /// The ring a command other than `serve` works with: the configured key, or
@@ -117,14 +160,16 @@ pub async fn load_at_start(
 pub async fn load_existing(
     settings: &Settings,
     store: &dyn Store,
-    now: i64,
+    clock: &dyn Clock,
 ) -> Result<KeyRing, KeyLoadError> {
     if let Some(ring) = configured_ring(settings)? {
         return Ok(ring);
     }
-    let ring = stored_ring(settings, store, now).await?;
-    if let Some(key) = ring.as_ref().and_then(KeyRing::signing_key)
-        && key.algorithm() != settings.algorithm
+    let ring = stored_ring(settings, store, clock).await?;
+    let now = clock.now();
+    if let Some(ring) = &ring
+        && let Some(key) = ring.signing_key(now)
+        && !in_service(ring, now).any(|alg| alg == settings.algorithm)
     {
         eprintln!(
             "note: the key in service is {}, not the configured {}; only `tessera serve` (at \
@@ -142,33 +187,62 @@ pub async fn load_existing(
 pub async fn reload(
     settings: &Settings,
     store: &dyn Store,
-    now: i64,
+    clock: &dyn Clock,
 ) -> Result<Option<KeyRing>, KeyLoadError> {
     if settings.signing_key.is_some() {
         return Ok(None);
     }
-    stored_ring(settings, store, now).await
+    stored_ring(settings, store, clock).await
 }
 
-/// Generates a key for `alg` and makes it the one that signs, retiring the
-/// others (they keep verifying the tokens they signed). Returns its kid.
+/// Generates a key for `alg` and puts it in service: published at once, it
+/// signs from the moment `start` says (on the database's clock), when the
+/// keys in service retire (they keep verifying the tokens they signed).
 pub async fn rotate(
     settings: &Settings,
     store: &dyn Store,
     alg: Algorithm,
-    now: i64,
-) -> Result<String, KeyLoadError> {
+    clock: &dyn Clock,
+    start: KeyStart,
+) -> Result<Rotated, KeyLoadError> {
     if settings.signing_key.is_some() {
         return Err(KeyLoadError::Configured);
     }
-    let (record, kid) = new_key_record(alg, now)?;
+    // An HMAC key is never published: nothing would learn of it sooner.
+    let lead_ms = match start {
+        KeyStart::AfterLead if !is_hmac(alg) => {
+            i64::try_from(settings.key_publish_lead.as_millis()).unwrap_or(i64::MAX)
+        }
+        _ => 0,
+    };
+    let (mut record, kid) = new_key_record(alg, clock.now())?;
+    // The database's clock, not this process's: an operator's shell whose
+    // clock is off must not move the moment every instance switches.
+    let now_ms = store.database_time_ms().await?;
+    let signs_from = if lead_ms == 0 {
+        now_ms.div_euclid(1000)
+    } else {
+        // Rounded up: never sooner than the lead.
+        seconds_up(now_ms.saturating_add(lead_ms))
+    };
+    record.signs_from = Some(signs_from);
     store.rotate_signing_key(&record).await?;
     tracing::info!(
         kid,
         algorithm = algorithm_name(alg),
+        signs_from,
         "new signing key in service"
     );
-    Ok(kid)
+    Ok(Rotated {
+        kid,
+        signs_from,
+        ahead: lead_ms > 0,
+    })
+}
+
+/// Milliseconds as whole seconds, rounded up.
+fn seconds_up(ms: i64) -> i64 {
+    ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0)
 }
 
 /// A freshly generated key of `alg`, as stored, and its kid.
@@ -181,6 +255,7 @@ fn new_key_record(alg: Algorithm, now: i64) -> Result<(KeyRecord, String), KeyLo
             algorithm: algorithm_name(alg).to_owned(),
             private_key: material.as_bytes().to_vec(),
             created_at: now,
+            signs_from: None,
             retired_at: None,
         },
         kid,
@@ -210,52 +285,217 @@ fn configured_ring(settings: &Settings) -> Result<Option<KeyRing>, KeyLoadError>
     Ok(Some(KeyRing::single(key)))
 }
 
+/// The database's clock as this process reads it: the moments keys start
+/// signing are on it, and each process turns them into moments of its own
+/// clock, so that every instance switches at once however their clocks
+/// differ.
+#[derive(Debug, Clone, Copy)]
+struct DatabaseClock {
+    /// The database's time when read, milliseconds.
+    now_ms: i64,
+    /// How far the database's clock is ahead of this process's, milliseconds.
+    ahead_ms: i64,
+}
+
+impl DatabaseClock {
+    async fn read(store: &dyn Store, clock: &dyn Clock) -> Result<Self, StoreError> {
+        let before = clock.now_ms();
+        let now_ms = store.database_time_ms().await?;
+        let after = clock.now_ms();
+        // Read somewhere between the two: the middle errs least.
+        let here = before + (after - before) / 2;
+        Ok(Self {
+            now_ms,
+            ahead_ms: now_ms - here,
+        })
+    }
+
+    /// The first second of this process's clock at which the database's
+    /// clock has reached `moment` (seconds): never sooner.
+    fn here(&self, moment: i64) -> i64 {
+        seconds_up(moment.saturating_mul(1000).saturating_sub(self.ahead_ms))
+    }
+}
+
+/// What a stored key does at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// It signs now.
+    Signing,
+    /// Published, it signs from its `signs_from`, still ahead.
+    Published,
+    /// It verifies only: retired, or retired before it ever signed.
+    Verifying,
+    /// It verifies nothing: past its time.
+    Expired,
+    /// It verifies nothing: an HMAC key while an asymmetric key signs.
+    Refused,
+    /// Of an algorithm this version does not know.
+    Unknown,
+}
+
+/// The stored keys' roles at a moment of the database's clock.
+struct Roles {
+    /// By record, in the records' order.
+    roles: Vec<Role>,
+    /// When an asymmetric key published ahead starts signing, if one is
+    /// and the key signing now is HMAC: every HMAC key stops verifying then
+    /// (database seconds).
+    hmac_until: Option<i64>,
+}
+
+impl Roles {
+    /// The roles of `records` (newest first) at `now_ms` on the database's
+    /// clock. Each key signs from its `signs_from` (from the start, when
+    /// unset) until its retirement; rotation retires the others when the new
+    /// key starts, so these periods do not overlap (of two that did, the
+    /// newer key's would count). Once an asymmetric key signs, every HMAC key
+    /// is refused (docs/API.md), and an HMAC key left from before the switch
+    /// retires at once, or its secret would keep minting tokens that verify.
+    /// The keys in service decide this, not the settings, so that every
+    /// instance of a deployment applies the same rule whatever its own
+    /// configuration says, at once after the switch as after a restart.
+    fn at(records: &[KeyRecord], now_ms: i64, grace: i64) -> Self {
+        let at_ms = |seconds: i64| seconds.saturating_mul(1000);
+        let mut roles: Vec<Role> = records
+            .iter()
+            .map(|r| {
+                let ahead = r.signs_from.is_some_and(|f| at_ms(f) > now_ms);
+                let retired = r.retired_at.is_some_and(|t| at_ms(t) <= now_ms);
+                let never_signs =
+                    matches!((r.signs_from, r.retired_at), (Some(f), Some(t)) if t <= f);
+                if parse_algorithm(&r.algorithm).is_none() {
+                    Role::Unknown
+                } else if r
+                    .retired_at
+                    .is_some_and(|t| at_ms(t.saturating_add(grace)) <= now_ms)
+                {
+                    Role::Expired
+                } else if never_signs || retired {
+                    Role::Verifying
+                } else if ahead {
+                    Role::Published
+                } else {
+                    Role::Signing
+                }
+            })
+            .collect();
+        // One key signs: the newest of those whose period holds now.
+        let mut signing = None;
+        for (i, role) in roles.iter_mut().enumerate() {
+            if *role == Role::Signing {
+                if signing.is_some() {
+                    *role = Role::Verifying;
+                } else {
+                    signing = Some(i);
+                }
+            }
+        }
+        let asymmetric = |r: &KeyRecord| parse_algorithm(&r.algorithm).is_some_and(|a| !is_hmac(a));
+        let hmac_refused = signing.is_some_and(|i| asymmetric(&records[i]));
+        let hmac_until = (!hmac_refused)
+            .then(|| {
+                records
+                    .iter()
+                    .zip(&roles)
+                    .filter(|(r, role)| **role == Role::Published && asymmetric(r))
+                    .filter_map(|(r, _)| r.signs_from)
+                    .min()
+            })
+            .flatten();
+        if hmac_refused {
+            for (record, role) in records.iter().zip(roles.iter_mut()) {
+                let hmac = parse_algorithm(&record.algorithm).is_some_and(is_hmac);
+                if hmac && matches!(role, Role::Verifying | Role::Published) {
+                    *role = Role::Refused;
+                }
+            }
+        }
+        Self { roles, hmac_until }
+    }
+
+    /// Until when `record` (of role `role`) verifies, on the database's
+    /// clock: its retirement and the grace, or sooner for an HMAC key when
+    /// an asymmetric key takes over; `None` for no limit.
+    fn verifies_until(&self, record: &KeyRecord, grace: i64) -> Option<i64> {
+        let until = record.retired_at.map(|t| t.saturating_add(grace));
+        let hmac = parse_algorithm(&record.algorithm).is_some_and(is_hmac);
+        match self.hmac_until {
+            Some(cut) if hmac => Some(until.map_or(cut, |u| u.min(cut))),
+            _ => until,
+        }
+    }
+
+    fn signing(&self) -> bool {
+        self.roles.contains(&Role::Signing)
+    }
+}
+
 async fn stored_ring(
     settings: &Settings,
     store: &dyn Store,
-    now: i64,
+    clock: &dyn Clock,
 ) -> Result<Option<KeyRing>, KeyLoadError> {
     let grace = verification_grace(settings);
-    let mut signing: Option<Key> = None;
-    let mut previous: Vec<(Key, Option<i64>)> = Vec::new();
     let records = store.signing_keys().await?;
-    let hmac_refused = hmac_refused(&records);
-    // Records come newest first; the newest key still in service signs.
-    for record in records {
-        let until = record.retired_at.map(|retired| retired + grace);
-        if until.is_some_and(|u| u <= now) {
-            continue;
-        }
+    let database = DatabaseClock::read(store, clock).await?;
+    let roles = Roles::at(&records, database.now_ms, grace);
+    if !roles.signing() {
+        return Ok(None);
+    }
+    let mut entries = Vec::new();
+    for (record, role) in records.iter().zip(&roles.roles) {
+        let signs_from = match role {
+            // Whatever came before now no longer matters.
+            Role::Signing => Some(i64::MIN),
+            Role::Published => record.signs_from.map(|f| database.here(f)),
+            Role::Verifying => None,
+            Role::Unknown => {
+                tracing::warn!(kid = %record.kid, algorithm = %record.algorithm, "skipping a stored key of an unknown algorithm");
+                continue;
+            }
+            Role::Expired | Role::Refused => continue,
+        };
         let Some(alg) = parse_algorithm(&record.algorithm) else {
-            tracing::warn!(kid = %record.kid, algorithm = %record.algorithm, "skipping a stored key of an unknown algorithm");
             continue;
         };
-        if hmac_refused && is_hmac(alg) {
-            continue;
-        }
-        let key = KeyMaterial::from_bytes(alg, record.private_key)?.into_key()?;
-        if signing.is_none() && record.retired_at.is_none() {
-            signing = Some(key);
-        } else {
-            previous.push((key, until));
-        }
+        let key = KeyMaterial::from_bytes(alg, record.private_key.clone())?.into_key()?;
+        entries.push(RingEntry {
+            key,
+            signs_from,
+            verifies_until: roles
+                .verifies_until(record, grace)
+                .map(|t| database.here(t)),
+        });
     }
-    Ok(signing.map(|key| KeyRing::with_previous(key, previous)))
+    Ok(Some(KeyRing::scheduled(entries)))
 }
 
-/// Whether HMAC keys are refused among `records` (newest first): once an
-/// asymmetric key is in service, every HMAC token is refused (docs/API.md),
-/// and an HMAC key left from before the switch retires at once, or its
-/// secret would keep minting tokens that verify. The key in service decides
-/// this, not the settings, so that every instance of a deployment applies
-/// the same rule whatever its own configuration says, at once after a
-/// `keys rotate` as after a restart.
-fn hmac_refused(records: &[KeyRecord]) -> bool {
-    records
-        .iter()
-        .filter(|r| r.retired_at.is_none())
-        .find_map(|r| parse_algorithm(&r.algorithm))
-        .is_some_and(|alg| !is_hmac(alg))
+/// What a stored key does now, as `tessera keys list` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// It signs new tokens; until a key published ahead takes over, if one is.
+    Signing {
+        /// When it stops signing (Unix seconds, the database's clock).
+        until: Option<i64>,
+    },
+    /// Published (in the JWKS, verifying), it signs from this moment on.
+    Published {
+        /// Unix seconds, the database's clock.
+        signs_from: i64,
+    },
+    /// It verifies the tokens it signed, until this moment (none: no limit).
+    Verifying {
+        /// Unix seconds, the database's clock.
+        until: Option<i64>,
+    },
+    /// It verifies nothing any more: every token it signed has expired.
+    Expired,
+    /// It verifies nothing, before its time: an HMAC key while an
+    /// asymmetric key signs.
+    Refused,
+    /// Of an algorithm this version does not know: not used.
+    Unknown,
 }
 
 /// A stored key as `tessera keys list` shows it.
@@ -267,29 +507,43 @@ pub struct KeyInfo {
     pub algorithm: String,
     /// Unix seconds.
     pub created_at: i64,
-    /// When it stopped signing.
-    pub retired_at: Option<i64>,
-    /// Until when it verifies, for a retired key.
-    pub verifies_until: Option<i64>,
-    /// Whether it verifies nothing any more, before that time: an HMAC key
-    /// while an asymmetric key is in service.
-    pub refused: bool,
+    /// What it does now.
+    pub state: KeyState,
 }
 
-/// Every stored key, newest first, without private material.
+/// Every stored key, newest first, without private material, with what
+/// each does at the database's time now.
 pub async fn list(settings: &Settings, store: &dyn Store) -> Result<Vec<KeyInfo>, KeyLoadError> {
     let grace = verification_grace(settings);
     let records = store.signing_keys().await?;
-    let hmac_refused = hmac_refused(&records);
+    let now_ms = store.database_time_ms().await?;
+    let roles = Roles::at(&records, now_ms, grace);
     Ok(records
-        .into_iter()
-        .map(|r| KeyInfo {
-            refused: hmac_refused && parse_algorithm(&r.algorithm).is_some_and(is_hmac),
-            kid: r.kid,
-            algorithm: r.algorithm,
+        .iter()
+        .zip(&roles.roles)
+        .map(|(r, role)| KeyInfo {
+            kid: r.kid.clone(),
+            algorithm: r.algorithm.clone(),
             created_at: r.created_at,
-            retired_at: r.retired_at,
-            verifies_until: r.retired_at.map(|t| t + grace),
+            state: match role {
+                Role::Signing => KeyState::Signing {
+                    until: r.retired_at.or(roles
+                        .hmac_until
+                        .filter(|_| parse_algorithm(&r.algorithm).is_some_and(is_hmac))),
+                },
+                Role::Published => KeyState::Published {
+                    signs_from: r.signs_from.unwrap_or_default(),
+                },
+                Role::Verifying => KeyState::Verifying {
+                    until: roles.verifies_until(r, grace),
+                },
+                Role::Expired => KeyState::Expired,
+                Role::Refused => KeyState::Refused,
+                Role::Unknown => KeyState::Unknown,
+            },
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests;

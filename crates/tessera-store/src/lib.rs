@@ -41,6 +41,13 @@ pub(crate) const USER_COLUMNS: &str = "id, username, email, password_hash, is_st
 pub(crate) const LAST_ACTIVE_STAFF: &str = "? AND is_staff AND is_active AND NOT EXISTS \
      (SELECT 1 FROM users AS other WHERE other.id <> users.id AND other.is_staff AND other.is_active)";
 
+/// Retires every signing key not retired by the moment `$1` at that moment:
+/// a rotation's first statement, before it stores the key that signs from
+/// then. The same text for both engines (SQLite too reads both `$1` as one
+/// parameter).
+pub(crate) const RETIRE_KEYS: &str =
+    "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1";
+
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -315,13 +322,23 @@ pub trait Store: LinkStore + Send + Sync + 'static {
     /// Stores a new signing key.
     async fn insert_signing_key(&self, key: &KeyRecord) -> StoreResult<()>;
 
-    /// Stores `key` as the key in service only if no key is in service: of
-    /// several processes starting on an empty database at once exactly one
-    /// succeeds (true); the others load its key.
+    /// Stores `key` as the key in service, signing from when it is stored
+    /// (its `signs_from` and `retired_at` are not used), only if no key is
+    /// in service: of several processes starting on an empty database at
+    /// once exactly one succeeds (true); the others load its key.
     async fn put_first_signing_key(&self, key: &KeyRecord) -> StoreResult<bool>;
 
-    /// Retires every key in service and stores `key`, which signs from now on.
+    /// Stores `key`, which signs from `key.signs_from` (from
+    /// `key.created_at` when `None`), and retires every other key at that
+    /// moment: each key not retired by then gets that moment as its
+    /// retirement, so a key published but not yet signing whose moment is
+    /// later never signs. Rotations run one at a time.
     async fn rotate_signing_key(&self, key: &KeyRecord) -> StoreResult<()>;
+
+    /// The database's clock: milliseconds since the Unix epoch. The moments
+    /// keys start signing are on this clock, so that every instance
+    /// switches at the same moment whatever its own clock says.
+    async fn database_time_ms(&self) -> StoreResult<i64>;
 
     /// Wakes `hint` whenever the change log may have grown (some connection,
     /// of this process or another, committed a change), for as long as the

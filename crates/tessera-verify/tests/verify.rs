@@ -121,7 +121,7 @@ async fn a_pem_public_key_verifies_and_refuses_key_confusion() {
     let token = mint_with(&ring, &policy, TokenType::Access, now());
     assert!(verifier.verify::<Value>(&token).await.is_ok());
     // The same claims signed with HS256 keyed by the public PEM.
-    let kid = ring.signing_key().unwrap().kid().to_owned();
+    let kid = ring.signing_key(now()).unwrap().kid().to_owned();
     let forged_ring = KeyRing::single(
         KeyMaterial::from_bytes(Algorithm::HS256, pem.as_bytes().to_vec())
             .unwrap()

@@ -90,7 +90,7 @@ mod ring_tests {
             .unwrap();
         let (old_kid, new_kid) = (old.kid().to_owned(), new.kid().to_owned());
         let ring = KeyRing::with_previous(new, [(old, Some(100))]);
-        assert_eq!(ring.signing_key().unwrap().kid(), new_kid);
+        assert_eq!(ring.signing_key(0).unwrap().kid(), new_kid);
         assert!(ring.get(&old_kid, 99).is_some());
         assert!(ring.get(&old_kid, 100).is_none());
         assert_eq!(ring.jwks(99)["keys"].as_array().unwrap().len(), 2);
@@ -98,6 +98,90 @@ mod ring_tests {
         let keys = after["keys"].as_array().unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0]["kid"], new_kid.as_str());
+    }
+
+    fn es256() -> Key {
+        test_material(Algorithm::ES256).into_key().unwrap()
+    }
+
+    /// A key published ahead: it verifies and is in the JWKS at once, and
+    /// signs from its moment on, with no new ring (no reload) needed.
+    #[test]
+    fn the_signing_key_is_chosen_by_time() {
+        let (old, new) = (es256(), es256());
+        let (old_kid, new_kid) = (old.kid().to_owned(), new.kid().to_owned());
+        let ring = KeyRing::scheduled([
+            RingEntry {
+                key: new,
+                signs_from: Some(1_000),
+                verifies_until: None,
+            },
+            RingEntry {
+                key: old,
+                signs_from: Some(i64::MIN),
+                verifies_until: Some(1_000 + 60),
+            },
+        ]);
+        assert_eq!(ring.signing_key(999).unwrap().kid(), old_kid);
+        assert_eq!(ring.signing_key(1_000).unwrap().kid(), new_kid);
+        assert_eq!(ring.signing_key(1_059).unwrap().kid(), new_kid);
+        // Published before it signs: verifies, and in the JWKS.
+        assert!(ring.get(&new_kid, 0).is_some());
+        assert_eq!(ring.jwks(999)["keys"].as_array().unwrap().len(), 2);
+        let upcoming: Vec<(String, i64)> = ring
+            .upcoming(999)
+            .map(|(k, from)| (k.kid().to_owned(), from))
+            .collect();
+        assert_eq!(upcoming, [(new_kid.clone(), 1_000)]);
+        assert_eq!(ring.upcoming(1_000).count(), 0);
+        // The old key verifies what it signed, then drops out.
+        assert!(ring.get(&old_kid, 1_059).is_some());
+        assert!(ring.get(&old_kid, 1_060).is_none());
+        assert_eq!(ring.jwks(1_060)["keys"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn several_published_keys_take_over_in_the_order_of_their_moments() {
+        let (a, b, c) = (es256(), es256(), es256());
+        let kids = [a.kid(), b.kid(), c.kid()].map(str::to_owned);
+        // Given newest first, as the store lists them.
+        let ring = KeyRing::scheduled([
+            RingEntry {
+                key: c,
+                signs_from: Some(200),
+                verifies_until: None,
+            },
+            RingEntry {
+                key: b,
+                signs_from: Some(100),
+                verifies_until: Some(500),
+            },
+            RingEntry {
+                key: a,
+                signs_from: Some(i64::MIN),
+                verifies_until: Some(400),
+            },
+        ]);
+        let at = |t| ring.signing_key(t).unwrap().kid().to_owned();
+        assert_eq!(
+            [at(99), at(100), at(199), at(200)],
+            [
+                kids[0].clone(),
+                kids[1].clone(),
+                kids[1].clone(),
+                kids[2].clone()
+            ]
+        );
+        assert_eq!(
+            ring.upcoming(50).map(|(_, from)| from).collect::<Vec<_>>(),
+            [100, 200]
+        );
+        // A verifying ring signs nothing, at any time.
+        assert!(
+            KeyRing::verifying([es256()])
+                .signing_key(i64::MAX)
+                .is_none()
+        );
     }
 }
 

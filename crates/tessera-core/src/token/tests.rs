@@ -194,7 +194,7 @@ fn foreign_headers_and_algorithms_are_invalid() {
     let (policy, ring) = setup(Algorithm::HS256);
     let t = mint(&policy, &ring, TokenType::Access, NOW).token;
     let parts: Vec<&str> = t.split('.').collect();
-    let kid = ring.signing_key().unwrap().kid().to_owned();
+    let kid = ring.signing_key(NOW).unwrap().kid().to_owned();
     for header in [
         json!({"alg": "none", "typ": "JWT", "kid": kid}),
         json!({"alg": "HS384", "typ": "JWT", "kid": kid}),
@@ -208,7 +208,7 @@ fn foreign_headers_and_algorithms_are_invalid() {
         let signing_input = format!("{}.{}", b64(&header), parts[1]);
         let sig = jsonwebtoken::crypto::sign(
             signing_input.as_bytes(),
-            ring.signing_key().unwrap().encoding().unwrap(),
+            ring.signing_key(NOW).unwrap().encoding().unwrap(),
             Algorithm::HS256,
         )
         .unwrap();

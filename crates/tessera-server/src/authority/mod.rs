@@ -259,8 +259,12 @@ impl Authority {
         // replaying is idempotent.
         let last_change = store.latest_change().await?;
         let ring = match keys {
-            KeyUse::Serve => keyring::load_at_start(&settings, store.as_ref(), now).await?,
-            KeyUse::Existing => keyring::load_existing(&settings, store.as_ref(), now).await?,
+            KeyUse::Serve => {
+                keyring::load_at_start(&settings, store.as_ref(), clock.as_ref()).await?
+            }
+            KeyUse::Existing => {
+                keyring::load_existing(&settings, store.as_ref(), clock.as_ref()).await?
+            }
         };
         let users = Users::new(store.all_users().await?);
         let mut revocations = RevocationSet::new();

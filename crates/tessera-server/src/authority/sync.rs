@@ -10,17 +10,32 @@ use serde_json::json;
 const STORE_REFUSAL_MEMORY_MS: i64 = 5_000;
 
 impl Authority {
-    /// Generates a key for `alg` that signs from now on; returns its kid.
-    pub async fn rotate_keys(&self, alg: tessera_core::Algorithm) -> Result<String, KeyLoadError> {
-        let kid = keyring::rotate(&self.settings, self.store.as_ref(), alg, self.now()).await?;
+    /// Generates a key for `alg` and puts it in service: published at once,
+    /// it signs from the moment `start` says, on every instance at once.
+    pub async fn rotate_keys(
+        &self,
+        alg: tessera_core::Algorithm,
+        start: keyring::KeyStart,
+    ) -> Result<keyring::Rotated, KeyLoadError> {
+        let rotated = keyring::rotate(
+            &self.settings,
+            self.store.as_ref(),
+            alg,
+            self.clock.as_ref(),
+            start,
+        )
+        .await?;
         self.announce();
         self.reload_keys().await;
-        let detail =
-            serde_json::json!({"kid": kid, "algorithm": tessera_core::keys::algorithm_name(alg)});
+        let detail = serde_json::json!({
+            "kid": rotated.kid,
+            "algorithm": tessera_core::keys::algorithm_name(alg),
+            "signs_from": rotated.signs_from,
+        });
         self.audit("keys_rotated", None, None, None, detail);
         // Rotation is rare and mostly the CLI's, which exits right after.
         self.audit.flush().await;
-        Ok(kid)
+        Ok(rotated)
     }
 
     /// Applies writes made by other processes since the last call; returns
@@ -193,7 +208,7 @@ impl Authority {
     }
 
     async fn reload_keys(&self) {
-        match keyring::reload(&self.settings, self.store.as_ref(), self.now()).await {
+        match keyring::reload(&self.settings, self.store.as_ref(), self.clock.as_ref()).await {
             Ok(Some(ring)) => {
                 *write(&self.keys) = Arc::new(ring);
                 // Entries of the old ring can no longer hit (rings differ

@@ -3,6 +3,7 @@
 
 use crate::authority::{AuthError, NewAccount};
 use crate::config::{LogFormat, Settings, reference};
+use crate::keyring::{KeyStart, KeyState};
 use crate::server;
 use base64_free::decode_segment;
 use clap::{Parser, Subcommand};
@@ -89,13 +90,16 @@ pub enum Command {
 /// `tessera keys ...`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List the stored keys: kid, algorithm, and whether each signs or only verifies (a configured signing_key is never stored).
+    /// List the stored keys: kid, algorithm, and whether each signs, is published to sign from a moment on, or only verifies (a configured signing_key is never stored).
     List,
-    /// Generate a key that signs from now on; the old ones verify until their tokens expire.
+    /// Generate a key and publish it at once; every instance signs with it once key_publish_lead has passed (on the database's clock), and the old ones verify until their tokens expire.
     Rotate {
         /// Algorithm of the new key (default: the configured one).
         #[arg(long)]
         algorithm: Option<String>,
+        /// Sign with the new key at once (an emergency: a stolen key): verifiers holding the JWKS from before refuse its tokens until they fetch it again, up to 30 s for PyJWT's PyJWKClient and 5 minutes for caches.
+        #[arg(long)]
+        now: bool,
     },
 }
 
@@ -234,7 +238,7 @@ async fn issue(settings: Settings, username: &str, lifetime: Option<&str>) -> Re
     let authority = server::open_authority(settings)
         .await
         .map_err(|e| e.to_string())?;
-    if authority.key_ring().signing_key().is_none() {
+    if authority.key_ring().signing_key(authority.now()).is_none() {
         return Err(
             "no signing key in service yet: `tessera serve` puts one in service \
                     when it starts, or run `tessera keys rotate`"
@@ -396,7 +400,6 @@ async fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
             let store = server::open_store(&settings)
                 .await
                 .map_err(|e| e.to_string())?;
-            let now = tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock);
             let keys = crate::keyring::list(&settings, store.as_ref())
                 .await
                 .map_err(|e| e.to_string())?;
@@ -417,31 +420,17 @@ async fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
                 return Ok(());
             }
             println!("{:<44} {:<6} {:<21} status", "kid", "alg", "created");
-            let mut signing_seen = false;
             for key in keys {
-                let status = match (key.retired_at, key.verifies_until) {
-                    _ if key.refused => {
-                        "refused (HMAC, with an asymmetric key in service)".to_owned()
-                    }
-                    (None, _) if !signing_seen => {
-                        signing_seen = true;
-                        "signing".to_owned()
-                    }
-                    (None, _) => "verifying".to_owned(),
-                    (Some(_), Some(until)) if until > now => {
-                        format!("verifying until {}", timestamp(until))
-                    }
-                    _ => "expired".to_owned(),
-                };
                 println!(
-                    "{:<44} {:<6} {:<21} {status}",
+                    "{:<44} {:<6} {:<21} {}",
                     key.kid,
                     key.algorithm,
-                    timestamp(key.created_at)
+                    timestamp(key.created_at),
+                    key_status(key.state)
                 );
             }
         }
-        KeysCommand::Rotate { algorithm } => {
+        KeysCommand::Rotate { algorithm, now } => {
             let alg = match algorithm {
                 None => settings.algorithm,
                 Some(name) => tessera_core::keys::parse_algorithm(&name).ok_or_else(|| {
@@ -454,24 +443,53 @@ async fn keys(settings: Settings, command: KeysCommand) -> Result<(), String> {
             let authority = server::open_authority(settings.clone())
                 .await
                 .map_err(|e| e.to_string())?;
-            let kid = authority
-                .rotate_keys(alg)
+            let start = if now {
+                KeyStart::Now
+            } else {
+                KeyStart::AfterLead
+            };
+            let rotated = authority
+                .rotate_keys(alg, start)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
-                "New signing key {kid} ({}).",
-                tessera_core::keys::algorithm_name(alg)
-            );
+            let name = tessera_core::keys::algorithm_name(alg);
+            if rotated.ahead {
+                println!(
+                    "New key {} ({name}) published; every instance signs with it from {} \
+                     (key_publish_lead = \"{}\"), the key in service until then.",
+                    rotated.kid,
+                    timestamp(rotated.signs_from),
+                    crate::config::format_duration(settings.key_publish_lead)
+                );
+            } else {
+                println!("New signing key {} ({name}).", rotated.kid);
+            }
             if alg != settings.algorithm {
                 eprintln!(
-                    "note: the configured algorithm is {}; set algorithm = \"{}\" too: an instance started with the old setting refuses to start",
+                    "note: the configured algorithm is {}; set algorithm = \"{}\" too: once the new key signs, an instance started with the old setting refuses to start",
                     tessera_core::keys::algorithm_name(settings.algorithm),
-                    tessera_core::keys::algorithm_name(alg)
+                    name
                 );
             }
         }
     }
     Ok(())
+}
+
+/// What `tessera keys list` says a key does.
+fn key_status(state: KeyState) -> String {
+    match state {
+        KeyState::Signing { until: None } => "signing".to_owned(),
+        KeyState::Signing { until: Some(t) } => format!("signing until {}", timestamp(t)),
+        KeyState::Published { signs_from } => {
+            format!("published, signs from {}", timestamp(signs_from))
+        }
+        KeyState::Verifying { until: Some(t) } => format!("verifying until {}", timestamp(t)),
+        KeyState::Verifying { until: None } => "verifying".to_owned(),
+        KeyState::Expired => "expired".to_owned(),
+        KeyState::Refused => "refused (HMAC, with an asymmetric key in service)".to_owned(),
+        KeyState::Unknown => "unknown algorithm (not used)".to_owned(),
+    }
 }
 
 fn timestamp(seconds: i64) -> String {

@@ -39,6 +39,7 @@ readers! {
     lifetime -> Duration = read_lifetime;
     leeway -> Duration = read_leeway;
     grace_period -> Duration = read_grace_period;
+    publish_lead -> Duration = read_publish_lead;
     positive_duration -> Duration = read_positive_duration;
     boolean -> bool = read_bool;
     algorithm -> Algorithm = read_algorithm;
@@ -169,6 +170,16 @@ fn read_grace_period(v: Value) -> Result<Duration, String> {
     // detection.
     if d > Duration::from_secs(300) {
         return Err("a duration from 0s to 5m".into());
+    }
+    Ok(d)
+}
+
+fn read_publish_lead(v: Value) -> Result<Duration, String> {
+    let d = read_duration(v)?;
+    // A week covers any verifier's cache; longer only keeps a retiring
+    // key signing for no one's sake.
+    if d > Duration::from_secs(7 * 86_400) {
+        return Err("a duration from 0s to 7d, such as 5m".into());
     }
     Ok(d)
 }

@@ -139,6 +139,20 @@ settings! {
                    private key",
         parse: "de::optional_string", show: show::signing_key;
 
+    /// How long `tessera keys rotate` publishes a new key before it signs with it: the key
+    /// is in `/.well-known/jwks.json` (and verifies) at once, and every instance starts
+    /// signing with it when this lead has passed on the database's clock, all at the same
+    /// moment, while the old key signs on until then. Verifiers that keep the JWKS fetch it
+    /// again only now and then: PyJWT's `PyJWKClient` (and simplejwt's `JWK_URL`) keeps it
+    /// 5 minutes and fetches it for an unknown `kid` at most once per 30 s, and HTTP caches
+    /// keep it up to its `max-age` (300 s); a key that signed at once would have its tokens
+    /// refused meanwhile. `0s` signs at once, as `tessera keys rotate --now` does whatever
+    /// this says. An HMAC key is never published and signs at once.
+    key_publish_lead: Duration = Duration::from_secs(300),
+        kind: "duration",
+        accepted: "0s to 7d",
+        parse: "de::publish_lead", show: show::duration;
+
     /// Sets `iss` in every token and requires it on verification.
     issuer: Option<String> = None,
         kind: "string",

@@ -30,6 +30,22 @@ fn defaults_follow_the_spec() {
 }
 
 #[test]
+fn a_rotated_key_is_published_five_minutes_before_it_signs_unless_told_otherwise() {
+    let s = Settings::load(None, env(&[])).unwrap();
+    assert_eq!(s.key_publish_lead, Duration::from_secs(300));
+    let s = Settings::load(None, env(&[("TESSERA_KEY_PUBLISH_LEAD", "0s")])).unwrap();
+    assert_eq!(s.key_publish_lead, Duration::ZERO);
+    let s = Settings::load(None, env(&[("TESSERA_KEY_PUBLISH_LEAD", "7d")])).unwrap();
+    assert_eq!(s.key_publish_lead, Duration::from_secs(7 * 86_400));
+    for bad in ["8d", "soon", "-1s"] {
+        let e = Settings::load(None, env(&[("TESSERA_KEY_PUBLISH_LEAD", bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`key_publish_lead`"), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn environment_overrides_the_file() {
     let f = file(
         "algorithm = \"ES256\"\naccess_token_lifetime = \"10m\"\nextra_claims = [\"email\"]\n",

@@ -40,7 +40,10 @@ pub async fn healthz() -> Response {
     )
 )]
 pub async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
-    // Verifiers may cache the set; a new kid makes them fetch it again anyway.
+    // Verifiers may cache the set this long, and fetch it for an unknown kid
+    // only now and then (PyJWKClient: once per 30 s): a rotated key is
+    // published `key_publish_lead` (5 minutes) before it signs, so that
+    // every cache has it by then.
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(authority.jwks()),
@@ -92,8 +95,9 @@ pub async fn openid_configuration(
 }
 
 /// `GET /readyz`: 200 when the database answers, keys are loaded and the
-/// change log is being followed (with the id of the last change applied),
-/// 503 with the reason (`database`, `keys`, `sync`) otherwise.
+/// change log is being followed (with the id of the last change applied,
+/// and a key published ahead of signing if one is), 503 with the reason
+/// (`database`, `keys`, `sync`) otherwise.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -112,6 +116,15 @@ pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
             // right now, or this instance counts alone (Redis unreachable).
             if let Some(shared) = authority.throttling_is_shared() {
                 body["throttling"] = json!(if shared { "shared" } else { "local" });
+            }
+            // A rotation in progress: which key this instance signs with next, and from when.
+            let ring = authority.key_ring();
+            if let Some((key, signs_from)) = ring.upcoming(authority.now()).next() {
+                body["next_key"] = json!({
+                    "kid": key.kid(),
+                    "alg": tessera_core::keys::algorithm_name(key.algorithm()),
+                    "signs_from": signs_from,
+                });
             }
             Json(body).into_response()
         }

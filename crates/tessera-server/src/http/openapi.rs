@@ -323,6 +323,21 @@ pub struct Readiness {
     /// alone.
     #[schema(nullable = false, example = "shared")]
     pub throttling: Option<String>,
+    /// While a rotated key is published but does not sign yet: that key,
+    /// and when this instance starts signing with it.
+    #[schema(nullable = false)]
+    pub next_key: Option<NextKey>,
+}
+
+/// A key published ahead of signing (`tessera keys rotate`).
+#[derive(ToSchema)]
+pub struct NextKey {
+    pub kid: String,
+    #[schema(example = "ES256")]
+    pub alg: String,
+    /// Unix seconds on this instance's clock: the moment of the database's
+    /// clock at which every instance switches, as this one reads it.
+    pub signs_from: i64,
 }
 
 struct BearerScheme;

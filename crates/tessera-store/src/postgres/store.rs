@@ -450,8 +450,8 @@ impl Store for PgStore {
 
     async fn signing_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         Ok(sqlx::query_as(
-            "SELECT kid, algorithm, private_key, created_at, retired_at FROM signing_keys \
-             ORDER BY created_at DESC, kid COLLATE \"C\" DESC",
+            "SELECT kid, algorithm, private_key, created_at, signs_from, retired_at \
+             FROM signing_keys ORDER BY created_at DESC, kid COLLATE \"C\" DESC",
         )
         .fetch_all(&self.pool)
         .await?)
@@ -480,6 +480,7 @@ impl Store for PgStore {
         Self::insert_key_in(
             &mut tx,
             &KeyRecord {
+                signs_from: None,
                 retired_at: None,
                 ..key.clone()
             },
@@ -493,13 +494,23 @@ impl Store for PgStore {
         // The change-log lock, taken first, also makes rotations run one at
         // a time: each retires the key the one before it put in service.
         let mut tx = self.begin_logged().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-            .bind(key.created_at)
+        sqlx::query(crate::RETIRE_KEYS)
+            .bind(key.signs_from.unwrap_or(key.created_at))
             .execute(&mut *tx)
             .await?;
         Self::insert_key_in(&mut tx, key).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn database_time_ms(&self) -> StoreResult<i64> {
+        // The time now, not the transaction's start (`now()`), which a
+        // pooled connection's open transaction could hold back.
+        Ok(sqlx::query_scalar(
+            "SELECT CAST(ROUND(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     async fn follow_changes(&self, hint: Arc<Notify>) {

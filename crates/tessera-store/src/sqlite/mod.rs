@@ -176,13 +176,14 @@ impl Batches for SqliteBatches {
 impl SqliteStore {
     async fn insert_key_in(tx: &mut Transaction<'_, Sqlite>, key: &KeyRecord) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, retired_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING",
+            "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, signs_from, \
+             retired_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING",
         )
         .bind(&key.kid)
         .bind(&key.algorithm)
         .bind(&key.private_key)
         .bind(key.created_at)
+        .bind(key.signs_from)
         .bind(key.retired_at)
         .execute(&mut **tx)
         .await?;

@@ -429,8 +429,8 @@ impl Store for SqliteStore {
 
     async fn signing_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         Ok(sqlx::query_as(
-            "SELECT kid, algorithm, private_key, created_at, retired_at FROM signing_keys \
-             ORDER BY created_at DESC, kid DESC",
+            "SELECT kid, algorithm, private_key, created_at, signs_from, retired_at \
+             FROM signing_keys ORDER BY created_at DESC, kid DESC",
         )
         .fetch_all(&self.pool)
         .await?)
@@ -447,8 +447,8 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         // One statement decides: it holds SQLite's write lock while it looks.
         let inserted = sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, retired_at) \
-             SELECT ?, ?, ?, ?, NULL \
+            "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, signs_from, \
+             retired_at) SELECT ?, ?, ?, ?, NULL, NULL \
              WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL) \
              ON CONFLICT (kid) DO NOTHING",
         )
@@ -469,12 +469,22 @@ impl Store for SqliteStore {
 
     async fn rotate_signing_key(&self, key: &KeyRecord) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
-            .bind(key.created_at)
+        sqlx::query(crate::RETIRE_KEYS)
+            .bind(key.signs_from.unwrap_or(key.created_at))
             .execute(&mut *tx)
             .await?;
         Self::insert_key_in(&mut tx, key).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn database_time_ms(&self) -> StoreResult<i64> {
+        // SQLite has no clock of its own: this is the clock of the machine
+        // holding the file, which every process sharing it reads alike.
+        Ok(sqlx::query_scalar(
+            "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 }

@@ -411,6 +411,73 @@ pub async fn signing_keys_newest_first_and_rotation_retires(e: Engine) {
     );
 }
 
+/// A rotation to a key published ahead (signing from 100): the others
+/// retire at that moment, not at once; a rotation signing sooner (50, an
+/// emergency) retires the published key before it ever signs, and brings
+/// the others' retirement forward; a retirement already past stays.
+pub async fn a_key_published_ahead_retires_the_others_when_it_starts_signing(e: Engine) {
+    let (_db, s) = e.store().await;
+    let mut retired = key("retired", 1);
+    retired.retired_at = Some(5);
+    s.insert_signing_key(&retired).await.unwrap();
+    s.insert_signing_key(&key("first", 2)).await.unwrap();
+    let mut ahead = key("ahead", 10);
+    ahead.signs_from = Some(100);
+    s.rotate_signing_key(&ahead).await.unwrap();
+    let state = |keys: Vec<KeyRecord>| {
+        keys.into_iter()
+            .map(|k| (k.kid, k.signs_from, k.retired_at))
+            .collect::<Vec<_>>()
+    };
+    let row = |kid: &str, from: Option<i64>, retired: Option<i64>| (kid.to_owned(), from, retired);
+    assert_eq!(
+        state(s.signing_keys().await.unwrap()),
+        [
+            row("ahead", Some(100), None),
+            row("first", None, Some(100)),
+            row("retired", None, Some(5)),
+        ]
+    );
+    let mut now = key("now", 11);
+    now.signs_from = Some(50);
+    s.rotate_signing_key(&now).await.unwrap();
+    assert_eq!(
+        state(s.signing_keys().await.unwrap()),
+        [
+            row("now", Some(50), None),
+            row("ahead", Some(100), Some(50)),
+            row("first", None, Some(50)),
+            row("retired", None, Some(5)),
+        ]
+    );
+}
+
+/// The database's clock reads the time now, in milliseconds, on both
+/// engines (this machine runs the test and the database alike).
+pub async fn the_database_clock_is_the_time_now(e: Engine) {
+    let (_db, s) = e.store().await;
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let before = wall();
+    let database = s.database_time_ms().await.unwrap();
+    let after = wall();
+    assert!(
+        (before - 1_000..=after + 1_000).contains(&database),
+        "{before} {database} {after}"
+    );
+    // Milliseconds, not seconds rounded: two readings differ by a little.
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let later = s.database_time_ms().await.unwrap();
+    assert!(
+        (20..2_000).contains(&(later - database)),
+        "{database} {later}"
+    );
+}
+
 /// Pruning takes the log's oldest entries only, up to the first one young
 /// enough to keep, even where instances' clocks disagree: a reader then
 /// tells a pruned id from one rolled back (`oldest_change`).

@@ -57,6 +57,8 @@ const TESTS: &[(&str, TestFn)] = tests![
     cases::sessions_beyond_the_newest_oldest_first,
     cases::a_family_stays_revoked_until_the_latest_expiry,
     cases::signing_keys_newest_first_and_rotation_retires,
+    cases::a_key_published_ahead_retires_the_others_when_it_starts_signing,
+    cases::the_database_clock_is_the_time_now,
     cases::latest_change_survives_pruning,
     cases::pruning_the_change_log_takes_only_its_oldest_entries,
     import::imported_users_keep_their_ids_and_signups_follow,
@@ -381,6 +383,7 @@ pub fn key(kid: &str, created_at: i64) -> KeyRecord {
         algorithm: "HS256".into(),
         private_key: kid.as_bytes().to_vec(),
         created_at,
+        signs_from: None,
         retired_at: None,
     }
 }

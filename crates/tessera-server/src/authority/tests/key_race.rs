@@ -1,6 +1,7 @@
 //! Keys put in service by another process while this one starts or runs.
 
 use super::*;
+use crate::keyring::KeyStart;
 
 /// A store that lets another process rotate the keys right after the first
 /// read of them: the moment at which a start that read the change-log
@@ -94,7 +95,8 @@ impl Store for RotatesAfterKeyRead {
         let keys = self.inner.signing_keys().await?;
         if !self.rotated.swap(true, Ordering::AcqRel) {
             let alg = self.settings.algorithm;
-            keyring::rotate(&self.settings, &self.other, alg, NOW + 10)
+            let clock = FixedClock::new(NOW + 10);
+            keyring::rotate(&self.settings, &self.other, alg, &clock, KeyStart::Now)
                 .await
                 .unwrap();
         }
@@ -286,6 +288,9 @@ impl Store for RotatesAfterKeyRead {
     ) -> tessera_store::StoreResult<()> {
         self.inner.rotate_signing_key(key).await
     }
+    async fn database_time_ms(&self) -> tessera_store::StoreResult<i64> {
+        self.inner.database_time_ms().await
+    }
 }
 
 #[tokio::test]
@@ -296,7 +301,7 @@ async fn a_key_rotation_committed_while_the_keys_load_at_start_is_applied() {
     let old_kid = first
         .authority
         .key_ring()
-        .signing_key()
+        .signing_key(NOW)
         .unwrap()
         .kid()
         .to_owned();
@@ -314,11 +319,19 @@ async fn a_key_rotation_committed_while_the_keys_load_at_start_is_applied() {
         .await
         .unwrap();
     // It loaded the keys as they were before the rotation ...
-    assert_eq!(second.key_ring().signing_key().unwrap().kid(), old_kid);
+    assert_eq!(
+        second.key_ring().signing_key(NOW + 20).unwrap().kid(),
+        old_kid
+    );
     // ... and the change log brings the rotation.
     second.sync().await.unwrap();
     let newest = first.other.signing_keys().await.unwrap();
-    let new_kid = second.key_ring().signing_key().unwrap().kid().to_owned();
+    let new_kid = second
+        .key_ring()
+        .signing_key(NOW + 20)
+        .unwrap()
+        .kid()
+        .to_owned();
     assert_ne!(new_kid, old_kid);
     assert_eq!(
         Some(new_kid.as_str()),
@@ -343,7 +356,7 @@ async fn a_token_signed_with_a_key_another_process_just_put_in_service_is_accept
     .await
     .unwrap();
     w.authority
-        .rotate_keys(tessera_core::Algorithm::HS256)
+        .rotate_keys(tessera_core::Algorithm::HS256, KeyStart::AfterLead)
         .await
         .unwrap();
     let pair = w

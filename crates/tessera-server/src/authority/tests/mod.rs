@@ -2,6 +2,7 @@
 //! leave memory behind it. The keys' race at start is in `key_race.rs`.
 
 mod key_race;
+mod publish_ahead;
 
 use super::*;
 use tessera_core::clock::FixedClock;
