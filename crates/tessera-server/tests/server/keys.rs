@@ -26,8 +26,11 @@ async fn rotation_keeps_old_tokens_valid_until_they_expire_then_drops_the_old_ke
         vec![old_kid.clone()]
     );
 
-    let (code, out, err) = s.cli(&["keys", "rotate"], None).await;
+    // `--now`: the new key signs at once (an emergency), not after
+    // key_publish_lead.
+    let (code, out, err) = s.cli(&["keys", "rotate", "--now"], None).await;
     assert_eq!(code, 0, "{out} {err}");
+    assert!(out.starts_with("New signing key "), "{out}");
     // The running server picks the rotation up from the change log.
     s.caught_up().await;
 
@@ -90,7 +93,7 @@ async fn rotation_to_another_algorithm_signs_with_it_at_once() {
     let s = Server::start("").await;
     let (hs_access, _) = s.user("alice").await;
     let (code, _, err) = s
-        .cli(&["keys", "rotate", "--algorithm", "EdDSA"], None)
+        .cli(&["keys", "rotate", "--algorithm", "EdDSA", "--now"], None)
         .await;
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("configured algorithm is HS256"), "{err}");
@@ -125,7 +128,11 @@ async fn hmac_tokens_are_refused_at_once_after_a_switch_to_an_asymmetric_algorit
                 "jti": "f".repeat(32), "fid": "e".repeat(32), "user_id": 2, "sub": "2", "ver": 0}),
         &secret,
     );
-    let s = s.restart_with("algorithm = \"ES256\"").await;
+    // At once: without the lead a switching start would publish the new key
+    // first (see the next test).
+    let s = s
+        .restart_with("algorithm = \"ES256\"\nkey_publish_lead = \"0s\"")
+        .await;
     assert_refused(&s.me(&access).await, "invalid");
     for token in [&refresh, &forged] {
         assert_token_not_valid(
@@ -174,7 +181,11 @@ async fn keys_rotate_to_an_asymmetric_algorithm_retires_hmac_at_once_and_an_old_
     // The deployment switches on purpose: the server runs on, unrestarted,
     // with its HS256 settings.
     let (code, _, err) = s
-        .cli_with_env(&["keys", "rotate"], None, &[("TESSERA_ALGORITHM", "ES256")])
+        .cli_with_env(
+            &["keys", "rotate", "--now"],
+            None,
+            &[("TESSERA_ALGORITHM", "ES256")],
+        )
         .await;
     assert_eq!(code, 0, "{err}");
     s.caught_up().await;
@@ -218,6 +229,146 @@ async fn keys_rotate_to_an_asymmetric_algorithm_retires_hmac_at_once_and_an_old_
         .collect();
     assert_eq!(in_service, ["ES256"]);
     assert_eq!(s.me(&es).await.status, 200);
+}
+
+/// `tessera keys rotate` without `--now`: the new key is published at once
+/// (JWKS, discovery, `/readyz`, `keys list`) and signs once
+/// key_publish_lead (5 minutes by default) has passed, on the database's
+/// clock; the old key signs until then, and verifies on after.
+#[tokio::test]
+async fn a_rotated_key_is_published_at_once_and_signs_after_the_lead() {
+    use tessera_core::clock::{Clock, SystemClock};
+    let s = Server::start("algorithm = \"ES256\"").await;
+    let (_, refresh) = s.user("alice").await;
+    let old_kid = s.store().await.signing_keys().await.unwrap()[0].kid.clone();
+
+    let before = SystemClock.now();
+    let (code, out, err) = s
+        .cli(&["keys", "rotate", "--algorithm", "EdDSA"], None)
+        .await;
+    let after = SystemClock.now();
+    assert_eq!(code, 0, "{out} {err}");
+    s.caught_up().await;
+    let stored = s.store().await.signing_keys().await.unwrap();
+    let new = stored.iter().find(|k| k.algorithm == "EdDSA").unwrap();
+    let (new_kid, signs_from) = (new.kid.clone(), new.signs_from.unwrap());
+    // Five minutes after the rotation, on the database's clock (this
+    // machine's, for SQLite and the test's PostgreSQL alike).
+    assert!(
+        (before + 300..=after + 301).contains(&signs_from),
+        "{before} {signs_from} {after}"
+    );
+    let at = tessera_server::http::accounts::timestamp(signs_from);
+    assert_eq!(
+        out.trim(),
+        format!(
+            "New key {new_kid} (EdDSA) published; every instance signs with it from {at} \
+             (key_publish_lead = \"5m\"), the key in service until then."
+        )
+    );
+
+    // Published: in the JWKS, in discovery's algorithms.
+    let mut expected = vec![old_kid.clone(), new_kid.clone()];
+    expected.sort();
+    assert_eq!(kids(&s.get("/.well-known/jwks.json").await.body), expected);
+    let discovery = s.get("/.well-known/openid-configuration").await.body;
+    assert_eq!(
+        discovery["token_endpoint_auth_signing_alg_values_supported"],
+        json!(["ES256", "EdDSA"])
+    );
+    // `/readyz` says which key signs next, and from when on this instance's
+    // clock: the database's moment, as read here (the same clock here,
+    // give or take the rounding up to a whole second).
+    let ready = s.get("/readyz").await;
+    assert_eq!(ready.status, 200);
+    let here = ready.body["next_key"]["signs_from"].as_i64().unwrap();
+    assert!(
+        (signs_from..=signs_from + 1).contains(&here),
+        "{}",
+        ready.text
+    );
+    assert_eq!(
+        ready.body,
+        json!({
+            "status": "ready",
+            "applied_change": ready.body["applied_change"],
+            "next_key": {"kid": new_kid, "alg": "EdDSA", "signs_from": here},
+        })
+    );
+    // `keys list`: the one signing until then, the one published.
+    let (code, out, _) = s.cli(&["keys", "list"], None).await;
+    assert_eq!(code, 0);
+    let line = |kid: &str| out.lines().find(|l| l.starts_with(kid)).unwrap().to_owned();
+    assert!(
+        line(&new_kid).ends_with(&format!("published, signs from {at}")),
+        "{out}"
+    );
+    assert!(
+        line(&old_kid).ends_with(&format!("signing until {at}")),
+        "{out}"
+    );
+    // The old key signs meanwhile.
+    let r = s
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let access = r.body["access"].as_str().unwrap().to_owned();
+    assert_eq!(segment(&access, 0)["kid"], old_kid.as_str());
+
+    // Once the moment has passed (this server's clock moved past it, no
+    // change in between): the new key signs, the old one verifies on.
+    s.advance(Duration::from_secs((here - SystemClock.now()) as u64 + 1));
+    let r = s
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let access = r.body["access"].as_str().unwrap().to_owned();
+    assert_eq!(segment(&access, 0)["kid"], new_kid.as_str());
+    assert_eq!(segment(&access, 0)["alg"], "EdDSA");
+    assert_eq!(s.me(&access).await.status, 200);
+    let ready = s.get("/readyz").await;
+    assert!(ready.body.get("next_key").is_none(), "{}", ready.text);
+    assert_eq!(kids(&s.get("/.well-known/jwks.json").await.body), expected);
+}
+
+/// A start that switches from HMAC to published keys (an asymmetric
+/// `algorithm` after an HMAC one) publishes the new key ahead too: HMAC
+/// tokens work until it signs, and are refused from that moment on. (The
+/// moment is the database's, so this test waits for it: moving this
+/// server's clock would only put it ahead of the database's.)
+#[tokio::test]
+async fn a_switch_to_published_keys_at_start_publishes_ahead_and_refuses_hmac_once_it_signs() {
+    use tessera_core::clock::{Clock, SystemClock};
+    let s = Server::start("").await;
+    let (_, refresh) = s.user("alice").await;
+    let s = s
+        .restart_with("algorithm = \"ES256\"\nkey_publish_lead = \"2s\"")
+        .await;
+    let jwks = s.get("/.well-known/jwks.json").await.body;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1, "{jwks}");
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
+    let ready = s.get("/readyz").await.body;
+    assert_eq!(ready["next_key"]["alg"], "ES256", "{ready}");
+    let r = s
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        segment(r.body["access"].as_str().unwrap(), 0)["alg"],
+        "HS256"
+    );
+
+    let signs_from = ready["next_key"]["signs_from"].as_i64().unwrap();
+    let wait = (signs_from - SystemClock.now()).clamp(0, 3) as u64;
+    tokio::time::sleep(Duration::from_millis(wait * 1000 + 100)).await;
+    assert_token_not_valid(
+        &s.post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await,
+    );
+    let (es, _) = s.login("alice").await;
+    assert_eq!(segment(&es, 0)["alg"], "ES256");
+    assert_eq!(s.me(&es).await.status, 200);
+    assert!(s.get("/readyz").await.body.get("next_key").is_none());
 }
 
 #[tokio::test]

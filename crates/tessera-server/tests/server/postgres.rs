@@ -73,7 +73,7 @@ async fn serve_and_every_cli_command_work_on_postgresql() {
     assert_eq!(code, 0, "{err}");
     s.caught_up().await;
     assert_refused(&s.me(&access).await, "revoked");
-    let (code, out, err) = s.cli(&["keys", "rotate"], None).await;
+    let (code, out, err) = s.cli(&["keys", "rotate", "--now"], None).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("New signing key"), "{out}");
     let (code, out, _) = s.cli(&["keys", "list"], None).await;

@@ -218,10 +218,11 @@ async fn the_contract_holds(mut servers: Vec<Server>) {
     let mut b = Arc::into_inner(b_shared).expect("the racers are done");
     let a = Arc::into_inner(a).expect("the racers are done");
 
-    // A key rotation (the CLI, a third process) reaches both within a few
-    // seconds: both publish the new key and sign with it.
+    // A key rotation signing at once (the CLI, a third process) reaches
+    // both within a few seconds: both publish the new key and sign with it.
+    // (With key_publish_lead, see the test after this one.)
     let before = kids(&a.get("/.well-known/jwks.json").await.body);
-    let (code, out, err) = a.cli(&["keys", "rotate"], None).await;
+    let (code, out, err) = a.cli(&["keys", "rotate", "--now"], None).await;
     assert_eq!(code, 0, "{out}{err}");
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut new_kids = Vec::new();
@@ -254,6 +255,110 @@ async fn the_contract_holds(mut servers: Vec<Server>) {
     assert_token_not_valid(&refresh(&b, &token).await);
     b.assert_healthy().await;
     a.assert_healthy().await;
+}
+
+/// A key published ahead of signing (key_publish_lead, 4 s here): both
+/// instances publish it within a second, and both switch to it at its
+/// moment on the database's clock, each by itself (the rotation's one
+/// change reached them seconds before). Tokens minted on both, alternately,
+/// around the moment: none signed by the new key before it, none by the old
+/// key after it; each instance's first token of the new key is of that
+/// second or the next (a process rounds the moment up to its own next
+/// whole second, never down).
+async fn both_switch_at_the_moment(servers: Vec<Server>) {
+    let [a, b] = <[Server; 2]>::try_from(servers).unwrap_or_else(|_| panic!("two servers"));
+    a.create_user("dave", false).await;
+    let (old_access, _) = a.login("dave").await;
+    let old_kid = segment(&old_access, 0)["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned();
+    let (code, out, err) = a.cli(&["keys", "rotate"], None).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let stored = a.store().await.signing_keys().await.expect("keys");
+    let new = stored
+        .iter()
+        .find(|k| k.retired_at.is_none())
+        .expect("the new key");
+    let (new_kid, signs_from) = (new.kid.clone(), new.signs_from.expect("published ahead"));
+    assert!(
+        out.contains(&format!("New key {new_kid} (ES256) published")),
+        "{out}"
+    );
+    // Published on both well before it signs.
+    for s in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !kids(&s.get("/.well-known/jwks.json").await.body).contains(&new_kid) {
+            assert!(Instant::now() < deadline, "the new key was not published");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // One session on each, refreshed (its refresh token rotating) for each
+    // token: as many logins would end the oldest sessions past
+    // max_sessions_per_user.
+    let mut chains = [a.login("dave").await.1, b.login("dave").await.1];
+    let mut first_new: [Option<i64>; 2] = [None, None];
+    for _ in 0..100 {
+        for (i, s) in [&a, &b].into_iter().enumerate() {
+            let r = refresh(s, &chains[i]).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            chains[i] = r.body["refresh"].as_str().expect("refresh").to_owned();
+            let access = r.body["access"].as_str().expect("access").to_owned();
+            let kid = segment(&access, 0)["kid"].as_str().expect("kid").to_owned();
+            let iat = segment(&access, 1)["iat"].as_i64().expect("iat");
+            if kid == old_kid {
+                assert!(
+                    iat <= signs_from,
+                    "the old key signed at {iat}, after {signs_from}"
+                );
+                assert!(first_new[i].is_none(), "back to the old key at {iat}");
+            } else {
+                assert_eq!(kid, new_kid);
+                assert!(
+                    iat >= signs_from,
+                    "the new key signed at {iat}, before {signs_from}"
+                );
+                first_new[i].get_or_insert(iat);
+            }
+        }
+        if first_new.iter().all(Option::is_some) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for first in first_new {
+        let first = first.expect("switched to the new key");
+        assert!(
+            (signs_from..=signs_from + 1).contains(&first),
+            "{first} {signs_from}"
+        );
+    }
+    // The old key verifies on, on both.
+    for s in [&a, &b] {
+        let r = s.me(&old_access).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_sqlite_file_switch_to_a_published_key_at_one_moment() {
+    if on_postgres() {
+        return;
+    }
+    let settings = format!("{SETTINGS}key_publish_lead = \"4s\"\n");
+    let servers = Server::start_together(Database::Sqlite, &settings, 2).await;
+    both_switch_at_the_moment(servers.expect("SQLite is always there")).await;
+}
+
+#[tokio::test]
+async fn two_instances_on_postgresql_switch_to_a_published_key_at_one_moment() {
+    if on_postgres() {
+        return;
+    }
+    let settings = format!("{SETTINGS}key_publish_lead = \"4s\"\n");
+    if let Some(servers) = Server::start_together(Database::Postgres, &settings, 2).await {
+        both_switch_at_the_moment(servers).await;
+    }
 }
 
 #[tokio::test]
