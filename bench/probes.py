@@ -249,7 +249,9 @@ def probe_keys():
         signature = b64(hmac.new(secret, f"{header}.{body}".encode(), hashlib.sha256).digest())
         forged = f"{header}.{body}.{signature}"
         before = s.request("GET", "/api/admin/users", token=forged)[0]
-        s.cli("keys", "rotate", env={"TESSERA_ALGORITHM": "ES256"})
+        # --now: the switch itself, not key_publish_lead's 5 minutes of HMAC
+        # signing on while ES256 is published ahead.
+        s.cli("keys", "rotate", "--now", env={"TESSERA_ALGORITHM": "ES256"})
         time.sleep(1.5)
         after = s.request("GET", "/api/admin/users", token=forged)[0]
         code, _, err = s.cli("serve")

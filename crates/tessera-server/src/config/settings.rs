@@ -113,14 +113,15 @@ settings! {
 
     /// The signing algorithm. Tokens signed with any other algorithm are refused. With an
     /// asymmetric algorithm the public keys are published at `/.well-known/jwks.json`, so
-    /// other services verify without the secret. Once an asymmetric key is in service, by a
-    /// start with an asymmetric algorithm after an HMAC one or by `tessera keys rotate`,
-    /// every HMAC key retires at once on every instance, whatever its own settings say:
-    /// every HMAC token is refused. A start puts a key in service only for that switch (or on
-    /// an empty database); an instance whose setting differs from the key in service
-    /// otherwise refuses to start, so that one left with old settings cannot switch the
-    /// deployment back (`tessera keys rotate` switches it on purpose). Other commands use
-    /// the keys in service whatever their own settings say.
+    /// other services verify without the secret. Once an asymmetric key signs, put in
+    /// service by a start with an asymmetric algorithm after an HMAC one or by `tessera keys
+    /// rotate` (and published `key_publish_lead` before it signs), every HMAC key retires at
+    /// that moment on every instance, whatever its own settings say: every HMAC token is
+    /// refused. A start puts a key in service only for that switch (or on an empty
+    /// database); an instance whose setting differs from the keys in service (the one
+    /// signing, and one published to sign next) otherwise refuses to start, so that one left
+    /// with old settings cannot switch the deployment back (`tessera keys rotate` switches it
+    /// on purpose). Other commands use the keys in service whatever their own settings say.
     algorithm: Algorithm = Algorithm::HS256,
         kind: "string",
         accepted: "`HS256`, `HS384`, `HS512`, `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, \
