@@ -174,7 +174,7 @@ async fn a_sigkill_during_a_burst_of_rotations_loses_no_acknowledged_rotation() 
     const CHAINS: usize = 8;
     let mut s = Server::start_process(
         "rotate_refresh_tokens = true\nblacklist_after_rotation = true\nreuse_detection = false\n\
-         user_rate_limit = \"off\"\nlogin_rate_limit = \"off\"",
+         refresh_grace_period = \"0s\"\nuser_rate_limit = \"off\"\nlogin_rate_limit = \"off\"",
     )
     .await;
     s.create_user("alice", false).await;
