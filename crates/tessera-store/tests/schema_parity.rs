@@ -369,6 +369,7 @@ async fn both_engines_build_the_same_schema() {
             "email_tokens",
             "mail_requests",
             "outbox",
+            "refresh_successors",
             "refresh_tokens",
             "revoked_families",
             "sessions",
