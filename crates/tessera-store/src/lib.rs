@@ -22,6 +22,9 @@ mod sqlite_file;
 mod successors;
 
 pub use model::*;
+pub use postgres::tls::{
+    connect_options as pg_connect_options, explain_connect_error as explain_pg_connect_error,
+};
 pub use postgres::{AUDIT_LOG_LOCK, CHANGE_LOG_LOCK, PgStore};
 pub use sqlite::SqliteStore;
 
@@ -79,6 +82,12 @@ pub enum StoreError {
     /// `connect` takes only its own scheme).
     #[error("unsupported database_url `{0}`: expected sqlite://PATH or postgres://HOST/DATABASE")]
     UnsupportedUrl(String),
+    /// PostgreSQL over TLS cannot be used as the URL asks: a TLS parameter
+    /// that cannot be honoured, a CA file that cannot be read, a server
+    /// certificate that is not trusted, or a server without TLS (or with
+    /// TLS only, for a URL without it). Says what to change in the URL.
+    #[error("{0}")]
+    Tls(String),
     /// The database refused or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

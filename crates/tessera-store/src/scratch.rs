@@ -31,7 +31,7 @@ impl ScratchDatabase {
     /// owned by that role.
     pub async fn create(admin_url: &str) -> StoreResult<Self> {
         let name = format!("tessera_test_{}", random_hex());
-        let mut conn = PgConnection::connect(admin_url).await?;
+        let mut conn = connect(admin_url).await?;
         conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
             .await?;
         // Tests kill Tessera, never PostgreSQL: a commit is as final for
@@ -83,8 +83,17 @@ impl Drop for ScratchDatabase {
     }
 }
 
+/// A connection through `url`, its TLS parameters read as the store reads
+/// them (a test cluster may take only TLS connections).
+async fn connect(url: &str) -> StoreResult<PgConnection> {
+    let options = crate::postgres::tls::connect_options(url)?;
+    PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| crate::postgres::tls::explain_connect_error(e, &options))
+}
+
 async fn drop_database(admin_url: &str, name: &str) -> StoreResult<()> {
-    let mut conn = PgConnection::connect(admin_url).await?;
+    let mut conn = connect(admin_url).await?;
     conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
         .await?;
     conn.close().await?;

@@ -27,11 +27,11 @@ use crate::batch::{Batches, Write, Writer, apply_in_savepoints};
 use crate::{ChangeKind, KeyRecord, RefreshRecord, StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction};
-use std::str::FromStr;
 use std::time::Duration;
 
 mod notifications;
 mod store;
+pub(crate) mod tls;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -86,7 +86,9 @@ impl PgStore {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         }
-        let mut options = PgConnectOptions::from_str(url)?;
+        // TLS as the URL's sslmode and sslrootcert say, for the pool and the
+        // connection that listens for changes alike (both use `options`).
+        let mut options = tls::connect_options(url)?;
         let given = options.get_options().unwrap_or_default().to_owned();
         let keepalive: Vec<_> = KEEPALIVE
             .into_iter()
@@ -101,10 +103,11 @@ impl PgStore {
         // One connection first, on its own: the pool would retry a refused
         // connection until its timeout and then report only that it timed
         // out, where an operator needs "connection refused" or "role does
-        // not exist" at once.
+        // not exist" at once (and a TLS failure in the words of the URL).
         let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
             .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))??;
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?
+            .map_err(|e| tls::explain_connect_error(e, &options))?;
         first.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
