@@ -24,7 +24,8 @@ const MODE_KEYS: [&str; 2] = ["sslmode", "ssl-mode"];
 ///
 /// * `sslmode=require` with `sslrootcert=FILE` verifies that the server's
 ///   certificate is signed by that CA (libpq's `verify-ca`), where sqlx
-///   would verify nothing;
+///   would verify nothing (sqlx 0.8's `verify-ca` checks the host as well:
+///   stricter than libpq, never weaker);
 /// * `sslrootcert=system` trusts the Mozilla roots built into Tessera (the
 ///   system's roots in libpq), where sqlx would look for a file named
 ///   `system`, and, as in libpq, needs `sslmode=verify-full` (the default
@@ -168,10 +169,18 @@ fn certificate(reason: &rustls::CertificateError, host: &str, mode: &str) -> Str
              set sslrootcert=PATH in database_url to the file of the CA that signed it (managed \
              PostgreSQL publishes its CA bundle) ({reason})"
         ),
+        // sqlx 0.8 skips the host check of verify-ca only for an error
+        // variant rustls no longer returns (sqlx issue 3793, fixed in 0.9):
+        // verify-ca checks the host too, unlike libpq's.
         E::NotValidForName | E::NotValidForNameContext { .. } => format!(
             "the database server's certificate is not valid for {host}, the host in \
              database_url ({reason}): connect by a name the certificate carries (sslmode=\
-             {mode} checks it)"
+             {mode} checks it{})",
+            if mode == "verify-full" {
+                ""
+            } else {
+                "; Tessera checks the host under verify-ca too, unlike libpq"
+            }
         ),
         _ => format!("the database server's certificate was refused: {reason}"),
     }
