@@ -277,15 +277,19 @@ async fn open_database(url: &str, tx: mpsc::Sender<Item>) -> Result<(), String> 
             forward(rows, &tx, sqlite_fields).await;
         });
     } else if url.starts_with("postgres") {
-        // Times come as text in UTC, whatever the server's time zone.
-        let options = sqlx::postgres::PgConnectOptions::from_str(url)
+        // Times come as text in UTC, whatever the server's time zone. TLS
+        // as for `database_url` (sslmode, sslrootcert read as libpq does).
+        let options = tessera_store::pg_connect_options(url)
             .map_err(|e| format!("--django-db {shown}: {e}"))?
             .options([("timezone", "UTC")]);
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+            .map_err(|e| {
+                let e = tessera_store::explain_pg_connect_error(e, &options);
+                format!("cannot connect to {shown}: {e}")
+            })?;
         let time = |c: &str| format!("to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS {c}");
         let query = format!(
             "SELECT id::bigint AS id, username, password, email, is_staff, is_superuser, \

@@ -31,6 +31,7 @@ mod migrating_django;
 mod nginx;
 mod oauth;
 mod postgres;
+mod postgres_tls;
 mod pyjwt;
 mod refresh;
 mod security;
