@@ -26,11 +26,24 @@ settings! {
     /// -shm) is readable by its owner only, whatever the umask; an existing file other
     /// users can write stops the start, one they can read is started with a warning.
     /// With `postgres://USER[:PASSWORD]@HOST:PORT/DATABASE` the database must exist; its
-    /// tables are created and migrated at start, by one instance at a time.
+    /// tables are created and migrated at start, by one instance at a time. TLS to
+    /// PostgreSQL (which managed PostgreSQL requires) is chosen by the URL's `sslmode`, as
+    /// in libpq and psql: `?sslmode=verify-full&sslrootcert=/PATH/TO/CA.pem` encrypts and
+    /// checks that the server's certificate is signed by that CA (the bundle the provider
+    /// publishes) and names the URL's host; `sslrootcert=system` trusts the Mozilla roots
+    /// built into Tessera instead; `sslmode=verify-ca` is the same as `verify-full` (it checks
+    /// the host too, unlike libpq's: a defect of sqlx 0.8); `sslmode=require` encrypts
+    /// without checking whom it talks to (with `sslrootcert` it checks the certificate, as
+    /// libpq does); the default, `prefer`, encrypts when the server offers
+    /// TLS and checks nothing; `disable` never encrypts. `sslcert` and `sslkey` give a
+    /// client certificate. `channel_binding=require` is refused (not implemented). A
+    /// certificate that is not trusted, or a server that takes only TLS connections from a
+    /// URL without it, stops the start with one line naming the parameter to change.
     database_url: String = "sqlite://tessera.db".into(),
         kind: "URL",
         accepted: "`sqlite://PATH` (relative to the working directory), `sqlite:///ABSOLUTE/PATH`, \
-                   `postgres://USER@HOST:PORT/DATABASE`",
+                   `postgres://USER@HOST:PORT/DATABASE`, \
+                   `postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full&sslrootcert=CA.pem`",
         parse: "de::database_url", show: show::url;
 
     /// Connections to PostgreSQL this instance keeps at most (SQLite ignores it).
