@@ -13,6 +13,7 @@
 //! upsert that lets exactly one rotation of a token win works inside a batch
 //! as across batches, since the writes of one batch run one after another.
 
+use crate::engine::for_each_engine;
 use crate::{RefreshRecord, SealedSuccessor, SessionRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
@@ -60,83 +61,90 @@ pub(crate) trait Batches: Send + Sync + 'static {
     async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>>;
 }
 
-/// The body of [`Batches::apply_all`], the same SQL flow on both engines
-/// (their transaction types differ): in the transaction `$tx`, each write in
-/// a savepoint, rotations blacklisting through `$store::blacklist_in`.
-macro_rules! apply_in_savepoints {
-    ($tx:ident, $writes:expr, $store:ty, $sessions:path, $successors:path) => {{
-        use sqlx::Acquire;
-        use $sessions as sessions;
-        use $successors as successors;
-        let mut results = Vec::with_capacity($writes.len());
-        for write in $writes {
-            let mut savepoint = (&mut $tx).begin().await?;
-            let done = match write {
-                Write::Record(token) => match insert_refresh(&mut *savepoint, token).await {
-                    Ok(()) => sessions::touch(
-                        &mut *savepoint,
-                        &token.family_id,
-                        token.issued_at,
-                        token.expires_at,
-                    )
-                    .await
-                    .map(|()| true),
-                    Err(e) => Err(e),
-                },
-                Write::Begin { token, session } => {
-                    match sessions::insert(&mut *savepoint, session).await {
-                        Ok(()) => insert_refresh(&mut *savepoint, token).await.map(|()| true),
-                        Err(e) => Err(e),
-                    }
-                }
-                Write::Rotate {
-                    old,
-                    new,
-                    successor,
-                    now,
-                } => match <$store>::blacklist_in(&mut savepoint, old, *now).await {
-                    Ok(true) => {
-                        let kept = match insert_refresh(&mut *savepoint, new).await {
-                            Ok(()) => match successor {
-                                Some(successor) => {
-                                    successors::insert(&mut *savepoint, &old.jti, successor).await
-                                }
-                                None => Ok(()),
-                            },
-                            Err(e) => Err(e),
-                        };
-                        match kept {
-                            Ok(()) => sessions::touch(
+for_each_engine! {
+    /// The engine's way with a batch: one transaction (on PostgreSQL under
+    /// the change-log lock, taken once for the whole batch), each write in a
+    /// savepoint of its own, rotations blacklisting as
+    /// [`TokenStore::blacklist_refresh_token`](crate::TokenStore::blacklist_refresh_token) does.
+    #[async_trait]
+    impl Batches for sqlx::Pool<Db> {
+        async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
+            use sqlx::Acquire;
+            let mut tx = Engine::begin_logged(self).await?;
+            let mut results = Vec::with_capacity(writes.len());
+            for write in writes {
+                let mut savepoint = (&mut tx).begin().await?;
+                let done = match write {
+                    Write::Record(token) => {
+                        match Engine::insert_refresh(&mut *savepoint, token).await {
+                            Ok(()) => Engine::note_session_use(
                                 &mut *savepoint,
-                                &new.family_id,
-                                new.issued_at,
-                                new.expires_at,
+                                &token.family_id,
+                                token.issued_at,
+                                token.expires_at,
                             )
                             .await
                             .map(|()| true),
                             Err(e) => Err(e),
                         }
                     }
-                    other => other,
-                },
-                Write::Touch { family_id, at } => {
-                    sessions::touch(&mut *savepoint, family_id, *at, 0)
-                        .await
-                        .map(|()| true)
+                    Write::Begin { token, session } => {
+                        match Engine::insert_session(&mut *savepoint, session).await {
+                            Ok(()) => Engine::insert_refresh(&mut *savepoint, token)
+                                .await
+                                .map(|()| true),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Write::Rotate {
+                        old,
+                        new,
+                        successor,
+                        now,
+                    } => match Engine::blacklist_in(&mut savepoint, old, *now).await {
+                        Ok(true) => {
+                            let kept = match Engine::insert_refresh(&mut *savepoint, new).await {
+                                Ok(()) => match successor {
+                                    Some(successor) => {
+                                        Engine::keep_successor(&mut *savepoint, &old.jti, successor)
+                                            .await
+                                    }
+                                    None => Ok(()),
+                                },
+                                Err(e) => Err(e),
+                            };
+                            match kept {
+                                Ok(()) => Engine::note_session_use(
+                                    &mut *savepoint,
+                                    &new.family_id,
+                                    new.issued_at,
+                                    new.expires_at,
+                                )
+                                .await
+                                .map(|()| true),
+                                Err(e) => Err(e),
+                            }
+                        }
+                        other => other,
+                    },
+                    Write::Touch { family_id, at } => {
+                        Engine::note_session_use(&mut *savepoint, family_id, *at, 0)
+                            .await
+                            .map(|()| true)
+                    }
+                };
+                if done.is_ok() {
+                    savepoint.commit().await?;
+                } else {
+                    savepoint.rollback().await?;
                 }
-            };
-            if done.is_ok() {
-                savepoint.commit().await?;
-            } else {
-                savepoint.rollback().await?;
+                results.push(done);
             }
-            results.push(done);
+            tx.commit().await?;
+            Ok(results)
         }
-        $tx.commit().await?;
-        Ok(results)
-    }};
+    }
 }
-pub(crate) use apply_in_savepoints;
 
 /// The handle callers submit writes through; the writer task ends when the
 /// last handle (the last clone of the store) is dropped.
@@ -185,7 +193,7 @@ impl Writer {
         let _ = self.jobs.try_send(Job { write, done });
     }
 
-    /// [`Store::rotate_refresh_token`](crate::Store::rotate_refresh_token),
+    /// [`TokenStore::rotate_refresh_token`](crate::TokenStore::rotate_refresh_token),
     /// answered once its batch has committed.
     pub(crate) async fn rotate(
         &self,

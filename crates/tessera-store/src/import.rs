@@ -1,5 +1,7 @@
-//! Creating imported users with the ids they had (`Store::import_users`),
-//! for both engines: the same steps, in each engine's SQL.
+//! Creating imported users with the ids they had
+//! ([`UserStore::import_users`](crate::UserStore::import_users)): the same
+//! steps on both engines, which differ only in how a row without an id
+//! gets one and in what runs first (see `Dialect::before_import` in `engine`).
 //!
 //! A batch costs three statements however many users it holds: one reads
 //! the users whose id or username the batch uses, one inserts the others
@@ -11,8 +13,9 @@
 //! reload what they hold in memory, and no process holds a user that did
 //! not exist (a lookup that misses asks the database).
 
+use crate::engine::for_each_engine;
 use crate::{ImportOutcome, ImportedUser, StoreResult};
-use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Transaction};
 use std::collections::HashMap;
 
 /// Rows per insert statement: 9 parameters each stays far below either
@@ -61,84 +64,18 @@ fn classify(
     }
 }
 
-/// The steps of one batch in `$tx`, for the engine `$db`; `$id` pushes a
-/// row's id into the insert (`$row` is the separated builder, `$user` the row).
-macro_rules! import_batch {
-    ($tx:ident, $db:ty, $users:expr, |$row:ident, $user:ident| $id:expr) => {{
-        let users: &[ImportedUser] = $users;
-        let mut existing = Existing::default();
-        existing.add(lookup!($tx, $db, users.iter()));
-        let mut outcomes: Vec<Option<ImportOutcome>> =
-            users.iter().map(|u| existing.outcome(u)).collect();
-        let fresh: Vec<&ImportedUser> = users
-            .iter()
-            .zip(&outcomes)
-            .filter_map(|(u, o)| o.is_none().then_some(u))
-            .collect();
-        let mut inserted: HashMap<String, i64> = HashMap::new();
-        for chunk in fresh.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<$db>::new(
-                "INSERT INTO users (id, username, email, password_hash, is_staff, \
-                 is_superuser, is_active, date_joined, last_login) ",
-            );
-            insert.push_values(chunk, |mut $row, $user| {
-                $id;
-                $row.push_bind(&$user.username)
-                    .push_bind(&$user.email)
-                    .push_bind(&$user.password_hash)
-                    .push_bind($user.is_staff)
-                    .push_bind($user.is_superuser)
-                    .push_bind($user.is_active)
-                    .push_bind($user.date_joined)
-                    .push_bind($user.last_login);
-            });
-            insert.push(" ON CONFLICT DO NOTHING RETURNING id, username");
-            let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *$tx).await?;
-            inserted.extend(rows.into_iter().map(|(id, name)| (name, id)));
-        }
-        // Each inserted row is claimed by the first row it can be (same
-        // name, and same id when the row has one); the rest were kept out
-        // by a row before them or a concurrent write: read who is there.
-        let mut kept_out = Vec::new();
-        for (user, outcome) in users.iter().zip(outcomes.iter_mut()) {
-            if outcome.is_some() {
-                continue;
-            }
-            match inserted.get(&user.username) {
-                Some(&id) if user.id.is_none_or(|wanted| wanted == id) => {
-                    inserted.remove(&user.username);
-                    *outcome = Some(ImportOutcome::Imported { id });
-                }
-                _ => kept_out.push(user),
-            }
-        }
-        if !kept_out.is_empty() {
-            existing.add(lookup!($tx, $db, kept_out.iter().copied()));
-        }
-        for (user, outcome) in users.iter().zip(outcomes.iter_mut()) {
-            if outcome.is_none() {
-                *outcome = Some(
-                    existing
-                        .outcome(user)
-                        .unwrap_or(ImportOutcome::UsernameTaken {
-                            id: user.id.unwrap_or_default(),
-                        }),
-                );
-            }
-        }
-        outcomes.into_iter().flatten().collect::<Vec<_>>()
-    }};
-}
-
-/// The (id, username) of every user whose id or username one of `$users`
-/// has, in `$tx`.
-macro_rules! lookup {
-    ($tx:ident, $db:ty, $users:expr) => {{
+for_each_engine! {
+    /// The (id, username) of every user whose id or username one of `users`
+    /// has, in `tx`.
+    async fn lookup<'u>(
+        tx: &mut Transaction<'_, Db>,
+        users: impl Iterator<Item = &'u ImportedUser>,
+    ) -> StoreResult<Vec<(i64, String)>> {
         let mut query =
-            QueryBuilder::<$db>::new("SELECT id, username FROM users WHERE username IN (");
+            QueryBuilder::<Db>::new("SELECT id, username FROM users WHERE username IN (");
         let mut names = query.separated(", ");
         let mut ids = Vec::new();
-        for user in $users {
+        for user in users {
             names.push_bind(&user.username);
             ids.extend(user.id);
         }
@@ -151,68 +88,90 @@ macro_rules! lookup {
             }
             query.push(")");
         }
-        let rows: Vec<(i64, String)> = query.build_query_as().fetch_all(&mut *$tx).await?;
-        rows
-    }};
-}
+        Ok(query.build_query_as().fetch_all(&mut **tx).await?)
+    }
 
-/// [`crate::Store::import_users`] on SQLite. Its AUTOINCREMENT sequence
-/// follows the highest id inserted by itself.
-pub(crate) async fn sqlite(
-    mut tx: Transaction<'_, Sqlite>,
-    users: &[ImportedUser],
-    commit: bool,
-) -> StoreResult<Vec<ImportOutcome>> {
-    if users.is_empty() {
-        return Ok(Vec::new());
+    impl Engine {
+        /// [`crate::UserStore::import_users`] in `tx`, committed if
+        /// `commit`, else rolled back.
+        pub(crate) async fn import(
+            mut tx: Transaction<'_, Db>,
+            users: &[ImportedUser],
+            commit: bool,
+        ) -> StoreResult<Vec<ImportOutcome>> {
+            if users.is_empty() {
+                return Ok(Vec::new());
+            }
+            let highest = users.iter().filter_map(|u| u.id).max();
+            Db::before_import(&mut tx, highest, commit).await?;
+            let mut existing = Existing::default();
+            existing.add(lookup(&mut tx, users.iter()).await?);
+            let mut outcomes: Vec<Option<ImportOutcome>> =
+                users.iter().map(|u| existing.outcome(u)).collect();
+            let fresh: Vec<&ImportedUser> = users
+                .iter()
+                .zip(&outcomes)
+                .filter_map(|(u, o)| o.is_none().then_some(u))
+                .collect();
+            let mut inserted: HashMap<String, i64> = HashMap::new();
+            // A row without an id takes the next one.
+            let next_id = format!(", {})", Db::NEXT_USER_ID);
+            for chunk in fresh.chunks(ROWS_PER_INSERT) {
+                let mut insert = QueryBuilder::<Db>::new(
+                    "INSERT INTO users (id, username, email, password_hash, is_staff, \
+                     is_superuser, is_active, date_joined, last_login) ",
+                );
+                insert.push_values(chunk, |mut row, user| {
+                    row.push("COALESCE(")
+                        .push_bind_unseparated(user.id)
+                        .push_unseparated(&next_id)
+                        .push_bind(&user.username)
+                        .push_bind(&user.email)
+                        .push_bind(&user.password_hash)
+                        .push_bind(user.is_staff)
+                        .push_bind(user.is_superuser)
+                        .push_bind(user.is_active)
+                        .push_bind(user.date_joined)
+                        .push_bind(user.last_login);
+                });
+                insert.push(" ON CONFLICT DO NOTHING RETURNING id, username");
+                let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+                inserted.extend(rows.into_iter().map(|(id, name)| (name, id)));
+            }
+            // Each inserted row is claimed by the first row it can be (same
+            // name, and same id when the row has one); the rest were kept out
+            // by a row before them or a concurrent write: read who is there.
+            let mut kept_out = Vec::new();
+            for (user, outcome) in users.iter().zip(outcomes.iter_mut()) {
+                if outcome.is_some() {
+                    continue;
+                }
+                match inserted.get(&user.username) {
+                    Some(&id) if user.id.is_none_or(|wanted| wanted == id) => {
+                        inserted.remove(&user.username);
+                        *outcome = Some(ImportOutcome::Imported { id });
+                    }
+                    _ => kept_out.push(user),
+                }
+            }
+            if !kept_out.is_empty() {
+                existing.add(lookup(&mut tx, kept_out.iter().copied()).await?);
+            }
+            for (user, outcome) in users.iter().zip(outcomes.iter_mut()) {
+                if outcome.is_none() {
+                    *outcome = Some(existing.outcome(user).unwrap_or(ImportOutcome::UsernameTaken {
+                        id: user.id.unwrap_or_default(),
+                    }));
+                }
+            }
+            if commit {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok(outcomes.into_iter().flatten().collect())
+        }
     }
-    // SQLite lets several transactions read at once but only one write; one
-    // that read first and writes later may find another has written since
-    // and fail. Taking the write lock first (a write that changes nothing)
-    // makes concurrent writers wait their turn instead.
-    sqlx::query("UPDATE users SET id = id WHERE 0")
-        .execute(&mut *tx)
-        .await?;
-    let outcomes = import_batch!(tx, Sqlite, users, |row, user| row.push_bind(user.id));
-    finish(tx, commit).await?;
-    Ok(outcomes)
-}
-
-/// [`crate::Store::import_users`] on PostgreSQL. The id sequence is raised
-/// past the batch's highest id first (not transactional, so only when
-/// committing): a signup meanwhile takes an id after the imported ones
-/// instead of one the import is about to use.
-pub(crate) async fn postgres(
-    mut tx: Transaction<'_, Postgres>,
-    users: &[ImportedUser],
-    commit: bool,
-) -> StoreResult<Vec<ImportOutcome>> {
-    if users.is_empty() {
-        return Ok(Vec::new());
-    }
-    let highest = users.iter().filter_map(|u| u.id).max();
-    if let (Some(highest), true) = (highest, commit) {
-        sqlx::query("SELECT setval('users_id_seq', GREATEST($1, last_value)) FROM users_id_seq")
-            .bind(highest)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let outcomes = import_batch!(tx, Postgres, users, |row, user| {
-        row.push("COALESCE(")
-            .push_bind_unseparated(user.id)
-            .push_unseparated(", nextval('users_id_seq'))")
-    });
-    finish(tx, commit).await?;
-    Ok(outcomes)
-}
-
-async fn finish<DB: sqlx::Database>(tx: Transaction<'_, DB>, commit: bool) -> StoreResult<()> {
-    if commit {
-        tx.commit().await?;
-    } else {
-        tx.rollback().await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

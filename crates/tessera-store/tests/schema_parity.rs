@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 use tessera_store::scratch::ScratchDatabase;
-use tessera_store::{PgStore, SqliteStore, Store};
+use tessera_store::{Maintenance, PgStore, SqliteStore};
 
 const POSTGRES_URL_VAR: &str = "TESSERA_TEST_POSTGRES_URL";
 

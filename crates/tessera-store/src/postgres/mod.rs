@@ -1,8 +1,9 @@
 //! The PostgreSQL implementation of [`Store`](crate::Store): the same schema
 //! and the same semantics as [`SqliteStore`](crate::SqliteStore), method by
-//! method.
+//! method (each written once for both engines, in its concern's module).
+//! Connecting, migrating and listening for changes are here.
 //!
-//! Two things differ underneath and are handled here:
+//! Two things differ underneath (see `engine::Dialect`):
 //!
 //! * **The change log.** PostgreSQL hands out sequence values before commit,
 //!   so without care a change could commit after one with a higher id, and a
@@ -23,14 +24,13 @@
 //! Durability is the server's: with PostgreSQL's defaults (`fsync`,
 //! `synchronous_commit = on`) a commit is on disk when it returns.
 
-use crate::batch::{Batches, Write, Writer, apply_in_savepoints};
-use crate::{ChangeKind, KeyRecord, RefreshRecord, StoreError, StoreResult};
+use crate::batch::Writer;
+use crate::{StoreError, StoreResult};
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Connection, Postgres, Transaction};
 use std::time::Duration;
 
 mod notifications;
-mod store;
 pub(crate) mod tls;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -69,11 +69,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A Tessera store in a PostgreSQL database, through a pool of connections.
 #[derive(Debug, Clone)]
 pub struct PgStore {
+    /// The pool of connections.
     pub(crate) pool: PgPool,
     /// How the pool connects, for the connection that listens for changes.
     options: PgConnectOptions,
     /// Refresh-token writes, committed in batches (see `batch`).
-    writer: Writer,
+    pub(crate) writer: Writer,
 }
 
 impl PgStore {
@@ -81,7 +82,7 @@ impl PgStore {
     /// URL with a pool of at most `max_connections` (at least 1) connections,
     /// opening one now so that a wrong URL or an unreachable server fails
     /// here. Any other scheme is [`StoreError::UnsupportedUrl`]. The database
-    /// must exist; [`Store::migrate`](crate::Store::migrate) creates the tables.
+    /// must exist; [`Maintenance::migrate`](crate::Maintenance::migrate) creates the tables.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
@@ -115,7 +116,7 @@ impl PgStore {
             .after_release(|conn, _| Box::pin(async { Ok(crate::pool::reusable(conn).await) }))
             .connect_with(options.clone())
             .await?;
-        let writer = Writer::start(PgBatches(pool.clone()));
+        let writer = Writer::start(pool.clone());
         Ok(Self {
             pool,
             options,
@@ -123,144 +124,19 @@ impl PgStore {
         })
     }
 
-    /// Begins a transaction that will append to the change log: its first
-    /// statement takes the change-log lock, held until it commits or rolls
-    /// back.
-    pub(crate) async fn begin_logged(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        begin_logged(&self.pool).await
-    }
-
-    /// Appends a change; `tx` must come from [`Self::begin_logged`].
-    pub(crate) async fn log_change(
-        tx: &mut Transaction<'_, Postgres>,
-        kind: ChangeKind,
-        subject: &str,
-        expires_at: Option<i64>,
-        now: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO changes (kind, subject, expires_at, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(kind.as_str())
-        .bind(subject)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    /// Blacklists one token in `tx`; true when it was not blacklisted before.
-    /// One statement, so that among concurrent callers exactly one sees true:
-    /// the upsert locks the row and checks `blacklisted_at IS NULL` on its
-    /// newest version.
-    async fn blacklist_in(
-        tx: &mut Transaction<'_, Postgres>,
-        token: &RefreshRecord,
-        now: i64,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at, blacklisted_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (jti) DO UPDATE SET blacklisted_at = EXCLUDED.blacklisted_at \
-             WHERE refresh_tokens.blacklisted_at IS NULL",
-        )
-        .bind(&token.jti)
-        .bind(token.user_id)
-        .bind(&token.family_id)
-        .bind(token.issued_at)
-        .bind(token.expires_at)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+    /// Brings the schema up to date: [`Maintenance::migrate`](crate::Maintenance::migrate).
+    pub(crate) async fn run_migrations(&self) -> StoreResult<()> {
+        // sqlx holds a session advisory lock (keyed by the database name)
+        // while migrating, so concurrent migrations of one database queue.
+        // A failed run may leave that lock held by the session: close the
+        // connection instead of returning it to the pool.
+        let mut conn = self.pool.acquire().await?;
+        match MIGRATOR.run_direct(&mut *conn).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = conn.close().await;
+                Err(StoreError::Migration(e))
+            }
         }
-        Self::log_change(tx, ChangeKind::Jti, &token.jti, Some(token.expires_at), now).await?;
-        Ok(true)
     }
-
-    async fn insert_key_in(tx: &mut Transaction<'_, Postgres>, key: &KeyRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, signs_from, \
-             retired_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kid) DO NOTHING",
-        )
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(&key.private_key)
-        .bind(key.created_at)
-        .bind(key.signs_from)
-        .bind(key.retired_at)
-        .execute(&mut **tx)
-        .await?;
-        Self::log_change(tx, ChangeKind::Keys, &key.kid, None, key.created_at).await?;
-        Ok(())
-    }
-}
-
-/// [`PgStore::begin_logged`] on `pool`.
-async fn begin_logged(pool: &PgPool) -> StoreResult<Transaction<'static, Postgres>> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CHANGE_LOG_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
-}
-
-/// PostgreSQL's way with a batch of refresh-token writes: one transaction
-/// under the change-log lock (taken once for the whole batch).
-struct PgBatches(PgPool);
-
-#[async_trait::async_trait]
-impl Batches for PgBatches {
-    async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
-        let mut tx = begin_logged(&self.0).await?;
-        apply_in_savepoints!(
-            tx,
-            writes,
-            PgStore,
-            crate::sessions::postgres,
-            crate::successors::postgres
-        )
-    }
-}
-
-/// Records an issued refresh token, on the pool or inside a transaction.
-async fn insert_refresh<'e, E>(executor: E, token: &RefreshRecord) -> StoreResult<()>
-where
-    E: sqlx::Executor<'e, Database = Postgres>,
-{
-    sqlx::query(
-        "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&token.jti)
-    .bind(token.user_id)
-    .bind(&token.family_id)
-    .bind(token.issued_at)
-    .bind(token.expires_at)
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-/// SQLSTATE 2200H: `nextval` past the sequence's largest value.
-fn is_sequence_exhausted(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|code| code == "2200H"))
-}
-
-/// SQLite reads a negative LIMIT as "no limit"; PostgreSQL refuses it, and
-/// reads NULL so.
-fn limit(n: i64) -> Option<i64> {
-    (n >= 0).then_some(n)
-}
-
-/// SQLite reads a negative OFFSET as 0; PostgreSQL refuses it.
-fn offset(n: i64) -> i64 {
-    n.max(0)
 }

@@ -24,7 +24,7 @@ impl PgStore {
     /// Listens until the process ends, on a connection of its own (the pool's
     /// connections come and go; a listening one must stay), making it again
     /// whenever it is lost.
-    pub(super) async fn listen_for_changes(&self, hint: Arc<Notify>) {
+    pub(crate) async fn listen_for_changes(&self, hint: Arc<Notify>) {
         let mut backoff = BACKOFF_MIN;
         loop {
             let Err(e) = self.listen(&hint, &mut backoff).await;

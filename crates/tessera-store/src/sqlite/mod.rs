@@ -1,31 +1,32 @@
 //! The SQLite implementation of [`Store`]: WAL, foreign keys on, full fsync
 //! on commit (an acknowledged write survives a crash of the machine, not only
-//! of the process). The methods of [`Store`] are in `store.rs`.
+//! of the process). Opening the file and migrating it are here; the
+//! methods of [`Store`](crate::Store) are written once for both engines, in
+//! each concern's module.
 
-mod store;
-
-use crate::batch::{Batches, Write, Writer, apply_in_savepoints};
+use crate::batch::Writer;
 use crate::sqlite_file;
-use crate::{ChangeKind, KeyRecord, RefreshRecord, StoreError, StoreResult};
-use async_trait::async_trait;
+use crate::{StoreError, StoreResult};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A Tessera store in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// The connections to the file.
     pub(crate) pool: SqlitePool,
     /// The file, for messages.
     path: PathBuf,
     /// Refresh-token writes, committed in batches (see `batch`).
-    writer: Writer,
+    pub(crate) writer: Writer,
 }
 
 impl SqliteStore {
@@ -69,125 +70,43 @@ impl SqliteStore {
                 Err(e) => return Err(sqlite_file::explain(&path, e)),
             }
         };
-        let writer = Writer::start(SqliteBatches(pool.clone()));
+        let writer = Writer::start(pool.clone());
         Ok(Self { pool, path, writer })
     }
 
-    pub(crate) async fn log_change(
-        tx: &mut Transaction<'_, Sqlite>,
-        kind: ChangeKind,
-        subject: &str,
-        expires_at: Option<i64>,
-        now: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO changes (kind, subject, expires_at, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(kind.as_str())
-        .bind(subject)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    /// Blacklists one token in `tx`; true when it was not blacklisted before.
-    /// One statement, so that among concurrent callers exactly one sees true.
-    async fn blacklist_in(
-        tx: &mut Transaction<'_, Sqlite>,
-        token: &RefreshRecord,
-        now: i64,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at, blacklisted_at) \
-             VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (jti) DO UPDATE SET blacklisted_at = excluded.blacklisted_at \
-             WHERE refresh_tokens.blacklisted_at IS NULL",
-        )
-        .bind(&token.jti)
-        .bind(token.user_id)
-        .bind(&token.family_id)
-        .bind(token.issued_at)
-        .bind(token.expires_at)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+    /// Brings the schema up to date: [`Maintenance::migrate`](crate::Maintenance::migrate).
+    pub(crate) async fn run_migrations(&self) -> StoreResult<()> {
+        // sqlx takes no lock while migrating SQLite: of several processes
+        // starting on a fresh file at once, one may try to create a table
+        // another has just created. Its migration rolled back whole; run
+        // again, it finds the migrations applied (or applies what is left).
+        use sqlx::migrate::MigrateError;
+        let mut attempt = 0;
+        loop {
+            match MIGRATOR.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(MigrateError::Execute(_) | MigrateError::ExecuteMigration(..))
+                    if attempt < 5 =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                Err(MigrateError::Execute(e)) => return Err(sqlite_file::explain(&self.path, e)),
+                Err(other) => return Err(StoreError::Migration(other)),
+            }
         }
-        Self::log_change(tx, ChangeKind::Jti, &token.jti, Some(token.expires_at), now).await?;
-        Ok(true)
     }
-}
 
-/// Records an issued refresh token, on the pool or inside a transaction.
-async fn insert_refresh<'e, E>(executor: E, token: &RefreshRecord) -> StoreResult<()>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    sqlx::query(
-        "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at) \
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&token.jti)
-    .bind(token.user_id)
-    .bind(&token.family_id)
-    .bind(token.issued_at)
-    .bind(token.expires_at)
-    .execute(executor)
-    .await?;
-    Ok(())
+    /// [`ChangeLog::follow_changes`](crate::ChangeLog::follow_changes):
+    /// SQLite cannot announce changes, so `hint` is never woken.
+    pub(crate) async fn listen_for_changes(&self, hint: Arc<Notify>) {
+        let _ = hint;
+        std::future::pending::<()>().await;
+    }
 }
 
 /// SQLITE_BUSY or SQLITE_LOCKED, in any extended form.
 fn is_busy(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db)
         if db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6)))
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-/// SQLITE_FULL (13): the disk is full, or an AUTOINCREMENT table has used
-/// its largest id.
-fn is_full(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|code| code == "13"))
-}
-
-/// SQLite's way with a batch of refresh-token writes.
-struct SqliteBatches(SqlitePool);
-
-#[async_trait]
-impl Batches for SqliteBatches {
-    async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
-        let mut tx = self.0.begin().await?;
-        apply_in_savepoints!(
-            tx,
-            writes,
-            SqliteStore,
-            crate::sessions::sqlite,
-            crate::successors::sqlite
-        )
-    }
-}
-
-impl SqliteStore {
-    async fn insert_key_in(tx: &mut Transaction<'_, Sqlite>, key: &KeyRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, signs_from, \
-             retired_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING",
-        )
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(&key.private_key)
-        .bind(key.created_at)
-        .bind(key.signs_from)
-        .bind(key.retired_at)
-        .execute(&mut **tx)
-        .await?;
-        Self::log_change(tx, ChangeKind::Keys, &key.kid, None, key.created_at).await?;
-        Ok(())
-    }
 }

@@ -90,24 +90,20 @@ impl tessera_store::LinkStore for RotatesAfterKeyRead {
 }
 
 #[async_trait::async_trait]
-impl Store for RotatesAfterKeyRead {
-    async fn signing_keys(&self) -> tessera_store::StoreResult<Vec<tessera_store::KeyRecord>> {
-        let keys = self.inner.signing_keys().await?;
-        if !self.rotated.swap(true, Ordering::AcqRel) {
-            let alg = self.settings.algorithm;
-            let clock = FixedClock::new(NOW + 10);
-            keyring::rotate(&self.settings, &self.other, alg, &clock, KeyStart::Now)
-                .await
-                .unwrap();
-        }
-        Ok(keys)
-    }
+impl tessera_store::Maintenance for RotatesAfterKeyRead {
     async fn migrate(&self) -> tessera_store::StoreResult<()> {
         self.inner.migrate().await
     }
     async fn ping(&self) -> tessera_store::StoreResult<()> {
         self.inner.ping().await
     }
+    async fn prune(&self, now: i64, changes_before: i64) -> tessera_store::StoreResult<u64> {
+        self.inner.prune(now, changes_before).await
+    }
+}
+
+#[async_trait::async_trait]
+impl tessera_store::UserStore for RotatesAfterKeyRead {
     async fn create_user(&self, user: NewUser) -> tessera_store::StoreResult<UserRecord> {
         self.inner.create_user(user).await
     }
@@ -138,6 +134,25 @@ impl Store for RotatesAfterKeyRead {
     ) -> tessera_store::StoreResult<Option<UserRecord>> {
         self.inner.record_login(id, at, rehash).await
     }
+    async fn import_users(
+        &self,
+        users: &[tessera_store::ImportedUser],
+        commit: bool,
+    ) -> tessera_store::StoreResult<Vec<tessera_store::ImportOutcome>> {
+        self.inner.import_users(users, commit).await
+    }
+    async fn update_user(
+        &self,
+        id: i64,
+        update: UserUpdate,
+        now: i64,
+    ) -> tessera_store::StoreResult<Option<UserRecord>> {
+        self.inner.update_user(id, update, now).await
+    }
+}
+
+#[async_trait::async_trait]
+impl tessera_store::TokenStore for RotatesAfterKeyRead {
     async fn begin_session(
         &self,
         token: &RefreshRecord,
@@ -154,46 +169,6 @@ impl Store for RotatesAfterKeyRead {
         now: i64,
     ) -> tessera_store::StoreResult<Vec<tessera_store::SessionRecord>> {
         self.inner.live_sessions(user_id, now).await
-    }
-    async fn append_audit(
-        &self,
-        events: &[tessera_store::AuditEvent],
-    ) -> tessera_store::StoreResult<()> {
-        self.inner.append_audit(events).await
-    }
-    async fn audit_page(
-        &self,
-        filter: &tessera_store::AuditFilter,
-        offset: i64,
-        limit: i64,
-    ) -> tessera_store::StoreResult<(i64, Vec<tessera_store::AuditRecord>)> {
-        self.inner.audit_page(filter, offset, limit).await
-    }
-    async fn audit_after(
-        &self,
-        filter: &tessera_store::AuditFilter,
-        after: i64,
-        limit: i64,
-    ) -> tessera_store::StoreResult<Vec<tessera_store::AuditRecord>> {
-        self.inner.audit_after(filter, after, limit).await
-    }
-    async fn prune_audit(&self, before: i64) -> tessera_store::StoreResult<u64> {
-        self.inner.prune_audit(before).await
-    }
-    async fn import_users(
-        &self,
-        users: &[tessera_store::ImportedUser],
-        commit: bool,
-    ) -> tessera_store::StoreResult<Vec<tessera_store::ImportOutcome>> {
-        self.inner.import_users(users, commit).await
-    }
-    async fn update_user(
-        &self,
-        id: i64,
-        update: UserUpdate,
-        now: i64,
-    ) -> tessera_store::StoreResult<Option<UserRecord>> {
-        self.inner.update_user(id, update, now).await
     }
     async fn record_refresh_token(&self, token: &RefreshRecord) -> tessera_store::StoreResult<()> {
         self.inner.record_refresh_token(token).await
@@ -240,12 +215,6 @@ impl Store for RotatesAfterKeyRead {
     ) -> tessera_store::StoreResult<tessera_store::RefreshStanding> {
         self.inner.refresh_standing(jti, family_id).await
     }
-    async fn put_first_signing_key(
-        &self,
-        key: &tessera_store::KeyRecord,
-    ) -> tessera_store::StoreResult<bool> {
-        self.inner.put_first_signing_key(key).await
-    }
     async fn sessions_beyond(
         &self,
         user_id: i64,
@@ -260,21 +229,26 @@ impl Store for RotatesAfterKeyRead {
     ) -> tessera_store::StoreResult<tessera_store::Revocations> {
         self.inner.revocations(now).await
     }
-    async fn latest_change(&self) -> tessera_store::StoreResult<i64> {
-        self.inner.latest_change().await
+}
+
+#[async_trait::async_trait]
+impl tessera_store::KeyStore for RotatesAfterKeyRead {
+    async fn signing_keys(&self) -> tessera_store::StoreResult<Vec<tessera_store::KeyRecord>> {
+        let keys = self.inner.signing_keys().await?;
+        if !self.rotated.swap(true, Ordering::AcqRel) {
+            let alg = self.settings.algorithm;
+            let clock = FixedClock::new(NOW + 10);
+            keyring::rotate(&self.settings, &self.other, alg, &clock, KeyStart::Now)
+                .await
+                .unwrap();
+        }
+        Ok(keys)
     }
-    async fn oldest_change(&self) -> tessera_store::StoreResult<Option<i64>> {
-        self.inner.oldest_change().await
-    }
-    async fn changes_since(
+    async fn put_first_signing_key(
         &self,
-        after: i64,
-        limit: i64,
-    ) -> tessera_store::StoreResult<Vec<tessera_store::Change>> {
-        self.inner.changes_since(after, limit).await
-    }
-    async fn prune(&self, now: i64, changes_before: i64) -> tessera_store::StoreResult<u64> {
-        self.inner.prune(now, changes_before).await
+        key: &tessera_store::KeyRecord,
+    ) -> tessera_store::StoreResult<bool> {
+        self.inner.put_first_signing_key(key).await
     }
     async fn insert_signing_key(
         &self,
@@ -290,6 +264,52 @@ impl Store for RotatesAfterKeyRead {
     }
     async fn database_time_ms(&self) -> tessera_store::StoreResult<i64> {
         self.inner.database_time_ms().await
+    }
+}
+
+#[async_trait::async_trait]
+impl tessera_store::ChangeLog for RotatesAfterKeyRead {
+    async fn latest_change(&self) -> tessera_store::StoreResult<i64> {
+        self.inner.latest_change().await
+    }
+    async fn oldest_change(&self) -> tessera_store::StoreResult<Option<i64>> {
+        self.inner.oldest_change().await
+    }
+    async fn changes_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> tessera_store::StoreResult<Vec<tessera_store::Change>> {
+        self.inner.changes_since(after, limit).await
+    }
+}
+
+#[async_trait::async_trait]
+impl tessera_store::AuditStore for RotatesAfterKeyRead {
+    async fn append_audit(
+        &self,
+        events: &[tessera_store::AuditEvent],
+    ) -> tessera_store::StoreResult<()> {
+        self.inner.append_audit(events).await
+    }
+    async fn audit_page(
+        &self,
+        filter: &tessera_store::AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> tessera_store::StoreResult<(i64, Vec<tessera_store::AuditRecord>)> {
+        self.inner.audit_page(filter, offset, limit).await
+    }
+    async fn audit_after(
+        &self,
+        filter: &tessera_store::AuditFilter,
+        after: i64,
+        limit: i64,
+    ) -> tessera_store::StoreResult<Vec<tessera_store::AuditRecord>> {
+        self.inner.audit_after(filter, after, limit).await
+    }
+    async fn prune_audit(&self, before: i64) -> tessera_store::StoreResult<u64> {
+        self.inner.prune_audit(before).await
     }
 }
 

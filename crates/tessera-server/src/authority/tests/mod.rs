@@ -6,7 +6,7 @@ mod publish_ahead;
 
 use super::*;
 use tessera_core::clock::FixedClock;
-use tessera_store::SqliteStore;
+use tessera_store::{KeyStore, Maintenance, SqliteStore, TokenStore, UserStore};
 
 const PASSWORD: &str = "vivid-otter-canyon-1987!";
 const NOW: i64 = 1_800_000_000;

@@ -1,0 +1,293 @@
+//! Refresh tokens (`refresh_tokens`) and ended sessions
+//! (`revoked_families`), with the sessions and sealed successors that go
+//! with them (`sessions`, `successors`): recorded, rotated, blacklisted,
+//! revoked, and read back as the markers every process holds. Writes on a
+//! refresh's path go through the batched writer (`batch`); a blacklisting
+//! or a revocation is logged in the change log in its transaction.
+
+use crate::engine::for_each_engine;
+use crate::{
+    ChangeKind, RefreshRecord, RefreshStanding, Revocations, SealedSuccessor, SessionRecord,
+    StoreResult,
+};
+use async_trait::async_trait;
+use sqlx::Transaction;
+
+/// Refresh tokens and sessions, with the promises of
+/// [`Store`](crate::Store): each method atomic, and durable once it returns.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Records a newly issued refresh token.
+    async fn record_refresh_token(&self, token: &RefreshRecord) -> StoreResult<()>;
+
+    /// Records a new session and its first refresh token, in one
+    /// transaction.
+    async fn begin_session(
+        &self,
+        token: &RefreshRecord,
+        session: &SessionRecord,
+    ) -> StoreResult<()>;
+
+    /// Notes that session `family_id` was refreshed at `at` by a refresh
+    /// that wrote nothing else. Best effort and without waiting: it may be
+    /// lost (a full queue, a crash), never a refresh held back by it.
+    fn touch_session(&self, family_id: &str, at: i64);
+
+    /// The user's sessions not ended (revoked family, older token version)
+    /// and not expired at `now`, most recently used first.
+    async fn live_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<SessionRecord>>;
+
+    /// Blacklists `token` unless it already is; true when this call did it.
+    /// Among concurrent calls for one token exactly one returns true.
+    async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool>;
+
+    /// Rotation with blacklisting: blacklists `old` and records `new` in one
+    /// transaction, only if `old` was not blacklisted yet (then returns true),
+    /// keeping `successor` (`new` sealed) for `old`'s grace period in the
+    /// same transaction.
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshRecord,
+        new: &RefreshRecord,
+        successor: Option<&SealedSuccessor>,
+        now: i64,
+    ) -> StoreResult<bool>;
+
+    /// The sealed successor the refresh token `jti` was rotated into, if one
+    /// was kept and not pruned yet (whether its grace period has passed is
+    /// the caller's to decide, from `usable_until_ms`).
+    async fn refresh_successor(&self, jti: &str) -> StoreResult<Option<SealedSuccessor>>;
+
+    /// Revokes every token of family `family_id` until `expires_at`.
+    async fn revoke_family(
+        &self,
+        family_id: &str,
+        user_id: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Whether the refresh token `jti` of family `family_id` is blacklisted,
+    /// and whether its family was ended, as the database has it now: a
+    /// refresh is decided on this, not on a process's memory, so that what
+    /// any instance decided holds on every other at once.
+    async fn refresh_standing(&self, jti: &str, family_id: &str) -> StoreResult<RefreshStanding>;
+
+    /// The user's live sessions (families with a refresh token unexpired at
+    /// `now` and not revoked) beyond the `keep` most recently begun: the
+    /// ones to end, oldest first.
+    async fn sessions_beyond(&self, user_id: i64, keep: i64, now: i64) -> StoreResult<Vec<String>>;
+
+    /// The revocation markers still in force at `now`.
+    async fn revocations(&self, now: i64) -> StoreResult<Revocations>;
+}
+
+/// The statements prune runs for these tables, each bound to `now`.
+pub(crate) const PRUNE: [&str; 3] = [
+    "DELETE FROM refresh_tokens WHERE expires_at < $1",
+    "DELETE FROM revoked_families WHERE expires_at < $1",
+    "DELETE FROM sessions WHERE expires_at < $1",
+];
+
+for_each_engine! {
+    impl Engine {
+        /// Records an issued refresh token, on the pool or inside a transaction.
+        pub(crate) async fn insert_refresh<'e, E>(
+            executor: E,
+            token: &RefreshRecord,
+        ) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = Db>,
+        {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&token.jti)
+            .bind(token.user_id)
+            .bind(&token.family_id)
+            .bind(token.issued_at)
+            .bind(token.expires_at)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
+        /// Blacklists one token in `tx` (from `begin_logged`); true when it
+        /// was not blacklisted before. One statement, so that among
+        /// concurrent callers exactly one sees true: on PostgreSQL the
+        /// upsert locks the row and checks `blacklisted_at IS NULL` on its
+        /// newest version; SQLite has one writer.
+        pub(crate) async fn blacklist_in(
+            tx: &mut Transaction<'_, Db>,
+            token: &RefreshRecord,
+            now: i64,
+        ) -> StoreResult<bool> {
+            let done = sqlx::query(
+                "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at, blacklisted_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (jti) DO UPDATE SET blacklisted_at = EXCLUDED.blacklisted_at \
+                 WHERE refresh_tokens.blacklisted_at IS NULL",
+            )
+            .bind(&token.jti)
+            .bind(token.user_id)
+            .bind(&token.family_id)
+            .bind(token.issued_at)
+            .bind(token.expires_at)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            Engine::log_change(tx, ChangeKind::Jti, &token.jti, Some(token.expires_at), now).await?;
+            Ok(true)
+        }
+    }
+
+    #[async_trait]
+    impl TokenStore for Engine {
+        async fn record_refresh_token(&self, token: &RefreshRecord) -> StoreResult<()> {
+            self.writer.record(token).await
+        }
+
+        async fn begin_session(
+            &self,
+            token: &RefreshRecord,
+            session: &SessionRecord,
+        ) -> StoreResult<()> {
+            self.writer.begin(token, session).await
+        }
+
+        fn touch_session(&self, family_id: &str, at: i64) {
+            self.writer.touch(family_id, at);
+        }
+
+        async fn live_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<SessionRecord>> {
+            Engine::live_sessions_of(&self.pool, user_id, now).await
+        }
+
+        async fn blacklist_refresh_token(
+            &self,
+            token: &RefreshRecord,
+            now: i64,
+        ) -> StoreResult<bool> {
+            let mut tx = Engine::begin_logged(&self.pool).await?;
+            let done = Engine::blacklist_in(&mut tx, token, now).await?;
+            if done {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok(done)
+        }
+
+        async fn rotate_refresh_token(
+            &self,
+            old: &RefreshRecord,
+            new: &RefreshRecord,
+            successor: Option<&SealedSuccessor>,
+            now: i64,
+        ) -> StoreResult<bool> {
+            // Through the writer: concurrent rotations commit together (on
+            // PostgreSQL under one turn of the change-log lock), and the
+            // first of one token's rotations in the log of writes wins.
+            self.writer.rotate(old, new, successor, now).await
+        }
+
+        async fn refresh_successor(&self, jti: &str) -> StoreResult<Option<SealedSuccessor>> {
+            Engine::successor_of(&self.pool, jti).await
+        }
+
+        async fn revoke_family(
+            &self,
+            family_id: &str,
+            user_id: i64,
+            expires_at: i64,
+            now: i64,
+        ) -> StoreResult<()> {
+            let mut tx = Engine::begin_logged(&self.pool).await?;
+            sqlx::query(&format!(
+                "INSERT INTO revoked_families (family_id, user_id, revoked_at, expires_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (family_id) DO UPDATE \
+                 SET expires_at = {}(revoked_families.expires_at, EXCLUDED.expires_at)",
+                Db::GREATEST
+            ))
+            .bind(family_id)
+            .bind(user_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            Engine::log_change(&mut tx, ChangeKind::Family, family_id, Some(expires_at), now)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn refresh_standing(
+            &self,
+            jti: &str,
+            family_id: &str,
+        ) -> StoreResult<RefreshStanding> {
+            let (blacklisted, family_revoked): (bool, bool) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE jti = $1 AND blacklisted_at IS NOT NULL), \
+                        EXISTS (SELECT 1 FROM revoked_families WHERE family_id = $2)",
+            )
+            .bind(jti)
+            .bind(family_id)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(RefreshStanding {
+                blacklisted,
+                family_revoked,
+            })
+        }
+
+        async fn sessions_beyond(
+            &self,
+            user_id: i64,
+            keep: i64,
+            now: i64,
+        ) -> StoreResult<Vec<String>> {
+            // Ties broken by bytes on both engines; a LIMIT of no bound,
+            // since SQLite takes an OFFSET only after a LIMIT.
+            let mut beyond: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT family_id FROM refresh_tokens r \
+                 WHERE user_id = $1 AND expires_at > $2 \
+                   AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family_id = r.family_id) \
+                 GROUP BY family_id ORDER BY MIN(issued_at) DESC, family_id COLLATE {} \
+                 LIMIT $3 OFFSET $4",
+                Db::BYTEWISE
+            ))
+            .bind(user_id)
+            .bind(now)
+            .bind(i64::MAX)
+            .bind(crate::engine::offset(keep))
+            .fetch_all(&self.pool)
+            .await?;
+            beyond.reverse();
+            Ok(beyond)
+        }
+
+        async fn revocations(&self, now: i64) -> StoreResult<Revocations> {
+            // Decoded row by row as they arrive (`query_as`): with a million
+            // markers, holding every raw row first would triple the peak
+            // memory of a start.
+            let jtis = sqlx::query_as::<_, (String, i64)>(
+                "SELECT jti, expires_at FROM refresh_tokens \
+                 WHERE blacklisted_at IS NOT NULL AND expires_at >= $1",
+            )
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+            let families = sqlx::query_as::<_, (String, i64)>(
+                "SELECT family_id, expires_at FROM revoked_families WHERE expires_at >= $1",
+            )
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(Revocations { jtis, families })
+        }
+    }
+}
