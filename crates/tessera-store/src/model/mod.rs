@@ -1,0 +1,16 @@
+//! The records the store reads and writes, by concern (all re-exported at
+//! the crate's root).
+
+mod audit;
+mod changes;
+mod keys;
+mod mail;
+mod tokens;
+mod users;
+
+pub use audit::*;
+pub use changes::*;
+pub use keys::*;
+pub use mail::*;
+pub use tokens::*;
+pub use users::*;
