@@ -4,7 +4,7 @@
 //! server and the verification library apply exactly the same rules
 //! (docs/API.md): claims ([`claims`]), key material and key ids ([`keys`]),
 //! issuing and validating tokens ([`token`]), the in-memory revocation markers
-//! ([`revocation`]), usernames ([`username`]) and passwords ([`password`]).
+//! ([`revocation`]), the one reload on an unknown key id ([`reload`]), usernames ([`username`]) and passwords ([`password`]).
 #![deny(missing_docs)]
 
 pub mod claims;
@@ -14,6 +14,7 @@ pub mod keys;
 pub mod link;
 pub mod password;
 pub mod refusal;
+pub mod reload;
 pub mod revocation;
 pub mod successor;
 pub mod throttle;

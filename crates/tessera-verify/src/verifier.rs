@@ -12,7 +12,8 @@ use tessera_core::claims::SubjectClaim;
 use tessera_core::claims::TokenType;
 use tessera_core::clock::{Clock, SystemClock};
 use tessera_core::keys::{Key, KeyMaterial, KeyRing};
-use tessera_core::token::{self, TokenPolicy};
+use tessera_core::reload::validate_with_reload;
+use tessera_core::token::TokenPolicy;
 use tessera_core::verified::VerifiedTokens;
 
 /// Why a verifier could not be built.
@@ -102,33 +103,21 @@ impl Verifier {
                     .validate(&inner.policy, ring, token, Some(TokenType::Access), now)?
             }
             Source::Jwks(cache) => {
-                let ring = cache.ring().await;
-                let first = inner.verified.validate(
-                    &inner.policy,
-                    &ring,
-                    token,
-                    Some(TokenType::Access),
-                    now,
-                );
-                match first {
-                    Ok(claims) => claims,
-                    // A kid we do not know may be a new key of the issuer:
-                    // look again (the cache decides whether a fetch is allowed).
-                    Err(Refusal::Invalid) => match token::peek_kid(token) {
-                        Some(kid) if ring.get(&kid, now).is_none() => {
-                            let ring = cache.ring_with(&kid).await;
-                            inner.verified.validate(
-                                &inner.policy,
-                                &ring,
-                                token,
-                                Some(TokenType::Access),
-                                now,
-                            )?
-                        }
-                        _ => return Err(Refusal::Invalid),
-                    },
-                    Err(e) => return Err(e),
-                }
+                // A kid we do not know may be a new key of the issuer: look
+                // again (the cache decides whether a fetch is allowed).
+                let validate = |ring: &KeyRing| {
+                    inner.verified.validate(
+                        &inner.policy,
+                        ring,
+                        token,
+                        Some(TokenType::Access),
+                        now,
+                    )
+                };
+                validate_with_reload(cache.ring().await, token, now, validate, |kid| async move {
+                    Some(cache.ring_with(&kid).await)
+                })
+                .await?
             }
         };
         if let Some(introspector) = &inner.introspector
