@@ -8,7 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod import;
-pub mod keyring;
 pub mod logging;
 pub mod mail;
 pub mod printable;

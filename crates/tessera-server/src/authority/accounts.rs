@@ -1,12 +1,79 @@
-//! Accounts: signup, password change, and what administrators do to users.
+//! The accounts part: signup, password changes, and what administrators
+//! do to users (flags, revocation, the user list, the audit log's pages).
+//! Owns no state of its own: users live in the live state, passwords are
+//! the hashing's, limits the throttle's.
+//!
+//! Promises: every account obeys the username and password rules; a
+//! password change refuses every token issued before it; only a superuser
+//! changes a superuser; the last active staff user stays; each change is
+//! audited.
 
-use super::*;
+use super::audit_trail::{self, AuditKind, AuditPage};
+use super::common::Common;
+use super::hashing::{Hashing, Strength};
+use super::live::Live;
+use super::recovery::Recovery;
+use super::throttling::Throttle;
+use super::{
+    AuthError, DEFAULT_PAGE_SIZE, FieldErrors, LoginMethod, MAX_PAGE_SIZE, NewAccount,
+    SessionOrigin, User, UserChange, UsersPage, field_error,
+};
+use crate::telemetry;
+use std::net::IpAddr;
+use std::sync::Arc;
+use tessera_core::Refusal;
+use tessera_core::claims::VerifiedClaims;
+use tessera_core::username::Username;
+use tessera_store::{AuditFilter, NewUser, StoreError, UserRecord, UserUpdate};
 
-impl Authority {
+/// Signup, password changes and administration.
+pub struct Accounts {
+    common: Arc<Common>,
+    hashing: Arc<Hashing>,
+    live: Arc<Live>,
+    throttle: Arc<Throttle>,
+    recovery: Arc<Recovery>,
+}
+
+impl Accounts {
+    pub(super) fn new(
+        common: Arc<Common>,
+        hashing: Arc<Hashing>,
+        live: Arc<Live>,
+        throttle: Arc<Throttle>,
+        recovery: Arc<Recovery>,
+    ) -> Self {
+        Self {
+            common,
+            hashing,
+            live,
+            throttle,
+            recovery,
+        }
+    }
+
+    /// The user with this id: from memory, or from the store on a miss (a
+    /// user created by another process a moment ago).
+    pub async fn user(&self, id: i64) -> Result<Option<Arc<User>>, AuthError> {
+        self.live.user(id).await
+    }
+
+    /// Page `page` (from 1) of the audit events matching `filter`,
+    /// `page_size` a page; a page past the last is
+    /// [`AuthError::InvalidPage`], except page 1 of nothing.
+    pub async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        page: i64,
+        page_size: i64,
+    ) -> Result<AuditPage, AuthError> {
+        audit_trail::page(self.common.store(), filter, page, page_size).await
+    }
+
     /// Creates an account after checking the username and password rules.
     pub async fn signup(&self, account: NewAccount<'_>) -> Result<Arc<User>, AuthError> {
         // With signup closed, accounts come from the CLI only (no client address).
-        if !self.settings.signup_enabled && account.client.is_some() {
+        if !self.common.settings().signup_enabled && account.client.is_some() {
             return Err(AuthError::SignupClosed);
         }
         self.throttle.check_signup(account.client).await?;
@@ -19,15 +86,20 @@ impl Authority {
             }
         };
         if let Some(u) = &username
-            && self.store.user_by_username(u.as_str()).await?.is_some()
+            && self
+                .common
+                .store()
+                .user_by_username(u.as_str())
+                .await?
+                .is_some()
         {
             errors.insert("username".into(), vec![USERNAME_TAKEN.into()]);
         }
         let checked_name = username.as_ref().map_or(account.username, Username::as_str);
-        if let Err(messages) = self
-            .password_strength(account.password, checked_name, account.email)
-            .await?
-        {
+        let strength = self
+            .hashing
+            .strength(account.password, checked_name, account.email);
+        if let Strength::Weak(messages) = strength.await? {
             errors.insert("password".into(), messages);
         }
         if !account.email.is_empty() && !crate::mail::is_deliverable(account.email) {
@@ -36,20 +108,17 @@ impl Authority {
         let Some(username) = username.filter(|_| errors.is_empty()) else {
             return Err(AuthError::Fields(errors));
         };
-        let clear = account.password.to_owned();
-        let hash = self
-            .hashing(move |memory| password::hash_with(&clear, memory))
-            .await?
-            .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
+        let hash = self.hashing.hash(account.password).await?;
         let created = self
-            .store
+            .common
+            .store()
             .create_user(NewUser {
                 username: username.into_string(),
                 email: account.email.to_owned(),
                 password_hash: hash,
                 is_staff: account.superuser,
                 is_superuser: account.superuser,
-                date_joined: self.now(),
+                date_joined: self.common.now(),
                 // An account an operator makes (the CLI) needs no proof.
                 email_verified: account.client.is_none() && !account.email.is_empty(),
             })
@@ -60,9 +129,10 @@ impl Authority {
                     .client
                     .map(|ip| SessionOrigin::new(ip, "", LoginMethod::Password));
                 let detail = serde_json::json!({"superuser": account.superuser});
-                self.audit("signup", Some(record.id), None, origin.as_ref(), detail);
-                self.welcome(&record, account.client).await;
-                Ok(self.remember(record))
+                let (kind, id) = (AuditKind::Signup, Some(record.id));
+                self.common.audit(kind, id, None, origin.as_ref(), detail);
+                self.recovery.welcome(&record, account.client).await;
+                Ok(self.live.remember(record))
             }
             Err(StoreError::UsernameTaken) => Err(field_error("username", USERNAME_TAKEN)),
             Err(e) => Err(e.into()),
@@ -82,7 +152,8 @@ impl Authority {
             return Err(AuthError::FreshTokenRequired);
         }
         let record = self
-            .store
+            .common
+            .store()
             .user_by_id(claims.user_id)
             .await?
             .ok_or(AuthError::Token(Refusal::Invalid))?;
@@ -92,13 +163,9 @@ impl Authority {
         let address_key = client.to_string();
         let attempt = self
             .throttle
-            .reserve_login(&record.username, &address_key, self.clock.now_ms())
+            .reserve_login(&record.username, &address_key, self.common.now_ms())
             .await?;
-        let (clear, hash) = (old.to_owned(), record.password_hash.clone());
-        if !self
-            .hashing(move |memory| password::verify_stored(&clear, &hash, memory))
-            .await?
-        {
+        if !self.hashing.verify(old, &record.password_hash).await? {
             self.throttle
                 .login_failed(&record.username, &address_key, attempt)
                 .await;
@@ -112,13 +179,9 @@ impl Authority {
             .await;
         self.set_password(&record, new, "new_password").await?;
         let origin = SessionOrigin::new(client, "", LoginMethod::Password);
-        self.audit(
-            "password_changed",
-            Some(record.id),
-            None,
-            Some(&origin),
-            serde_json::json!({}),
-        );
+        let (kind, id) = (AuditKind::PasswordChanged, Some(record.id));
+        self.common
+            .audit(kind, id, None, Some(&origin), serde_json::json!({}));
         Ok(())
     }
 
@@ -134,14 +197,10 @@ impl Authority {
         new: &str,
     ) -> Result<(), AuthError> {
         self.set_password(record, new, "password").await?;
-        self.audit(
-            "password_set",
-            Some(record.id),
-            None,
-            None,
-            serde_json::json!({}),
-        );
-        self.audit.flush().await;
+        let (kind, id) = (AuditKind::PasswordSet, Some(record.id));
+        self.common
+            .audit(kind, id, None, None, serde_json::json!({}));
+        self.common.audit_log().flush().await;
         Ok(())
     }
 
@@ -155,19 +214,11 @@ impl Authority {
         new: &str,
         field: &str,
     ) -> Result<(), AuthError> {
-        if let Err(messages) = self
-            .password_strength(new, &record.username, &record.email)
-            .await?
-        {
-            let mut errors = FieldErrors::new();
-            errors.insert(field.into(), messages);
-            return Err(AuthError::Fields(errors));
-        }
-        let clear = new.to_owned();
-        let hash = self
-            .hashing(move |memory| password::hash_with(&clear, memory))
-            .await?
-            .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
+        let hashing = &self.hashing;
+        hashing
+            .require_strong(new, &record.username, &record.email, field)
+            .await?;
+        let hash = hashing.hash(new).await?;
         let update = UserUpdate {
             password_hash: Some(hash),
             bump_token_version: true,
@@ -179,8 +230,9 @@ impl Authority {
 
     /// One page of users, ordered by id, and the total count.
     pub async fn list_users(&self, offset: i64, limit: i64) -> Result<(i64, Vec<User>), AuthError> {
-        let count = self.store.count_users().await?;
-        let users = self.store.list_users(offset, limit).await?;
+        let store = self.common.store();
+        let count = store.count_users().await?;
+        let users = store.list_users(offset, limit).await?;
         Ok((count, users.into_iter().map(User::from).collect()))
     }
 
@@ -232,7 +284,7 @@ impl Authority {
         {
             return Err(field_error("email", "Enter a valid email address."));
         }
-        self.only_superusers_touch_superusers(id, actor).await?;
+        only_superusers_touch_superusers(&self.live, id, actor).await?;
         let mut fields = serde_json::Map::new();
         if let Some(active) = change.is_active {
             fields.insert("is_active".into(), active.into());
@@ -258,7 +310,8 @@ impl Authority {
         let updated = self.update_user(id, update).await?;
         if updated.is_some() {
             let detail = serde_json::json!({ "fields": fields });
-            self.audit("user_updated", Some(id), actor, None, detail);
+            let kind = AuditKind::UserUpdated;
+            self.common.audit(kind, Some(id), actor, None, detail);
         }
         Ok(updated)
     }
@@ -270,39 +323,18 @@ impl Authority {
         id: i64,
         actor: Option<i64>,
     ) -> Result<Option<Arc<User>>, AuthError> {
-        self.only_superusers_touch_superusers(id, actor).await?;
+        only_superusers_touch_superusers(&self.live, id, actor).await?;
         let update = UserUpdate {
             bump_token_version: true,
             ..Default::default()
         };
         let revoked = self.update_user(id, update).await?;
         if revoked.is_some() {
-            self.audit("user_revoked", Some(id), actor, None, serde_json::json!({}));
+            let kind = AuditKind::UserRevoked;
+            self.common
+                .audit(kind, Some(id), actor, None, serde_json::json!({}));
         }
         Ok(revoked)
-    }
-
-    /// Refuses ([`AuthError::NotSuperuser`]) what staff user `actor` would
-    /// do to user `target` when the target is a superuser and the actor is
-    /// not: a plain staff user could otherwise deactivate, demote or log out
-    /// every superuser. `None` (the CLI: an operator) may do anything; a
-    /// target that does not exist is left to the action to answer.
-    pub(super) async fn only_superusers_touch_superusers(
-        &self,
-        target: i64,
-        actor: Option<i64>,
-    ) -> Result<(), AuthError> {
-        let Some(actor) = actor else {
-            return Ok(());
-        };
-        if !self.user(target).await?.is_some_and(|t| t.is_superuser) {
-            return Ok(());
-        }
-        // The actor's flags now, not its token's: as the Staff check reads them.
-        match self.user(actor).await? {
-            Some(a) if a.is_superuser && a.is_staff && a.is_active => Ok(()),
-            _ => Err(AuthError::NotSuperuser),
-        }
     }
 
     /// The user with this username, from the store.
@@ -311,7 +343,8 @@ impl Authority {
             return Ok(None);
         };
         Ok(self
-            .store
+            .common
+            .store()
             .user_by_username(name.as_str())
             .await?
             .map(User::from))
@@ -327,63 +360,37 @@ impl Authority {
         if update.bump_token_version {
             telemetry::revoked("user");
         }
-        let record = match self.store.update_user(id, update, self.now()).await {
+        let now = self.common.now();
+        let record = match self.common.store().update_user(id, update, now).await {
             Err(StoreError::LastActiveStaff) => return Err(AuthError::LastActiveStaff),
             other => other?,
         };
-        self.announce();
-        Ok(record.map(|r| self.remember(r)))
+        self.common.announce();
+        Ok(record.map(|r| self.live.remember(r)))
     }
 }
 
-impl Authority {
-    /// The password policy's verdict. Estimating strength (zxcvbn) takes
-    /// milliseconds of CPU, so it runs with the hashing, off the runtime.
-    pub(super) async fn password_strength(
-        &self,
-        password: &str,
-        username: &str,
-        email: &str,
-    ) -> Result<Result<(), Vec<String>>, AuthError> {
-        let policy = self.passwords.clone();
-        let (password, username, email) =
-            (password.to_owned(), username.to_owned(), email.to_owned());
-        self.blocking(move || policy.check(&password, &username, &email))
-            .await
+/// Refuses ([`AuthError::NotSuperuser`]) what staff user `actor` would
+/// do to user `target` when the target is a superuser and the actor is
+/// not: a plain staff user could otherwise deactivate, demote or log out
+/// every superuser. `None` (the CLI: an operator) may do anything; a
+/// target that does not exist is left to the action to answer.
+pub(super) async fn only_superusers_touch_superusers(
+    live: &Live,
+    target: i64,
+    actor: Option<i64>,
+) -> Result<(), AuthError> {
+    let Some(actor) = actor else {
+        return Ok(());
+    };
+    if !live.user(target).await?.is_some_and(|t| t.is_superuser) {
+        return Ok(());
     }
-}
-
-/// What an administrator changes about a user; `None` leaves a field.
-#[derive(Debug, Clone, Default)]
-pub struct UserChange {
-    /// Active flag.
-    pub is_active: Option<bool>,
-    /// Staff flag.
-    pub is_staff: Option<bool>,
-    /// Email address (`""`: none).
-    pub email: Option<String>,
-    /// Whether the address counts as verified.
-    pub email_verified: Option<bool>,
-}
-
-/// Users a page when the request names no page size.
-pub const DEFAULT_PAGE_SIZE: i64 = 20;
-/// The largest page size served.
-pub const MAX_PAGE_SIZE: i64 = 100;
-
-/// One page of users.
-#[derive(Debug, Clone)]
-pub struct UsersPage {
-    /// Users in all.
-    pub count: i64,
-    /// Users a page.
-    pub page_size: i64,
-    /// The next page's number, if there is one.
-    pub next: Option<i64>,
-    /// The previous page's number, if there is one.
-    pub previous: Option<i64>,
-    /// This page's users, by id.
-    pub users: Vec<User>,
+    // The actor's flags now, not its token's: as the Staff check reads them.
+    match live.user(actor).await? {
+        Some(a) if a.is_superuser && a.is_staff && a.is_active => Ok(()),
+        _ => Err(AuthError::NotSuperuser),
+    }
 }
 
 const USERNAME_TAKEN: &str = "A user with that username already exists.";

@@ -1,190 +1,92 @@
 //! The domain: accounts, login, refresh, verification and revocation, knowing
-//! nothing of HTTP. Handlers call one method here each.
+//! nothing of HTTP. [`Authority`] is a thin front over parts that each own
+//! their state privately and reach one another only through methods:
+//!
+//! - [`keys`]: the key ring, the verified-token cache, the one reload for an
+//!   unknown `kid` (one rate limiter) and rotation;
+//! - `live`: the users in memory, the revocation markers, the change-log
+//!   cursor and whether it is followed, and [`Authority::sync`], the one
+//!   place the change log is applied to them;
+//! - [`tokens`]: issuing, checking and refreshing tokens (rotation, grace
+//!   period, reuse);
+//! - [`sessions`]: logins, logouts and the sessions a user sees;
+//! - [`accounts`]: signup, passwords, administration, the audit log's pages;
+//! - [`recovery`]: password reset and email verification by mail;
+//! - `throttling` (login failures, signups, tokens per user) and `hashing`
+//!   (password work off the runtime), used by the parts above;
+//! - `common`: the settings, store, clock and audit log every part uses.
 //!
 //! Verifying an access token touches only memory: the key ring, the
 //! revocation markers and each user's standing are loaded at start, updated on
 //! every write this process makes, and brought up to date with writes of other
 //! processes by [`Authority::sync`] (polled by the server).
-//!
-//! One type, in files along its seams: `sessions` (login, tokens, refresh,
-//! revocation), `accounts` (signup, password change, administration),
-//! `throttling` (login failures and the signup limit), `state` (the users in
-//! memory, which never go backwards) and `sync` (following the change log).
 
-mod accounts;
+pub mod accounts;
 mod audit_trail;
+mod common;
+mod error;
 mod grace;
 mod hash_pool;
+mod hashing;
+pub mod keys;
+mod live;
+mod logins;
 mod model;
-mod recovery;
-pub use accounts::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserChange, UsersPage};
-pub use audit_trail::{AUDIT_EVENTS, AuditPage};
-pub use model::{
-    LoginMethod, NewAccount, Refreshed, SessionOrigin, TokenPair, Transport, User, client_key,
-};
-pub use sessions::MAX_ISSUED_LIFETIME;
-pub use sync::NotReady;
-mod session_list;
-mod sessions;
+pub mod recovery;
+pub mod sessions;
 mod shared_counts;
-mod state;
-mod sync;
 #[cfg(test)]
 mod tests;
 mod throttled_log;
 mod throttling;
+pub mod tokens;
+
+pub use accounts::Accounts;
+use accounts::only_superusers_touch_superusers;
+pub use audit_trail::{AuditKind, AuditPage};
+pub use keys::Keys;
+pub use model::{
+    DEFAULT_PAGE_SIZE, LoginMethod, MAX_PAGE_SIZE, NewAccount, Refreshed, SessionOrigin, TokenPair,
+    Transport, User, UserChange, UsersPage, client_key,
+};
+pub use recovery::Recovery;
+pub use sessions::Sessions;
+pub use tokens::{MAX_ISSUED_LIFETIME, Tokens};
 
 use crate::config::Settings;
-use crate::keyring::{self, KeyLoadError};
-use crate::telemetry;
-use hash_pool::HashPool;
-use state::Users;
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use common::Common;
+use hashing::Hashing;
+use live::Live;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use tessera_core::claims::{TokenType, VerifiedClaims, new_token_id, secrets_match};
 use tessera_core::clock::Clock;
-use tessera_core::keys::KeyRing;
-use tessera_core::password::{self, HashMemory, PasswordPolicy};
-use tessera_core::revocation::RevocationSet;
-use tessera_core::token::{self, Grant, IssuedToken, TokenPolicy};
-use tessera_core::username::Username;
-use tessera_core::verified::VerifiedTokens;
-use tessera_store::{
-    ChangeKind, NewUser, RefreshRecord, Rehash, SessionRecord, Store, StoreError, UserRecord,
-    UserUpdate,
-};
+use tessera_core::password::PasswordPolicy;
+use tessera_store::{Store, StoreError};
 use throttling::Throttle;
-use tokio::sync::Semaphore;
 
+use error::field_error;
+pub use error::{AuthError, FieldErrors, StartError};
 pub use tessera_core::Refusal;
 
-/// Field-by-field validation messages, as Django REST framework reports them.
-pub type FieldErrors = BTreeMap<String, Vec<String>>;
-
-/// What a domain operation can answer besides success.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    /// Wrong credentials or an inactive user: the same answer for both.
-    #[error("no active account found with the given credentials")]
-    NoActiveAccount,
-    /// A token was refused.
-    #[error("token refused: {}", .0.as_str())]
-    Token(Refusal),
-    /// A cookie-authenticated request without the matching CSRF header.
-    #[error("CSRF token missing or incorrect")]
-    CsrfFailed,
-    /// Too many attempts: try again after this many seconds.
-    #[error("throttled for {0} s")]
-    Throttled(u64),
-    /// A password change presented a token that did not come from a password login.
-    #[error("fresh token required")]
-    FreshTokenRequired,
-    /// Input that breaks a rule, by field.
-    #[error("invalid input")]
-    Fields(FieldErrors),
-    /// Signup is closed (`signup_enabled = false`) to clients.
-    #[error("signup is closed")]
-    SignupClosed,
-    /// A staff user who is not a superuser acting on a superuser.
-    #[error("only a superuser may change a superuser, revoke its tokens or end its sessions")]
-    NotSuperuser,
-    /// A change that would leave no active staff user.
-    #[error("the last active staff user cannot be deactivated or lose staff status")]
-    LastActiveStaff,
-    /// A page number past the last page, or not a page number.
-    #[error("invalid page")]
-    InvalidPage,
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A login whose password was right, of a user whose address is not
-    /// verified while `email_verification = required`.
-    #[error("email address not verified")]
-    EmailNotVerified,
-    /// Password reset and verification need `smtp_url` and `public_url`.
-    #[error("email is not configured")]
-    EmailUnavailable,
-    /// Something that should not happen (a lost worker thread, a signing failure).
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl From<Refusal> for AuthError {
-    fn from(refusal: Refusal) -> Self {
-        AuthError::Token(refusal)
-    }
-}
-
-fn field_error(field: &str, message: impl Into<String>) -> AuthError {
-    let mut errors = FieldErrors::new();
-    errors.insert(field.to_owned(), vec![message.into()]);
-    AuthError::Fields(errors)
-}
-
-/// Why the authority could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Keys could not be loaded.
-    #[error(transparent)]
-    Keys(#[from] KeyLoadError),
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The mail settings cannot be used (`mail_templates`, or
-    /// `email_verification` without `smtp_url` and `public_url`).
-    #[error("{0}")]
-    Mail(String),
-}
-
-/// The domain service: owns the store, the keys and the in-memory state.
+/// The domain service: a thin front over its parts (see the module doc),
+/// with what the server's tasks call (sync, readiness, upkeep, mail).
 pub struct Authority {
-    settings: Settings,
-    policy: TokenPolicy,
-    passwords: PasswordPolicy,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    keys: RwLock<Arc<KeyRing>>,
-    /// Tokens whose signature and claims were verified (against the ring in
-    /// `keys`); revocation is still checked on every request.
-    verified: VerifiedTokens,
-    revocations: RwLock<RevocationSet>,
-    users: Users,
-    /// Bounds how many password hashes run at once, so that a login storm
-    /// queues here instead of taking every blocking thread and all the CPU.
-    hashing: Arc<Semaphore>,
-    /// Argon2's working memory, reused while hashes come.
-    hash_memory: Arc<HashPool>,
-    /// Where security events go.
-    audit: crate::audit::AuditLog,
-    /// Password checks waiting for a hashing permit (the queue a login storm builds).
-    hashing_queued: std::sync::atomic::AtomicUsize,
-    last_change: AtomicI64,
-    /// Whether the last sync succeeded (see [`Authority::synced`]).
-    synced: AtomicBool,
-    /// Login failures and signups counted per username and client address.
-    throttle: Throttle,
-    /// Refused login attempts, as the audit log is told of them (one event
-    /// per client a minute).
-    throttled_log: throttled_log::ThrottledLog,
-    /// Woken after each write of this process that other instances must
-    /// learn of (see [`Authority::writes`]).
-    written: Arc<tokio::sync::Notify>,
-    /// The refresh grace period (`refresh_grace_period`).
-    grace: grace::Grace,
-    /// When (ms) keys were last read again for a token with an unknown kid.
-    kid_reload_ms: AtomicI64,
+    common: Arc<Common>,
+    keys: Arc<Keys>,
+    live: Arc<Live>,
+    throttle: Arc<Throttle>,
+    #[cfg_attr(not(test), allow(dead_code))]
+    hashing: Arc<Hashing>,
+    tokens: Arc<Tokens>,
+    sessions: Sessions,
+    accounts: Accounts,
+    recovery: Arc<Recovery>,
     /// When (ms) a request was last answered 503 because the database could
     /// not serve it (full disk, locked, unreachable): `/readyz` says
     /// unavailable for a while after.
     store_refused_ms: AtomicI64,
     /// The origin of the absolute URLs given out, fixed once serving begins.
     public_origin: std::sync::OnceLock<Arc<str>>,
-    /// Composes recovery mail; `None` without `smtp_url` and `public_url`.
-    letters: Option<crate::mail::Letters>,
-    /// Woken when mail is written to the outbox (the sender waits on it).
-    mail_written: Arc<tokio::sync::Notify>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -197,6 +99,11 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How long `/readyz` says unavailable after a request was refused for the
+/// database's sake: long enough that a balancer's probe sees it, short
+/// enough that the instance comes back soon after the database does.
+const STORE_REFUSAL_MEMORY_MS: i64 = 5_000;
+
 /// Whether opening the authority may put a signing key in service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyUse {
@@ -208,31 +115,6 @@ pub enum KeyUse {
 }
 
 impl Authority {
-    /// Fixes the origin of the absolute URLs this authority gives out
-    /// (discovery, paging links): `public_url` when set, else `fallback`, the
-    /// address the server is bound to. The first call wins.
-    pub fn set_public_origin(&self, fallback: std::net::SocketAddr) {
-        let origin = match &self.settings.public_url {
-            Some(url) => url.clone(),
-            None => format!("http://{fallback}"),
-        };
-        let _ = self.public_origin.set(origin.into());
-    }
-
-    /// The origin fixed by [`Authority::set_public_origin`]; `public_url`
-    /// (or `http://localhost`) before the server is bound.
-    pub fn public_origin(&self) -> Arc<str> {
-        match self.public_origin.get() {
-            Some(origin) => origin.clone(),
-            None => self
-                .settings
-                .public_url
-                .as_deref()
-                .unwrap_or("http://localhost")
-                .into(),
-        }
-    }
-
     /// Loads keys, users and revocation markers from `store` (already
     /// migrated), to serve: a key of the configured algorithm is put in
     /// service if none is.
@@ -251,64 +133,185 @@ impl Authority {
         clock: Arc<dyn Clock>,
         keys: KeyUse,
     ) -> Result<Self, StartError> {
-        let now = clock.now();
         let letters = crate::mail::Letters::from_settings(&settings).map_err(StartError::Mail)?;
         // Read the change log's position before anything else: whatever is
         // committed after it (a key rotation while the keys load, a
         // deactivation while the users load) is replayed by `sync`, and
         // replaying is idempotent.
-        let last_change = store.latest_change().await?;
-        let ring = match keys {
-            KeyUse::Serve => {
-                keyring::load_at_start(&settings, store.as_ref(), clock.as_ref()).await?
-            }
-            KeyUse::Existing => {
-                keyring::load_existing(&settings, store.as_ref(), clock.as_ref()).await?
-            }
-        };
-        let users = Users::new(store.all_users().await?);
-        let mut revocations = RevocationSet::new();
-        sync::load_markers(
-            store.as_ref(),
-            &mut revocations,
-            now,
-            settings.leeway.as_secs() as i64,
-        )
-        .await?;
-        let policy = settings.token_policy();
+        let position = store.latest_change().await?;
         let passwords = PasswordPolicy {
             min_length: settings.password_min_length,
         };
-        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let throttle = Throttle::new(&settings, clock.clone());
-        let audit = crate::audit::AuditLog::start(store.clone());
-        let grace = grace::Grace::new(settings.refresh_grace_period);
-        Ok(Self {
-            settings,
-            policy,
-            passwords,
-            store,
-            clock,
-            keys: RwLock::new(Arc::new(ring)),
-            verified: VerifiedTokens::default(),
-            revocations: RwLock::new(revocations),
-            users,
-            hashing: Arc::new(Semaphore::new(parallel)),
-            hash_memory: Arc::default(),
-            audit,
-            hashing_queued: Default::default(),
-            last_change: AtomicI64::new(last_change),
-            synced: AtomicBool::new(true),
-            throttle,
-            written: Arc::default(),
-            grace,
-            kid_reload_ms: AtomicI64::new(i64::MIN),
-            store_refused_ms: AtomicI64::new(i64::MIN),
-            throttled_log: throttled_log::ThrottledLog::default(),
-            public_origin: std::sync::OnceLock::new(),
+        let throttle = Arc::new(Throttle::new(&settings, clock.clone()));
+        let common = Arc::new(Common::new(settings, store, clock));
+        let keys = Arc::new(Keys::open(common.clone(), keys).await?);
+        let live = Arc::new(Live::open(common.clone(), position).await?);
+        let hashing = Arc::new(Hashing::new(passwords));
+        let recovery = Arc::new(Recovery::new(
+            common.clone(),
+            hashing.clone(),
+            live.clone(),
             letters,
-            mail_written: Arc::default(),
+        ));
+        let tokens = Arc::new(Tokens::new(
+            common.clone(),
+            keys.clone(),
+            live.clone(),
+            throttle.clone(),
+        ));
+        let sessions = Sessions::new(
+            common.clone(),
+            hashing.clone(),
+            live.clone(),
+            throttle.clone(),
+            tokens.clone(),
+            recovery.clone(),
+        );
+        let accounts = Accounts::new(
+            common.clone(),
+            hashing.clone(),
+            live.clone(),
+            throttle.clone(),
+            recovery.clone(),
+        );
+        Ok(Self {
+            common,
+            keys,
+            live,
+            throttle,
+            hashing,
+            tokens,
+            sessions,
+            accounts,
+            recovery,
+            store_refused_ms: AtomicI64::new(i64::MIN),
+            public_origin: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The keys: the ring in force, the JWKS, rotation.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Tokens: checking, refreshing, issuing.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// Sessions: login, logout, blacklisting, the session list.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// Accounts: signup, passwords, administration, the audit log's pages.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// Recovery: password reset and email verification by mail.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        self.common.settings()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.common.store()
+    }
+
+    /// The current time, seconds.
+    pub fn now(&self) -> i64 {
+        self.common.now()
+    }
+
+    /// Woken (one stored wake-up, so bursts fold into one) after every write
+    /// of this process that changes whether some token is accepted: what
+    /// announces changes to other instances (Redis) waits on it.
+    pub fn writes(&self) -> Arc<tokio::sync::Notify> {
+        self.common.writes()
+    }
+
+    /// The audit log's writer (to flush it).
+    pub fn audit_log(&self) -> &crate::audit::AuditLog {
+        self.common.audit_log()
+    }
+
+    /// Fixes the origin of the absolute URLs this authority gives out
+    /// (discovery, paging links): `public_url` when set, else `fallback`, the
+    /// address the server is bound to. The first call wins.
+    pub fn set_public_origin(&self, fallback: std::net::SocketAddr) {
+        let origin = match &self.settings().public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{fallback}"),
+        };
+        let _ = self.public_origin.set(origin.into());
+    }
+
+    /// The origin fixed by [`Authority::set_public_origin`]; `public_url`
+    /// (or `http://localhost`) before the server is bound.
+    pub fn public_origin(&self) -> Arc<str> {
+        match self.public_origin.get() {
+            Some(origin) => origin.clone(),
+            None => self
+                .settings()
+                .public_url
+                .as_deref()
+                .unwrap_or("http://localhost")
+                .into(),
+        }
+    }
+
+    /// Applies writes made by other processes since the last call (the
+    /// change log, applied by the live state); returns how many changes were read.
+    pub async fn sync(&self) -> Result<usize, StoreError> {
+        self.live.sync(&self.keys).await
+    }
+
+    /// Whether the last sync from the change log succeeded: while it fails,
+    /// other processes' revocations do not arrive and readiness says so.
+    pub fn synced(&self) -> bool {
+        self.live.synced()
+    }
+
+    /// Records the outcome of a sync (the supervisor's report).
+    pub fn set_synced(&self, ok: bool) {
+        self.live.set_synced(ok);
+    }
+
+    /// Whether this process can serve: the database answers (within 2 s),
+    /// a key verifies, and the change log is followed. When ready, the id of
+    /// the last change applied; otherwise what is missing.
+    pub async fn readiness(&self) -> Result<i64, NotReady> {
+        let ping = self.store().ping();
+        let ping = tokio::time::timeout(std::time::Duration::from_secs(2), ping).await;
+        if !matches!(ping, Ok(Ok(()))) {
+            return Err(NotReady::Database);
+        }
+        // A database that answers reads may still refuse writes (a full
+        // disk): not ready while writes were refused a moment ago.
+        let refused = self.store_refused_ms.load(Ordering::Acquire);
+        if self.common.now_ms().saturating_sub(refused) < STORE_REFUSAL_MEMORY_MS {
+            return Err(NotReady::Database);
+        }
+        if self.keys.ring().keys(self.now()).next().is_none() {
+            return Err(NotReady::Keys);
+        }
+        if !self.synced() {
+            return Err(NotReady::Sync);
+        }
+        Ok(self.live.applied_change())
+    }
+
+    /// Records that a request was answered 503 because the database could
+    /// not serve it; `/readyz` says so for the next few seconds.
+    pub fn note_store_refused(&self) {
+        let now_ms = self.common.now_ms();
+        self.store_refused_ms.store(now_ms, Ordering::Release);
     }
 
     /// With `redis_url`: whether the throttling counts are shared through
@@ -317,123 +320,66 @@ impl Authority {
         self.throttle.is_shared()
     }
 
-    /// The settings in force.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// Forgets revocation markers whose tokens have all expired, and
+    /// throttling counts that no longer matter; writes the throttled-login
+    /// events counted since the last call.
+    pub fn prune(&self) {
+        // Markers outlive their tokens' exp by the leeway the tokens still enjoy.
+        self.live.prune(self.now() - self.common.policy().leeway);
+        self.throttle.prune(self.common.now_ms());
+        self.sessions.sweep_throttled();
     }
 
-    /// Woken (one stored wake-up, so bursts fold into one) after every write
-    /// of this process that changes whether some token is accepted: what
-    /// announces changes to other instances (Redis) waits on it.
-    pub fn writes(&self) -> Arc<tokio::sync::Notify> {
-        self.written.clone()
+    /// Deletes expired rows from the store (see [`Store::prune`]).
+    pub async fn prune_store(&self) -> Result<u64, StoreError> {
+        // An hour of change log is far more than any running process needs.
+        let now = self.now();
+        let retention = self.settings().audit_retention.as_secs();
+        let retention = i64::try_from(retention).unwrap_or(i64::MAX);
+        let store = self.store();
+        let audit = store.prune_audit(now.saturating_sub(retention)).await?;
+        let leeway = self.common.policy().leeway;
+        Ok(store.prune(now - leeway, now - 3600).await? + audit)
     }
 
-    /// Tells [`Self::writes`] that the change log grew.
-    fn announce(&self) {
-        self.written.notify_one();
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    /// The current time, seconds.
-    pub fn now(&self) -> i64 {
-        self.clock.now()
-    }
-
-    /// The key ring in force.
-    pub fn key_ring(&self) -> Arc<KeyRing> {
-        read(&self.keys).clone()
-    }
-
-    /// The public JWK Set.
-    pub fn jwks(&self) -> serde_json::Value {
-        self.key_ring().jwks(self.now())
-    }
-
-    /// Runs `work` off the runtime under a hashing permit. The permit is
-    /// held by the work itself: a request that goes away does not free it
-    /// while its hash still runs.
-    async fn blocking<T: Send + 'static>(
+    /// The sender that delivers the outbox, when mail is configured (see
+    /// [`Recovery::mail_sender`]).
+    pub fn mail_sender(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, AuthError> {
-        self.hashing_queued.fetch_add(1, Ordering::AcqRel);
-        let permit = self.hashing.clone().acquire_owned().await;
-        self.hashing_queued.fetch_sub(1, Ordering::AcqRel);
-        let permit = permit.map_err(|_| AuthError::Internal("hashing pool closed".into()))?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|_| AuthError::Internal("hashing task failed".into()))
+    ) -> Option<Result<crate::mail::sender::MailSender, crate::mail::sender::SenderError>> {
+        self.recovery.mail_sender()
     }
 
-    /// [`Self::blocking`] for a password hash, with working memory from the
-    /// pool ([`HashPool`]).
-    async fn hashing<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
-    ) -> Result<T, AuthError> {
-        let pool = self.hash_memory.clone();
-        let (result, memory) = self
-            .blocking(move || {
-                let mut memory = pool.take();
-                let result = work(&mut memory);
-                (result, memory)
-            })
-            .await?;
-        self.hash_memory.give_back(memory);
-        Ok(result)
+    /// Woken when mail or a mail request is written (what the sender waits on).
+    pub fn mail_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.recovery.mail_wake()
     }
 
-    /// Keeps `record` in memory unless a newer copy is there; returns the
-    /// newest copy, which is the one to act on.
-    fn remember(&self, record: UserRecord) -> Arc<User> {
-        self.users.remember(record)
+    /// Writes the mail of each reset request waiting for it (see
+    /// [`Recovery::dispatch_mail_requests`]); how many it handled.
+    pub async fn dispatch_mail_requests(&self) -> Result<usize, AuthError> {
+        self.recovery.dispatch_mail_requests().await
     }
+}
 
-    /// The user with this id: from memory, or from the store on a miss (a
-    /// user created by another process a moment ago).
-    pub async fn user(&self, id: i64) -> Result<Option<Arc<User>>, AuthError> {
-        if let Some(user) = self.users.get(id) {
-            return Ok(Some(user));
+/// What keeps a process from being ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    /// The database does not answer.
+    Database,
+    /// No key verifies tokens.
+    Keys,
+    /// The change log cannot be read: other processes' writes do not arrive.
+    Sync,
+}
+
+impl NotReady {
+    /// The `reason` of `/readyz`'s 503.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotReady::Database => "database",
+            NotReady::Keys => "keys",
+            NotReady::Sync => "sync",
         }
-        Ok(self.store.user_by_id(id).await?.map(|r| self.remember(r)))
-    }
-
-    /// Appends a security event to the audit log, without waiting.
-    /// `detail` must hold no password, hash or token.
-    fn audit(
-        &self,
-        event: &str,
-        user_id: Option<i64>,
-        actor_id: Option<i64>,
-        origin: Option<&SessionOrigin>,
-        detail: serde_json::Value,
-    ) {
-        self.audit.record(tessera_store::AuditEvent {
-            at: self.now(),
-            event: event.to_owned(),
-            user_id,
-            actor_id,
-            ip: origin.map(|o| o.ip.to_string()).unwrap_or_default(),
-            user_agent: origin.map(|o| o.user_agent.clone()).unwrap_or_default(),
-            detail: detail.to_string(),
-        });
-    }
-
-    /// The audit log's writer (to flush it).
-    pub fn audit_log(&self) -> &crate::audit::AuditLog {
-        &self.audit
-    }
-
-    /// How many password checks wait for a hashing permit now.
-    pub fn hashing_queued(&self) -> usize {
-        self.hashing_queued.load(Ordering::Acquire)
     }
 }

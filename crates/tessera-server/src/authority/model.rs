@@ -194,3 +194,36 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
         v4 => v4,
     }
 }
+
+/// What an administrator changes about a user; `None` leaves a field.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    /// Active flag.
+    pub is_active: Option<bool>,
+    /// Staff flag.
+    pub is_staff: Option<bool>,
+    /// Email address (`""`: none).
+    pub email: Option<String>,
+    /// Whether the address counts as verified.
+    pub email_verified: Option<bool>,
+}
+
+/// Users a page when the request names no page size.
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+/// The largest page size served.
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+/// One page of users.
+#[derive(Debug, Clone)]
+pub struct UsersPage {
+    /// Users in all.
+    pub count: i64,
+    /// Users a page.
+    pub page_size: i64,
+    /// The next page's number, if there is one.
+    pub next: Option<i64>,
+    /// The previous page's number, if there is one.
+    pub previous: Option<i64>,
+    /// This page's users, by id.
+    pub users: Vec<User>,
+}

@@ -3,14 +3,28 @@
 //! mail to the outbox in one transaction and answers. A reset request only
 //! records the address asked for, the same work whether or not anybody has
 //! it, and answers alike past the limits; the server's mail task then looks
-//! the address up and writes the links ([`Authority::dispatch_mail_requests`]).
+//! the address up and writes the links ([`Recovery::dispatch_mail_requests`]).
 //! The mail sender delivers the outbox.
+//!
+//! The recovery part owns the letters (how mail is composed; none without
+//! `smtp_url` and `public_url`) and the wake-up of the mail sender. It
+//! promises: a reset request answers alike whoever has the address; links
+//! and mail are limited per address (or account) and per client; a link
+//! works once; a reset refuses every token issued before it.
 
-use super::*;
+use super::common::Common;
+use super::hashing::Hashing;
+use super::live::Live;
+use super::{AuditKind, AuthError, LoginMethod, SessionOrigin, field_error};
 use crate::config::EmailVerification;
 use crate::mail::{self, Letters};
+use crate::telemetry;
 use serde_json::json;
+use std::net::IpAddr;
+use std::sync::Arc;
+use tessera_core::Refusal;
 use tessera_core::link;
+use tessera_store::UserRecord;
 use tessera_store::{LinkKind, MailRequest};
 
 /// Link requests honoured per address (reset) or per account and its
@@ -46,7 +60,33 @@ fn invalid_link() -> AuthError {
     field_error("token", INVALID_LINK)
 }
 
-impl Authority {
+/// Password reset and email verification by mailed links.
+pub struct Recovery {
+    common: Arc<Common>,
+    hashing: Arc<Hashing>,
+    live: Arc<Live>,
+    /// Composes recovery mail; `None` without `smtp_url` and `public_url`.
+    letters: Option<Letters>,
+    /// Woken when mail is written to the outbox (the sender waits on it).
+    mail_written: Arc<tokio::sync::Notify>,
+}
+
+impl Recovery {
+    pub(super) fn new(
+        common: Arc<Common>,
+        hashing: Arc<Hashing>,
+        live: Arc<Live>,
+        letters: Option<Letters>,
+    ) -> Self {
+        Self {
+            common,
+            hashing,
+            live,
+            letters,
+            mail_written: Arc::default(),
+        }
+    }
+
     fn letters(&self) -> Result<&Letters, AuthError> {
         self.letters.as_ref().ok_or(AuthError::EmailUnavailable)
     }
@@ -55,14 +95,15 @@ impl Authority {
     pub fn mail_sender(
         &self,
     ) -> Option<Result<mail::sender::MailSender, mail::sender::SenderError>> {
-        let url = self.settings.smtp_url.as_deref()?;
+        let settings = self.common.settings();
+        let url = settings.smtp_url.as_deref()?;
         self.letters.as_ref()?;
         Some(mail::sender::MailSender::new(
             url,
-            &self.settings.mail_from,
-            self.settings.smtp_timeout,
-            self.store.clone(),
-            self.clock.clone(),
+            &settings.mail_from,
+            settings.smtp_timeout,
+            self.common.store().clone(),
+            self.common.clock().clone(),
         ))
     }
 
@@ -72,7 +113,7 @@ impl Authority {
     /// limit: an address receives at most one mail per honoured request.
     /// The request is recorded and answered without looking the address
     /// up, so that it does the same work, and answers alike, whoever has
-    /// the address; [`Authority::dispatch_mail_requests`] writes the mail.
+    /// the address; [`Recovery::dispatch_mail_requests`] writes the mail.
     pub async fn request_password_reset(
         &self,
         email: &str,
@@ -85,9 +126,9 @@ impl Authority {
         let key = link::digest(&email.to_lowercase());
         let request = MailRequest {
             address: email.to_owned(),
-            ..self.mail_request(LinkKind::Reset, key, Some(client), self.now())
+            ..self.mail_request(LinkKind::Reset, key, Some(client), self.common.now())
         };
-        if self.store.request_links(&request, None).await? {
+        if self.common.store().request_links(&request, None).await? {
             self.mail_written.notify_one();
         } else {
             tracing::info!("a password-reset request past its limit was answered and not mailed");
@@ -104,18 +145,18 @@ impl Authority {
         let Some(letters) = &self.letters else {
             return Ok(0);
         };
-        let pending = self.store.pending_mail_requests(DISPATCH_BATCH).await?;
+        let store = self.common.store();
+        let pending = store.pending_mail_requests(DISPATCH_BATCH).await?;
         for request in &pending {
-            let now = self.now();
-            let mut users = self.store.users_by_email(&request.address).await?;
+            let now = self.common.now();
+            let mut users = store.users_by_email(&request.address).await?;
             users.retain(|u| u.is_active && mail::is_deliverable(&u.email));
             // By id already; a stable sort keeps that order within each part.
             users.sort_by_key(|u| !u.email_verified);
             users.truncate(ACCOUNTS_PER_MAIL);
             let to: Vec<mail::Addressee<'_>> = users.iter().map(Into::into).collect();
             let letter = letters.compose(LinkKind::Reset, &to, now);
-            if !self
-                .store
+            if !store
                 .fulfil_mail_request(request.id, letter.as_ref())
                 .await?
             {
@@ -129,23 +170,13 @@ impl Authority {
                 .map(|ip| SessionOrigin::new(ip, "", LoginMethod::Password));
             if links.is_empty() {
                 let detail = json!({"mailed": false});
-                self.audit(
-                    "password_reset_requested",
-                    None,
-                    None,
-                    origin.as_ref(),
-                    detail,
-                );
+                let kind = AuditKind::PasswordResetRequested;
+                self.common.audit(kind, None, None, origin.as_ref(), detail);
             }
             for link in &links {
                 let detail = json!({"mailed": true});
-                self.audit(
-                    "password_reset_requested",
-                    Some(link.user_id),
-                    None,
-                    origin.as_ref(),
-                    detail,
-                );
+                let (kind, id) = (AuditKind::PasswordResetRequested, Some(link.user_id));
+                self.common.audit(kind, id, None, origin.as_ref(), detail);
             }
         }
         Ok(pending.len())
@@ -167,39 +198,33 @@ impl Authority {
     ) -> Result<(), AuthError> {
         self.letters()?;
         let hash = link::stored_hash(token).ok_or_else(invalid_link)?;
-        let now = self.now();
-        let found = self.store.link(&hash, LinkKind::Reset, now).await?;
+        let now = self.common.now();
+        let store = self.common.store();
+        let found = store.link(&hash, LinkKind::Reset, now).await?;
         let user = match found {
-            Some(found) => self.store.user_by_id(found.user_id).await?,
+            Some(found) => store.user_by_id(found.user_id).await?,
             None => None,
         };
         let user = user.filter(|u| u.is_active).ok_or_else(invalid_link)?;
         // The policy's verdict before the link is used: a weak password
         // leaves the link working for a better one.
-        if let Err(messages) = self
-            .password_strength(new_password, &user.username, &user.email)
-            .await?
-        {
-            let mut errors = FieldErrors::new();
-            errors.insert("new_password".into(), messages);
-            return Err(AuthError::Fields(errors));
-        }
-        let clear = new_password.to_owned();
-        let password_hash = self
-            .hashing(move |memory| password::hash_with(&clear, memory))
-            .await?
-            .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
+        let (name, email) = (&user.username, &user.email);
+        let hashing = &self.hashing;
+        hashing
+            .require_strong(new_password, name, email, "new_password")
+            .await?;
+        let password_hash = hashing.hash(new_password).await?;
         telemetry::revoked("user");
-        let record = self
-            .store
-            .reset_password(&hash, &password_hash, self.now())
+        let record = store
+            .reset_password(&hash, &password_hash, self.common.now())
             .await?
             .ok_or_else(invalid_link)?;
-        self.announce();
-        let id = record.id;
-        self.remember(record);
+        self.common.announce();
+        let id = Some(record.id);
+        self.live.remember(record);
         let origin = SessionOrigin::new(client, "", LoginMethod::Password);
-        self.audit("password_reset", Some(id), None, Some(&origin), json!({}));
+        let kind = AuditKind::PasswordReset;
+        self.common.audit(kind, id, None, Some(&origin), json!({}));
         Ok(())
     }
 
@@ -211,7 +236,8 @@ impl Authority {
     ) -> Result<(), AuthError> {
         self.letters()?;
         let user = self
-            .store
+            .common
+            .store()
             .user_by_id(user_id)
             .await?
             .filter(|u| u.is_active)
@@ -228,7 +254,7 @@ impl Authority {
 
     /// Writes a verification mail for `user` to the outbox unless the
     /// account or `client` is past its limit; true when it did.
-    pub(super) async fn send_verification(
+    async fn send_verification(
         &self,
         user: &UserRecord,
         client: Option<IpAddr>,
@@ -237,7 +263,7 @@ impl Authority {
         if !mail::is_deliverable(&user.email) {
             return Ok(false);
         }
-        let now = self.now();
+        let now = self.common.now();
         let letter = letters.compose(LinkKind::Verify, &[user.into()], now);
         // Counted per account (at its address), not per address alone:
         // anybody may sign up with any address, and other accounts' links
@@ -245,17 +271,14 @@ impl Authority {
         // signups are limited).
         let key = link::digest(&format!("{} {}", user.id, user.email.to_lowercase()));
         let request = self.mail_request(LinkKind::Verify, key, client, now);
-        let written = self.store.request_links(&request, letter.as_ref()).await?;
+        let store = self.common.store();
+        let written = store.request_links(&request, letter.as_ref()).await?;
         if written {
             self.mail_written.notify_one();
             let origin = client.map(|ip| SessionOrigin::new(ip, "", LoginMethod::Password));
-            self.audit(
-                "email_verification_requested",
-                Some(user.id),
-                None,
-                origin.as_ref(),
-                json!({}),
-            );
+            let (kind, id) = (AuditKind::EmailVerificationRequested, Some(user.id));
+            self.common
+                .audit(kind, id, None, origin.as_ref(), json!({}));
         }
         Ok(written)
     }
@@ -263,7 +286,7 @@ impl Authority {
     /// After signup: the verification mail `email_verification` asks for.
     /// A failure is logged, not the signup's: the user can ask again.
     pub(super) async fn welcome(&self, user: &UserRecord, client: Option<IpAddr>) {
-        if self.settings.email_verification == EmailVerification::Off
+        if self.common.settings().email_verification == EmailVerification::Off
             || user.email_verified
             || user.email.is_empty()
         {
@@ -279,7 +302,7 @@ impl Authority {
     /// Decided at each login on the account as it is now, so that it holds
     /// for accounts made before the setting was switched on too.
     pub(super) async fn refuse_unverified(&self, user: &UserRecord, client: IpAddr) -> bool {
-        if self.settings.email_verification != EmailVerification::Required
+        if self.common.settings().email_verification != EmailVerification::Required
             || counts_as_verified(user)
         {
             return false;
@@ -295,14 +318,16 @@ impl Authority {
         self.letters()?;
         let hash = link::stored_hash(token).ok_or_else(invalid_link)?;
         let record = self
-            .store
-            .verify_email(&hash, self.now())
+            .common
+            .store()
+            .verify_email(&hash, self.common.now())
             .await?
             .ok_or_else(invalid_link)?;
-        self.announce();
-        let id = record.id;
-        self.remember(record);
-        self.audit("email_verified", Some(id), None, None, json!({}));
+        self.common.announce();
+        let id = Some(record.id);
+        self.live.remember(record);
+        let kind = AuditKind::EmailVerified;
+        self.common.audit(kind, id, None, None, json!({}));
         Ok(())
     }
 

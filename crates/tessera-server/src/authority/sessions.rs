@@ -1,11 +1,64 @@
-//! Sessions: login, the tokens of a family, verification, refresh with
-//! rotation and reuse detection, blacklisting, introspection, logout.
+//! The sessions part: a session begins with a login (see [`Logins`]: a new
+//! family of tokens) and ends with a logout, a blacklisting or revocation
+//! that ends it, or its user's (or staff's) end of it from the session
+//! list. The tokens themselves are the tokens part's, the revocation
+//! markers the live state's.
+//!
+//! Promises: every way of ending a session revokes its family (each of its
+//! tokens refused, on every instance once synced) and is audited.
 
-use super::*;
+use super::common::Common;
+use super::hashing::Hashing;
+use super::live::Live;
+use super::logins::Logins;
+use super::recovery::Recovery;
+use super::throttling::Throttle;
+use super::tokens::{Tokens, record_of};
+use super::{
+    AuditKind, AuthError, SessionOrigin, TokenPair, Transport, User,
+    only_superusers_touch_superusers,
+};
 use serde_json::json;
+use std::sync::Arc;
+use tessera_core::Refusal;
+use tessera_core::claims::{TokenType, VerifiedClaims, is_token_id};
+use tessera_store::SessionRecord;
 
-impl Authority {
-    /// A password login: a new family with a fresh access token and a refresh token.
+/// Logins, logouts and the sessions a user sees.
+pub struct Sessions {
+    common: Arc<Common>,
+    live: Arc<Live>,
+    tokens: Arc<Tokens>,
+    logins: Logins,
+}
+
+impl Sessions {
+    pub(super) fn new(
+        common: Arc<Common>,
+        hashing: Arc<Hashing>,
+        live: Arc<Live>,
+        throttle: Arc<Throttle>,
+        tokens: Arc<Tokens>,
+        recovery: Arc<Recovery>,
+    ) -> Self {
+        let logins = Logins::new(
+            common.clone(),
+            hashing,
+            live.clone(),
+            throttle,
+            tokens.clone(),
+            recovery,
+        );
+        Self {
+            common,
+            live,
+            tokens,
+            logins,
+        }
+    }
+
+    /// A password login: a new family with a fresh access token and a
+    /// refresh token (see [`Logins`]).
     pub async fn login(
         &self,
         username: &str,
@@ -13,445 +66,61 @@ impl Authority {
         origin: &SessionOrigin,
         transport: Transport,
     ) -> Result<(TokenPair, Arc<User>), AuthError> {
-        let client = origin.ip;
-        let name = Username::parse(username);
-        // Throttle by the name as it will be looked up, so that variants
-        // which normalise alike share one count.
-        let user_key = match &name {
-            Ok(n) => n.as_str().to_owned(),
-            Err(_) => username.chars().take(200).collect(),
-        };
-        let address_key = client.to_string();
-        // The name as given is an attacker's input: kept as data, cut short.
-        let given = || json!({"username": username.chars().take(150).collect::<String>()});
-        // Counted before the hash: a burst gets no more checks than the limit.
-        let attempt = match self
-            .throttle
-            .reserve_login(&user_key, &address_key, self.clock.now_ms())
-            .await
-        {
-            Ok(attempt) => attempt,
-            Err(e) => {
-                // Refused before any hash, so free to send: written at most
-                // once a minute per client, with the attempts it stands for.
-                if matches!(e, AuthError::Throttled(_))
-                    && let Some(throttled) =
-                        self.throttled_log
-                            .refused(client, username, self.clock.now_ms())
-                {
-                    let detail =
-                        json!({"username": throttled.username, "attempts": throttled.attempts});
-                    self.audit("login_throttled", None, None, Some(origin), detail);
-                }
-                return Err(e);
-            }
-        };
-        let record = match name {
-            Ok(name) => self.store.user_by_username(name.as_str()).await?,
-            Err(_) => None,
-        };
-        let clear = password.to_owned();
-        let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
-        let checked = self
-            .hashing(move |memory| check_password(&clear, stored_hash, memory))
-            .await?;
-        let (record, rehash) = match (record, checked) {
-            (Some(r), Some(rehash)) if r.is_active => (r, rehash),
-            (record, _) => {
-                let user_id = record.map(|r| r.id);
-                self.audit("login_failed", user_id, None, Some(origin), given());
-                telemetry::login(false);
-                self.throttle
-                    .login_failed(&user_key, &address_key, attempt)
-                    .await;
-                return Err(AuthError::NoActiveAccount);
-            }
-        };
-        // Only someone who knows the password learns that the address is
-        // not verified; the attempt is not a failure of the password.
-        if self.refuse_unverified(&record, client).await {
-            let detail = json!({"username": record.username, "reason": "email_not_verified"});
-            self.audit("login_failed", Some(record.id), None, Some(origin), detail);
-            telemetry::login(false);
-            self.throttle
-                .login_succeeded(&user_key, &address_key, attempt)
-                .await;
-            return Err(AuthError::EmailNotVerified);
-        }
-        // The row read above is as old as the hash is slow: decide on the row
-        // as the login's own write leaves it (a deactivation or password
-        // change may have landed in between), and on memory if it is newer.
-        let now = self.now();
-        let rehash = rehash.as_ref().map(|(old, new)| Rehash { old, new });
-        let current = self.store.record_login(record.id, now, rehash).await?;
-        let user = match current.map(|r| self.remember(r)) {
-            Some(user) if user.is_active && user.token_version == record.token_version => user,
-            _ => {
-                self.audit("login_failed", Some(record.id), None, Some(origin), given());
-                telemetry::login(false);
-                self.throttle
-                    .login_failed(&user_key, &address_key, attempt)
-                    .await;
-                return Err(AuthError::NoActiveAccount);
-            }
-        };
-        telemetry::login(true);
-        self.throttle
-            .login_succeeded(&user_key, &address_key, attempt)
-            .await;
-        let pair = self.begin_session(&user, transport, origin).await?;
-        let detail = json!({"method": origin.method.name(), "session": pair.refresh.fid});
-        self.audit("login_succeeded", Some(user.id), None, Some(origin), detail);
-        Ok((pair, user))
+        let logins = &self.logins;
+        logins.login(username, password, origin, transport).await
     }
 
     /// Begins a session (a new family: a fresh access token and a refresh
     /// token) for `user`, whose identity the caller has established: a
-    /// password login above, or a test harness that created the account
-    /// itself. Counted by `user_rate_limit`, recorded, and the oldest
-    /// sessions past `max_sessions_per_user` ended.
+    /// password login, or a test harness that created the account itself.
     pub async fn begin_session(
         &self,
         user: &User,
         transport: Transport,
         origin: &SessionOrigin,
     ) -> Result<TokenPair, AuthError> {
-        let now = self.now();
-        self.throttle.check_tokens(user.id).await?;
-        let fid = new_token_id();
-        let pair = TokenPair {
-            access: self.mint(user, TokenType::Access, &fid, true, transport, now)?,
-            refresh: self.mint(user, TokenType::Refresh, &fid, false, transport, now)?,
-        };
-        let session = SessionRecord {
-            family_id: fid.clone(),
-            user_id: user.id,
-            created_at: now,
-            last_used: now,
-            expires_at: pair.refresh.exp,
-            token_version: user.token_version,
-            ip: origin.ip.to_string(),
-            user_agent: origin.user_agent.clone(),
-            method: origin.method.name().to_owned(),
-        };
-        // The session and its first refresh token, in one transaction.
-        self.store
-            .begin_session(&refresh_record(&pair.refresh, user.id), &session)
-            .await?;
-        self.end_sessions_beyond_the_cap(user.id, now).await?;
-        Ok(pair)
+        self.logins.begin_session(user, transport, origin).await
     }
 
-    /// Ends the user's oldest sessions past `max_sessions_per_user` (the new
-    /// one counted), as a logout ends one: what one account can keep alive
-    /// stays bounded however often it logs in.
-    async fn end_sessions_beyond_the_cap(&self, user_id: i64, now: i64) -> Result<(), AuthError> {
-        let keep = i64::try_from(self.settings.max_sessions_per_user).unwrap_or(i64::MAX);
-        for fid in self.store.sessions_beyond(user_id, keep, now).await? {
-            tracing::info!(user_id, "session cap reached; ending the oldest session");
-            self.revoke_family(&fid, user_id, now).await?;
-        }
-        Ok(())
-    }
-
-    fn mint(
-        &self,
-        user: &User,
-        token_type: TokenType,
-        fid: &str,
-        fresh: bool,
-        transport: Transport,
-        now: i64,
-    ) -> Result<IssuedToken, AuthError> {
-        // Tokens that travel in cookies carry a CSRF value the page must echo.
-        let csrf = (transport == Transport::Cookie).then(new_token_id);
-        let grant = Grant {
-            token_type,
-            fid,
-            fresh,
-            extra: None,
-            csrf: csrf.as_deref(),
-        };
-        let issued = token::issue(&self.policy, &self.key_ring(), &user.subject(), &grant, now)
-            .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))?;
-        telemetry::issued(token_type);
-        Ok(issued)
-    }
-
-    /// Checks a token completely: what it proves by itself, then that its
-    /// user exists and nothing has revoked it. No database query unless the
-    /// user is unknown to this process.
-    pub async fn check(
-        &self,
-        token: &str,
-        expected: Option<TokenType>,
-    ) -> Result<(Arc<VerifiedClaims>, Arc<User>), AuthError> {
-        let now = self.now();
-        let claims =
-            match self
-                .verified
-                .validate(&self.policy, &self.key_ring(), token, expected, now)
-            {
-                Err(Refusal::Invalid) if self.reload_for_unknown_kid(token, now).await => self
-                    .verified
-                    .validate(&self.policy, &self.key_ring(), token, expected, now)?,
-                other => other?,
-            };
-        let user = self
-            .user(claims.user_id)
-            .await?
-            .ok_or(AuthError::Token(Refusal::Invalid))?;
-        read(&self.revocations).check(&claims, user.standing())?;
-        Ok((claims, user))
-    }
-
-    /// The double-submit check: a request authenticated by a cookie must
-    /// present, in a header, the `csrf` claim of the token in that cookie.
-    pub fn check_csrf(claims: &VerifiedClaims, presented: Option<&str>) -> Result<(), AuthError> {
-        let expected = claims.raw.get("csrf").and_then(serde_json::Value::as_str);
-        match (expected, presented) {
-            (Some(expected), Some(presented)) if secrets_match(presented, expected) => Ok(()),
-            _ => Err(AuthError::CsrfFailed),
-        }
-    }
-
-    /// Authenticates a request's access token.
-    pub async fn authenticate(
-        &self,
-        token: &str,
-    ) -> Result<(Arc<VerifiedClaims>, Arc<User>), AuthError> {
-        self.check(token, Some(TokenType::Access)).await
-    }
-
-    /// Exchanges a refresh token for a new access token (and a new refresh
-    /// token when rotating). A refresh token presented again after its
-    /// rotation is answered, within `refresh_grace_period`, with the
-    /// successor it rotated into (the same for every such refresh, on every
-    /// instance); after the period, or once blacklisted otherwise, it is a
-    /// reuse: with reuse detection on, its whole family is revoked.
-    ///
-    /// In cookie transport the refresh token came from a cookie, so the
-    /// caller must echo the token's `csrf` claim (`csrf`), and the new tokens
-    /// get CSRF values of their own.
-    pub async fn refresh(
-        &self,
-        token: &str,
-        transport: Transport,
-        csrf: Option<&str>,
-        origin: &SessionOrigin,
-    ) -> Result<Refreshed, AuthError> {
-        let now = self.now();
-        let validate = || {
-            token::validate(
-                &self.policy,
-                &self.key_ring(),
-                token,
-                Some(TokenType::Refresh),
-                now,
-            )
-        };
-        let claims = match validate() {
-            Err(Refusal::Invalid) if self.reload_for_unknown_kid(token, now).await => validate()?,
-            other => other?,
-        };
-        if transport == Transport::Cookie {
-            Self::check_csrf(&claims, csrf)?;
-        }
-        // Decided by the database, not by this process's memory: another
-        // instance may have blacklisted or rotated this token, ended its
-        // session, or changed its user a moment ago, and the memory here
-        // learns of it only at the next sync.
-        let standing = self
-            .store
-            .refresh_standing(&claims.jti, &claims.fid)
-            .await?;
-        let user = self
-            .store
-            .user_by_id(claims.user_id)
-            .await?
-            .map(|record| self.remember(record))
-            .ok_or(AuthError::Token(Refusal::Invalid))?;
-        if standing.family_revoked {
-            return Err(AuthError::Token(Refusal::Revoked));
-        }
-        read(&self.revocations).check_session(&claims, user.standing())?;
-        if standing.blacklisted || read(&self.revocations).is_blacklisted(&claims.jti) {
-            return self
-                .refresh_again(token, &claims, &user, transport, origin, now)
-                .await;
-        }
-        self.throttle.check_tokens(user.id).await?;
-        let access = self.mint(&user, TokenType::Access, &claims.fid, false, transport, now)?;
-        if !self.settings.rotate_refresh_tokens {
-            // Nothing else is written: the session's "last used" is noted
-            // by the batched writer, not waited for.
-            self.store.touch_session(&claims.fid, now);
-            telemetry::refreshed();
-            return Ok(Refreshed {
-                access,
-                refresh: None,
-            });
-        }
-        let new = self.mint(
-            &user,
-            TokenType::Refresh,
-            &claims.fid,
-            false,
-            transport,
-            now,
-        )?;
-        let new_record = refresh_record(&new, user.id);
-        if self.settings.blacklist_after_rotation {
-            let old = record_of(&claims);
-            let kept = self.grace.keep(token, &new, self.clock.now_ms());
-            // One conditional write decides among concurrent refreshes of the
-            // same token: the others find it blacklisted, and are answered
-            // as a token presented again (the winner's successor within the
-            // grace period, else a reuse).
-            let rotated = self
-                .store
-                .rotate_refresh_token(&old, &new_record, kept.as_ref(), now)
-                .await?;
-            write(&self.revocations).blacklist(&claims.jti, claims.exp);
-            if !rotated {
-                return self
-                    .refresh_again(token, &claims, &user, transport, origin, now)
-                    .await;
-            }
-            self.announce();
-        } else {
-            self.store.record_refresh_token(&new_record).await?;
-        }
-        telemetry::refreshed();
-        Ok(Refreshed {
-            access,
-            refresh: Some(new),
-        })
-    }
-
-    /// A refresh token presented after its rotation (or its blacklisting):
-    /// within the grace period, the successor it rotated into and a new
-    /// access token; otherwise a reuse.
-    async fn refresh_again(
-        &self,
-        token: &str,
-        claims: &VerifiedClaims,
-        user: &User,
-        transport: Transport,
-        origin: &SessionOrigin,
-        now: i64,
-    ) -> Result<Refreshed, AuthError> {
-        let successor = self
-            .grace
-            .successor(self.store.as_ref(), token, &claims.jti, self.clock.now_ms())
-            .await?;
-        let Some(successor) = successor else {
-            self.on_reuse(claims, now, origin).await?;
-            return Err(AuthError::Token(Refusal::Revoked));
-        };
-        self.throttle.check_tokens(user.id).await?;
-        let access = self.mint(user, TokenType::Access, &claims.fid, false, transport, now)?;
-        telemetry::refreshed();
-        Ok(Refreshed {
-            access,
-            refresh: Some(successor),
-        })
-    }
-
-    async fn on_reuse(
-        &self,
-        claims: &VerifiedClaims,
-        now: i64,
-        origin: &SessionOrigin,
-    ) -> Result<(), AuthError> {
-        if !self.settings.reuse_detection {
-            return Ok(());
-        }
-        telemetry::reuse_detected();
-        let detail = json!({"session": claims.fid});
-        self.audit(
-            "refresh_reused",
-            Some(claims.user_id),
-            None,
-            Some(origin),
-            detail,
-        );
-        tracing::warn!(
-            user_id = claims.user_id,
-            "refresh token reused; revoking its family"
-        );
-        self.revoke_family(&claims.fid, claims.user_id, now).await
-    }
-
-    /// Ends a family (a login and everything refreshed from it).
-    pub async fn revoke_family(&self, fid: &str, user_id: i64, now: i64) -> Result<(), AuthError> {
-        // No token of the family can outlive this.
-        let until = now + self.policy.longest_validity();
-        self.store.revoke_family(fid, user_id, until, now).await?;
-        write(&self.revocations).revoke_family(fid, until);
-        self.announce();
-        telemetry::revoked("family");
-        Ok(())
+    /// Writes the throttled-login events counted but not yet written (the
+    /// upkeep's, every minute).
+    pub(super) fn sweep_throttled(&self) {
+        self.logins.sweep_throttled();
     }
 
     /// Blacklists a refresh token (simplejwt's blacklist endpoint) and, with
-    /// `blacklist_ends_session`, ends its session as [`Authority::logout`]
+    /// `blacklist_ends_session`, ends its session as [`Sessions::logout`]
     /// does. A token that is not a valid refresh token, or one already
     /// blacklisted, is refused and changes nothing.
     pub async fn blacklist(&self, token: &str, origin: &SessionOrigin) -> Result<(), AuthError> {
-        let (claims, _) = self.check(token, Some(TokenType::Refresh)).await?;
-        if !self.blacklist_claims(&claims).await? {
+        let (claims, _) = self.tokens.check(token, Some(TokenType::Refresh)).await?;
+        if !self.live.blacklist(&record_of(&claims)).await? {
             return Err(AuthError::Token(Refusal::Revoked));
         }
-        if self.settings.blacklist_ends_session {
+        if self.common.settings().blacklist_ends_session {
             self.end_session_of(&claims, origin).await?;
         }
         Ok(())
     }
 
-    /// Blacklists the token these claims came from; true if this call did it.
-    async fn blacklist_claims(&self, claims: &VerifiedClaims) -> Result<bool, AuthError> {
-        let record = record_of(claims);
-        let newly = self
-            .store
-            .blacklist_refresh_token(&record, self.now())
-            .await?;
-        write(&self.revocations).blacklist(&claims.jti, claims.exp);
-        if newly {
-            self.announce();
-            telemetry::revoked("token");
-        }
-        Ok(newly)
-    }
-
     /// RFC 7009 revocation: a valid token of either type is blacklisted (an
     /// access token by its `jti`), and a refresh token's session ended as
-    /// [`Authority::logout`] ends it when `blacklist_ends_session` is on; an
+    /// [`Sessions::logout`] ends it when `blacklist_ends_session` is on; an
     /// unknown, invalid or expired token is not an error.
     pub async fn revoke_token(&self, token: &str, origin: &SessionOrigin) -> Result<(), AuthError> {
-        match self.check(token, None).await {
+        match self.tokens.check(token, None).await {
             Ok((claims, _)) => {
-                self.blacklist_claims(&claims).await?;
+                self.live.blacklist(&record_of(&claims)).await?;
                 // RFC 7009 2.1 lets revoking a refresh token revoke the
                 // grant it came from: the login, as simplejwt's blacklist.
-                if claims.token_type == TokenType::Refresh && self.settings.blacklist_ends_session {
+                if claims.token_type == TokenType::Refresh
+                    && self.common.settings().blacklist_ends_session
+                {
                     self.end_session_of(&claims, origin).await?;
                 }
                 Ok(())
             }
             Err(AuthError::Token(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// RFC 7662 introspection: every claim of an active token, `None` otherwise.
-    pub async fn introspect(
-        &self,
-        token: &str,
-    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, AuthError> {
-        match self.check(token, None).await {
-            Ok((claims, _)) => Ok(Some(claims.raw.clone())),
-            Err(AuthError::Token(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -465,9 +134,9 @@ impl Authority {
         origin: &SessionOrigin,
     ) -> Result<(), AuthError> {
         if let Some(token) = refresh {
-            match self.check(token, Some(TokenType::Refresh)).await {
+            match self.tokens.check(token, Some(TokenType::Refresh)).await {
                 Ok((refresh_claims, _)) if refresh_claims.user_id == claims.user_id => {
-                    self.blacklist_claims(&refresh_claims).await?;
+                    self.live.blacklist(&record_of(&refresh_claims)).await?;
                 }
                 // Revoking the family below ends that token's session anyway
                 // when it belongs to it; a foreign or bad token changes nothing.
@@ -487,120 +156,74 @@ impl Authority {
         claims: &VerifiedClaims,
         origin: &SessionOrigin,
     ) -> Result<(), AuthError> {
-        self.revoke_family(&claims.fid, claims.user_id, self.now())
+        let now = self.common.now();
+        self.live
+            .revoke_family(&claims.fid, claims.user_id, now)
             .await?;
         let detail = json!({"session": claims.fid});
-        self.audit("logout", Some(claims.user_id), None, Some(origin), detail);
+        let user_id = Some(claims.user_id);
+        self.common
+            .audit(AuditKind::Logout, user_id, None, Some(origin), detail);
         Ok(())
     }
 
-    /// An access token for `username` with a chosen lifetime (service tokens,
-    /// tests): a family of its own, not fresh. A lifetime (seconds) past
-    /// [`MAX_ISSUED_LIFETIME`] is refused ([`AuthError::Fields`] under
-    /// `lifetime`); `None` is `access_token_lifetime`. Each token issued is a
-    /// `token_issued` event, written before this returns (the CLI, its
-    /// caller, exits right after).
-    pub async fn issue_access_token(
+    /// The user's sessions not ended and not expired, most recently used
+    /// first.
+    pub async fn sessions_of(&self, user_id: i64) -> Result<Vec<SessionRecord>, AuthError> {
+        let now = self.common.now();
+        Ok(self.common.store().live_sessions(user_id, now).await?)
+    }
+
+    /// Ends session `fid` of user `user_id` as a logout would; false (and
+    /// nothing done) when it is not a live session of that user: another
+    /// user's, an ended one, an unknown or malformed id. `actor` is the
+    /// staff user who ends it (a superuser's session: a superuser only),
+    /// `None` for the user.
+    pub async fn end_session(
         &self,
-        username: &str,
-        lifetime: Option<i64>,
-    ) -> Result<IssuedToken, AuthError> {
-        if lifetime.is_some_and(|seconds| !(1..=MAX_ISSUED_LIFETIME).contains(&seconds)) {
-            return Err(field_error(
-                "lifetime",
-                format!("Ensure this value is between 1 and {MAX_ISSUED_LIFETIME} seconds."),
-            ));
+        user_id: i64,
+        fid: &str,
+        actor: Option<i64>,
+        origin: &SessionOrigin,
+    ) -> Result<bool, AuthError> {
+        if !is_token_id(fid) {
+            return Ok(false);
         }
-        let name = Username::parse(username).map_err(|e| field_error("username", e.to_string()))?;
-        let record = self
-            .store
-            .user_by_username(name.as_str())
-            .await?
-            .ok_or(AuthError::NoActiveAccount)?;
-        let user = Some(self.remember(record))
-            .filter(|u| u.is_active)
-            .ok_or(AuthError::NoActiveAccount)?;
-        let mut policy = self.policy.clone();
-        if let Some(seconds) = lifetime {
-            policy.access_lifetime = seconds;
+        only_superusers_touch_superusers(&self.live, user_id, actor).await?;
+        let live = self.sessions_of(user_id).await?;
+        if !live.iter().any(|s| s.family_id == fid) {
+            return Ok(false);
         }
-        let fid = new_token_id();
-        let grant = Grant {
-            token_type: TokenType::Access,
-            fid: &fid,
-            fresh: false,
-            extra: None,
-            csrf: None,
-        };
-        let issued = token::issue(
-            &policy,
-            &self.key_ring(),
-            &user.subject(),
-            &grant,
-            self.now(),
-        )
-        .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))?;
-        // A bearer token made outside any login: who got one, for how long,
-        // and its family (to find its uses), never the token.
-        let detail = json!({"lifetime": policy.access_lifetime, "session": fid});
-        self.audit("token_issued", Some(user.id), None, None, detail);
-        self.audit.flush().await;
-        Ok(issued)
+        let now = self.common.now();
+        self.live.revoke_family(fid, user_id, now).await?;
+        let detail = json!({"session": fid});
+        let kind = AuditKind::SessionEnded;
+        self.common
+            .audit(kind, Some(user_id), actor, Some(origin), detail);
+        Ok(true)
     }
-}
 
-/// The longest lifetime `tessera token issue --lifetime` gives a token: 30
-/// days, in seconds. No session lists such a token, so staff cannot end it
-/// alone (only with all of its user's tokens, or by a key rotation): a long
-/// one is a standing credential. A service re-issues one on a schedule.
-pub const MAX_ISSUED_LIFETIME: i64 = 30 * 86_400;
-
-/// The stored form of a token known by its verified claims.
-fn record_of(claims: &VerifiedClaims) -> RefreshRecord {
-    RefreshRecord {
-        jti: claims.jti.clone(),
-        user_id: claims.user_id,
-        family_id: claims.fid.clone(),
-        issued_at: claims.iat,
-        expires_at: claims.exp,
+    /// Ends every live session of user `user_id` but `keep` (the caller's
+    /// own); returns how many it ended.
+    pub async fn end_other_sessions(
+        &self,
+        user_id: i64,
+        keep: &str,
+        origin: &SessionOrigin,
+    ) -> Result<usize, AuthError> {
+        let now = self.common.now();
+        let mut ended = 0;
+        for session in self.sessions_of(user_id).await? {
+            if session.family_id != keep {
+                let fid = &session.family_id;
+                self.live.revoke_family(fid, user_id, now).await?;
+                let detail = json!({"session": fid});
+                let kind = AuditKind::SessionEnded;
+                self.common
+                    .audit(kind, Some(user_id), None, Some(origin), detail);
+                ended += 1;
+            }
+        }
+        Ok(ended)
     }
-}
-
-/// The stored form of a token just issued.
-fn refresh_record(token: &IssuedToken, user_id: i64) -> RefreshRecord {
-    RefreshRecord {
-        jti: token.jti.clone(),
-        user_id,
-        family_id: token.fid.clone(),
-        issued_at: token.iat,
-        expires_at: token.exp,
-    }
-}
-
-/// A password login's hashing step: `None` when `password` does not match
-/// `stored` (the user's hash; `None` for an unknown user), else the hash to
-/// replace and its replacement when `stored` is not Tessera's current kind
-/// (an imported user's first login), computed under the same permit.
-fn check_password(
-    password: &str,
-    stored: Option<String>,
-    memory: &mut HashMemory,
-) -> Option<Option<(String, String)>> {
-    let Some(stored) = stored else {
-        // Unknown users cost one hash too, so that timing does not tell them apart.
-        password::verify_dummy(password, memory);
-        return None;
-    };
-    if !password::verify_stored(password, &stored, memory) {
-        return None;
-    }
-    if password::is_current(&stored) {
-        return Some(None);
-    }
-    // Should hashing fail, the old hash stays and serves the next login.
-    Some(
-        password::hash_with(password, memory)
-            .ok()
-            .map(|new| (stored, new)),
-    )
 }

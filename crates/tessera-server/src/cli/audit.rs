@@ -80,10 +80,11 @@ pub async fn run(settings: Settings, args: AuditArgs) -> Result<ExitCode, String
         filter.user_id = Some(user.id);
     }
     if let Some(event) = &args.event {
-        if !crate::authority::AUDIT_EVENTS.contains(&event.as_str()) {
+        if crate::authority::AuditKind::parse(event).is_none() {
+            let names: Vec<&str> = crate::authority::AuditKind::names().collect();
             return Err(format!(
                 "--event: expected one of {}, got `{event}`",
-                crate::authority::AUDIT_EVENTS.join(", ")
+                names.join(", ")
             ));
         }
         filter.event = Some(event.clone());

@@ -10,7 +10,7 @@ pub(super) async fn run(settings: Settings, command: KeysCommand) -> Result<(), 
             let store = server::open_store(&settings)
                 .await
                 .map_err(|e| e.to_string())?;
-            let keys = crate::keyring::list(&settings, store.as_ref())
+            let keys = crate::authority::keys::list(&settings, store.as_ref())
                 .await
                 .map_err(|e| e.to_string())?;
             if keys.is_empty() {
@@ -59,7 +59,8 @@ pub(super) async fn run(settings: Settings, command: KeysCommand) -> Result<(), 
                 KeyStart::AfterLead
             };
             let rotated = authority
-                .rotate_keys(alg, start)
+                .keys()
+                .rotate(alg, start)
                 .await
                 .map_err(|e| e.to_string())?;
             let name = tessera_core::keys::algorithm_name(alg);

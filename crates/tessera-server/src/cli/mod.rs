@@ -1,9 +1,9 @@
 //! The `tessera` command: `serve`, `migrate`, `createsuperuser`, `config`,
 //! `token`, `keys`, `users`, `import-users`, `audit`.
 
+use crate::authority::keys::{KeyStart, KeyState};
 use crate::authority::{AuthError, NewAccount};
 use crate::config::{LogFormat, Settings, reference};
-use crate::keyring::{KeyStart, KeyState};
 use crate::server;
 use clap::{Parser, Subcommand};
 use std::io::BufRead;
@@ -257,7 +257,7 @@ async fn create_superuser(
         superuser: true,
         client: None,
     };
-    match authority.signup(account).await {
+    match authority.accounts().signup(account).await {
         Ok(user) => {
             println!("Superuser created successfully (id {}).", user.id);
             Ok(ExitCode::SUCCESS)

@@ -26,7 +26,7 @@ pub(super) async fn issue(
     let authority = server::open_authority(settings)
         .await
         .map_err(|e| e.to_string())?;
-    if authority.key_ring().signing_key(authority.now()).is_none() {
+    if authority.keys().ring().signing_key(authority.now()).is_none() {
         return Err(
             "no signing key in service yet: `tessera serve` puts one in service \
                     when it starts, or run `tessera keys rotate`"
@@ -34,6 +34,7 @@ pub(super) async fn issue(
         );
     }
     let token = authority
+        .tokens()
         .issue_access_token(username, seconds)
         .await
         .map_err(|e| match e {
@@ -64,7 +65,7 @@ pub(super) async fn decode(settings: Settings, token: &str) -> Result<ExitCode, 
     let authority = server::open_authority(settings)
         .await
         .map_err(|e| e.to_string())?;
-    match authority.check(token, None).await {
+    match authority.tokens().check(token, None).await {
         Ok(_) => {
             println!("verifies: yes");
             Ok(ExitCode::SUCCESS)
@@ -100,7 +101,7 @@ fn unverified(
         return "no (invalid)".to_owned();
     };
     let now = tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock);
-    if authority.key_ring().get(&kid, now).is_some() {
+    if authority.keys().ring().get(&kid, now).is_some() {
         return "no (invalid)".to_owned();
     }
     if configured_here {

@@ -72,6 +72,7 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
     match command {
         UsersCommand::List => {
             let (_, users) = authority
+                .accounts()
                 .list_users(0, i64::MAX)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -93,6 +94,7 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
         }
         UsersCommand::Deactivate { username } => {
             let Some(user) = authority
+                .accounts()
                 .user_by_username(&username)
                 .await
                 .map_err(|e| e.to_string())?
@@ -101,6 +103,7 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
                 return Ok(ExitCode::FAILURE);
             };
             authority
+                .accounts()
                 .set_user_flags(
                     user.id,
                     crate::authority::UserChange {
@@ -139,7 +142,11 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
                 return Ok(ExitCode::FAILURE);
             };
             let password = read_password(password_stdin)?;
-            match authority.set_password_by_operator(&record, &password).await {
+            match authority
+                .accounts()
+                .set_password_by_operator(&record, &password)
+                .await
+            {
                 // As for `deactivate`: only Tessera learns of it at once.
                 Ok(()) => println!(
                     "Password set for {} (id {}): Tessera refuses their earlier tokens at once; \
@@ -203,7 +210,7 @@ pub async fn import(settings: Settings, source: Source, dry_run: bool) -> Result
     if !dry_run {
         let event = tessera_store::AuditEvent {
             at: now,
-            event: "users_imported".into(),
+            event: crate::authority::AuditKind::UsersImported.as_str().into(),
             user_id: None,
             actor_id: None,
             ip: String::new(),

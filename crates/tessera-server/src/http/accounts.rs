@@ -58,6 +58,7 @@ pub async fn signup(
     Body(request): Body<SignupRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let user = authority
+        .accounts()
         .signup(NewAccount {
             username: &request.username,
             password: &request.password,
@@ -119,6 +120,7 @@ pub async fn change_password(
         new_password,
     } = request;
     authority
+        .accounts()
         .change_password(&auth.claims, &old_password, &new_password, client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -149,6 +151,7 @@ pub async fn logout(
     Body(request): Body<LogoutRequest>,
 ) -> Result<Response, ApiError> {
     authority
+        .sessions()
         .logout(
             &auth.claims,
             request.refresh.as_deref(),

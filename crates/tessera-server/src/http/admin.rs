@@ -68,7 +68,7 @@ pub async fn list_users(
         .get("page")
         .map_or(Some(1), |p| p.parse::<i64>().ok())
         .unwrap_or(0);
-    let found = authority.users_page(page, page_size).await?;
+    let found = authority.accounts().users_page(page, page_size).await?;
     let base = format!("{}/api/admin/users", origin.base(authority.settings()));
     let link = |p: Option<i64>| {
         p.map_or(Value::Null, |p| {
@@ -117,6 +117,7 @@ pub async fn update_user(
     let id = user_id(&id)?;
     let actor = Some(staff.user.id);
     let user = authority
+        .accounts()
         .set_user_flags(id, patch.into_change(), actor)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -147,6 +148,7 @@ pub async fn revoke_user(
 ) -> Result<StatusCode, ApiError> {
     let id = user_id(&id)?;
     authority
+        .accounts()
         .revoke_user(id, Some(staff.user.id))
         .await?
         .ok_or(ApiError::NotFound)?;

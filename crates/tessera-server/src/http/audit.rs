@@ -7,7 +7,7 @@ use super::error::ApiError;
 use super::openapi::*;
 use super::origin::PublicOrigin;
 use crate::authority::{
-    AUDIT_EVENTS, AuditPage, Authority, DEFAULT_PAGE_SIZE, FieldErrors, MAX_PAGE_SIZE,
+    AuditKind, AuditPage, Authority, DEFAULT_PAGE_SIZE, FieldErrors, MAX_PAGE_SIZE,
 };
 use axum::Json;
 use axum::extract::{Query, State};
@@ -46,8 +46,8 @@ fn read_query(query: &HashMap<String, String>) -> Result<(AuditFilter, i64, i64)
         }
     }
     if let Some(event) = query.get("event") {
-        if AUDIT_EVENTS.contains(&event.as_str()) {
-            filter.event = Some(event.clone());
+        if let Some(kind) = AuditKind::parse(event) {
+            filter.event = Some(kind.as_str().to_owned());
         } else {
             let shown: String = event.chars().take(64).collect();
             fail(
@@ -143,7 +143,10 @@ pub async fn list(
         events,
         next,
         previous,
-    } = authority.audit_page(&filter, page, page_size).await?;
+    } = authority
+        .accounts()
+        .audit_page(&filter, page, page_size)
+        .await?;
     let base = format!("{}/api/admin/audit", origin.base(authority.settings()));
     let link =
         |page: Option<i64>| page.map_or(Value::Null, |p| page_link(&base, &query, p, page_size));

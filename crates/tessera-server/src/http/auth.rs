@@ -55,11 +55,11 @@ impl FromRequestParts<Arc<Authority>> for Authenticated {
         if token.is_empty() || !credentials::is_visible_ascii(token.as_bytes()) {
             return Err(ApiError::BadToken(Refusal::Invalid));
         }
-        let (claims, user) = authority.authenticate(&token).await?;
+        let (claims, user) = authority.tokens().authenticate(&token).await?;
         // A browser sends cookies on its own, also to requests another site
         // made it send: unsafe methods must prove they come from our page.
         if source == Source::Cookie && (!parts.method.is_safe() || original_method_unsafe(parts)) {
-            Authority::check_csrf(
+            crate::authority::Tokens::check_csrf(
                 &claims,
                 cookies::header_value(&parts.headers, cookies::CSRF_HEADER),
             )?;

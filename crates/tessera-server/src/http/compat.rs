@@ -65,6 +65,7 @@ pub async fn flask_login(
     };
     let origin = origin(client, &headers, LoginMethod::FlaskJwtExtended);
     let (pair, _) = authority
+        .sessions()
         .login(username, password, &origin, Transport::Header)
         .await?;
     Ok(tokens(json!({
@@ -95,6 +96,7 @@ pub async fn flask_refresh(
     let token = bearer_from(&headers, &authority.settings().auth_header_types)?;
     let origin = origin(client, &headers, LoginMethod::FlaskJwtExtended);
     let refreshed = authority
+        .tokens()
         .refresh(&token, Transport::Header, None, &origin)
         .await?;
     let mut body = json!({"access_token": refreshed.access.token});
@@ -130,19 +132,22 @@ pub async fn flask_logout(
 ) -> Result<Response, FlaskError> {
     let settings = authority.settings();
     let (token, from_cookie) = presented_token(&headers, settings)?;
-    let (claims, _) = authority.check(&token, None).await?;
+    let (claims, _) = authority.tokens().check(&token, None).await?;
     // A browser sends the cookie to any request a page makes it send: a
     // logout through it must prove it comes from our page, as every unsafe
     // cookie-authenticated request must.
     if from_cookie {
-        Authority::check_csrf(
+        crate::authority::Tokens::check_csrf(
             &claims,
             cookies::header_value(&headers, cookies::CSRF_HEADER),
         )?;
     }
     let refresh = (claims.token_type == TokenType::Refresh).then_some(token.as_str());
     let origin = origin(client, &headers, LoginMethod::FlaskJwtExtended);
-    authority.logout(&claims, refresh, &origin).await?;
+    authority
+        .sessions()
+        .logout(&claims, refresh, &origin)
+        .await?;
     let mut response = msg(StatusCode::OK, "logout successful");
     cookies::clear_all(response.headers_mut(), settings);
     Ok(response)
@@ -305,6 +310,7 @@ pub async fn fastapi_token(
     let (username, password) = fastapi_credentials(&form).map_err(FastApiError::Invalid)?;
     let origin = origin(client, &headers, LoginMethod::Fastapi);
     let (pair, _) = authority
+        .sessions()
         .login(username, password, &origin, Transport::Header)
         .await?;
     Ok(token_response(&pair.access, &pair.refresh.token))

@@ -46,7 +46,7 @@ pub async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
     // every cache has it by then.
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(authority.jwks()),
+        Json(authority.keys().jwks()),
     )
         .into_response()
 }
@@ -68,7 +68,7 @@ pub async fn openid_configuration(
     let settings = authority.settings();
     let base = origin.base(settings);
     let algorithms: Vec<&str> = {
-        let ring = authority.key_ring();
+        let ring = authority.keys().ring();
         let mut names: Vec<&str> = ring
             .keys(authority.now())
             .map(|k| tessera_core::keys::algorithm_name(k.algorithm()))
@@ -118,7 +118,7 @@ pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
                 body["throttling"] = json!(if shared { "shared" } else { "local" });
             }
             // A rotation in progress: which key this instance signs with next, and from when.
-            let ring = authority.key_ring();
+            let ring = authority.keys().ring();
             if let Some((key, signs_from)) = ring.upcoming(authority.now()).next() {
                 body["next_key"] = json!({
                     "kid": key.kid(),

@@ -101,6 +101,7 @@ async fn password_grant(
     let username = param(payload, "username")?;
     let password = param(payload, "password")?;
     let (TokenPair { access, refresh }, _) = authority
+        .sessions()
         .login(&username, &password, origin, Transport::Header)
         .await?;
     Ok(token_response(&access, &refresh.token))
@@ -115,6 +116,7 @@ async fn refresh_grant(
 ) -> Result<Response, OAuthFailure> {
     let refresh_token = param(payload, "refresh_token")?;
     let refreshed = authority
+        .tokens()
         .refresh(&refresh_token, Transport::Header, None, origin)
         .await?;
     let refresh = refreshed.refresh.map_or(refresh_token, |new| new.token);
@@ -146,7 +148,7 @@ pub async fn revoke(
     let token = param(&payload, "token")?;
     let origin = origin(client, &headers, LoginMethod::OAuth);
     // token_type_hint only saves a lookup elsewhere; the token says its own type.
-    authority.revoke_token(&token, &origin).await?;
+    authority.sessions().revoke_token(&token, &origin).await?;
     let mut response = StatusCode::OK.into_response();
     no_store(response.headers_mut());
     Ok(response)
@@ -172,7 +174,7 @@ pub async fn introspect(
 ) -> Result<Response, ApiError> {
     let payload = read(payload)?;
     let token = param(&payload, "token")?;
-    let body = match authority.introspect(&token).await? {
+    let body = match authority.tokens().introspect(&token).await? {
         Some(mut claims) => {
             claims.insert("active".into(), Value::Bool(true));
             Value::Object(claims)

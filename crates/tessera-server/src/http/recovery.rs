@@ -38,6 +38,7 @@ pub async fn request_reset(
     Body(request): Body<ResetRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     authority
+        .recovery()
         .request_password_reset(&request.email, client)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
@@ -66,6 +67,7 @@ pub async fn confirm_reset(
     Body(request): Body<ResetConfirm>,
 ) -> Result<StatusCode, ApiError> {
     authority
+        .recovery()
         .confirm_password_reset(&request.token, &request.new_password, client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -91,7 +93,10 @@ pub async fn request_verification(
     ClientIp(client): ClientIp,
     auth: Authenticated,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    authority.request_verification(auth.user.id, client).await?;
+    authority
+        .recovery()
+        .request_verification(auth.user.id, client)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
@@ -114,6 +119,6 @@ pub async fn verify_email(
     State(authority): State<Arc<Authority>>,
     Body(request): Body<VerifyEmail>,
 ) -> Result<StatusCode, ApiError> {
-    authority.verify_email(&request.token).await?;
+    authority.recovery().verify_email(&request.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

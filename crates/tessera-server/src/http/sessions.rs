@@ -49,7 +49,7 @@ pub async fn list(
     State(authority): State<Arc<Authority>>,
     auth: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    let sessions = authority.sessions_of(auth.user.id).await?;
+    let sessions = authority.sessions().sessions_of(auth.user.id).await?;
     let current = Some(auth.claims.fid.as_str());
     let results: Vec<Value> = sessions.iter().map(|s| session_json(s, current)).collect();
     Ok(Json(json!({ "results": results })))
@@ -78,6 +78,7 @@ pub async fn end(
 ) -> Result<StatusCode, ApiError> {
     let origin = origin(client, &headers, LoginMethod::Password);
     if authority
+        .sessions()
         .end_session(auth.user.id, &id, None, &origin)
         .await?
     {
@@ -107,6 +108,7 @@ pub async fn end_others(
 ) -> Result<StatusCode, ApiError> {
     let origin = origin(client, &headers, LoginMethod::Password);
     authority
+        .sessions()
         .end_other_sessions(auth.user.id, &auth.claims.fid, &origin)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -115,7 +117,11 @@ pub async fn end_others(
 /// A user id from the path, 404 when it names no user.
 async fn existing_user(authority: &Authority, raw: &str) -> Result<i64, ApiError> {
     let id = raw.parse::<i64>().map_err(|_| ApiError::NotFound)?;
-    authority.user(id).await?.ok_or(ApiError::NotFound)?;
+    authority
+        .accounts()
+        .user(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(id)
 }
 
@@ -140,7 +146,7 @@ pub async fn admin_list(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = existing_user(&authority, &id).await?;
-    let sessions = authority.sessions_of(id).await?;
+    let sessions = authority.sessions().sessions_of(id).await?;
     let results: Vec<Value> = sessions.iter().map(|s| session_json(s, None)).collect();
     Ok(Json(json!({ "results": results })))
 }
@@ -170,6 +176,7 @@ pub async fn admin_end(
     let id = existing_user(&authority, &id).await?;
     let origin = origin(client, &headers, LoginMethod::Password);
     if authority
+        .sessions()
         .end_session(id, &sid, Some(staff.user.id), &origin)
         .await?
     {

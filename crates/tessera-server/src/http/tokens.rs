@@ -53,6 +53,7 @@ pub async fn obtain(
     let transport = requested_transport(&headers, settings);
     let origin = origin(client, &headers, LoginMethod::Password);
     let (pair, _) = authority
+        .sessions()
         .login(
             &credentials.username,
             &credentials.password,
@@ -133,6 +134,7 @@ pub async fn refresh(
     let token = fields.string("refresh");
     fields.finish()?;
     let refreshed = authority
+        .tokens()
         .refresh(&token, Transport::Header, None, &origin)
         .await?;
     let mut body = json!({"access": refreshed.access.token});
@@ -152,6 +154,7 @@ async fn refresh_by_cookie(
 ) -> Result<Response, TokenEndpointError> {
     let csrf = cookies::header_value(headers, cookies::CSRF_HEADER);
     let refreshed = authority
+        .tokens()
         .refresh(token, Transport::Cookie, csrf, origin)
         .await?;
     let mut response = tokens(token_view(
@@ -185,7 +188,7 @@ pub async fn verify(
     State(authority): State<Arc<Authority>>,
     Body(request): Body<TokenRequest>,
 ) -> Result<Json<Value>, TokenEndpointError> {
-    authority.check(&request.token, None).await?;
+    authority.tokens().check(&request.token, None).await?;
     Ok(Json(json!({})))
 }
 
@@ -213,6 +216,9 @@ pub async fn blacklist(
 ) -> Result<Json<Value>, TokenEndpointError> {
     // Where the request came from: the logout it may be is audited with it.
     let origin = origin(client, &headers, LoginMethod::Password);
-    authority.blacklist(&request.refresh, &origin).await?;
+    authority
+        .sessions()
+        .blacklist(&request.refresh, &origin)
+        .await?;
     Ok(Json(json!({})))
 }

@@ -804,11 +804,13 @@ impl Server {
             return self.login(username).await;
         };
         let user = authority
+            .accounts()
             .user_by_username(username)
             .await
             .expect("store")
             .expect("the account exists");
         let pair = authority
+            .sessions()
             .begin_session(
                 &user,
                 tessera_server::authority::Transport::Header,

@@ -1,7 +1,7 @@
 //! Keys put in service by another process while this one starts or runs.
 
 use super::*;
-use crate::keyring::KeyStart;
+use crate::authority::keys::KeyStart;
 
 /// A store that lets another process rotate the keys right after the first
 /// read of them: the moment at which a start that read the change-log
@@ -238,7 +238,7 @@ impl tessera_store::KeyStore for RotatesAfterKeyRead {
         if !self.rotated.swap(true, Ordering::AcqRel) {
             let alg = self.settings.algorithm;
             let clock = FixedClock::new(NOW + 10);
-            keyring::rotate(&self.settings, &self.other, alg, &clock, KeyStart::Now)
+            crate::authority::keys::rotate(&self.settings, &self.other, alg, &clock, KeyStart::Now)
                 .await
                 .unwrap();
         }
@@ -320,7 +320,8 @@ async fn a_key_rotation_committed_while_the_keys_load_at_start_is_applied() {
     let first = world().await;
     let old_kid = first
         .authority
-        .key_ring()
+        .keys()
+        .ring()
         .signing_key(NOW)
         .unwrap()
         .kid()
@@ -340,14 +341,15 @@ async fn a_key_rotation_committed_while_the_keys_load_at_start_is_applied() {
         .unwrap();
     // It loaded the keys as they were before the rotation ...
     assert_eq!(
-        second.key_ring().signing_key(NOW + 20).unwrap().kid(),
+        second.keys().ring().signing_key(NOW + 20).unwrap().kid(),
         old_kid
     );
     // ... and the change log brings the rotation.
     second.sync().await.unwrap();
     let newest = first.other.signing_keys().await.unwrap();
     let new_kid = second
-        .key_ring()
+        .keys()
+        .ring()
         .signing_key(NOW + 20)
         .unwrap()
         .kid()
@@ -376,24 +378,27 @@ async fn a_token_signed_with_a_key_another_process_just_put_in_service_is_accept
     .await
     .unwrap();
     w.authority
-        .rotate_keys(tessera_core::Algorithm::HS256, KeyStart::AfterLead)
+        .keys()
+        .rotate(tessera_core::Algorithm::HS256, KeyStart::AfterLead)
         .await
         .unwrap();
     let pair = w
         .authority
+        .sessions()
         .begin_session(&alice, Transport::Header, &test_origin())
         .await
         .unwrap();
     let new_kid = tessera_core::token::peek_kid(&pair.access.token).unwrap();
     assert!(
-        here.key_ring().get(&new_kid, NOW).is_none(),
+        here.keys().ring().get(&new_kid, NOW).is_none(),
         "not synced yet"
     );
-    let (claims, _) = here.check(&pair.access.token, None).await.unwrap();
+    let (claims, _) = here.tokens().check(&pair.access.token, None).await.unwrap();
     assert_eq!(claims.user_id, alice.id);
     // Refresh tokens too.
     assert!(
-        here.refresh(&pair.refresh.token, Transport::Header, None, &test_origin())
+        here.tokens()
+            .refresh(&pair.refresh.token, Transport::Header, None, &test_origin())
             .await
             .is_ok()
     );

@@ -5,8 +5,11 @@ mod key_race;
 mod publish_ahead;
 
 use super::*;
+use std::net::IpAddr;
 use tessera_core::clock::FixedClock;
 use tessera_store::{KeyStore, Maintenance, SqliteStore, TokenStore, UserStore};
+use tessera_store::SqliteStore;
+use tessera_store::{NewUser, RefreshRecord, Store, UserRecord, UserUpdate};
 
 const PASSWORD: &str = "vivid-otter-canyon-1987!";
 const NOW: i64 = 1_800_000_000;
@@ -60,6 +63,7 @@ async fn world() -> World {
 
 async fn sign_up(authority: &Authority, name: &str) -> Arc<User> {
     authority
+        .accounts()
         .signup(NewAccount {
             username: name,
             password: PASSWORD,
@@ -83,7 +87,7 @@ async fn deactivate_elsewhere(w: &World, id: i64, now: i64) {
 
 async fn assert_memory_agrees_with_the_database(w: &World, id: i64) {
     let stored = w.other.user_by_id(id).await.unwrap().unwrap();
-    let held = w.authority.users.get(id).unwrap();
+    let held = w.authority.live.held(id).unwrap();
     assert_eq!(*held, User::from(stored));
 }
 
@@ -91,23 +95,30 @@ async fn assert_memory_agrees_with_the_database(w: &World, id: i64) {
 async fn logins_held_at_the_hash_while_the_user_is_deactivated_give_no_usable_token() {
     let w = world().await;
     let alice = sign_up(&w.authority, "alice").await;
-    let permits = w.authority.hashing.available_permits() as u32;
+    let permits = w.authority.hashing.permits().available_permits() as u32;
     for trial in 0..3 {
         // Every hashing permit held here: the logins read the user, then queue.
-        let held = w.authority.hashing.acquire_many(permits).await.unwrap();
+        let held = w
+            .authority
+            .hashing
+            .permits()
+            .acquire_many(permits)
+            .await
+            .unwrap();
         let logins: Vec<_> = (0..6)
             .map(|_| {
                 let authority = w.authority.clone();
                 tokio::spawn(async move {
                     let origin = test_origin();
                     authority
+                        .sessions()
                         .login("alice", PASSWORD, &origin, Transport::Header)
                         .await
                 })
             })
             .collect();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while w.authority.hashing_queued() < 6 {
+        while w.authority.hashing.queued() < 6 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the logins never queued"
@@ -116,25 +127,26 @@ async fn logins_held_at_the_hash_while_the_user_is_deactivated_give_no_usable_to
         }
         deactivate_elsewhere(&w, alice.id, NOW).await;
         w.authority.sync().await.unwrap();
-        assert!(!w.authority.users.get(alice.id).unwrap().is_active);
+        assert!(!w.authority.live.held(alice.id).unwrap().is_active);
         drop(held);
         for login in logins {
             // A login may answer either way; a token it hands out must not work.
             if let Ok((pair, _)) = login.await.unwrap() {
-                let refused = w.authority.check(&pair.access.token, None).await;
+                let refused = w.authority.tokens().check(&pair.access.token, None).await;
                 assert!(
                     matches!(refused, Err(AuthError::Token(Refusal::Revoked))),
                     "trial {trial}: {refused:?}"
                 );
                 let refreshed = w
                     .authority
+                    .tokens()
                     .refresh(&pair.refresh.token, Transport::Header, None, &test_origin())
                     .await;
                 assert!(refreshed.is_err(), "trial {trial}");
             }
         }
         assert!(
-            !w.authority.users.get(alice.id).unwrap().is_active,
+            !w.authority.live.held(alice.id).unwrap().is_active,
             "trial {trial}"
         );
         assert_memory_agrees_with_the_database(&w, alice.id).await;
@@ -145,7 +157,7 @@ async fn logins_held_at_the_hash_while_the_user_is_deactivated_give_no_usable_to
         };
         w.other.update_user(alice.id, update, NOW).await.unwrap();
         w.authority.sync().await.unwrap();
-        assert!(w.authority.users.get(alice.id).unwrap().is_active);
+        assert!(w.authority.live.held(alice.id).unwrap().is_active);
     }
 }
 
@@ -158,11 +170,11 @@ async fn a_user_read_before_an_update_does_not_replace_it_in_memory() {
     let stale = w.other.user_by_id(alice.id).await.unwrap().unwrap();
     deactivate_elsewhere(&w, alice.id, NOW).await;
     w.authority.sync().await.unwrap();
-    let kept = w.authority.remember(stale);
+    let kept = w.authority.live.remember(stale);
     assert!(!kept.is_active);
     assert_memory_agrees_with_the_database(&w, alice.id).await;
     // And a token issued from here on is refused.
-    let issued = w.authority.issue_access_token("alice", None).await;
+    let issued = w.authority.tokens().issue_access_token("alice", None).await;
     assert!(
         matches!(issued, Err(AuthError::NoActiveAccount)),
         "{issued:?}"
@@ -175,12 +187,13 @@ async fn a_gap_in_the_change_log_reloads_everything() {
     let alice = sign_up(&w.authority, "alice").await;
     let (pair, _) = w
         .authority
+        .sessions()
         .login("alice", PASSWORD, &test_origin(), Transport::Header)
         .await
         .unwrap();
     // Up to date with the log (this process's own writes come back through it).
     w.authority.sync().await.unwrap();
-    let before = w.authority.applied_change();
+    let before = w.authority.live.applied_change();
     // Another process deactivates alice, then writes something else, and
     // the log is pruned up to that last entry before this process reads it
     // (it was behind for longer than the log is kept).
@@ -191,14 +204,14 @@ async fn a_gap_in_the_change_log_reloads_everything() {
         .unwrap();
     assert!(w.other.prune(NOW, NOW + 3600).await.unwrap() > 0);
     w.authority.sync().await.unwrap();
-    assert!(!w.authority.users.get(alice.id).unwrap().is_active);
+    assert!(!w.authority.live.held(alice.id).unwrap().is_active);
     assert_memory_agrees_with_the_database(&w, alice.id).await;
-    let refused = w.authority.check(&pair.access.token, None).await;
+    let refused = w.authority.tokens().check(&pair.access.token, None).await;
     assert!(
         matches!(refused, Err(AuthError::Token(Refusal::Revoked))),
         "{refused:?}"
     );
-    assert!(w.authority.applied_change() > before + 1);
+    assert!(w.authority.live.applied_change() > before + 1);
     // From the reloaded position on, the log is followed as usual.
     assert_eq!(w.authority.sync().await.unwrap(), 0);
 }
@@ -208,7 +221,7 @@ async fn ids_rolled_back_leave_a_gap_that_reloads_nothing() {
     let w = world().await;
     let alice = sign_up(&w.authority, "alice").await;
     w.authority.sync().await.unwrap();
-    let before = w.authority.applied_change();
+    let before = w.authority.live.applied_change();
     // An id drawn and never committed, as a request cut short leaves on
     // PostgreSQL: the entry is gone, the ids after it go on.
     deactivate_elsewhere(&w, alice.id, NOW).await;
@@ -222,8 +235,8 @@ async fn ids_rolled_back_leave_a_gap_that_reloads_nothing() {
     // One entry read and applied: no reload (which would have read alice
     // deactivated from her row).
     assert_eq!(w.authority.sync().await.unwrap(), 1);
-    assert_eq!(w.authority.applied_change(), before + 2);
-    assert!(w.authority.users.get(alice.id).unwrap().is_active);
+    assert_eq!(w.authority.live.applied_change(), before + 2);
+    assert!(w.authority.live.held(alice.id).unwrap().is_active);
 }
 
 #[tokio::test]
@@ -232,9 +245,9 @@ async fn without_a_gap_the_log_is_applied_entry_by_entry() {
     let alice = sign_up(&w.authority, "alice").await;
     // This process's own writes (its key, the signup) come back through the log too.
     w.authority.sync().await.unwrap();
-    let before = w.authority.applied_change();
+    let before = w.authority.live.applied_change();
     deactivate_elsewhere(&w, alice.id, NOW).await;
     assert_eq!(w.authority.sync().await.unwrap(), 1);
-    assert_eq!(w.authority.applied_change(), before + 1);
-    assert!(!w.authority.users.get(alice.id).unwrap().is_active);
+    assert_eq!(w.authority.live.applied_change(), before + 1);
+    assert!(!w.authority.live.held(alice.id).unwrap().is_active);
 }

@@ -3,7 +3,7 @@
 //! without another change to tell it to.
 
 use super::*;
-use crate::keyring::KeyStart;
+use crate::authority::keys::KeyStart;
 use tessera_core::clock::SystemClock;
 
 const LEAD: i64 = 60;
@@ -40,10 +40,15 @@ async fn two_instances() -> (tempfile::TempDir, [(Authority, Arc<FixedClock>); 2
 
 async fn signs_with(authority: &Authority, user: &User) -> String {
     let pair = authority
+        .sessions()
         .begin_session(user, Transport::Header, &test_origin())
         .await
         .unwrap();
-    authority.check(&pair.access.token, None).await.unwrap();
+    authority
+        .tokens()
+        .check(&pair.access.token, None)
+        .await
+        .unwrap();
     tessera_core::token::peek_kid(&pair.access.token).unwrap()
 }
 
@@ -56,7 +61,8 @@ async fn instances_with_different_clocks_switch_at_the_same_moment_of_the_databa
     b.sync().await.unwrap();
 
     let rotated = a
-        .rotate_keys(tessera_core::Algorithm::ES256, KeyStart::AfterLead)
+        .keys()
+        .rotate(tessera_core::Algorithm::ES256, KeyStart::AfterLead)
         .await
         .unwrap();
     assert!(rotated.ahead);
@@ -73,13 +79,13 @@ async fn instances_with_different_clocks_switch_at_the_same_moment_of_the_databa
     let mut leads = Vec::new();
     for (instance, clock) in [(&a, &a_clock), (&b, &b_clock)] {
         let now = instance.now();
-        let ring = instance.key_ring();
+        let ring = instance.keys().ring();
         let upcoming: Vec<_> = ring.upcoming(now).collect();
         assert_eq!(upcoming.len(), 1);
         let (key, signs_from) = upcoming[0];
         assert_eq!(key.kid(), rotated.kid);
         // Published at once: in the JWKS, beside the key that signs.
-        let jwks = instance.jwks();
+        let jwks = instance.keys().jwks();
         let mut kids: Vec<&str> = jwks["keys"]
             .as_array()
             .unwrap()
@@ -105,7 +111,8 @@ async fn instances_with_different_clocks_switch_at_the_same_moment_of_the_databa
         assert_eq!(signs_with(instance, &alice).await, rotated.kid);
         assert!(
             instance
-                .key_ring()
+                .keys()
+                .ring()
                 .upcoming(instance.now())
                 .next()
                 .is_none()
@@ -122,7 +129,8 @@ async fn a_rotation_now_signs_at_once_on_every_instance() {
     let alice = sign_up(&a, "alice").await;
     let old = signs_with(&a, &alice).await;
     let rotated = a
-        .rotate_keys(tessera_core::Algorithm::ES256, KeyStart::Now)
+        .keys()
+        .rotate(tessera_core::Algorithm::ES256, KeyStart::Now)
         .await
         .unwrap();
     assert!(!rotated.ahead);
@@ -130,9 +138,9 @@ async fn a_rotation_now_signs_at_once_on_every_instance() {
     assert_eq!(signs_with(&a, &alice).await, rotated.kid);
     b.sync().await.unwrap();
     assert_eq!(signs_with(&b, &alice).await, rotated.kid);
-    assert!(a.key_ring().upcoming(a.now()).next().is_none());
+    assert!(a.keys().ring().upcoming(a.now()).next().is_none());
     // The old key verifies on: tokens it signed stay valid.
-    assert!(a.key_ring().get(&old, a.now()).is_some());
+    assert!(a.keys().ring().get(&old, a.now()).is_some());
 }
 
 #[tokio::test]
@@ -141,7 +149,8 @@ async fn a_new_hmac_key_signs_at_once_since_it_is_never_published() {
     let alice = sign_up(&w.authority, "alice").await;
     let rotated = w
         .authority
-        .rotate_keys(tessera_core::Algorithm::HS256, KeyStart::AfterLead)
+        .keys()
+        .rotate(tessera_core::Algorithm::HS256, KeyStart::AfterLead)
         .await
         .unwrap();
     assert!(!rotated.ahead);

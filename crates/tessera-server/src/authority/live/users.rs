@@ -8,7 +8,7 @@
 //! carries a revision, raised by each update in the same statement, and a
 //! copy replaces the one in memory only when it is newer.
 
-use super::User;
+use crate::authority::User;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use tessera_store::UserRecord;

@@ -1,0 +1,85 @@
+//! What the domain's operations answer besides success, and why the
+//! authority could not start.
+
+use super::Refusal;
+use super::keys::KeyLoadError;
+use std::collections::BTreeMap;
+use tessera_store::StoreError;
+
+/// Field-by-field validation messages, as Django REST framework reports them.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// What a domain operation can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong credentials or an inactive user: the same answer for both.
+    #[error("no active account found with the given credentials")]
+    NoActiveAccount,
+    /// A token was refused.
+    #[error("token refused: {}", .0.as_str())]
+    Token(Refusal),
+    /// A cookie-authenticated request without the matching CSRF header.
+    #[error("CSRF token missing or incorrect")]
+    CsrfFailed,
+    /// Too many attempts: try again after this many seconds.
+    #[error("throttled for {0} s")]
+    Throttled(u64),
+    /// A password change presented a token that did not come from a password login.
+    #[error("fresh token required")]
+    FreshTokenRequired,
+    /// Input that breaks a rule, by field.
+    #[error("invalid input")]
+    Fields(FieldErrors),
+    /// Signup is closed (`signup_enabled = false`) to clients.
+    #[error("signup is closed")]
+    SignupClosed,
+    /// A staff user who is not a superuser acting on a superuser.
+    #[error("only a superuser may change a superuser, revoke its tokens or end its sessions")]
+    NotSuperuser,
+    /// A change that would leave no active staff user.
+    #[error("the last active staff user cannot be deactivated or lose staff status")]
+    LastActiveStaff,
+    /// A page number past the last page, or not a page number.
+    #[error("invalid page")]
+    InvalidPage,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A login whose password was right, of a user whose address is not
+    /// verified while `email_verification = required`.
+    #[error("email address not verified")]
+    EmailNotVerified,
+    /// Password reset and verification need `smtp_url` and `public_url`.
+    #[error("email is not configured")]
+    EmailUnavailable,
+    /// Something that should not happen (a lost worker thread, a signing failure).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<Refusal> for AuthError {
+    fn from(refusal: Refusal) -> Self {
+        AuthError::Token(refusal)
+    }
+}
+
+pub(super) fn field_error(field: &str, message: impl Into<String>) -> AuthError {
+    let mut errors = FieldErrors::new();
+    errors.insert(field.to_owned(), vec![message.into()]);
+    AuthError::Fields(errors)
+}
+
+/// Why the authority could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] KeyLoadError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The mail settings cannot be used (`mail_templates`, or
+    /// `email_verification` without `smtp_url` and `public_url`).
+    #[error("{0}")]
+    Mail(String),
+}

@@ -1,0 +1,276 @@
+//! Logins: the beginning of a session. Owns the audit of throttled login
+//! attempts ([`ThrottledLog`]).
+//!
+//! Promises: a login is throttled before its hash, answers alike for a
+//! wrong password and an inactive user, decides on the user row as its own
+//! write leaves it, and is audited once whatever it answers; one account
+//! keeps at most `max_sessions_per_user` sessions.
+
+use super::common::Common;
+use super::hashing::{Hashing, PasswordCheck};
+use super::live::Live;
+use super::recovery::Recovery;
+use super::throttled_log::ThrottledLog;
+use super::throttling::Throttle;
+use super::tokens::{Minting, Tokens, refresh_record};
+use super::{AuditKind, AuthError, LoginMethod, SessionOrigin, TokenPair, Transport, User};
+use crate::telemetry;
+use serde_json::json;
+use std::sync::Arc;
+use tessera_core::claims::{TokenType, new_token_id};
+use tessera_core::username::{Username, UsernameError};
+use tessera_store::{Rehash, SessionRecord};
+
+/// Password logins and the sessions they begin.
+pub(super) struct Logins {
+    common: Arc<Common>,
+    hashing: Arc<Hashing>,
+    live: Arc<Live>,
+    throttle: Arc<Throttle>,
+    tokens: Arc<Tokens>,
+    recovery: Arc<Recovery>,
+    /// Refused login attempts, as the audit log is told of them (one event
+    /// per client a minute).
+    throttled_log: ThrottledLog,
+}
+
+/// Why a login whose attempt was counted did not succeed.
+enum LoginFailure {
+    /// Wrong credentials, an inactive user, or one changed while the hash
+    /// ran: a failed attempt. `user_id` when the name is a user's.
+    Refused { user_id: Option<i64> },
+    /// The right password of a user whose address must be verified first:
+    /// not a failure of the password.
+    Unverified { user_id: i64, username: String },
+    /// Something failed (storage, hashing): the attempt is not settled.
+    Error(AuthError),
+}
+
+impl<E: Into<AuthError>> From<E> for LoginFailure {
+    fn from(e: E) -> Self {
+        LoginFailure::Error(e.into())
+    }
+}
+
+impl Logins {
+    pub(super) fn new(
+        common: Arc<Common>,
+        hashing: Arc<Hashing>,
+        live: Arc<Live>,
+        throttle: Arc<Throttle>,
+        tokens: Arc<Tokens>,
+        recovery: Arc<Recovery>,
+    ) -> Self {
+        Self {
+            common,
+            hashing,
+            live,
+            throttle,
+            tokens,
+            recovery,
+            throttled_log: ThrottledLog::default(),
+        }
+    }
+
+    /// A password login: a new family with a fresh access token and a refresh token.
+    pub(super) async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        origin: &SessionOrigin,
+        transport: Transport,
+    ) -> Result<(TokenPair, Arc<User>), AuthError> {
+        let name = Username::parse(username);
+        // Throttle by the name as it will be looked up, so that variants
+        // which normalise alike share one count.
+        let user_key = match &name {
+            Ok(n) => n.as_str().to_owned(),
+            Err(_) => username.chars().take(200).collect(),
+        };
+        let address_key = origin.ip.to_string();
+        // Counted before the hash: a burst gets no more checks than the limit.
+        let reserved = self
+            .throttle
+            .reserve_login(&user_key, &address_key, self.common.now_ms())
+            .await;
+        let attempt = match reserved {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                if matches!(e, AuthError::Throttled(_)) {
+                    self.note_throttled(username, origin);
+                }
+                return Err(e);
+            }
+        };
+        let (user_id, detail, error) = match self.verify_login(name, password, origin).await {
+            Ok(user) => {
+                telemetry::login(true);
+                let throttle = &self.throttle;
+                throttle
+                    .login_succeeded(&user_key, &address_key, attempt)
+                    .await;
+                let pair = self.begin_session(&user, transport, origin).await?;
+                let detail = json!({"method": origin.method.name(), "session": pair.refresh.fid});
+                let kind = AuditKind::LoginSucceeded;
+                self.common
+                    .audit(kind, Some(user.id), None, Some(origin), detail);
+                return Ok((pair, user));
+            }
+            Err(LoginFailure::Error(e)) => return Err(e),
+            Err(LoginFailure::Refused { user_id }) => {
+                // The name as given is an attacker's input: kept as data, cut short.
+                let given: String = username.chars().take(150).collect();
+                let detail = json!({"username": given});
+                (user_id, detail, AuthError::NoActiveAccount)
+            }
+            Err(LoginFailure::Unverified { user_id, username }) => {
+                let detail = json!({"username": username, "reason": "email_not_verified"});
+                (Some(user_id), detail, AuthError::EmailNotVerified)
+            }
+        };
+        // The one failure path: audited, counted, and the attempt settled.
+        let kind = AuditKind::LoginFailed;
+        self.common.audit(kind, user_id, None, Some(origin), detail);
+        telemetry::login(false);
+        let throttle = &self.throttle;
+        if matches!(error, AuthError::EmailNotVerified) {
+            // The password was right: not a failed attempt.
+            throttle
+                .login_succeeded(&user_key, &address_key, attempt)
+                .await;
+        } else {
+            throttle
+                .login_failed(&user_key, &address_key, attempt)
+                .await;
+        }
+        Err(error)
+    }
+
+    /// A refused attempt, before any hash and so free to send: audited at
+    /// most once a minute per client, with the attempts it stands for.
+    fn note_throttled(&self, username: &str, origin: &SessionOrigin) {
+        let now_ms = self.common.now_ms();
+        if let Some(throttled) = self.throttled_log.refused(origin.ip, username, now_ms) {
+            let detail = json!({"username": throttled.username, "attempts": throttled.attempts});
+            let kind = AuditKind::LoginThrottled;
+            self.common.audit(kind, None, None, Some(origin), detail);
+        }
+    }
+
+    /// The login's decision, once its attempt is counted: the user whose
+    /// password `password` is, active, verified when it must be, as the
+    /// login's own write leaves the row.
+    async fn verify_login(
+        &self,
+        name: Result<Username, UsernameError>,
+        password: &str,
+        origin: &SessionOrigin,
+    ) -> Result<Arc<User>, LoginFailure> {
+        let store = self.common.store();
+        let record = match name {
+            Ok(name) => store.user_by_username(name.as_str()).await?,
+            Err(_) => None,
+        };
+        let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
+        let checked = self.hashing.check_login(password, stored_hash).await?;
+        let record = match (record, &checked) {
+            (Some(r), PasswordCheck::Matches | PasswordCheck::Rehash { .. }) if r.is_active => r,
+            (record, _) => {
+                let user_id = record.map(|r| r.id);
+                return Err(LoginFailure::Refused { user_id });
+            }
+        };
+        // Only someone who knows the password learns that the address is
+        // not verified; the attempt is not a failure of the password.
+        if self.recovery.refuse_unverified(&record, origin.ip).await {
+            let (user_id, username) = (record.id, record.username);
+            return Err(LoginFailure::Unverified { user_id, username });
+        }
+        // The row read above is as old as the hash is slow: decide on the row
+        // as the login's own write leaves it (a deactivation or password
+        // change may have landed in between), and on memory if it is newer.
+        let rehash = match &checked {
+            PasswordCheck::Rehash { old, new } => Some(Rehash { old, new }),
+            _ => None,
+        };
+        let now = self.common.now();
+        let current = store.record_login(record.id, now, rehash).await?;
+        match current.map(|r| self.live.remember(r)) {
+            Some(user) if user.is_active && user.token_version == record.token_version => Ok(user),
+            _ => Err(LoginFailure::Refused {
+                user_id: Some(record.id),
+            }),
+        }
+    }
+
+    /// Begins a session (a new family: a fresh access token and a refresh
+    /// token) for `user`, whose identity the caller has established: a
+    /// password login above, or a test harness that created the account
+    /// itself. Counted by `user_rate_limit`, recorded, and the oldest
+    /// sessions past `max_sessions_per_user` ended.
+    pub(super) async fn begin_session(
+        &self,
+        user: &User,
+        transport: Transport,
+        origin: &SessionOrigin,
+    ) -> Result<TokenPair, AuthError> {
+        let now = self.common.now();
+        self.throttle.check_tokens(user.id).await?;
+        let fid = new_token_id();
+        let minting = |token_type, fresh| Minting {
+            token_type,
+            fid: &fid,
+            fresh,
+        };
+        let pair = TokenPair {
+            access: (self.tokens).mint(user, minting(TokenType::Access, true), transport, now)?,
+            refresh: (self.tokens).mint(
+                user,
+                minting(TokenType::Refresh, false),
+                transport,
+                now,
+            )?,
+        };
+        let session = SessionRecord {
+            family_id: fid.clone(),
+            user_id: user.id,
+            created_at: now,
+            last_used: now,
+            expires_at: pair.refresh.exp,
+            token_version: user.token_version,
+            ip: origin.ip.to_string(),
+            user_agent: origin.user_agent.clone(),
+            method: origin.method.name().to_owned(),
+        };
+        // The session and its first refresh token, in one transaction.
+        let first = refresh_record(&pair.refresh, user.id);
+        self.common.store().begin_session(&first, &session).await?;
+        self.end_sessions_beyond_the_cap(user.id, now).await?;
+        Ok(pair)
+    }
+
+    /// Ends the user's oldest sessions past `max_sessions_per_user` (the new
+    /// one counted), as a logout ends one: what one account can keep alive
+    /// stays bounded however often it logs in.
+    async fn end_sessions_beyond_the_cap(&self, user_id: i64, now: i64) -> Result<(), AuthError> {
+        let cap = self.common.settings().max_sessions_per_user;
+        let keep = i64::try_from(cap).unwrap_or(i64::MAX);
+        let beyond = self.common.store().sessions_beyond(user_id, keep, now);
+        for fid in beyond.await? {
+            tracing::info!(user_id, "session cap reached; ending the oldest session");
+            self.live.revoke_family(&fid, user_id, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the throttled-login events counted but not yet written (the
+    /// upkeep's, every minute).
+    pub(super) fn sweep_throttled(&self) {
+        for throttled in self.throttled_log.sweep(self.common.now_ms()) {
+            let origin = SessionOrigin::new(throttled.client, "", LoginMethod::Password);
+            let detail = json!({"username": throttled.username, "attempts": throttled.attempts});
+            let kind = AuditKind::LoginThrottled;
+            self.common.audit(kind, None, None, Some(&origin), detail);
+        }
+    }
+}
