@@ -26,7 +26,12 @@ pub(super) async fn issue(
     let authority = server::open_authority(settings)
         .await
         .map_err(|e| e.to_string())?;
-    if authority.keys().ring().signing_key(authority.now()).is_none() {
+    if authority
+        .keys()
+        .ring()
+        .signing_key(authority.now())
+        .is_none()
+    {
         return Err(
             "no signing key in service yet: `tessera serve` puts one in service \
                     when it starts, or run `tessera keys rotate`"
