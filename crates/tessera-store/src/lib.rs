@@ -83,3 +83,37 @@ impl<T> Store for T where
         + 'static
 {
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// What lets code that needs one concern take only its trait (and a
+    /// test double implement only that one): the server's `Arc<dyn Store>`
+    /// upcasts to each narrower trait.
+    #[test]
+    fn a_store_upcasts_to_each_concern() {
+        type Concerns = (
+            Arc<dyn Maintenance>,
+            Arc<dyn UserStore>,
+            Arc<dyn TokenStore>,
+            Arc<dyn KeyStore>,
+            Arc<dyn ChangeLog>,
+            Arc<dyn AuditStore>,
+            Arc<dyn LinkStore>,
+        );
+        fn upcast(store: Arc<dyn Store>) -> Concerns {
+            (
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store,
+            )
+        }
+        let _ = upcast;
+    }
+}
