@@ -64,7 +64,7 @@ impl FromRequestParts<Arc<Authority>> for Authenticated {
                 cookies::header_value(&parts.headers, cookies::CSRF_HEADER),
             )?;
         }
-        super::edge::note_user(user.id);
+        super::note::note_user(&parts.extensions, user.id);
         Ok(Self {
             claims,
             user,

@@ -209,8 +209,8 @@ impl Drop for RequestGuard {
     }
 }
 
-/// The application as every connection calls it.
-pub type App = tower_http::normalize_path::NormalizePath<super::edge::Edge>;
+/// The application as every connection calls it ([`super::app`]).
+pub type App = super::App;
 
 /// Accepts connections from `listener`, as `admission` lets them in, and
 /// serves `app` on each until `shutdown` resolves; then stops accepting,

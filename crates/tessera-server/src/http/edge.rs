@@ -11,14 +11,13 @@
 use super::auth;
 use super::body;
 use super::error::ApiError;
+use super::note::{Noted, StoreRefused};
 use crate::authority::Authority;
 use crate::logging::{self, RequestLine};
 use crate::telemetry::RequestMetrics;
-use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -27,92 +26,51 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 use tower::{Layer, Service, ServiceExt};
 
-/// What the routed part of a request tells the edge about it.
-#[derive(Debug, Default)]
-struct Note {
-    /// The route's pattern (for the metrics' `route` label).
-    route: Option<MatchedPath>,
-    /// The user the request authenticated (for the request log).
-    user_id: Option<i64>,
-    /// Whether the database could not serve the request (see
-    /// [`note_store_refused`]).
-    store_refused: bool,
-}
-
-tokio::task_local! {
-    static NOTE: RefCell<Note>;
-}
-
-/// Tells the request log which user the current request authenticated.
-/// Outside a request served by [`Edge`], does nothing.
-pub fn note_user(user_id: i64) {
-    let _ = NOTE.try_with(|note| note.borrow_mut().user_id = Some(user_id));
-}
-
-/// Tells the edge that the database could not serve the current request
-/// (it answers 503), so that `/readyz` says so too. Outside a request
-/// served by [`Edge`], does nothing.
-pub fn note_store_refused() {
-    let _ = NOTE.try_with(|note| note.borrow_mut().store_refused = true);
-}
-
-/// The per-route layer that tells the edge which route answered.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoteRoute;
-
-impl<S> Layer<S> for NoteRoute {
-    type Service = RouteNoted<S>;
-
-    fn layer(&self, inner: S) -> RouteNoted<S> {
-        RouteNoted(inner)
-    }
-}
-
-/// A route that notes its pattern before it answers (see [`NoteRoute`]).
-#[derive(Debug, Clone)]
-pub struct RouteNoted<S>(S);
-
-impl<S: Service<Request>> Service<Request> for RouteNoted<S> {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> S::Future {
-        if let Some(path) = req.extensions().get::<MatchedPath>() {
-            let path = path.clone();
-            let _ = NOTE.try_with(|note| note.borrow_mut().route = Some(path));
-        }
-        self.0.call(req)
-    }
-}
-
+/// What every request's answer shares, beside the routes.
 struct Shared {
-    router: Router,
     authority: Arc<Authority>,
     metrics: RequestMetrics,
 }
 
-/// The router with the shared rules around it: the application as a
-/// connection serves it.
+/// The layer that puts the shared rules around the routes (whose routes
+/// carry [`super::note::NoteRoute`], which tells the edge what they did).
 #[derive(Clone)]
-pub struct Edge(Arc<Shared>);
+pub struct EdgeLayer(Arc<Shared>);
 
-impl Edge {
-    /// `router` (whose routes carry [`NoteRoute`]) behind the shared rules.
-    pub fn new(router: Router, authority: Arc<Authority>) -> Self {
+impl EdgeLayer {
+    /// The shared rules of `authority`'s settings, with request metrics of
+    /// their own.
+    pub fn new(authority: Arc<Authority>) -> Self {
         Self(Arc::new(Shared {
-            router,
             authority,
             metrics: RequestMetrics::default(),
         }))
     }
 }
 
-impl Service<Request> for Edge {
+impl<S> Layer<S> for EdgeLayer {
+    type Service = Edge<S>;
+
+    fn layer(&self, inner: S) -> Edge<S> {
+        Edge {
+            inner,
+            shared: self.0.clone(),
+        }
+    }
+}
+
+/// The routes with the shared rules around them (see [`EdgeLayer`]).
+#[derive(Clone)]
+pub struct Edge<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<Request> for Edge<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
     type Response = Response;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -123,26 +81,37 @@ impl Service<Request> for Edge {
 
     fn call(&mut self, req: Request) -> Self::Future {
         let started = Instant::now();
-        let shared = self.0.clone();
-        Box::pin(async move { Ok(answer(&shared, started, req).await) })
+        let shared = self.shared.clone();
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(answer(&shared, inner, started, req).await) })
     }
 }
 
-async fn answer(shared: &Shared, started: Instant, req: Request) -> Response {
+async fn answer<S>(shared: &Shared, inner: S, started: Instant, req: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let method = req.method().clone();
     let logged = logging::request_log_enabled().then(|| req.uri().clone());
     let policy = page_policy(req.uri().path());
-    let (mut response, note) = match prepare(&shared.authority, req).await {
-        Ok(req) => route(&shared.router, req).await,
-        Err(refused) => (refused.into_response(), Note::default()),
+    let mut response = match prepare(&shared.authority, req).await {
+        Ok(req) => match inner.oneshot(req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        Err(refused) => refused.into_response(),
     };
+    let note = response
+        .extensions_mut()
+        .remove::<Noted>()
+        .unwrap_or_default();
+    if response.extensions().get::<StoreRefused>().is_some() {
+        shared.authority.note_store_refused();
+    }
     if response.status() == StatusCode::METHOD_NOT_ALLOWED {
         response = json_method_not_allowed(&method, response);
     }
     browser_headers(&mut response, policy);
-    if note.store_refused {
-        shared.authority.note_store_refused();
-    }
     let status = response.status().as_u16();
     let latency = started.elapsed();
     let route = note.route.as_ref().map_or("unmatched", MatchedPath::as_str);
@@ -168,22 +137,6 @@ async fn prepare(authority: &Authority, req: Request) -> Result<Request, ApiErro
     }
     let req = body::body_rules(authority, req).await?;
     auth::capture_json_token(authority, req).await
-}
-
-/// Routes `req`, with what the route noted about it.
-async fn route(router: &Router, req: Request) -> (Response, Note) {
-    let routed = NOTE.scope(RefCell::new(Note::default()), router.clone().oneshot(req));
-    tokio::pin!(routed);
-    let response = match (&mut routed).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let note = routed
-        .as_mut()
-        .take_value()
-        .map(RefCell::into_inner)
-        .unwrap_or_default();
-    (response, note)
 }
 
 /// The page's policy: its own scripts, styles and API, nothing inline, no

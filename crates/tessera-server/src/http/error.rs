@@ -1,6 +1,7 @@
 //! The HTTP layer's one error type, and the single place where errors become
 //! the status codes, bodies and headers of docs/API.md.
 
+use super::note::StoreRefused;
 use crate::authority::{AuthError, FieldErrors, Refusal};
 use axum::Json;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -115,7 +116,6 @@ impl From<AuthError> for ApiError {
             }
             AuthError::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = %e, "the database is unavailable");
-                super::edge::note_store_refused();
                 ApiError::Unavailable
             }
             AuthError::Store(e) => {
@@ -324,12 +324,17 @@ impl IntoResponse for ApiError {
                 no_store(response.headers_mut());
                 response
             }
-            ApiError::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
-                Json(json!({"detail": UNAVAILABLE})),
-            )
-                .into_response(),
+            ApiError::Unavailable => {
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+                    Json(json!({"detail": UNAVAILABLE})),
+                )
+                    .into_response();
+                // The edge tells `/readyz` (see `note`).
+                response.extensions_mut().insert(StoreRefused);
+                response
+            }
             ApiError::LastActiveStaff => (
                 StatusCode::CONFLICT,
                 Json(json!({

@@ -17,6 +17,7 @@ pub mod edge;
 pub mod error;
 pub mod listener;
 pub mod meta;
+pub mod note;
 pub mod oauth;
 pub mod openapi;
 pub mod origin;
@@ -36,7 +37,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -111,8 +112,9 @@ fn documentation(openapi: &mut utoipa::openapi::OpenApi) -> Router {
         .with_state(state)
 }
 
-/// Every route, each noting its pattern for [`edge::Edge`], which applies the
-/// shared rules around them (the trailing slash is [`serve`]'s, in front).
+/// Every route, each noting its pattern and user for the edge
+/// ([`note::NoteRoute`]), with the documentation, the fallback and CORS:
+/// the routes without the shared rules ([`app`] adds them).
 pub fn router(authority: Arc<Authority>) -> Router {
     let (api, mut openapi) = routes(&authority.settings().compat);
     let docs = documentation(&mut openapi);
@@ -121,8 +123,23 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .with_state(authority)
         .merge(docs)
         .fallback(|| async { ApiError::NotFound })
-        .layer(edge::NoteRoute);
+        .layer(note::NoteRoute);
     cors::apply(routed, &origins)
+}
+
+/// The whole application, as every connection serves it: the trailing
+/// slash trimmed (every path answers with or without one, with no
+/// redirect), then the shared rules of [`edge::EdgeLayer`] around
+/// [`router`].
+pub type App = NormalizePath<edge::Edge<Router>>;
+
+/// The whole application of `authority` (see [`App`]). What needs a
+/// connection is [`serve`]'s: admission, the connection timeouts, and the
+/// peer's address (`ConnectInfo<listener::PeerAddr>`, which a request called
+/// without one, as a test does with `oneshot`, reads as `127.0.0.1`).
+pub fn app(authority: Arc<Authority>) -> App {
+    NormalizePathLayer::trim_trailing_slash()
+        .layer(edge::EdgeLayer::new(authority.clone()).layer(router(authority)))
 }
 
 /// Serves `authority` on `listener` until `shutdown` completes, then lets
@@ -143,8 +160,5 @@ pub async fn serve(
         idle: settings.idle_timeout,
     };
     authority.set_public_origin(listener.local_addr()?);
-    // Every path answers with or without a trailing slash, with no redirect.
-    let app = NormalizePathLayer::trim_trailing_slash()
-        .layer(edge::Edge::new(router(authority.clone()), authority));
-    connections::serve(listener, admission, app, timeouts, shutdown).await
+    connections::serve(listener, admission, app(authority), timeouts, shutdown).await
 }
