@@ -11,7 +11,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -22,17 +21,17 @@ pub fn timestamp(seconds: i64) -> String {
 }
 
 /// The user object of docs/API.md.
-pub fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "username": user.username,
-        "email": user.email,
-        "is_staff": user.is_staff,
-        "is_active": user.is_active,
-        "date_joined": timestamp(user.date_joined),
-        "last_login": user.last_login.map(timestamp),
-        "email_verified": user.email_verified,
-    })
+pub fn user_object(user: &User) -> UserObject {
+    UserObject {
+        date_joined: timestamp(user.date_joined),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        id: user.id,
+        is_active: user.is_active,
+        is_staff: user.is_staff,
+        last_login: user.last_login.map(timestamp),
+        username: user.username.to_string(),
+    }
 }
 
 /// `POST /api/auth/signup`: 201 with the new user's id, username and email.
@@ -56,7 +55,7 @@ pub async fn signup(
     State(authority): State<Arc<Authority>>,
     ClientIp(client): ClientIp,
     Body(request): Body<SignupRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SignupResponse>), ApiError> {
     let user = authority
         .accounts()
         .signup(NewAccount {
@@ -69,7 +68,11 @@ pub async fn signup(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": user.id, "username": user.username, "email": user.email})),
+        Json(SignupResponse {
+            email: user.email.clone(),
+            id: user.id,
+            username: user.username.to_string(),
+        }),
     ))
 }
 
@@ -87,8 +90,8 @@ pub async fn signup(
         (status = 400, description = "Two Authorization headers", body = ErrorDetail)
     )
 )]
-pub async fn me(auth: Authenticated) -> Json<Value> {
-    Json(user_json(&auth.user))
+pub async fn me(auth: Authenticated) -> Json<UserObject> {
+    Json(user_object(&auth.user))
 }
 
 /// `POST /api/auth/password`: change the password with a fresh token; 204.

@@ -1,6 +1,6 @@
 //! Administration endpoints for staff users.
 
-use super::accounts::user_json;
+use super::accounts::user_object;
 use super::auth::Authenticated;
 use super::error::ApiError;
 use super::openapi::*;
@@ -11,7 +11,6 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -57,7 +56,7 @@ pub async fn list_users(
     _staff: Staff,
     origin: PublicOrigin,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserPage>, ApiError> {
     // DRF reads an unreadable page_size as the default, and an unreadable
     // page as a page that does not exist.
     let page_size = query
@@ -70,17 +69,13 @@ pub async fn list_users(
         .unwrap_or(0);
     let found = authority.accounts().users_page(page, page_size).await?;
     let base = format!("{}/api/admin/users", origin.base(authority.settings()));
-    let link = |p: Option<i64>| {
-        p.map_or(Value::Null, |p| {
-            json!(format!("{base}?page={p}&page_size={}", found.page_size))
-        })
-    };
-    Ok(Json(json!({
-        "count": found.count,
-        "next": link(found.next),
-        "previous": link(found.previous),
-        "results": found.users.iter().map(user_json).collect::<Vec<_>>(),
-    })))
+    let link = |p: Option<i64>| p.map(|p| format!("{base}?page={p}&page_size={}", found.page_size));
+    Ok(Json(UserPage {
+        count: found.count,
+        next: link(found.next),
+        previous: link(found.previous),
+        results: found.users.iter().map(user_object).collect(),
+    }))
 }
 
 fn user_id(raw: &str) -> Result<i64, ApiError> {
@@ -113,7 +108,7 @@ pub async fn update_user(
     Staff(staff): Staff,
     Path(id): Path<String>,
     Body(patch): Body<UserPatch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserObject>, ApiError> {
     let id = user_id(&id)?;
     let actor = Some(staff.user.id);
     let user = authority
@@ -121,7 +116,7 @@ pub async fn update_user(
         .set_user_flags(id, patch.into_change(), actor)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(user_json(&user)))
+    Ok(Json(user_object(&user)))
 }
 
 /// `POST /api/admin/users/{id}/revoke`: every token of the user issued so far stops working.

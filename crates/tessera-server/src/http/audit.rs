@@ -11,7 +11,7 @@ use crate::authority::{
 };
 use axum::Json;
 use axum::extract::{Query, State};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tessera_store::{AuditFilter, AuditRecord};
@@ -19,17 +19,18 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// The API's form of one event: `detail` as the object it is.
-fn event_json(e: &AuditRecord) -> Value {
-    json!({
-        "id": e.id,
-        "at": timestamp(e.at),
-        "event": e.event,
-        "user_id": e.user_id,
-        "actor_id": e.actor_id,
-        "ip": e.ip,
-        "user_agent": e.user_agent,
-        "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or_else(|_| json!({})),
-    })
+fn event_object(e: &AuditRecord) -> AuditEventObject {
+    AuditEventObject {
+        actor_id: e.actor_id,
+        at: timestamp(e.at),
+        detail: serde_json::from_str::<Value>(&e.detail)
+            .unwrap_or_else(|_| Value::Object(serde_json::Map::new())),
+        event: e.event.clone(),
+        id: e.id,
+        ip: e.ip.clone(),
+        user_agent: e.user_agent.clone(),
+        user_id: e.user_id,
+    }
 }
 
 /// The query's filters and page, each bad parameter named (DRF's bodies).
@@ -95,7 +96,7 @@ fn read_query(query: &HashMap<String, String>) -> Result<(AuditFilter, i64, i64)
 
 /// The address of one page of events: the filters as given (they were
 /// valid), in a stable order, then the page and its size.
-fn page_link(base: &str, query: &HashMap<String, String>, page: i64, page_size: i64) -> Value {
+fn page_link(base: &str, query: &HashMap<String, String>, page: i64, page_size: i64) -> String {
     let mut pairs: Vec<(&str, String)> = query
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "page" | "page_size"))
@@ -105,7 +106,7 @@ fn page_link(base: &str, query: &HashMap<String, String>, page: i64, page_size: 
     pairs.push(("page", page.to_string()));
     pairs.push(("page_size", page_size.to_string()));
     let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    json!(format!("{base}?{encoded}"))
+    format!("{base}?{encoded}")
 }
 
 /// `GET /api/admin/audit?user_id=&event=&since=&until=&page=&page_size=`.
@@ -136,7 +137,7 @@ pub async fn list(
     _staff: Staff,
     origin: PublicOrigin,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditList>, ApiError> {
     let (filter, page, page_size) = read_query(&query)?;
     let AuditPage {
         count,
@@ -148,12 +149,11 @@ pub async fn list(
         .audit_page(&filter, page, page_size)
         .await?;
     let base = format!("{}/api/admin/audit", origin.base(authority.settings()));
-    let link =
-        |page: Option<i64>| page.map_or(Value::Null, |p| page_link(&base, &query, p, page_size));
-    Ok(Json(json!({
-        "count": count,
-        "next": link(next),
-        "previous": link(previous),
-        "results": events.iter().map(event_json).collect::<Vec<_>>(),
-    })))
+    let link = |page: Option<i64>| page.map(|p| page_link(&base, &query, p, page_size));
+    Ok(Json(AuditList {
+        count,
+        next: link(next),
+        previous: link(previous),
+        results: events.iter().map(event_object).collect(),
+    }))
 }

@@ -68,10 +68,10 @@ pub async fn flask_login(
         .sessions()
         .login(username, password, &origin, Transport::Header)
         .await?;
-    Ok(tokens(json!({
-        "access_token": pair.access.token,
-        "refresh_token": pair.refresh.token,
-    })))
+    Ok(tokens(FlaskTokens {
+        access_token: pair.access.token,
+        refresh_token: pair.refresh.token,
+    }))
 }
 
 /// `POST /refresh` (`flask_jwt_extended`): the refresh token in
@@ -99,11 +99,10 @@ pub async fn flask_refresh(
         .tokens()
         .refresh(&token, Transport::Header, None, &origin)
         .await?;
-    let mut body = json!({"access_token": refreshed.access.token});
-    if let Some(refresh) = refreshed.refresh {
-        body["refresh_token"] = json!(refresh.token);
-    }
-    Ok(tokens(body))
+    Ok(tokens(FlaskRefreshed {
+        access_token: refreshed.access.token,
+        refresh_token: refreshed.refresh.map(|r| r.token),
+    }))
 }
 
 /// `POST /logout` (`flask_jwt_extended`): what the logout of Flask-JWT-Extended's
@@ -220,7 +219,10 @@ impl From<AuthError> for FlaskError {
 }
 
 fn msg(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"msg": message.into()}))).into_response()
+    let body = FlaskMessage {
+        msg: message.into(),
+    };
+    (status, Json(body)).into_response()
 }
 
 impl IntoResponse for FlaskError {

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
 /// `GET /healthz`: the process answers.
@@ -64,7 +64,7 @@ pub async fn jwks(State(authority): State<Arc<Authority>>) -> Response {
 pub async fn openid_configuration(
     State(authority): State<Arc<Authority>>,
     origin: PublicOrigin,
-) -> Json<Value> {
+) -> Json<OpenIdConfiguration> {
     let settings = authority.settings();
     let base = origin.base(settings);
     let algorithms: Vec<&str> = {
@@ -77,21 +77,37 @@ pub async fn openid_configuration(
         names.dedup();
         names
     };
-    Json(json!({
-        "issuer": origin.issuer(settings),
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "token_endpoint": format!("{base}/oauth/token"),
-        "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "introspection_endpoint": format!("{base}/oauth/introspect"),
-        "grant_types_supported": ["password", "refresh_token"],
-        "response_types_supported": ["token"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "revocation_endpoint_auth_methods_supported": ["none"],
-        "introspection_endpoint_auth_methods_supported": ["none"],
-        "token_endpoint_auth_signing_alg_values_supported": algorithms,
-        "subject_types_supported": ["public"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "jti", settings.user_id_claim.as_str(), "username", "token_type", "type", "fid", "ver", "fresh"],
-    }))
+    let claims = [
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        settings.user_id_claim.as_str(),
+        "username",
+        "token_type",
+        "type",
+        "fid",
+        "ver",
+        "fresh",
+    ];
+    Json(OpenIdConfiguration {
+        claims_supported: claims.map(str::to_owned).to_vec(),
+        grant_types_supported: vec!["password", "refresh_token"],
+        introspection_endpoint: format!("{base}/oauth/introspect"),
+        introspection_endpoint_auth_methods_supported: vec!["none"],
+        issuer: origin.issuer(settings),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        response_types_supported: vec!["token"],
+        revocation_endpoint: format!("{base}/oauth/revoke"),
+        revocation_endpoint_auth_methods_supported: vec!["none"],
+        subject_types_supported: vec!["public"],
+        token_endpoint: format!("{base}/oauth/token"),
+        token_endpoint_auth_methods_supported: vec!["none"],
+        token_endpoint_auth_signing_alg_values_supported: algorithms,
+    })
 }
 
 /// `GET /readyz`: 200 when the database answers, keys are loaded and the

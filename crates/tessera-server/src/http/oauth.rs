@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use tessera_core::token::IssuedToken;
 
@@ -43,12 +43,12 @@ fn param(payload: &Payload, name: &str) -> Result<String, ApiError> {
 
 /// RFC 6749 5.1's token response (also the FastAPI route's).
 pub(super) fn token_response(access: &IssuedToken, refresh: &str) -> Response {
-    let mut response = Json(json!({
-        "access_token": access.token,
-        "token_type": "bearer",
-        "expires_in": access.exp - access.iat,
-        "refresh_token": refresh,
-    }))
+    let mut response = Json(OAuthToken {
+        access_token: access.token.clone(),
+        expires_in: access.exp - access.iat,
+        refresh_token: refresh.to_owned(),
+        token_type: "bearer".to_owned(),
+    })
     .into_response();
     no_store(response.headers_mut());
     response
@@ -175,11 +175,15 @@ pub async fn introspect(
     let payload = read(payload)?;
     let token = param(&payload, "token")?;
     let body = match authority.tokens().introspect(&token).await? {
-        Some(mut claims) => {
-            claims.insert("active".into(), Value::Bool(true));
-            Value::Object(claims)
-        }
-        None => json!({"active": false}),
+        // A claim named `active` gives way to ours.
+        Some(claims) => Introspection {
+            active: true,
+            claims: claims.into_iter().filter(|(k, _)| k != "active").collect(),
+        },
+        None => Introspection {
+            active: false,
+            claims: Default::default(),
+        },
     };
     let mut response = Json(body).into_response();
     no_store(response.headers_mut());

@@ -2,6 +2,12 @@
 //! bodies it reads are the typed requests of [`super::requests`]), the bearer
 //! scheme, and the document itself.
 //! Operations are declared beside their handlers with `#[utoipa::path]`.
+//!
+//! The handlers answer with these same structs (those that derive
+//! `Serialize`), so that the document cannot drift from the answers; a test
+//! compares each answer's fields with its schema. Fields are declared in
+//! alphabetical order: the order in which `serde_json` writes an object's
+//! keys, which the bodies had when they were built as JSON values.
 #![allow(missing_docs, dead_code)]
 
 pub use super::requests::{
@@ -9,7 +15,7 @@ pub use super::requests::{
     SignupRequest, TokenRequest, UserPatch, VerifyEmail,
 };
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -20,10 +26,13 @@ pub const BODY_TYPES: [&str; 2] = ["application/json", "application/x-www-form-u
 /// itself is in an HttpOnly cookie).
 #[derive(Serialize, ToSchema)]
 pub struct TokenView {
-    pub header: HashMap<String, serde_json::Value>,
-    pub claims: HashMap<String, serde_json::Value>,
+    #[schema(value_type = HashMap<String, serde_json::Value>)]
+    pub claims: serde_json::Value,
+    #[schema(value_type = HashMap<String, serde_json::Value>)]
+    pub header: serde_json::Value,
     /// The new refresh token's CSRF value, when a refresh cookie was set.
     #[schema(nullable = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_csrf: Option<String>,
 }
 
@@ -51,26 +60,28 @@ pub struct TokenPairBody {
 pub struct RefreshedBody {
     pub access: String,
     #[schema(nullable = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh: Option<String>,
 }
 
 /// Flask-JWT-Extended's login answer.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct FlaskTokens {
     pub access_token: String,
     pub refresh_token: String,
 }
 
 /// Flask-JWT-Extended's refresh answer; `refresh_token` when rotating.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct FlaskRefreshed {
     pub access_token: String,
     #[schema(nullable = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
 }
 
-/// Flask-JWT-Extended's error body.
-#[derive(ToSchema)]
+/// Flask-JWT-Extended's error body (and its logout's answer).
+#[derive(Serialize, ToSchema)]
 pub struct FlaskMessage {
     #[schema(example = "Bad username or password")]
     pub msg: String,
@@ -109,46 +120,48 @@ pub struct FastApiValidation {
 }
 
 /// One session: a login's token family.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionObject {
-    /// The session id (its `fid`): 32 lowercase hex characters.
-    pub id: String,
     #[schema(format = DateTime)]
     pub created: String,
-    #[schema(format = DateTime)]
-    pub last_used: String,
-    /// The client address at login.
-    pub ip: String,
-    /// The User-Agent at login (at most 256 characters).
-    pub user_agent: String,
     /// Whether the token of the request belongs to it (the caller's own list only).
     #[schema(nullable = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<bool>,
+    /// The session id (its `fid`): 32 lowercase hex characters.
+    pub id: String,
+    /// The client address at login.
+    pub ip: String,
+    #[schema(format = DateTime)]
+    pub last_used: String,
+    /// The User-Agent at login (at most 256 characters).
+    pub user_agent: String,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionList {
     pub results: Vec<SessionObject>,
 }
 
 /// One security event.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditEventObject {
-    pub id: i64,
-    #[schema(format = DateTime)]
-    pub at: String,
-    #[schema(example = "login_failed")]
-    pub event: String,
-    pub user_id: Option<i64>,
     /// The staff user who did it.
     pub actor_id: Option<i64>,
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// Further facts; never a password, a hash or a token.
+    #[schema(value_type = HashMap<String, serde_json::Value>)]
+    pub detail: serde_json::Value,
+    #[schema(example = "login_failed")]
+    pub event: String,
+    pub id: i64,
     pub ip: String,
     pub user_agent: String,
-    /// Further facts; never a password, a hash or a token.
-    pub detail: HashMap<String, serde_json::Value>,
+    pub user_id: Option<i64>,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditList {
     pub count: i64,
     pub next: Option<String>,
@@ -157,32 +170,32 @@ pub struct AuditList {
 }
 
 /// An empty object.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct Empty {}
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct SignupResponse {
+    pub email: String,
     pub id: i64,
     pub username: String,
-    pub email: String,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct UserObject {
-    pub id: i64,
-    pub username: String,
-    pub email: String,
-    pub is_staff: bool,
-    pub is_active: bool,
     #[schema(format = DateTime)]
     pub date_joined: String,
-    #[schema(format = DateTime)]
-    pub last_login: Option<String>,
+    pub email: String,
     /// The user followed a link mailed to `email`.
     pub email_verified: bool,
+    pub id: i64,
+    pub is_active: bool,
+    pub is_staff: bool,
+    #[schema(format = DateTime)]
+    pub last_login: Option<String>,
+    pub username: String,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct UserPage {
     pub count: i64,
     pub next: Option<String>,
@@ -210,14 +223,14 @@ pub struct OAuthTokenRequest {
     pub refresh_token: Option<String>,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct OAuthToken {
     pub access_token: String,
-    #[schema(example = "bearer")]
-    pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
     pub refresh_token: String,
+    #[schema(example = "bearer")]
+    pub token_type: String,
 }
 
 #[derive(ToSchema)]
@@ -248,7 +261,7 @@ pub struct Introspection {
     pub active: bool,
     /// The token's claims, unchanged.
     #[serde(flatten)]
-    pub claims: HashMap<String, serde_json::Value>,
+    pub claims: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -288,21 +301,27 @@ pub struct Jwks {
     pub keys: Vec<HashMap<String, serde_json::Value>>,
 }
 
+/// RFC 8414 authorization server metadata.
 #[derive(Serialize, ToSchema)]
 pub struct OpenIdConfiguration {
+    /// The claims a token may carry (the user id claim as configured).
+    pub claims_supported: Vec<String>,
+    pub grant_types_supported: Vec<&'static str>,
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub issuer: String,
     pub jwks_uri: String,
-    pub token_endpoint: String,
+    pub response_types_supported: Vec<&'static str>,
     pub revocation_endpoint: String,
-    pub introspection_endpoint: String,
-    pub grant_types_supported: Vec<String>,
-    pub token_endpoint_auth_methods_supported: Vec<String>,
-    /// Further discovery metadata.
-    #[serde(flatten)]
-    pub other: HashMap<String, serde_json::Value>,
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    pub token_endpoint: String,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// The algorithms of the keys in service.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct Health {
     #[schema(example = "ok")]
     pub status: String,

@@ -10,7 +10,6 @@ use crate::authority::Authority;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// `POST /api/auth/password/reset`: 202 `{}` whether or not the address is known.
@@ -36,12 +35,12 @@ pub async fn request_reset(
     State(authority): State<Arc<Authority>>,
     ClientIp(client): ClientIp,
     Body(request): Body<ResetRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Empty>), ApiError> {
     authority
         .recovery()
         .request_password_reset(&request.email, client)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({}))))
+    Ok((StatusCode::ACCEPTED, Json(Empty {})))
 }
 
 /// `POST /api/auth/password/reset/confirm`: a new password with a reset link's token; 204.
@@ -92,12 +91,12 @@ pub async fn request_verification(
     State(authority): State<Arc<Authority>>,
     ClientIp(client): ClientIp,
     auth: Authenticated,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Empty>), ApiError> {
     authority
         .recovery()
         .request_verification(auth.user.id, client)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({}))))
+    Ok((StatusCode::ACCEPTED, Json(Empty {})))
 }
 
 /// `POST /api/auth/email/verify`: verify the address with a link's token; 204.

@@ -12,23 +12,19 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 use std::sync::Arc;
 use tessera_store::SessionRecord;
 
 /// One session as the API shows it; `current` when `current_fid` is given.
-fn session_json(session: &SessionRecord, current_fid: Option<&str>) -> Value {
-    let mut body = json!({
-        "id": session.family_id,
-        "created": timestamp(session.created_at),
-        "last_used": timestamp(session.last_used),
-        "ip": session.ip,
-        "user_agent": session.user_agent,
-    });
-    if let Some(fid) = current_fid {
-        body["current"] = json!(session.family_id == fid);
+fn session_object(session: &SessionRecord, current_fid: Option<&str>) -> SessionObject {
+    SessionObject {
+        created: timestamp(session.created_at),
+        current: current_fid.map(|fid| session.family_id == fid),
+        id: session.family_id.clone(),
+        ip: session.ip.clone(),
+        last_used: timestamp(session.last_used),
+        user_agent: session.user_agent.clone(),
     }
-    body
 }
 
 const UNAUTHORIZED: &str = "No credentials, or a refused token (see `reason`)";
@@ -48,11 +44,14 @@ const UNAUTHORIZED: &str = "No credentials, or a refused token (see `reason`)";
 pub async fn list(
     State(authority): State<Arc<Authority>>,
     auth: Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     let sessions = authority.sessions().sessions_of(auth.user.id).await?;
     let current = Some(auth.claims.fid.as_str());
-    let results: Vec<Value> = sessions.iter().map(|s| session_json(s, current)).collect();
-    Ok(Json(json!({ "results": results })))
+    let results = sessions
+        .iter()
+        .map(|s| session_object(s, current))
+        .collect();
+    Ok(Json(SessionList { results }))
 }
 
 /// `DELETE /api/auth/sessions/{id}`: ends one of the caller's sessions.
@@ -144,11 +143,11 @@ pub async fn admin_list(
     State(authority): State<Arc<Authority>>,
     _staff: Staff,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     let id = existing_user(&authority, &id).await?;
     let sessions = authority.sessions().sessions_of(id).await?;
-    let results: Vec<Value> = sessions.iter().map(|s| session_json(s, None)).collect();
-    Ok(Json(json!({ "results": results })))
+    let results = sessions.iter().map(|s| session_object(s, None)).collect();
+    Ok(Json(SessionList { results }))
 }
 
 /// `DELETE /api/admin/users/{id}/sessions/{sid}`: ends a user's session, for staff.

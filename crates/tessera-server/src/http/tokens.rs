@@ -15,12 +15,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use std::sync::Arc;
 use tessera_core::token::IssuedToken;
 
 /// Token responses must not be cached by anything between us and the client.
-pub(super) fn tokens(body: Value) -> Response {
+pub(super) fn tokens(body: impl Serialize) -> Response {
     let mut response = Json(body).into_response();
     no_store(response.headers_mut());
     response
@@ -62,9 +63,10 @@ pub async fn obtain(
         )
         .await?;
     if transport == Transport::Header {
-        return Ok(tokens(
-            json!({"access": pair.access.token, "refresh": pair.refresh.token}),
-        ));
+        return Ok(tokens(TokenPairBody {
+            access: pair.access.token,
+            refresh: pair.refresh.token,
+        }));
     }
     let mut response = tokens(token_view(&pair.access.token, Some(&pair.refresh)));
     cookies::set_access(response.headers_mut(), settings, &pair.access);
@@ -81,7 +83,7 @@ fn requested_transport(headers: &HeaderMap, settings: &Settings) -> Transport {
 
 /// What a page may know of an access token it cannot read (it is in an
 /// HttpOnly cookie): its decoded header and claims, without the signature.
-fn token_view(token: &str, refresh: Option<&IssuedToken>) -> Value {
+fn token_view(token: &str, refresh: Option<&IssuedToken>) -> TokenView {
     let decode = |segment: Option<&str>| {
         segment
             .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
@@ -89,12 +91,14 @@ fn token_view(token: &str, refresh: Option<&IssuedToken>) -> Value {
             .unwrap_or(Value::Null)
     };
     let mut segments = token.split('.');
-    let mut view = json!({"header": decode(segments.next()), "claims": decode(segments.next())});
-    // The page echoes this when it refreshes through the refresh cookie.
-    if let Some(csrf) = refresh.and_then(|r| r.csrf.as_ref()) {
-        view["refresh_csrf"] = json!(csrf);
+    let header = decode(segments.next());
+    let claims = decode(segments.next());
+    TokenView {
+        claims,
+        header,
+        // The page echoes this when it refreshes through the refresh cookie.
+        refresh_csrf: refresh.and_then(|r| r.csrf.clone()),
     }
-    view
 }
 
 /// `POST /api/token/refresh/`: a refresh token for a new access token.
@@ -137,11 +141,10 @@ pub async fn refresh(
         .tokens()
         .refresh(&token, Transport::Header, None, &origin)
         .await?;
-    let mut body = json!({"access": refreshed.access.token});
-    if let Some(new) = refreshed.refresh {
-        body["refresh"] = json!(new.token);
-    }
-    Ok(tokens(body))
+    Ok(tokens(RefreshedBody {
+        access: refreshed.access.token,
+        refresh: refreshed.refresh.map(|new| new.token),
+    }))
 }
 
 /// A refresh through the refresh cookie, which needs the CSRF header: new
@@ -187,9 +190,9 @@ async fn refresh_by_cookie(
 pub async fn verify(
     State(authority): State<Arc<Authority>>,
     Body(request): Body<TokenRequest>,
-) -> Result<Json<Value>, TokenEndpointError> {
+) -> Result<Json<Empty>, TokenEndpointError> {
     authority.tokens().check(&request.token, None).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 /// `POST /api/token/blacklist/`: refuses a refresh token from now on and,
@@ -213,12 +216,12 @@ pub async fn blacklist(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     Body(request): Body<RefreshRequest>,
-) -> Result<Json<Value>, TokenEndpointError> {
+) -> Result<Json<Empty>, TokenEndpointError> {
     // Where the request came from: the logout it may be is audited with it.
     let origin = origin(client, &headers, LoginMethod::Password);
     authority
         .sessions()
         .blacklist(&request.refresh, &origin)
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }

@@ -1,0 +1,10 @@
+//! The HTTP rules of docs/API.md, tested without a socket: each test builds
+//! the whole application ([`tessera_server::http::app`]) on a fresh SQLite
+//! file and a clock that stands still, and calls it with
+//! `tower::ServiceExt::oneshot`, as a connection would. What needs a
+//! connection or a process (admission, timeouts, the log, signals) is tested
+//! over TCP by the `server` binary.
+
+mod app;
+
+mod drift;
