@@ -7,4 +7,10 @@
 
 mod app;
 
+mod bodies;
+mod cookies;
+mod cors;
+mod credentials;
+mod documents;
 mod drift;
+mod routing;

@@ -464,53 +464,6 @@ async fn a_fastapi_tutorial_client_gets_its_token_and_its_errors() {
 }
 
 #[tokio::test]
-async fn without_compat_the_drop_in_routes_are_not_there() {
-    let s = Server::start("").await;
-    for path in ["/login", "/refresh", "/logout", "/token"] {
-        let r = s.post(path, json!({})).await;
-        assert_eq!(
-            (r.status, &r.body),
-            (404, &json!({"detail": "Not found."})),
-            "{path}"
-        );
-    }
-    let doc = s.get("/openapi.json").await.body;
-    for path in ["/login", "/refresh", "/logout", "/token"] {
-        assert!(
-            doc["paths"].get(path).is_none(),
-            "{path} documented but not served"
-        );
-    }
-    assert!(!s.get("/").await.text.contains("Drop-in routes"));
-    // One set alone brings only its routes.
-    let s = Server::start("compat = [\"fastapi\"]").await;
-    assert_eq!(s.post("/login", json!({})).await.status, 404);
-    assert_eq!(s.post_form("/token", &[]).await.status, 422);
-}
-
-#[tokio::test]
-async fn the_page_and_the_openapi_document_list_the_compat_routes() {
-    let s = Server::start(BOTH).await;
-    let doc = s.get("/openapi.json").await.body;
-    for path in ["/login", "/refresh", "/logout", "/token"] {
-        assert_eq!(
-            doc["paths"][path]["post"]["tags"],
-            json!(["compat"]),
-            "{path}"
-        );
-    }
-    let page = s.get("/").await.text;
-    assert!(
-        page.contains(
-            "<code>POST /login</code>, <code>POST /refresh</code> and <code>POST /logout</code>"
-        ),
-        "{page}"
-    );
-    assert!(page.contains("<code>POST /token</code>"), "{page}");
-    assert!(!page.contains("{{"), "a placeholder left: {page}");
-}
-
-#[tokio::test]
 async fn with_subject_username_sub_carries_the_username() {
     let s = Server::start(&format!("{BOTH}\nsubject = \"username\"")).await;
     s.create_user("alice", false).await;

@@ -1,7 +1,9 @@
 //! Integration tests: Tessera on a random port with a fresh database (a
 //! SQLite file here; a PostgreSQL database in `server_on_postgres`, which
 //! builds these same files), spoken to over HTTP. One module per area of
-//! docs/API.md.
+//! docs/API.md. What needs neither a process nor a connection (the rules
+//! every route shares, bodies, credentials, cookies, CORS, the documents)
+//! is tested without a socket in the `http` binary (tests/http).
 
 mod harness;
 
@@ -13,9 +15,7 @@ mod axios;
 mod bad_input;
 mod cli;
 mod compat;
-mod cookies;
 mod disk_full;
-mod docs;
 mod durability;
 mod email;
 mod faults;

@@ -1,7 +1,10 @@
 //! The OpenAPI document and Swagger UI: every route documented, every asset local.
 
-use super::harness::*;
-use serde_json::Value;
+use super::app::*;
+use serde_json::{Value, json};
+
+/// Both drop-in sets of `compat`.
+const BOTH: &str = "compat = [\"flask_jwt_extended\", \"fastapi\"]\nlogin_rate_limit = \"off\"";
 
 /// Every route of docs/API.md (and the documentation's own), as (method, path).
 const ROUTES: [(&str, &str); 40] = [
@@ -49,7 +52,7 @@ const ROUTES: [(&str, &str); 40] = [
 
 #[tokio::test]
 async fn the_document_is_openapi_3_1_with_a_bearer_scheme() {
-    let s = Server::start("").await;
+    let s = App::start("").await;
     let r = s.get("/openapi.json").await;
     assert_eq!(r.status, 200);
     let doc = &r.body;
@@ -75,7 +78,7 @@ async fn the_document_is_openapi_3_1_with_a_bearer_scheme() {
 
 #[tokio::test]
 async fn every_route_is_documented_and_every_documented_route_answers() {
-    let s = Server::start("").await;
+    let s = App::start("").await;
     let doc = s.get("/openapi.json").await.body;
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in ROUTES {
@@ -112,7 +115,7 @@ async fn every_route_is_documented_and_every_documented_route_answers() {
 
 #[tokio::test]
 async fn swagger_ui_is_served_from_the_binary_with_no_network() {
-    let s = Server::start("").await;
+    let s = App::start("").await;
     for path in ["/docs", "/docs/"] {
         let r = s.get(path).await;
         assert_eq!(r.status, 200, "{path}");
@@ -145,7 +148,7 @@ async fn swagger_ui_is_served_from_the_binary_with_no_network() {
 }
 
 fn repository() -> std::path::PathBuf {
-    super::harness::package_dir().join("../..")
+    super::app::package_dir().join("../..")
 }
 
 #[test]
@@ -187,7 +190,7 @@ fn nothing_in_the_repository_points_outside_it() {
 
 #[tokio::test]
 async fn pages_carry_a_content_security_policy_and_json_is_never_sniffed() {
-    let s = Server::start("").await;
+    let s = App::start("").await;
     for path in [
         "/",
         "/static/app.js",
@@ -239,4 +242,162 @@ async fn pages_carry_a_content_security_policy_and_json_is_never_sniffed() {
         );
         assert!(r.header("content-security-policy").is_none(), "{path}");
     }
+}
+
+#[tokio::test]
+async fn without_compat_the_drop_in_routes_are_not_there() {
+    let s = App::start("").await;
+    for path in ["/login", "/refresh", "/logout", "/token"] {
+        let r = s.post(path, json!({})).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (404, &json!({"detail": "Not found."})),
+            "{path}"
+        );
+    }
+    let doc = s.get("/openapi.json").await.body;
+    for path in ["/login", "/refresh", "/logout", "/token"] {
+        assert!(
+            doc["paths"].get(path).is_none(),
+            "{path} documented but not served"
+        );
+    }
+    assert!(!s.get("/").await.text.contains("Drop-in routes"));
+    // One set alone brings only its routes.
+    let s = App::start("compat = [\"fastapi\"]").await;
+    assert_eq!(s.post("/login", json!({})).await.status, 404);
+    assert_eq!(s.post_form("/token", &[]).await.status, 422);
+}
+
+#[tokio::test]
+async fn the_page_and_the_openapi_document_list_the_compat_routes() {
+    let s = App::start(BOTH).await;
+    let doc = s.get("/openapi.json").await.body;
+    for path in ["/login", "/refresh", "/logout", "/token"] {
+        assert_eq!(
+            doc["paths"][path]["post"]["tags"],
+            json!(["compat"]),
+            "{path}"
+        );
+    }
+    let page = s.get("/").await.text;
+    assert!(
+        page.contains(
+            "<code>POST /login</code>, <code>POST /refresh</code> and <code>POST /logout</code>"
+        ),
+        "{page}"
+    );
+    assert!(page.contains("<code>POST /token</code>"), "{page}");
+    assert!(!page.contains("{{"), "a placeholder left: {page}");
+}
+
+#[tokio::test]
+async fn the_document_is_json_and_the_docs_page_html() {
+    let s = App::start("").await;
+    let r = s.get("/openapi.json").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("content-security-policy"), None);
+    let r = s.get("/docs").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html"));
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    let policy = r.header("content-security-policy").unwrap();
+    assert!(
+        policy.contains("style-src 'self' 'unsafe-inline'"),
+        "{policy}"
+    );
+}
+
+#[tokio::test]
+async fn every_documented_operation_has_a_tag_a_summary_and_responses() {
+    let s = App::start("compat = [\"flask_jwt_extended\", \"fastapi\"]").await;
+    let doc = s.get("/openapi.json").await.body;
+    let tags: Vec<&str> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let tag = operation["tags"][0].as_str().unwrap_or_default();
+            assert!(tags.contains(&tag), "{method} {path}: tag {tag:?}");
+            assert!(
+                operation["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path}: no summary"
+            );
+            assert!(
+                operation["responses"]
+                    .as_object()
+                    .is_some_and(|r| !r.is_empty()),
+                "{method} {path}: no responses"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_static_file_that_does_not_exist_is_a_404() {
+    let s = App::start("").await;
+    for path in ["/static/nope.js", "/static/../Cargo.toml", "/docs/nope.css"] {
+        let r = s.get(path).await;
+        assert_eq!(r.status, 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_flask_routes_answer_in_flasks_shape() {
+    let s = App::start("compat = [\"flask_jwt_extended\"]").await;
+    let r = s
+        .post_raw("/login", "application/x-www-form-urlencoded", "username=a")
+        .await;
+    assert_eq!(r.status, 415);
+    assert_eq!(
+        r.body,
+        json!({"msg": "Did not attempt to load JSON data because the request Content-Type was not 'application/json'."})
+    );
+    let r = s.send(s.http.post(s.url("/refresh"))).await;
+    assert_eq!(
+        (r.status, r.body),
+        (401, json!({"msg": "Missing Authorization Header"}))
+    );
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/refresh"))
+                .header("Authorization", "Basic abc"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            422,
+            json!({"msg": "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'"})
+        )
+    );
+    let r = s
+        .post("/login", json!({"username": "nobody", "password": "x"}))
+        .await;
+    assert_eq!(
+        (r.status, r.body),
+        (401, json!({"msg": "Bad username or password"}))
+    );
+}
+
+#[tokio::test]
+async fn the_fastapi_route_answers_fastapis_422() {
+    let s = App::start("compat = [\"fastapi\"]").await;
+    let r = s.post_form("/token", &[("username", "alice")]).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.body,
+        json!({"detail": [{"type": "missing", "loc": ["body", "password"], "msg": "Field required", "input": null}]})
+    );
+    let r = s
+        .post_form("/token", &[("username", "nobody"), ("password", "x")])
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body, json!({"detail": "Incorrect username or password"}));
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
 }
