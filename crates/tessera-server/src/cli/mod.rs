@@ -277,5 +277,5 @@ async fn create_superuser(
 /// A Unix time as the API writes it (RFC 3339, UTC), for the commands'
 /// tables.
 fn timestamp(seconds: i64) -> String {
-    crate::http::accounts::timestamp(seconds)
+    crate::http::routes::accounts::timestamp(seconds)
 }

@@ -258,7 +258,7 @@ async fn a_rotated_key_is_published_at_once_and_signs_after_the_lead() {
         (before + 300..=after + 301).contains(&signs_from),
         "{before} {signs_from} {after}"
     );
-    let at = tessera_server::http::accounts::timestamp(signs_from);
+    let at = tessera_server::http::routes::accounts::timestamp(signs_from);
     assert_eq!(
         out.trim(),
         format!(

@@ -8,11 +8,11 @@
 //! request's thread. Here a request costs one boxed future, and its log line
 //! is a few numbers handed to the log thread ([`crate::logging`]).
 
-use super::auth;
 use super::body;
-use super::error::ApiError;
 use super::note::{Noted, StoreRefused};
 use crate::authority::Authority;
+use crate::http::extract::auth;
+use crate::http::extract::error::ApiError;
 use crate::logging::{self, RequestLine};
 use crate::telemetry::RequestMetrics;
 use axum::extract::{MatchedPath, Request};

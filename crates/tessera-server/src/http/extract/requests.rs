@@ -4,9 +4,9 @@
 //! one 400, `{"field": ["This field is required."]}` and the like.
 #![allow(missing_docs)]
 
-use super::body::{Fields, Payload};
 use super::error::ApiError;
 use crate::authority::Authority;
+use crate::http::serving::body::{Fields, Payload};
 use axum::extract::{FromRequest, Request};
 use std::sync::Arc;
 use utoipa::ToSchema;

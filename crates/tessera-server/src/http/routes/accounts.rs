@@ -1,12 +1,12 @@
 //! Account endpoints: signup, the current user, password change, logout, and the nginx check.
 
-use super::auth::Authenticated;
-use super::client::{ClientIp, origin};
-use super::cookies;
-use super::error::ApiError;
 use super::openapi::*;
-use super::requests::Body;
 use crate::authority::{Authority, LoginMethod, NewAccount, User};
+use crate::http::extract::auth::Authenticated;
+use crate::http::extract::client::{ClientIp, origin};
+use crate::http::extract::cookies;
+use crate::http::extract::error::ApiError;
+use crate::http::extract::requests::Body;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};

@@ -2,11 +2,11 @@
 //! revocation (RFC 7009) and introspection (RFC 7662). The same token
 //! machinery as simplejwt's endpoints; only the wire format differs.
 
-use super::body::Payload;
-use super::client::{ClientIp, origin};
-use super::error::{ApiError, OAuthFailure, no_store};
 use super::openapi::*;
 use crate::authority::{Authority, LoginMethod, SessionOrigin, TokenPair, Transport};
+use crate::http::extract::client::{ClientIp, origin};
+use crate::http::extract::error::{ApiError, OAuthFailure, no_store};
+use crate::http::serving::body::Payload;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -209,8 +209,8 @@ impl Drop for RequestGuard {
     }
 }
 
-/// The application as every connection calls it ([`super::app`]).
-pub type App = super::App;
+/// The application as every connection calls it ([`crate::http::app`]).
+pub type App = crate::http::App;
 
 /// Accepts connections from `listener`, as `admission` lets them in, and
 /// serves `app` on each until `shutdown` resolves; then stops accepting,

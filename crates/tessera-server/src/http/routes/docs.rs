@@ -60,7 +60,7 @@ pub async fn index(State(docs): State<Docs>) -> Response {
                 .replace("href=\"index.css\"", "href=\"/docs/index.css\"");
             ([(header::CONTENT_TYPE, file.content_type)], html).into_response()
         }
-        _ => super::error::ApiError::NotFound.into_response(),
+        _ => crate::http::extract::error::ApiError::NotFound.into_response(),
     }
 }
 
@@ -83,6 +83,6 @@ pub async fn asset(State(docs): State<Docs>, Path(file): Path<String>) -> Respon
             file.bytes.into_owned(),
         )
             .into_response(),
-        _ => super::error::ApiError::NotFound.into_response(),
+        _ => crate::http::extract::error::ApiError::NotFound.into_response(),
     }
 }

@@ -1,8 +1,8 @@
 //! Operational endpoints: health, key publication and discovery.
 
 use super::openapi::*;
-use super::origin::PublicOrigin;
 use crate::authority::Authority;
+use crate::http::extract::origin::PublicOrigin;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

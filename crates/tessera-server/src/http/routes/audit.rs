@@ -3,12 +3,12 @@
 
 use super::accounts::timestamp;
 use super::admin::Staff;
-use super::error::ApiError;
 use super::openapi::*;
-use super::origin::PublicOrigin;
 use crate::authority::{
     AuditKind, AuditPage, Authority, DEFAULT_PAGE_SIZE, FieldErrors, MAX_PAGE_SIZE,
 };
+use crate::http::extract::error::ApiError;
+use crate::http::extract::origin::PublicOrigin;
 use axum::Json;
 use axum::extract::{Query, State};
 use serde_json::Value;

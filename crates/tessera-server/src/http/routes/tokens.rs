@@ -1,14 +1,14 @@
 //! simplejwt's token endpoints: obtain, refresh, verify, blacklist.
 
-use super::body::Payload;
-use super::client::{ClientIp, origin};
-use super::cookies;
-use super::error::no_store;
-use super::error::{ApiError, TokenEndpointError};
 use super::openapi::*;
-use super::requests::Body;
 use crate::authority::{Authority, LoginMethod, SessionOrigin, Transport};
 use crate::config::{Settings, TokenLocation};
+use crate::http::extract::client::{ClientIp, origin};
+use crate::http::extract::cookies;
+use crate::http::extract::error::no_store;
+use crate::http::extract::error::{ApiError, TokenEndpointError};
+use crate::http::extract::requests::Body;
+use crate::http::serving::body::Payload;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -1,8 +1,8 @@
 //! The web page at `/` and its static files, compiled into the binary.
 
-use super::error::ApiError;
 use crate::authority::Authority;
 use crate::config::{CompatSet, Settings};
+use crate::http::extract::error::ApiError;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -14,27 +14,27 @@ const FILES: [(&str, &str, &str); 5] = [
     (
         "tessera.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../../../static/tessera.js"),
+        include_str!("../../../../../static/tessera.js"),
     ),
     (
         "tessera.d.ts",
         "application/typescript; charset=utf-8",
-        include_str!("../../../../static/tessera.d.ts"),
+        include_str!("../../../../../static/tessera.d.ts"),
     ),
     (
         "app.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../../../static/app.js"),
+        include_str!("../../../../../static/app.js"),
     ),
     (
         "style.css",
         "text/css; charset=utf-8",
-        include_str!("../../../../static/style.css"),
+        include_str!("../../../../../static/style.css"),
     ),
     (
         "index.html",
         "text/html; charset=utf-8",
-        include_str!("../../../../static/index.html"),
+        include_str!("../../../../../static/index.html"),
     ),
 ];
 

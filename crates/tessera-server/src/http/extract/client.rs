@@ -2,8 +2,8 @@
 //! or the address a trusted proxy reports in `X-Forwarded-For`.
 
 use super::error::ApiError;
-use super::listener::PeerAddr;
 use crate::authority::Authority;
+use crate::http::serving::listener::PeerAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;

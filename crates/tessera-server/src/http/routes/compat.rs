@@ -3,15 +3,15 @@
 //! of FastAPI's OAuth2 tutorial. The same token machinery as every other
 //! route; only the wire formats differ, each with its error type below.
 
-use super::body::{BodyFormat, Payload, body_format};
-use super::client::{ClientIp, origin};
-use super::cookies;
-use super::error::{ApiError, EMAIL_NOT_VERIFIED};
 use super::oauth::token_response;
 use super::openapi::*;
 use super::tokens::tokens;
 use crate::authority::{AuthError, Authority, LoginMethod, Refusal, Transport};
 use crate::config::{Settings, TokenLocation};
+use crate::http::extract::client::{ClientIp, origin};
+use crate::http::extract::cookies;
+use crate::http::extract::error::{ApiError, EMAIL_NOT_VERIFIED};
+use crate::http::serving::body::{BodyFormat, Payload, body_format};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -1,12 +1,12 @@
 //! Password reset and email verification: four thin handlers over the
 //! domain's recovery operations.
 
-use super::auth::Authenticated;
-use super::client::ClientIp;
-use super::error::ApiError;
 use super::openapi::*;
-use super::requests::Body;
 use crate::authority::Authority;
+use crate::http::extract::auth::Authenticated;
+use crate::http::extract::client::ClientIp;
+use crate::http::extract::error::ApiError;
+use crate::http::extract::requests::Body;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

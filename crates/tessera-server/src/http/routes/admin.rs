@@ -1,12 +1,12 @@
 //! Administration endpoints for staff users.
 
 use super::accounts::user_object;
-use super::auth::Authenticated;
-use super::error::ApiError;
 use super::openapi::*;
-use super::origin::PublicOrigin;
-use super::requests::Body;
 use crate::authority::Authority;
+use crate::http::extract::auth::Authenticated;
+use crate::http::extract::error::ApiError;
+use crate::http::extract::origin::PublicOrigin;
+use crate::http::extract::requests::Body;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;

@@ -1,11 +1,11 @@
 //! Authentication of requests: finding the access token where the settings
 //! say to look, and handing it to the authority.
 
-use super::body::read_body;
 use super::cookies;
 use super::error::ApiError;
 use crate::authority::{Authority, Refusal, User};
 use crate::config::{Settings, TokenLocation};
+use crate::http::serving::body::read_body;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -64,7 +64,7 @@ impl FromRequestParts<Arc<Authority>> for Authenticated {
                 cookies::header_value(&parts.headers, cookies::CSRF_HEADER),
             )?;
         }
-        super::note::note_user(&parts.extensions, user.id);
+        crate::http::serving::note::note_user(&parts.extensions, user.id);
         Ok(Self {
             claims,
             user,

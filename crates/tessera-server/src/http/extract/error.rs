@@ -1,8 +1,8 @@
 //! The HTTP layer's one error type, and the single place where errors become
 //! the status codes, bodies and headers of docs/API.md.
 
-use super::note::StoreRefused;
 use crate::authority::{AuthError, FieldErrors, Refusal};
+use crate::http::serving::note::StoreRefused;
 use axum::Json;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};

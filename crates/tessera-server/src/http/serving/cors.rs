@@ -8,8 +8,8 @@
 //! no `Origin` at all (not a CORS request) gets what the routes answer
 //! without CORS.
 
-use super::cookies;
-use super::error::ApiError;
+use crate::http::extract::cookies;
+use crate::http::extract::error::ApiError;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};

@@ -2,9 +2,9 @@
 //! at most 64 KiB, an object at most 32 levels deep, with field errors in
 //! Django REST framework's shape.
 
-use super::error::ApiError;
 use crate::authority::Authority;
 use crate::authority::FieldErrors;
+use crate::http::extract::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};

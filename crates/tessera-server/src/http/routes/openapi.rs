@@ -10,7 +10,7 @@
 //! keys, which the bodies had when they were built as JSON values.
 #![allow(missing_docs, dead_code)]
 
-pub use super::requests::{
+pub use crate::http::extract::requests::{
     Credentials, LogoutRequest, PasswordChange, RefreshRequest, ResetConfirm, ResetRequest,
     SignupRequest, TokenRequest, UserPatch, VerifyEmail,
 };

@@ -3,11 +3,11 @@
 
 use super::accounts::timestamp;
 use super::admin::Staff;
-use super::auth::Authenticated;
-use super::client::{ClientIp, origin};
-use super::error::ApiError;
 use super::openapi::*;
 use crate::authority::{Authority, LoginMethod};
+use crate::http::extract::auth::Authenticated;
+use crate::http::extract::client::{ClientIp, origin};
+use crate::http::extract::error::ApiError;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
