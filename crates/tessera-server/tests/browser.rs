@@ -3,7 +3,7 @@
 //! fantoccini. A test binary of its own, so the browser does not compete with
 //! the other tests for the two cores.
 
-#[path = "server/harness.rs"]
+#[path = "server/harness/mod.rs"]
 #[allow(dead_code)]
 mod harness;
 #[path = "server/mailbox.rs"]

@@ -2,7 +2,7 @@
 //! answer alike). A test binary of its own: cargo runs test binaries one after
 //! another, so no other test's password hashing competes with the samples.
 
-#[path = "server/harness.rs"]
+#[path = "server/harness/mod.rs"]
 #[allow(dead_code)]
 mod harness;
 #[path = "server/mailbox.rs"]
