@@ -250,12 +250,14 @@ impl App {
     pub async fn session(&self, username: &str, transport: Transport) -> (String, String) {
         let user = self
             .authority
+            .accounts()
             .user_by_username(username)
             .await
             .expect("store")
             .expect("the account exists");
         let pair = self
             .authority
+            .sessions()
             .begin_session(
                 &user,
                 transport,
