@@ -14,6 +14,7 @@
 //! - [`recovery`]: password reset and email verification by mail;
 //! - `throttling` (login failures, signups, tokens per user) and `hashing`
 //!   (password work off the runtime), used by the parts above;
+//! - [`serving`]: the public origin and the database's refusals, for `/readyz`;
 //! - `common`: the settings, store, clock and audit log every part uses.
 //!
 //! Verifying an access token touches only memory: the key ring, the
@@ -33,6 +34,7 @@ mod live;
 mod logins;
 mod model;
 pub mod recovery;
+pub mod serving;
 pub mod sessions;
 mod shared_counts;
 #[cfg(test)]
@@ -50,6 +52,7 @@ pub use model::{
     Transport, User, UserChange, UsersPage, client_key,
 };
 pub use recovery::Recovery;
+pub use serving::Serving;
 pub use sessions::Sessions;
 pub use tokens::{MAX_ISSUED_LIFETIME, Tokens};
 
@@ -57,7 +60,6 @@ use crate::config::Settings;
 use common::Common;
 use hashing::Hashing;
 use live::Live;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tessera_core::clock::Clock;
 use tessera_core::password::PasswordPolicy;
@@ -81,12 +83,7 @@ pub struct Authority {
     sessions: Sessions,
     accounts: Accounts,
     recovery: Arc<Recovery>,
-    /// When (ms) a request was last answered 503 because the database could
-    /// not serve it (full disk, locked, unreachable): `/readyz` says
-    /// unavailable for a while after.
-    store_refused_ms: AtomicI64,
-    /// The origin of the absolute URLs given out, fixed once serving begins.
-    public_origin: std::sync::OnceLock<Arc<str>>,
+    serving: Serving,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -98,11 +95,6 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
-
-/// How long `/readyz` says unavailable after a request was refused for the
-/// database's sake: long enough that a balancer's probe sees it, short
-/// enough that the instance comes back soon after the database does.
-const STORE_REFUSAL_MEMORY_MS: i64 = 5_000;
 
 /// Whether opening the authority may put a signing key in service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +166,7 @@ impl Authority {
             throttle.clone(),
             recovery.clone(),
         );
+        let serving = Serving::new(common.clone(), throttle.clone());
         Ok(Self {
             common,
             keys,
@@ -184,8 +177,7 @@ impl Authority {
             sessions,
             accounts,
             recovery,
-            store_refused_ms: AtomicI64::new(i64::MIN),
-            public_origin: std::sync::OnceLock::new(),
+            serving,
         })
     }
 
@@ -214,6 +206,11 @@ impl Authority {
         &self.recovery
     }
 
+    /// Serving: the public origin, the database's refusals, the throttle's sharing.
+    pub fn serving(&self) -> &Serving {
+        &self.serving
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         self.common.settings()
@@ -239,31 +236,6 @@ impl Authority {
     /// The audit log's writer (to flush it).
     pub fn audit_log(&self) -> &crate::audit::AuditLog {
         self.common.audit_log()
-    }
-
-    /// Fixes the origin of the absolute URLs this authority gives out
-    /// (discovery, paging links): `public_url` when set, else `fallback`, the
-    /// address the server is bound to. The first call wins.
-    pub fn set_public_origin(&self, fallback: std::net::SocketAddr) {
-        let origin = match &self.settings().public_url {
-            Some(url) => url.clone(),
-            None => format!("http://{fallback}"),
-        };
-        let _ = self.public_origin.set(origin.into());
-    }
-
-    /// The origin fixed by [`Authority::set_public_origin`]; `public_url`
-    /// (or `http://localhost`) before the server is bound.
-    pub fn public_origin(&self) -> Arc<str> {
-        match self.public_origin.get() {
-            Some(origin) => origin.clone(),
-            None => self
-                .settings()
-                .public_url
-                .as_deref()
-                .unwrap_or("http://localhost")
-                .into(),
-        }
     }
 
     /// Applies writes made by other processes since the last call (the
@@ -294,8 +266,7 @@ impl Authority {
         }
         // A database that answers reads may still refuse writes (a full
         // disk): not ready while writes were refused a moment ago.
-        let refused = self.store_refused_ms.load(Ordering::Acquire);
-        if self.common.now_ms().saturating_sub(refused) < STORE_REFUSAL_MEMORY_MS {
+        if self.serving.store_refused_lately() {
             return Err(NotReady::Database);
         }
         if self.keys.ring().keys(self.now()).next().is_none() {
@@ -305,19 +276,6 @@ impl Authority {
             return Err(NotReady::Sync);
         }
         Ok(self.live.applied_change())
-    }
-
-    /// Records that a request was answered 503 because the database could
-    /// not serve it; `/readyz` says so for the next few seconds.
-    pub fn note_store_refused(&self) {
-        let now_ms = self.common.now_ms();
-        self.store_refused_ms.store(now_ms, Ordering::Release);
-    }
-
-    /// With `redis_url`: whether the throttling counts are shared through
-    /// Redis now (`false` while it cannot be reached); `None` without it.
-    pub fn throttling_is_shared(&self) -> Option<bool> {
-        self.throttle.is_shared()
     }
 
     /// Forgets revocation markers whose tokens have all expired, and

@@ -6,6 +6,7 @@ mod publish_ahead;
 
 use super::*;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use tessera_core::clock::FixedClock;
 use tessera_store::{KeyStore, Maintenance, SqliteStore, TokenStore, UserStore};
 use tessera_store::{NewUser, RefreshRecord, UserRecord, UserUpdate};

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 /// `public_url` when set, else `http://` and the address the server is bound
-/// to; fixed when the server starts ([`Authority::set_public_origin`]).
+/// to; fixed when the server starts ([`crate::authority::Serving::set_public_origin`]).
 #[derive(Debug, Clone)]
 pub struct PublicOrigin(Arc<str>);
 
@@ -21,7 +21,7 @@ impl FromRequestParts<Arc<Authority>> for PublicOrigin {
         _: &mut Parts,
         authority: &Arc<Authority>,
     ) -> Result<Self, Infallible> {
-        Ok(PublicOrigin(authority.public_origin()))
+        Ok(PublicOrigin(authority.serving().public_origin()))
     }
 }
 

@@ -130,7 +130,7 @@ pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
             let mut body = json!({"status": "ready", "applied_change": applied});
             // With Redis configured: whether the throttling counts are shared
             // right now, or this instance counts alone (Redis unreachable).
-            if let Some(shared) = authority.throttling_is_shared() {
+            if let Some(shared) = authority.serving().throttling_is_shared() {
                 body["throttling"] = json!(if shared { "shared" } else { "local" });
             }
             // A rotation in progress: which key this instance signs with next, and from when.

@@ -106,7 +106,7 @@ where
         .remove::<Noted>()
         .unwrap_or_default();
     if response.extensions().get::<StoreRefused>().is_some() {
-        shared.authority.note_store_refused();
+        shared.authority.serving().note_store_refused();
     }
     if response.status() == StatusCode::METHOD_NOT_ALLOWED {
         response = json_method_not_allowed(&method, response);
