@@ -222,14 +222,12 @@ impl Logins {
             fid: &fid,
             fresh,
         };
+        let tokens = &self.tokens;
+        let access = minting(TokenType::Access, true);
+        let refresh = minting(TokenType::Refresh, false);
         let pair = TokenPair {
-            access: (self.tokens).mint(user, minting(TokenType::Access, true), transport, now)?,
-            refresh: (self.tokens).mint(
-                user,
-                minting(TokenType::Refresh, false),
-                transport,
-                now,
-            )?,
+            access: tokens.mint(user, access, transport, now)?,
+            refresh: tokens.mint(user, refresh, transport, now)?,
         };
         let session = SessionRecord {
             family_id: fid.clone(),
