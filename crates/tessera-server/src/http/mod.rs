@@ -75,6 +75,8 @@ pub async fn serve(
         header_read: settings.header_read_timeout,
         idle: settings.idle_timeout,
     };
-    authority.serving().set_public_origin(listener.local_addr()?);
+    authority
+        .serving()
+        .set_public_origin(listener.local_addr()?);
     connections::serve(listener, admission, app(authority), timeouts, shutdown).await
 }

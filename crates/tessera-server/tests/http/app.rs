@@ -79,7 +79,9 @@ impl App {
                 .await
                 .expect("authority"),
         );
-        authority.set_public_origin(ORIGIN.parse().expect("an address"));
+        authority
+            .serving()
+            .set_public_origin(ORIGIN.parse().expect("an address"));
         App {
             app: tessera_server::http::app(authority.clone()),
             authority,
