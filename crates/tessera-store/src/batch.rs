@@ -14,8 +14,11 @@
 //! as across batches, since the writes of one batch run one after another.
 
 use crate::engine::for_each_engine;
+use crate::queue::Consumer;
 use crate::{RefreshRecord, SealedSuccessor, SessionRecord, StoreError, StoreResult};
 use async_trait::async_trait;
+use std::future::Future;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes one transaction takes.
@@ -146,19 +149,66 @@ for_each_engine! {
     }
 }
 
-/// The handle callers submit writes through; the writer task ends when the
+/// The handle callers submit writes through; the writer's runs end when the
 /// last handle (the last clone of the store) is dropped.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    writer: BatchedWriter,
+}
+
+/// The batched writer's task, for a supervisor to run: see
+/// [`Maintenance::batched_writer`](crate::Maintenance::batched_writer). Until one runs
+/// it (and again after [`BatchedWriter::release`]), the writes are
+/// committed by a task started on demand, so that a store used outside a
+/// server (a command, a test) works alike.
+#[derive(Debug, Clone)]
+pub struct BatchedWriter {
+    consumer: Consumer<Job>,
+}
+
+impl BatchedWriter {
+    /// One run of the writer: commits batches until `stop` resolves, then
+    /// commits what is queued at that moment and returns. Should a run
+    /// panic, the writes of its batch are answered with an error, and the
+    /// next run commits those still queued.
+    pub fn run<S: Future<Output = ()> + Send + 'static>(
+        &self,
+        stop: S,
+    ) -> impl Future<Output = ()> + Send + use<S> {
+        let consumer = self.consumer.clone();
+        async move { consumer.run(stop).await }
+    }
+
+    /// The supervisor stopped the writer for good: later writes are
+    /// committed by a task started on demand.
+    pub fn release(&self) {
+        self.consumer.release();
+    }
 }
 
 impl Writer {
-    /// Starts the writer task on the current runtime.
-    pub(crate) fn start(engine: impl Batches) -> Self {
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(engine, queue));
-        Self { jobs }
+    /// The writer of `engine`'s batches; nothing runs until a supervisor
+    /// runs [`Writer::task`] or a write arrives.
+    pub(crate) fn new(engine: impl Batches) -> Self {
+        let engine = Arc::new(engine);
+        let (jobs, consumer) = Consumer::new(
+            QUEUE,
+            MAX_BATCH,
+            Arc::new(move |jobs| {
+                let engine = engine.clone();
+                Box::pin(async move { commit(engine.as_ref(), jobs).await })
+            }),
+        );
+        Self {
+            jobs,
+            writer: BatchedWriter { consumer },
+        }
+    }
+
+    /// The writer's task, for a supervisor.
+    pub(crate) fn task(&self) -> BatchedWriter {
+        self.writer.clone()
     }
 
     /// Records a new refresh token, once its batch has committed.
@@ -190,7 +240,9 @@ impl Writer {
             family_id: family_id.to_owned(),
             at,
         };
-        let _ = self.jobs.try_send(Job { write, done });
+        if self.jobs.try_send(Job { write, done }).is_ok() {
+            self.writer.consumer.nudge();
+        }
     }
 
     /// [`TokenStore::rotate_refresh_token`](crate::TokenStore::rotate_refresh_token),
@@ -218,20 +270,15 @@ impl Writer {
             .send(Job { write, done })
             .await
             .map_err(|_| gone())?;
+        self.writer.consumer.nudge();
         answer.await.map_err(|_| gone())?
     }
 }
 
-/// The writer task stopped (its runtime is shutting down).
+/// The writer stopped with this write in hand (it panicked, or its runtime
+/// is shutting down).
 fn gone() -> StoreError {
     StoreError::Database(sqlx::Error::PoolClosed)
-}
-
-async fn run(engine: impl Batches, mut queue: mpsc::Receiver<Job>) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        commit(&engine, std::mem::take(&mut jobs)).await;
-    }
 }
 
 /// Commits `jobs` in one transaction and answers each.

@@ -27,6 +27,7 @@ mod maintenance;
 mod model;
 mod pool;
 mod postgres;
+pub mod queue;
 pub mod scratch;
 mod sessions;
 mod sqlite;
@@ -36,6 +37,7 @@ mod tokens;
 mod users;
 
 pub use audit::AuditStore;
+pub use batch::BatchedWriter;
 pub use changes::ChangeLog;
 pub use error::{StoreError, StoreResult};
 pub use keys::KeyStore;

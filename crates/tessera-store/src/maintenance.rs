@@ -23,6 +23,14 @@ pub trait Maintenance: Send + Sync {
     /// has long applied them; one that was away longer reloads its whole
     /// state), keeping the newest entry whatever its age. Returns rows deleted.
     async fn prune(&self, now: i64, changes_before: i64) -> StoreResult<u64>;
+
+    /// The task that commits refresh-token writes in batches, for a
+    /// supervisor to run (and run again should it fail); `None` for a store
+    /// without one. Until a supervisor runs it, writes are committed by a
+    /// task started on demand, so a store works without one.
+    fn batched_writer(&self) -> Option<crate::BatchedWriter> {
+        None
+    }
 }
 
 /// Every pruning statement, each with its one bound, in the order they run.
@@ -74,6 +82,10 @@ for_each_engine! {
             let deleted = delete_all(&mut tx, &statements).await?;
             tx.commit().await?;
             Ok(deleted)
+        }
+
+        fn batched_writer(&self) -> Option<crate::BatchedWriter> {
+            Some(self.writer.task())
         }
     }
 }

@@ -116,7 +116,7 @@ impl PgStore {
             .after_release(|conn, _| Box::pin(async { Ok(crate::pool::reusable(conn).await) }))
             .connect_with(options.clone())
             .await?;
-        let writer = Writer::start(pool.clone());
+        let writer = Writer::new(pool.clone());
         Ok(Self {
             pool,
             options,

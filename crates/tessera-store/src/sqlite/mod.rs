@@ -70,7 +70,7 @@ impl SqliteStore {
                 Err(e) => return Err(sqlite_file::explain(&path, e)),
             }
         };
-        let writer = Writer::start(pool.clone());
+        let writer = Writer::new(pool.clone());
         Ok(Self { pool, path, writer })
     }
 
