@@ -4,10 +4,16 @@
 //! audit log. Should the queue ever fill, the events that do not fit are
 //! counted (`tessera_audit_events_dropped_total`) and logged, never lost
 //! silently.
+//!
+//! The writer runs under the server's supervisor ([`crate::supervisor`]):
+//! events queued while it is down (a panic, until it is started again) wait
+//! in the queue; a stopping server writes what is queued before it ends.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tessera_store::queue::Consumer;
 use tessera_store::{AuditEvent, Store};
 use tokio::sync::{mpsc, oneshot};
 
@@ -32,22 +38,57 @@ enum Job {
 #[derive(Clone)]
 pub struct AuditLog {
     queue: mpsc::Sender<Job>,
+    writer: Consumer<Job>,
     dropped: Arc<AtomicU64>,
 }
 
 impl AuditLog {
-    /// Starts the writer on the current runtime, appending to `store`.
+    /// Opens the log on `store`: the queue now, spawning nothing. The
+    /// writer is [`AuditLog::run_writer`], which the server's supervisor
+    /// runs; until one runs it (a command of the CLI, a test), a writer is
+    /// started on demand when an event is queued.
     pub fn start(store: Arc<dyn Store>) -> Self {
-        let (queue, jobs) = mpsc::channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
-        tokio::spawn(write(store, jobs, dropped.clone()));
-        Self { queue, dropped }
+        let counted = dropped.clone();
+        let (queue, writer) = Consumer::new(
+            QUEUE,
+            BATCH,
+            Arc::new(move |jobs| {
+                let store = store.clone();
+                let dropped = counted.clone();
+                Box::pin(async move { write(store.as_ref(), jobs, &dropped).await })
+            }),
+        );
+        Self {
+            queue,
+            writer,
+            dropped,
+        }
+    }
+
+    /// One run of the writer: appends batches until `stop` resolves, then
+    /// what is queued at that moment, and returns. Events queued while no
+    /// run is under way wait for the next.
+    pub fn run_writer<S: Future<Output = ()> + Send + 'static>(
+        &self,
+        stop: S,
+    ) -> impl Future<Output = ()> + Send + use<S> {
+        let writer = self.writer.clone();
+        async move { writer.run(stop).await }
+    }
+
+    /// The supervisor stopped the writer for good: what is queued later is
+    /// written by a writer started on demand.
+    pub fn release_writer(&self) {
+        self.writer.release();
     }
 
     /// Queues `event`, without waiting.
     pub fn record(&self, event: AuditEvent) {
         if self.queue.try_send(Job::Event(Box::new(event))).is_err() {
             self.lost(1);
+        } else {
+            self.writer.nudge();
         }
     }
 
@@ -56,6 +97,7 @@ impl AuditLog {
     pub async fn flush(&self) {
         let (done, written) = oneshot::channel();
         if self.queue.send(Job::Flush(done)).await.is_ok() {
+            self.writer.nudge();
             let _ = written.await;
         }
     }
@@ -77,26 +119,24 @@ fn note_lost(dropped: &AtomicU64, count: u64) {
     }
 }
 
-async fn write(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>, dropped: Arc<AtomicU64>) {
-    let mut received = Vec::with_capacity(BATCH);
-    while jobs.recv_many(&mut received, BATCH).await > 0 {
-        let mut events = Vec::with_capacity(received.len());
-        let mut flushes = Vec::new();
-        for job in received.drain(..) {
-            match job {
-                Job::Event(event) => events.push(*event),
-                Job::Flush(done) => flushes.push(done),
-            }
+/// Appends one batch of events and answers its flushes.
+async fn write(store: &dyn Store, jobs: Vec<Job>, dropped: &AtomicU64) {
+    let mut events = Vec::with_capacity(jobs.len());
+    let mut flushes = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Event(event) => events.push(*event),
+            Job::Flush(done) => flushes.push(done),
         }
-        let full = events.len() >= BATCH;
-        append(store.as_ref(), &events, &dropped).await;
-        let flushed = !flushes.is_empty();
-        for done in flushes {
-            let _ = done.send(());
-        }
-        if !full && !flushed {
-            tokio::time::sleep(LINGER).await;
-        }
+    }
+    let full = events.len() >= BATCH;
+    append(store, &events, dropped).await;
+    let flushed = !flushes.is_empty();
+    for done in flushes {
+        let _ = done.send(());
+    }
+    if !full && !flushed {
+        tokio::time::sleep(LINGER).await;
     }
 }
 

@@ -13,4 +13,5 @@ pub mod mail;
 pub mod printable;
 pub mod propagation;
 pub mod server;
+pub mod supervisor;
 pub mod telemetry;

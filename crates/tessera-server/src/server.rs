@@ -1,9 +1,12 @@
 //! Running the server: open the store, load the state, listen, keep the
-//! state in step with other processes, stop cleanly.
+//! state in step with other processes, stop cleanly. Every background task
+//! runs under one [`Supervisor`]; this module says which tasks there are
+//! and in what order they stop.
 
 use crate::authority::{Authority, KeyUse, StartError};
 use crate::config::{Settings, redact_url};
 use crate::mail::{self, sender::MailSender};
+use crate::supervisor::{Outcome, Stop, Supervisor};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::clock::SystemClock;
@@ -16,6 +19,8 @@ use tokio::net::TcpListener;
 const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// How often expired revocation markers are forgotten.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// The longest pause between two attempts of a failing sync.
+const SYNC_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -122,78 +127,149 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let background = tokio::spawn(supervise(authority.clone()));
+    serve_supervised(Supervisor::new(), authority, listener, shutdown).await
+}
+
+/// [`serve`], its background tasks run by `tasks` (a test keeps a hand on
+/// them through it).
+pub(crate) async fn serve_supervised(
+    mut tasks: Supervisor,
+    authority: Arc<Authority>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let mail = match authority.mail_sender() {
-        Some(Ok(sender)) => Some(MailTask::start(authority.clone(), Arc::new(sender))),
+        Some(Ok(sender)) => Some(Arc::new(sender)),
         Some(Err(e)) => return Err(ServeError::Mail(e.to_string())),
         None => None,
     };
-    let result = crate::http::serve(listener, authority.clone(), shutdown).await;
-    if let Some(mail) = mail {
-        mail.stop().await;
-    }
-    // Dropping the supervisor aborts the task it watches too.
-    background.abort();
-    let _ = background.await;
-    // The answered requests' audit events are written before the process
-    // ends, unless the database is gone (then at most a few seconds' retries).
-    let _ = tokio::time::timeout(Duration::from_secs(5), authority.audit_log().flush()).await;
+    start_tasks(&mut tasks, &authority, mail.clone());
+    let result = crate::http::serve(listener, authority.clone(), tasks.health(), shutdown).await;
+    stop_tasks(&mut tasks, &authority, mail).await;
     tracing::info!("stopped");
     Ok(result?)
 }
 
-/// The longest pause between two attempts of a failing sync.
-const SYNC_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Task names, as `/readyz` and `/metrics` give them.
+const SYNC: &str = "sync";
+const DATABASE_FOLLOWER: &str = "database_follower";
+const REDIS_FOLLOWER: &str = "redis_follower";
+const REDIS_ANNOUNCER: &str = "redis_announcer";
+const MAIL_SENDER: &str = "mail_sender";
+const UPKEEP: &str = "upkeep";
+const AUDIT_WRITER: &str = "audit_writer";
+const BATCHED_WRITER: &str = "batched_writer";
 
-/// Keeps [`keep_in_step`] running for as long as the server runs: if its task
-/// dies (a panic), the process is marked not ready and the task is started
-/// again after a pause, so that revocations from other processes never
-/// silently stop arriving.
-pub async fn supervise(authority: Arc<Authority>) {
-    loop {
-        let mut task = AbortOnDrop(tokio::spawn(keep_in_step(authority.clone())));
-        match (&mut task.0).await {
-            Err(e) if e.is_panic() => {
-                authority.set_synced(false);
-                tracing::error!("the sync task died; starting it again");
-                tokio::time::sleep(SYNC_INTERVAL).await;
-            }
-            // Cancelled (shutdown), or returned (it does not).
-            _ => return,
-        }
+/// Starts every background task of a serving process under `tasks`.
+fn start_tasks(tasks: &mut Supervisor, authority: &Arc<Authority>, mail: Option<Arc<MailSender>>) {
+    // Woken by whatever learns that other instances wrote; the sync reads
+    // the change log when it is.
+    let hints = Arc::new(tokio::sync::Notify::new());
+    let audit = authority.audit_log().clone();
+    tasks.start(
+        AUDIT_WRITER,
+        Box::new(move |stop: Stop| {
+            let run = audit.run_writer(stop.requested());
+            Box::pin(async move {
+                run.await;
+                Ok(())
+            })
+        }),
+    );
+    if let Some(writer) = authority.store().batched_writer() {
+        tasks.start(
+            BATCHED_WRITER,
+            Box::new(move |stop: Stop| {
+                let run = writer.run(stop.requested());
+                Box::pin(async move {
+                    run.await;
+                    Ok(())
+                })
+            }),
+        );
+    }
+    tasks.start(SYNC, {
+        let (authority, hints) = (authority.clone(), hints.clone());
+        Box::new(move |_| Box::pin(keep_in_step(authority.clone(), hints.clone())))
+    });
+    tasks.start(UPKEEP, {
+        let authority = authority.clone();
+        Box::new(move |_| Box::pin(upkeep(authority.clone())))
+    });
+    tasks.start(DATABASE_FOLLOWER, {
+        let (store, hints) = (authority.store().clone(), hints.clone());
+        Box::new(move |_| {
+            let (store, hints) = (store.clone(), hints.clone());
+            Box::pin(async move {
+                store.follow_changes(hints).await;
+                Ok(())
+            })
+        })
+    });
+    let settings = authority.settings();
+    if let Some(url) = &settings.redis_url
+        && let Ok(client) = redis::Client::open(url.as_str())
+    {
+        let channel = crate::propagation::channel(&settings.redis_prefix);
+        tasks.start(REDIS_FOLLOWER, {
+            let (client, channel, hints) = (client.clone(), channel.clone(), hints.clone());
+            Box::new(move |_| {
+                let run = crate::propagation::follow_redis(
+                    client.clone(),
+                    channel.clone(),
+                    hints.clone(),
+                );
+                Box::pin(async move {
+                    run.await;
+                    Ok(())
+                })
+            })
+        });
+        tasks.start(REDIS_ANNOUNCER, {
+            let writes = authority.writes();
+            Box::new(move |_| {
+                let run = crate::propagation::announce_redis(
+                    client.clone(),
+                    channel.clone(),
+                    writes.clone(),
+                );
+                Box::pin(async move {
+                    run.await;
+                    Ok(())
+                })
+            })
+        });
+    }
+    if let Some(sender) = mail {
+        let authority = authority.clone();
+        tasks.start(
+            MAIL_SENDER,
+            Box::new(move |stop| Box::pin(send_mail(authority.clone(), sender.clone(), stop))),
+        );
     }
 }
 
 /// How long a stopping server lets the mail sender finish the try it is
 /// in (an SMTP exchange takes well under a second) before cutting it short.
 const MAIL_STOP_GRACE: Duration = Duration::from_secs(2);
+/// How long a stopping server lets each writer write what is queued
+/// (unless the database is gone, a few seconds' retries at most).
+const WRITER_STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// The running mail sender, until [`MailTask::stop`].
-struct MailTask {
-    task: AbortOnDrop,
-    stopping: tokio::sync::watch::Sender<bool>,
-    sender: Arc<MailSender>,
-}
-
-impl MailTask {
-    fn start(authority: Arc<Authority>, sender: Arc<MailSender>) -> MailTask {
-        let (stopping, stop) = tokio::sync::watch::channel(false);
-        let task = AbortOnDrop(tokio::spawn(deliver_mail(authority, sender.clone(), stop)));
-        MailTask {
-            task,
-            stopping,
-            sender,
-        }
-    }
-
-    /// Lets the try under way end (up to [`MAIL_STOP_GRACE`]), then stops
-    /// the sender and gives back the mail it took and did not finish, so
-    /// that the next instance sends it at once, not when its lease ends.
-    async fn stop(mut self) {
-        let _ = self.stopping.send(true);
-        let _ = tokio::time::timeout(MAIL_STOP_GRACE, &mut self.task.0).await;
-        drop(self.task);
-        match tokio::time::timeout(Duration::from_secs(5), self.sender.release_taken()).await {
+/// Stops the background tasks once no request is left, in order: the mail
+/// sender (its try under way ends; the mail it took and did not finish is
+/// given back, so that the next instance sends it at once, not when its
+/// lease ends); then what follows other instances; then the writers, once
+/// they wrote what is queued (the answered requests' audit events, the
+/// sessions' last use), so that nothing acknowledged is lost.
+async fn stop_tasks(
+    tasks: &mut Supervisor,
+    authority: &Arc<Authority>,
+    mail: Option<Arc<MailSender>>,
+) {
+    if let Some(sender) = mail {
+        tasks.stop(MAIL_SENDER, MAIL_STOP_GRACE).await;
+        match tokio::time::timeout(Duration::from_secs(5), sender.release_taken()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "mail taken could not be given back; it is sent when its lease ends")
@@ -203,44 +279,34 @@ impl MailTask {
             ),
         }
     }
-}
-
-/// Runs [`send_mail`] until `stop` says true, starting it again after a
-/// pause should its task die: mail waits in the outbox meanwhile.
-async fn deliver_mail(
-    authority: Arc<Authority>,
-    sender: Arc<MailSender>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let mut task = AbortOnDrop(tokio::spawn(send_mail(
-            authority.clone(),
-            sender.clone(),
-            stop.clone(),
-        )));
-        match (&mut task.0).await {
-            Err(e) if e.is_panic() => {
-                tracing::error!("the mail sender died; starting it again");
-                tokio::time::sleep(SYNC_INTERVAL).await;
-            }
-            _ => return,
-        }
+    for name in [
+        SYNC,
+        DATABASE_FOLLOWER,
+        REDIS_FOLLOWER,
+        REDIS_ANNOUNCER,
+        UPKEEP,
+    ] {
+        tasks.stop(name, Duration::ZERO).await;
+    }
+    tasks.stop(AUDIT_WRITER, WRITER_STOP_GRACE).await;
+    authority.audit_log().release_writer();
+    tasks.stop(BATCHED_WRITER, WRITER_STOP_GRACE).await;
+    if let Some(writer) = authority.store().batched_writer() {
+        writer.release();
     }
 }
 
 /// Turns reset requests into mail and delivers the outbox: at once when
 /// this process writes either, and every [`mail::sender::POLL`] (another
-/// instance's writes, retries coming due). Storage failures are logged and
-/// tried again: mail waits, never lost.
-async fn send_mail(
-    authority: Arc<Authority>,
-    sender: Arc<MailSender>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+/// instance's writes, retries coming due), until `stop`. Storage failures
+/// are logged and tried again: mail waits, never lost.
+async fn send_mail(authority: Arc<Authority>, sender: Arc<MailSender>, stop: Stop) -> Outcome {
     let wake = authority.mail_wake();
+    let stopping = stop.requested();
+    tokio::pin!(stopping);
     loop {
-        if *stop.borrow() {
-            return;
+        if stop.is_requested() {
+            return Ok(());
         }
         let dispatched = authority
             .dispatch_mail_requests()
@@ -257,47 +323,26 @@ async fn send_mail(
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(mail::sender::POLL) => {}
-                Ok(()) = stop.changed() => {}
+                () = &mut stopping => {}
             }
         }
     }
 }
 
-/// A task that is aborted when its handle is dropped (when the supervisor is).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Applies other processes' writes and prunes expired markers, for as long
-/// as the server runs: at once when a hint says the change log grew
-/// ([`crate::propagation`]), and every [`SYNC_INTERVAL`] whatever the hints
-/// say. A failing sync marks the process not ready (`/readyz` says `sync`)
-/// and is retried with a growing pause, up to [`SYNC_BACKOFF_MAX`]; the first
-/// success marks it ready again.
-async fn keep_in_step(authority: Arc<Authority>) {
-    let hints = Arc::new(tokio::sync::Notify::new());
-    // Owned by this task: restarted with it, and stopped with it.
-    let _followers = follow_others(&authority, &hints);
+/// Applies other processes' writes, for as long as the server runs: at
+/// once when a hint says the change log grew ([`crate::propagation`]), and
+/// every [`SYNC_INTERVAL`] whatever the hints say. A failing sync marks the
+/// process not ready (`/readyz` says `sync`) and is retried with a growing
+/// pause, up to [`SYNC_BACKOFF_MAX`]; the first success marks it ready
+/// again.
+async fn keep_in_step(authority: Arc<Authority>, hints: Arc<tokio::sync::Notify>) -> Outcome {
     let mut sync = tokio::time::interval(SYNC_INTERVAL);
     sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut prune = tokio::time::interval(PRUNE_INTERVAL);
     let mut backoff = SYNC_INTERVAL;
     loop {
         tokio::select! {
             _ = sync.tick() => {}
             _ = hints.notified() => {}
-            _ = prune.tick() => {
-                authority.prune();
-                crate::telemetry::upkeep();
-                if let Err(e) = authority.prune_store().await {
-                    tracing::warn!(error = %e, "could not delete expired rows; retrying later");
-                }
-                continue;
-            }
         }
         match authority.sync().await {
             Ok(_) => {
@@ -317,31 +362,19 @@ async fn keep_in_step(authority: Arc<Authority>) {
     }
 }
 
-/// Starts what wakes `hints` when other instances write (the database's
-/// notifications; Redis's with `redis_url`) and what announces this
-/// instance's writes through Redis. They stop when the result is dropped.
-fn follow_others(authority: &Arc<Authority>, hints: &Arc<tokio::sync::Notify>) -> Vec<AbortOnDrop> {
-    let store = authority.store().clone();
-    let database = {
-        let hints = hints.clone();
-        tokio::spawn(async move { store.follow_changes(hints).await })
-    };
-    let mut tasks = vec![AbortOnDrop(database)];
-    let settings = authority.settings();
-    if let Some(url) = &settings.redis_url
-        && let Ok(client) = redis::Client::open(url.as_str())
-    {
-        let channel = crate::propagation::channel(&settings.redis_prefix);
-        tasks.push(AbortOnDrop(tokio::spawn(crate::propagation::follow_redis(
-            client.clone(),
-            channel.clone(),
-            hints.clone(),
-        ))));
-        tasks.push(AbortOnDrop(tokio::spawn(
-            crate::propagation::announce_redis(client, channel, authority.writes()),
-        )));
+/// Every [`PRUNE_INTERVAL`] (and at once): forgets expired revocation
+/// markers, deletes expired rows, and does the metrics exporter's
+/// housekeeping.
+async fn upkeep(authority: Arc<Authority>) -> Outcome {
+    let mut prune = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        prune.tick().await;
+        authority.prune();
+        crate::telemetry::upkeep();
+        if let Err(e) = authority.prune_store().await {
+            tracing::warn!(error = %e, "could not delete expired rows; retrying later");
+        }
     }
-    tasks
 }
 
 async fn shutdown_signal() {

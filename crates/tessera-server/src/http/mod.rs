@@ -19,6 +19,7 @@ pub mod serving;
 pub use serving::listener;
 
 use crate::authority::Authority;
+use crate::supervisor::TaskHealth;
 use axum::Router;
 use extract::error::ApiError;
 use serving::{admission, connections, cors, edge, note};
@@ -54,15 +55,27 @@ pub type App = NormalizePath<edge::Edge<Router>>;
 /// peer's address (`ConnectInfo<listener::PeerAddr>`, which a request called
 /// without one, as a test does with `oneshot`, reads as `127.0.0.1`).
 pub fn app(authority: Arc<Authority>) -> App {
-    NormalizePathLayer::trim_trailing_slash()
-        .layer(edge::EdgeLayer::new(authority.clone()).layer(router(authority)))
+    assemble(authority, None)
+}
+
+/// [`app`], with the background tasks' state for `/readyz` and `/metrics`
+/// when a supervisor runs them (a test calling [`app`] has none: those
+/// routes then report no task).
+fn assemble(authority: Arc<Authority>, tasks: Option<TaskHealth>) -> App {
+    let mut routes = router(authority.clone());
+    if let Some(tasks) = tasks {
+        routes = routes.layer(axum::Extension(tasks));
+    }
+    NormalizePathLayer::trim_trailing_slash().layer(edge::EdgeLayer::new(authority).layer(routes))
 }
 
 /// Serves `authority` on `listener` until `shutdown` completes, then lets
-/// requests in flight finish.
+/// requests in flight finish; `tasks` is the background tasks' state,
+/// which `/readyz` and `/metrics` report.
 pub async fn serve(
     listener: TcpListener,
     authority: Arc<Authority>,
+    tasks: TaskHealth,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let settings = authority.settings();
@@ -78,5 +91,6 @@ pub async fn serve(
     authority
         .serving()
         .set_public_origin(listener.local_addr()?);
-    connections::serve(listener, admission, app(authority), timeouts, shutdown).await
+    let app = assemble(authority, Some(tasks));
+    connections::serve(listener, admission, app, timeouts, shutdown).await
 }

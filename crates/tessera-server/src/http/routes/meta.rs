@@ -3,11 +3,12 @@
 use super::openapi::*;
 use crate::authority::Authority;
 use crate::http::extract::origin::PublicOrigin;
-use axum::Json;
+use crate::supervisor::TaskHealth;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::{Extension, Json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// `GET /healthz`: the process answers.
@@ -113,7 +114,8 @@ pub async fn openid_configuration(
 /// `GET /readyz`: 200 when the database answers, keys are loaded and the
 /// change log is being followed (with the id of the last change applied,
 /// and a key published ahead of signing if one is), 503 with the reason
-/// (`database`, `keys`, `sync`) otherwise.
+/// (`database`, `keys`, `sync`, or `task` while a background task is down,
+/// named in `task`) otherwise.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -124,8 +126,14 @@ pub async fn openid_configuration(
         (status = 503, description = "Not ready, with the reason", body = Readiness)
     )
 )]
-pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
+pub async fn readyz(
+    State(authority): State<Arc<Authority>>,
+    tasks: Option<Extension<TaskHealth>>,
+) -> Response {
+    let down = tasks.and_then(|Extension(tasks)| tasks.down());
     match authority.readiness().await {
+        // A background task is down (until its supervisor starts it again).
+        Ok(_) if down.is_some() => unavailable("task", down),
         Ok(applied) => {
             let mut body = json!({"status": "ready", "applied_change": applied});
             // With Redis configured: whether the throttling counts are shared
@@ -144,16 +152,16 @@ pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
             }
             Json(body).into_response()
         }
-        Err(missing) => unavailable(missing.as_str()),
+        Err(missing) => unavailable(missing.as_str(), down),
     }
 }
 
-fn unavailable(reason: &str) -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"status": "unavailable", "reason": reason})),
-    )
-        .into_response()
+fn unavailable(reason: &str, task: Option<&str>) -> Response {
+    let mut body = json!({"status": "unavailable", "reason": reason});
+    if let Some(task) = task {
+        body["task"] = json!(task);
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// `GET /metrics`: Prometheus text exposition format.
@@ -166,10 +174,11 @@ fn unavailable(reason: &str) -> Response {
         (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")
     )
 )]
-pub async fn metrics() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::telemetry::render(),
-    )
-        .into_response()
+pub async fn metrics(tasks: Option<Extension<TaskHealth>>) -> Response {
+    let mut text = crate::telemetry::render();
+    if let Some(Extension(tasks)) = tasks {
+        // This server's own tasks (the recorder is the process's).
+        text.push_str(&tasks.metrics());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

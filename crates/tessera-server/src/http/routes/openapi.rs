@@ -333,6 +333,10 @@ pub struct Readiness {
     pub status: String,
     #[schema(nullable = false)]
     pub reason: Option<String>,
+    /// When not ready and a background task is down (being started again
+    /// after a panic or a failure): its name, e.g. `sync`.
+    #[schema(nullable = false, example = "sync")]
+    pub task: Option<String>,
     /// When ready: the id of the last change-log entry applied to this
     /// process's memory (other processes' writes up to it are in force here).
     #[schema(nullable = false)]
