@@ -193,17 +193,17 @@ mod tests {
     use std::time::Duration;
     use tokio::sync::oneshot;
 
+    /// A number, and where its answer goes.
+    type Job = (u32, oneshot::Sender<u32>);
+
     /// Jobs answer their caller; a job of 0 makes the consumer panic while
     /// it holds the batch (the first time only).
-    fn queue() -> (
-        mpsc::Sender<(u32, oneshot::Sender<u32>)>,
-        Consumer<(u32, oneshot::Sender<u32>)>,
-    ) {
+    fn queue() -> (mpsc::Sender<Job>, Consumer<Job>) {
         let panicked = Arc::new(std::sync::atomic::AtomicBool::new(false));
         Consumer::new(
             16,
             4,
-            Arc::new(move |batch: Vec<(u32, oneshot::Sender<u32>)>| {
+            Arc::new(move |batch: Vec<Job>| {
                 let panicked = panicked.clone();
                 Box::pin(async move {
                     if batch.iter().any(|(n, _)| *n == 0)
@@ -219,10 +219,7 @@ mod tests {
         )
     }
 
-    async fn ask(
-        sender: &mpsc::Sender<(u32, oneshot::Sender<u32>)>,
-        n: u32,
-    ) -> oneshot::Receiver<u32> {
+    async fn ask(sender: &mpsc::Sender<Job>, n: u32) -> oneshot::Receiver<u32> {
         let (done, answer) = oneshot::channel();
         sender.send((n, done)).await.unwrap();
         answer
