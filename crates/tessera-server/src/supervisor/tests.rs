@@ -268,7 +268,7 @@ async fn a_revocation_made_elsewhere_while_the_sync_is_down_arrives_once_it_is_s
     )
     .await
     .unwrap();
-    other.revoke_user(id, None).await.unwrap();
+    other.accounts().revoke_user(id, None).await.unwrap();
     // Not known here while the sync is down...
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(server.me(&access).await.0, 200);
