@@ -11,7 +11,6 @@ pub mod import;
 pub mod logging;
 pub mod mail;
 pub mod printable;
-pub mod propagation;
 pub mod server;
 pub mod supervisor;
 pub mod telemetry;

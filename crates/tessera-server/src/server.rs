@@ -13,14 +13,8 @@ use tessera_core::clock::SystemClock;
 use tessera_store::{PgStore, SqliteStore, Store, StoreError};
 use tokio::net::TcpListener;
 
-/// How often the change log is read whatever the hints say: the bound on how
-/// long a revocation made elsewhere (the CLI, another instance) takes to
-/// apply here when its announcement was lost.
-const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// How often expired revocation markers are forgotten.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
-/// The longest pause between two attempts of a failing sync.
-const SYNC_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -151,10 +145,6 @@ pub(crate) async fn serve_supervised(
 }
 
 /// Task names, as `/readyz` and `/metrics` give them.
-const SYNC: &str = "sync";
-const DATABASE_FOLLOWER: &str = "database_follower";
-const REDIS_FOLLOWER: &str = "redis_follower";
-const REDIS_ANNOUNCER: &str = "redis_announcer";
 const MAIL_SENDER: &str = "mail_sender";
 const UPKEEP: &str = "upkeep";
 const AUDIT_WRITER: &str = "audit_writer";
@@ -162,9 +152,6 @@ const BATCHED_WRITER: &str = "batched_writer";
 
 /// Starts every background task of a serving process under `tasks`.
 fn start_tasks(tasks: &mut Supervisor, authority: &Arc<Authority>, mail: Option<Arc<MailSender>>) {
-    // Woken by whatever learns that other instances wrote; the sync reads
-    // the change log when it is.
-    let hints = Arc::new(tokio::sync::Notify::new());
     let audit = authority.audit_log().clone();
     tasks.start(
         AUDIT_WRITER,
@@ -188,58 +175,11 @@ fn start_tasks(tasks: &mut Supervisor, authority: &Arc<Authority>, mail: Option<
             }),
         );
     }
-    tasks.start(SYNC, {
-        let (authority, hints) = (authority.clone(), hints.clone());
-        Box::new(move |_| Box::pin(keep_in_step(authority.clone(), hints.clone())))
-    });
     tasks.start(UPKEEP, {
         let authority = authority.clone();
         Box::new(move |_| Box::pin(upkeep(authority.clone())))
     });
-    tasks.start(DATABASE_FOLLOWER, {
-        let (store, hints) = (authority.store().clone(), hints.clone());
-        Box::new(move |_| {
-            let (store, hints) = (store.clone(), hints.clone());
-            Box::pin(async move {
-                store.follow_changes(hints).await;
-                Ok(())
-            })
-        })
-    });
-    let settings = authority.settings();
-    if let Some(url) = &settings.redis_url
-        && let Ok(client) = redis::Client::open(url.as_str())
-    {
-        let channel = crate::propagation::channel(&settings.redis_prefix);
-        tasks.start(REDIS_FOLLOWER, {
-            let (client, channel, hints) = (client.clone(), channel.clone(), hints.clone());
-            Box::new(move |_| {
-                let run = crate::propagation::follow_redis(
-                    client.clone(),
-                    channel.clone(),
-                    hints.clone(),
-                );
-                Box::pin(async move {
-                    run.await;
-                    Ok(())
-                })
-            })
-        });
-        tasks.start(REDIS_ANNOUNCER, {
-            let writes = authority.writes();
-            Box::new(move |_| {
-                let run = crate::propagation::announce_redis(
-                    client.clone(),
-                    channel.clone(),
-                    writes.clone(),
-                );
-                Box::pin(async move {
-                    run.await;
-                    Ok(())
-                })
-            })
-        });
-    }
+    crate::authority::start_following(tasks, authority);
     if let Some(sender) = mail {
         let authority = authority.clone();
         tasks.start(
@@ -279,13 +219,10 @@ async fn stop_tasks(
             ),
         }
     }
-    for name in [
-        SYNC,
-        DATABASE_FOLLOWER,
-        REDIS_FOLLOWER,
-        REDIS_ANNOUNCER,
-        UPKEEP,
-    ] {
+    for name in crate::authority::FOLLOWING_TASKS
+        .into_iter()
+        .chain([UPKEEP])
+    {
         tasks.stop(name, Duration::ZERO).await;
     }
     tasks.stop(AUDIT_WRITER, WRITER_STOP_GRACE).await;
@@ -324,39 +261,6 @@ async fn send_mail(authority: Arc<Authority>, sender: Arc<MailSender>, stop: Sto
                 () = wake.notified() => {}
                 () = tokio::time::sleep(mail::sender::POLL) => {}
                 () = &mut stopping => {}
-            }
-        }
-    }
-}
-
-/// Applies other processes' writes, for as long as the server runs: at
-/// once when a hint says the change log grew ([`crate::propagation`]), and
-/// every [`SYNC_INTERVAL`] whatever the hints say. A failing sync marks the
-/// process not ready (`/readyz` says `sync`) and is retried with a growing
-/// pause, up to [`SYNC_BACKOFF_MAX`]; the first success marks it ready
-/// again.
-async fn keep_in_step(authority: Arc<Authority>, hints: Arc<tokio::sync::Notify>) -> Outcome {
-    let mut sync = tokio::time::interval(SYNC_INTERVAL);
-    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut backoff = SYNC_INTERVAL;
-    loop {
-        tokio::select! {
-            _ = sync.tick() => {}
-            _ = hints.notified() => {}
-        }
-        match authority.sync().await {
-            Ok(_) => {
-                if !authority.synced() {
-                    tracing::info!("the change log is readable again");
-                }
-                authority.set_synced(true);
-                backoff = SYNC_INTERVAL;
-            }
-            Err(e) => {
-                authority.set_synced(false);
-                tracing::warn!(error = %e, retry_in = ?backoff, "could not read the change log");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(SYNC_BACKOFF_MAX);
             }
         }
     }

@@ -31,6 +31,7 @@ mod hash_pool;
 mod hashing;
 pub mod keys;
 mod live;
+pub use live::follow::{FOLLOWING_TASKS, start as start_following};
 mod logins;
 mod model;
 pub mod recovery;

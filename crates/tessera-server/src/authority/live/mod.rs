@@ -11,6 +11,8 @@
 //! is idempotent); a gap in the log that means missed changes reloads
 //! everything; a user's copy never replaces a newer one.
 
+pub mod follow;
+mod redis;
 mod users;
 
 use super::common::Common;

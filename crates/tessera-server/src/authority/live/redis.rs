@@ -1,5 +1,6 @@
-//! How instances learn of each other's writes at once, rather than at the
-//! next poll of the change log: hints that wake the sync. On PostgreSQL a
+//! Redis hints: how instances learn of each other's writes at once, rather
+//! than at the next poll of the change log (hints that wake the sync of
+//! [`super::follow`]). On PostgreSQL a
 //! trigger notifies every listener when a change commits
 //! ([`Store::follow_changes`](tessera_store::Store::follow_changes)); with
 //! `redis_url`, each instance also publishes on the channel
