@@ -64,7 +64,7 @@ use live::Live;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tessera_core::clock::Clock;
 use tessera_core::password::PasswordPolicy;
-use tessera_store::{Store, StoreError};
+use tessera_store::{KeyStore, Store, StoreError};
 use throttling::Throttle;
 
 use error::field_error;
@@ -126,6 +126,30 @@ impl Authority {
         clock: Arc<dyn Clock>,
         keys: KeyUse,
     ) -> Result<Self, StartError> {
+        let key_store: Arc<dyn KeyStore> = store.clone();
+        Self::assemble(settings, store, key_store, clock, keys).await
+    }
+
+    /// [`Authority::open`], its keys kept in `key_store` rather than in
+    /// `store`: a test double of the keys alone.
+    #[cfg(test)]
+    async fn open_with_key_store(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        key_store: Arc<dyn KeyStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        Self::assemble(settings, store, key_store, clock, KeyUse::Serve).await
+    }
+
+    /// The parts, over `store` (and the keys over `key_store`).
+    async fn assemble(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        key_store: Arc<dyn KeyStore>,
+        clock: Arc<dyn Clock>,
+        keys: KeyUse,
+    ) -> Result<Self, StartError> {
         let letters = crate::mail::Letters::from_settings(&settings).map_err(StartError::Mail)?;
         // Read the change log's position before anything else: whatever is
         // committed after it (a key rotation while the keys load, a
@@ -137,7 +161,7 @@ impl Authority {
         };
         let throttle = Arc::new(Throttle::new(&settings, clock.clone()));
         let common = Arc::new(Common::new(settings, store, clock));
-        let keys = Arc::new(Keys::open(common.clone(), keys).await?);
+        let keys = Arc::new(Keys::open(common.clone(), key_store, keys).await?);
         let live = Arc::new(Live::open(common.clone(), position).await?);
         let hashing = Arc::new(Hashing::new(passwords));
         let recovery = Arc::new(Recovery::new(

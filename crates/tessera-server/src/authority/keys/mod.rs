@@ -25,6 +25,7 @@ use tessera_core::keys::KeyRing;
 use tessera_core::reload::validate_with_reload;
 use tessera_core::token;
 use tessera_core::verified::VerifiedTokens;
+use tessera_store::KeyStore;
 
 /// How often at most the keys are read again for tokens with unknown kids.
 const UNKNOWN_KID_RELOAD_EVERY_MS: i64 = 1000;
@@ -32,6 +33,9 @@ const UNKNOWN_KID_RELOAD_EVERY_MS: i64 = 1000;
 /// The key ring, the verified-token cache and the unknown-kid reload.
 pub struct Keys {
     common: Arc<Common>,
+    /// Where the keys are kept: the store, or in a test a double that
+    /// implements only this.
+    store: Arc<dyn KeyStore>,
     ring: RwLock<Arc<KeyRing>>,
     /// Tokens whose signature and claims were verified (against the ring in
     /// `ring`); revocation is still checked on every request.
@@ -42,14 +46,19 @@ pub struct Keys {
 
 impl Keys {
     /// Loads the keys as `keys` says.
-    pub(super) async fn open(common: Arc<Common>, keys: KeyUse) -> Result<Self, KeyLoadError> {
-        let (settings, store, clock) = (common.settings(), common.store(), common.clock());
+    pub(super) async fn open(
+        common: Arc<Common>,
+        store: Arc<dyn KeyStore>,
+        keys: KeyUse,
+    ) -> Result<Self, KeyLoadError> {
+        let (settings, clock) = (common.settings(), common.clock());
         let ring = match keys {
             KeyUse::Serve => load_at_start(settings, store.as_ref(), clock.as_ref()).await?,
             KeyUse::Existing => load_existing(settings, store.as_ref(), clock.as_ref()).await?,
         };
         Ok(Self {
             common,
+            store,
             ring: RwLock::new(Arc::new(ring)),
             verified: VerifiedTokens::default(),
             unknown_kid_reload_ms: AtomicI64::new(i64::MIN),
@@ -76,7 +85,7 @@ impl Keys {
         let common = &self.common;
         let rotated = rotate(
             common.settings(),
-            common.store().as_ref(),
+            self.store.as_ref(),
             alg,
             common.clock().as_ref(),
             start,
@@ -158,7 +167,7 @@ impl Keys {
         let common = &self.common;
         let reloaded = ring::reload(
             common.settings(),
-            common.store().as_ref(),
+            self.store.as_ref(),
             common.clock().as_ref(),
         )
         .await;

@@ -9,7 +9,7 @@ use crate::config::Settings;
 use tessera_core::Algorithm;
 use tessera_core::clock::Clock;
 use tessera_core::keys::{Key, KeyError, KeyMaterial, KeyRing, algorithm_name, is_hmac};
-use tessera_store::{KeyRecord, Store, StoreError};
+use tessera_store::{KeyRecord, KeyStore, StoreError};
 
 /// Why the keys could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,7 @@ pub struct Rotated {
 /// purpose).
 pub async fn load_at_start(
     settings: &Settings,
-    store: &dyn Store,
+    store: &dyn KeyStore,
     clock: &dyn Clock,
 ) -> Result<KeyRing, KeyLoadError> {
     if let Some(ring) = configured_ring(settings)? {
@@ -158,7 +158,7 @@ fn in_service(ring: &KeyRing, now: i64) -> impl Iterator<Item = Algorithm> {
 /// empty ring when nothing is stored yet: such a command signs nothing.
 pub async fn load_existing(
     settings: &Settings,
-    store: &dyn Store,
+    store: &dyn KeyStore,
     clock: &dyn Clock,
 ) -> Result<KeyRing, KeyLoadError> {
     if let Some(ring) = configured_ring(settings)? {
@@ -185,7 +185,7 @@ pub async fn load_existing(
 /// that two processes with different settings cannot rotate back and forth.
 pub async fn reload(
     settings: &Settings,
-    store: &dyn Store,
+    store: &dyn KeyStore,
     clock: &dyn Clock,
 ) -> Result<Option<KeyRing>, KeyLoadError> {
     if settings.signing_key.is_some() {
@@ -199,7 +199,7 @@ pub async fn reload(
 /// keys in service retire (they keep verifying the tokens they signed).
 pub async fn rotate(
     settings: &Settings,
-    store: &dyn Store,
+    store: &dyn KeyStore,
     alg: Algorithm,
     clock: &dyn Clock,
     start: KeyStart,

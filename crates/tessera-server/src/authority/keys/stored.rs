@@ -6,7 +6,7 @@ use super::ring::{KeyLoadError, seconds_up, verification_grace};
 use crate::config::Settings;
 use tessera_core::clock::Clock;
 use tessera_core::keys::{KeyMaterial, KeyRing, RingEntry, is_hmac, parse_algorithm};
-use tessera_store::{KeyRecord, Store, StoreError};
+use tessera_store::{KeyRecord, KeyStore, StoreError};
 
 /// The database's clock as this process reads it: the moments keys start
 /// signing are on it, and each process turns them into moments of its own
@@ -21,7 +21,7 @@ struct DatabaseClock {
 }
 
 impl DatabaseClock {
-    async fn read(store: &dyn Store, clock: &dyn Clock) -> Result<Self, StoreError> {
+    async fn read(store: &dyn KeyStore, clock: &dyn Clock) -> Result<Self, StoreError> {
         let before = clock.now_ms();
         let now_ms = store.database_time_ms().await?;
         let after = clock.now_ms();
@@ -156,7 +156,7 @@ impl Roles {
 
 pub(super) async fn stored_ring(
     settings: &Settings,
-    store: &dyn Store,
+    store: &dyn KeyStore,
     clock: &dyn Clock,
 ) -> Result<Option<KeyRing>, KeyLoadError> {
     let grace = verification_grace(settings);
@@ -236,7 +236,7 @@ pub struct KeyInfo {
 
 /// Every stored key, newest first, without private material, with what
 /// each does at the database's time now.
-pub async fn list(settings: &Settings, store: &dyn Store) -> Result<Vec<KeyInfo>, KeyLoadError> {
+pub async fn list(settings: &Settings, store: &dyn KeyStore) -> Result<Vec<KeyInfo>, KeyLoadError> {
     let grace = verification_grace(settings);
     let records = store.signing_keys().await?;
     let now_ms = store.database_time_ms().await?;

@@ -8,8 +8,8 @@ use super::*;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use tessera_core::clock::FixedClock;
+use tessera_store::UserUpdate;
 use tessera_store::{KeyStore, Maintenance, SqliteStore, TokenStore, UserStore};
-use tessera_store::{NewUser, RefreshRecord, UserRecord, UserUpdate};
 
 const PASSWORD: &str = "vivid-otter-canyon-1987!";
 const NOW: i64 = 1_800_000_000;
