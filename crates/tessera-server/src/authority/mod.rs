@@ -265,18 +265,18 @@ impl Authority {
 
     /// Applies writes made by other processes since the last call (the
     /// change log, applied by the live state); returns how many changes were read.
-    pub async fn sync(&self) -> Result<usize, StoreError> {
+    pub(in crate::authority) async fn sync(&self) -> Result<usize, StoreError> {
         self.live.sync(&self.keys).await
     }
 
     /// Whether the last sync from the change log succeeded: while it fails,
     /// other processes' revocations do not arrive and readiness says so.
-    pub fn synced(&self) -> bool {
+    pub(in crate::authority) fn synced(&self) -> bool {
         self.live.synced()
     }
 
     /// Records the outcome of a sync (the supervisor's report).
-    pub fn set_synced(&self, ok: bool) {
+    pub(in crate::authority) fn set_synced(&self, ok: bool) {
         self.live.set_synced(ok);
     }
 
