@@ -50,7 +50,7 @@ PY
 count() {
   local name="$1" port="$2" path="$3" token="$4" i total
   shift 5
-  valgrind --tool=callgrind --callgrind-out-file="$work/$name.%p" "$@" \
+  valgrind --tool=callgrind --callgrind-out-file="$work/$name.cg.%p" "$@" \
     > "$work/$name.out" 2> "$work/$name.err" &
   vg=$!
   for ((i = 0; i < 300; i++)); do
@@ -62,7 +62,7 @@ count() {
   client "$port" "$path" 2000 $token
   callgrind_control -d "$vg" > /dev/null 2>&1
   kill "$vg"; wait "$vg" 2>/dev/null || true; vg=""
-  total="$(callgrind_annotate "$(ls -S "$work/$name".* | head -n 1)" 2>/dev/null \
+  total="$(callgrind_annotate "$(ls "$work/$name".cg.*.1 | head -n 1)" 2>/dev/null \
     | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)"
   [ -n "$total" ] || die "$name: no count"
   echo "$((total / 2000))"

@@ -26,6 +26,9 @@ pub struct Serving {
     store_refused_ms: AtomicI64,
     /// The origin of the absolute URLs given out, fixed once serving begins.
     public_origin: OnceLock<Arc<str>>,
+    /// The background tasks' state, once a supervisor runs them: read by
+    /// `/readyz` and `/metrics` here rather than put into every request.
+    tasks: OnceLock<crate::supervisor::TaskHealth>,
 }
 
 impl Serving {
@@ -35,7 +38,20 @@ impl Serving {
             throttle,
             store_refused_ms: AtomicI64::new(i64::MIN),
             public_origin: OnceLock::new(),
+            tasks: OnceLock::new(),
         }
+    }
+
+    /// Notes the supervisor's task state, once serving begins (the first
+    /// call wins).
+    pub fn set_tasks(&self, tasks: crate::supervisor::TaskHealth) {
+        let _ = self.tasks.set(tasks);
+    }
+
+    /// The background tasks' state; `None` where no supervisor runs them
+    /// (a test calling the application directly, a command).
+    pub fn tasks(&self) -> Option<&crate::supervisor::TaskHealth> {
+        self.tasks.get()
     }
 
     /// Fixes the origin of the absolute URLs this authority gives out

@@ -55,18 +55,8 @@ pub type App = NormalizePath<edge::Edge<Router>>;
 /// peer's address (`ConnectInfo<listener::PeerAddr>`, which a request called
 /// without one, as a test does with `oneshot`, reads as `127.0.0.1`).
 pub fn app(authority: Arc<Authority>) -> App {
-    assemble(authority, None)
-}
-
-/// [`app`], with the background tasks' state for `/readyz` and `/metrics`
-/// when a supervisor runs them (a test calling [`app`] has none: those
-/// routes then report no task).
-fn assemble(authority: Arc<Authority>, tasks: Option<TaskHealth>) -> App {
-    let mut routes = router(authority.clone());
-    if let Some(tasks) = tasks {
-        routes = routes.layer(axum::Extension(tasks));
-    }
-    NormalizePathLayer::trim_trailing_slash().layer(edge::EdgeLayer::new(authority).layer(routes))
+    NormalizePathLayer::trim_trailing_slash()
+        .layer(edge::EdgeLayer::new(authority.clone()).layer(router(authority)))
 }
 
 /// Serves `authority` on `listener` until `shutdown` completes, then lets
@@ -91,6 +81,9 @@ pub async fn serve(
     authority
         .serving()
         .set_public_origin(listener.local_addr()?);
-    let app = assemble(authority, Some(tasks));
+    // `/readyz` and `/metrics` read the tasks' state from the authority;
+    // a test calling `app` directly has none, and reports no task.
+    authority.serving().set_tasks(tasks);
+    let app = app(authority);
     connections::serve(listener, admission, app, timeouts, shutdown).await
 }

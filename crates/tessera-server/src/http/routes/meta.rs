@@ -4,10 +4,10 @@ use super::openapi::*;
 use crate::authority::Authority;
 use crate::http::extract::origin::PublicOrigin;
 use crate::supervisor::TaskHealth;
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -126,11 +126,8 @@ pub async fn openid_configuration(
         (status = 503, description = "Not ready, with the reason", body = Readiness)
     )
 )]
-pub async fn readyz(
-    State(authority): State<Arc<Authority>>,
-    tasks: Option<Extension<TaskHealth>>,
-) -> Response {
-    let down = tasks.and_then(|Extension(tasks)| tasks.down());
+pub async fn readyz(State(authority): State<Arc<Authority>>) -> Response {
+    let down = authority.serving().tasks().and_then(TaskHealth::down);
     match authority.readiness().await {
         // A background task is down (until its supervisor starts it again).
         Ok(_) if down.is_some() => unavailable("task", down),
@@ -174,9 +171,9 @@ fn unavailable(reason: &str, task: Option<&str>) -> Response {
         (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")
     )
 )]
-pub async fn metrics(tasks: Option<Extension<TaskHealth>>) -> Response {
+pub async fn metrics(State(authority): State<Arc<Authority>>) -> Response {
     let mut text = crate::telemetry::render();
-    if let Some(Extension(tasks)) = tasks {
+    if let Some(tasks) = authority.serving().tasks() {
         // This server's own tasks (the recorder is the process's).
         text.push_str(&tasks.metrics());
     }
