@@ -27,9 +27,10 @@ impl TokenType {
 /// Every claim name Tessera writes or reads in its own tokens, and so one the
 /// `user_id_claim` setting may not take (it would overwrite the claim, or be
 /// overwritten by it). `type` is Flask-JWT-Extended's name for the token type,
-/// kept free for it. A test mints tokens with every option on and checks
+/// kept free for it; `client_id` and `scope` are service clients' tokens'
+/// ([`crate::client`]). A test mints tokens with every option on and checks
 /// that this list names each of their claims.
-pub const RESERVED_CLAIMS: [&str; 16] = [
+pub const RESERVED_CLAIMS: [&str; 18] = [
     "token_type",
     "type",
     "exp",
@@ -46,6 +47,8 @@ pub const RESERVED_CLAIMS: [&str; 16] = [
     "csrf",
     "email",
     "is_staff",
+    "client_id",
+    "scope",
 ];
 
 /// The user fields that may be copied into access tokens (setting `extra_claims`).

@@ -1,8 +1,11 @@
 //! The revocation markers of docs/API.md, held in memory so that checking a
-//! token needs no database: blacklisted token ids, revoked families, and each
-//! user's token version and active flag.
+//! token needs no database: blacklisted token ids, revoked families, removed
+//! service clients, and each user's token version and active flag. Tessera's
+//! instances and every service following the revocation feed
+//! ([`crate::feed`]) decide with this one set.
 
 use crate::claims::VerifiedClaims;
+use crate::client::ClientClaims;
 use crate::refusal::Refusal;
 use std::collections::HashMap;
 
@@ -70,12 +73,13 @@ impl Markers {
     }
 }
 
-/// Blacklisted `jti`s and revoked families, each remembered until no token it
-/// could match is still unexpired.
+/// Blacklisted `jti`s, revoked families and removed clients, each
+/// remembered until no token it could match is still unexpired.
 #[derive(Debug, Default, Clone)]
 pub struct RevocationSet {
     jtis: Markers,
     families: Markers,
+    clients: Markers,
 }
 
 impl RevocationSet {
@@ -95,11 +99,22 @@ impl RevocationSet {
         self.families.insert(fid, until);
     }
 
+    /// Refuses every token of client `client_id` from now on, until `until`.
+    pub fn remove_client(&mut self, client_id: &str, until: i64) {
+        self.clients.insert(client_id, until);
+    }
+
     /// Adds every marker of `other`: markers only ever accumulate (until
     /// they expire), so merging a freshly loaded set loses nothing held here.
     pub fn merge(&mut self, other: RevocationSet) {
         self.jtis.merge(other.jtis);
         self.families.merge(other.families);
+        self.clients.merge(other.clients);
+    }
+
+    /// Whether client `client_id` was removed.
+    pub fn is_client_removed(&self, client_id: &str) -> bool {
+        self.clients.contains(client_id)
     }
 
     /// Whether `jti` is blacklisted.
@@ -117,6 +132,7 @@ impl RevocationSet {
     pub fn prune(&mut self, now: i64) {
         self.jtis.prune(now);
         self.families.prune(now);
+        self.clients.prune(now);
     }
 
     /// How many markers the set holds (jtis, families).
@@ -124,9 +140,23 @@ impl RevocationSet {
         (self.jtis.len(), self.families.len())
     }
 
+    /// How many removed clients the set remembers.
+    pub fn clients_len(&self) -> usize {
+        self.clients.len()
+    }
+
     /// Whether the set holds no marker.
     pub fn is_empty(&self) -> bool {
-        self.len() == (0, 0)
+        self.len() == (0, 0) && self.clients.len() == 0
+    }
+
+    /// Refuses a client's token if the client was removed or the token's
+    /// jti blacklisted.
+    pub fn check_client(&self, claims: &ClientClaims) -> Result<(), Refusal> {
+        if self.is_client_removed(&claims.client_id) || self.is_blacklisted(&claims.jti) {
+            return Err(Refusal::Revoked);
+        }
+        Ok(())
     }
 
     /// Refuses `claims` if its jti is blacklisted, its family revoked, its

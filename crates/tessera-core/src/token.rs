@@ -115,10 +115,6 @@ pub fn issue(
     grant: &Grant<'_>,
     now: i64,
 ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
-    let (key, encoding) = ring
-        .signing_key(now)
-        .and_then(|key| Some((key, key.encoding()?)))
-        .ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
     let jti = new_token_id();
     let exp = now + policy.lifetime(grant.token_type);
     let mut claims = Map::new();
@@ -161,9 +157,7 @@ pub fn issue(
     if let Some(aud) = &policy.audience {
         claims.insert("aud".into(), json!(aud));
     }
-    let mut header = Header::new(key.algorithm());
-    header.kid = Some(key.kid().to_owned());
-    let token = jsonwebtoken::encode(&header, &claims, encoding)?;
+    let token = sign(ring, &claims, now)?;
     Ok(IssuedToken {
         token,
         jti,
@@ -226,6 +220,23 @@ pub fn validate(
     expected: Option<TokenType>,
     now: i64,
 ) -> Result<VerifiedClaims, Refusal> {
+    let raw = verify_signed(policy, ring, token, now)?;
+    let claims = VerifiedClaims::from_map(raw, &policy.user_id_claim, policy.subject)
+        .map_err(|_| Refusal::Invalid)?;
+    check_moment(&claims, policy, expected, now)?;
+    Ok(claims)
+}
+
+/// The checks every Tessera token passes whoever it names (a user or a
+/// service client): shape, header, the signature by a key of `ring`,
+/// `nbf`, issuer and audience. Returns the payload; what its claims must
+/// say is the caller's ([`validate`], [`crate::client::validate_client`]).
+pub(crate) fn verify_signed(
+    policy: &TokenPolicy,
+    ring: &KeyRing,
+    token: &str,
+    now: i64,
+) -> Result<Map<String, Value>, Refusal> {
     if !is_well_formed(token) {
         return Err(Refusal::Invalid);
     }
@@ -289,10 +300,22 @@ pub fn validate(
             return Err(Refusal::Invalid);
         }
     }
-    let claims = VerifiedClaims::from_map(raw, &policy.user_id_claim, policy.subject)
-        .map_err(|_| Refusal::Invalid)?;
-    check_moment(&claims, policy, expected, now)?;
-    Ok(claims)
+    Ok(raw)
+}
+
+/// Signs `claims` with the ring's signing key at `now`, naming it by `kid`.
+pub(crate) fn sign(
+    ring: &KeyRing,
+    claims: &Map<String, Value>,
+    now: i64,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let (key, encoding) = ring
+        .signing_key(now)
+        .and_then(|key| Some((key, key.encoding()?)))
+        .ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
+    let mut header = Header::new(key.algorithm());
+    header.kid = Some(key.kid().to_owned());
+    jsonwebtoken::encode(&header, claims, encoding)
 }
 
 /// The checks of [`validate`] that depend on the moment and the caller: not

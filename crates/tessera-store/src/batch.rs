@@ -104,7 +104,7 @@ for_each_engine! {
                         new,
                         successor,
                         now,
-                    } => match Engine::blacklist_in(&mut savepoint, old, *now).await {
+                    } => match Engine::blacklist_in(&mut savepoint, old, true, *now).await {
                         Ok(true) => {
                             let kept = match Engine::insert_refresh(&mut *savepoint, new).await {
                                 Ok(()) => match successor {

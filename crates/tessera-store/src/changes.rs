@@ -10,7 +10,7 @@
 //! `begin_logged` does.
 
 use crate::engine::for_each_engine;
-use crate::{CHANGE_LOG_LOCK, Change, ChangeKind, StoreResult};
+use crate::{CHANGE_LOG_LOCK, Change, ChangeKind, ChangedUser, StoreResult, WindowChanges};
 use async_trait::async_trait;
 use sqlx::{Pool, Row, Transaction};
 use std::sync::Arc;
@@ -23,6 +23,12 @@ use tokio::sync::Notify;
 pub trait ChangeLog: Send + Sync {
     /// The id of the newest change, 0 if none.
     async fn latest_change(&self) -> StoreResult<i64>;
+
+    /// The markers written at or after `since` (Unix seconds) with an id at
+    /// most `upto`, and the users named there as they stand now (see
+    /// [`WindowChanges`]): the revocation feed's snapshot, exact at `upto`
+    /// when `upto` was the newest id.
+    async fn window_changes(&self, since: i64, upto: i64) -> StoreResult<WindowChanges>;
 
     /// Changes after `after`, oldest first, at most `limit`. Change ids
     /// commit in id order on both engines, so an id missing below one that
@@ -50,6 +56,67 @@ pub trait ChangeLog: Send + Sync {
     }
 }
 
+/// One entry to append, built by what it is about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Logged<'a> {
+    kind: ChangeKind,
+    subject: &'a str,
+    expires_at: Option<i64>,
+    user_id: Option<i64>,
+    token_type: Option<&'static str>,
+}
+
+impl<'a> Logged<'a> {
+    /// User `id` was created or changed.
+    pub(crate) fn user(id: i64, subject: &'a str) -> Self {
+        Self {
+            kind: ChangeKind::User,
+            subject,
+            expires_at: None,
+            user_id: Some(id),
+            token_type: None,
+        }
+    }
+
+    /// The signing keys changed (`kid` the key concerned).
+    pub(crate) fn keys(kid: &'a str) -> Self {
+        Self {
+            kind: ChangeKind::Keys,
+            subject: kid,
+            expires_at: None,
+            user_id: None,
+            token_type: None,
+        }
+    }
+
+    /// Token `jti` of `user_id` was blacklisted until `until`; `refresh`
+    /// says whether it is a refresh token (else an access token).
+    pub(crate) fn jti(jti: &'a str, user_id: i64, until: i64, refresh: bool) -> Self {
+        Self {
+            kind: ChangeKind::Jti,
+            subject: jti,
+            expires_at: Some(until),
+            user_id: Some(user_id),
+            token_type: Some(if refresh { "refresh" } else { "access" }),
+        }
+    }
+
+    /// Family `fid` of `user_id` was ended, its marker held until `until`.
+    pub(crate) fn family(fid: &'a str, user_id: i64, until: i64) -> Self {
+        Self {
+            kind: ChangeKind::Family,
+            subject: fid,
+            expires_at: Some(until),
+            user_id: Some(user_id),
+            token_type: None,
+        }
+    }
+}
+
+/// The columns a [`Change`] is read from, in the order each engine's
+/// `change_of` reads them.
+const CHANGE_COLUMNS: &str = "id, kind, subject, expires_at, user_id, token_type, created_at";
+
 /// The pruning statement and its bound: the oldest entries only, up to the
 /// first one written at or after `changes_before`, and never the newest, so
 /// that a reader can tell a pruned id from a rolled-back one
@@ -64,6 +131,19 @@ pub(crate) fn prune_statement(changes_before: i64) -> (&'static str, i64) {
 }
 
 for_each_engine! {
+    /// Reads a row of [`CHANGE_COLUMNS`].
+    fn change_of(row: <Db as sqlx::Database>::Row) -> Change {
+        Change {
+            id: row.get(0),
+            kind: ChangeKind::parse(row.get::<&str, _>(1)),
+            subject: row.get(2),
+            expires_at: row.get(3),
+            user_id: row.get(4),
+            refresh_token: row.get::<Option<&str>, _>(5) == Some("refresh"),
+            created_at: row.get(6),
+        }
+    }
+
     impl Engine {
         /// Begins a transaction that will append to the change log: on
         /// PostgreSQL its first statement takes the change-log lock, held
@@ -77,17 +157,18 @@ for_each_engine! {
         /// Appends a change; `tx` must come from `begin_logged`.
         pub(crate) async fn log_change(
             tx: &mut Transaction<'_, Db>,
-            kind: ChangeKind,
-            subject: &str,
-            expires_at: Option<i64>,
+            entry: Logged<'_>,
             now: i64,
         ) -> StoreResult<()> {
             sqlx::query(
-                "INSERT INTO changes (kind, subject, expires_at, created_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO changes (kind, subject, expires_at, user_id, token_type, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(kind.as_str())
-            .bind(subject)
-            .bind(expires_at)
+            .bind(entry.kind.as_str())
+            .bind(entry.subject)
+            .bind(entry.expires_at)
+            .bind(entry.user_id)
+            .bind(entry.token_type)
             .bind(now)
             .execute(&mut **tx)
             .await?;
@@ -110,22 +191,43 @@ for_each_engine! {
         async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
             // Exact without a lock: change ids commit in id order, so when
             // this statement's snapshot holds an id it holds every lower one.
-            let rows = sqlx::query(
-                "SELECT id, kind, subject, expires_at FROM changes WHERE id > $1 ORDER BY id LIMIT $2",
-            )
+            let rows = sqlx::query(&format!(
+                "SELECT {CHANGE_COLUMNS} FROM changes WHERE id > $1 ORDER BY id LIMIT $2"
+            ))
             .bind(after)
             .bind(crate::engine::limit(limit))
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows
-                .into_iter()
-                .map(|row| Change {
-                    id: row.get(0),
-                    kind: ChangeKind::parse(row.get::<&str, _>(1)),
-                    subject: row.get(2),
-                    expires_at: row.get(3),
-                })
-                .collect())
+            Ok(rows.into_iter().map(change_of).collect())
+        }
+
+        async fn window_changes(&self, since: i64, upto: i64) -> StoreResult<WindowChanges> {
+            let markers = sqlx::query(&format!(
+                "SELECT {CHANGE_COLUMNS} FROM changes \
+                 WHERE created_at >= $1 AND id <= $2 AND kind IN ('family', 'jti', 'client') \
+                 AND (token_type IS NULL OR token_type <> 'refresh') ORDER BY id"
+            ))
+            .bind(since)
+            .bind(upto)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(change_of)
+            .collect();
+            // A user at token version 0 and active refuses nothing: a
+            // follower that never heard of them accepts the same tokens.
+            let users = sqlx::query_as::<_, ChangedUser>(
+                "SELECT u.id, u.token_version, u.is_active, MAX(c.created_at) AS changed_at \
+                 FROM changes c JOIN users u ON u.id = c.user_id \
+                 WHERE c.kind = 'user' AND c.created_at >= $1 AND c.id <= $2 \
+                 AND (u.token_version > 0 OR NOT u.is_active) \
+                 GROUP BY u.id, u.token_version, u.is_active ORDER BY u.id",
+            )
+            .bind(since)
+            .bind(upto)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(WindowChanges { markers, users })
         }
 
         async fn follow_changes(&self, hint: Arc<Notify>) {

@@ -5,8 +5,9 @@
 //! Key writes hold the change-log lock on PostgreSQL, so they run one at a
 //! time on both engines.
 
+use crate::changes::Logged;
 use crate::engine::for_each_engine;
-use crate::{ChangeKind, KeyRecord, StoreResult};
+use crate::{KeyRecord, StoreResult};
 use async_trait::async_trait;
 use sqlx::Transaction;
 
@@ -55,7 +56,7 @@ for_each_engine! {
         .bind(key.retired_at)
         .execute(&mut **tx)
         .await?;
-        Engine::log_change(tx, ChangeKind::Keys, &key.kid, None, key.created_at).await
+        Engine::log_change(tx, Logged::keys(&key.kid), key.created_at).await
     }
 
     #[async_trait]
@@ -101,7 +102,7 @@ for_each_engine! {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            Engine::log_change(&mut tx, ChangeKind::Keys, &key.kid, None, key.created_at).await?;
+            Engine::log_change(&mut tx, Logged::keys(&key.kid), key.created_at).await?;
             tx.commit().await?;
             Ok(true)
         }

@@ -5,13 +5,13 @@
 //! refresh's path go through the batched writer (`batch`); a blacklisting
 //! or a revocation is logged in the change log in its transaction.
 
+use crate::changes::Logged;
 use crate::engine::for_each_engine;
 use crate::{
-    ChangeKind, RefreshRecord, RefreshStanding, Revocations, SealedSuccessor, SessionRecord,
-    StoreResult,
+    RefreshRecord, RefreshStanding, Revocations, SealedSuccessor, SessionRecord, StoreResult,
 };
 use async_trait::async_trait;
-use sqlx::Transaction;
+use sqlx::{Pool, Transaction};
 
 /// Refresh tokens and sessions, with the promises of
 /// [`Store`](crate::Store): each method atomic, and durable once it returns.
@@ -40,6 +40,11 @@ pub trait TokenStore: Send + Sync {
     /// Blacklists `token` unless it already is; true when this call did it.
     /// Among concurrent calls for one token exactly one returns true.
     async fn blacklist_refresh_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool>;
+
+    /// [`Self::blacklist_refresh_token`] for an access token (RFC 7009
+    /// revocation): the same record and answer; the change log says it was
+    /// an access token, which the revocation feed tells other services.
+    async fn blacklist_access_token(&self, token: &RefreshRecord, now: i64) -> StoreResult<bool>;
 
     /// Rotation with blacklisting: blacklists `old` and records `new` in one
     /// transaction, only if `old` was not blacklisted yet (then returns true),
@@ -113,14 +118,33 @@ for_each_engine! {
             Ok(())
         }
 
-        /// Blacklists one token in `tx` (from `begin_logged`); true when it
-        /// was not blacklisted before. One statement, so that among
+        /// Blacklists one token in a transaction of its own (see `blacklist_in`).
+        async fn blacklist(
+            pool: &Pool<Db>,
+            token: &RefreshRecord,
+            refresh: bool,
+            now: i64,
+        ) -> StoreResult<bool> {
+            let mut tx = Engine::begin_logged(pool).await?;
+            let done = Engine::blacklist_in(&mut tx, token, refresh, now).await?;
+            if done {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok(done)
+        }
+
+        /// Blacklists one token in `tx` (from `begin_logged`), a refresh
+        /// token when `refresh` (else an access token); true when it was not
+        /// blacklisted before. One statement, so that among
         /// concurrent callers exactly one sees true: on PostgreSQL the
         /// upsert locks the row and checks `blacklisted_at IS NULL` on its
         /// newest version; SQLite has one writer.
         pub(crate) async fn blacklist_in(
             tx: &mut Transaction<'_, Db>,
             token: &RefreshRecord,
+            refresh: bool,
             now: i64,
         ) -> StoreResult<bool> {
             let done = sqlx::query(
@@ -140,7 +164,8 @@ for_each_engine! {
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
-            Engine::log_change(tx, ChangeKind::Jti, &token.jti, Some(token.expires_at), now).await?;
+            let entry = Logged::jti(&token.jti, token.user_id, token.expires_at, refresh);
+            Engine::log_change(tx, entry, now).await?;
             Ok(true)
         }
     }
@@ -172,14 +197,15 @@ for_each_engine! {
             token: &RefreshRecord,
             now: i64,
         ) -> StoreResult<bool> {
-            let mut tx = Engine::begin_logged(&self.pool).await?;
-            let done = Engine::blacklist_in(&mut tx, token, now).await?;
-            if done {
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            Ok(done)
+            Engine::blacklist(&self.pool, token, true, now).await
+        }
+
+        async fn blacklist_access_token(
+            &self,
+            token: &RefreshRecord,
+            now: i64,
+        ) -> StoreResult<bool> {
+            Engine::blacklist(&self.pool, token, false, now).await
         }
 
         async fn rotate_refresh_token(
@@ -219,7 +245,7 @@ for_each_engine! {
             .bind(expires_at)
             .execute(&mut *tx)
             .await?;
-            Engine::log_change(&mut tx, ChangeKind::Family, family_id, Some(expires_at), now)
+            Engine::log_change(&mut tx, Logged::family(family_id, user_id, expires_at), now)
                 .await?;
             tx.commit().await?;
             Ok(())

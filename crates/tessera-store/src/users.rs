@@ -3,10 +3,10 @@
 //! transaction. Imports are in `import`; finding users by address and the
 //! changes links make are in `mail`.
 
+use crate::changes::Logged;
 use crate::engine::for_each_engine;
 use crate::{
-    ChangeKind, ImportOutcome, ImportedUser, NewUser, Rehash, StoreError, StoreResult, UserRecord,
-    UserUpdate,
+    ImportOutcome, ImportedUser, NewUser, Rehash, StoreError, StoreResult, UserRecord, UserUpdate,
 };
 use async_trait::async_trait;
 
@@ -105,7 +105,7 @@ for_each_engine! {
                 Err(e) => return Err(Db::user_insert_error(tx, e).await),
             };
             let id = record.id.to_string();
-            Engine::log_change(&mut tx, ChangeKind::User, &id, None, user.date_joined).await?;
+            Engine::log_change(&mut tx, Logged::user(record.id, &id), user.date_joined).await?;
             tx.commit().await?;
             Ok(record)
         }
@@ -226,7 +226,7 @@ for_each_engine! {
                         .execute(&mut *tx)
                         .await?;
                 }
-                Engine::log_change(&mut tx, ChangeKind::User, &id.to_string(), None, now).await?;
+                Engine::log_change(&mut tx, Logged::user(id, &id.to_string()), now).await?;
             }
             tx.commit().await?;
             Ok(record)

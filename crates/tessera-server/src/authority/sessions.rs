@@ -94,7 +94,11 @@ impl Sessions {
     /// blacklisted, is refused and changes nothing.
     pub async fn blacklist(&self, token: &str, origin: &SessionOrigin) -> Result<(), AuthError> {
         let (claims, _) = self.tokens.check(token, Some(TokenType::Refresh)).await?;
-        if !self.live.blacklist(&record_of(&claims)).await? {
+        if !self
+            .live
+            .blacklist(&record_of(&claims), TokenType::Refresh)
+            .await?
+        {
             return Err(AuthError::Token(Refusal::Revoked));
         }
         if self.common.settings().blacklist_ends_session {
@@ -110,7 +114,9 @@ impl Sessions {
     pub async fn revoke_token(&self, token: &str, origin: &SessionOrigin) -> Result<(), AuthError> {
         match self.tokens.check(token, None).await {
             Ok((claims, _)) => {
-                self.live.blacklist(&record_of(&claims)).await?;
+                self.live
+                    .blacklist(&record_of(&claims), claims.token_type)
+                    .await?;
                 // RFC 7009 2.1 lets revoking a refresh token revoke the
                 // grant it came from: the login, as simplejwt's blacklist.
                 if claims.token_type == TokenType::Refresh
@@ -136,7 +142,9 @@ impl Sessions {
         if let Some(token) = refresh {
             match self.tokens.check(token, Some(TokenType::Refresh)).await {
                 Ok((refresh_claims, _)) if refresh_claims.user_id == claims.user_id => {
-                    self.live.blacklist(&record_of(&refresh_claims)).await?;
+                    self.live
+                        .blacklist(&record_of(&refresh_claims), TokenType::Refresh)
+                        .await?;
                 }
                 // Revoking the family below ends that token's session anyway
                 // when it belongs to it; a foreign or bad token changes nothing.

@@ -2,8 +2,9 @@
 //! begins the transaction it needs and runs the SQL of `links.rs`,
 //! `requests.rs` and `outbox.rs`.
 
+use crate::changes::Logged;
 use crate::engine::for_each_engine;
-use crate::{ChangeKind, Letter, LinkKind, LinkRecord, MailRequest, OutboxCounts, PendingRequest};
+use crate::{Letter, LinkKind, LinkRecord, MailRequest, OutboxCounts, PendingRequest};
 use crate::{QueuedMail, StoreResult, UserRecord};
 use async_trait::async_trait;
 use sqlx::Transaction;
@@ -211,7 +212,7 @@ for_each_engine! {
             tx.rollback().await?;
             return Ok(None);
         };
-        Engine::log_change(&mut tx, ChangeKind::User, &user.id.to_string(), None, now).await?;
+        Engine::log_change(&mut tx, Logged::user(user.id, &user.id.to_string()), now).await?;
         tx.commit().await?;
         Ok(Some(user))
     }

@@ -37,7 +37,7 @@ impl ChangeKind {
 }
 
 /// One entry of the change log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// Increasing id.
     pub id: i64,
@@ -47,4 +47,37 @@ pub struct Change {
     pub subject: String,
     /// For jti and family: until when the marker holds.
     pub expires_at: Option<i64>,
+    /// For user and family entries: the user (`None` for a family revoked
+    /// before the column existed whose record was since pruned).
+    pub user_id: Option<i64>,
+    /// For jti entries: whether the token was a refresh token (which no
+    /// other service accepts); false for an access token or when unknown.
+    pub refresh_token: bool,
+    /// When it was written, Unix seconds.
+    pub created_at: i64,
+}
+
+/// A user's standing as it is now, for a user the change log names within a
+/// window (the revocation feed's snapshot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChangedUser {
+    /// The user.
+    pub id: i64,
+    /// The user's token version now.
+    pub token_version: i64,
+    /// Whether the user is active now.
+    pub is_active: bool,
+    /// When the newest change of the window about the user was written.
+    pub changed_at: i64,
+}
+
+/// The markers the change log holds within a window, up to a position: what
+/// the revocation feed's snapshot is made of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowChanges {
+    /// Family, jti (not refresh tokens') and client entries, oldest first.
+    pub markers: Vec<Change>,
+    /// The users named, as they stand now: only those whose standing refuses
+    /// some token (a raised token version, or inactive).
+    pub users: Vec<ChangedUser>,
 }

@@ -22,7 +22,7 @@ use crate::telemetry;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use tessera_core::Refusal;
-use tessera_core::claims::VerifiedClaims;
+use tessera_core::claims::{TokenType, VerifiedClaims};
 use tessera_core::revocation::RevocationSet;
 use tessera_store::{ChangeKind, RefreshRecord, Store, StoreError, UserRecord};
 use users::Users;
@@ -130,13 +130,20 @@ impl Live {
         Ok(())
     }
 
-    /// Blacklists the token `record` stands for, in the store and in
-    /// memory; true if this call did it (then it is announced).
-    pub(super) async fn blacklist(&self, record: &RefreshRecord) -> Result<bool, AuthError> {
+    /// Blacklists the token `record` stands for, a token of type
+    /// `token_type`, in the store and in memory; true if this call did it
+    /// (then it is announced).
+    pub(super) async fn blacklist(
+        &self,
+        record: &RefreshRecord,
+        token_type: TokenType,
+    ) -> Result<bool, AuthError> {
         let store = self.common.store();
-        let newly = store
-            .blacklist_refresh_token(record, self.common.now())
-            .await?;
+        let now = self.common.now();
+        let newly = match token_type {
+            TokenType::Refresh => store.blacklist_refresh_token(record, now).await?,
+            TokenType::Access => store.blacklist_access_token(record, now).await?,
+        };
         self.mark_blacklisted(&record.jti, record.expires_at);
         if newly {
             self.common.announce();
