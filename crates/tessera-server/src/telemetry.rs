@@ -3,7 +3,10 @@
 //! domain can count events without knowing who collects them.
 
 use axum::http::Method;
-use metrics::{Counter, Histogram, counter, describe_counter, describe_histogram, histogram};
+use metrics::{
+    Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -67,6 +70,10 @@ const AUDIT_WRITE: &str = "tessera_audit_write_duration_seconds";
 const MAIL: &str = "tessera_mail_total";
 const CONNECTIONS_REFUSED: &str = "tessera_connections_refused_total";
 const CONNECTIONS_SHED: &str = "tessera_connections_shed_total";
+const FEED_FOLLOWERS: &str = "tessera_feed_followers";
+const FEED_EVENTS: &str = "tessera_feed_events_total";
+const FEED_DROPPED: &str = "tessera_feed_followers_dropped_total";
+const FEED_BACKLOG: &str = "tessera_feed_backlog_events";
 
 /// A connection closed on arrival: its client held its share of the slots.
 pub fn connection_refused() {
@@ -76,6 +83,26 @@ pub fn connection_refused() {
 /// An idle connection closed to make room for a new one.
 pub fn connection_shed() {
     counter!(CONNECTIONS_SHED).increment(1);
+}
+
+/// The number of revocation-feed streams now open.
+pub fn feed_followers(open: usize) {
+    gauge!(FEED_FOLLOWERS).set(open as f64);
+}
+
+/// One revocation-feed event published.
+pub fn feed_published() {
+    counter!(FEED_EVENTS).increment(1);
+}
+
+/// A revocation-feed stream ended early: `lagged` or `database`.
+pub fn feed_dropped(reason: &'static str) {
+    counter!(FEED_DROPPED, "reason" => reason).increment(1);
+}
+
+/// A stream took an event with `waiting` more queued behind it.
+pub fn feed_backlog(waiting: usize) {
+    histogram!(FEED_BACKLOG).record(waiting as f64);
 }
 
 /// What became of one try to send a mail: `sent`, `retried` (it failed and
@@ -126,7 +153,28 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time the audit writer took to append one batch"
     );
+    describe_gauge!(
+        FEED_FOLLOWERS,
+        "Revocation-feed streams open on this instance"
+    );
+    describe_counter!(
+        FEED_EVENTS,
+        "Revocation-feed events published by this instance's sync"
+    );
+    describe_counter!(
+        FEED_DROPPED,
+        "Revocation-feed streams ended early, by reason (lagged: the follower fell too far behind; database)"
+    );
+    describe_histogram!(
+        FEED_BACKLOG,
+        "Events waiting for a revocation-feed stream when it takes the next one: its lag"
+    );
     counter!(LOG_DROPPED).absolute(0);
+    gauge!(FEED_FOLLOWERS).set(0.0);
+    counter!(FEED_EVENTS).absolute(0);
+    for reason in ["lagged", "database"] {
+        counter!(FEED_DROPPED, "reason" => reason).absolute(0);
+    }
     // Present from the start, so that dashboards see zeros rather than gaps.
     counter!(AUDIT_WRITTEN).absolute(0);
     for result in ["success", "failure"] {

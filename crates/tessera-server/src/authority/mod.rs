@@ -14,6 +14,8 @@
 //! - [`recovery`]: password reset and email verification by mail;
 //! - `throttling` (login failures, signups, tokens per user) and `hashing`
 //!   (password work off the runtime), used by the parts above;
+//! - [`feed`]: the revocation feed other services follow (snapshot and
+//!   streams), published by the sync;
 //! - [`serving`]: the public origin and the database's refusals, for `/readyz`;
 //! - `common`: the settings, store, clock and audit log every part uses.
 //!
@@ -26,6 +28,7 @@ pub mod accounts;
 mod audit_trail;
 mod common;
 mod error;
+pub mod feed;
 mod grace;
 mod hash_pool;
 mod hashing;
@@ -47,6 +50,7 @@ pub mod tokens;
 pub use accounts::Accounts;
 use accounts::only_superusers_touch_superusers;
 pub use audit_trail::{AuditKind, AuditPage};
+pub use feed::Feed;
 pub use keys::Keys;
 pub use model::{
     DEFAULT_PAGE_SIZE, LoginMethod, MAX_PAGE_SIZE, NewAccount, Refreshed, SessionOrigin, TokenPair,
@@ -77,6 +81,7 @@ pub struct Authority {
     common: Arc<Common>,
     keys: Arc<Keys>,
     live: Arc<Live>,
+    feed: Arc<Feed>,
     throttle: Arc<Throttle>,
     #[cfg_attr(not(test), allow(dead_code))]
     hashing: Arc<Hashing>,
@@ -162,7 +167,8 @@ impl Authority {
         let throttle = Arc::new(Throttle::new(&settings, clock.clone()));
         let common = Arc::new(Common::new(settings, store, clock));
         let keys = Arc::new(Keys::open(common.clone(), key_store, keys).await?);
-        let live = Arc::new(Live::open(common.clone(), position).await?);
+        let feed = Arc::new(Feed::new(common.clone()));
+        let live = Arc::new(Live::open(common.clone(), feed.clone(), position).await?);
         let hashing = Arc::new(Hashing::new(passwords));
         let recovery = Arc::new(Recovery::new(
             common.clone(),
@@ -196,6 +202,7 @@ impl Authority {
             common,
             keys,
             live,
+            feed,
             throttle,
             hashing,
             tokens,
@@ -229,6 +236,11 @@ impl Authority {
     /// Recovery: password reset and email verification by mail.
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
+    }
+
+    /// The revocation feed: snapshots and streams for other services.
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
     }
 
     /// Serving: the public origin, the database's refusals, the throttle's sharing.
@@ -315,14 +327,16 @@ impl Authority {
 
     /// Deletes expired rows from the store (see [`Store::prune`]).
     pub async fn prune_store(&self) -> Result<u64, StoreError> {
-        // An hour of change log is far more than any running process needs.
+        // An hour of change log is far more than any running process needs;
+        // the revocation feed's snapshot reads its window from it.
         let now = self.now();
+        let kept = self.feed.window().saturating_add(60).max(3600);
         let retention = self.settings().audit_retention.as_secs();
         let retention = i64::try_from(retention).unwrap_or(i64::MAX);
         let store = self.store();
         let audit = store.prune_audit(now.saturating_sub(retention)).await?;
         let leeway = self.common.policy().leeway;
-        Ok(store.prune(now - leeway, now - 3600).await? + audit)
+        Ok(store.prune(now - leeway, now - kept).await? + audit)
     }
 
     /// The sender that delivers the outbox, when mail is configured (see

@@ -401,6 +401,13 @@ settings! {
         accepted: "1 to 1000000",
         parse: "de::max_connections", show: show::integer;
 
+    /// Revocation-feed streams one service client may hold open at once (its followers:
+    /// one per process of a service); more are refused with 429 until one closes.
+    feed_streams_per_client: usize = 1000,
+        kind: "integer",
+        accepted: "1 to 1000000",
+        parse: "de::max_connections", show: show::integer;
+
     /// How long a request body may take to arrive; a slower one gets 408.
     request_timeout: Duration = Duration::from_secs(30),
         kind: "duration",

@@ -11,6 +11,8 @@ pub enum ChangeKind {
     Family,
     /// The signing keys changed.
     Keys,
+    /// A service client was removed; `subject` is its client id.
+    Client,
 }
 
 impl ChangeKind {
@@ -21,6 +23,7 @@ impl ChangeKind {
             ChangeKind::Jti => "jti",
             ChangeKind::Family => "family",
             ChangeKind::Keys => "keys",
+            ChangeKind::Client => "client",
         }
     }
 
@@ -31,6 +34,7 @@ impl ChangeKind {
             "jti" => ChangeKind::Jti,
             "family" => ChangeKind::Family,
             "keys" => ChangeKind::Keys,
+            "client" => ChangeKind::Client,
             _ => return None,
         })
     }

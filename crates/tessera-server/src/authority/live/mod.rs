@@ -16,6 +16,7 @@ mod redis;
 mod users;
 
 use super::common::Common;
+use super::feed::{Feed, event_of};
 use super::keys::Keys;
 use super::{AuthError, User, read, write};
 use crate::telemetry;
@@ -23,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use tessera_core::Refusal;
 use tessera_core::claims::{TokenType, VerifiedClaims};
+use tessera_core::feed::FeedEvent;
 use tessera_core::revocation::RevocationSet;
 use tessera_store::{ChangeKind, RefreshRecord, Store, StoreError, UserRecord};
 use users::Users;
@@ -33,6 +35,8 @@ const BATCH: i64 = 1000;
 /// Users, revocation markers and the change-log cursor.
 pub(super) struct Live {
     common: Arc<Common>,
+    /// Where each change applied is published for other services.
+    feed: Arc<Feed>,
     users: Users,
     revocations: RwLock<RevocationSet>,
     /// The id of the last change-log entry applied to memory.
@@ -44,7 +48,11 @@ pub(super) struct Live {
 impl Live {
     /// Loads users and revocation markers, resuming the change log after
     /// `position` (read by the caller before anything else was loaded).
-    pub(super) async fn open(common: Arc<Common>, position: i64) -> Result<Self, StoreError> {
+    pub(super) async fn open(
+        common: Arc<Common>,
+        feed: Arc<Feed>,
+        position: i64,
+    ) -> Result<Self, StoreError> {
         let store = common.store();
         let users = Users::new(store.all_users().await?);
         let mut revocations = RevocationSet::new();
@@ -57,6 +65,7 @@ impl Live {
         .await?;
         Ok(Self {
             common,
+            feed,
             users,
             revocations: RwLock::new(revocations),
             applied: AtomicI64::new(position),
@@ -198,12 +207,14 @@ impl Live {
                 return Ok(total + changes.len());
             }
             for change in &changes {
+                let mut user = None;
                 match change.kind {
                     Some(ChangeKind::User) => {
                         if let Ok(id) = change.subject.parse::<i64>() {
                             match store.user_by_id(id).await? {
                                 Some(record) => {
-                                    self.remember(record);
+                                    self.remember(record.clone());
+                                    user = Some(record);
                                 }
                                 None => self.users.forget(id),
                             }
@@ -217,10 +228,19 @@ impl Live {
                         let until = change.expires_at.unwrap_or(i64::MAX);
                         write(&self.revocations).revoke_family(&change.subject, until);
                     }
+                    Some(ChangeKind::Client) => {
+                        let until = change.expires_at.unwrap_or(i64::MAX);
+                        write(&self.revocations).remove_client(&change.subject, until);
+                    }
                     Some(ChangeKind::Keys) => keys.reload().await,
                     None => {}
                 }
                 self.applied.store(change.id, Ordering::Release);
+                // Published once applied here: a follower told of it finds
+                // this instance refusing the same tokens.
+                if let Some(event) = event_of(change, user.as_ref()) {
+                    self.feed.publish(change.id, event);
+                }
             }
             total += changes.len();
             if (changes.len() as i64) < BATCH {
@@ -269,6 +289,8 @@ impl Live {
         write(&self.revocations).merge(markers);
         keys.reload().await;
         self.applied.store(position, Ordering::Release);
+        // Followers missed what this process missed: they start over.
+        self.feed.publish(position, FeedEvent::Reset);
         Ok(())
     }
 }

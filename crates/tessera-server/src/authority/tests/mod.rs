@@ -1,6 +1,7 @@
 //! The in-memory state against the database: races and gaps that must not
 //! leave memory behind it. The keys' race at start is in `key_race.rs`.
 
+mod feed;
 mod key_race;
 mod publish_ahead;
 
