@@ -64,6 +64,7 @@ impl<'de> Deserialize<'de> for Cursor {
 
 /// A family (a login and everything refreshed from it) that was ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FamilyEntry {
     /// The family's id, the `fid` claim.
     pub fid: String,
@@ -76,6 +77,7 @@ pub struct FamilyEntry {
 /// A user whose standing changed: tokens with a `ver` below `ver`, and all
 /// of an inactive user's, are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserEntry {
     /// The user.
     pub user_id: i64,
@@ -89,6 +91,7 @@ pub struct UserEntry {
 
 /// An access token revoked by its `jti`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenEntry {
     /// The token's `jti`.
     pub jti: String,
@@ -98,6 +101,7 @@ pub struct TokenEntry {
 
 /// A service client that was removed: each of its tokens is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientEntry {
     /// The client's id.
     pub client_id: String,
@@ -108,8 +112,10 @@ pub struct ClientEntry {
 /// `GET /api/revocations`: every marker that can still refuse a token,
 /// exact at `cursor`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Snapshot {
     /// Where the stream resumes after this snapshot.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1042"))]
     pub cursor: Cursor,
     /// How far back the markers reach, seconds: the longest an access or
     /// client token is accepted after it is issued.

@@ -5,6 +5,7 @@
 //! - [`cookies`]: the token and CSRF cookies, read and set.
 //! - [`client`]: the client's address (through trusted proxies) and the
 //!   origin of a session it begins.
+//! - [`feed`]: a service client's bearer token and a feed stream's cursor.
 //! - [`origin`]: the public origin of the absolute URLs the API gives out.
 //! - [`requests`]: the typed bodies handlers read, with DRF's field errors.
 //! - [`error`]: the one error type, and the single place where errors
@@ -14,5 +15,6 @@ pub mod auth;
 pub mod client;
 pub mod cookies;
 pub mod error;
+pub mod feed;
 pub mod origin;
 pub mod requests;
