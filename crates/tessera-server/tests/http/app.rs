@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, HeaderValue, Request, header};
+use axum::http::{HeaderValue, Request, header};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tempfile::TempDir;
@@ -13,6 +13,10 @@ use tessera_server::authority::{Authority, LoginMethod, SessionOrigin, Transport
 use tessera_server::config::Settings;
 use tessera_server::http::listener::PeerAddr;
 use tower::ServiceExt;
+
+#[path = "../common/replies.rs"]
+mod replies;
+pub use replies::*;
 
 /// A password zxcvbn scores 4 and no test username resembles.
 pub const PASSWORD: &str = "vivid-otter-canyon-1987!";
@@ -36,22 +40,6 @@ pub struct App {
     /// A client whose request builder the tests use (nothing is sent).
     pub http: reqwest::Client,
     _dir: TempDir,
-}
-
-/// A response as the tests look at it.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Value,
-    pub text: String,
-}
-
-impl Reply {
-    /// The value of header `name`, when it is text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
 }
 
 impl App {
@@ -289,44 +277,6 @@ pub fn package_dir() -> std::path::PathBuf {
         || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
         std::path::PathBuf::from,
     )
-}
-
-/// Asserts simplejwt's token-endpoint 401.
-pub fn assert_token_not_valid(r: &Reply) {
-    assert_eq!(r.status, 401, "{}", r.text);
-    assert_eq!(
-        r.body,
-        json!({"detail": "Token is invalid or expired", "code": "token_not_valid"})
-    );
-    assert_eq!(
-        r.header("www-authenticate"),
-        Some("Bearer realm=\"api\", error=\"invalid_token\"")
-    );
-}
-
-/// Asserts the no-credentials 401.
-pub fn assert_not_authenticated(r: &Reply) {
-    assert_eq!(r.status, 401, "{}", r.text);
-    assert_eq!(
-        r.body,
-        json!({"detail": "Authentication credentials were not provided.", "code": "not_authenticated"})
-    );
-    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"api\""));
-}
-
-/// Asserts a 401 refusing a presented token with this reason.
-pub fn assert_refused(r: &Reply, reason: &str) {
-    assert_eq!(r.status, 401, "{}", r.text);
-    assert_eq!(
-        r.body,
-        json!({"detail": "Given token not valid for any token type", "code": "token_not_valid", "reason": reason}),
-        "{}",
-        r.text
-    );
-    assert_eq!(
-        r.header("www-authenticate"),
-        Some("Bearer realm=\"api\", error=\"invalid_token\"")
-    );
 }
 
 /// The JSON of one token segment.

@@ -1,24 +1,8 @@
 //! HTTP to a server as a client speaks it, and the accounts tests log in with.
 
 use super::*;
-use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// A response as the tests look at it.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Value,
-    pub text: String,
-}
-
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
 
 impl Server {
     pub fn url(&self, path: &str) -> String {

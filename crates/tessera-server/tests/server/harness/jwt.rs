@@ -1,9 +1,8 @@
 //! Tokens taken apart and forged, and the refusals tests expect.
 
-use super::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The JSON of one token segment.
 pub fn segment(token: &str, index: usize) -> Value {
@@ -22,42 +21,4 @@ pub fn hs256(header: &Value, payload: &Value, secret: &[u8]) -> String {
     let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
         .expect("sign");
     format!("{input}.{sig}")
-}
-
-/// Asserts a 401 refusing a presented token with this reason, as docs/API.md states.
-pub fn assert_refused(r: &Reply, reason: &str) {
-    assert_eq!(r.status, 401, "{}", r.text);
-    assert_eq!(
-        r.body,
-        json!({"detail": "Given token not valid for any token type", "code": "token_not_valid", "reason": reason}),
-        "{}",
-        r.text
-    );
-    assert_eq!(
-        r.header("www-authenticate"),
-        Some("Bearer realm=\"api\", error=\"invalid_token\"")
-    );
-}
-
-/// Asserts simplejwt's token-endpoint 401.
-pub fn assert_token_not_valid(r: &Reply) {
-    assert_eq!(r.status, 401, "{}", r.text);
-    assert_eq!(
-        r.body,
-        json!({"detail": "Token is invalid or expired", "code": "token_not_valid"})
-    );
-    assert_eq!(
-        r.header("www-authenticate"),
-        Some("Bearer realm=\"api\", error=\"invalid_token\"")
-    );
-}
-
-/// Asserts the no-credentials 401.
-pub fn assert_not_authenticated(r: &Reply) {
-    assert_eq!(r.status, 401, "{}", r.text);
-    assert_eq!(
-        r.body,
-        json!({"detail": "Authentication credentials were not provided.", "code": "not_authenticated"})
-    );
-    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"api\""));
 }

@@ -96,6 +96,8 @@ mod databases;
 mod jwt;
 mod processes;
 mod redis_prefix;
+#[path = "../../common/replies.rs"]
+mod replies;
 
 // Every binary that includes the harness takes what it needs of these.
 #[allow(unused_imports)]
@@ -112,3 +114,4 @@ pub use jwt::*;
 pub use processes::*;
 #[allow(unused_imports)]
 pub use redis_prefix::*;
+pub use replies::*;
