@@ -111,6 +111,17 @@ impl<'a> Logged<'a> {
             token_type: None,
         }
     }
+
+    /// Client `client_id` was removed: its tokens are refused until `until`.
+    pub(crate) fn client(client_id: &'a str, until: i64) -> Self {
+        Self {
+            kind: ChangeKind::Client,
+            subject: client_id,
+            expires_at: Some(until),
+            user_id: None,
+            token_type: None,
+        }
+    }
 }
 
 /// The columns a [`Change`] is read from, in the order each engine's

@@ -1,7 +1,7 @@
 //! Tessera's storage: the [`Store`] trait the server talks to, the union
 //! of narrower traits by concern ([`UserStore`], [`TokenStore`],
 //! [`KeyStore`], [`ChangeLog`], [`AuditStore`], [`LinkStore`],
-//! [`Maintenance`]), and its two implementations with embedded migrations:
+//! [`ClientStore`], [`Maintenance`]), and its two implementations with embedded migrations:
 //! [`SqliteStore`] (one file) and [`PgStore`] (PostgreSQL), with the same
 //! schema and the same semantics. [`scratch`] makes throwaway PostgreSQL
 //! databases for tests.
@@ -18,6 +18,7 @@
 mod audit;
 mod batch;
 mod changes;
+mod clients;
 mod engine;
 mod error;
 mod import;
@@ -39,6 +40,7 @@ mod users;
 pub use audit::AuditStore;
 pub use batch::BatchedWriter;
 pub use changes::ChangeLog;
+pub use clients::ClientStore;
 pub use error::{StoreError, StoreResult};
 pub use keys::KeyStore;
 pub use mail::LinkStore;
@@ -66,6 +68,7 @@ pub trait Store:
     + ChangeLog
     + AuditStore
     + LinkStore
+    + ClientStore
     + Send
     + Sync
     + 'static
@@ -80,6 +83,7 @@ impl<T> Store for T where
         + ChangeLog
         + AuditStore
         + LinkStore
+        + ClientStore
         + Send
         + Sync
         + 'static
@@ -104,9 +108,11 @@ mod tests {
             Arc<dyn ChangeLog>,
             Arc<dyn AuditStore>,
             Arc<dyn LinkStore>,
+            Arc<dyn ClientStore>,
         );
         fn upcast(store: Arc<dyn Store>) -> Concerns {
             (
+                store.clone(),
                 store.clone(),
                 store.clone(),
                 store.clone(),

@@ -366,6 +366,7 @@ async fn both_engines_build_the_same_schema() {
         [
             "audit_events",
             "changes",
+            "clients",
             "email_tokens",
             "mail_requests",
             "outbox",

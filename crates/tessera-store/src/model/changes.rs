@@ -11,7 +11,8 @@ pub enum ChangeKind {
     Family,
     /// The signing keys changed.
     Keys,
-    /// A service client was removed; `subject` is its client id.
+    /// A service client was removed; `subject` is its client id, and every
+    /// token of it is refused until `expires_at`.
     Client,
 }
 
@@ -49,7 +50,7 @@ pub struct Change {
     pub kind: Option<ChangeKind>,
     /// Which user, jti or family.
     pub subject: String,
-    /// For jti and family: until when the marker holds.
+    /// For jti, family and client entries: until when the marker holds.
     pub expires_at: Option<i64>,
     /// For user and family entries: the user (`None` for a family revoked
     /// before the column existed whose record was since pruned).

@@ -3,6 +3,7 @@
 
 mod audit;
 mod changes;
+mod clients;
 mod keys;
 mod mail;
 mod tokens;
@@ -10,6 +11,7 @@ mod users;
 
 pub use audit::*;
 pub use changes::*;
+pub use clients::*;
 pub use keys::*;
 pub use mail::*;
 pub use tokens::*;

@@ -23,6 +23,7 @@ use tokio::sync::Barrier;
 
 mod audit;
 mod cases;
+mod clients;
 mod concurrency;
 mod import;
 mod mail;
@@ -68,6 +69,8 @@ const TESTS: &[(&str, TestFn)] = tests![
     sessions::a_session_is_written_with_its_first_token_and_follows_refreshes,
     sessions::ended_expired_and_superseded_sessions_are_not_live,
     audit::audit_events_are_kept_in_order_filtered_and_pruned,
+    clients::clients_have_unique_live_names_and_every_column_round_trips,
+    clients::a_removed_client_is_logged_loaded_as_a_marker_and_pruned,
     mail::links_are_single_use_voided_by_newer_ones_and_expire,
     mail::requests_past_a_limit_are_counted_and_write_nothing,
     mail::concurrent_requests_for_one_address_honour_the_limit,
