@@ -261,7 +261,7 @@ pub fn refreshed() {
     counter!(REFRESHED).increment(1);
 }
 
-/// A revocation: `token`, `family` or `user`.
+/// A revocation: `token`, `family`, `user` or `client`.
 pub fn revoked(kind: &'static str) {
     counter!(REVOKED, "kind" => kind).increment(1);
 }

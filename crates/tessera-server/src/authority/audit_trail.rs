@@ -46,11 +46,20 @@ pub enum AuditKind {
     EmailVerificationRequested,
     /// An address was verified by its link.
     EmailVerified,
+    /// A service client was registered (by a staff user, or the CLI).
+    ClientAdded,
+    /// A service client was given a new secret.
+    ClientSecretRotated,
+    /// A service client was removed: its tokens are refused from then on.
+    ClientRemoved,
+    /// A service client's authentication was refused (unknown client, wrong
+    /// or missing secret, removed client).
+    ClientAuthFailed,
 }
 
 impl AuditKind {
     /// Every kind, in the order the API and the CLI list them.
-    pub const ALL: [AuditKind; 18] = [
+    pub const ALL: [AuditKind; 22] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -69,6 +78,10 @@ impl AuditKind {
         AuditKind::PasswordReset,
         AuditKind::EmailVerificationRequested,
         AuditKind::EmailVerified,
+        AuditKind::ClientAdded,
+        AuditKind::ClientSecretRotated,
+        AuditKind::ClientRemoved,
+        AuditKind::ClientAuthFailed,
     ];
 
     /// The name stored in the log and used in filters.
@@ -92,6 +105,10 @@ impl AuditKind {
             AuditKind::PasswordReset => "password_reset",
             AuditKind::EmailVerificationRequested => "email_verification_requested",
             AuditKind::EmailVerified => "email_verified",
+            AuditKind::ClientAdded => "client_added",
+            AuditKind::ClientSecretRotated => "client_secret_rotated",
+            AuditKind::ClientRemoved => "client_removed",
+            AuditKind::ClientAuthFailed => "client_auth_failed",
         }
     }
 

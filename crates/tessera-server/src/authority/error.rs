@@ -52,6 +52,13 @@ pub enum AuthError {
     /// Password reset and verification need `smtp_url` and `public_url`.
     #[error("email is not configured")]
     EmailUnavailable,
+    /// A service client's authentication failed (unknown or removed client,
+    /// wrong or missing secret): the same answer for each.
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// A scope asked for that the client does not hold, or not a scope.
+    #[error("invalid scope: {0}")]
+    InvalidScope(String),
     /// Something that should not happen (a lost worker thread, a signing failure).
     #[error("internal error: {0}")]
     Internal(String),
@@ -67,6 +74,19 @@ pub(super) fn field_error(field: &str, message: impl Into<String>) -> AuthError 
     let mut errors = FieldErrors::new();
     errors.insert(field.to_owned(), vec![message.into()]);
     AuthError::Fields(errors)
+}
+
+/// Why a service client's bearer token does not authorize a request
+/// ([`Clients::authorize`](super::Clients::authorize)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientAuthError {
+    /// Not a valid client token: forged, expired, not a client's, revoked,
+    /// or of a removed client (401).
+    #[error("not a valid client token: {}", .0.as_str())]
+    NotValid(Refusal),
+    /// A valid client token without the scope asked for (403).
+    #[error("the client token lacks the scope {0}")]
+    InsufficientScope(String),
 }
 
 /// Why the authority could not start.

@@ -12,6 +12,8 @@
 //! - [`sessions`]: logins, logouts and the sessions a user sees;
 //! - [`accounts`]: signup, passwords, administration, the audit log's pages;
 //! - [`recovery`]: password reset and email verification by mail;
+//! - [`clients`]: service clients (the `client_credentials` grant), and the
+//!   check of their tokens by the endpoints for services;
 //! - `throttling` (login failures, signups, tokens per user) and `hashing`
 //!   (password work off the runtime), used by the parts above;
 //! - [`feed`]: the revocation feed other services follow (snapshot and
@@ -26,6 +28,7 @@
 
 pub mod accounts;
 mod audit_trail;
+pub mod clients;
 mod common;
 mod error;
 pub mod feed;
@@ -51,6 +54,7 @@ pub use accounts::Accounts;
 use accounts::only_superusers_touch_superusers;
 pub use audit_trail::{AuditKind, AuditPage};
 pub use feed::Feed;
+pub use clients::Clients;
 pub use keys::Keys;
 pub use model::{
     DEFAULT_PAGE_SIZE, LoginMethod, MAX_PAGE_SIZE, NewAccount, Refreshed, SessionOrigin, TokenPair,
@@ -72,7 +76,7 @@ use tessera_store::{KeyStore, Store, StoreError};
 use throttling::Throttle;
 
 use error::field_error;
-pub use error::{AuthError, FieldErrors, StartError};
+pub use error::{AuthError, ClientAuthError, FieldErrors, StartError};
 pub use tessera_core::Refusal;
 
 /// The domain service: a thin front over its parts (see the module doc),
@@ -89,6 +93,7 @@ pub struct Authority {
     sessions: Sessions,
     accounts: Accounts,
     recovery: Arc<Recovery>,
+    clients: Clients,
     serving: Serving,
 }
 
@@ -197,6 +202,7 @@ impl Authority {
             throttle.clone(),
             recovery.clone(),
         );
+        let clients = Clients::new(common.clone(), keys.clone(), live.clone(), throttle.clone());
         let serving = Serving::new(common.clone(), throttle.clone());
         Ok(Self {
             common,
@@ -209,6 +215,7 @@ impl Authority {
             sessions,
             accounts,
             recovery,
+            clients,
             serving,
         })
     }
@@ -241,6 +248,12 @@ impl Authority {
     /// The revocation feed: snapshots and streams for other services.
     pub fn feed(&self) -> &Arc<Feed> {
         &self.feed
+    }
+
+    /// Service clients: administration, the `client_credentials` grant,
+    /// and the check of a client's token ([`Clients::authorize`]).
+    pub fn clients(&self) -> &Clients {
+        &self.clients
     }
 
     /// Serving: the public origin, the database's refusals, the throttle's sharing.

@@ -1,11 +1,12 @@
 //! The `tessera` command: `serve`, `migrate`, `createsuperuser`, `config`,
-//! `token`, `keys`, `users`, `import-users`, `audit`.
+//! `token`, `keys`, `users`, `clients`, `import-users`, `audit`.
 
 use crate::authority::keys::{KeyStart, KeyState};
 use crate::authority::{AuthError, NewAccount};
 use crate::config::{LogFormat, Settings, reference};
 use crate::server;
 use clap::{Parser, Subcommand};
+use clients::ClientsCommand;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use tessera_core::Refusal;
 use users::{ImportSource, UsersCommand};
 
 mod audit;
+mod clients;
 mod keys;
 mod token;
 mod users;
@@ -74,6 +76,12 @@ pub enum Command {
         /// What to do with users.
         #[command(subcommand)]
         command: UsersCommand,
+    },
+    /// Service clients (OAuth2 client credentials) of other services.
+    Clients {
+        /// What to do with service clients.
+        #[command(subcommand)]
+        command: ClientsCommand,
     },
     /// Print the audit log, one line per event, oldest first.
     Audit(audit::AuditArgs),
@@ -212,6 +220,7 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {
         } => token::issue(settings, &username, lifetime.as_deref()).await?,
         Command::Keys { command } => keys::run(settings, command).await?,
         Command::Users { command } => return users::run(settings, command).await,
+        Command::Clients { command } => return clients::run(settings, command).await,
         Command::Audit(args) => return audit::run(settings, args).await,
         Command::ImportUsers { source, dry_run } => {
             return users::import(settings, source.into(), dry_run).await;

@@ -291,6 +291,11 @@ impl Settings {
     pub fn refresh_seconds(&self) -> i64 {
         self.refresh_token_lifetime.as_secs() as i64
     }
+
+    /// Service clients' token lifetime in whole seconds.
+    pub fn client_token_seconds(&self) -> i64 {
+        self.client_token_lifetime.as_secs() as i64
+    }
 }
 
 /// A TOML syntax error in one line (toml's own display spans several, with

@@ -124,6 +124,21 @@ settings! {
         accepted: "`true`, `false`",
         parse: "de::boolean", show: show::boolean;
 
+    /// How long an access token of a service client (the `client_credentials` grant) is
+    /// valid after it is issued. Removing the client refuses its tokens at once.
+    client_token_lifetime: Duration = Duration::from_secs(3600),
+        kind: "duration",
+        accepted: "1s to 3650d",
+        parse: "de::lifetime", show: show::duration;
+
+    /// `/oauth/introspect` answers only a service client holding the `introspect` scope,
+    /// authenticated by HTTP Basic with its id and secret or by `Authorization: Bearer` with
+    /// one of its tokens; anyone else gets a 401 `invalid_client`. `false`: anyone may ask.
+    introspection_requires_client: bool = false,
+        kind: "boolean",
+        accepted: "`true`, `false`",
+        parse: "de::boolean", show: show::boolean;
+
     /// The signing algorithm. Tokens signed with any other algorithm are refused. With an
     /// asymmetric algorithm the public keys are published at `/.well-known/jwks.json`, so
     /// other services verify without the secret. Once an asymmetric key signs, put in

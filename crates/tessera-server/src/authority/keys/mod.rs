@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use tessera_core::Refusal;
 use tessera_core::claims::{TokenType, VerifiedClaims};
+use tessera_core::client::{self, ClientClaims};
 use tessera_core::keys::KeyRing;
 use tessera_core::reload::validate_with_reload;
 use tessera_core::token;
@@ -131,6 +132,23 @@ impl Keys {
     ) -> Result<VerifiedClaims, Refusal> {
         let policy = self.common.policy();
         let validate = |ring: &KeyRing| token::validate(policy, ring, token, expected, now);
+        validate_with_reload(self.ring(), token, now, validate, |kid| {
+            self.reload_for_unknown_kid(kid, now)
+        })
+        .await
+    }
+
+    /// What a service client's token proves by itself (signature, header,
+    /// times, client claims), with the same one reload for an unknown kid
+    /// as users' tokens. Not cached: a client presents its token a few
+    /// times an hour, not on every page.
+    pub(super) async fn validate_client(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<ClientClaims, Refusal> {
+        let policy = self.common.policy();
+        let validate = |ring: &KeyRing| client::validate_client(policy, ring, token, now);
         validate_with_reload(self.ring(), token, now, validate, |kid| {
             self.reload_for_unknown_kid(kid, now)
         })

@@ -25,6 +25,7 @@ use std::sync::{Arc, RwLock};
 use tessera_core::Refusal;
 use tessera_core::claims::{TokenType, VerifiedClaims};
 use tessera_core::feed::FeedEvent;
+use tessera_core::client::ClientClaims;
 use tessera_core::revocation::RevocationSet;
 use tessera_store::{ChangeKind, RefreshRecord, Store, StoreError, UserRecord};
 use users::Users;
@@ -159,6 +160,32 @@ impl Live {
             telemetry::revoked("token");
         }
         Ok(newly)
+    }
+
+    /// Whether the markers refuse a client's token: a removed client, or a
+    /// revoked `jti`.
+    pub(super) fn check_client(&self, claims: &ClientClaims) -> Result<(), Refusal> {
+        read(&self.revocations).check_client(claims)
+    }
+
+    /// Removes client `client_id` at `now`: in the store (with its
+    /// change-log entry), in memory at once, and announced to other
+    /// instances. Its tokens are refused until `until`, when the last of
+    /// them has expired. False when there was no such client.
+    pub(super) async fn remove_client(
+        &self,
+        client_id: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, AuthError> {
+        let store = self.common.store();
+        if !store.remove_client(client_id, now, until).await? {
+            return Ok(false);
+        }
+        write(&self.revocations).remove_client(client_id, until);
+        self.common.announce();
+        telemetry::revoked("client");
+        Ok(true)
     }
 
     /// Forgets markers whose tokens have all expired at `until`.
@@ -309,6 +336,9 @@ async fn load_markers(
     }
     for (fid, until) in &markers.families {
         set.revoke_family(fid, *until);
+    }
+    for (client_id, until) in store.removed_clients(now - leeway).await? {
+        set.remove_client(&client_id, until);
     }
     Ok(())
 }

@@ -12,6 +12,12 @@ use tessera_store::StoreError;
 pub use tessera_core::credentials::{CHALLENGE, CHALLENGE_INVALID};
 use tessera_core::credentials::{not_authenticated_body, token_not_valid_body};
 
+/// The challenge of a refused service client (RFC 6749 2.3.1: HTTP Basic).
+pub const BASIC_CHALLENGE: &str = "Basic realm=\"tessera\"";
+
+/// The challenge of a refused service client's bearer token.
+pub const CLIENT_BEARER_CHALLENGE: &str = "Bearer realm=\"tessera\"";
+
 /// The detail of a 503 while the database cannot be reached (Django REST
 /// framework's `ServiceUnavailable`).
 pub const UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";
@@ -66,6 +72,11 @@ pub enum ApiError {
     /// A new account cannot have an id: the users' id sequence is at its
     /// largest value (logged for the operator).
     UserIdsExhausted,
+    /// A service client's authentication failed (RFC 6749 5.2
+    /// `invalid_client`): 401 with a Basic challenge.
+    InvalidClient,
+    /// A service client's valid token lacks the scope named.
+    InsufficientScope(String),
     /// A status and body chosen by a wire format's wrapper.
     Raw(StatusCode, Value),
     /// Our fault; details are logged, not sent.
@@ -107,6 +118,8 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidPage => ApiError::NotFoundWith("Invalid page.".into()),
             AuthError::EmailNotVerified => ApiError::EmailNotVerified,
             AuthError::EmailUnavailable => ApiError::EmailUnavailable,
+            AuthError::InvalidClient => ApiError::InvalidClient,
+            AuthError::InvalidScope(description) => ApiError::OAuth("invalid_scope", description),
             AuthError::Store(StoreError::UserIdsExhausted) => {
                 tracing::error!(
                     "a new account was refused: no user id is left (the users' id sequence is at \
@@ -317,6 +330,23 @@ impl IntoResponse for ApiError {
             ApiError::EmailUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({"detail": "Email is not configured.", "code": "email_unavailable"})),
+            )
+                .into_response(),
+            ApiError::InvalidClient => {
+                let body = json!({
+                    "error": "invalid_client",
+                    "error_description": "Client authentication failed.",
+                });
+                let mut response = with_challenge(StatusCode::UNAUTHORIZED, body, BASIC_CHALLENGE);
+                no_store(response.headers_mut());
+                response
+            }
+            ApiError::InsufficientScope(scope) => (
+                StatusCode::FORBIDDEN,
+                Json(json!({
+                    "detail": format!("The client token does not grant the scope \"{scope}\"."),
+                    "code": "insufficient_scope",
+                })),
             )
                 .into_response(),
             ApiError::Raw(status, body) => {

@@ -6,6 +6,8 @@
 //! - [`client`]: the client's address (through trusted proxies) and the
 //!   origin of a session it begins.
 //! - [`feed`]: a service client's bearer token and a feed stream's cursor.
+//! - [`client_auth`]: a service client's credentials (HTTP Basic, the
+//!   body's fields) or bearer token, and the answers refusing its token.
 //! - [`origin`]: the public origin of the absolute URLs the API gives out.
 //! - [`requests`]: the typed bodies handlers read, with DRF's field errors.
 //! - [`error`]: the one error type, and the single place where errors
@@ -13,6 +15,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod client_auth;
 pub mod cookies;
 pub mod error;
 pub mod feed;

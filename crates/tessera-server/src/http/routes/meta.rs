@@ -94,19 +94,31 @@ pub async fn openid_configuration(
         "ver",
         "fresh",
     ];
+    // With `introspection_requires_client`, a client by HTTP Basic (or its token).
+    let introspection_auth = if settings.introspection_requires_client {
+        vec!["client_secret_basic"]
+    } else {
+        vec!["none"]
+    };
     Json(OpenIdConfiguration {
         claims_supported: claims.map(str::to_owned).to_vec(),
-        grant_types_supported: vec!["password", "refresh_token"],
+        grant_types_supported: vec!["password", "refresh_token", "client_credentials"],
         introspection_endpoint: format!("{base}/oauth/introspect"),
-        introspection_endpoint_auth_methods_supported: vec!["none"],
+        introspection_endpoint_auth_methods_supported: introspection_auth,
         issuer: origin.issuer(settings),
         jwks_uri: format!("{base}/.well-known/jwks.json"),
         response_types_supported: vec!["token"],
         revocation_endpoint: format!("{base}/oauth/revoke"),
         revocation_endpoint_auth_methods_supported: vec!["none"],
+        revocation_feed_endpoint: format!("{base}/api/revocations"),
         subject_types_supported: vec!["public"],
         token_endpoint: format!("{base}/oauth/token"),
-        token_endpoint_auth_methods_supported: vec!["none"],
+        // `none`: the password grant needs no client.
+        token_endpoint_auth_methods_supported: vec![
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
         token_endpoint_auth_signing_alg_values_supported: algorithms,
     })
 }

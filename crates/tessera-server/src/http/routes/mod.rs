@@ -7,6 +7,7 @@
 //! - [`recovery`]: password reset and email verification by mailed links.
 //! - [`sessions`]: the caller's sessions, and any user's for staff.
 //! - [`admin`]: the users, for staff.
+//! - [`clients`]: service clients, for staff.
 //! - [`audit`]: the audit log, for staff.
 //! - [`compat`]: the drop-in routes of the `compat` sets.
 //! - [`meta`]: health, readiness, metrics, keys and discovery.
@@ -18,6 +19,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod clients;
 pub mod compat;
 pub mod docs;
 pub mod meta;
@@ -60,6 +62,8 @@ pub fn table(compat: &[CompatSet]) -> (Router<Arc<Authority>>, utoipa::openapi::
         .routes(routes!(admin::list_users))
         .routes(routes!(admin::update_user))
         .routes(routes!(admin::revoke_user))
+        .routes(routes!(clients::list, clients::add))
+        .routes(routes!(clients::remove))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::end))
         .routes(routes!(sessions::end_others))

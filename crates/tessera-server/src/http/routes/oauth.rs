@@ -1,10 +1,16 @@
-//! OAuth2 endpoints: the password and refresh_token grants (RFC 6749 4.3, 6),
-//! revocation (RFC 7009) and introspection (RFC 7662). The same token
-//! machinery as simplejwt's endpoints; only the wire format differs.
+//! OAuth2 endpoints: the password, refresh_token and client_credentials
+//! grants (RFC 6749 4.3, 6, 4.4), revocation (RFC 7009) and introspection
+//! (RFC 7662), which `introspection_requires_client` keeps for service
+//! clients holding the `introspect` scope. The same token machinery as
+//! simplejwt's endpoints; only the wire format differs.
 
 use super::openapi::*;
-use crate::authority::{Authority, LoginMethod, SessionOrigin, TokenPair, Transport};
+use crate::authority::clients::ClientCredentials;
+use crate::authority::{
+    Authority, ClientAuthError, LoginMethod, SessionOrigin, TokenPair, Transport,
+};
 use crate::http::extract::client::{ClientIp, origin};
+use crate::http::extract::client_auth::{ClientAuthorization, client_authorization};
 use crate::http::extract::error::{ApiError, OAuthFailure, no_store};
 use crate::http::serving::body::Payload;
 use axum::Json;
@@ -13,7 +19,9 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use std::net::IpAddr;
 use std::sync::Arc;
+use tessera_core::client::SCOPE_INTROSPECT;
 use tessera_core::token::IssuedToken;
 
 fn invalid_request(description: impl Into<String>) -> ApiError {
@@ -41,6 +49,17 @@ fn param(payload: &Payload, name: &str) -> Result<String, ApiError> {
     }
 }
 
+/// An optional string parameter (`None` when absent or null).
+fn optional_param(payload: &Payload, name: &str) -> Result<Option<String>, ApiError> {
+    match payload.0.get(name) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => Err(invalid_request(format!(
+            "Parameter {name} must be a string"
+        ))),
+    }
+}
+
 /// RFC 6749 5.1's token response (also the FastAPI route's).
 pub(super) fn token_response(access: &IssuedToken, refresh: &str) -> Response {
     let mut response = Json(OAuthToken {
@@ -59,12 +78,14 @@ pub(super) fn token_response(access: &IssuedToken, refresh: &str) -> Response {
     post,
     path = "/oauth/token",
     tag = "oauth2",
-    summary = "RFC 6749 token endpoint: password and refresh_token grants",
+    summary = "RFC 6749 token endpoint: password, refresh_token and client_credentials grants",
     request_body(content((OAuthTokenRequest = "application/json"), (OAuthTokenRequest = "application/x-www-form-urlencoded"))),
     responses(
         (status = 429, description = "Throttled: too many attempts", body = ErrorDetail, headers(("Retry-After" = u64))),
-        (status = 200, description = "The tokens", body = OAuthToken, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 200, description = "The tokens (a service client's: one access token, no refresh token)", body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "RFC 6749 5.2 error", body = OAuthError, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 401, description = "`invalid_client`: a service client's authentication failed", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "Basic realm=\"tessera\""), ("Cache-Control" = String, description = "no-store"))),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither a form nor JSON", body = ErrorDetail)
     )
@@ -85,9 +106,15 @@ pub async fn token(
             let origin = origin(client, &headers, LoginMethod::OAuth);
             refresh_grant(&authority, &payload, &origin).await
         }
+        "client_credentials" => {
+            let origin = origin(client, &headers, LoginMethod::OAuth);
+            client_credentials_grant(&authority, &headers, &payload, &origin).await
+        }
         other => Err(OAuthFailure(ApiError::OAuth(
             "unsupported_grant_type",
-            format!("Unsupported grant_type {other:.64}; use password or refresh_token."),
+            format!(
+                "Unsupported grant_type {other:.64}; use password, refresh_token or client_credentials."
+            ),
         ))),
     }
 }
@@ -121,6 +148,99 @@ async fn refresh_grant(
         .await?;
     let refresh = refreshed.refresh.map_or(refresh_token, |new| new.token);
     Ok(token_response(&refreshed.access, &refresh))
+}
+
+/// RFC 6749 4.4: a service client's token, for the scopes asked (all the
+/// client holds when none are).
+async fn client_credentials_grant(
+    authority: &Authority,
+    headers: &HeaderMap,
+    payload: &Payload,
+    origin: &SessionOrigin,
+) -> Result<Response, OAuthFailure> {
+    let credentials = client_credentials(headers, payload)?;
+    let scope = optional_param(payload, "scope")?;
+    let grant = authority
+        .clients()
+        .grant(&credentials, scope.as_deref(), origin)
+        .await?;
+    let token = grant.token;
+    let mut response = Json(ClientToken {
+        access_token: token.token,
+        expires_in: token.exp - token.iat,
+        scope: grant.scopes.join(" "),
+        token_type: "bearer".to_owned(),
+    })
+    .into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
+/// The client's id and secret: from HTTP Basic (`client_secret_basic`) or
+/// the body's `client_id` and `client_secret` (`client_secret_post`). Both
+/// at once is an `invalid_request`; neither, or Basic that cannot be read,
+/// an `invalid_client`.
+fn client_credentials(
+    headers: &HeaderMap,
+    payload: &Payload,
+) -> Result<ClientCredentials, ApiError> {
+    let posted = ["client_id", "client_secret"]
+        .iter()
+        .any(|name| payload.0.contains_key(*name));
+    match client_authorization(headers)? {
+        ClientAuthorization::Basic(_) | ClientAuthorization::MalformedBasic if posted => {
+            Err(invalid_request(
+                "Authenticate the client one way: HTTP Basic, or client_id and client_secret \
+                 in the body, not both.",
+            ))
+        }
+        ClientAuthorization::Basic(credentials) => Ok(credentials),
+        ClientAuthorization::MalformedBasic => Err(ApiError::InvalidClient),
+        _ => {
+            let client_id = optional_param(payload, "client_id")?;
+            let secret = optional_param(payload, "client_secret")?;
+            match (client_id, secret) {
+                (Some(client_id), Some(secret)) => Ok(ClientCredentials { client_id, secret }),
+                _ => Err(ApiError::InvalidClient),
+            }
+        }
+    }
+}
+
+/// With `introspection_requires_client`: the request authenticates a
+/// client holding `introspect`, by HTTP Basic or by one of its tokens.
+async fn require_introspector(
+    authority: &Authority,
+    headers: &HeaderMap,
+    client: IpAddr,
+) -> Result<(), ApiError> {
+    match client_authorization(headers)? {
+        ClientAuthorization::Basic(credentials) => {
+            let origin = origin(client, headers, LoginMethod::OAuth);
+            let found = authority
+                .clients()
+                .authenticate(&credentials, &origin)
+                .await?;
+            if !found.scopes.iter().any(|s| s == SCOPE_INTROSPECT) {
+                return Err(ApiError::InsufficientScope(SCOPE_INTROSPECT.to_owned()));
+            }
+            Ok(())
+        }
+        ClientAuthorization::Bearer(token) => {
+            match authority
+                .clients()
+                .authorize(&token, SCOPE_INTROSPECT)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(ClientAuthError::NotValid(_)) => Err(ApiError::InvalidClient),
+                Err(ClientAuthError::InsufficientScope(scope)) => {
+                    Err(ApiError::InsufficientScope(scope))
+                }
+            }
+        }
+        _ => Err(ApiError::InvalidClient),
+    }
 }
 
 /// `POST /oauth/revoke`: 200 whatever the token (RFC 7009 2.2); a refresh
@@ -159,10 +279,14 @@ pub async fn revoke(
     post,
     path = "/oauth/introspect",
     tag = "oauth2",
-    summary = "RFC 7662 introspection",
+    summary = "RFC 7662 introspection (of users' and service clients' tokens); with introspection_requires_client, for clients holding the introspect scope",
     request_body(content((TokenRequest = "application/json"), (TokenRequest = "application/x-www-form-urlencoded"))),
     responses(
         (status = 200, description = "Whether the token is active, and its claims", body = Introspection, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 401, description = "With introspection_requires_client: no client, or not one (`invalid_client`)", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "Basic realm=\"tessera\""), ("Cache-Control" = String, description = "no-store"))),
+        (status = 403, description = "With introspection_requires_client: a client without the introspect scope (`insufficient_scope`)", body = ErrorDetail),
+        (status = 429, description = "Throttled: too many failed client authentications", body = ErrorDetail, headers(("Retry-After" = u64))),
         (status = 400, description = "Missing token", body = OAuthError, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither a form nor JSON", body = ErrorDetail)
@@ -170,11 +294,20 @@ pub async fn revoke(
 )]
 pub async fn introspect(
     State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
     payload: Result<Payload, ApiError>,
 ) -> Result<Response, ApiError> {
+    if authority.settings().introspection_requires_client {
+        require_introspector(&authority, &headers, client).await?;
+    }
     let payload = read(payload)?;
     let token = param(&payload, "token")?;
-    let body = match authority.tokens().introspect(&token).await? {
+    let claims = match authority.tokens().introspect(&token).await? {
+        Some(claims) => Some(claims),
+        None => authority.clients().introspect(&token).await,
+    };
+    let body = match claims {
         // A claim named `active` gives way to ours.
         Some(claims) => Introspection {
             active: true,

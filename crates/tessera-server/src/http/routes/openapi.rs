@@ -10,6 +10,9 @@
 //! keys, which the bodies had when they were built as JSON values.
 #![allow(missing_docs, dead_code)]
 
+pub use super::clients::schemas::{
+    ClientObject, ClientRequest, ClientToken, NewClientObject, TokenResponse,
+};
 pub use crate::http::extract::requests::{
     Credentials, LogoutRequest, PasswordChange, RefreshRequest, ResetConfirm, ResetRequest,
     SignupRequest, TokenRequest, UserPatch, VerifyEmail,
@@ -208,10 +211,13 @@ pub struct UserPage {
 pub enum GrantType {
     Password,
     RefreshToken,
+    ClientCredentials,
 }
 
 /// RFC 6749 token request: `username` and `password` for the password grant,
-/// `refresh_token` for the refresh_token grant.
+/// `refresh_token` for the refresh_token grant; for the client_credentials
+/// grant an optional `scope`, and the client's `client_id` and
+/// `client_secret` here unless they are in HTTP Basic (never both).
 #[derive(ToSchema)]
 pub struct OAuthTokenRequest {
     pub grant_type: GrantType,
@@ -221,6 +227,13 @@ pub struct OAuthTokenRequest {
     pub password: Option<String>,
     #[schema(nullable = false)]
     pub refresh_token: Option<String>,
+    #[schema(nullable = false)]
+    pub client_id: Option<String>,
+    #[schema(nullable = false, format = Password)]
+    pub client_secret: Option<String>,
+    /// Space-separated; every scope the client holds when absent.
+    #[schema(nullable = false, example = "revocations")]
+    pub scope: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -237,7 +250,9 @@ pub struct OAuthToken {
 #[schema(rename_all = "snake_case")]
 pub enum OAuthErrorCode {
     InvalidRequest,
+    InvalidClient,
     InvalidGrant,
+    InvalidScope,
     UnsupportedGrantType,
 }
 
@@ -314,6 +329,8 @@ pub struct OpenIdConfiguration {
     pub response_types_supported: Vec<&'static str>,
     pub revocation_endpoint: String,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// The revocation feed that services follow (with a client token of scope `revocations`).
+    pub revocation_feed_endpoint: String,
     pub subject_types_supported: Vec<&'static str>,
     pub token_endpoint: String,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
