@@ -372,9 +372,9 @@ async fn oauth_errors_follow_rfc_6749_and_are_never_cached() {
     for (form, error, description) in [
         (vec![], "invalid_request", "Missing parameter: grant_type"),
         (
-            vec![("grant_type", "client_credentials")],
+            vec![("grant_type", "authorization_code")],
             "unsupported_grant_type",
-            "",
+            "Unsupported grant_type authorization_code; use password, refresh_token or client_credentials.",
         ),
         (
             vec![("grant_type", "password"), ("username", "alice")],

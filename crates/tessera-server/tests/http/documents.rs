@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 const BOTH: &str = "compat = [\"flask_jwt_extended\", \"fastapi\"]\nlogin_rate_limit = \"off\"";
 
 /// Every route of docs/API.md (and the documentation's own), as (method, path).
-const ROUTES: [(&str, &str); 40] = [
+const ROUTES: [(&str, &str); 43] = [
     ("post", "/api/token"),
     ("post", "/api/token/refresh"),
     ("post", "/api/token/verify"),
@@ -28,6 +28,9 @@ const ROUTES: [(&str, &str); 40] = [
     ("get", "/api/admin/users"),
     ("patch", "/api/admin/users/{id}"),
     ("post", "/api/admin/users/{id}/revoke"),
+    ("get", "/api/admin/clients"),
+    ("post", "/api/admin/clients"),
+    ("delete", "/api/admin/clients/{client_id}"),
     ("get", "/api/auth/sessions"),
     ("delete", "/api/auth/sessions/{id}"),
     ("post", "/api/auth/sessions/end-others"),

@@ -288,6 +288,18 @@ async fn the_admin_endpoints_answer_what_they_document() {
         .await;
     assert!(r.body["results"][0]["detail"].is_object(), "{}", r.text);
     assert_documented(&doc, "get", "/api/admin/audit", 200, &r);
+    let r = s
+        .send(
+            s.http
+                .post(s.url("/api/admin/clients"))
+                .bearer_auth(&root)
+                .json(&json!({"name": "orders", "scope": "revocations"})),
+        )
+        .await;
+    assert_documented(&doc, "post", "/api/admin/clients", 201, &r);
+    let r = s.get_with_token("/api/admin/clients", &root).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1), "{}", r.text);
+    assert_documented(&doc, "get", "/api/admin/clients", 200, &r);
 }
 
 #[tokio::test]
@@ -314,6 +326,25 @@ async fn the_oauth_endpoints_answer_what_they_document() {
     assert_documented(&doc, "post", "/oauth/introspect", 200, &r);
     let r = s.post_form("/oauth/introspect", &[("token", "nope")]).await;
     assert_eq!(r.body, json!({"active": false}));
+    assert_documented(&doc, "post", "/oauth/introspect", 200, &r);
+    // A service client's grant.
+    let c = s.client("orders", "revocations").await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", c.client.client_id.as_str()),
+        ("client_secret", c.secret.as_str()),
+    ];
+    let r = s.post_form("/oauth/token", &form).await;
+    assert!(r.body["scope"].is_string(), "{}", r.text);
+    assert_documented(&doc, "post", "/oauth/token", 200, &r);
+    let token = r.body["access_token"].as_str().unwrap().to_owned();
+    let r = s.post_form("/oauth/introspect", &[("token", &token)]).await;
+    assert_eq!(
+        r.body["client_id"],
+        c.client.client_id.as_str(),
+        "{}",
+        r.text
+    );
     assert_documented(&doc, "post", "/oauth/introspect", 200, &r);
 }
 

@@ -8,6 +8,8 @@
 mod app;
 
 mod bodies;
+mod clients;
+mod clients_admin;
 mod cookies;
 mod cors;
 mod credentials;

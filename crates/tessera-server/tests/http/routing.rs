@@ -201,7 +201,7 @@ async fn discovery_is_built_from_the_public_origin() {
         json!({
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "jti", "user_id",
                 "username", "token_type", "type", "fid", "ver", "fresh"],
-            "grant_types_supported": ["password", "refresh_token"],
+            "grant_types_supported": ["password", "refresh_token", "client_credentials"],
             "introspection_endpoint": format!("{base}/oauth/introspect"),
             "introspection_endpoint_auth_methods_supported": ["none"],
             "issuer": base,
@@ -209,9 +209,10 @@ async fn discovery_is_built_from_the_public_origin() {
             "response_types_supported": ["token"],
             "revocation_endpoint": format!("{base}/oauth/revoke"),
             "revocation_endpoint_auth_methods_supported": ["none"],
+            "revocation_feed_endpoint": format!("{base}/api/revocations"),
             "subject_types_supported": ["public"],
             "token_endpoint": format!("{base}/oauth/token"),
-            "token_endpoint_auth_methods_supported": ["none"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "token_endpoint_auth_signing_alg_values_supported": ["HS256"],
         })
     );
