@@ -14,6 +14,7 @@ mod audit;
 mod axios;
 mod bad_input;
 mod cli;
+mod clients;
 mod compat;
 mod disk_full;
 mod durability;
