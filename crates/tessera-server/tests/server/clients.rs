@@ -39,7 +39,15 @@ async fn clients_added_rotated_and_removed_from_the_command_line() {
     let s = Server::start("").await;
     let (code, out, err) = s
         .cli(
-            &["clients", "add", "orders", "--scope", "revocations", "--scope", "introspect"],
+            &[
+                "clients",
+                "add",
+                "orders",
+                "--scope",
+                "revocations",
+                "--scope",
+                "introspect",
+            ],
             None,
         )
         .await;
@@ -58,7 +66,9 @@ async fn clients_added_rotated_and_removed_from_the_command_line() {
     assert_eq!(code, 0, "{err}");
     let line = out.lines().next().unwrap_or_default();
     assert!(
-        line.starts_with(&format!("{id}  orders  scope=revocations introspect  added ")),
+        line.starts_with(&format!(
+            "{id}  orders  scope=revocations introspect  added "
+        )),
         "{out}"
     );
     assert!(!out.contains(&secret), "the list shows a secret: {out}");
@@ -66,7 +76,10 @@ async fn clients_added_rotated_and_removed_from_the_command_line() {
     // Refusals: a name taken, an unknown scope, an unknown name.
     let (code, out, err) = s.cli(&["clients", "add", "orders"], None).await;
     assert_eq!((code, out.as_str()), (1, ""), "{err}");
-    assert!(err.contains("name: A client with this name already exists."), "{err}");
+    assert!(
+        err.contains("name: A client with this name already exists."),
+        "{err}"
+    );
     let (code, _, err) = s
         .cli(&["clients", "add", "other", "--scope", "admin"], None)
         .await;
@@ -85,7 +98,10 @@ async fn clients_added_rotated_and_removed_from_the_command_line() {
     let renewed = field(&out, "client_secret");
     assert_ne!(renewed, secret);
     let r = grant(&s, &id, &secret).await;
-    assert_eq!((r.status, &r.body["error"]), (401, &json!("invalid_client")));
+    assert_eq!(
+        (r.status, &r.body["error"]),
+        (401, &json!("invalid_client"))
+    );
     assert_eq!(grant(&s, &id, &renewed).await.status, 200);
     assert!(active(&s, &token).await);
 
@@ -102,7 +118,10 @@ async fn clients_added_rotated_and_removed_from_the_command_line() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let r = grant(&s, &id, &renewed).await;
-    assert_eq!((r.status, &r.body["error"]), (401, &json!("invalid_client")));
+    assert_eq!(
+        (r.status, &r.body["error"]),
+        (401, &json!("invalid_client"))
+    );
     let (_, out, _) = s.cli(&["clients", "list"], None).await;
     assert_eq!(out, "");
     // A server started afterwards refuses it too (the marker is loaded).
