@@ -277,7 +277,7 @@ settings! {
         kind: "string",
         accepted: "a claim name Tessera does not use itself: not `token_type`, `type`, `exp`, \
                    `iat`, `nbf`, `jti`, `sub`, `fid`, `ver`, `username`, `fresh`, `iss`, `aud`, `csrf`, \
-                   `email` or `is_staff`",
+                   `email`, `is_staff`, `client_id` or `scope`",
         parse: "de::user_id_claim", show: show::string;
 
     /// User fields copied into access tokens, so services can read them without asking.
