@@ -123,7 +123,7 @@ async fn token_endpoint_errors_follow_rfc_6749() {
         ),
         (vec![("grant_type", "refresh_token")], "invalid_request"),
         (
-            vec![("grant_type", "client_credentials")],
+            vec![("grant_type", "implicit")],
             "unsupported_grant_type",
         ),
         (
@@ -302,7 +302,11 @@ async fn discovery_points_at_the_real_routes() {
         .iter()
         .collect();
     assert!(grants.contains(&&json!("password")) && grants.contains(&&json!("refresh_token")));
-    assert_eq!(d["token_endpoint_auth_methods_supported"], json!(["none"]));
+    assert!(grants.contains(&&json!("client_credentials")));
+    assert_eq!(
+        d["token_endpoint_auth_methods_supported"],
+        json!(["none", "client_secret_basic", "client_secret_post"])
+    );
     // Every URL it names answers.
     assert_eq!(
         s.get("/.well-known/jwks.json").await.body["keys"][0]["alg"],
