@@ -122,10 +122,7 @@ async fn token_endpoint_errors_follow_rfc_6749() {
             "invalid_request",
         ),
         (vec![("grant_type", "refresh_token")], "invalid_request"),
-        (
-            vec![("grant_type", "implicit")],
-            "unsupported_grant_type",
-        ),
+        (vec![("grant_type", "implicit")], "unsupported_grant_type"),
         (
             vec![("grant_type", "authorization_code"), ("code", "x")],
             "unsupported_grant_type",

@@ -60,21 +60,13 @@ impl Clients {
             .throttle
             .reserve_login(&client_key, &address_key, now_ms)
             .await?;
+        // A storage failure leaves the attempt counted, as a login's does:
+        // whoever can make lookups fail gains no free guesses.
         let record = self
             .common
             .store()
             .client_by_id(&credentials.client_id)
-            .await;
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                // Not a failure of the client's: the attempt is not held against it.
-                self.throttle
-                    .login_succeeded(&client_key, &address_key, attempt)
-                    .await;
-                return Err(e.into());
-            }
-        };
+            .await?;
         let digest = core::secret_digest(&credentials.secret);
         let stored = record
             .as_ref()
