@@ -1,6 +1,8 @@
 //! The in-memory state against the database: races and gaps that must not
-//! leave memory behind it. The keys' race at start is in `key_race.rs`.
+//! leave memory behind it. The keys' race at start is in `key_race.rs`,
+//! service clients removed elsewhere in `clients.rs`.
 
+mod clients;
 mod feed;
 mod key_race;
 mod publish_ahead;
