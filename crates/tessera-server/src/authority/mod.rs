@@ -53,8 +53,8 @@ pub mod tokens;
 pub use accounts::Accounts;
 use accounts::only_superusers_touch_superusers;
 pub use audit_trail::{AuditKind, AuditPage};
-pub use feed::Feed;
 pub use clients::Clients;
+pub use feed::Feed;
 pub use keys::Keys;
 pub use model::{
     DEFAULT_PAGE_SIZE, LoginMethod, MAX_PAGE_SIZE, NewAccount, Refreshed, SessionOrigin, TokenPair,

@@ -86,11 +86,8 @@ impl App {
 
     /// Answers `request`, as a connection would hand it over: with the peer's
     /// address, a `Host` and, for a body, its `Content-Length`.
-    pub async fn call(&self, mut request: Request<Body>) -> Reply {
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(PeerAddr(PEER.parse().expect("an address"))));
-        let response = self.app.clone().oneshot(request).await.expect("infallible");
+    pub async fn call(&self, request: Request<Body>) -> Reply {
+        let response = self.respond(request).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -104,6 +101,15 @@ impl App {
             body,
             text,
         }
+    }
+
+    /// The response to `request` as it comes, its body not read (a stream
+    /// that never ends, for one).
+    pub async fn respond(&self, mut request: Request<Body>) -> axum::response::Response {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(PeerAddr(PEER.parse().expect("an address"))));
+        self.app.clone().oneshot(request).await.expect("infallible")
     }
 
     /// Answers the request `builder` builds, its body `count` times `chunk`

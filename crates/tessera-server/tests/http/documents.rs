@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 const BOTH: &str = "compat = [\"flask_jwt_extended\", \"fastapi\"]\nlogin_rate_limit = \"off\"";
 
 /// Every route of docs/API.md (and the documentation's own), as (method, path).
-const ROUTES: [(&str, &str); 43] = [
+const ROUTES: [(&str, &str); 45] = [
     ("post", "/api/token"),
     ("post", "/api/token/refresh"),
     ("post", "/api/token/verify"),
@@ -31,6 +31,8 @@ const ROUTES: [(&str, &str); 43] = [
     ("get", "/api/admin/clients"),
     ("post", "/api/admin/clients"),
     ("delete", "/api/admin/clients/{client_id}"),
+    ("get", "/api/revocations"),
+    ("get", "/api/revocations/stream"),
     ("get", "/api/auth/sessions"),
     ("delete", "/api/auth/sessions/{id}"),
     ("post", "/api/auth/sessions/end-others"),

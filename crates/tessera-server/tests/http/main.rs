@@ -15,4 +15,5 @@ mod cors;
 mod credentials;
 mod documents;
 mod drift;
+mod feed;
 mod routing;

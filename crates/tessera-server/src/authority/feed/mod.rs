@@ -78,7 +78,12 @@ impl Feed {
     /// lifetime plus the leeway). An older marker concerns no valid token.
     pub fn window(&self) -> i64 {
         let policy = self.common.policy();
-        policy.access_lifetime + policy.leeway
+        let clients = self.common.settings().client_token_lifetime.as_secs();
+        let clients = i64::try_from(clients).unwrap_or(i64::MAX);
+        policy
+            .access_lifetime
+            .max(clients)
+            .saturating_add(policy.leeway)
     }
 
     /// Every marker that can still refuse a token, exact at its cursor.

@@ -9,6 +9,7 @@
 //! - [`admin`]: the users, for staff.
 //! - [`clients`]: service clients, for staff.
 //! - [`audit`]: the audit log, for staff.
+//! - [`revocations`]: the revocation feed other services follow.
 //! - [`compat`]: the drop-in routes of the `compat` sets.
 //! - [`meta`]: health, readiness, metrics, keys and discovery.
 //! - [`page`]: the built-in page and its static files.
@@ -27,6 +28,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod page;
 pub mod recovery;
+pub mod revocations;
 pub mod sessions;
 pub mod tokens;
 
@@ -73,6 +75,8 @@ pub fn table(compat: &[CompatSet]) -> (Router<Arc<Authority>>, utoipa::openapi::
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::introspect))
+        .routes(routes!(revocations::snapshot))
+        .routes(routes!(revocations::stream))
         .routes(routes!(meta::healthz))
         .routes(routes!(meta::readyz))
         .routes(routes!(meta::metrics))

@@ -409,6 +409,7 @@ impl Modify for BearerScheme {
     tags(
         (name = "tokens", description = "simplejwt-compatible token endpoints"),
         (name = "oauth2", description = "RFC 6749, 7009 and 7662"),
+        (name = "revocation feed", description = "What other services follow to refuse revoked tokens (a client token with scope `revocations`)"),
         (name = "accounts", description = "Signup, the current user, password, logout"),
         (name = "admin", description = "For staff users"),
         (name = "compat", description = "Drop-in routes of the Flask-JWT-Extended and FastAPI stacks (setting `compat`)"),
