@@ -2,7 +2,7 @@
 //! routers, answering refusals exactly as Tessera does.
 
 use crate::Refusal;
-use crate::verifier::{Claims, Verifier};
+use crate::verifier::{Claims, Verifier, VerifyError};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequestParts};
@@ -31,33 +31,61 @@ pub enum Rejection {
     Refused(Refusal),
     /// Two Authorization headers: 400.
     Ambiguous,
+    /// Revocations cannot be checked now ([`VerifyError::Unavailable`]):
+    /// 503 `{"detail": "Service temporarily unavailable, try again later."}`
+    /// with `Retry-After` in whole seconds (at least 1).
+    Unavailable {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
+}
+
+impl From<VerifyError> for Rejection {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::Refused(refusal) => Rejection::Refused(refusal),
+            VerifyError::Unavailable { retry_after } => Rejection::Unavailable { retry_after },
+        }
+    }
 }
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        let (status, body, challenge) = match self {
+        let (status, body, header) = match self {
             Rejection::NotAuthenticated => (
                 StatusCode::UNAUTHORIZED,
                 not_authenticated_body(),
-                Some(CHALLENGE),
+                Some((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(CHALLENGE),
+                )),
             ),
             Rejection::Refused(e) => (
                 StatusCode::UNAUTHORIZED,
                 token_not_valid_body(e.as_str()),
-                Some(CHALLENGE_INVALID),
+                Some((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(CHALLENGE_INVALID),
+                )),
             ),
             Rejection::Ambiguous => (
                 StatusCode::BAD_REQUEST,
                 serde_json::json!({"detail": "Multiple Authorization headers are not allowed."}),
                 None,
             ),
+            Rejection::Unavailable { retry_after } => {
+                // Whole seconds, rounded up: never "0", which means "now".
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"detail": "Service temporarily unavailable, try again later."}),
+                    Some((header::RETRY_AFTER, HeaderValue::from(seconds.max(1)))),
+                )
+            }
         };
         let mut response = (status, Json(body)).into_response();
-        if let Some(challenge) = challenge {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
+        if let Some((name, value)) = header {
+            response.headers_mut().insert(name, value);
         }
         response
     }
@@ -76,7 +104,7 @@ async fn authenticate<T: DeserializeOwned>(
     match credentials::bearer(value.as_bytes(), &["Bearer".to_owned()]) {
         Presented::Nothing => Err(Rejection::NotAuthenticated),
         Presented::Unreadable => Err(Rejection::Refused(Refusal::Invalid)),
-        Presented::Token(token) => verifier.verify(&token).await.map_err(Rejection::Refused),
+        Presented::Token(token) => verifier.verify(&token).await.map_err(Rejection::from),
     }
 }
 

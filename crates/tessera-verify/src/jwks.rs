@@ -87,6 +87,14 @@ impl JwksCache {
         self.refetch(Some(kid)).await
     }
 
+    /// Fetches the set now, whatever its age and the fetch limit: Tessera
+    /// said its keys changed (the feed's `keys_changed`), which forged
+    /// tokens cannot make it say.
+    pub(crate) async fn refresh(&self) {
+        let _one_at_a_time = self.fetching.lock().await;
+        self.store(self.fetch().await, self.current());
+    }
+
     async fn refetch(&self, kid: Option<&str>) -> Arc<KeyRing> {
         let _one_at_a_time = self.fetching.lock().await;
         // Another caller may have fetched while this one waited.
@@ -99,7 +107,16 @@ impl JwksCache {
         if self.fetches.check().is_err() {
             return cached.ring.clone();
         }
-        match self.fetch().await {
+        self.store(self.fetch().await, cached)
+    }
+
+    /// Keeps a fetched set, or the one we have when the fetch failed.
+    fn store(
+        &self,
+        fetched: Result<(KeyRing, Duration), reqwest::Error>,
+        cached: Arc<Cached>,
+    ) -> Arc<KeyRing> {
+        match fetched {
             Ok((ring, max_age)) => {
                 let next =
                     Arc::new(Cached {

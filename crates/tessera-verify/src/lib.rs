@@ -43,14 +43,19 @@
 //! `/oauth/introspect` with a short cache.
 #![deny(missing_docs)]
 
+mod builder;
 mod extract;
+pub mod feed;
+mod following;
 mod introspect;
 mod jwks;
 mod verifier;
 
 pub use extract::{Authenticated, Rejection, VerifyLayer, VerifyService};
+pub use following::FeedStatus;
 pub use tessera_core::Algorithm;
 pub use tessera_core::Refusal;
 pub use tessera_core::claims::SubjectClaim;
+pub use tessera_core::client::ClientClaims;
 pub use tessera_core::clock::{Clock, FixedClock, SystemClock};
-pub use verifier::{BuildError, Claims, Verifier, VerifierBuilder};
+pub use verifier::{BuildError, Claims, Verifier, VerifierBuilder, VerifyError};

@@ -1,5 +1,6 @@
-//! The verifier: settings, key source, and the one call that checks a token.
+//! The verifier: what it holds, and the calls that check a token.
 
+use crate::following::{FeedStatus, FollowerTask};
 use crate::introspect::Introspector;
 use crate::jwks::JwksCache;
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -8,26 +9,33 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::Algorithm;
 use tessera_core::Refusal;
-use tessera_core::claims::SubjectClaim;
 use tessera_core::claims::TokenType;
-use tessera_core::clock::{Clock, SystemClock};
-use tessera_core::keys::{Key, KeyMaterial, KeyRing};
+use tessera_core::client::{ClientClaims, validate_client};
+use tessera_core::clock::Clock;
+use tessera_core::keys::KeyRing;
 use tessera_core::reload::validate_with_reload;
 use tessera_core::token::TokenPolicy;
 use tessera_core::verified::VerifiedTokens;
 
-/// Why a verifier could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// No key source was given.
-    #[error("a key source is required: jwks_url, public_key_pem or hmac_secret")]
-    NoKeySource,
-    /// The key given is unusable.
-    #[error("unusable key: {0}")]
-    Key(String),
-    /// The HTTP client could not be built.
-    #[error("HTTP client: {0}")]
-    Client(String),
+pub use crate::builder::{BuildError, VerifierBuilder};
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The token is refused, for the reason Tessera itself would give
+    /// (answered 401 `token_not_valid`).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The token passed every local check, but whether it was revoked
+    /// cannot be told: the revocation feed has not been current for longer
+    /// than `max_staleness`, or its snapshot has not loaded yet (answered
+    /// 503 with `Retry-After`). Only with
+    /// [`VerifierBuilder::revocations`] and without `fail_open`.
+    #[error("revocations cannot be checked now; try again in {retry_after:?}")]
+    Unavailable {
+        /// When to try again.
+        retry_after: Duration,
+    },
 }
 
 /// The claims of a verified access token: Tessera's own, typed, and the
@@ -54,32 +62,36 @@ pub struct Claims<T = IgnoredAny> {
     pub custom: T,
 }
 
-enum Source {
+pub(crate) enum Source {
     Static(Arc<KeyRing>),
-    Jwks(JwksCache),
+    Jwks(Arc<JwksCache>),
 }
 
-struct Inner {
-    policy: TokenPolicy,
-    algorithms: Vec<Algorithm>,
-    source: Source,
-    introspector: Option<Introspector>,
-    clock: Arc<dyn Clock>,
+pub(crate) struct Inner {
+    pub(crate) policy: TokenPolicy,
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) source: Source,
+    pub(crate) introspector: Option<Introspector>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Tokens already verified against the key ring in force (signature and
-    /// claims only; the introspection check, when configured, runs always).
-    verified: VerifiedTokens,
+    /// claims only; revocation is checked on every call).
+    pub(crate) verified: VerifiedTokens,
+    /// The revocation feed's follower, stopped when the last clone goes.
+    pub(crate) feed: Option<FollowerTask>,
 }
 
-/// Checks Tessera's tokens. Cheap to clone; share one per service.
+/// Checks Tessera's tokens. Cheap to clone; share one per service. With a
+/// revocation feed, its follower task lives as long as one clone does.
 #[derive(Clone)]
 pub struct Verifier {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
             .field("algorithms", &self.inner.algorithms)
+            .field("follows_feed", &self.inner.feed.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -92,38 +104,49 @@ impl Verifier {
         VerifierBuilder::default()
     }
 
-    /// Verifies an access token and returns its claims.
-    pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Claims<T>, Refusal> {
-        let inner = &self.inner;
-        let now = inner.clock.now();
-        let claims = match &inner.source {
-            Source::Static(ring) => {
-                inner
-                    .verified
-                    .validate(&inner.policy, ring, token, Some(TokenType::Access), now)?
-            }
+    /// Checks a token's signature, type and claims with the keys in force
+    /// (looking for a new key once when it names an unknown `kid`), and
+    /// passes `validate`'s result through.
+    async fn validated<T>(
+        &self,
+        token: &str,
+        now: i64,
+        validate: impl Fn(&KeyRing) -> Result<T, Refusal>,
+    ) -> Result<T, Refusal> {
+        match &self.inner.source {
+            Source::Static(ring) => validate(ring),
             Source::Jwks(cache) => {
                 // A kid we do not know may be a new key of the issuer: look
                 // again (the cache decides whether a fetch is allowed).
-                let validate = |ring: &KeyRing| {
-                    inner.verified.validate(
-                        &inner.policy,
-                        ring,
-                        token,
-                        Some(TokenType::Access),
-                        now,
-                    )
-                };
                 validate_with_reload(cache.ring().await, token, now, validate, |kid| async move {
                     Some(cache.ring_with(&kid).await)
                 })
-                .await?
+                .await
             }
-        };
+        }
+    }
+
+    /// Verifies a user's access token and returns its claims. Local checks
+    /// come first (a forged or expired token is refused whatever the feed
+    /// says); then revocation, through the feed or introspection when
+    /// configured.
+    pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Claims<T>, VerifyError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let claims = self
+            .validated(token, now, |ring| {
+                inner
+                    .verified
+                    .validate(&inner.policy, ring, token, Some(TokenType::Access), now)
+            })
+            .await?;
+        if let Some(feed) = &inner.feed {
+            feed.following.check(&claims)?;
+        }
         if let Some(introspector) = &inner.introspector
             && !introspector.is_active(token, &claims.jti, claims.exp).await
         {
-            return Err(Refusal::Revoked);
+            return Err(Refusal::Revoked.into());
         }
         let custom = serde_json::from_value(Value::Object(claims.raw.clone()))
             .map_err(|_| Refusal::Invalid)?;
@@ -139,196 +162,33 @@ impl Verifier {
             custom,
         })
     }
-}
 
-enum KeySource {
-    None,
-    Jwks(String),
-    Pem(Algorithm, Vec<u8>),
-    Hmac(Algorithm, Vec<u8>),
-}
-
-/// Settings of a [`Verifier`].
-pub struct VerifierBuilder {
-    keys: KeySource,
-    policy: TokenPolicy,
-    algorithms: Option<Vec<Algorithm>>,
-    jwks_min_interval: Duration,
-    jwks_default_max_age: Duration,
-    introspection: Option<(String, Duration)>,
-    clock: Arc<dyn Clock>,
-}
-
-impl Default for VerifierBuilder {
-    fn default() -> Self {
-        Self {
-            keys: KeySource::None,
-            policy: TokenPolicy::new(),
-            algorithms: None,
-            jwks_min_interval: Duration::from_secs(10),
-            jwks_default_max_age: Duration::from_secs(300),
-            introspection: None,
-            clock: Arc::new(SystemClock),
+    /// Verifies a service client's token (Tessera's `client_credentials`
+    /// grant), for services that accept other services' calls: the same
+    /// signature, time, issuer and audience rules, then, with the feed,
+    /// whether the client was removed or the token revoked. Check the
+    /// scopes you need with [`ClientClaims::has_scope`].
+    pub async fn verify_client(&self, token: &str) -> Result<ClientClaims, VerifyError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let claims = self
+            .validated(token, now, |ring| {
+                validate_client(&inner.policy, ring, token, now)
+            })
+            .await?;
+        if let Some(feed) = &inner.feed {
+            feed.following.check_client(&claims)?;
         }
-    }
-}
-
-impl VerifierBuilder {
-    /// Keys from Tessera's JWKS URL (`/.well-known/jwks.json`).
-    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
-        self.keys = KeySource::Jwks(url.into());
-        self
+        Ok(claims)
     }
 
-    /// One PEM public key (SPKI) of algorithm `alg`.
-    pub fn public_key_pem(mut self, alg: Algorithm, pem: impl Into<Vec<u8>>) -> Self {
-        self.keys = KeySource::Pem(alg, pem.into());
-        self
-    }
-
-    /// The shared HMAC secret (Tessera's `signing_key` with an HS algorithm).
-    pub fn hmac_secret(mut self, alg: Algorithm, secret: impl Into<Vec<u8>>) -> Self {
-        self.keys = KeySource::Hmac(alg, secret.into());
-        self
-    }
-
-    /// Requires this `iss`.
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.policy.issuer = Some(issuer.into());
-        self
-    }
-
-    /// Requires this `aud`.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.policy.audience = Some(audience.into());
-        self
-    }
-
-    /// Clock skew tolerated on `exp` and `nbf`.
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.policy.leeway = leeway.as_secs() as i64;
-        self
-    }
-
-    /// The claim carrying the user id (Tessera's `user_id_claim`).
-    pub fn user_id_claim(mut self, claim: impl Into<String>) -> Self {
-        self.policy.user_id_claim = claim.into();
-        self
-    }
-
-    /// What `sub` carries (Tessera's `subject` setting): the user id (the
-    /// default) or the username.
-    pub fn subject(mut self, subject: SubjectClaim) -> Self {
-        self.policy.subject = subject;
-        self
-    }
-
-    /// The algorithms accepted, whatever a token says.
-    pub fn algorithms(mut self, algorithms: &[Algorithm]) -> Self {
-        self.algorithms = Some(algorithms.to_vec());
-        self
-    }
-
-    /// At most one JWKS fetch per this interval, however many unknown kids
-    /// arrive (default 10 s).
-    pub fn jwks_min_interval(mut self, interval: Duration) -> Self {
-        self.jwks_min_interval = interval;
-        self
-    }
-
-    /// How long a fetched JWKS is used when its response names no
-    /// `Cache-Control: max-age` (default 5 min).
-    pub fn jwks_default_max_age(mut self, max_age: Duration) -> Self {
-        self.jwks_default_max_age = max_age;
-        self
-    }
-
-    /// Online mode: after the local checks, ask Tessera's introspection
-    /// endpoint whether the token is still active, caching answers for `ttl`.
-    pub fn introspection(mut self, url: impl Into<String>, ttl: Duration) -> Self {
-        self.introspection = Some((url.into(), ttl));
-        self
-    }
-
-    /// The clock that expiry, the JWKS cache's age, its fetch limit and the
-    /// introspection cache are measured on (default: the system's). Tests of a service move a
-    /// [`FixedClock`](crate::FixedClock) or their own instead
-    /// of waiting for tokens to expire.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Builds the verifier (a JWKS source fetches on first use, not here).
-    pub fn build(self) -> Result<Verifier, BuildError> {
-        let key_error = |e: tessera_core::keys::KeyError| BuildError::Key(e.to_string());
-        let client = || {
-            reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .map_err(|e| BuildError::Client(e.to_string()))
-        };
-        // Only keys of accepted algorithms enter the ring, and a key verifies
-        // only its own algorithm: a token cannot pick another.
-        let (source, algorithms) = match self.keys {
-            KeySource::None => return Err(BuildError::NoKeySource),
-            KeySource::Pem(alg, pem) => {
-                let key = Key::from_public_pem(alg, &pem).map_err(key_error)?;
-                (
-                    Source::Static(Arc::new(KeyRing::verifying([key]))),
-                    vec![alg],
-                )
-            }
-            KeySource::Hmac(alg, secret) => {
-                let key = KeyMaterial::from_bytes(alg, secret)
-                    .and_then(KeyMaterial::into_key)
-                    .map_err(key_error)?;
-                (
-                    Source::Static(Arc::new(KeyRing::verifying([key]))),
-                    vec![alg],
-                )
-            }
-            KeySource::Jwks(url) => {
-                let algorithms = self.algorithms.clone().unwrap_or_else(|| {
-                    vec![
-                        Algorithm::ES256,
-                        Algorithm::ES384,
-                        Algorithm::EdDSA,
-                        Algorithm::RS256,
-                        Algorithm::PS256,
-                    ]
-                });
-                let cache = JwksCache::new(
-                    url,
-                    client()?,
-                    algorithms.clone(),
-                    self.jwks_min_interval,
-                    self.jwks_default_max_age,
-                    self.clock.clone(),
-                );
-                (Source::Jwks(cache), algorithms)
-            }
-        };
-        if let Some(wanted) = &self.algorithms
-            && !algorithms.iter().all(|a| wanted.contains(a))
-        {
-            return Err(BuildError::Key(
-                "the key's algorithm is not among the accepted ones".into(),
-            ));
-        }
-        let introspector = match self.introspection {
-            Some((url, ttl)) => Some(Introspector::new(url, client()?, ttl, self.clock.clone())),
-            None => None,
-        };
-        Ok(Verifier {
-            inner: Arc::new(Inner {
-                policy: self.policy,
-                algorithms,
-                source,
-                introspector,
-                clock: self.clock,
-                verified: VerifiedTokens::default(),
-            }),
-        })
+    /// Where the revocation feed's follower stands; `None` without
+    /// [`VerifierBuilder::revocations`]. For health checks and dashboards
+    /// (the `metrics` crate also receives `tessera_verify_feed_connected`,
+    /// `tessera_verify_feed_markers`, `tessera_verify_feed_events_total`,
+    /// `tessera_verify_feed_disconnects_total` and
+    /// `tessera_verify_feed_unavailable_total` when a recorder is installed).
+    pub fn feed_status(&self) -> Option<FeedStatus> {
+        self.inner.feed.as_ref().map(|feed| feed.following.status())
     }
 }

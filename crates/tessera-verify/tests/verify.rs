@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tessera_core::claims::{ExtraClaim, Subject, TokenType, new_token_id};
 use tessera_core::keys::{KeyMaterial, KeyRing};
 use tessera_core::token::{Grant, TokenPolicy, issue};
-use tessera_verify::{Algorithm, Authenticated, Claims, Refusal, Verifier, VerifyLayer};
+use tessera_verify::{
+    Algorithm, Authenticated, Claims, Refusal, Verifier, VerifyError, VerifyLayer,
+};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-library";
 
@@ -76,12 +78,12 @@ async fn a_shared_secret_verifies_and_types_custom_claims() {
     let refresh = mint_with(&ring, &policy, TokenType::Refresh, now());
     assert_eq!(
         verifier.verify::<Value>(&refresh).await.unwrap_err(),
-        Refusal::WrongType
+        VerifyError::Refused(Refusal::WrongType)
     );
     let old = mint_with(&ring, &policy, TokenType::Access, now() - 3600);
     assert_eq!(
         verifier.verify::<Value>(&old).await.unwrap_err(),
-        Refusal::Expired
+        VerifyError::Refused(Refusal::Expired)
     );
     let other = Verifier::builder()
         .hmac_secret(
@@ -92,7 +94,7 @@ async fn a_shared_secret_verifies_and_types_custom_claims() {
         .unwrap();
     assert_eq!(
         other.verify::<Value>(&token).await.unwrap_err(),
-        Refusal::Invalid
+        VerifyError::Refused(Refusal::Invalid)
     );
     assert!(
         Verifier::builder()
@@ -131,7 +133,7 @@ async fn a_pem_public_key_verifies_and_refuses_key_confusion() {
     let forged = mint_with(&forged_ring, &policy, TokenType::Access, now());
     assert_eq!(
         verifier.verify::<Value>(&forged).await.unwrap_err(),
-        Refusal::Invalid
+        VerifyError::Refused(Refusal::Invalid)
     );
     assert!(!kid.is_empty());
     assert!(
@@ -240,7 +242,7 @@ async fn jwks_keys_are_cached_for_max_age_and_filtered_by_algorithm() {
         .unwrap();
     assert_eq!(
         es_only.verify::<Value>(&token).await.unwrap_err(),
-        Refusal::Invalid
+        VerifyError::Refused(Refusal::Invalid)
     );
 }
 
@@ -348,7 +350,7 @@ async fn online_mode_asks_introspection_and_caches_the_answer() {
     clock.advance(1);
     assert_eq!(
         verifier.verify::<Value>(&token).await.unwrap_err(),
-        Refusal::Revoked
+        VerifyError::Refused(Refusal::Revoked)
     );
     // No answer at all fails closed.
     let unreachable = Verifier::builder()
@@ -361,6 +363,6 @@ async fn online_mode_asks_introspection_and_caches_the_answer() {
         .unwrap();
     assert_eq!(
         unreachable.verify::<Value>(&token).await.unwrap_err(),
-        Refusal::Revoked
+        VerifyError::Refused(Refusal::Revoked)
     );
 }
