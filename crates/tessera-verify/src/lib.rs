@@ -37,10 +37,39 @@
 //! "token_not_valid", "reason": "invalid" | "expired" | "wrong_type" |
 //! "revoked"}` with `WWW-Authenticate: Bearer realm="api", error="invalid_token"`.
 //!
-//! Revocation: a stateless verifier cannot see a blacklisted token before it
-//! expires (keep access tokens short). Services that must see revocations at
-//! once turn on [`VerifierBuilder::introspection`], which asks Tessera's
-//! `/oauth/introspect` with a short cache.
+//! # Revocations
+//!
+//! A verifier on its own cannot see a token revoked before it expires
+//! (logout, password change, admin revoke, deactivation, RFC 7009
+//! revocation). [`VerifierBuilder::revocations`] follows Tessera's
+//! revocation feed instead: a task keeps the markers Tessera holds (a
+//! snapshot, then each event as it happens), and [`Verifier::verify`] refuses
+//! a revoked token with [`Refusal::Revoked`] within about a second of its
+//! revocation, with no request to Tessera per token. It needs a service
+//! client with the `revocations` scope, and a tokio runtime when
+//! [`VerifierBuilder::build`] is called.
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use tessera_verify::Verifier;
+//! # async fn run() -> Result<(), tessera_verify::BuildError> {
+//! let verifier = Verifier::builder()
+//!     .jwks_url("http://127.0.0.1:8000/.well-known/jwks.json")
+//!     .revocations("http://127.0.0.1:8000", "tc_0123456789abcdef01234567", "SECRET")
+//!     .max_staleness(Duration::from_secs(60))
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! Until the first snapshot has loaded, and while the feed has been out of
+//! reach for longer than `max_staleness`, a token that passes every local
+//! check gets [`VerifyError::Unavailable`], which the extractor and the
+//! layer answer `503 {"detail": "Service temporarily unavailable, try again
+//! later."}` with `Retry-After`; [`VerifierBuilder::fail_open`] accepts such
+//! tokens instead. [`Verifier::feed_status`] tells where the follower
+//! stands; [`feed::Follower`] follows the feed for code of your own. Without
+//! the feed, [`VerifierBuilder::introspection`] asks Tessera's
+//! `/oauth/introspect` about each token, with a short cache.
 #![deny(missing_docs)]
 
 mod builder;

@@ -1,5 +1,9 @@
 //! Runs the resource server. Environment: `TESSERA_JWKS_URL` (required),
-//! `BIND` (default 127.0.0.1:9001). Prints `listening on HOST:PORT`.
+//! `BIND` (default 127.0.0.1:9001). With `TESSERA_CLIENT_ID` and
+//! `TESSERA_CLIENT_SECRET` (a Tessera service client holding the
+//! `revocations` scope) it follows Tessera's revocation feed, so revoked
+//! tokens are refused within a second; Tessera's base URL is `TESSERA_URL`,
+//! by default the JWKS URL's origin. Prints `listening on HOST:PORT`.
 
 use std::process::ExitCode;
 use tessera_verify::Verifier;
@@ -11,7 +15,16 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:9001".into());
-    let verifier = match Verifier::builder().jwks_url(jwks).build() {
+    let mut builder = Verifier::builder().jwks_url(&jwks);
+    if let (Ok(id), Ok(secret)) = (
+        std::env::var("TESSERA_CLIENT_ID"),
+        std::env::var("TESSERA_CLIENT_SECRET"),
+    ) {
+        let origin = std::env::var("TESSERA_URL")
+            .unwrap_or_else(|_| jwks.trim_end_matches("/.well-known/jwks.json").to_owned());
+        builder = builder.revocations(origin, id, secret);
+    }
+    let verifier = match builder.build() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");

@@ -1,5 +1,5 @@
 //! The `tessera` command: `serve`, `migrate`, `createsuperuser`, `config`,
-//! `token`, `keys`, `users`, `clients`, `import-users`, `audit`.
+//! `token`, `keys`, `users`, `clients`, `import-users`, `audit`, `revocations`.
 
 use crate::authority::keys::{KeyStart, KeyState};
 use crate::authority::{AuthError, NewAccount};
@@ -7,6 +7,7 @@ use crate::config::{LogFormat, Settings, reference};
 use crate::server;
 use clap::{Parser, Subcommand};
 use clients::ClientsCommand;
+use revocations::RevocationsCommand;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use users::{ImportSource, UsersCommand};
 mod audit;
 mod clients;
 mod keys;
+mod revocations;
 mod token;
 mod users;
 
@@ -94,6 +96,12 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Tessera's revocation feed, as a service client sees it.
+    Revocations {
+        /// What to do with the feed.
+        #[command(subcommand)]
+        command: RevocationsCommand,
+    },
 }
 
 /// `tessera keys ...`.
@@ -149,6 +157,16 @@ pub fn main() -> ExitCode {
         }
         _ => {}
     }
+    // A follower of another Tessera's feed needs no configuration of its own.
+    let command = match cli.command {
+        Command::Revocations { command } => {
+            return match tokio::runtime::Runtime::new() {
+                Ok(runtime) => exit(runtime.block_on(revocations::run(command))),
+                Err(e) => exit(Err(format!("cannot start the runtime: {e}"))),
+            };
+        }
+        command => command,
+    };
     let settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
         Ok(s) => s,
         Err(e) => {
@@ -167,7 +185,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli.command, settings));
+    exit(runtime.block_on(run(command, settings)))
+}
+
+/// The exit code of a command's result, its error printed.
+fn exit(result: Result<ExitCode, String>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
@@ -225,6 +247,7 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode, String> {
         Command::ImportUsers { source, dry_run } => {
             return users::import(settings, source.into(), dry_run).await;
         }
+        Command::Revocations { command } => return revocations::run(command).await,
     }
     Ok(ExitCode::SUCCESS)
 }
