@@ -186,6 +186,7 @@ impl Following {
         match update {
             Update::Snapshot(snapshot) => {
                 let state = FeedState::from_snapshot(snapshot);
+                metrics::gauge!("tessera_verify_feed_markers").set(state.len() as f64);
                 *self.state.write().unwrap_or_else(PoisonError::into_inner) = state;
                 self.details().cursor = Some(snapshot.cursor);
                 self.heard();

@@ -35,6 +35,7 @@ mod postgres;
 mod postgres_tls;
 mod pyjwt;
 mod refresh;
+mod revocations;
 mod security;
 mod security_map;
 mod session;

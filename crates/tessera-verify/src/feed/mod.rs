@@ -128,10 +128,17 @@ impl Follower {
             cursor: None,
             backoff: self.backoff.clone(),
         };
+        // Attempts retried at once in a row: a server answering `reset` to
+        // every snapshot's cursor must not be asked in a tight loop.
+        let mut at_once = 0;
         loop {
             match self.attempt(&mut session, &mut on).await {
-                Ended::Again(error) => on(Update::Disconnected { error: &error }),
-                Ended::Later(error) => {
+                Ended::Again(error) if at_once < 2 => {
+                    at_once += 1;
+                    on(Update::Disconnected { error: &error });
+                }
+                Ended::Again(error) | Ended::Later(error) => {
+                    at_once = 0;
                     tracing::debug!(%error, "revocation feed: will try again");
                     on(Update::Disconnected { error: &error });
                     tokio::time::sleep(session.backoff.delay()).await;
