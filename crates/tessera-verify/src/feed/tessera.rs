@@ -132,7 +132,20 @@ impl Tessera {
             // Only the time to the answer's head is bounded here.
             .await
             .map_err(other)?;
-        checked(response).await
+        let response = checked(response).await?;
+        // A proxy's error page with a 200 is not the feed: better said at
+        // once than found out after the idle timeout.
+        let is_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        if !is_stream {
+            return Err(CallError::Other(
+                "the stream answered without Content-Type text/event-stream".into(),
+            ));
+        }
+        Ok(response)
     }
 }
 
