@@ -1,8 +1,11 @@
 //! The claims Tessera puts in its tokens (docs/API.md) and the typed view
 //! of a token's claims after validation.
 
+use crate::ids::{FamilyId, Jti, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use crate::ids::is_token_id;
 
 /// Which of the two kinds of token this is; carried in the `token_type` claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -101,7 +104,7 @@ impl SubjectClaim {
 #[derive(Debug, Clone)]
 pub struct Subject {
     /// The user's id.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The username, as stored.
     pub username: String,
     /// The user's email, `""` when absent.
@@ -124,12 +127,12 @@ pub struct VerifiedClaims {
     pub exp: i64,
     /// Issue time, seconds since the epoch.
     pub iat: i64,
-    /// The token's unique id: 32 lowercase hex characters.
-    pub jti: String,
+    /// The token's unique id.
+    pub jti: Jti,
     /// The user's id (from the configured user id claim).
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The family: the login this token descends from.
-    pub fid: String,
+    pub fid: FamilyId,
     /// The user's token version when the token was issued.
     pub ver: i64,
     /// Whether the token comes straight from a password login (access tokens only).
@@ -177,19 +180,18 @@ impl VerifiedClaims {
         let user_id = raw
             .get(user_id_claim)
             .and_then(Value::as_i64)
+            .map(UserId::new)
             .ok_or(ClaimError("user_id"))?;
         let jti = raw
             .get("jti")
             .and_then(Value::as_str)
-            .filter(|j| is_token_id(j))
-            .ok_or(ClaimError("jti"))?
-            .to_owned();
+            .and_then(Jti::parse)
+            .ok_or(ClaimError("jti"))?;
         let fid = raw
             .get("fid")
             .and_then(Value::as_str)
-            .filter(|f| is_token_id(f))
-            .ok_or(ClaimError("fid"))?
-            .to_owned();
+            .and_then(FamilyId::parse)
+            .ok_or(ClaimError("fid"))?;
         let fresh = match raw.get("fresh") {
             None => false,
             Some(Value::Bool(b)) => *b,
@@ -204,7 +206,7 @@ impl VerifiedClaims {
         // users is a forgery. A refresh token has no username to compare.
         let sub = raw.get("sub").and_then(Value::as_str);
         let agrees = match (subject, sub) {
-            (SubjectClaim::Id, Some(sub)) => sub.parse::<i64>().ok() == Some(user_id),
+            (SubjectClaim::Id, Some(sub)) => sub.parse::<UserId>().ok() == Some(user_id),
             (SubjectClaim::Username, Some(sub)) => match &username {
                 Some(name) => sub == name,
                 None => !sub.is_empty() && token_type == TokenType::Refresh,
@@ -236,12 +238,9 @@ pub fn secrets_match(presented: &str, expected: &str) -> bool {
     presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-/// Whether `s` has the shape of a token or family id: 32 lowercase hex characters.
-pub fn is_token_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// A fresh random id of 32 lowercase hex characters (for `jti` and `fid`).
+/// A fresh random string of 32 lowercase hex characters (CSRF values and
+/// other random names; token and family ids are [`Jti::random`] and
+/// [`FamilyId::random`]).
 pub fn new_token_id() -> String {
     let bytes: [u8; 16] = rand::random();
     hex::encode(bytes)
@@ -267,7 +266,7 @@ mod tests {
     fn reads_every_claim() {
         let c = VerifiedClaims::from_map(good(), "user_id", SubjectClaim::Id).unwrap();
         assert_eq!(c.token_type, TokenType::Access);
-        assert_eq!((c.user_id, c.exp, c.iat, c.ver), (7, 20, 10, 0));
+        assert_eq!((c.user_id.get(), c.exp, c.iat, c.ver), (7, 20, 10, 0));
         assert!(c.fresh);
         assert_eq!(c.username.as_deref(), Some("alice"));
     }

@@ -5,7 +5,8 @@
 //! user endpoint refuses a client's token as invalid (it has no user id,
 //! `fid` or `ver`) and a client endpoint refuses a user's (no `client_id`).
 
-use crate::claims::{TokenType, is_token_id, new_token_id};
+use crate::claims::TokenType;
+use crate::ids::Jti;
 use crate::keys::KeyRing;
 use crate::refusal::Refusal;
 use crate::token::{TokenPolicy, sign, verify_signed};
@@ -26,7 +27,7 @@ pub struct ClientClaims {
     /// The scopes granted, in the order the token lists them.
     pub scopes: Vec<String>,
     /// The token's id.
-    pub jti: String,
+    pub jti: Jti,
     /// Issue time, seconds since the epoch.
     pub iat: i64,
     /// Expiry, seconds since the epoch.
@@ -52,11 +53,11 @@ impl ClientClaims {
         if text("sub") != Some(client_id) {
             return None;
         }
-        let jti = text("jti").filter(|j| is_token_id(j))?;
+        let jti = text("jti").and_then(Jti::parse)?;
         Some(Self {
             client_id: client_id.to_owned(),
             scopes: parse_scope(text("scope")?)?,
-            jti: jti.to_owned(),
+            jti,
             iat: int("iat")?,
             exp: int("exp")?,
         })
@@ -69,7 +70,7 @@ pub struct IssuedClientToken {
     /// The compact JWS.
     pub token: String,
     /// Its `jti`.
-    pub jti: String,
+    pub jti: Jti,
     /// Issue time.
     pub iat: i64,
     /// Expiry.
@@ -86,7 +87,7 @@ pub fn issue_client(
     lifetime: i64,
     now: i64,
 ) -> Result<IssuedClientToken, jsonwebtoken::errors::Error> {
-    let jti = new_token_id();
+    let jti = Jti::random();
     let exp = now + lifetime;
     let mut claims = Map::new();
     claims.insert("token_type".into(), json!(TokenType::Access.as_str()));
@@ -184,7 +185,8 @@ pub fn parse_scope(scope: &str) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims::{Subject, new_token_id};
+    use crate::claims::Subject;
+    use crate::ids::{FamilyId, UserId};
     use crate::token::{Grant, issue, validate};
     use jsonwebtoken::Algorithm;
 
@@ -218,9 +220,9 @@ mod tests {
             Err(Refusal::Expired)
         );
         // A user's token is not a client's.
-        let fid = new_token_id();
+        let fid = FamilyId::random();
         let subject = Subject {
-            user_id: 7,
+            user_id: UserId::new(7),
             username: "alice".into(),
             email: String::new(),
             is_staff: false,

@@ -2,8 +2,8 @@
 //!
 //! Everything that decides whether a token is good lives here, so that the
 //! server and the verification library apply exactly the same rules
-//! (docs/API.md): claims ([`claims`]), key material and key ids ([`keys`]),
-//! issuing and validating tokens ([`token`]) and service clients' tokens
+//! (docs/API.md): claims ([`claims`]) and the ids they carry ([`ids`]),
+//! key material and key ids ([`keys`]), issuing and validating tokens ([`token`]) and service clients' tokens
 //! ([`client`]), the in-memory revocation markers ([`revocation`]) and the
 //! feed that carries them to other services ([`feed`]), the one reload on an
 //! unknown key id ([`reload`]), usernames ([`username`]) and passwords
@@ -15,6 +15,7 @@ pub mod client;
 pub mod clock;
 pub mod credentials;
 pub mod feed;
+pub mod ids;
 pub mod keys;
 pub mod link;
 pub mod password;

@@ -50,6 +50,7 @@ where
 mod tests {
     use super::*;
     use crate::claims::{Subject, TokenType};
+    use crate::ids::{FamilyId, UserId};
     use crate::keys::KeyMaterial;
     use crate::token::{Grant, TokenPolicy};
     use std::cell::Cell;
@@ -77,7 +78,7 @@ mod tests {
 
     fn token_of(ring: &KeyRing) -> String {
         let subject = Subject {
-            user_id: 1,
+            user_id: UserId::new(1),
             username: "alice".into(),
             email: String::new(),
             is_staff: false,
@@ -85,7 +86,7 @@ mod tests {
         };
         let grant = Grant {
             token_type: TokenType::Access,
-            fid: "0123456789abcdef0123456789abcdef",
+            fid: &FamilyId::random(),
             fresh: false,
             extra: None,
             csrf: None,
@@ -96,7 +97,7 @@ mod tests {
     }
 
     fn check(ring: &KeyRing, token: &str) -> Result<i64, Refusal> {
-        token::validate(&TokenPolicy::new(), ring, token, None, NOW).map(|c| c.user_id)
+        token::validate(&TokenPolicy::new(), ring, token, None, NOW).map(|c| c.user_id.get())
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use crate::claims::VerifiedClaims;
 use crate::client::ClientClaims;
+use crate::ids::{FamilyId, Jti};
 use crate::refusal::Refusal;
 use std::collections::HashMap;
 
@@ -18,11 +19,11 @@ pub struct UserStanding {
     pub is_active: bool,
 }
 
-/// Ids with the time until which each is remembered. Tessera's ids are 32
-/// lowercase hex characters ([`crate::claims::new_token_id`]): those are kept
+/// Ids with the time until which each is remembered. Token and family ids
+/// are 32 lowercase hex characters ([`Jti`], [`FamilyId`]): those are kept
 /// as the 128-bit number they spell, 16 bytes in the table instead of a
 /// string of its own on the heap (a million blacklisted tokens is a
-/// realistic day). Any other string is kept as it is.
+/// realistic day). Any other string (a client id) is kept as it is.
 #[derive(Debug, Default, Clone)]
 struct Markers {
     compact: HashMap<u128, i64>,
@@ -38,10 +39,17 @@ fn compact(id: &str) -> Option<u128> {
 
 impl Markers {
     fn insert(&mut self, id: &str, until: i64) {
-        let entry = match compact(id) {
-            Some(n) => self.compact.entry(n).or_insert(until),
-            None => self.other.entry(id.into()).or_insert(until),
-        };
+        match compact(id) {
+            Some(n) => self.insert_number(n, until),
+            None => {
+                let entry = self.other.entry(id.into()).or_insert(until);
+                *entry = (*entry).max(until);
+            }
+        }
+    }
+
+    fn insert_number(&mut self, id: u128, until: i64) {
+        let entry = self.compact.entry(id).or_insert(until);
         *entry = (*entry).max(until);
     }
 
@@ -90,13 +98,13 @@ impl RevocationSet {
 
     /// Refuses the token `jti` from now on; `until` is its expiry, after which
     /// the marker may be forgotten.
-    pub fn blacklist(&mut self, jti: &str, until: i64) {
-        self.jtis.insert(jti, until);
+    pub fn blacklist(&mut self, jti: &Jti, until: i64) {
+        self.jtis.insert_number(jti.to_u128(), until);
     }
 
     /// Refuses every token of family `fid` from now on, until `until`.
-    pub fn revoke_family(&mut self, fid: &str, until: i64) {
-        self.families.insert(fid, until);
+    pub fn revoke_family(&mut self, fid: &FamilyId, until: i64) {
+        self.families.insert_number(fid.to_u128(), until);
     }
 
     /// Refuses every token of client `client_id` from now on, until `until`.
@@ -118,13 +126,13 @@ impl RevocationSet {
     }
 
     /// Whether `jti` is blacklisted.
-    pub fn is_blacklisted(&self, jti: &str) -> bool {
-        self.jtis.contains(jti)
+    pub fn is_blacklisted(&self, jti: &Jti) -> bool {
+        self.jtis.compact.contains_key(&jti.to_u128())
     }
 
     /// Whether family `fid` is revoked.
-    pub fn is_family_revoked(&self, fid: &str) -> bool {
-        self.families.contains(fid)
+    pub fn is_family_revoked(&self, fid: &FamilyId) -> bool {
+        self.families.compact.contains_key(&fid.to_u128())
     }
 
     /// Forgets markers whose tokens have all expired by `now`, so the set
@@ -189,15 +197,25 @@ impl RevocationSet {
 mod tests {
     use super::*;
     use crate::claims::TokenType;
+    use crate::ids::UserId;
 
-    fn claims(jti: &str, fid: &str, ver: i64) -> VerifiedClaims {
+    /// The token id `n` as 32 hex digits.
+    fn jti(n: u128) -> Jti {
+        Jti::parse(&format!("{n:032x}")).unwrap()
+    }
+
+    fn fid(n: u128) -> FamilyId {
+        FamilyId::parse(&format!("{n:032x}")).unwrap()
+    }
+
+    fn claims(jti: Jti, fid: FamilyId, ver: i64) -> VerifiedClaims {
         VerifiedClaims {
             token_type: TokenType::Access,
             exp: 100,
             iat: 0,
-            jti: jti.into(),
-            user_id: 1,
-            fid: fid.into(),
+            jti,
+            user_id: UserId::new(1),
+            fid,
             ver,
             fresh: false,
             username: None,
@@ -214,54 +232,56 @@ mod tests {
     fn hex_ids_and_other_strings_are_told_apart() {
         let mut set = RevocationSet::new();
         let id = "0123456789abcdef0123456789abcdef";
-        set.blacklist(id, 100);
-        assert!(set.is_blacklisted(id));
-        // The same digits in uppercase are another string, another id.
-        assert!(!set.is_blacklisted(&id.to_uppercase()));
-        assert!(!set.is_blacklisted("0123456789abcdef0123456789abcdee"));
-        assert!(!set.is_blacklisted("+123456789abcdef0123456789abcdef"));
-        set.blacklist("not-hex", 100);
-        set.revoke_family(&id.to_uppercase(), 50);
-        assert!(set.is_blacklisted("not-hex"));
-        assert!(set.is_family_revoked(&id.to_uppercase()) && !set.is_family_revoked(id));
-        assert_eq!(set.len(), (2, 1));
+        let (j, f) = (Jti::parse(id).unwrap(), FamilyId::parse(id).unwrap());
+        set.blacklist(&j, 100);
+        assert!(set.is_blacklisted(&j));
+        assert!(!set.is_family_revoked(&f), "a token id is not a family id");
+        assert!(!set.is_blacklisted(&jti(0x0123456789abcdef0123456789abcdee)));
+        // Client ids are any string; hex digits in uppercase are another one.
+        set.remove_client("not-hex", 100);
+        set.remove_client(&id.to_uppercase(), 50);
+        assert!(set.is_client_removed("not-hex"));
+        assert!(set.is_client_removed(&id.to_uppercase()) && !set.is_client_removed(id));
+        assert_eq!((set.len(), set.clients_len()), ((1, 0), 2));
         // A later expiry wins, an earlier one does not shorten it.
-        set.blacklist(id, 200);
-        set.blacklist(id, 150);
+        set.blacklist(&j, 200);
+        set.blacklist(&j, 150);
         set.prune(199);
-        assert!(set.is_blacklisted(id) && !set.is_blacklisted("not-hex"));
-        assert!(!set.is_family_revoked(&id.to_uppercase()));
+        assert!(set.is_blacklisted(&j) && !set.is_client_removed("not-hex"));
+        assert!(!set.is_client_removed(&id.to_uppercase()));
     }
 
     #[test]
     fn each_marker_revokes() {
         let mut set = RevocationSet::new();
-        assert!(set.check(&claims("j", "f", 2), GOOD).is_ok());
-        assert!(set.check(&claims("j", "f", 1), GOOD).is_err(), "older ver");
-        assert!(set.check(&claims("j", "f", 3), GOOD).is_ok(), "newer ver");
+        let (j, k, f, g) = (jti(1), jti(2), fid(1), fid(2));
+        assert!(set.check(&claims(j, f, 2), GOOD).is_ok());
+        assert!(set.check(&claims(j, f, 1), GOOD).is_err(), "older ver");
+        assert!(set.check(&claims(j, f, 3), GOOD).is_ok(), "newer ver");
         let inactive = UserStanding {
             is_active: false,
             ..GOOD
         };
-        assert!(set.check(&claims("j", "f", 2), inactive).is_err());
-        set.blacklist("j", 100);
-        assert!(set.check(&claims("j", "f", 2), GOOD).is_err());
-        assert!(set.check(&claims("k", "f", 2), GOOD).is_ok());
-        set.revoke_family("f", 100);
-        assert!(set.check(&claims("k", "f", 2), GOOD).is_err());
-        assert!(set.check(&claims("k", "g", 2), GOOD).is_ok());
+        assert!(set.check(&claims(j, f, 2), inactive).is_err());
+        set.blacklist(&j, 100);
+        assert!(set.check(&claims(j, f, 2), GOOD).is_err());
+        assert!(set.check(&claims(k, f, 2), GOOD).is_ok());
+        set.revoke_family(&f, 100);
+        assert!(set.check(&claims(k, f, 2), GOOD).is_err());
+        assert!(set.check(&claims(k, g, 2), GOOD).is_ok());
     }
 
     #[test]
     fn pruning_forgets_only_expired_markers() {
         let mut set = RevocationSet::new();
-        set.blacklist("old", 10);
-        set.blacklist("new", 30);
-        set.revoke_family("f", 20);
+        let (old, new) = (jti(1), jti(2));
+        set.blacklist(&old, 10);
+        set.blacklist(&new, 30);
+        set.revoke_family(&fid(1), 20);
         set.prune(20);
-        assert!(!set.is_blacklisted("old"));
-        assert!(set.is_blacklisted("new"));
-        assert!(set.is_family_revoked("f"));
+        assert!(!set.is_blacklisted(&old));
+        assert!(set.is_blacklisted(&new));
+        assert!(set.is_family_revoked(&fid(1)));
         set.prune(31);
         assert!(set.is_empty());
     }

@@ -64,12 +64,14 @@ pub fn open(rotated: &str, sealed: &[u8]) -> Option<IssuedToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{FamilyId, Jti};
 
-    fn token(jti: &str) -> IssuedToken {
+    fn token(name: &str) -> IssuedToken {
+        let jti = Jti::random();
         IssuedToken {
-            token: format!("header.{jti}.signature"),
-            jti: jti.into(),
-            fid: "family".into(),
+            token: format!("header.{name}.signature"),
+            jti,
+            fid: FamilyId::random(),
             iat: 1_000,
             exp: 2_000,
             csrf: Some("csrf-value".into()),

@@ -5,7 +5,8 @@
 //! signature, times, issuer, audience, type). Whether it has since been revoked
 //! is the job of [`crate::revocation`], which needs state the token cannot carry.
 
-use crate::claims::{ExtraClaim, Subject, SubjectClaim, TokenType, VerifiedClaims, new_token_id};
+use crate::claims::{ExtraClaim, Subject, SubjectClaim, TokenType, VerifiedClaims};
+use crate::ids::{FamilyId, Jti};
 use crate::keys::{KeyRing, algorithm_name};
 use crate::refusal::Refusal;
 use base64::Engine;
@@ -81,9 +82,9 @@ pub struct IssuedToken {
     /// The compact JWS.
     pub token: String,
     /// Its `jti`.
-    pub jti: String,
+    pub jti: Jti,
     /// Its family.
-    pub fid: String,
+    pub fid: FamilyId,
     /// Issue time.
     pub iat: i64,
     /// Expiry.
@@ -98,7 +99,7 @@ pub struct Grant<'a> {
     /// Access or refresh.
     pub token_type: TokenType,
     /// The family (login) the token belongs to.
-    pub fid: &'a str,
+    pub fid: &'a FamilyId,
     /// Whether this comes straight from a password login (access tokens).
     pub fresh: bool,
     /// Further claims to add; never overrides the standard ones.
@@ -115,7 +116,7 @@ pub fn issue(
     grant: &Grant<'_>,
     now: i64,
 ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
-    let jti = new_token_id();
+    let jti = Jti::random();
     let exp = now + policy.lifetime(grant.token_type);
     let mut claims = Map::new();
     if let Some(extra) = grant.extra {
@@ -161,7 +162,7 @@ pub fn issue(
     Ok(IssuedToken {
         token,
         jti,
-        fid: grant.fid.to_owned(),
+        fid: *grant.fid,
         iat: now,
         exp,
         csrf: grant.csrf.map(str::to_owned),

@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 use std::sync::OnceLock;
 use tessera_core::Algorithm;
-use tessera_core::claims::{Subject, TokenType, new_token_id};
+use tessera_core::claims::{Subject, TokenType};
+use tessera_core::ids::{FamilyId, UserId};
 use tessera_core::keys::{KeyMaterial, KeyRing};
 use tessera_core::password::imported::{self, MAX_WORK, NATIVE_WORK};
 use tessera_core::password::{HashMemory, PasswordPolicy};
@@ -24,13 +25,13 @@ fn setup() -> &'static (TokenPolicy, KeyRing, String) {
         let ring = KeyRing::single(key);
         let policy = TokenPolicy::new();
         let subject = Subject {
-            user_id: 7,
+            user_id: UserId::new(7),
             username: "alice".into(),
             email: String::new(),
             is_staff: false,
             token_version: 0,
         };
-        let fid = new_token_id();
+        let fid = FamilyId::random();
         let grant = Grant {
             token_type: TokenType::Access,
             fid: &fid,

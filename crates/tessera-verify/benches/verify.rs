@@ -11,7 +11,8 @@ use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use tessera_core::claims::{Subject, TokenType, new_token_id};
+use tessera_core::claims::{Subject, TokenType};
+use tessera_core::ids::{FamilyId, UserId};
 use tessera_core::keys::{KeyMaterial, KeyRing};
 use tessera_core::token::{Grant, TokenPolicy, issue};
 use tessera_verify::Verifier;
@@ -32,13 +33,13 @@ fn case(name: &'static str, alg: Algorithm) -> Case {
     let key = material.into_key().unwrap();
     let ring = KeyRing::single(key);
     let subject = Subject {
-        user_id: 42,
+        user_id: UserId::new(42),
         username: "alice".into(),
         email: "alice@example.com".into(),
         is_staff: false,
         token_version: 0,
     };
-    let fid = new_token_id();
+    let fid = FamilyId::random();
     let grant = Grant {
         token_type: TokenType::Access,
         fid: &fid,

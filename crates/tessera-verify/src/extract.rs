@@ -127,8 +127,8 @@ where
             return Ok(Authenticated(Claims {
                 user_id: claims.user_id,
                 username: claims.username.clone(),
-                jti: claims.jti.clone(),
-                fid: claims.fid.clone(),
+                jti: claims.jti,
+                fid: claims.fid,
                 iat: claims.iat,
                 exp: claims.exp,
                 fresh: claims.fresh,

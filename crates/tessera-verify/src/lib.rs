@@ -87,4 +87,5 @@ pub use tessera_core::Refusal;
 pub use tessera_core::claims::SubjectClaim;
 pub use tessera_core::client::ClientClaims;
 pub use tessera_core::clock::{Clock, FixedClock, SystemClock};
+pub use tessera_core::ids::{FamilyId, Jti, UserId};
 pub use verifier::{BuildError, Claims, Verifier, VerifierBuilder, VerifyError};

@@ -12,6 +12,7 @@ use tessera_core::Refusal;
 use tessera_core::claims::TokenType;
 use tessera_core::client::{ClientClaims, validate_client};
 use tessera_core::clock::Clock;
+use tessera_core::ids::{FamilyId, Jti, UserId};
 use tessera_core::keys::KeyRing;
 use tessera_core::reload::validate_with_reload;
 use tessera_core::token::TokenPolicy;
@@ -42,14 +43,14 @@ pub enum VerifyError {
 /// application's (`custom`, deserialised from the whole claims object).
 #[derive(Debug, Clone)]
 pub struct Claims<T = IgnoredAny> {
-    /// The user's id.
-    pub user_id: i64,
+    /// The user's id (`user_id.get()` is the integer).
+    pub user_id: UserId,
     /// The username claim.
     pub username: Option<String>,
-    /// The token's id.
-    pub jti: String,
+    /// The token's id (`jti.as_str()` is its 32 hex characters).
+    pub jti: Jti,
     /// The login (family) it descends from.
-    pub fid: String,
+    pub fid: FamilyId,
     /// Issue time, seconds since the epoch.
     pub iat: i64,
     /// Expiry, seconds since the epoch.
@@ -144,7 +145,9 @@ impl Verifier {
             feed.following.check(&claims)?;
         }
         if let Some(introspector) = &inner.introspector
-            && !introspector.is_active(token, &claims.jti, claims.exp).await
+            && !introspector
+                .is_active(token, claims.jti.as_str(), claims.exp)
+                .await
         {
             return Err(Refusal::Revoked.into());
         }
@@ -153,8 +156,8 @@ impl Verifier {
         Ok(Claims {
             user_id: claims.user_id,
             username: claims.username.clone(),
-            jti: claims.jti.clone(),
-            fid: claims.fid.clone(),
+            jti: claims.jti,
+            fid: claims.fid,
             iat: claims.iat,
             exp: claims.exp,
             fresh: claims.fresh,

@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tessera_core::claims::{ExtraClaim, Subject, TokenType, new_token_id};
+use tessera_core::claims::{ExtraClaim, Subject, TokenType};
+use tessera_core::ids::{FamilyId, UserId};
 use tessera_core::keys::{KeyMaterial, KeyRing};
 use tessera_core::token::{Grant, TokenPolicy, issue};
 use tessera_verify::{
@@ -27,13 +28,13 @@ fn now() -> i64 {
 
 fn mint_with(ring: &KeyRing, policy: &TokenPolicy, token_type: TokenType, at: i64) -> String {
     let subject = Subject {
-        user_id: 7,
+        user_id: UserId::new(7),
         username: "alice".into(),
         email: "alice@example.com".into(),
         is_staff: true,
         token_version: 0,
     };
-    let fid = new_token_id();
+    let fid = FamilyId::random();
     let grant = Grant {
         token_type,
         fid: &fid,

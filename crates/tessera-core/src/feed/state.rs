@@ -5,6 +5,7 @@
 use super::{FeedEvent, Snapshot};
 use crate::claims::VerifiedClaims;
 use crate::client::ClientClaims;
+use crate::ids::{FamilyId, Jti, UserId};
 use crate::refusal::Refusal;
 use crate::revocation::{RevocationSet, UserStanding};
 use std::collections::HashMap;
@@ -26,7 +27,7 @@ struct Held {
 #[derive(Debug, Clone, Default)]
 pub struct FeedState {
     set: RevocationSet,
-    users: HashMap<i64, Held>,
+    users: HashMap<UserId, Held>,
     /// The snapshot's window: how long a family, user or client marker
     /// matters after its `at`.
     window: i64,
@@ -61,12 +62,19 @@ impl FeedState {
     /// no marker (the follower acts on them).
     pub fn apply(&mut self, event: &FeedEvent) {
         match event {
-            FeedEvent::FamilyRevoked(e) => self.set.revoke_family(&e.fid, self.until(e.at)),
+            // An id not of the token-id shape names no token that could
+            // validate: nothing to remember.
+            FeedEvent::FamilyRevoked(e) => {
+                if let Some(fid) = FamilyId::parse(&e.fid) {
+                    self.set.revoke_family(&fid, self.until(e.at));
+                }
+            }
             FeedEvent::TokenRevoked(e) => {
                 // The token's own leeway is the verifier's; the window
                 // outlasts any.
-                self.set
-                    .blacklist(&e.jti, e.exp.saturating_add(self.window))
+                if let Some(jti) = Jti::parse(&e.jti) {
+                    self.set.blacklist(&jti, e.exp.saturating_add(self.window));
+                }
             }
             FeedEvent::ClientRemoved(e) => self.set.remove_client(&e.client_id, self.until(e.at)),
             FeedEvent::UserChanged(e) => {
@@ -77,7 +85,7 @@ impl FeedState {
                     },
                     until: self.until(e.at),
                 };
-                self.users.insert(e.user_id, held);
+                self.users.insert(UserId::new(e.user_id), held);
             }
             FeedEvent::KeysChanged | FeedEvent::Reset => {}
         }

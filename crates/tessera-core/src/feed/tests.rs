@@ -1,6 +1,7 @@
 use super::*;
 use crate::claims::{TokenType, VerifiedClaims};
 use crate::client::ClientClaims;
+use crate::ids::{FamilyId, Jti, UserId};
 use crate::refusal::Refusal;
 
 const JTI: &str = "0123456789abcdef0123456789abcdef";
@@ -11,9 +12,9 @@ fn claims(user_id: i64, ver: i64) -> VerifiedClaims {
         token_type: TokenType::Access,
         exp: 1_000,
         iat: 700,
-        jti: JTI.into(),
-        user_id,
-        fid: FID.into(),
+        jti: Jti::parse(JTI).unwrap(),
+        user_id: UserId::new(user_id),
+        fid: FamilyId::parse(FID).unwrap(),
         ver,
         fresh: false,
         username: None,
@@ -143,7 +144,7 @@ fn the_state_refuses_what_the_feed_says() {
     let client = ClientClaims {
         client_id: "tc_0123456789abcdef01234567".into(),
         scopes: vec![],
-        jti: "11111111111111111111111111111111".into(),
+        jti: Jti::parse("11111111111111111111111111111111").unwrap(),
         iat: 0,
         exp: 10,
     };

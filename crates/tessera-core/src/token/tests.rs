@@ -1,4 +1,5 @@
 use super::*;
+use crate::ids::UserId;
 use jsonwebtoken::Algorithm;
 
 const NOW: i64 = 1_800_000_000;
@@ -10,7 +11,7 @@ fn setup(alg: Algorithm) -> (TokenPolicy, KeyRing) {
 
 fn alice() -> Subject {
     Subject {
-        user_id: 42,
+        user_id: UserId::new(42),
         username: "alice".into(),
         email: "a@example.com".into(),
         is_staff: true,
@@ -19,7 +20,7 @@ fn alice() -> Subject {
 }
 
 fn mint(policy: &TokenPolicy, ring: &KeyRing, t: TokenType, now: i64) -> IssuedToken {
-    let fid = new_token_id();
+    let fid = FamilyId::random();
     let grant = Grant {
         token_type: t,
         fid: &fid,
@@ -68,7 +69,10 @@ fn every_token_says_its_type_twice_and_sub_follows_the_subject_setting() {
     for token_type in [TokenType::Access, TokenType::Refresh] {
         let t = mint(&policy, &ring, token_type, NOW);
         let c = validate(&policy, &ring, &t.token, None, NOW).unwrap();
-        assert_eq!((c.raw["sub"].as_str(), c.user_id), (Some("alice"), 42));
+        assert_eq!(
+            (c.raw["sub"].as_str(), c.user_id.get()),
+            (Some("alice"), 42)
+        );
         // A verifier expecting ids refuses it: sub does not repeat the id.
         let by_id = TokenPolicy::new();
         assert_eq!(
@@ -114,7 +118,7 @@ fn every_claim_tessera_writes_is_reserved() {
     for token_type in [TokenType::Access, TokenType::Refresh] {
         let grant = Grant {
             token_type,
-            fid: "fedcba9876543210fedcba9876543210",
+            fid: &FamilyId::random(),
             fresh: true,
             extra: None,
             csrf: Some("csrf-value"),
@@ -226,7 +230,7 @@ fn a_future_nbf_is_invalid() {
     // Every token carries nbf = iat: one minted 100 s ahead of the
     // verifier's clock is not valid yet, beyond the leeway.
     let (mut policy, ring) = setup(Algorithm::HS256);
-    let fid = new_token_id();
+    let fid = FamilyId::random();
     let grant = Grant {
         token_type: TokenType::Access,
         fid: &fid,

@@ -1,5 +1,6 @@
 use super::*;
-use crate::claims::{Subject, new_token_id};
+use crate::claims::Subject;
+use crate::ids::{FamilyId, UserId};
 use crate::keys::{Key, KeyRing};
 use crate::token::{Grant, issue};
 use jsonwebtoken::Algorithm;
@@ -12,13 +13,13 @@ fn key(alg: Algorithm) -> Key {
 
 fn mint(policy: &TokenPolicy, ring: &KeyRing, t: TokenType, user_id: i64) -> String {
     let subject = Subject {
-        user_id,
+        user_id: UserId::new(user_id),
         username: format!("user{user_id}"),
         email: String::new(),
         is_staff: false,
         token_version: 0,
     };
-    let fid = new_token_id();
+    let fid = FamilyId::random();
     let grant = Grant {
         token_type: t,
         fid: &fid,

@@ -23,6 +23,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_core::Refusal;
 use tessera_core::claims::VerifiedClaims;
+use tessera_core::ids::UserId;
 use tessera_core::username::Username;
 use tessera_store::{AuditFilter, NewUser, StoreError, UserRecord, UserUpdate};
 
@@ -54,7 +55,7 @@ impl Accounts {
 
     /// The user with this id: from memory, or from the store on a miss (a
     /// user created by another process a moment ago).
-    pub async fn user(&self, id: i64) -> Result<Option<Arc<User>>, AuthError> {
+    pub async fn user(&self, id: UserId) -> Result<Option<Arc<User>>, AuthError> {
         self.live.user(id).await
     }
 
@@ -129,7 +130,7 @@ impl Accounts {
                     .client
                     .map(|ip| SessionOrigin::new(ip, "", LoginMethod::Password));
                 let detail = serde_json::json!({"superuser": account.superuser});
-                let (kind, id) = (AuditKind::Signup, Some(record.id));
+                let (kind, id) = (AuditKind::Signup, Some(UserId::new(record.id)));
                 self.common.audit(kind, id, None, origin.as_ref(), detail);
                 self.recovery.welcome(&record, account.client).await;
                 Ok(self.live.remember(record))
@@ -154,7 +155,7 @@ impl Accounts {
         let record = self
             .common
             .store()
-            .user_by_id(claims.user_id)
+            .user_by_id(claims.user_id.get())
             .await?
             .ok_or(AuthError::Token(Refusal::Invalid))?;
         // A wrong old password is a failed login of this user: throttled
@@ -179,7 +180,7 @@ impl Accounts {
             .await;
         self.set_password(&record, new, "new_password").await?;
         let origin = SessionOrigin::new(client, "", LoginMethod::Password);
-        let (kind, id) = (AuditKind::PasswordChanged, Some(record.id));
+        let (kind, id) = (AuditKind::PasswordChanged, Some(UserId::new(record.id)));
         self.common
             .audit(kind, id, None, Some(&origin), serde_json::json!({}));
         Ok(())
@@ -197,7 +198,7 @@ impl Accounts {
         new: &str,
     ) -> Result<(), AuthError> {
         self.set_password(record, new, "password").await?;
-        let (kind, id) = (AuditKind::PasswordSet, Some(record.id));
+        let (kind, id) = (AuditKind::PasswordSet, Some(UserId::new(record.id)));
         self.common
             .audit(kind, id, None, None, serde_json::json!({}));
         self.common.audit_log().flush().await;
@@ -224,7 +225,7 @@ impl Accounts {
             bump_token_version: true,
             ..Default::default()
         };
-        self.update_user(record.id, update).await?;
+        self.update_user(UserId::new(record.id), update).await?;
         Ok(())
     }
 
@@ -274,9 +275,9 @@ impl Accounts {
     /// ([`AuthError::LastActiveStaff`]).
     pub async fn set_user_flags(
         &self,
-        id: i64,
+        id: UserId,
         change: UserChange,
-        actor: Option<i64>,
+        actor: Option<UserId>,
     ) -> Result<Option<Arc<User>>, AuthError> {
         if let Some(email) = &change.email
             && !email.is_empty()
@@ -320,8 +321,8 @@ impl Accounts {
     /// staff user who does it (a superuser's tokens: a superuser only).
     pub async fn revoke_user(
         &self,
-        id: i64,
-        actor: Option<i64>,
+        id: UserId,
+        actor: Option<UserId>,
     ) -> Result<Option<Arc<User>>, AuthError> {
         only_superusers_touch_superusers(&self.live, id, actor).await?;
         let update = UserUpdate {
@@ -354,14 +355,14 @@ impl Accounts {
     /// when asked), applying the change to this process at once.
     pub async fn update_user(
         &self,
-        id: i64,
+        id: UserId,
         update: UserUpdate,
     ) -> Result<Option<Arc<User>>, AuthError> {
         if update.bump_token_version {
             telemetry::revoked("user");
         }
         let now = self.common.now();
-        let record = match self.common.store().update_user(id, update, now).await {
+        let record = match self.common.store().update_user(id.get(), update, now).await {
             Err(StoreError::LastActiveStaff) => return Err(AuthError::LastActiveStaff),
             other => other?,
         };
@@ -377,8 +378,8 @@ impl Accounts {
 /// target that does not exist is left to the action to answer.
 pub(super) async fn only_superusers_touch_superusers(
     live: &Live,
-    target: i64,
-    actor: Option<i64>,
+    target: UserId,
+    actor: Option<UserId>,
 ) -> Result<(), AuthError> {
     let Some(actor) = actor else {
         return Ok(());

@@ -9,6 +9,7 @@ use crate::audit::AuditLog;
 use crate::config::Settings;
 use std::sync::Arc;
 use tessera_core::clock::Clock;
+use tessera_core::ids::UserId;
 use tessera_core::token::TokenPolicy;
 use tessera_store::Store;
 use tokio::sync::Notify;
@@ -77,16 +78,16 @@ impl Common {
     pub(super) fn audit(
         &self,
         kind: AuditKind,
-        user_id: Option<i64>,
-        actor_id: Option<i64>,
+        user_id: Option<UserId>,
+        actor_id: Option<UserId>,
         origin: Option<&SessionOrigin>,
         detail: serde_json::Value,
     ) {
         self.audit.record(tessera_store::AuditEvent {
             at: self.now(),
             event: kind.as_str().to_owned(),
-            user_id,
-            actor_id,
+            user_id: user_id.map(UserId::get),
+            actor_id: actor_id.map(UserId::get),
             ip: origin.map(|o| o.ip.to_string()).unwrap_or_default(),
             user_agent: origin.map(|o| o.user_agent.clone()).unwrap_or_default(),
             detail: detail.to_string(),

@@ -11,6 +11,7 @@
 //! winner's, written in its rotation's transaction, so every instance
 //! answers alike.
 
+use tessera_core::ids::Jti;
 use tessera_core::successor;
 use tessera_core::token::IssuedToken;
 use tessera_store::{SealedSuccessor, Store, StoreResult};
@@ -63,13 +64,13 @@ impl Grace {
         &self,
         store: &dyn Store,
         presented: &str,
-        jti: &str,
+        jti: &Jti,
         now_ms: i64,
     ) -> StoreResult<Option<IssuedToken>> {
         if self.period_ms == 0 {
             return Ok(None);
         }
-        let Some(kept) = store.refresh_successor(jti).await? else {
+        let Some(kept) = store.refresh_successor(jti.as_str()).await? else {
             return Ok(None);
         };
         if kept.usable_until_ms < now_ms {
@@ -82,7 +83,7 @@ impl Grace {
         // be a reuse when presented: answer with what it rotated into. Each
         // later rotation is newer than this one, so still kept.
         for _ in 0..MAX_HOPS {
-            let Some(next) = store.refresh_successor(&newest.jti).await? else {
+            let Some(next) = store.refresh_successor(newest.jti.as_str()).await? else {
                 break;
             };
             match successor::open(&newest.token, &next.sealed) {

@@ -17,7 +17,8 @@ use super::{AuditKind, AuthError, LoginMethod, SessionOrigin, TokenPair, Transpo
 use crate::telemetry;
 use serde_json::json;
 use std::sync::Arc;
-use tessera_core::claims::{TokenType, new_token_id};
+use tessera_core::claims::TokenType;
+use tessera_core::ids::{FamilyId, UserId};
 use tessera_core::username::{Username, UsernameError};
 use tessera_store::{Rehash, SessionRecord};
 
@@ -38,10 +39,10 @@ pub(super) struct Logins {
 enum LoginFailure {
     /// Wrong credentials, an inactive user, or one changed while the hash
     /// ran: a failed attempt. `user_id` when the name is a user's.
-    Refused { user_id: Option<i64> },
+    Refused { user_id: Option<UserId> },
     /// The right password of a user whose address must be verified first:
     /// not a failure of the password.
-    Unverified { user_id: i64, username: String },
+    Unverified { user_id: UserId, username: String },
     /// Something failed (storage, hashing): the attempt is not settled.
     Error(AuthError),
 }
@@ -176,14 +177,14 @@ impl Logins {
         let record = match (record, &checked) {
             (Some(r), PasswordCheck::Matches | PasswordCheck::Rehash { .. }) if r.is_active => r,
             (record, _) => {
-                let user_id = record.map(|r| r.id);
+                let user_id = record.map(|r| UserId::new(r.id));
                 return Err(LoginFailure::Refused { user_id });
             }
         };
         // Only someone who knows the password learns that the address is
         // not verified; the attempt is not a failure of the password.
         if self.recovery.refuse_unverified(&record, origin.ip).await {
-            let (user_id, username) = (record.id, record.username);
+            let (user_id, username) = (UserId::new(record.id), record.username);
             return Err(LoginFailure::Unverified { user_id, username });
         }
         // The row read above is as old as the hash is slow: decide on the row
@@ -198,7 +199,7 @@ impl Logins {
         match current.map(|r| self.live.remember(r)) {
             Some(user) if user.is_active && user.token_version == record.token_version => Ok(user),
             _ => Err(LoginFailure::Refused {
-                user_id: Some(record.id),
+                user_id: Some(UserId::new(record.id)),
             }),
         }
     }
@@ -216,7 +217,7 @@ impl Logins {
     ) -> Result<TokenPair, AuthError> {
         let now = self.common.now();
         self.throttle.check_tokens(user.id).await?;
-        let fid = new_token_id();
+        let fid = FamilyId::random();
         let minting = |token_type, fresh| Minting {
             token_type,
             fid: &fid,
@@ -230,8 +231,8 @@ impl Logins {
             refresh: tokens.mint(user, refresh, transport, now)?,
         };
         let session = SessionRecord {
-            family_id: fid.clone(),
-            user_id: user.id,
+            family_id: fid.into(),
+            user_id: user.id.get(),
             created_at: now,
             last_used: now,
             expires_at: pair.refresh.exp,
@@ -250,12 +251,25 @@ impl Logins {
     /// Ends the user's oldest sessions past `max_sessions_per_user` (the new
     /// one counted), as a logout ends one: what one account can keep alive
     /// stays bounded however often it logs in.
-    async fn end_sessions_beyond_the_cap(&self, user_id: i64, now: i64) -> Result<(), AuthError> {
+    async fn end_sessions_beyond_the_cap(
+        &self,
+        user_id: UserId,
+        now: i64,
+    ) -> Result<(), AuthError> {
         let cap = self.common.settings().max_sessions_per_user;
         let keep = i64::try_from(cap).unwrap_or(i64::MAX);
-        let beyond = self.common.store().sessions_beyond(user_id, keep, now);
-        for fid in beyond.await? {
-            tracing::info!(user_id, "session cap reached; ending the oldest session");
+        let beyond = self
+            .common
+            .store()
+            .sessions_beyond(user_id.get(), keep, now);
+        // A stored id not of the token-id shape names no session a token
+        // could still use: nothing to end.
+        for fid in beyond.await?.iter().filter_map(|f| FamilyId::parse(f)) {
+            let id = user_id.get();
+            tracing::info!(
+                user_id = id,
+                "session cap reached; ending the oldest session"
+            );
             self.live.revoke_family(&fid, user_id, now).await?;
         }
         Ok(())

@@ -4,6 +4,7 @@
 use crate::config::Settings;
 use std::net::IpAddr;
 use tessera_core::claims::Subject;
+use tessera_core::ids::UserId;
 use tessera_core::revocation::UserStanding;
 use tessera_core::token::IssuedToken;
 use tessera_store::UserRecord;
@@ -12,7 +13,7 @@ use tessera_store::UserRecord;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Id.
-    pub id: i64,
+    pub id: UserId,
     /// Normalised username.
     pub username: String,
     /// Email, `""` when none.
@@ -38,7 +39,7 @@ pub struct User {
 impl From<UserRecord> for User {
     fn from(r: UserRecord) -> Self {
         Self {
-            id: r.id,
+            id: UserId::new(r.id),
             username: r.username,
             email: r.email,
             is_staff: r.is_staff,

@@ -23,6 +23,7 @@ use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_core::Refusal;
+use tessera_core::ids::UserId;
 use tessera_core::link;
 use tessera_store::UserRecord;
 use tessera_store::{LinkKind, MailRequest};
@@ -175,7 +176,10 @@ impl Recovery {
             }
             for link in &links {
                 let detail = json!({"mailed": true});
-                let (kind, id) = (AuditKind::PasswordResetRequested, Some(link.user_id));
+                let (kind, id) = (
+                    AuditKind::PasswordResetRequested,
+                    Some(UserId::new(link.user_id)),
+                );
                 self.common.audit(kind, id, None, origin.as_ref(), detail);
             }
         }
@@ -220,7 +224,7 @@ impl Recovery {
             .await?
             .ok_or_else(invalid_link)?;
         self.common.announce();
-        let id = Some(record.id);
+        let id = Some(UserId::new(record.id));
         self.live.remember(record);
         let origin = SessionOrigin::new(client, "", LoginMethod::Password);
         let kind = AuditKind::PasswordReset;
@@ -231,14 +235,14 @@ impl Recovery {
     /// Mails the user `user_id` a verification link (within the limits).
     pub async fn request_verification(
         &self,
-        user_id: i64,
+        user_id: UserId,
         client: IpAddr,
     ) -> Result<(), AuthError> {
         self.letters()?;
         let user = self
             .common
             .store()
-            .user_by_id(user_id)
+            .user_by_id(user_id.get())
             .await?
             .filter(|u| u.is_active)
             .ok_or(AuthError::Token(Refusal::Invalid))?;
@@ -276,7 +280,10 @@ impl Recovery {
         if written {
             self.mail_written.notify_one();
             let origin = client.map(|ip| SessionOrigin::new(ip, "", LoginMethod::Password));
-            let (kind, id) = (AuditKind::EmailVerificationRequested, Some(user.id));
+            let (kind, id) = (
+                AuditKind::EmailVerificationRequested,
+                Some(UserId::new(user.id)),
+            );
             self.common
                 .audit(kind, id, None, origin.as_ref(), json!({}));
         }
@@ -324,7 +331,7 @@ impl Recovery {
             .await?
             .ok_or_else(invalid_link)?;
         self.common.announce();
-        let id = Some(record.id);
+        let id = Some(UserId::new(record.id));
         self.live.remember(record);
         let kind = AuditKind::EmailVerified;
         self.common.audit(kind, id, None, None, json!({}));

@@ -13,7 +13,7 @@ use super::live::Live;
 use super::logins::Logins;
 use super::recovery::Recovery;
 use super::throttling::Throttle;
-use super::tokens::{Tokens, record_of};
+use super::tokens::Tokens;
 use super::{
     AuditKind, AuthError, SessionOrigin, TokenPair, Transport, User,
     only_superusers_touch_superusers,
@@ -21,7 +21,8 @@ use super::{
 use serde_json::json;
 use std::sync::Arc;
 use tessera_core::Refusal;
-use tessera_core::claims::{TokenType, VerifiedClaims, is_token_id};
+use tessera_core::claims::{TokenType, VerifiedClaims};
+use tessera_core::ids::{FamilyId, UserId};
 use tessera_store::SessionRecord;
 
 /// Logins, logouts and the sessions a user sees.
@@ -94,11 +95,7 @@ impl Sessions {
     /// blacklisted, is refused and changes nothing.
     pub async fn blacklist(&self, token: &str, origin: &SessionOrigin) -> Result<(), AuthError> {
         let (claims, _) = self.tokens.check(token, Some(TokenType::Refresh)).await?;
-        if !self
-            .live
-            .blacklist(&record_of(&claims), TokenType::Refresh)
-            .await?
-        {
+        if !self.live.blacklist(&claims, TokenType::Refresh).await? {
             return Err(AuthError::Token(Refusal::Revoked));
         }
         if self.common.settings().blacklist_ends_session {
@@ -114,9 +111,7 @@ impl Sessions {
     pub async fn revoke_token(&self, token: &str, origin: &SessionOrigin) -> Result<(), AuthError> {
         match self.tokens.check(token, None).await {
             Ok((claims, _)) => {
-                self.live
-                    .blacklist(&record_of(&claims), claims.token_type)
-                    .await?;
+                self.live.blacklist(&claims, claims.token_type).await?;
                 // RFC 7009 2.1 lets revoking a refresh token revoke the
                 // grant it came from: the login, as simplejwt's blacklist.
                 if claims.token_type == TokenType::Refresh
@@ -143,7 +138,7 @@ impl Sessions {
             match self.tokens.check(token, Some(TokenType::Refresh)).await {
                 Ok((refresh_claims, _)) if refresh_claims.user_id == claims.user_id => {
                     self.live
-                        .blacklist(&record_of(&refresh_claims), TokenType::Refresh)
+                        .blacklist(&refresh_claims, TokenType::Refresh)
                         .await?;
                 }
                 // Revoking the family below ends that token's session anyway
@@ -177,29 +172,30 @@ impl Sessions {
 
     /// The user's sessions not ended and not expired, most recently used
     /// first.
-    pub async fn sessions_of(&self, user_id: i64) -> Result<Vec<SessionRecord>, AuthError> {
+    pub async fn sessions_of(&self, user_id: UserId) -> Result<Vec<SessionRecord>, AuthError> {
         let now = self.common.now();
-        Ok(self.common.store().live_sessions(user_id, now).await?)
+        Ok(self
+            .common
+            .store()
+            .live_sessions(user_id.get(), now)
+            .await?)
     }
 
     /// Ends session `fid` of user `user_id` as a logout would; false (and
     /// nothing done) when it is not a live session of that user: another
-    /// user's, an ended one, an unknown or malformed id. `actor` is the
-    /// staff user who ends it (a superuser's session: a superuser only),
-    /// `None` for the user.
+    /// user's, an ended one, an unknown id. `actor` is the staff user who
+    /// ends it (a superuser's session: a superuser only), `None` for the
+    /// user.
     pub async fn end_session(
         &self,
-        user_id: i64,
-        fid: &str,
-        actor: Option<i64>,
+        user_id: UserId,
+        fid: &FamilyId,
+        actor: Option<UserId>,
         origin: &SessionOrigin,
     ) -> Result<bool, AuthError> {
-        if !is_token_id(fid) {
-            return Ok(false);
-        }
         only_superusers_touch_superusers(&self.live, user_id, actor).await?;
         let live = self.sessions_of(user_id).await?;
-        if !live.iter().any(|s| s.family_id == fid) {
+        if !live.iter().any(|s| *fid == s.family_id) {
             return Ok(false);
         }
         let now = self.common.now();
@@ -215,16 +211,20 @@ impl Sessions {
     /// own); returns how many it ended.
     pub async fn end_other_sessions(
         &self,
-        user_id: i64,
-        keep: &str,
+        user_id: UserId,
+        keep: &FamilyId,
         origin: &SessionOrigin,
     ) -> Result<usize, AuthError> {
         let now = self.common.now();
         let mut ended = 0;
         for session in self.sessions_of(user_id).await? {
-            if session.family_id != keep {
-                let fid = &session.family_id;
-                self.live.revoke_family(fid, user_id, now).await?;
+            // A stored id not of the token-id shape names no session a
+            // token could still use: nothing to end.
+            let Some(fid) = FamilyId::parse(&session.family_id) else {
+                continue;
+            };
+            if fid != *keep {
+                self.live.revoke_family(&fid, user_id, now).await?;
                 let detail = json!({"session": fid});
                 let kind = AuditKind::SessionEnded;
                 self.common

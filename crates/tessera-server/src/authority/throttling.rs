@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tessera_core::claims::new_token_id;
 use tessera_core::clock::{Clock, RateLimitClock};
+use tessera_core::ids::UserId;
 use tessera_core::throttle::{FailureLog, Limit};
 
 /// Keys remembered per failure log, whatever an attacker invents; far above
@@ -272,7 +273,8 @@ impl Throttle {
 
     /// Counts one login or refresh of `user_id`, or refuses it (with the
     /// seconds to wait) past `user_rate_limit`.
-    pub(super) async fn check_tokens(&self, user_id: i64) -> Result<(), AuthError> {
+    pub(super) async fn check_tokens(&self, user: UserId) -> Result<(), AuthError> {
+        let user_id = user.get();
         let Some(limiter) = &self.tokens else {
             return Ok(());
         };

@@ -20,6 +20,7 @@ use serde_json::json;
 use std::sync::Arc;
 use tessera_core::Refusal;
 use tessera_core::claims::{TokenType, VerifiedClaims, new_token_id, secrets_match};
+use tessera_core::ids::{FamilyId, UserId};
 use tessera_core::token::{self, Grant, IssuedToken};
 use tessera_core::username::Username;
 use tessera_store::RefreshRecord;
@@ -45,7 +46,7 @@ pub(super) struct Minting<'a> {
     /// Access or refresh.
     pub token_type: TokenType,
     /// Its family (login).
-    pub fid: &'a str,
+    pub fid: &'a FamilyId,
     /// Whether it comes straight from a password login.
     pub fresh: bool,
 }
@@ -171,7 +172,7 @@ impl Tokens {
         if let Some(seconds) = lifetime {
             policy.access_lifetime = seconds;
         }
-        let fid = new_token_id();
+        let fid = FamilyId::random();
         let grant = Grant {
             token_type: TokenType::Access,
             fid: &fid,
@@ -221,9 +222,11 @@ impl Tokens {
         // session, or changed its user a moment ago, and the memory here
         // learns of it only at the next sync.
         let store = self.common.store();
-        let standing = store.refresh_standing(&claims.jti, &claims.fid).await?;
+        let standing = store
+            .refresh_standing(claims.jti.as_str(), claims.fid.as_str())
+            .await?;
         let user = store
-            .user_by_id(claims.user_id)
+            .user_by_id(claims.user_id.get())
             .await?
             .map(|record| self.live.remember(record))
             .ok_or(AuthError::Token(Refusal::Invalid))?;
@@ -242,7 +245,7 @@ impl Tokens {
         if !settings.rotate_refresh_tokens {
             // Nothing else is written: the session's "last used" is noted
             // by the batched writer, not waited for.
-            store.touch_session(&claims.fid, now);
+            store.touch_session(claims.fid.as_str(), now);
             telemetry::refreshed();
             return Ok(Refreshed {
                 access,
@@ -328,7 +331,7 @@ impl Tokens {
             detail,
         );
         tracing::warn!(
-            user_id = claims.user_id,
+            user_id = claims.user_id.get(),
             "refresh token reused; revoking its family"
         );
         self.live
@@ -349,20 +352,20 @@ fn minting(token_type: TokenType, claims: &VerifiedClaims) -> Minting<'_> {
 /// The stored form of a token known by its verified claims.
 pub(super) fn record_of(claims: &VerifiedClaims) -> RefreshRecord {
     RefreshRecord {
-        jti: claims.jti.clone(),
-        user_id: claims.user_id,
-        family_id: claims.fid.clone(),
+        jti: claims.jti.into(),
+        user_id: claims.user_id.get(),
+        family_id: claims.fid.into(),
         issued_at: claims.iat,
         expires_at: claims.exp,
     }
 }
 
 /// The stored form of a token just issued.
-pub(super) fn refresh_record(token: &IssuedToken, user_id: i64) -> RefreshRecord {
+pub(super) fn refresh_record(token: &IssuedToken, user_id: UserId) -> RefreshRecord {
     RefreshRecord {
-        jti: token.jti.clone(),
-        user_id,
-        family_id: token.fid.clone(),
+        jti: token.jti.into(),
+        user_id: user_id.get(),
+        family_id: token.fid.into(),
         issued_at: token.iat,
         expires_at: token.exp,
     }

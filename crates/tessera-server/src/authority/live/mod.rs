@@ -18,6 +18,7 @@ mod users;
 use super::common::Common;
 use super::feed::{Feed, event_of};
 use super::keys::Keys;
+use super::tokens::record_of;
 use super::{AuthError, User, read, write};
 use crate::telemetry;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -26,8 +27,9 @@ use tessera_core::Refusal;
 use tessera_core::claims::{TokenType, VerifiedClaims};
 use tessera_core::client::ClientClaims;
 use tessera_core::feed::FeedEvent;
+use tessera_core::ids::{FamilyId, Jti, UserId};
 use tessera_core::revocation::RevocationSet;
-use tessera_store::{ChangeKind, RefreshRecord, Store, StoreError, UserRecord};
+use tessera_store::{ChangeKind, Store, StoreError, UserRecord};
 use users::Users;
 
 /// Changes read from the log at a time.
@@ -76,17 +78,17 @@ impl Live {
 
     /// The user with this id: from memory, or from the store on a miss (a
     /// user created by another process a moment ago).
-    pub(super) async fn user(&self, id: i64) -> Result<Option<Arc<User>>, AuthError> {
+    pub(super) async fn user(&self, id: UserId) -> Result<Option<Arc<User>>, AuthError> {
         if let Some(user) = self.users.get(id) {
             return Ok(Some(user));
         }
-        let record = self.common.store().user_by_id(id).await?;
+        let record = self.common.store().user_by_id(id.get()).await?;
         Ok(record.map(|r| self.remember(r)))
     }
 
     /// The user with this id as memory holds it, without a query.
     #[cfg(test)]
-    pub(super) fn held(&self, id: i64) -> Option<Arc<User>> {
+    pub(super) fn held(&self, id: UserId) -> Option<Arc<User>> {
         self.users.get(id)
     }
 
@@ -112,13 +114,13 @@ impl Live {
     }
 
     /// Whether memory knows token `jti` as blacklisted.
-    pub(super) fn is_blacklisted(&self, jti: &str) -> bool {
+    pub(super) fn is_blacklisted(&self, jti: &Jti) -> bool {
         read(&self.revocations).is_blacklisted(jti)
     }
 
     /// Marks token `jti` blacklisted in memory until `until` (its store
     /// write made by the caller, in the same decision).
-    pub(super) fn mark_blacklisted(&self, jti: &str, until: i64) {
+    pub(super) fn mark_blacklisted(&self, jti: &Jti, until: i64) {
         write(&self.revocations).blacklist(jti, until);
     }
 
@@ -126,35 +128,38 @@ impl Live {
     /// store, in memory, and announced to other instances.
     pub(super) async fn revoke_family(
         &self,
-        fid: &str,
-        user_id: i64,
+        fid: &FamilyId,
+        user_id: UserId,
         now: i64,
     ) -> Result<(), AuthError> {
         // No token of the family can outlive this.
         let until = now + self.common.policy().longest_validity();
         let store = self.common.store();
-        store.revoke_family(fid, user_id, until, now).await?;
+        store
+            .revoke_family(fid.as_str(), user_id.get(), until, now)
+            .await?;
         write(&self.revocations).revoke_family(fid, until);
         self.common.announce();
         telemetry::revoked("family");
         Ok(())
     }
 
-    /// Blacklists the token `record` stands for, a token of type
+    /// Blacklists the token `claims` describe as a token of type
     /// `token_type`, in the store and in memory; true if this call did it
     /// (then it is announced).
     pub(super) async fn blacklist(
         &self,
-        record: &RefreshRecord,
+        claims: &VerifiedClaims,
         token_type: TokenType,
     ) -> Result<bool, AuthError> {
         let store = self.common.store();
         let now = self.common.now();
+        let record = record_of(claims);
         let newly = match token_type {
-            TokenType::Refresh => store.blacklist_refresh_token(record, now).await?,
-            TokenType::Access => store.blacklist_access_token(record, now).await?,
+            TokenType::Refresh => store.blacklist_refresh_token(&record, now).await?,
+            TokenType::Access => store.blacklist_access_token(&record, now).await?,
         };
-        self.mark_blacklisted(&record.jti, record.expires_at);
+        self.mark_blacklisted(&claims.jti, claims.exp);
         if newly {
             self.common.announce();
             telemetry::revoked("token");
@@ -237,8 +242,8 @@ impl Live {
                 let mut user = None;
                 match change.kind {
                     Some(ChangeKind::User) => {
-                        if let Ok(id) = change.subject.parse::<i64>() {
-                            match store.user_by_id(id).await? {
+                        if let Ok(id) = change.subject.parse::<UserId>() {
+                            match store.user_by_id(id.get()).await? {
                                 Some(record) => {
                                     self.remember(record.clone());
                                     user = Some(record);
@@ -247,13 +252,19 @@ impl Live {
                             }
                         }
                     }
+                    // An id not of the token-id shape names no token that
+                    // could validate: nothing to remember.
                     Some(ChangeKind::Jti) => {
-                        let until = change.expires_at.unwrap_or(i64::MAX);
-                        self.mark_blacklisted(&change.subject, until);
+                        if let Some(jti) = Jti::parse(&change.subject) {
+                            let until = change.expires_at.unwrap_or(i64::MAX);
+                            self.mark_blacklisted(&jti, until);
+                        }
                     }
                     Some(ChangeKind::Family) => {
-                        let until = change.expires_at.unwrap_or(i64::MAX);
-                        write(&self.revocations).revoke_family(&change.subject, until);
+                        if let Some(fid) = FamilyId::parse(&change.subject) {
+                            let until = change.expires_at.unwrap_or(i64::MAX);
+                            write(&self.revocations).revoke_family(&fid, until);
+                        }
                     }
                     Some(ChangeKind::Client) => {
                         let until = change.expires_at.unwrap_or(i64::MAX);
@@ -331,11 +342,17 @@ async fn load_markers(
 ) -> Result<(), StoreError> {
     // A token is accepted until exp + leeway, so its marker must last as long.
     let markers = store.revocations(now - leeway).await?;
+    // A marker whose id is not of the token-id shape names no token that
+    // could validate: it is skipped.
     for (jti, until) in &markers.jtis {
-        set.blacklist(jti, *until);
+        if let Some(jti) = Jti::parse(jti) {
+            set.blacklist(&jti, *until);
+        }
     }
     for (fid, until) in &markers.families {
-        set.revoke_family(fid, *until);
+        if let Some(fid) = FamilyId::parse(fid) {
+            set.revoke_family(&fid, *until);
+        }
     }
     for (client_id, until) in store.removed_clients(now - leeway).await? {
         set.remove_client(&client_id, until);

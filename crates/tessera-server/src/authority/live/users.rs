@@ -11,12 +11,13 @@
 use crate::authority::User;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
+use tessera_core::ids::UserId;
 use tessera_store::UserRecord;
 
 /// Users by id, each the newest revision seen.
 #[derive(Default)]
 pub(super) struct Users {
-    by_id: RwLock<HashMap<i64, Arc<User>>>,
+    by_id: RwLock<HashMap<UserId, Arc<User>>>,
 }
 
 impl Users {
@@ -30,7 +31,7 @@ impl Users {
     }
 
     /// The user with this id, if memory holds it.
-    pub(super) fn get(&self, id: i64) -> Option<Arc<User>> {
+    pub(super) fn get(&self, id: UserId) -> Option<Arc<User>> {
         self.by_id
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -43,7 +44,7 @@ impl Users {
     /// what the caller must act on.
     pub(super) fn remember(&self, record: UserRecord) -> Arc<User> {
         let mut by_id = self.by_id.write().unwrap_or_else(PoisonError::into_inner);
-        match by_id.get(&record.id) {
+        match by_id.get(&UserId::new(record.id)) {
             Some(held) if held.revision >= record.revision => held.clone(),
             _ => {
                 let user = Arc::new(User::from(record));
@@ -54,7 +55,7 @@ impl Users {
     }
 
     /// Forgets a user that no longer exists.
-    pub(super) fn forget(&self, id: i64) {
+    pub(super) fn forget(&self, id: UserId) {
         self.by_id
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -65,7 +66,8 @@ impl Users {
     /// position the caller resumes from: newer rows replace older ones, and
     /// users absent from it are forgotten.
     pub(super) fn reload(&self, records: Vec<UserRecord>) {
-        let present: std::collections::HashSet<i64> = records.iter().map(|r| r.id).collect();
+        let present: std::collections::HashSet<UserId> =
+            records.iter().map(|r| UserId::new(r.id)).collect();
         for record in records {
             self.remember(record);
         }
@@ -103,16 +105,16 @@ mod tests {
         users.remember(record(1, 3, false));
         let kept = users.remember(record(1, 2, true));
         assert!(!kept.is_active && kept.revision == 3);
-        assert!(!users.get(1).unwrap().is_active);
+        assert!(!users.get(UserId::new(1)).unwrap().is_active);
         let newer = users.remember(record(1, 4, true));
-        assert!(newer.is_active && users.get(1).unwrap().revision == 4);
+        assert!(newer.is_active && users.get(UserId::new(1)).unwrap().revision == 4);
     }
 
     #[test]
     fn a_reload_forgets_deleted_users_and_keeps_newer_copies() {
         let users = Users::new(vec![record(1, 5, true), record(2, 0, true)]);
         users.reload(vec![record(1, 4, false)]);
-        assert_eq!(users.get(1).unwrap().revision, 5);
-        assert!(users.get(2).is_none());
+        assert_eq!(users.get(UserId::new(1)).unwrap().revision, 5);
+        assert!(users.get(UserId::new(2)).is_none());
     }
 }

@@ -11,6 +11,7 @@ use super::*;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use tessera_core::clock::FixedClock;
+use tessera_core::ids::UserId;
 use tessera_store::UserUpdate;
 use tessera_store::{KeyStore, Maintenance, SqliteStore, TokenStore, UserStore};
 
@@ -79,17 +80,21 @@ async fn sign_up(authority: &Authority, name: &str) -> Arc<User> {
 }
 
 /// Deactivates `id` from the other process, as the CLI or an admin there would.
-async fn deactivate_elsewhere(w: &World, id: i64, now: i64) {
+async fn deactivate_elsewhere(w: &World, id: UserId, now: i64) {
     let update = UserUpdate {
         is_active: Some(false),
         bump_token_version: true,
         ..Default::default()
     };
-    w.other.update_user(id, update, now).await.unwrap().unwrap();
+    w.other
+        .update_user(id.get(), update, now)
+        .await
+        .unwrap()
+        .unwrap();
 }
 
-async fn assert_memory_agrees_with_the_database(w: &World, id: i64) {
-    let stored = w.other.user_by_id(id).await.unwrap().unwrap();
+async fn assert_memory_agrees_with_the_database(w: &World, id: UserId) {
+    let stored = w.other.user_by_id(id.get()).await.unwrap().unwrap();
     let held = w.authority.live.held(id).unwrap();
     assert_eq!(*held, User::from(stored));
 }
@@ -158,7 +163,10 @@ async fn logins_held_at_the_hash_while_the_user_is_deactivated_give_no_usable_to
             is_active: Some(true),
             ..Default::default()
         };
-        w.other.update_user(alice.id, update, NOW).await.unwrap();
+        w.other
+            .update_user(alice.id.get(), update, NOW)
+            .await
+            .unwrap();
         w.authority.sync().await.unwrap();
         assert!(w.authority.live.held(alice.id).unwrap().is_active);
     }
@@ -170,7 +178,7 @@ async fn a_user_read_before_an_update_does_not_replace_it_in_memory() {
     let alice = sign_up(&w.authority, "alice").await;
     // A copy read now, and applied after a deactivation has been synced (as
     // `user()` on a miss, a login or a token issue would).
-    let stale = w.other.user_by_id(alice.id).await.unwrap().unwrap();
+    let stale = w.other.user_by_id(alice.id.get()).await.unwrap().unwrap();
     deactivate_elsewhere(&w, alice.id, NOW).await;
     w.authority.sync().await.unwrap();
     let kept = w.authority.live.remember(stale);
@@ -202,7 +210,12 @@ async fn a_gap_in_the_change_log_reloads_everything() {
     // (it was behind for longer than the log is kept).
     deactivate_elsewhere(&w, alice.id, NOW - 7200).await;
     w.other
-        .revoke_family("0123456789abcdef0123456789abcdef", alice.id, NOW + 60, NOW)
+        .revoke_family(
+            "0123456789abcdef0123456789abcdef",
+            alice.id.get(),
+            NOW + 60,
+            NOW,
+        )
         .await
         .unwrap();
     assert!(w.other.prune(NOW, NOW + 3600).await.unwrap() > 0);
@@ -232,7 +245,12 @@ async fn ids_rolled_back_leave_a_gap_that_reloads_nothing() {
     w.other_sql(&format!("DELETE FROM changes WHERE id = {skipped}"))
         .await;
     w.other
-        .revoke_family("0123456789abcdef0123456789abcdef", alice.id, NOW + 60, NOW)
+        .revoke_family(
+            "0123456789abcdef0123456789abcdef",
+            alice.id.get(),
+            NOW + 60,
+            NOW,
+        )
         .await
         .unwrap();
     // One entry read and applied: no reload (which would have read alice

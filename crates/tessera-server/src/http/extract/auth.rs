@@ -64,7 +64,7 @@ impl FromRequestParts<Arc<Authority>> for Authenticated {
                 cookies::header_value(&parts.headers, cookies::CSRF_HEADER),
             )?;
         }
-        crate::http::serving::note::note_user(&parts.extensions, user.id);
+        crate::http::serving::note::note_user(&parts.extensions, user.id.get());
         Ok(Self {
             claims,
             user,

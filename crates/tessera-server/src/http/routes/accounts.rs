@@ -26,7 +26,7 @@ pub fn user_object(user: &User) -> UserObject {
         date_joined: timestamp(user.date_joined),
         email: user.email.clone(),
         email_verified: user.email_verified,
-        id: user.id,
+        id: user.id.get(),
         is_active: user.is_active,
         is_staff: user.is_staff,
         last_login: user.last_login.map(timestamp),
@@ -70,7 +70,7 @@ pub async fn signup(
         StatusCode::CREATED,
         Json(SignupResponse {
             email: user.email.clone(),
-            id: user.id,
+            id: user.id.get(),
             username: user.username.to_string(),
         }),
     ))

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tessera_core::ids::UserId;
 
 /// A request authenticated by a staff user's access token; 403 for others.
 pub struct Staff(pub Authenticated);
@@ -78,7 +79,7 @@ pub async fn list_users(
     }))
 }
 
-fn user_id(raw: &str) -> Result<i64, ApiError> {
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 

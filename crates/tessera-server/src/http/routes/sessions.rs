@@ -13,6 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use std::sync::Arc;
+use tessera_core::ids::{FamilyId, UserId};
 use tessera_store::SessionRecord;
 
 /// One session as the API shows it; `current` when `current_fid` is given.
@@ -75,10 +76,12 @@ pub async fn end(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    // A malformed id is no session of anybody's.
+    let fid = FamilyId::parse(&id).ok_or(ApiError::NotFound)?;
     let origin = origin(client, &headers, LoginMethod::Password);
     if authority
         .sessions()
-        .end_session(auth.user.id, &id, None, &origin)
+        .end_session(auth.user.id, &fid, None, &origin)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
@@ -114,8 +117,8 @@ pub async fn end_others(
 }
 
 /// A user id from the path, 404 when it names no user.
-async fn existing_user(authority: &Authority, raw: &str) -> Result<i64, ApiError> {
-    let id = raw.parse::<i64>().map_err(|_| ApiError::NotFound)?;
+async fn existing_user(authority: &Authority, raw: &str) -> Result<UserId, ApiError> {
+    let id = raw.parse::<UserId>().map_err(|_| ApiError::NotFound)?;
     authority
         .accounts()
         .user(id)
@@ -173,10 +176,11 @@ pub async fn admin_end(
     Path((id, sid)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = existing_user(&authority, &id).await?;
+    let fid = FamilyId::parse(&sid).ok_or(ApiError::NotFound)?;
     let origin = origin(client, &headers, LoginMethod::Password);
     if authority
         .sessions()
-        .end_session(id, &sid, Some(staff.user.id), &origin)
+        .end_session(id, &fid, Some(staff.user.id), &origin)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)

@@ -59,6 +59,7 @@ async fn a_revocation_made_elsewhere_while_the_sync_is_down_arrives_once_it_is_s
     )
     .await
     .unwrap();
+    let id = tessera_core::ids::UserId::new(id);
     other.accounts().revoke_user(id, None).await.unwrap();
     // Not known here while the sync is down...
     tokio::time::sleep(Duration::from_millis(600)).await;
