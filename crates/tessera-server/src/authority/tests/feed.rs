@@ -75,14 +75,14 @@ async fn the_snapshot_holds_what_can_still_refuse_a_token_and_no_refresh_token()
     let family = &snapshot.families[0];
     assert_eq!(
         (family.fid.as_str(), family.user_id, family.at),
-        (pair.access.fid.as_str(), alice.id, NOW)
+        (pair.access.fid.as_str(), alice.id.get(), NOW)
     );
     // Bob signed up and changed nothing that refuses a token: not listed.
     assert_eq!(snapshot.users.len(), 1, "{snapshot:?}");
     let user = snapshot.users[0];
     assert_eq!(
         (user.user_id, user.ver, user.active, user.at),
-        (alice.id, 1, true, NOW)
+        (alice.id.get(), 1, true, NOW)
     );
 
     // A follower that loads it refuses what Tessera refuses.
@@ -110,7 +110,10 @@ async fn a_stream_sends_each_change_once_read_back_then_published() {
     let FeedEvent::UserChanged(user) = event else {
         panic!("{event:?}")
     };
-    assert_eq!((user.user_id, user.ver, user.active), (alice.id, 1, false));
+    assert_eq!(
+        (user.user_id, user.ver, user.active),
+        (alice.id.get(), 1, false)
+    );
     // The sync applies it now, publishing it: not sent twice.
     w.authority.sync().await.unwrap();
     assert!(silent(&mut stream).await);
@@ -146,11 +149,11 @@ async fn a_stream_sends_each_change_once_read_back_then_published() {
             FeedEvent::FamilyRevoked(f) => {
                 assert_eq!(
                     (f.fid.as_str(), f.user_id),
-                    (pair.access.fid.as_str(), bob.id)
+                    (pair.access.fid.as_str(), bob.id.get())
                 );
                 families += 1;
             }
-            FeedEvent::UserChanged(u) => assert_eq!(u.user_id, bob.id),
+            FeedEvent::UserChanged(u) => assert_eq!(u.user_id, bob.id.get()),
             other => panic!("{other:?}"),
         }
     }
