@@ -88,7 +88,7 @@ async fn before_the_snapshot_tokens_are_unavailable_unless_failing_open() {
     let (fake, origin) = Fake::start().await;
     let revoked = mint(&ring, 1, 0);
     fake.push(FeedEvent::TokenRevoked(TokenEntry {
-        jti: revoked.jti.clone(),
+        jti: revoked.jti.to_string(),
         exp: revoked.exp,
     }));
     fake.set_down(true);

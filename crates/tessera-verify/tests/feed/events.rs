@@ -9,7 +9,7 @@ async fn each_kind_of_revocation_is_refused_within_a_second() {
     let (fake, origin) = Fake::start().await;
     let early = mint(&ring, 1, 0);
     fake.push(FeedEvent::FamilyRevoked(FamilyEntry {
-        fid: early.fid.clone(),
+        fid: early.fid.to_string(),
         user_id: 1,
         at: now(),
     }));
@@ -27,7 +27,7 @@ async fn each_kind_of_revocation_is_refused_within_a_second() {
         assert_eq!(outcome(&verifier, &t.token).await, OK);
     }
     fake.push(FeedEvent::FamilyRevoked(FamilyEntry {
-        fid: family.fid.clone(),
+        fid: family.fid.to_string(),
         user_id: 2,
         at: now(),
     }));
@@ -49,7 +49,7 @@ async fn each_kind_of_revocation_is_refused_within_a_second() {
     }));
     until(&verifier, &inactive.token, REVOKED, SECOND).await;
     fake.push(FeedEvent::TokenRevoked(TokenEntry {
-        jti: by_jti.jti.clone(),
+        jti: by_jti.jti.to_string(),
         exp: by_jti.exp,
     }));
     until(&verifier, &by_jti.token, REVOKED, SECOND).await;
@@ -146,7 +146,7 @@ async fn a_dropped_stream_resumes_after_its_last_event_and_misses_nothing() {
     until(&verifier, &first.token, OK, SECOND).await;
     let revoke = |t: &IssuedToken| {
         FeedEvent::TokenRevoked(TokenEntry {
-            jti: t.jti.clone(),
+            jti: t.jti.to_string(),
             exp: t.exp,
         })
     };
@@ -177,7 +177,7 @@ async fn reset_loads_the_snapshot_again() {
     until(&verifier, &token.token, OK, SECOND).await;
     fake.set_down(true);
     fake.push(FeedEvent::TokenRevoked(TokenEntry {
-        jti: token.jti.clone(),
+        jti: token.jti.to_string(),
         exp: token.exp,
     }));
     fake.forget_history();
@@ -241,7 +241,7 @@ async fn a_refused_client_token_is_renewed_at_once() {
     })
     .await;
     fake.push(FeedEvent::TokenRevoked(TokenEntry {
-        jti: token.jti.clone(),
+        jti: token.jti.to_string(),
         exp: token.exp,
     }));
     until(&verifier, &token.token, REVOKED, SECOND).await;

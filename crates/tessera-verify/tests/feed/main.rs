@@ -16,9 +16,10 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tessera_core::claims::{Subject, TokenType, new_token_id};
+use tessera_core::claims::{Subject, TokenType};
 use tessera_core::client::{SCOPE_REVOCATIONS, issue_client};
 use tessera_core::feed::{ClientEntry, FamilyEntry, FeedEvent, TokenEntry, UserEntry};
+use tessera_core::ids::{FamilyId, UserId};
 use tessera_core::keys::{KeyMaterial, KeyRing};
 use tessera_core::token::{Grant, IssuedToken, TokenPolicy, issue};
 use tessera_verify::{Algorithm, Authenticated, Refusal, Verifier, VerifyError};
@@ -45,13 +46,13 @@ pub(crate) fn ring() -> KeyRing {
 /// A user's access token of version `ver`, issued a few seconds ago.
 pub(crate) fn mint(ring: &KeyRing, user_id: i64, ver: i64) -> IssuedToken {
     let subject = Subject {
-        user_id,
+        user_id: UserId::new(user_id),
         username: format!("user{user_id}"),
         email: String::new(),
         is_staff: false,
         token_version: ver,
     };
-    let fid = new_token_id();
+    let fid = FamilyId::random();
     let grant = Grant {
         token_type: TokenType::Access,
         fid: &fid,

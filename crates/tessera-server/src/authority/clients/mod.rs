@@ -22,6 +22,7 @@ use super::{AuditKind, AuthError, field_error};
 use serde_json::json;
 use std::sync::Arc;
 use tessera_core::client::{self as core, SCOPES};
+use tessera_core::ids::UserId;
 use tessera_store::ClientRecord;
 
 /// The longest client name, in characters.
@@ -79,13 +80,13 @@ pub struct ClientSecret {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientActor {
     /// A staff user, by the admin API.
-    Staff(i64),
+    Staff(UserId),
     /// The `tessera clients` command.
     Cli,
 }
 
 impl ClientActor {
-    fn actor_id(self) -> Option<i64> {
+    fn actor_id(self) -> Option<UserId> {
         match self {
             ClientActor::Staff(id) => Some(id),
             ClientActor::Cli => None,

@@ -59,7 +59,12 @@ async fn a_reload_of_everything_loads_removed_clients() {
             .unwrap()
     );
     w.other
-        .revoke_family("0123456789abcdef0123456789abcdef", alice.id, NOW + 60, NOW)
+        .revoke_family(
+            "0123456789abcdef0123456789abcdef",
+            alice.id.get(),
+            NOW + 60,
+            NOW,
+        )
         .await
         .unwrap();
     assert!(w.other.prune(NOW, NOW + 3600).await.unwrap() > 0);
