@@ -14,6 +14,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use tessera_core::client::ClientClaims;
 use tessera_core::credentials::{
     self, CHALLENGE, CHALLENGE_INVALID, Presented, not_authenticated_body, token_not_valid_body,
 };
@@ -21,6 +22,13 @@ use tessera_core::credentials::{
 /// A request with a valid access token; `T` are the application's claims.
 #[derive(Debug, Clone)]
 pub struct Authenticated<T = IgnoredAny>(pub Claims<T>);
+
+/// A request with a valid token of a Tessera service client (another
+/// service calling this one): checked by [`Verifier::verify_client`], so a
+/// removed client's token is refused once the feed says so. A user's token
+/// is refused as `invalid`.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient(pub ClientClaims);
 
 /// Why a request was refused, answered as Tessera answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +104,12 @@ async fn authenticate<T: DeserializeOwned>(
     verifier: &Verifier,
     headers: &HeaderMap,
 ) -> Result<Claims<T>, Rejection> {
+    let token = bearer(headers)?;
+    verifier.verify(&token).await.map_err(Rejection::from)
+}
+
+/// The one bearer token of `headers`, or the rejection Tessera answers.
+fn bearer(headers: &HeaderMap) -> Result<String, Rejection> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next().ok_or(Rejection::NotAuthenticated)?;
     if values.next().is_some() {
@@ -104,7 +118,22 @@ async fn authenticate<T: DeserializeOwned>(
     match credentials::bearer(value.as_bytes(), &["Bearer".to_owned()]) {
         Presented::Nothing => Err(Rejection::NotAuthenticated),
         Presented::Unreadable => Err(Rejection::Refused(Refusal::Invalid)),
-        Presented::Token(token) => verifier.verify(&token).await.map_err(Rejection::from),
+        Presented::Token(token) => Ok(token),
+    }
+}
+
+impl<S> FromRequestParts<S> for AuthenticatedClient
+where
+    S: Send + Sync,
+    Verifier: FromRef<S>,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
+        let token = bearer(&parts.headers)?;
+        let verifier = Verifier::from_ref(state);
+        let claims = verifier.verify_client(&token).await?;
+        Ok(AuthenticatedClient(claims))
     }
 }
 

@@ -80,7 +80,7 @@ mod introspect;
 mod jwks;
 mod verifier;
 
-pub use extract::{Authenticated, Rejection, VerifyLayer, VerifyService};
+pub use extract::{Authenticated, AuthenticatedClient, Rejection, VerifyLayer, VerifyService};
 pub use following::FeedStatus;
 pub use tessera_core::Algorithm;
 pub use tessera_core::Refusal;

@@ -1,7 +1,9 @@
 //! The "backend" of a microservice pair: accepts Tessera's access tokens
 //! without calling Tessera. `GET /orders` needs a valid access token and
 //! answers with the caller's orders; `GET /admin/orders` needs a staff user
-//! (Tessera configured with `extra_claims = ["is_staff"]`).
+//! (Tessera configured with `extra_claims = ["is_staff"]`); `GET
+//! /internal/orders/count` is for other services, with a Tessera service
+//! client's token.
 
 use axum::extract::FromRef;
 use axum::http::StatusCode;
@@ -9,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera_verify::{Authenticated, Verifier};
+use tessera_verify::{Authenticated, AuthenticatedClient, Verifier};
 
 /// The claims this service reads beyond Tessera's own.
 #[derive(Debug, Deserialize)]
@@ -59,10 +61,17 @@ async fn admin_orders(
     ))
 }
 
+/// For another service (a Tessera service client), not a user: how many
+/// orders there are.
+async fn order_count(AuthenticatedClient(client): AuthenticatedClient) -> Json<Value> {
+    Json(json!({"orders": 2, "asked_by": client.client_id}))
+}
+
 /// The service's routes.
 pub fn app(verifier: Verifier) -> Router {
     Router::new()
         .route("/orders", get(orders))
+        .route("/internal/orders/count", get(order_count))
         .route("/admin/orders", get(admin_orders))
         .with_state(AppState { verifier })
 }

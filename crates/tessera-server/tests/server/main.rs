@@ -20,6 +20,7 @@ mod disk_full;
 mod durability;
 mod email;
 mod faults;
+mod feed;
 mod general;
 mod hardening;
 mod import;

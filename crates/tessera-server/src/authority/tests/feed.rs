@@ -65,7 +65,8 @@ async fn the_snapshot_holds_what_can_still_refuse_a_token_and_no_refresh_token()
     let snapshot = w.authority.feed().snapshot().await.unwrap();
     let latest = w.other.latest_change().await.unwrap();
     assert_eq!(snapshot.cursor, Cursor::at(latest));
-    assert_eq!(snapshot.window, 300);
+    // The longer of the access (5 min) and client (1 h) token lifetimes.
+    assert_eq!(snapshot.window, 3600);
     assert_eq!(snapshot.tokens.len(), 1, "{snapshot:?}");
     assert_eq!(snapshot.tokens[0].jti, second.access.jti);
     assert_eq!(snapshot.tokens[0].exp, second.access.exp);
