@@ -29,8 +29,8 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
-/// Every route, each noting its pattern and user for the edge
-/// ([`note::NoteRoute`]), with the documentation, the fallback and CORS:
+/// Every route, each counting its requests under its pattern and noting
+/// its user for the edge ([`note::NoteRoute`]), with the documentation, the fallback and CORS:
 /// the routes without the shared rules ([`app`] adds them).
 pub fn router(authority: Arc<Authority>) -> Router {
     let (api, mut openapi) = routes::table(&authority.settings().compat);

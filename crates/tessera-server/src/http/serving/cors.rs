@@ -10,6 +10,7 @@
 
 use crate::http::extract::cookies;
 use crate::http::extract::error::ApiError;
+use crate::http::serving::note::Unrouted;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -86,7 +87,13 @@ async fn gate_options(State(gate): State<Gate>, request: Request, next: Next) ->
         return next.run(request).await;
     }
     match request.headers().get(header::ORIGIN) {
-        Some(origin) if gate.origins.contains(origin) => next.run(request).await,
+        Some(origin) if gate.origins.contains(origin) => {
+            // The CORS layer answers every `OPTIONS` as a preflight, before
+            // the route: the edge counts it, as no route did.
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(Unrouted);
+            response
+        }
         Some(_) => {
             let mut response =
                 ApiError::Raw(StatusCode::FORBIDDEN, json!({"detail": ORIGIN_NOT_ALLOWED}))
@@ -96,6 +103,7 @@ async fn gate_options(State(gate): State<Gate>, request: Request, next: Next) ->
             response
                 .headers_mut()
                 .insert(header::VARY, HeaderValue::from_static("origin"));
+            response.extensions_mut().insert(Unrouted);
             response
         }
         None => {

@@ -9,13 +9,13 @@
 //! is a few numbers handed to the log thread ([`crate::logging`]).
 
 use super::body;
-use super::note::{Noted, StoreRefused};
+use super::note::{Arrival, StoreRefused, UNMATCHED, Unrouted, UserNoted};
 use crate::authority::Authority;
 use crate::http::extract::auth;
 use crate::http::extract::error::ApiError;
 use crate::logging::{self, RequestLine};
 use crate::telemetry::RequestMetrics;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::convert::Infallible;
@@ -29,11 +29,12 @@ use tower::{Layer, Service, ServiceExt};
 /// What every request's answer shares, beside the routes.
 struct Shared {
     authority: Arc<Authority>,
-    metrics: RequestMetrics,
+    metrics: Arc<RequestMetrics>,
 }
 
 /// The layer that puts the shared rules around the routes (whose routes
-/// carry [`super::note::NoteRoute`], which tells the edge what they did).
+/// carry [`super::note::NoteRoute`], which counts their requests and tells
+/// the edge their user).
 #[derive(Clone)]
 pub struct EdgeLayer(Arc<Shared>);
 
@@ -43,7 +44,7 @@ impl EdgeLayer {
     pub fn new(authority: Arc<Authority>) -> Self {
         Self(Arc::new(Shared {
             authority,
-            metrics: RequestMetrics::default(),
+            metrics: Arc::default(),
         }))
     }
 }
@@ -94,28 +95,42 @@ where
     let method = req.method().clone();
     let logged = logging::request_log_enabled().then(|| req.uri().clone());
     let policy = page_policy(req.uri().path());
-    let mut response = match prepare(&shared.authority, req).await {
-        Ok(req) => match inner.oneshot(req).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        },
-        Err(refused) => refused.into_response(),
+    // The route that answers counts the request (see `note`); what is
+    // answered before or in front of the routes, the edge counts.
+    let (mut response, counted) = match prepare(&shared.authority, req).await {
+        Ok(mut req) => {
+            let arrival = Arrival::new(started, shared.metrics.clone(), logged.is_some());
+            req.extensions_mut().insert(arrival);
+            let response = match inner.oneshot(req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let counted = response.extensions().get::<Unrouted>().is_none();
+            (response, counted)
+        }
+        Err(refused) => (refused.into_response(), false),
     };
-    let note = response
-        .extensions_mut()
-        .remove::<Noted>()
-        .unwrap_or_default();
     if response.extensions().get::<StoreRefused>().is_some() {
         shared.authority.serving().note_store_refused();
     }
+    // Taken before a 405 is replaced, with its extensions.
+    let user_id = logged.as_ref().and_then(|_| {
+        let noted = response.extensions_mut().remove::<UserNoted>();
+        noted.map(|UserNoted(id)| id)
+    });
     if response.status() == StatusCode::METHOD_NOT_ALLOWED {
         response = json_method_not_allowed(&method, response);
     }
     browser_headers(&mut response, policy);
+    if counted && logged.is_none() {
+        // Nothing left to measure: spare the clock.
+        return response;
+    }
     let status = response.status().as_u16();
     let latency = started.elapsed();
-    let route = note.route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    shared.metrics.record(&method, route, status, latency);
+    if !counted {
+        shared.metrics.record(&method, UNMATCHED, status, latency);
+    }
     if let Some(uri) = logged {
         logging::request(RequestLine {
             at: SystemTime::now(),
@@ -123,7 +138,7 @@ where
             uri,
             status,
             latency,
-            user_id: note.user_id,
+            user_id,
         });
     }
     response

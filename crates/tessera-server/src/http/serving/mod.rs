@@ -8,8 +8,10 @@
 //! - [`edge`]: the rules every answer shares, as one tower layer around the
 //!   routes (body rules, browser headers, the JSON 405, metrics, the request
 //!   log).
-//! - [`note`]: what a route tells the edge (its pattern, its user, a store
-//!   refusal), carried on its response.
+//! - [`note`]: what the edge and the routes tell each other: a request's
+//!   arrival (which the route that answers counts in the metrics), and on
+//!   the response its user, an answer given in front of the routes, a store
+//!   refusal.
 //! - [`body`]: reading request bodies (64 KiB, JSON or a form, the 413, 408
 //!   and 415 before any handler).
 //! - [`cors`]: CORS for the listed origins, and the gate that refuses the
