@@ -231,3 +231,55 @@ async fn an_origin_differing_in_scheme_or_port_is_another_origin() {
         assert_eq!(r.status, 403, "{origin}");
     }
 }
+
+/// The requests-total line of `method`, `route` and `status` in `/metrics`
+/// (other tests share the process's metrics: the count itself is theirs too).
+fn counted(metrics: &str, method: &str, route: &str, status: u16) -> bool {
+    let series = format!(
+        "tessera_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} "
+    );
+    metrics.lines().any(|l| l.starts_with(&series))
+}
+
+#[tokio::test]
+async fn the_gates_answers_are_counted_unmatched_and_a_rerouted_options_under_its_route() {
+    tessera_server::telemetry::install();
+    let s = App::start(LISTED).await;
+    let jwks = "/.well-known/jwks.json";
+    let options = |origin: Option<&str>| {
+        let request = s
+            .http
+            .request(reqwest::Method::OPTIONS, s.url(jwks))
+            .header("Access-Control-Request-Method", "GET");
+        match origin {
+            Some(origin) => request.header("Origin", origin),
+            None => request,
+        }
+    };
+    assert_eq!(
+        s.send(options(Some("http://app.example"))).await.status,
+        200
+    );
+    assert_eq!(
+        s.send(options(Some("http://evil.example"))).await.status,
+        403
+    );
+    assert_eq!(s.send(options(None)).await.status, 405);
+    let metrics = s.get("/metrics").await.text;
+    // The preflight (answered by the CORS layer) and the refusal (by the
+    // gate) are answered in front of the route.
+    assert!(counted(&metrics, "OPTIONS", "unmatched", 200), "{metrics}");
+    assert!(counted(&metrics, "OPTIONS", "unmatched", 403), "{metrics}");
+    assert!(!counted(&metrics, "OPTIONS", jwks, 200), "{metrics}");
+    assert!(!counted(&metrics, "OPTIONS", jwks, 403), "{metrics}");
+    // Routed twice (without CORS the second time), counted once, under its
+    // own pattern.
+    let once = format!(
+        "tessera_http_requests_total{{method=\"OPTIONS\",route=\"{jwks}\",status=\"405\"}} 1"
+    );
+    assert!(metrics.lines().any(|l| l == once), "{metrics}");
+    assert!(
+        !metrics.contains(&format!("route=\"{jwks}{jwks}\"")),
+        "{metrics}"
+    );
+}
