@@ -16,7 +16,7 @@ use tessera_core::username::Username;
 pub enum UsersCommand {
     /// List every user.
     List,
-    /// Deactivate a user: Tessera refuses their logins and tokens at once; services verifying tokens themselves, when these expire (not the last active staff user).
+    /// Deactivate a user: Tessera refuses their logins and tokens at once, and so do services following its revocation feed (not the last active staff user).
     Deactivate {
         /// The username.
         username: String,
@@ -114,12 +114,14 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            // Services that verify tokens themselves (tessera-verify, any
-            // JWT library with the public keys) learn of it from nothing
-            // yet: they accept an access token until it expires.
+            // Services that verify tokens themselves learn of it through
+            // the revocation feed when they follow it (tessera-verify with
+            // `.revocations`); any other accepts an access token until it
+            // expires.
             println!(
-                "User {username} (id {}) deactivated: Tessera refuses their logins and tokens at once; \
-                 services that verify tokens themselves accept their access tokens until these expire \
+                "User {username} (id {}) deactivated: Tessera refuses their logins and tokens at once, \
+                 and so do services following its revocation feed within a second; other services \
+                 that verify tokens themselves accept their access tokens until these expire \
                  (access_token_lifetime, {}).",
                 user.id,
                 crate::config::format_duration(authority.settings().access_token_lifetime)
@@ -147,9 +149,10 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
                 .set_password_by_operator(&record, &password)
                 .await
             {
-                // As for `deactivate`: only Tessera learns of it at once.
+                // As for `deactivate`.
                 Ok(()) => println!(
-                    "Password set for {} (id {}): Tessera refuses their earlier tokens at once; \
+                    "Password set for {} (id {}): Tessera refuses their earlier tokens at once, \
+                     and so do services following its revocation feed within a second; other \
                      services that verify tokens themselves accept their earlier access tokens \
                      until these expire (access_token_lifetime, {}).",
                     record.username,

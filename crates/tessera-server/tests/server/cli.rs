@@ -527,8 +527,9 @@ async fn users_deactivate_says_which_services_refuse_the_tokens_and_when() {
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(
-            "deactivated: Tessera refuses their logins and tokens at once; services that verify \
-             tokens themselves accept their access tokens until these expire (access_token_lifetime, 10m)."
+            "deactivated: Tessera refuses their logins and tokens at once, and so do services \
+             following its revocation feed within a second; other services that verify tokens \
+             themselves accept their access tokens until these expire (access_token_lifetime, 10m)."
         ),
         "{out}"
     );

@@ -728,8 +728,9 @@ async fn an_administrator_sets_the_password_of_a_user_who_has_none() {
         out,
         format!(
             "Password set for unusable_user (id {}): Tessera refuses their earlier tokens at \
-             once; services that verify tokens themselves accept their earlier access tokens \
-             until these expire (access_token_lifetime, 5m).\n",
+             once, and so do services following its revocation feed within a second; other \
+             services that verify tokens themselves accept their earlier access tokens until \
+             these expire (access_token_lifetime, 5m).\n",
             user.id
         )
     );

@@ -21,6 +21,7 @@ mod durability;
 mod email;
 mod faults;
 mod feed;
+mod feed_faults;
 mod general;
 mod hardening;
 mod import;
