@@ -271,3 +271,49 @@ async fn a_thousand_followers_on_one_instance_hold_bounded_memory_and_each_gets_
     drop(streams);
     s.assert_healthy().await;
 }
+
+#[tokio::test]
+async fn a_database_failover_loses_no_event_of_a_following_service() {
+    if on_postgres() {
+        return;
+    }
+    let Some(mut servers) = Server::start_together(Database::Postgres, SETTINGS, 2).await else {
+        return;
+    };
+    let (b, a) = (servers.pop().expect("b"), servers.pop().expect("a"));
+    let verifier = follower(&b, Duration::from_secs(60)).await;
+    let (alice, _) = a.user("alice").await;
+    until(&verifier, &alice, Duration::from_secs(10), accepted).await;
+
+    // Every database session of both instances ends, as at a failover.
+    let cut = a
+        .sql_number(
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()) AS cut",
+        )
+        .await;
+    assert!(cut >= 2, "{cut} sessions cut");
+    // The logout meets the cut (a 503 at worst), then succeeds; the
+    // instance the service follows reconnects and tells it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = a.logout(&alice).await;
+        if r.status == 204 {
+            break;
+        }
+        assert_eq!(r.status, 503, "{}", r.text);
+        assert!(Instant::now() < deadline, "the logout never went through");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    until(&verifier, &alice, Duration::from_secs(10), revoked).await;
+    // And the next one arrives as usual.
+    let (bob, _) = a.user("bob").await;
+    until(&verifier, &bob, Duration::from_secs(5), accepted).await;
+    let since = Instant::now();
+    assert_eq!(a.logout(&bob).await.status, 204);
+    until(&verifier, &bob, Duration::from_secs(2), revoked).await;
+    eprintln!(
+        "after the failover, a logout reached the service in {:?}",
+        since.elapsed()
+    );
+}
