@@ -108,6 +108,7 @@ pub async fn measure(
             verified.map_err(|e| format!("a follower refuses a fresh token: {e}"))?;
         }
     }
+    let per_token = followers.len();
     let (jobs, queue) = mpsc::channel::<Job>();
     let runtime = tokio::runtime::Handle::current();
     let poller = std::thread::spawn(move || {
@@ -118,7 +119,7 @@ pub async fn measure(
         }
     });
     let mut result = Latencies {
-        samples: Vec::with_capacity(tokens.len() * 20),
+        samples: Vec::with_capacity(tokens.len() * per_token),
         timeouts: 0,
         revoke_round_trips: Vec::with_capacity(tokens.len()),
     };
