@@ -81,3 +81,32 @@ pub fn per_second(rate: f64) -> String {
 pub fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_the_nearest_rank() {
+        let mut samples: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        assert_eq!(percentile(&mut samples, 0.50), Duration::from_millis(50));
+        assert_eq!(percentile(&mut samples, 0.99), Duration::from_millis(99));
+        assert_eq!(percentile(&mut samples, 1.0), Duration::from_millis(100));
+        assert_eq!(percentile(&mut [], 0.99), Duration::ZERO);
+        let mut one = [Duration::from_millis(7)];
+        assert_eq!(percentile(&mut one, 0.01), Duration::from_millis(7));
+    }
+
+    #[test]
+    fn table_aligns_and_judges() {
+        let mut table = Table::default();
+        table.info("a", "1".into());
+        table.target("longer metric", "0.5".into(), ">= 0.8", false);
+        assert_eq!(
+            table.render(),
+            "metric         value  target  result\n\
+             a                  1  -       \n\
+             longer metric    0.5  >= 0.8  FAIL\n"
+        );
+    }
+}
