@@ -239,14 +239,17 @@ impl Live {
                 return Ok(total + changes.len());
             }
             for change in &changes {
-                let mut user = None;
+                // A user's event carries the row just read: built before
+                // memory takes the row.
+                let mut user_event = None;
                 match change.kind {
                     Some(ChangeKind::User) => {
                         if let Ok(id) = change.subject.parse::<UserId>() {
-                            match store.user_by_id(id.get()).await? {
+                            let record = store.user_by_id(id.get()).await?;
+                            user_event = Some(event_of(change, record.as_ref()));
+                            match record {
                                 Some(record) => {
-                                    self.remember(record.clone());
-                                    user = Some(record);
+                                    self.remember(record);
                                 }
                                 None => self.users.forget(id),
                             }
@@ -276,7 +279,8 @@ impl Live {
                 self.applied.store(change.id, Ordering::Release);
                 // Published once applied here: a follower told of it finds
                 // this instance refusing the same tokens.
-                if let Some(event) = event_of(change, user.as_ref()) {
+                let event = user_event.unwrap_or_else(|| event_of(change, None));
+                if let Some(event) = event {
                     self.feed.publish(change.id, event);
                 }
             }
