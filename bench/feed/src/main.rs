@@ -22,11 +22,13 @@
 //! it cannot (Tessera unreachable, login refused, a follower never current).
 
 mod latency;
+mod placement;
 mod report;
 mod storm;
 mod tessera;
 mod throughput;
 
+use placement::{Placement, pin};
 use report::{Table, ms, per_second, percentile, ratio};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -101,9 +103,28 @@ fn say(start: Instant, what: &str) {
     eprintln!("[{:6.1}s] {what}", start.elapsed().as_secs_f64());
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
+fn main() -> ExitCode {
+    let placement = match Placement::from_env() {
+        Ok(placement) => placement,
+        Err(e) => {
+            eprintln!("feed_bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // This thread and the runtime's workers serve and load the service.
+    pin(placement.service);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(move || pin(placement.service))
+        .build();
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("feed_bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(placement)) {
         Ok(table) => {
             print!("{}", table.render());
             ExitCode::SUCCESS
@@ -130,9 +151,10 @@ async fn both(
     Ok(())
 }
 
-async fn run() -> Result<Table, String> {
+async fn run(placement: Placement) -> Result<Table, String> {
     let o = options()?;
     let start = Instant::now();
+    say(start, &placement.describe());
     let tessera = Tessera::new(&o.origin, 128)?;
     let refresh = tessera.login(&o.username, &o.password).await?;
 
@@ -225,7 +247,12 @@ async fn run() -> Result<Table, String> {
     );
     let storm_total = storm_tokens.len();
     let markers_before = on.feed_status().map_or(0, |s| s.markers);
-    let storm = Storm::start(tessera.origin(), storm_tokens, o.storm_rate)?;
+    let storm = Storm::start(
+        tessera.origin(),
+        storm_tokens,
+        o.storm_rate,
+        placement.storm,
+    )?;
     // The first half second is the storm's ramp; the rest is counted.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let alone_from = (Instant::now(), storm.counts());

@@ -8,7 +8,7 @@ use crate::claims::VerifiedClaims;
 use crate::client::ClientClaims;
 use crate::ids::{FamilyId, Jti};
 use crate::refusal::Refusal;
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// What the verifier must know about a user to accept their tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,14 +1,14 @@
 //! The settings of a [`Verifier`] and how it is built.
 
 use crate::feed::Follower;
-use crate::following::FollowerTask;
+use crate::following::{FollowerTask, Staleness};
 use crate::introspect::Introspector;
 use crate::jwks::JwksCache;
 use crate::verifier::{Inner, Source, Verifier};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::Algorithm;
-use tessera_core::claims::SubjectClaim;
+use tessera_core::claims::{SubjectClaim, TokenType};
 use tessera_core::clock::{Clock, SystemClock};
 use tessera_core::keys::{Key, KeyMaterial, KeyRing};
 use tessera_core::token::TokenPolicy;
@@ -50,6 +50,7 @@ enum KeySource {
 pub struct VerifierBuilder {
     keys: KeySource,
     policy: TokenPolicy,
+    token_type: TokenType,
     algorithms: Option<Vec<Algorithm>>,
     jwks_min_interval: Duration,
     jwks_default_max_age: Duration,
@@ -58,6 +59,7 @@ pub struct VerifierBuilder {
     feed: Option<FeedSettings>,
     max_staleness: Duration,
     fail_open: bool,
+    trust_start: bool,
     feed_idle_timeout: Duration,
 }
 
@@ -66,6 +68,7 @@ impl Default for VerifierBuilder {
         Self {
             keys: KeySource::None,
             policy: TokenPolicy::new(),
+            token_type: TokenType::Access,
             algorithms: None,
             jwks_min_interval: Duration::from_secs(10),
             jwks_default_max_age: Duration::from_secs(300),
@@ -74,6 +77,7 @@ impl Default for VerifierBuilder {
             feed: None,
             max_staleness: Duration::from_secs(60),
             fail_open: false,
+            trust_start: false,
             feed_idle_timeout: Duration::from_secs(45),
         }
     }
@@ -126,6 +130,14 @@ impl VerifierBuilder {
     /// default) or the username.
     pub fn subject(mut self, subject: SubjectClaim) -> Self {
         self.policy.subject = subject;
+        self
+    }
+
+    /// The token type [`Verifier::verify`] accepts (default
+    /// [`TokenType::Access`]: a refresh token presented as a bearer token is
+    /// refused `wrong_type`, as Tessera refuses it).
+    pub fn expected_type(mut self, token_type: TokenType) -> Self {
+        self.token_type = token_type;
         self
     }
 
@@ -205,6 +217,19 @@ impl VerifierBuilder {
     /// is revoked (default false: availability over revocation).
     pub fn fail_open(mut self, fail_open: bool) -> Self {
         self.fail_open = fail_open;
+        self
+    }
+
+    /// Counts staleness from the follower's start instead of answering
+    /// `Unavailable` until the first snapshot has loaded (default false).
+    /// For processes that start following lazily, on their first request
+    /// (the Python package, under forking servers): tokens are checked
+    /// against whatever has loaded so far, and with Tessera unreachable
+    /// from the start they are accepted for `max_staleness`, then answered
+    /// `Unavailable`. A token revoked before the start can be accepted in
+    /// that time; the default never accepts one.
+    pub fn trust_start(mut self, trust_start: bool) -> Self {
+        self.trust_start = trust_start;
         self
     }
 
@@ -290,8 +315,11 @@ impl VerifierBuilder {
                 Some(
                     FollowerTask::start(
                         follower,
-                        self.max_staleness,
-                        self.fail_open,
+                        Staleness {
+                            max: self.max_staleness,
+                            fail_open: self.fail_open,
+                            trust_start: self.trust_start,
+                        },
                         jwks,
                         self.clock.clone(),
                     )
@@ -302,6 +330,7 @@ impl VerifierBuilder {
         Ok(Verifier {
             inner: Arc::new(Inner {
                 policy: self.policy,
+                token_type: self.token_type,
                 algorithms,
                 source,
                 introspector,

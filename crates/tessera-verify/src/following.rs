@@ -39,6 +39,17 @@ pub struct FeedStatus {
     pub current: bool,
 }
 
+/// When the follower's state may be relied on (the builder's settings).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Staleness {
+    /// How long the feed may go unheard.
+    pub(crate) max: Duration,
+    /// Accept tokens the state does not refuse even when it is stale.
+    pub(crate) fail_open: bool,
+    /// Count staleness from the start, before the first snapshot.
+    pub(crate) trust_start: bool,
+}
+
 /// The state a follower task keeps and verification reads.
 pub(crate) struct Following {
     state: RwLock<FeedState>,
@@ -76,8 +87,7 @@ impl FollowerTask {
     /// verifier, only the state it writes and the JWKS cache it refreshes.
     pub(crate) fn start(
         follower: Follower,
-        max_staleness: Duration,
-        fail_open: bool,
+        staleness: Staleness,
         jwks: Option<Arc<JwksCache>>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, String> {
@@ -86,12 +96,13 @@ impl FollowerTask {
         let retry_after = follower.max_delay().max(Duration::from_secs(1));
         let following = Arc::new(Following {
             state: RwLock::new(FeedState::default()),
-            loaded: AtomicBool::new(false),
+            // Trusting the start: as if a snapshot had loaded now.
+            loaded: AtomicBool::new(staleness.trust_start),
             connected: AtomicBool::new(false),
-            heard_ms: AtomicU64::new(NEVER),
+            heard_ms: AtomicU64::new(if staleness.trust_start { 0 } else { NEVER }),
             epoch: Instant::now(),
-            max_staleness,
-            fail_open,
+            max_staleness: staleness.max,
+            fail_open: staleness.fail_open,
             retry_after,
             details: Mutex::new(Details {
                 cursor: None,

@@ -70,6 +70,8 @@ pub(crate) enum Source {
 
 pub(crate) struct Inner {
     pub(crate) policy: TokenPolicy,
+    /// The type [`Verifier::verify`] accepts.
+    pub(crate) token_type: TokenType,
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) source: Source,
     pub(crate) introspector: Option<Introspector>,
@@ -127,7 +129,8 @@ impl Verifier {
         }
     }
 
-    /// Verifies a user's access token and returns its claims. Local checks
+    /// Verifies a user's access token (or the type set by
+    /// [`VerifierBuilder::expected_type`]) and returns its claims. Local checks
     /// come first (a forged or expired token is refused whatever the feed
     /// says); then revocation, through the feed or introspection when
     /// configured.
@@ -138,7 +141,7 @@ impl Verifier {
             .validated(token, now, |ring| {
                 inner
                     .verified
-                    .validate(&inner.policy, ring, token, Some(TokenType::Access), now)
+                    .validate(&inner.policy, ring, token, Some(inner.token_type), now)
             })
             .await?;
         if let Some(feed) = &inner.feed {

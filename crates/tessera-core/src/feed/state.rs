@@ -8,7 +8,7 @@ use crate::client::ClientClaims;
 use crate::ids::{FamilyId, Jti, UserId};
 use crate::refusal::Refusal;
 use crate::revocation::{RevocationSet, UserStanding};
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// A user's standing as the feed last gave it, and until when it matters.
 #[derive(Debug, Clone, Copy)]
