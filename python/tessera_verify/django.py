@@ -57,6 +57,7 @@ __all__ = [
     "TesseraAuthentication",
     "TesseraModelAuthentication",
     "TesseraUser",
+    "TesseraToken",
     "InvalidToken",
     "ServiceUnavailable",
     "get_verifier",
@@ -227,6 +228,32 @@ class ServiceUnavailable(exceptions.APIException):  # type: ignore[misc]
         self.wait = wait
 
 
+class TesseraToken(str):
+    """``request.auth``: the token string itself, exactly as the client sent
+    it, so that ``f"Bearer {request.auth}"`` forwards it unchanged (with
+    simplejwt, ``str(request.auth)`` signs the claims again, without
+    Tessera's ``kid``). It also answers simplejwt's ``request.auth.token``
+    (the same string, a plain ``str``) and ``request.auth.payload`` (the
+    verified claims), so that code written for simplejwt keeps working.
+    """
+
+    payload: Dict[str, Any]
+
+    def __new__(cls, token: str, payload: Dict[str, Any]) -> "TesseraToken":
+        self = super().__new__(cls, token)
+        self.payload = payload
+        return self
+
+    @property
+    def token(self) -> str:
+        """The token as a plain ``str`` (simplejwt's ``Token.token``)."""
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        # Never the token itself: reprs end up in logs and error reports.
+        return f"<TesseraToken sub={self.payload.get('sub')!r}>"
+
+
 class TesseraUser:
     """The user of a verified token, with no database behind it, as
     simplejwt's ``TokenUser``: ``id``/``pk`` from the user id claim,
@@ -361,10 +388,11 @@ class TesseraAuthentication(BaseAuthentication):  # type: ignore[misc]
     Bearer realm="api", error="invalid_token"``. The revocation feed out of
     reach past ``max_staleness``: 503 with ``Retry-After``. Otherwise
     ``request.user`` is a :class:`TesseraUser` and ``request.auth`` the
-    token string (forward it as ``f"Bearer {request.auth}"``).
+    token string, a :class:`TesseraToken` (forward it as
+    ``f"Bearer {request.auth}"``).
     """
 
-    def authenticate(self, request: Request) -> Optional[Tuple[Any, str]]:
+    def authenticate(self, request: Request) -> Optional[Tuple[Any, TesseraToken]]:
         """``(user, token)`` for a good token; None without one."""
         config = _current()
         try:
@@ -377,7 +405,7 @@ class TesseraAuthentication(BaseAuthentication):  # type: ignore[misc]
             raise InvalidToken(refused.reason) from None
         except FeedUnavailable as unavailable:
             raise ServiceUnavailable(int(unavailable.retry_after_header)) from None
-        return self.get_user(claims), token
+        return self.get_user(claims), TesseraToken(token, claims)
 
     def get_user(self, claims: Dict[str, Any]) -> Any:
         """The ``request.user`` of verified claims: a TesseraUser."""
@@ -396,13 +424,14 @@ class TesseraAuthentication(BaseAuthentication):  # type: ignore[misc]
 class TesseraModelAuthentication(TesseraAuthentication):
     """TesseraAuthentication for projects that keep their user table:
     ``request.user`` is ``get_user_model()``'s row whose primary key is the
-    token's user id (one query). A missing user answers 401
+    token's user id (one query); the claims are ``request.auth.payload``.
+    A missing user answers 401
     ``{"detail": "User not found", "code": "user_not_found"}``, an inactive
     one ``{"detail": "User is inactive", "code": "user_inactive"}``, as
     simplejwt's JWTAuthentication does.
     """
 
-    def authenticate(self, request: Request) -> Optional[Tuple[Any, str]]:
+    def authenticate(self, request: Request) -> Optional[Tuple[Any, TesseraToken]]:
         """``(user, token)`` for a good token of a known, active user."""
         try:
             return super().authenticate(request)

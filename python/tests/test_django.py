@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator
@@ -68,6 +70,7 @@ from tessera_verify import (  # noqa: E402
     CHALLENGE_INVALID,
     bearer_token,
 )
+import tessera_verify.django as tessera_django  # noqa: E402
 from tessera_verify.django import (  # noqa: E402
     TesseraAuthentication,
     TesseraModelAuthentication,
@@ -101,6 +104,9 @@ def describe(request: Request) -> Dict[str, Any]:
         "is_anonymous": user.is_anonymous,
         "str": str(user),
         "auth": request.auth,
+        # What simplejwt's code reads off request.auth.
+        "auth.token": request.auth.token,
+        "auth.payload.jti": request.auth.payload["jti"],
     }
 
 
@@ -134,7 +140,18 @@ class Forward(APIView):
     permission_classes = [IsAuthenticated]
 
     def get(self, request: Request) -> Response:
-        return Response({"authorization": f"Bearer {request.auth}"})
+        # And as docs/MIGRATING.md tells simplejwt's users to.
+        raw = request.auth.token
+        raw = raw.decode() if isinstance(raw, bytes) else raw
+        return Response(
+            {
+                "authorization": f"Bearer {request.auth}",
+                "migrating": f"Bearer {raw}",
+                "str": str(request.auth),
+                "types": [type(str(request.auth)).__name__, type(raw).__name__],
+                "repr": repr(request.auth),
+            }
+        )
 
 
 urlpatterns = [
@@ -199,6 +216,8 @@ def test_a_good_token_gives_a_stateless_user_and_the_token_with_no_query(
             "is_anonymous": False,
             "str": f"TesseraUser {user.id}",
             "auth": user.access,
+            "auth.token": user.access,
+            "auth.payload.jti": claims["jti"],
         }
         assert claims["user_id"] == user.id
         assert claims["username"] == user.username
@@ -344,8 +363,15 @@ def test_the_frontend_forwards_the_token_unchanged(tessera: Tessera) -> None:
     with app(JWKS_URL=tessera.jwks_url) as client:
         response = get(client, "/forward", f"Bearer {user.access}")
         assert response.status_code == 200, response.content
-        forwarded = response.json()["authorization"]
+        body = response.json()
+        forwarded = body["authorization"]
         assert forwarded == f"Bearer {user.access}"
+        assert body["migrating"] == forwarded
+        assert body["str"] == user.access
+        assert body["types"] == ["str", "str"]
+        # The token stays out of reprs (logs, error reports).
+        assert user.access not in body["repr"]
+        assert body["repr"] == f"<TesseraToken sub={str(user.id)!r}>"
         # The backend (same Verifier) reads and accepts what it was sent.
         token = bearer_token(forwarded)
         assert token is not None
@@ -392,6 +418,7 @@ def test_the_model_variant_loads_the_projects_user(tessera: Tessera, database: N
             # The row's username, not the token's.
             assert body["username"] == f"local-{found.username}"
             assert body["auth"] == found.access
+            assert body["auth.payload.jti"] == get_verifier().verify(found.access)["jti"]
 
             response = get(client, "/model-me", f"Bearer {missing.access}")
             assert response.status_code == 401
@@ -454,6 +481,38 @@ def test_one_verifier_per_settings_value(tessera: Tessera) -> None:
             second = get_verifier()
             assert get_verifier() is second
         assert get_verifier() is not second
+
+
+def test_threads_share_one_verifier_and_verify_concurrently(
+    tessera: Tessera, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = [tessera.user() for _ in range(4)]
+    start = threading.Barrier(len(users))
+    build = tessera_django._build
+
+    def slow_build() -> Any:
+        # Holds the first builder long enough for the others to arrive.
+        time.sleep(0.2)
+        return build()
+
+    monkeypatch.setattr(tessera_django, "_build", slow_build)
+    with app(JWKS_URL=tessera.jwks_url, REVOCATIONS=tessera.client()):
+
+        def work(i: int) -> Any:
+            client = APIClient()
+            start.wait(timeout=10)
+            verifier = get_verifier()
+            answers = [
+                get(client, "/me", f"Bearer {users[i].access}").json()["id"] for _ in range(50)
+            ]
+            return verifier, answers
+
+        with ThreadPoolExecutor(len(users)) as pool:
+            results = list(pool.map(work, range(len(users)), timeout=60))
+    # The first use, made by four threads at once, built one Verifier.
+    assert len({id(verifier) for verifier, _ in results}) == 1
+    for (_, answers), user in zip(results, users):
+        assert answers == [user.id] * 50
 
 
 def test_the_stateless_user_behaves_as_simplejwts_token_user() -> None:
