@@ -228,7 +228,9 @@ def verify_tessera_in_request(optional: bool = False) -> Optional[Dict[str, Any]
     g._tessera_claims = None
     values = request.headers.getlist("Authorization")
     # Two Authorization headers: which one counts is ambiguous, and Tessera
-    # refuses them rather than pick one.
+    # refuses them rather than pick one. (WSGI servers join repeated headers
+    # with ", ", which Tessera's reading refuses as unreadable; the list is
+    # checked for environments that keep them apart.)
     if len(values) > 1:
         abort(state.extension._answer_refused("invalid", _bad_header_message(state.header_type)))
     value = values[0].strip() if values else ""

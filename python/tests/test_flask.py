@@ -6,6 +6,7 @@ request to Tessera per verification."""
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any, Dict, Iterator, Tuple
 
@@ -110,7 +111,8 @@ def test_each_refusal_answers_401_with_its_message(tessera: Tessera, app: Flask)
     bad_header = "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'"
     refused(client.get("/orders", headers={"Authorization": "Bearer a b"}), bad_header)
     refused(client.get("/orders", headers={"Authorization": "Bearer caf\u00e9"}), bad_header)
-    # Two Authorization headers: refused rather than one picked.
+    # Two Authorization headers (which WSGI joins with ", "): refused rather
+    # than one picked.
     r = client.get("/orders", headers=[("Authorization", f"Bearer {user.access}")] * 2)
     refused(r, bad_header)
 
@@ -138,6 +140,11 @@ def test_an_expired_token_answers_token_has_expired(short_lived: Tessera) -> Non
     assert first.status_code in (200, 401)
     wait_until(lambda: client.get("/orders", headers=bearer(user.access)).status_code == 401, within=3)
     refused(client.get("/orders", headers=bearer(user.access)), "Token has expired")
+    # TESSERA_LEEWAY takes seconds or, as JWT_DECODE_LEEWAY, a timedelta.
+    for leeway in (60, datetime.timedelta(minutes=1)):
+        lenient, _ = make_app(jwks_url=short_lived.jwks_url, leeway=leeway)
+        r = lenient.test_client().get("/orders", headers=bearer(user.access))
+        assert (r.status_code, r.get_json()["claims"]["username"]) == (200, user.username), leeway
 
 
 def test_a_logged_out_token_is_refused_within_a_second_with_no_request_per_verification(
