@@ -158,8 +158,8 @@ class TesseraClient(TesseraBearer):
 
     ``scopes``: scopes the client must hold; a token without one of them
     answers 403 ``{"detail": "Not enough permissions"}`` with
-    ``WWW-Authenticate: Bearer scope="..."`` (RFC 6750's
-    ``insufficient_scope`` status, FastAPI's tutorial wording).
+    ``WWW-Authenticate: Bearer error="insufficient_scope", scope="..."``
+    (RFC 6750's answer for too few scopes; the detail is FastAPI's tutorial's).
     """
 
     def __init__(
@@ -191,6 +191,9 @@ class TesseraClient(TesseraBearer):
             raise HTTPException(
                 status_code=403,
                 detail="Not enough permissions",
-                headers={"WWW-Authenticate": f'Bearer scope="{" ".join(self.scopes)}"'},
+                headers={
+                    "WWW-Authenticate": 'Bearer error="insufficient_scope", '
+                    f'scope="{" ".join(self.scopes)}"'
+                },
             )
         return claims

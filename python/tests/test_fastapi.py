@@ -7,7 +7,7 @@ to Tessera per verification, and the bearer scheme in /openapi.json."""
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Optional
 
 import pytest
 import requests
@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from conftest import Tessera, wait_until
-from tessera_verify import ConfigurationError, Verifier
+from tessera_verify import ConfigurationError, TokenRefused, Verifier
 from tessera_verify.fastapi import TesseraBearer, TesseraClient
 
 REFUSED = {"detail": "Given token not valid for any token type"}
@@ -125,8 +125,6 @@ def test_an_expired_token_is_refused() -> None:
         wait_until(lambda: client.get("/orders", headers=bearer(user.access)).status_code == 401, within=3)
         refused(client.get("/orders", headers=bearer(user.access)))
         # The refusal is for expiry (the detail does not say; the verifier does).
-        from tessera_verify import TokenRefused
-
         with pytest.raises(TokenRefused) as why:
             verifier.verify(user.access)
         assert why.value.reason == "expired"
@@ -206,15 +204,7 @@ def test_service_client_tokens_with_a_required_scope(tessera: Tessera) -> None:
     client = make_app(bearer_dep, clients)
 
     def client_token(scope: str) -> str:
-        c = tessera.client(scope=scope)
-        r = requests.post(
-            tessera.url("/oauth/token"),
-            data={"grant_type": "client_credentials", "client_id": c["client_id"],
-                  "client_secret": c["client_secret"]},
-            timeout=10,
-        )
-        assert r.status_code == 200, r.text
-        return str(r.json()["access_token"])
+        return _client_token(tessera, tessera.client(scope=scope))
 
     holder = client_token("introspect revocations")
     r = client.get("/internal", headers=bearer(holder))
@@ -223,7 +213,7 @@ def test_service_client_tokens_with_a_required_scope(tessera: Tessera) -> None:
     r = client.get("/internal", headers=bearer(client_token("revocations")))
     assert r.status_code == 403
     assert r.json() == {"detail": "Not enough permissions"}
-    assert r.headers["WWW-Authenticate"] == 'Bearer scope="introspect"'
+    assert r.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope", scope="introspect"'
     # A user's token is not a client's, and a client's is not a user's.
     refused(client.get("/internal", headers=bearer(tessera.user().access)))
     refused(client.get("/orders", headers=bearer(holder)))
@@ -248,3 +238,26 @@ def test_options_that_cannot_make_a_verifier_fail_at_once(tessera: Tessera) -> N
     # Options reach the verifier: another issuer refuses.
     client = make_app(TesseraBearer(jwks_url=tessera.jwks_url, issuer="https://elsewhere.example"))
     refused(client.get("/orders", headers=bearer(tessera.user().access)))
+
+
+def _client_token(tessera: Tessera, client: Dict[str, str]) -> str:
+    r = requests.post(
+        tessera.url("/oauth/token"),
+        data={"grant_type": "client_credentials", "client_id": client["client_id"],
+              "client_secret": client["client_secret"]},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def test_a_removed_clients_token_is_refused_within_a_second(tessera: Tessera) -> None:
+    clients = TesseraClient(jwks_url=tessera.jwks_url, revocations=tessera.client())
+    client = make_app(TesseraBearer(clients.verifier), clients)
+    caller = tessera.client(name="caller-to-remove")
+    token = _client_token(tessera, caller)
+    assert client.get("/internal", headers=bearer(token)).status_code == 200
+    wait_until(lambda: clients.verifier.status()["connected"], within=5)
+    tessera.cli("clients", "remove", "caller-to-remove")
+    wait_until(lambda: client.get("/internal", headers=bearer(token)).status_code == 401, within=1.0)
+    refused(client.get("/internal", headers=bearer(token)))
