@@ -30,6 +30,13 @@ VENV_BIN = Path(sys.executable).parent
 GUNICORN = VENV_BIN / "gunicorn"
 
 
+def feed(verifier: Verifier) -> Dict[str, Any]:
+    """The follower's status in this process (the verifier follows a feed)."""
+    status = verifier.status()
+    assert status is not None
+    return dict(status)
+
+
 def free_port() -> int:
     """A port nothing listens on now (another process may take it before
     it is used: callers retry)."""
@@ -214,7 +221,7 @@ def test_a_forked_child_builds_its_own_follower_and_sees_a_logout(tessera: Tesse
     verifier = Verifier(jwks_url=tessera.jwks_url, revocations=tessera.client())
     user = tessera.user()
     assert verifier.verify(user.access)["user_id"] == user.id
-    wait_until(lambda: verifier.status()["connected"], within=5)
+    wait_until(lambda: feed(verifier)["connected"], within=5)
 
     to_child_r, to_child_w = os.pipe()
     to_parent_r, to_parent_w = os.pipe()
@@ -264,7 +271,7 @@ _CHILD_CODES = {
 def _child(verifier: Verifier, token: str, user_id: int, from_parent: int, to_parent: int) -> int:
     """Runs in the forked child; its exit code."""
     # The parent's follower did not cross the fork: nothing started here yet.
-    if verifier.status()["started"]:
+    if feed(verifier)["started"]:
         return 3
     try:
         if verifier.verify(token)["user_id"] != user_id:
@@ -272,7 +279,7 @@ def _child(verifier: Verifier, token: str, user_id: int, from_parent: int, to_pa
     except Exception:
         return 4
     deadline = time.monotonic() + 5
-    while not verifier.status()["connected"]:
+    while not feed(verifier)["connected"]:
         if time.monotonic() > deadline:
             return 5
         time.sleep(0.01)
@@ -330,7 +337,7 @@ def test_with_tessera_down_tokens_verify_until_max_staleness_then_again_once_it_
             secret=SIGNING_KEY, revocations={**server.client(), "max_staleness": 2}
         )
         assert verifier.verify(user.access)["user_id"] == user.id
-        wait_until(lambda: verifier.status()["connected"], within=5)
+        wait_until(lambda: feed(verifier)["connected"], within=5)
 
         # Killed, as a crash or an OOM kill does. (SIGTERM would do the
         # same, only 10 s later: Tessera's graceful stop waits on open
@@ -360,7 +367,7 @@ def test_with_tessera_down_tokens_verify_until_max_staleness_then_again_once_it_
         assert 1.95 <= first_unavailable <= stopped + 3.5, (first_unavailable, stopped)
         print(f"killed in {stopped:.2f} s; unavailable {first_unavailable:.2f} s after")
         assert outcomes[0][1] == "ok"
-        assert verifier.status()["connected"] is False
+        assert feed(verifier)["connected"] is False
         with pytest.raises(FeedUnavailable):
             verifier.verify(user.access)
         # A forged token is still refused as such, feed or no feed.
@@ -371,7 +378,7 @@ def test_with_tessera_down_tokens_verify_until_max_staleness_then_again_once_it_
         server.start()
         assert server.origin == f"http://127.0.0.1:{port}"
         took = wait_until(lambda: _verifies(verifier, user.access), within=8, step=0.05)
-        assert verifier.status()["connected"] is True
+        assert feed(verifier)["connected"] is True
         print(f"verifying again {took:.2f} s after the restart")
         # And it follows again: a logout now is refused within a second.
         user.logout()
