@@ -138,6 +138,13 @@ pub(crate) async fn serve_supervised(
         None => None,
     };
     start_tasks(&mut tasks, &authority, mail.clone());
+    // The revocation streams never end by themselves: they are ended when
+    // the shutdown begins, or it would wait for them.
+    let feed = authority.feed().clone();
+    let shutdown = async move {
+        shutdown.await;
+        feed.close_streams();
+    };
     let result = crate::http::serve(listener, authority.clone(), tasks.health(), shutdown).await;
     stop_tasks(&mut tasks, &authority, mail).await;
     tracing::info!("stopped");

@@ -97,6 +97,34 @@ async fn changes_made_while_tessera_was_down_are_refused_once_it_is_back() {
 }
 
 #[tokio::test]
+async fn a_sigterm_ends_the_open_revocation_streams_so_tessera_exits_at_once() {
+    if on_postgres() {
+        return;
+    }
+    let mut s = tessera("").await;
+    let verifier = follower(&s, Duration::from_secs(60)).await;
+    let (alice, _) = s.user("alice").await;
+    until(&verifier, &alice, Duration::from_secs(10), accepted).await;
+    let since = Instant::now();
+    while !verifier.feed_status().is_some_and(|f| f.connected) {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the follower never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The graceful shutdown waits for open answers; a stream never ends by
+    // itself, so it must be ended, not waited for.
+    let (took, status) = s.terminate(Duration::from_secs(10)).await;
+    let status = status.expect("tessera still running 10 s after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "exited {took:?} after SIGTERM"
+    );
+}
+
+#[tokio::test]
 async fn a_cursor_pruned_away_brings_a_reset_and_a_new_snapshot() {
     if on_postgres() {
         return;

@@ -30,7 +30,7 @@ use tessera_core::feed::{
     ClientEntry, Cursor, FamilyEntry, FeedEvent, Snapshot, TokenEntry, UserEntry,
 };
 use tessera_store::{Change, ChangeKind, StoreError, UserRecord};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Events a follower may fall behind the sync before it is dropped.
 const CHANNEL: usize = 4096;
@@ -62,6 +62,11 @@ pub struct Feed {
     published: broadcast::Sender<Arc<Published>>,
     /// Open streams per client id.
     streams: Mutex<HashMap<String, usize>>,
+    /// True once the server shuts down: every stream ends, so that the
+    /// graceful shutdown, which waits for open answers, is not held by
+    /// answers that never end (followers resume at another instance, or
+    /// at this one once restarted).
+    closing: watch::Sender<bool>,
 }
 
 impl Feed {
@@ -70,7 +75,19 @@ impl Feed {
             common,
             published: broadcast::channel(CHANNEL).0,
             streams: Mutex::default(),
+            closing: watch::Sender::new(false),
         }
+    }
+
+    /// Ends every open stream, and every stream opened from now on at its
+    /// start: the server is shutting down.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Self::close_streams`] has been called.
+    pub(super) fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// How far back a snapshot reaches, seconds: the longest an access

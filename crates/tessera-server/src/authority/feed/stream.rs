@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tessera_core::feed::{Cursor, FeedEvent};
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 
 /// Changes read back from the database at a time while catching up.
 const BATCH: i64 = 500;
@@ -32,7 +33,9 @@ impl Following {
         position: i64,
         until: i64,
     ) -> Self {
+        let closing = feed.closing();
         let state = State {
+            closing,
             feed,
             admitted,
             receiver,
@@ -57,6 +60,8 @@ impl Stream for Following {
 }
 
 struct State {
+    /// True once the server shuts down (the stream then ends).
+    closing: watch::Receiver<bool>,
     feed: Arc<Feed>,
     /// Keeps the stream counted against its client's limit.
     admitted: Admitted,
@@ -83,7 +88,7 @@ impl State {
                 }
                 return Some(((cursor, event), self));
             }
-            if self.done {
+            if self.done || *self.closing.borrow() {
                 return None;
             }
             let more = if self.caught_up {
@@ -178,6 +183,7 @@ impl State {
                 Err(RecvError::Closed) => false,
             },
             _ = expiry => false,
+            _ = self.closing.wait_for(|closing| *closing) => false,
         }
     }
 

@@ -266,6 +266,34 @@ impl Server {
         }
     }
 
+    /// Stops the process as an orchestrator does, with SIGTERM, and waits
+    /// for it to exit, at most `within`: how long it took, and its exit
+    /// status (`None` if it had not exited by then; it is then killed).
+    pub async fn terminate(
+        &mut self,
+        within: Duration,
+    ) -> (Duration, Option<std::process::ExitStatus>) {
+        let Running::Process(mut child) = std::mem::replace(&mut self.running, Running::Stopped)
+        else {
+            panic!("terminate needs a server started with start_process");
+        };
+        let pid = child.id().expect("the server is running").to_string();
+        let since = std::time::Instant::now();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill(1)");
+        assert!(sent.success(), "kill -TERM {pid}");
+        match tokio::time::timeout(within, child.wait()).await {
+            Ok(status) => (since.elapsed(), Some(status.expect("wait"))),
+            Err(_) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                (since.elapsed(), None)
+            }
+        }
+    }
+
     /// A second instance in this process on the same database and settings
     /// (another `tessera serve` of the same deployment), on a clock of its own.
     pub async fn start_beside(&self) -> Server {
