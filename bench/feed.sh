@@ -13,12 +13,13 @@
 #     connections, a 0.5 s warm-up, SECONDS counted a run), and the ratio
 #     on / off;
 #   - the same beside a storm of STORM_RATE revocations a second (paced,
-#     from 2 s before the measurements to their end), feed on and off in turns.
-# On 2 cores or more, Tessera and the storm run on core 0 and the service,
-# its load and the followers on core 1 (taskset, and the driver pins its own
-# threads): Tessera and its followers do not share a machine in production,
-# and unpinned the storm's own CPU is what the ratios measure. PostgreSQL
-# stays unpinned. FEED_PIN=0 runs everything unpinned.
+#     from 2 s before the measurements to their end), feed on and off in
+#     turns, the ratio taken between the two beside the same storm: on 2
+#     shared cores the storm's own CPU (Tessera answering it, PostgreSQL
+#     writing it) slows feed off as much as feed on; the ratio against the
+#     quiet feed-off run is printed too.
+# The targets are on GET /orders (what the service's clients see); raw
+# verify() is shown beside it.
 # Prints a table: metric, value, target, PASS/FAIL. Targets are reported,
 # not enforced: exits non-zero only when the run cannot be set up.
 #
@@ -80,14 +81,7 @@ login_rate_limit = "off"
 TOML
 export TESSERA_CONFIG="$work/tessera.toml"
 
-pin_tessera=()
-placement="unpinned, sharing $(nproc) cores"
-if [ "${FEED_PIN:-1}" != 0 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  pin_tessera=(taskset -c 0)
-  export FEED_STORM_CORE=0 FEED_SERVICE_CORE=1
-  placement="Tessera and the storm on core 0, the service and its load on core 1, PostgreSQL unpinned"
-fi
-"${pin_tessera[@]}" "$bin" serve > "$work/stdout" 2> "$work/server.log" &
+"$bin" serve > "$work/stdout" 2> "$work/server.log" &
 server_pid=$!
 for _ in $(seq 1 150); do
   grep -q "listening on" "$work/stdout" 2>/dev/null && break
@@ -113,6 +107,6 @@ export TESSERA_CLIENT_ID TESSERA_CLIENT_SECRET
 
 echo "Tessera revocation feed: one release instance on PostgreSQL (notifications), ES256," \
   "$followers followers, $revocations revocations, ${seconds}s per throughput run, storm $storm_rate/s;" \
-  "$placement (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
+  "Tessera, PostgreSQL and the driver share $(nproc) cores (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
 timeout 900 "$driver" "$origin" "$revocations" "$followers" "$seconds" "$storm_rate" \
   || { echo "feed_bench failed; server log:" >&2; grep -v ' INFO ' "$work/server.log" | tail -n 20 >&2; exit 1; }

@@ -37,14 +37,8 @@ pub struct StormCounts {
 impl Storm {
     /// Starts revoking `tokens` at `rate` per second, from a thread and
     /// runtime of its own so that the measurements beside it (which keep
-    /// the driver's runtime busy) do not delay its schedule; that thread
-    /// runs on `core` when one is given (see [`crate::placement`]).
-    pub fn start(
-        origin: &str,
-        tokens: Vec<String>,
-        rate: u32,
-        core: Option<usize>,
-    ) -> Result<Storm, String> {
+    /// the driver's runtime busy) do not delay its schedule.
+    pub fn start(origin: &str, tokens: Vec<String>, rate: u32) -> Result<Storm, String> {
         let tessera = Tessera::new(origin, IN_FLIGHT)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -52,10 +46,8 @@ impl Storm {
             .map_err(|e| format!("cannot start the storm's runtime: {e}"))?;
         let counts = Arc::new(Counts::default());
         let shared = counts.clone();
-        let thread = std::thread::spawn(move || {
-            crate::placement::pin(core);
-            runtime.block_on(storm(tessera, tokens, rate, shared))
-        });
+        let thread =
+            std::thread::spawn(move || runtime.block_on(storm(tessera, tokens, rate, shared)));
         Ok(Storm { counts, thread })
     }
 
