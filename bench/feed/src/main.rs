@@ -282,7 +282,12 @@ async fn run() -> Result<Table, String> {
         let on_ratio = ratio(on_s, off_s);
         let on_row = format!("{name}, on / off");
         if targeted {
-            table.target(&on_row, format!("{on_ratio:.3}"), ">= 0.95", on_ratio >= 0.95);
+            table.target(
+                &on_row,
+                format!("{on_ratio:.3}"),
+                ">= 0.95",
+                on_ratio >= 0.95,
+            );
         } else {
             table.info(&on_row, format!("{on_ratio:.3}"));
         }
