@@ -9,17 +9,19 @@ use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// The files under `/static/`, with their content types.
+/// The files under `/static/`, with their content types. The JS client and its
+/// declarations are the npm package's own files (`clients/js/`), so that the
+/// module served here and the one a front-end build installs are one source.
 const FILES: [(&str, &str, &str); 5] = [
     (
         "tessera.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../../../../static/tessera.js"),
+        include_str!("../../../../../clients/js/tessera.js"),
     ),
     (
         "tessera.d.ts",
         "application/typescript; charset=utf-8",
-        include_str!("../../../../../static/tessera.d.ts"),
+        include_str!("../../../../../clients/js/tessera.d.ts"),
     ),
     (
         "app.js",
