@@ -1,7 +1,9 @@
-// TypeScript declarations for /static/tessera.js, Tessera's browser client.
+// TypeScript declarations for Tessera's browser client: the npm package
+// @tessera/client, also served by the server at /static/tessera.js.
 //
-//   import { createClient } from "/static/tessera.js";
-//   // with this file beside the module, or mapped to it in tsconfig "paths".
+//   import { createClient } from "@tessera/client";
+//   // or "/static/tessera.js", with this file beside the module, or mapped
+//   // to it in tsconfig "paths".
 
 /** A JWT's decoded JOSE header (docs/API.md, "Header"). */
 export interface TokenHeader {
@@ -94,7 +96,7 @@ export interface ClientOptions {
    * `token_locations`), with the CSRF header on unsafe methods.
    */
   transport?: "header" | "cookie";
-  /** Called when the session ends: logout, or a refresh refused. */
+  /** Called when the session ends: logout, a refresh refused, or a `logoutOn` refusal. */
   onLogout?: () => void;
   /** Called for every request the client sent, once answered. */
   onRequest?: (request: RequestRecord) => void;
@@ -105,6 +107,47 @@ export interface ClientOptions {
    * matter. The refresh on expiry (a 401 `expired`) happens either way.
    */
   refreshAhead?: boolean;
+  /**
+   * Where `fetch` sends a path ("/orders"): the app's own API, e.g. "" (this
+   * page's origin) or "https://api.example.com". Default: `baseUrl`, Tessera.
+   * Absolute URLs go where they say. The client's own calls (login, refresh,
+   * logout, sessions) always go to `baseUrl`.
+   */
+  apiBaseUrl?: string;
+  /**
+   * Further origins whose calls carry the token, e.g. ["https://files.example.com"].
+   * Tessera's origin and `apiBaseUrl`'s always do; a call to any other origin
+   * goes out as plain `fetch` would send it, without the token, and is not
+   * retried.
+   */
+  tokenOrigins?: string[];
+  /**
+   * Which 401s mean "refresh and retry", given the status and the parsed
+   * JSON body (null when it is not JSON). Default `isExpiredRefusal`:
+   * Tessera's reason `expired` and simplejwt's `token_not_valid` whose
+   * messages say expired.
+   */
+  refreshOn?: (status: number, body: unknown) => boolean;
+  /**
+   * Which 401s end the session here (forget it, call `onLogout`, once).
+   * Default `isEndedRefusal`: Tessera's reasons `invalid` and `revoked`.
+   */
+  logoutOn?: (status: number, body: unknown) => boolean;
+}
+
+/** Names the token a call was sent with; opaque, for `recover`. */
+export interface Ticket {
+  readonly generation: number;
+  readonly sentWith: string | null;
+}
+
+/** What a call carries, as `authorize` answers. */
+export interface Authorization {
+  /** Headers to set: `Authorization: Bearer ...` (header transport), `X-CSRF-TOKEN` (cookie transport, unsafe methods). */
+  headers: Record<string, string>;
+  /** The fetch credentials mode; "include" (cookie transport) is axios's `withCredentials: true`. */
+  credentials: "include" | "same-origin";
+  ticket: Ticket;
 }
 
 export interface Client {
@@ -140,13 +183,38 @@ export interface Client {
   /** Ends the session on the server and forgets it here; `onLogout` is called. */
   logout(): Promise<void>;
   /**
-   * Like `window.fetch` for a path on the server, with the token (or the
-   * CSRF header) attached; on a 401 with reason `expired` it refreshes once
-   * and retries once. Calls that find the token expired together share one
-   * refresh, and in cookie transport so do the tabs of the browser (the Web
-   * Locks API; without it, within the tab only).
+   * Like `window.fetch`, for a path under `apiBaseUrl` (default: the
+   * server) or an absolute URL, with the token (or the CSRF header) attached
+   * when the origin gets it (`tokenOrigins`); on a `refreshOn` 401 (reason
+   * `expired`) it refreshes once and retries once, on a `logoutOn` one
+   * (`invalid`, `revoked`) it logs out. Calls that find the token expired
+   * together share one refresh, and in cookie transport so do the tabs of
+   * the browser (the Web Locks API; without it, within the tab only).
    */
-  fetch(path: string, init?: RequestInit): Promise<Response>;
+  fetch(path: string | URL, init?: RequestInit): Promise<Response>;
+  /**
+   * The access token, to hand to code that sends its own calls; refreshed
+   * first when due (past its expiry, or within the lead of `refreshAhead`,
+   * as counted from its arrival). Null when logged out, and always in
+   * cookie transport (the token is in an HttpOnly cookie). Calls that need
+   * it at once share one refresh.
+   */
+  getAccessToken(): Promise<string | null>;
+  /**
+   * For adapters of other HTTP libraries (the axios one uses it): what a
+   * call to `url` (absolute, or relative to the page) with `method` carries,
+   * or null when its origin gets no token. Refreshes first when the token is
+   * due and `refreshAhead` is on.
+   */
+  authorize(url: string, method?: string): Promise<Authorization | null>;
+  /**
+   * For adapters: after a 401 with `body` (parsed JSON, or null) to a call
+   * authorized with `ticket`, whether to send the call again (once). A
+   * `refreshOn` refusal refreshes (calls refused together share one
+   * refresh); a `logoutOn` refusal logs out (once); either resolves true
+   * when the token had been replaced since the call left.
+   */
+  recover(ticket: Ticket, status: number, body: unknown): Promise<boolean>;
   /** The user's sessions not ended, most recently used first. */
   listSessions(): Promise<Session[]>;
   /** Ends one session as a logout would; rejects (status 404) when it is not a live session of the user's. */
@@ -186,3 +254,9 @@ export function createClient(options?: ClientOptions): Client;
 
 /** Decodes the JSON inside a base64url segment of a JWT (display only: no verification). */
 export function decodeSegment(segment: string): unknown;
+
+/** The default `refreshOn`: Tessera's reason `expired`, simplejwt's `token_not_valid` whose messages say expired. */
+export function isExpiredRefusal(status: number, body: unknown): boolean;
+
+/** The default `logoutOn`: Tessera's reasons `invalid` and `revoked`. */
+export function isEndedRefusal(status: number, body: unknown): boolean;

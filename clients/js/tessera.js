@@ -1,10 +1,17 @@
 // Tessera's browser client: a plain ES module, no build step, no dependencies.
-// Its TypeScript declarations are beside it, in /static/tessera.d.ts.
+// Its TypeScript declarations are beside it (tessera.d.ts). The npm package
+// @tessera/client (clients/js/ in Tessera's repository) is these files, and
+// the server serves the same ones at /static/tessera.js and /static/tessera.d.ts.
 //
-//   import { createClient } from "/static/tessera.js";
+//   import { createClient } from "@tessera/client"; // or "/static/tessera.js"
 //   const client = createClient({ baseUrl: "", transport: "cookie", onLogout() { ... } });
 //   if (!(await client.restore())) await client.login("alice", "correct horse battery staple");
 //   const res = await client.fetch("/api/auth/me");
+//
+// It can be an app's HTTP layer: `apiBaseUrl` sends fetch's paths to the
+// app's own API instead of Tessera, `tokenOrigins` names the other origins
+// that get the token, and axios.js (@tessera/client/axios) attaches the same
+// session to an axios instance.
 //
 // Tokens live in memory ("header" transport) or in HttpOnly cookies ("cookie"
 // transport); never in localStorage or sessionStorage. When a call fails because
@@ -46,23 +53,71 @@ function originOf(baseUrl) {
   }
 }
 
-/** Creates a client for a Tessera server. */
 /** An Error for a refused call, with the answer's status and body. */
 function failure(what, res, body) {
   return Object.assign(new Error(`${what} failed (${res.status})`), { status: res.status, body });
 }
 
+/** Whether a message of a 401's body says the token expired. */
+function saysExpired(text) {
+  return typeof text === "string" && /expired/i.test(text);
+}
+
+/**
+ * The default test of which 401s mean "refresh and retry": Tessera's
+ * `reason: "expired"`, and simplejwt's `token_not_valid` (which has no
+ * reason) when its messages say the token expired ("Token is expired";
+ * "Token is invalid or expired" in simplejwt before 5.3, which cannot tell,
+ * so a refresh is tried: it costs one refresh and one retry at most).
+ */
+export function isExpiredRefusal(status, body) {
+  if (status !== 401 || body === null || typeof body !== "object") return false;
+  if (body.reason !== undefined) return body.reason === "expired";
+  if (body.code !== "token_not_valid") return false;
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  return saysExpired(body.detail) || messages.some((m) => saysExpired(m && m.message));
+}
+
+/**
+ * The default test of which 401s end the session here: Tessera's reasons
+ * `invalid` and `revoked` (a logout elsewhere, a password change, a
+ * deactivated user: refreshing cannot help).
+ */
+export function isEndedRefusal(status, body) {
+  return status === 401 && body !== null && typeof body === "object" && (body.reason === "invalid" || body.reason === "revoked");
+}
+
+/** Whether `text` is an absolute URL (with a scheme, or protocol-relative). */
+function isAbsolute(text) {
+  return /^[a-z][a-z0-9+.-]*:/i.test(text) || text.startsWith("//");
+}
+
+/** Milliseconds before expiry that a token of `lifetime` seconds counts as due: a tenth, 1 to 30 s, for tokens of 10 s or more. */
+function leadMs(lifetime) {
+  return lifetime >= AHEAD_MIN_LIFETIME ? Math.min(30, Math.max(1, lifetime / 10)) * 1000 : 0;
+}
+
+/** Creates a client for a Tessera server. */
 export function createClient({
   baseUrl = "",
   transport = "header",
   onLogout = () => {},
   onRequest = () => {},
   refreshAhead = true,
+  apiBaseUrl = baseUrl,
+  tokenOrigins = [],
+  refreshOn = isExpiredRefusal,
+  logoutOn = isEndedRefusal,
 } = {}) {
   if (transport !== "header" && transport !== "cookie") {
     throw new Error(`transport must be "header" or "cookie", not ${transport}`);
   }
   const origin = originOf(baseUrl);
+  // The origins whose calls carry the session: Tessera's, the app's API's,
+  // and those the app named. A call elsewhere goes out untouched, so that a
+  // URL from outside (a link in data, a third-party API) never gets the token.
+  const trusted = new Set([origin, originOf(apiBaseUrl), ...tokenOrigins.map((o) => originOf(String(o)))]);
+  trusted.delete(null);
   // The CSRF cookies belong to the server's origin: a page elsewhere cannot
   // read them (and must not read its own cookies of the same name instead).
   const cookiesReadable = origin !== null && origin === globalThis.location?.origin;
@@ -73,23 +128,38 @@ export function createClient({
   // replaced them.
   let csrf = { access: null, refresh: null };
   let view = null; // { header, claims } of the current access token, when known
+  let arrived = 0; // performance.now() when the current access token arrived
   let session = false; // whether the client holds (or restored) a session
   let generation = 0; // counts access tokens, so a late 401 can tell it is stale
   let refreshing = null; // the refresh in flight, shared by every caller
   let aheadTimer = null; // the refresh scheduled shortly before expiry
 
-  const url = (path) => baseUrl.replace(/\/$/, "") + path;
+  const join = (base, path) => base.replace(/\/$/, "") + path;
+  const url = (path) => join(baseUrl, path);
 
-  async function request(path, init = {}) {
+  // Sends one call and tells onRequest; `label` is what the record names.
+  async function send(target, init, label) {
     const method = (init.method || "GET").toUpperCase();
     const started = performance.now();
-    const res = await fetch(url(path), {
-      ...init,
-      method,
-      credentials: transport === "cookie" ? "include" : "same-origin",
-    });
-    onRequest({ method, path, status: res.status, ms: Math.round(performance.now() - started) });
+    const res = await fetch(target, { ...init, method });
+    onRequest({ method, path: label, status: res.status, ms: Math.round(performance.now() - started) });
     return res;
+  }
+
+  // A call to one of Tessera's own routes.
+  function request(path, init = {}) {
+    return send(url(path), { ...init, credentials: transport === "cookie" ? "include" : "same-origin" }, path);
+  }
+
+  // Where a call of fetch goes: an absolute URL as given, a path under
+  // apiBaseUrl (Tessera's baseUrl unless the app named its own API).
+  function resolve(input) {
+    const text = String(input);
+    return isAbsolute(text) ? text : join(apiBaseUrl, text);
+  }
+
+  function carriesToken(target) {
+    return trusted.has(originOf(target));
   }
 
   // The readable CSRF cookies: after a reload the values are gone from
@@ -129,6 +199,7 @@ export function createClient({
       csrf.access = data.claims.csrf || null;
       if (data.refresh_csrf) csrf.refresh = data.refresh_csrf;
     }
+    arrived = performance.now();
     session = true;
     generation += 1;
     scheduleAhead();
@@ -144,8 +215,7 @@ export function createClient({
     if (!refreshAhead || !claims) return;
     const lifetime = claims.exp - claims.iat;
     if (!(lifetime >= AHEAD_MIN_LIFETIME)) return;
-    const lead = Math.min(30, Math.max(1, lifetime / 10));
-    const delay = Math.min((lifetime - lead) * 1000, 2 ** 31 - 1);
+    const delay = Math.min(lifetime * 1000 - leadMs(lifetime), 2 ** 31 - 1);
     const since = transport === "header" ? access : csrf.access;
     aheadTimer = setTimeout(() => {
       aheadTimer = null;
@@ -153,6 +223,21 @@ export function createClient({
       // through onLogout; nothing to report here.
       refresh(since).catch(() => {});
     }, delay);
+    // Outside a browser (Node, server-side rendering) a pending refresh must
+    // not keep the process alive.
+    aheadTimer.unref?.();
+  }
+
+  // Whether the access token is past its expiry, or within the lead of a
+  // refresh ahead, as counted from its arrival (the server's clock may be
+  // off this one's; exp and iat only give the lifetime). Unknown claims (a
+  // restored cookie session) are never due: the server says when.
+  function due() {
+    const claims = view && view.claims;
+    if (!session || !claims) return false;
+    const lifetime = claims.exp - claims.iat;
+    if (!(lifetime > 0)) return false;
+    return performance.now() >= arrived + lifetime * 1000 - leadMs(lifetime);
   }
 
   function forget() {
@@ -171,19 +256,47 @@ export function createClient({
     onLogout();
   }
 
-  // Sends the call with the token attached; resolves to the answer and what
-  // named the token it was sent with.
-  async function attempt(path, init = {}) {
-    const headers = new Headers(init.headers || {});
-    const method = (init.method || "GET").toUpperCase();
-    if (transport === "header" && access) {
-      headers.set("Authorization", `Bearer ${access}`);
-    }
+  // What a call to `target` carries: null for an origin that gets no token;
+  // else the headers to add, the fetch credentials mode, and a ticket naming
+  // the token sent (for recover). Refreshes first when the token is due and
+  // refreshAhead is on, so a call after a pause needs no 401 to find out.
+  async function authorize(target, method = "GET") {
+    if (!carriesToken(String(target))) return null;
+    if (refreshAhead && due()) await refresh(await current());
     const sentWith = await current();
-    if (transport === "cookie" && !SAFE_METHODS.has(method) && sentWith) {
-      headers.set("X-CSRF-TOKEN", sentWith);
+    const headers = {};
+    if (transport === "header" && access) headers.Authorization = `Bearer ${access}`;
+    if (transport === "cookie" && !SAFE_METHODS.has(method.toUpperCase()) && sentWith) {
+      headers["X-CSRF-TOKEN"] = sentWith;
     }
-    return { res: await request(path, { ...init, method, headers }), sentWith };
+    return {
+      headers,
+      credentials: transport === "cookie" ? "include" : "same-origin",
+      ticket: { generation, sentWith },
+    };
+  }
+
+  // After a 401 to a call that carried the token (its `ticket`): whether to
+  // send it again. A refusal that means expiry refreshes (one refresh for
+  // every call that found the token expired together) unless the token was
+  // replaced since the call left; one that means the session ended logs out,
+  // once, unless the token was replaced since (then the new one is tried).
+  async function recover(ticket, status, body) {
+    if (!ticket) return false;
+    const stale = ticket.generation !== generation;
+    if (refreshOn(status, body)) return stale ? session : refresh(ticket.sentWith);
+    if (logoutOn(status, body)) {
+      if (stale) return session;
+      if (session) lost();
+      return false;
+    }
+    return false;
+  }
+
+  async function getAccessToken() {
+    if (transport !== "header") return null;
+    if (due()) await refresh(access);
+    return access;
   }
 
   async function doRefresh() {
@@ -267,16 +380,32 @@ export function createClient({
     return refreshing;
   }
 
+  // A call to `target` with the token attached when its origin gets it, and
+  // one retry when recover says so.
+  async function authedCall(target, init, label) {
+    const method = (init.method || "GET").toUpperCase();
+    const attempt = async () => {
+      const auth = await authorize(target, method);
+      if (!auth) return { res: await send(target, { ...init, method }, label), ticket: null };
+      const headers = new Headers(init.headers || {});
+      for (const [name, value] of Object.entries(auth.headers)) headers.set(name, value);
+      const res = await send(target, { ...init, method, headers, credentials: auth.credentials }, label);
+      return { res, ticket: auth.ticket };
+    };
+    const { res, ticket } = await attempt();
+    if (res.status !== 401 || !ticket) return res;
+    const body = await res.clone().json().catch(() => null);
+    return (await recover(ticket, res.status, body)) ? (await attempt()).res : res;
+  }
+
   /** Like window.fetch, with the token attached and one refresh on expiry. */
-  async function authedFetch(path, init = {}) {
-    const generationSent = generation;
-    const { res, sentWith } = await attempt(path, init);
-    if (res.status !== 401) return res;
-    const body = await res.clone().json().catch(() => ({}));
-    if (body.reason !== "expired") return res;
-    // This tab may have refreshed while the call was on its way.
-    const ready = generationSent === generation ? await refresh(sentWith) : true;
-    return ready ? (await attempt(path, init)).res : res;
+  function authedFetch(input, init = {}) {
+    return authedCall(resolve(input), init, String(input));
+  }
+
+  // A call to one of Tessera's own routes, with the session.
+  function own(path, init = {}) {
+    return authedCall(url(path), init, path);
   }
 
   /** POSTs `body` as JSON without credentials; rejects with the answer's body when refused. */
@@ -321,7 +450,7 @@ export function createClient({
      */
     async restore() {
       if (transport !== "cookie" || !(await cookieValue(CSRF_ACCESS))) return null;
-      const res = await authedFetch("/api/auth/me");
+      const res = await own("/api/auth/me");
       if (!res.ok) {
         forget();
         return null;
@@ -355,7 +484,7 @@ export function createClient({
     },
     /** Mails the logged-in user a new verification link. */
     async requestVerification() {
-      const res = await authedFetch("/api/auth/email/verify/request", { method: "POST" });
+      const res = await own("/api/auth/email/verify/request", { method: "POST" });
       if (!res.ok) throw failure("asking for a verification link", res, await res.json().catch(() => ({})));
     },
     /** Ends the session on the server and forgets the tokens. */
@@ -365,10 +494,13 @@ export function createClient({
         init.headers = { "Content-Type": "application/json" };
         init.body = JSON.stringify({ refresh: refreshToken });
       }
+      const before = generation;
       try {
-        await authedFetch("/api/auth/logout", init);
+        await own("/api/auth/logout", init);
       } finally {
-        lost();
+        // A refusal saying the session had ended already logged out (and
+        // told onLogout, which hears of one logout once).
+        if (generation === before || session) lost();
       }
     },
     /**
@@ -376,22 +508,28 @@ export function createClient({
      * user_agent, current}], most recently used first.
      */
     async listSessions() {
-      const res = await authedFetch("/api/auth/sessions");
+      const res = await own("/api/auth/sessions");
       const data = await res.json().catch(() => ({}));
       if (!res.ok) throw failure("listing sessions", res, data);
       return data.results;
     },
     /** Ends one session (a lost phone's) as a logout would. */
     async endSession(id) {
-      const res = await authedFetch(`/api/auth/sessions/${encodeURIComponent(id)}`, { method: "DELETE" });
+      const res = await own(`/api/auth/sessions/${encodeURIComponent(id)}`, { method: "DELETE" });
       if (!res.ok) throw failure("ending the session", res, await res.json().catch(() => ({})));
     },
     /** Ends every session of the user but this one. */
     async endOtherSessions() {
-      const res = await authedFetch("/api/auth/sessions/end-others", { method: "POST" });
+      const res = await own("/api/auth/sessions/end-others", { method: "POST" });
       if (!res.ok) throw failure("ending the other sessions", res, await res.json().catch(() => ({})));
     },
     fetch: authedFetch,
+    /** The access token, refreshed first when due; null without one (logged out, or cookie transport). */
+    getAccessToken,
+    /** For adapters of other HTTP libraries: what a call to `url` carries (null: nothing). */
+    authorize,
+    /** For adapters: after a 401 to a call authorized with `ticket`, whether to send it again. */
+    recover,
     /** Refreshes now; resolves to false when refused (the client is then logged out). */
     refresh: () => refresh(),
     /**
