@@ -1,0 +1,51 @@
+// A small app's use of the package, as its own TypeScript compile sees it:
+// run-tests installs the packed package beside this file and compiles it.
+import axios from "axios";
+import { createClient, isEndedRefusal, isExpiredRefusal } from "@tessera/client";
+import type { Authorization, Client, TokenView, User } from "@tessera/client";
+import { attachTessera } from "@tessera/client/axios";
+
+const client: Client = createClient({
+  baseUrl: "https://auth.example.com",
+  transport: "header",
+  apiBaseUrl: "",
+  tokenOrigins: ["https://files.example.com"],
+  refreshOn: (status, body) =>
+    isExpiredRefusal(status, body) || (typeof body === "object" && body !== null && "error" in body),
+  logoutOn: isEndedRefusal,
+  onLogout: () => {},
+  onRequest: ({ method, path, status, ms }) => console.log(method, path, status, ms),
+});
+
+const api = axios.create({ baseURL: "https://api.example.com" });
+const detach: () => void = attachTessera(api, client);
+
+export async function run(): Promise<void> {
+  const view: TokenView = await client.login("alice", "correct horse battery staple");
+  const username: unknown = view.claims.username;
+  const token: string | null = await client.getAccessToken();
+  const res: Response = await client.fetch("/orders", { method: "POST", body: "{}" });
+  const other: Response = await client.fetch(new URL("https://files.example.com/a"));
+  const auth: Authorization | null = await client.authorize("https://api.example.com/x", "GET");
+  if (auth) {
+    const headers: Record<string, string> = auth.headers;
+    const again: boolean = await client.recover(auth.ticket, 401, { reason: "expired" });
+    console.log(headers, again);
+  }
+  const user: User | null = await client.restore();
+  const orders = await api.get<{ id: number }[]>("/orders");
+  const first: number | undefined = orders.data[0]?.id;
+  console.log(username, token, res.status, other.ok, user, first, client.loggedIn);
+  detach();
+}
+
+// The types say what is refused (these lines fail the compile if they are accepted).
+// @ts-expect-error: a transport is "header" or "cookie"
+createClient({ transport: "bearer" });
+// @ts-expect-error: tokenOrigins is a list
+createClient({ tokenOrigins: "https://files.example.com" });
+// @ts-expect-error: the adapter takes an axios instance
+attachTessera({}, client);
+// @ts-expect-error: getAccessToken resolves to string | null
+const wrong: Promise<string> = client.getAccessToken();
+console.log(wrong);
