@@ -2,6 +2,7 @@
 // paths sent to the app's own API, absolute URLs, getAccessToken, and which
 // 401s refresh (refreshOn) or log out.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { createClient, isEndedRefusal, isExpiredRefusal } from "../tessera.js";
 import { sleep, startBackend, startTessera, PASSWORD } from "./harness.mjs";
@@ -42,6 +43,18 @@ const SIMPLEJWT_EXPIRED = {
   code: "token_not_valid",
   messages: [{ token_class: "AccessToken", token_type: "access", message: "Token is expired" }],
 };
+
+test("the server serves the package's own files at /static/", async () => {
+  for (const [file, type] of [
+    ["tessera.js", "text/javascript; charset=utf-8"],
+    ["tessera.d.ts", "application/typescript; charset=utf-8"],
+  ]) {
+    const res = await fetch(`${tessera.origin}/static/${file}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), type);
+    assert.equal(await res.text(), readFileSync(new URL(`../${file}`, import.meta.url), "utf8"));
+  }
+});
 
 test("isExpiredRefusal and isEndedRefusal, the default tests of a 401", () => {
   const tessera = (reason) => ({ detail: "Given token not valid for any token type", code: "token_not_valid", reason });
