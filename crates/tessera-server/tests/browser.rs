@@ -369,6 +369,7 @@ async fn the_page_logs_in_refreshes_once_for_five_calls_and_logs_out() {
     the_cookie_option_follows_the_server(&browser).await;
     cookie_sessions_survive_reloads_and_tabs_share_one_refresh(&browser).await;
     a_listed_origin_gets_tokens_as_swagger_ui_asks_and_another_is_refused(&browser).await;
+    the_axios_adapter_in_cookie_transport_shares_one_refresh(&browser).await;
     browser.stop().await;
 }
 
@@ -408,6 +409,152 @@ async fn a_listed_origin_gets_tokens_as_swagger_ui_asks_and_another_is_refused(b
         .await
         .unwrap();
     assert_eq!(answer, json!("failed: TypeError"));
+}
+
+/// axios's browser build, where `.ci/install-test-tools` installs axios
+/// (skipped, saying so, when it is missing).
+fn axios_browser_build() -> Option<String> {
+    let path = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache/tessera-node/node_modules/axios/dist/esm/axios.js");
+    let text = std::fs::read_to_string(&path).ok();
+    available(&format!("axios in {}", path.display()), text.is_some()).then_some(text?)
+}
+
+/// Serves `files` (name, content type, body) on 127.0.0.1: a page of an app
+/// on an origin of its own, with no Content-Security-Policy. Its origin.
+async fn serve_page(files: Vec<(&'static str, &'static str, String)>) -> String {
+    let files: std::sync::Arc<std::collections::HashMap<String, (&'static str, String)>> =
+        std::sync::Arc::new(
+            files
+                .into_iter()
+                .map(|(name, kind, body)| (format!("/{name}"), (kind, body)))
+                .collect(),
+        );
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let files = files.clone();
+        async move {
+            match files.get(uri.path()) {
+                Some((kind, body)) => (
+                    axum::http::StatusCode::OK,
+                    [(axum::http::header::CONTENT_TYPE, *kind)],
+                    body.clone(),
+                ),
+                None => (
+                    axum::http::StatusCode::NOT_FOUND,
+                    [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                    String::new(),
+                ),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    origin
+}
+
+/// The axios adapter of the JS client's package in cookie transport, with
+/// the real axios in Chromium, on an app's page of another origin (listed in
+/// `cors_allowed_origins`): requests carry the cookies (`withCredentials`)
+/// and, when unsafe, the CSRF header, never an `Authorization`; five that
+/// find the access token expired share one refresh, with rotation and no
+/// grace period, where a second refresh of the cookie would end the session.
+async fn the_axios_adapter_in_cookie_transport_shares_one_refresh(browser: &Browser) {
+    let Some(axios) = axios_browser_build() else {
+        return;
+    };
+    let client_dir = package_dir().join("../../clients/js");
+    let read = |name: &str| std::fs::read_to_string(client_dir.join(name)).unwrap();
+    const JS: &str = "text/javascript; charset=utf-8";
+    let page = serve_page(vec![
+        (
+            "index.html",
+            "text/html; charset=utf-8",
+            "<!doctype html><title>app</title>".to_owned(),
+        ),
+        ("axios.js", JS, axios),
+        ("tessera.js", JS, read("tessera.js")),
+        ("tessera-axios.js", JS, read("axios.js")),
+    ])
+    .await;
+    let s = Server::start(&format!(
+        "access_token_lifetime = \"60s\"\ntoken_locations = [\"headers\", \"cookies\"]\ncookie_secure = false\n\
+         rotate_refresh_tokens = true\nblacklist_after_rotation = true\nrefresh_grace_period = \"0s\"\n\
+         cors_allowed_origins = [\"{page}\"]"
+    ))
+    .await;
+    s.create_user("pat", false).await;
+    let b = &browser.client;
+    b.delete_all_cookies().await.unwrap();
+    b.goto(&format!("{page}/index.html")).await.unwrap();
+    let logged_in = b
+        .execute_async(
+            "const [tessera, username, password, done] = arguments;
+             Promise.all([import('/axios.js'), import('/tessera.js'), import('/tessera-axios.js')])
+               .then(async ([{ default: axios }, { createClient }, { attachTessera }]) => {
+                 const events = { logouts: 0 };
+                 const client = createClient({ baseUrl: tessera, transport: 'cookie', refreshAhead: false,
+                                               onLogout: () => events.logouts++ });
+                 await client.login(username, password);
+                 const api = axios.create({ baseURL: tessera });
+                 attachTessera(api, client);
+                 window.app = { api, client, events };
+                 const me = await api.get('/api/auth/me');
+                 done([me.status, me.data.username, me.config.withCredentials,
+                       me.config.headers.get('Authorization') ?? null]);
+               })
+               .catch((e) => done(`failed: ${e}`));",
+            vec![json!(s.base), json!("pat"), json!(PASSWORD)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(logged_in, json!([200, "pat", true, null]));
+
+    // Past the access token's expiry on the server's clock (the browser's
+    // does not move, so the 401s, not the client's own reckoning, tell it).
+    s.advance(Duration::from_secs(61));
+    let before = refreshes(&s).await;
+    let after_expiry = b
+        .execute_async(
+            "const [tessera, done] = arguments;
+             const { api, client, events } = window.app;
+             Promise.all(Array.from({ length: 5 }, () => api.get('/api/auth/me')))
+               .then(async (answers) => {
+                 const ended = await api.post('/api/auth/sessions/end-others');
+                 const plain = await fetch(`${tessera}/api/auth/sessions/end-others`,
+                                           { method: 'POST', credentials: 'include' });
+                 done({
+                   statuses: answers.map((a) => a.status),
+                   fresh: client.token.claims.fresh,
+                   ended: ended.status,
+                   csrf: typeof ended.config.headers.get('X-CSRF-TOKEN'),
+                   withoutCsrf: [plain.status, (await plain.json()).code],
+                   logouts: events.logouts,
+                 });
+               })
+               .catch((e) => done(`failed: ${e}`));",
+            vec![json!(s.base)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after_expiry,
+        json!({
+            "statuses": [200, 200, 200, 200, 200],
+            "fresh": false,
+            "ended": 204,
+            "csrf": "string",
+            "withoutCsrf": [401, "csrf_failed"],
+            "logouts": 0,
+        })
+    );
+    assert_eq!(
+        refreshes(&s).await - before,
+        1,
+        "the five requests must share exactly one refresh"
+    );
 }
 
 /// "Forgot password" on the page, the link in the mail received over SMTP,
