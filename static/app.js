@@ -137,7 +137,9 @@ on("credentials", "submit", async (event) => {
   client = newClient(transport());
   try {
     const token = await client.login($("username").value, $("password").value);
-    $("status").textContent = `Logged in as ${token.claims.username} (${client.transport} transport).`;
+    // `claim_names` may carry the username under another name: then the name as typed.
+    const name = token.claims.username ?? $("username").value;
+    $("status").textContent = `Logged in as ${name} (${client.transport} transport).`;
     show(token);
     tick();
     await showSessions();

@@ -33,7 +33,7 @@ impl TokenType {
 /// kept free for it; `client_id` and `scope` are service clients' tokens'
 /// ([`crate::client`]). A test mints tokens with every option on and checks
 /// that this list names each of their claims.
-pub const RESERVED_CLAIMS: [&str; 18] = [
+pub const RESERVED_CLAIMS: [&str; 19] = [
     "token_type",
     "type",
     "exp",
@@ -50,6 +50,7 @@ pub const RESERVED_CLAIMS: [&str; 18] = [
     "csrf",
     "email",
     "is_staff",
+    "is_superuser",
     "client_id",
     "scope",
 ];
@@ -61,18 +62,145 @@ pub enum ExtraClaim {
     Email,
     /// Whether the user is staff.
     IsStaff,
+    /// Whether the user is a superuser (Django keeps it apart from `is_staff`).
+    IsSuperuser,
 }
 
 impl ExtraClaim {
     /// Every extra claim, in the order the setting documents them.
-    pub const ALL: [ExtraClaim; 2] = [ExtraClaim::Email, ExtraClaim::IsStaff];
+    pub const ALL: [ExtraClaim; 3] = [
+        ExtraClaim::Email,
+        ExtraClaim::IsStaff,
+        ExtraClaim::IsSuperuser,
+    ];
 
-    /// The claim's name, which is also its name in the setting.
+    /// The claim's name, which is also its name in the setting (and its
+    /// name in tokens unless `claim_names` renames it).
+    pub fn name(self) -> &'static str {
+        UserClaim::from(self).name()
+    }
+}
+
+/// The user claims whose names in tokens may be changed (setting
+/// `claim_names`): the username, and the fields `extra_claims` copies.
+/// `fresh` is not among them: Flask-JWT-Extended reads it under that name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserClaim {
+    /// `username`, in every access token.
+    Username,
+    /// `email`, with `extra_claims`.
+    Email,
+    /// `is_staff`, with `extra_claims`.
+    IsStaff,
+    /// `is_superuser`, with `extra_claims`.
+    IsSuperuser,
+}
+
+impl UserClaim {
+    /// Every user claim, in the order the setting documents them.
+    pub const ALL: [UserClaim; 4] = [
+        UserClaim::Username,
+        UserClaim::Email,
+        UserClaim::IsStaff,
+        UserClaim::IsSuperuser,
+    ];
+
+    /// Its own name: the one tokens carry unless renamed, and its key in
+    /// `claim_names`.
     pub fn name(self) -> &'static str {
         match self {
-            ExtraClaim::Email => "email",
-            ExtraClaim::IsStaff => "is_staff",
+            UserClaim::Username => "username",
+            UserClaim::Email => "email",
+            UserClaim::IsStaff => "is_staff",
+            UserClaim::IsSuperuser => "is_superuser",
         }
+    }
+
+    /// The claim whose own name is `name`.
+    pub fn named(name: &str) -> Option<UserClaim> {
+        UserClaim::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl From<ExtraClaim> for UserClaim {
+    fn from(claim: ExtraClaim) -> Self {
+        match claim {
+            ExtraClaim::Email => UserClaim::Email,
+            ExtraClaim::IsStaff => UserClaim::IsStaff,
+            ExtraClaim::IsSuperuser => UserClaim::IsSuperuser,
+        }
+    }
+}
+
+/// The names the user claims carry in tokens: each its own
+/// ([`UserClaim::name`]) unless renamed. Tessera writes them under these
+/// names, and reads them (the username, for `sub`) under the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames([String; 4]);
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self(UserClaim::ALL.map(|c| c.name().to_owned()))
+    }
+}
+
+impl ClaimNames {
+    /// The name `claim` carries in tokens.
+    pub fn get(&self, claim: UserClaim) -> &str {
+        &self.0[claim.index()]
+    }
+
+    /// Gives `claim` the name `name` in tokens (checked by [`check`](Self::check)).
+    pub fn set(&mut self, claim: UserClaim, name: impl Into<String>) {
+        self.0[claim.index()] = name.into();
+    }
+
+    /// The claims under another name than their own, with that name, in
+    /// the order of [`UserClaim::ALL`].
+    pub fn renamed(&self) -> impl Iterator<Item = (UserClaim, &str)> {
+        UserClaim::ALL
+            .into_iter()
+            .map(|c| (c, self.get(c)))
+            .filter(|(c, name)| c.name() != *name)
+    }
+
+    /// Refuses names that would make two claims one: an empty name, one
+    /// given to two claims, a claim Tessera writes itself
+    /// ([`RESERVED_CLAIMS`], the other user claims' own names included) or
+    /// the user id's claim, `user_id_claim`. The error says which, in words.
+    pub fn check(&self, user_id_claim: &str) -> Result<(), String> {
+        let mut taken: Vec<(UserClaim, &str)> = Vec::new();
+        for (claim, name) in self.renamed() {
+            let own = claim.name();
+            if name.is_empty() {
+                return Err(format!("`{own}` is given an empty name"));
+            }
+            if RESERVED_CLAIMS.contains(&name) {
+                return Err(format!(
+                    "`{own}` cannot be renamed `{name}`, a claim Tessera writes itself \
+                     (reserved: {})",
+                    RESERVED_CLAIMS.join(", ")
+                ));
+            }
+            if name == user_id_claim {
+                return Err(format!(
+                    "`{own}` cannot be renamed `{name}`, the claim of the user id \
+                     (`user_id_claim`)"
+                ));
+            }
+            if let Some((other, _)) = taken.iter().find(|(_, n)| *n == name) {
+                return Err(format!(
+                    "`{}` and `{own}` are both renamed `{name}`",
+                    other.name()
+                ));
+            }
+            taken.push((claim, name));
+        }
+        Ok(())
     }
 }
 
@@ -111,6 +239,8 @@ pub struct Subject {
     pub email: String,
     /// Whether the user is staff.
     pub is_staff: bool,
+    /// Whether the user is a superuser.
+    pub is_superuser: bool,
     /// The user's current token version (`ver`).
     pub token_version: i64,
 }
@@ -137,7 +267,7 @@ pub struct VerifiedClaims {
     pub ver: i64,
     /// Whether the token comes straight from a password login (access tokens only).
     pub fresh: bool,
-    /// The username claim, access tokens only.
+    /// The username claim (under its configured name), access tokens only.
     pub username: Option<String>,
     /// Every claim as carried by the token.
     pub raw: Map<String, Value>,
@@ -151,10 +281,12 @@ pub struct ClaimError(pub &'static str);
 impl VerifiedClaims {
     /// Reads Tessera's claims out of a decoded payload, refusing any that is
     /// missing or of the wrong JSON type, and any pair of claims that
-    /// disagree (`sub` as `subject` says, `type` and `token_type`).
+    /// disagree (`sub` as `subject` says, `type` and `token_type`). The
+    /// username is read from `username_claim` (setting `claim_names`).
     pub fn from_map(
         raw: Map<String, Value>,
         user_id_claim: &str,
+        username_claim: &str,
         subject: SubjectClaim,
     ) -> Result<Self, ClaimError> {
         let token_type = match raw.get("token_type").and_then(Value::as_str) {
@@ -197,7 +329,7 @@ impl VerifiedClaims {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(ClaimError("fresh")),
         };
-        let username = match raw.get("username") {
+        let username = match raw.get(username_claim) {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(ClaimError("username")),
@@ -264,7 +396,7 @@ mod tests {
 
     #[test]
     fn reads_every_claim() {
-        let c = VerifiedClaims::from_map(good(), "user_id", SubjectClaim::Id).unwrap();
+        let c = VerifiedClaims::from_map(good(), "user_id", "username", SubjectClaim::Id).unwrap();
         assert_eq!(c.token_type, TokenType::Access);
         assert_eq!((c.user_id.get(), c.exp, c.iat, c.ver), (7, 20, 10, 0));
         assert!(c.fresh);
@@ -289,14 +421,14 @@ mod tests {
             let mut m = good();
             m.insert(name.into(), bad);
             assert!(
-                VerifiedClaims::from_map(m, "user_id", SubjectClaim::Id).is_err(),
+                VerifiedClaims::from_map(m, "user_id", "username", SubjectClaim::Id).is_err(),
                 "{name}"
             );
             let mut m = good();
             if name != "fresh" && name != "type" {
                 m.remove(name);
                 assert!(
-                    VerifiedClaims::from_map(m, "user_id", SubjectClaim::Id).is_err(),
+                    VerifiedClaims::from_map(m, "user_id", "username", SubjectClaim::Id).is_err(),
                     "missing {name}"
                 );
             }
@@ -307,7 +439,7 @@ mod tests {
     fn type_when_present_repeats_token_type() {
         let mut m = good();
         m.insert("type".into(), json!("access"));
-        assert!(VerifiedClaims::from_map(m, "user_id", SubjectClaim::Id).is_ok());
+        assert!(VerifiedClaims::from_map(m, "user_id", "username", SubjectClaim::Id).is_ok());
     }
 
     #[test]
@@ -320,7 +452,7 @@ mod tests {
                 Some(u) => m.insert("username".into(), json!(u)),
                 None => m.remove("username"),
             };
-            VerifiedClaims::from_map(m, "user_id", SubjectClaim::Username).is_ok()
+            VerifiedClaims::from_map(m, "user_id", "username", SubjectClaim::Username).is_ok()
         };
         assert!(by_name(json!("alice"), "access", Some("alice")));
         assert!(!by_name(json!("bob"), "access", Some("alice")));
@@ -332,7 +464,7 @@ mod tests {
         // And the id form is refused where the username is expected, and back.
         let mut m = good();
         m.insert("sub".into(), json!("alice"));
-        assert!(VerifiedClaims::from_map(m, "user_id", SubjectClaim::Id).is_err());
+        assert!(VerifiedClaims::from_map(m, "user_id", "username", SubjectClaim::Id).is_err());
     }
 
     #[test]
@@ -341,11 +473,106 @@ mod tests {
         let id = m.remove("user_id").unwrap();
         m.insert("uid".into(), id);
         assert_eq!(
-            VerifiedClaims::from_map(m, "uid", SubjectClaim::Id)
+            VerifiedClaims::from_map(m, "uid", "username", SubjectClaim::Id)
                 .unwrap()
                 .user_id,
             7
         );
+    }
+
+    #[test]
+    fn the_username_is_read_under_its_configured_name() {
+        let mut m = good();
+        let name = m.remove("username").unwrap();
+        m.insert("user_name".into(), name);
+        let c = VerifiedClaims::from_map(m.clone(), "user_id", "user_name", SubjectClaim::Username);
+        assert!(c.is_err(), "sub is \"7\", not the username");
+        m.insert("sub".into(), json!("alice"));
+        let c = VerifiedClaims::from_map(m.clone(), "user_id", "user_name", SubjectClaim::Username)
+            .unwrap();
+        assert_eq!(c.username.as_deref(), Some("alice"));
+        // Read under the default name, the renamed claim is not there: with
+        // `subject = "username"` nothing vouches for `sub`.
+        assert!(
+            VerifiedClaims::from_map(m, "user_id", "username", SubjectClaim::Username).is_err()
+        );
+    }
+
+    #[test]
+    fn claim_names_that_would_make_two_claims_one_are_refused() {
+        let names = |pairs: &[(UserClaim, &str)]| {
+            let mut n = ClaimNames::default();
+            for (claim, name) in pairs {
+                n.set(*claim, *name);
+            }
+            n
+        };
+        let tutorial = names(&[
+            (UserClaim::Username, "user_name"),
+            (UserClaim::IsStaff, "is_admin"),
+        ]);
+        assert_eq!(tutorial.check("user_id"), Ok(()));
+        assert_eq!(
+            tutorial.renamed().collect::<Vec<_>>(),
+            vec![
+                (UserClaim::Username, "user_name"),
+                (UserClaim::IsStaff, "is_admin")
+            ]
+        );
+        // A claim under its own name is not renamed.
+        assert_eq!(
+            names(&[(UserClaim::Email, "email")]).check("user_id"),
+            Ok(())
+        );
+        assert_eq!(names(&[(UserClaim::Email, "email")]).renamed().count(), 0);
+        let reserved = RESERVED_CLAIMS.join(", ");
+        for (pairs, user_id_claim, error) in [
+            (
+                &[(UserClaim::Username, "")][..],
+                "user_id",
+                "`username` is given an empty name".to_owned(),
+            ),
+            (
+                &[
+                    (UserClaim::IsStaff, "is_admin"),
+                    (UserClaim::IsSuperuser, "is_admin"),
+                ],
+                "user_id",
+                "`is_staff` and `is_superuser` are both renamed `is_admin`".to_owned(),
+            ),
+            (
+                &[(UserClaim::Username, "uid")],
+                "uid",
+                "`username` cannot be renamed `uid`, the claim of the user id (`user_id_claim`)"
+                    .to_owned(),
+            ),
+            (
+                &[(UserClaim::Username, "user_id")],
+                "user_id",
+                "`username` cannot be renamed `user_id`, the claim of the user id \
+                 (`user_id_claim`)"
+                    .to_owned(),
+            ),
+        ] {
+            assert_eq!(names(pairs).check(user_id_claim), Err(error));
+        }
+        for claim in RESERVED_CLAIMS {
+            // Under its own name a claim is not renamed: rename another.
+            let user = if claim == "email" {
+                UserClaim::Username
+            } else {
+                UserClaim::Email
+            };
+            assert_eq!(
+                names(&[(user, claim)]).check("user_id"),
+                Err(format!(
+                    "`{}` cannot be renamed `{claim}`, a claim Tessera writes itself \
+                     (reserved: {reserved})",
+                    user.name()
+                )),
+                "{claim}"
+            );
+        }
     }
 
     #[test]

@@ -226,6 +226,7 @@ mod tests {
             username: "alice".into(),
             email: String::new(),
             is_staff: false,
+            is_superuser: false,
             token_version: 0,
         };
         let grant = Grant {

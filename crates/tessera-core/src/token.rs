@@ -5,7 +5,9 @@
 //! signature, times, issuer, audience, type). Whether it has since been revoked
 //! is the job of [`crate::revocation`], which needs state the token cannot carry.
 
-use crate::claims::{ExtraClaim, Subject, SubjectClaim, TokenType, VerifiedClaims};
+use crate::claims::{
+    ClaimNames, ExtraClaim, Subject, SubjectClaim, TokenType, UserClaim, VerifiedClaims,
+};
 use crate::ids::{FamilyId, Jti};
 use crate::keys::{KeyRing, algorithm_name};
 use crate::refusal::Refusal;
@@ -37,6 +39,8 @@ pub struct TokenPolicy {
     pub extra_claims: Vec<ExtraClaim>,
     /// What `sub` carries.
     pub subject: SubjectClaim,
+    /// The names the user claims carry (written and read under them).
+    pub claim_names: ClaimNames,
 }
 
 impl Default for TokenPolicy {
@@ -57,6 +61,7 @@ impl TokenPolicy {
             user_id_claim: "user_id".to_owned(),
             extra_claims: Vec::new(),
             subject: SubjectClaim::Id,
+            claim_names: ClaimNames::default(),
         }
     }
 
@@ -139,14 +144,19 @@ pub fn issue(
     claims.insert("fid".into(), json!(grant.fid));
     claims.insert("ver".into(), json!(subject.token_version));
     if grant.token_type == TokenType::Access {
-        claims.insert("username".into(), json!(subject.username));
+        let names = &policy.claim_names;
+        claims.insert(
+            names.get(UserClaim::Username).into(),
+            json!(subject.username),
+        );
         claims.insert("fresh".into(), json!(grant.fresh));
         for extra in &policy.extra_claims {
             let value = match extra {
                 ExtraClaim::Email => json!(subject.email),
                 ExtraClaim::IsStaff => json!(subject.is_staff),
+                ExtraClaim::IsSuperuser => json!(subject.is_superuser),
             };
-            claims.insert(extra.name().into(), value);
+            claims.insert(names.get((*extra).into()).into(), value);
         }
     }
     if let Some(csrf) = grant.csrf {
@@ -222,8 +232,13 @@ pub fn validate(
     now: i64,
 ) -> Result<VerifiedClaims, Refusal> {
     let raw = verify_signed(policy, ring, token, now)?;
-    let claims = VerifiedClaims::from_map(raw, &policy.user_id_claim, policy.subject)
-        .map_err(|_| Refusal::Invalid)?;
+    let claims = VerifiedClaims::from_map(
+        raw,
+        &policy.user_id_claim,
+        policy.claim_names.get(UserClaim::Username),
+        policy.subject,
+    )
+    .map_err(|_| Refusal::Invalid)?;
     check_moment(&claims, policy, expected, now)?;
     Ok(claims)
 }

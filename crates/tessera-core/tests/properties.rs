@@ -29,6 +29,7 @@ fn setup() -> &'static (TokenPolicy, KeyRing, String) {
             username: "alice".into(),
             email: String::new(),
             is_staff: false,
+            is_superuser: false,
             token_version: 0,
         };
         let fid = FamilyId::random();

@@ -37,6 +37,7 @@ fn case(name: &'static str, alg: Algorithm) -> Case {
         username: "alice".into(),
         email: "alice@example.com".into(),
         is_staff: false,
+        is_superuser: false,
         token_version: 0,
     };
     let fid = FamilyId::random();

@@ -8,7 +8,7 @@ use crate::verifier::{Inner, Source, Verifier};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::Algorithm;
-use tessera_core::claims::{SubjectClaim, TokenType};
+use tessera_core::claims::{SubjectClaim, TokenType, UserClaim};
 use tessera_core::clock::{Clock, SystemClock};
 use tessera_core::keys::{Key, KeyMaterial, KeyRing};
 use tessera_core::token::TokenPolicy;
@@ -30,6 +30,10 @@ pub enum BuildError {
     /// http(s), or no tokio runtime to run the follower on.
     #[error("revocation feed: {0}")]
     Feed(String),
+    /// The claim names given by [`VerifierBuilder::claim_name`] would make
+    /// two claims one (the same rules as Tessera's `claim_names`).
+    #[error("claim names: {0}")]
+    ClaimNames(String),
 }
 
 /// The revocation feed to follow.
@@ -123,6 +127,17 @@ impl VerifierBuilder {
     /// The claim carrying the user id (Tessera's `user_id_claim`).
     pub fn user_id_claim(mut self, claim: impl Into<String>) -> Self {
         self.policy.user_id_claim = claim.into();
+        self
+    }
+
+    /// The name `claim` carries in tokens (Tessera's `claim_names`): with
+    /// `claim_name(UserClaim::Username, "user_name")`,
+    /// [`Claims::username`](crate::Claims::username) is read from
+    /// `user_name`, as is the username that backs `sub` under
+    /// `subject(SubjectClaim::Username)`. Give the same table as Tessera's;
+    /// [`build`](Self::build) refuses the names it would refuse.
+    pub fn claim_name(mut self, claim: UserClaim, name: impl Into<String>) -> Self {
+        self.policy.claim_names.set(claim, name);
         self
     }
 
@@ -243,6 +258,10 @@ impl VerifierBuilder {
     /// Builds the verifier (a JWKS source fetches on first use, not here;
     /// the revocation feed's follower starts here).
     pub fn build(self) -> Result<Verifier, BuildError> {
+        self.policy
+            .claim_names
+            .check(&self.policy.user_id_claim)
+            .map_err(BuildError::ClaimNames)?;
         let key_error = |e: tessera_core::keys::KeyError| BuildError::Key(e.to_string());
         let client = || {
             reqwest::Client::builder()

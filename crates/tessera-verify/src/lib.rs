@@ -84,7 +84,7 @@ pub use extract::{Authenticated, AuthenticatedClient, Rejection, VerifyLayer, Ve
 pub use following::FeedStatus;
 pub use tessera_core::Algorithm;
 pub use tessera_core::Refusal;
-pub use tessera_core::claims::{SubjectClaim, TokenType};
+pub use tessera_core::claims::{SubjectClaim, TokenType, UserClaim};
 pub use tessera_core::client::ClientClaims;
 pub use tessera_core::clock::{Clock, FixedClock, SystemClock};
 pub use tessera_core::ids::{FamilyId, Jti, UserId};

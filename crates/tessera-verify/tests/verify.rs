@@ -14,7 +14,8 @@ use tessera_core::ids::{FamilyId, UserId};
 use tessera_core::keys::{KeyMaterial, KeyRing};
 use tessera_core::token::{Grant, TokenPolicy, issue};
 use tessera_verify::{
-    Algorithm, Authenticated, Claims, Refusal, Verifier, VerifyError, VerifyLayer,
+    Algorithm, Authenticated, Claims, Refusal, SubjectClaim, UserClaim, Verifier, VerifyError,
+    VerifyLayer,
 };
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-library";
@@ -32,6 +33,7 @@ fn mint_with(ring: &KeyRing, policy: &TokenPolicy, token_type: TokenType, at: i6
         username: "alice".into(),
         email: "alice@example.com".into(),
         is_staff: true,
+        is_superuser: false,
         token_version: 0,
     };
     let fid = FamilyId::random();
@@ -104,6 +106,87 @@ async fn a_shared_secret_verifies_and_types_custom_claims() {
             .is_err()
     );
     assert!(Verifier::builder().build().is_err());
+}
+
+/// The simplejwt tutorial's claims, as its services read them.
+#[derive(Debug, Deserialize)]
+struct Tutorial {
+    user_name: String,
+    email: String,
+    is_admin: bool,
+}
+
+#[tokio::test]
+async fn renamed_claims_are_read_under_the_names_tessera_writes() {
+    let ring = hs_ring();
+    let mut policy = TokenPolicy::new();
+    policy.extra_claims = vec![ExtraClaim::Email, ExtraClaim::IsStaff];
+    policy.claim_names.set(UserClaim::Username, "user_name");
+    policy.claim_names.set(UserClaim::IsStaff, "is_admin");
+    policy.subject = SubjectClaim::Username;
+    let token = mint_with(&ring, &policy, TokenType::Access, now());
+    let verifier = Verifier::builder()
+        .hmac_secret(Algorithm::HS256, SECRET)
+        .subject(SubjectClaim::Username)
+        .claim_name(UserClaim::Username, "user_name")
+        .claim_name(UserClaim::IsStaff, "is_admin")
+        .build()
+        .unwrap();
+    let claims: Claims<Tutorial> = verifier.verify(&token).await.unwrap();
+    assert_eq!(claims.username.as_deref(), Some("alice"));
+    assert_eq!(
+        (
+            claims.custom.user_name.as_str(),
+            claims.custom.email.as_str()
+        ),
+        ("alice", "alice@example.com")
+    );
+    assert!(claims.custom.is_admin);
+    assert!(claims.raw.get("username").is_none() && claims.raw.get("is_staff").is_none());
+    // Without the names the username is not found: `sub` (the username) is
+    // backed by nothing, and the token is refused as Tessera would refuse it.
+    let unaware = Verifier::builder()
+        .hmac_secret(Algorithm::HS256, SECRET)
+        .subject(SubjectClaim::Username)
+        .build()
+        .unwrap();
+    assert_eq!(
+        unaware.verify::<Value>(&token).await.unwrap_err(),
+        VerifyError::Refused(Refusal::Invalid)
+    );
+    // Names Tessera would refuse are refused here too.
+    for (claim, name, error) in [
+        (
+            UserClaim::Username,
+            "sub",
+            "claim names: `username` cannot be renamed `sub`, a claim Tessera writes itself",
+        ),
+        (
+            UserClaim::Username,
+            "user_id",
+            "claim names: `username` cannot be renamed `user_id`, the claim of the user id \
+             (`user_id_claim`)",
+        ),
+    ] {
+        let e = Verifier::builder()
+            .hmac_secret(Algorithm::HS256, SECRET)
+            .claim_name(claim, name)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(error), "{e}");
+    }
+    let e = Verifier::builder()
+        .hmac_secret(Algorithm::HS256, SECRET)
+        .claim_name(UserClaim::IsStaff, "is_admin")
+        .claim_name(UserClaim::IsSuperuser, "is_admin")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "claim names: `is_staff` and `is_superuser` are both renamed `is_admin`"
+    );
 }
 
 #[tokio::test]

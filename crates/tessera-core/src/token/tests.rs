@@ -15,6 +15,7 @@ fn alice() -> Subject {
         username: "alice".into(),
         email: "a@example.com".into(),
         is_staff: true,
+        is_superuser: false,
         token_version: 3,
     }
 }
@@ -94,6 +95,46 @@ fn refresh_tokens_carry_no_username_and_extra_claims_are_opt_in() {
     let c = validate(&policy, &ring, &a.token, None, NOW).unwrap();
     assert_eq!(c.raw["email"], "a@example.com");
     assert_eq!(c.raw["is_staff"], true);
+}
+
+#[test]
+fn renamed_claims_are_written_and_read_under_their_new_names() {
+    use crate::claims::UserClaim;
+    let (mut policy, ring) = setup(Algorithm::HS256);
+    // The simplejwt tutorial's names, with the superuser flag too.
+    policy.extra_claims = ExtraClaim::ALL.to_vec();
+    policy.claim_names.set(UserClaim::Username, "user_name");
+    policy.claim_names.set(UserClaim::IsStaff, "is_admin");
+    policy.claim_names.set(UserClaim::IsSuperuser, "is_root");
+    policy.subject = SubjectClaim::Username;
+    let a = mint(&policy, &ring, TokenType::Access, NOW);
+    let c = validate(&policy, &ring, &a.token, None, NOW).unwrap();
+    assert_eq!(c.username.as_deref(), Some("alice"));
+    assert_eq!(
+        (
+            &c.raw["user_name"],
+            &c.raw["email"],
+            &c.raw["is_admin"],
+            &c.raw["is_root"]
+        ),
+        (
+            &json!("alice"),
+            &json!("a@example.com"),
+            &json!(true),
+            &json!(false)
+        )
+    );
+    for gone in ["username", "is_staff", "is_superuser"] {
+        assert!(c.raw.get(gone).is_none(), "{gone}");
+    }
+    // A verifier that does not know the names finds no username to back
+    // `sub` (the username), and refuses the token.
+    let mut unaware = TokenPolicy::new();
+    unaware.subject = SubjectClaim::Username;
+    assert_eq!(
+        validate(&unaware, &ring, &a.token, None, NOW),
+        Err(Refusal::Invalid)
+    );
 }
 
 #[test]

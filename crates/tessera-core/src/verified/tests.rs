@@ -17,6 +17,7 @@ fn mint(policy: &TokenPolicy, ring: &KeyRing, t: TokenType, user_id: i64) -> Str
         username: format!("user{user_id}"),
         email: String::new(),
         is_staff: false,
+        is_superuser: false,
         token_version: 0,
     };
     let fid = FamilyId::random();

@@ -68,6 +68,7 @@ impl User {
             username: self.username.clone(),
             email: self.email.clone(),
             is_staff: self.is_staff,
+            is_superuser: self.is_superuser,
             token_version: self.token_version,
         }
     }

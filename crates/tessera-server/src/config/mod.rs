@@ -262,10 +262,40 @@ impl Settings {
             }
             vars.insert(name, value);
         }
-        layers
+        let settings: Settings = layers
             .merge(Serialized::defaults(vars))
             .extract()
-            .map_err(ConfigError::from_layers)
+            .map_err(ConfigError::from_layers)?;
+        settings.check_claim_names()?;
+        Ok(settings)
+    }
+
+    /// Refuses `claim_names` that would make two claims one (see
+    /// [`ClaimNames::check`](tessera_core::claims::ClaimNames::check)), or
+    /// that rename a claim `extra_claims` does not write: most likely a
+    /// mistake, and a service reading the new name would find nothing.
+    fn check_claim_names(&self) -> Result<(), ConfigError> {
+        let invalid = |expected: String| ConfigError::Invalid {
+            setting: "claim_names",
+            expected,
+        };
+        self.claim_names
+            .check(&self.user_id_claim)
+            .map_err(invalid)?;
+        for (claim, name) in self.claim_names.renamed() {
+            let written = claim == tessera_core::claims::UserClaim::Username
+                || self
+                    .extra_claims
+                    .iter()
+                    .any(|extra| tessera_core::claims::UserClaim::from(*extra) == claim);
+            if !written {
+                return Err(invalid(format!(
+                    "`{own}` is renamed `{name}` but `extra_claims` does not put `{own}` in tokens",
+                    own = claim.name()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The token rules these settings make.
@@ -279,6 +309,7 @@ impl Settings {
             user_id_claim: self.user_id_claim.clone(),
             extra_claims: self.extra_claims.clone(),
             subject: self.subject,
+            claim_names: self.claim_names.clone(),
         }
     }
 

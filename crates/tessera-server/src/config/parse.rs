@@ -8,7 +8,7 @@ use serde::de::{Deserialize, Deserializer, Error as _};
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
-use tessera_core::claims::{ExtraClaim, RESERVED_CLAIMS, SubjectClaim};
+use tessera_core::claims::{ClaimNames, ExtraClaim, RESERVED_CLAIMS, SubjectClaim, UserClaim};
 use tessera_core::keys::{ALGORITHM_NAMES, parse_algorithm};
 use toml::Value;
 
@@ -53,6 +53,7 @@ readers! {
     auth_header_types -> Vec<String> = read_auth_header_types;
     user_id_claim -> String = read_user_id_claim;
     extra_claims -> Vec<ExtraClaim> = |v| read_choices(v, &ExtraClaim::ALL.map(|c| (c.name(), c)));
+    claim_names -> ClaimNames = read_claim_names;
     token_locations -> Vec<TokenLocation> = read_token_locations;
     compat -> Vec<CompatSet> = |v| read_choices(v, &CompatSet::ALL.map(|c| (c.name(), c)));
     subject -> SubjectClaim = read_subject;
@@ -319,6 +320,49 @@ fn read_user_id_claim(v: Value) -> Result<String, String> {
         ));
     }
     Ok(claim)
+}
+
+/// A table of claim -> name: a TOML table, or `claim=name,claim=name`
+/// from the environment. What the names collide with beyond each other and
+/// the reserved claims (`user_id_claim`, `extra_claims`) is checked once
+/// every setting is read ([`super::Settings::load`]).
+fn read_claim_names(v: Value) -> Result<ClaimNames, String> {
+    let keys = UserClaim::ALL.map(UserClaim::name).join(", ");
+    let pairs: Vec<(String, String)> = match v {
+        Value::Table(table) => table
+            .into_iter()
+            .map(|(key, value)| match value {
+                Value::String(name) => Ok((key, name)),
+                other => Err(format!(
+                    "a claim name (a string) for `{key}`, got `{other}`"
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Value::String(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some((key, name)) => Ok((key.trim().to_owned(), name.trim().to_owned())),
+                None => Err(format!(
+                    "`claim=name` pairs separated by commas, got `{pair}`"
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(format!("a table of claim names with keys among {keys}")),
+    };
+    let mut names = ClaimNames::default();
+    let mut seen = Vec::new();
+    for (key, name) in pairs {
+        let claim = UserClaim::named(&key)
+            .ok_or_else(|| format!("keys among {keys}: `{key}` is not a claim to rename"))?;
+        if seen.contains(&claim) {
+            return Err(format!("one name per claim: `{key}` is named twice"));
+        }
+        seen.push(claim);
+        names.set(claim, name);
+    }
+    Ok(names)
 }
 
 fn read_token_locations(v: Value) -> Result<Vec<TokenLocation>, String> {

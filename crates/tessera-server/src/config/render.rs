@@ -7,7 +7,7 @@ use super::{
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
-use tessera_core::claims::{ExtraClaim, SubjectClaim};
+use tessera_core::claims::{ClaimNames, ExtraClaim, SubjectClaim};
 use toml::Value;
 
 // Each takes the whole settings as well as its own value: what is secret
@@ -77,6 +77,15 @@ pub(super) fn strings(_: &Settings, v: &[String]) -> Option<Value> {
 
 pub(super) fn extra_claims(_: &Settings, v: &[ExtraClaim]) -> Option<Value> {
     list(v.iter().map(|c| c.name()))
+}
+
+pub(super) fn claim_names(_: &Settings, v: &ClaimNames) -> Option<Value> {
+    // Only the renamed claims, as a file would hold them: `{}` when none is.
+    Some(Value::Table(
+        v.renamed()
+            .map(|(claim, name)| (claim.name().to_owned(), Value::String(name.to_owned())))
+            .collect(),
+    ))
 }
 
 pub(super) fn compat(_: &Settings, v: &[CompatSet]) -> Option<Value> {

@@ -11,7 +11,7 @@ use super::{CompatSet, EmailVerification, LogFormat, Rate, SameSite, TokenLocati
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
-use tessera_core::claims::{ExtraClaim, SubjectClaim};
+use tessera_core::claims::{ClaimNames, ExtraClaim, SubjectClaim};
 
 settings! {
     /// The address the server listens on. The line `Tessera listening on HOST:PORT` on
@@ -277,14 +277,32 @@ settings! {
         kind: "string",
         accepted: "a claim name Tessera does not use itself: not `token_type`, `type`, `exp`, \
                    `iat`, `nbf`, `jti`, `sub`, `fid`, `ver`, `username`, `fresh`, `iss`, `aud`, `csrf`, \
-                   `email`, `is_staff`, `client_id` or `scope`",
+                   `email`, `is_staff`, `is_superuser`, `client_id` or `scope`",
         parse: "de::user_id_claim", show: show::string;
 
     /// User fields copied into access tokens, so services can read them without asking.
+    /// `is_superuser` is Django's flag, kept apart from `is_staff` (an imported superuser
+    /// is both).
     extra_claims: Vec<ExtraClaim> = Vec::new(),
         kind: "list of strings",
-        accepted: "any of `email`, `is_staff`",
+        accepted: "any of `email`, `is_staff`, `is_superuser`",
         parse: "de::extra_claims", show: show::extra_claims;
+
+    /// Other names for the user claims in access tokens, for services written against
+    /// tokens that name them differently: `{ username = "user_name", is_staff = "is_admin" }`
+    /// writes `user_name` and `is_admin` instead of `username` and `is_staff` (the
+    /// simplejwt tutorial's names). Tessera reads its own tokens under the same names
+    /// (the username backs `sub` with `subject = "username"`); give tessera-verify and the
+    /// Python package the same table. A claim keeps its name unless renamed; `fresh` and
+    /// the registered claims cannot be renamed. Refused at start: a name that is empty,
+    /// given to two claims, the name of a claim Tessera writes (`exp`, `sub`, `email`, ...)
+    /// or `user_id_claim`, and a rename of `email`, `is_staff` or `is_superuser` when
+    /// `extra_claims` does not put that claim in tokens.
+    claim_names: ClaimNames = ClaimNames::default(),
+        kind: "table",
+        accepted: "keys among `username`, `email`, `is_staff`, `is_superuser`, each a claim \
+                   name; in the environment `username=user_name,is_staff=is_admin`",
+        parse: "de::claim_names", show: show::claim_names;
 
     /// What the `sub` claim carries: `id`, the user id as a string (`"42"`), or `username`,
     /// for services that look the user up by `sub` (as the FastAPI tutorial's do). The user

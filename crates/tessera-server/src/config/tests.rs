@@ -305,3 +305,141 @@ fn mail_settings_are_checked_at_start_and_the_password_is_masked() {
         assert!(!e.contains("\r\n"), "{e}");
     }
 }
+
+/// The simplejwt tutorial's claims: `user_name`, `email`, `is_admin`.
+const TUTORIAL: &str = "extra_claims = [\"email\", \"is_staff\"]\n\
+                        claim_names = { username = \"user_name\", is_staff = \"is_admin\" }\n";
+
+#[test]
+fn claim_names_rename_user_claims_from_the_file_or_the_environment() {
+    use tessera_core::claims::UserClaim;
+    let f = file(TUTORIAL);
+    let s = Settings::load(Some(f.path()), env(&[])).unwrap();
+    let names = &s.token_policy().claim_names;
+    assert_eq!(
+        UserClaim::ALL.map(|c| names.get(c)),
+        ["user_name", "email", "is_admin", "is_superuser"]
+    );
+    assert_eq!(
+        s.value("claim_names").unwrap().to_string(),
+        "{ is_staff = \"is_admin\", username = \"user_name\" }"
+    );
+    assert_eq!(
+        Settings::default()
+            .value("claim_names")
+            .unwrap()
+            .to_string(),
+        "{}"
+    );
+    let s = Settings::load(
+        None,
+        env(&[
+            ("TESSERA_EXTRA_CLAIMS", "is_superuser"),
+            (
+                "TESSERA_CLAIM_NAMES",
+                "username = user_name, is_superuser=is_root",
+            ),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.claim_names.get(UserClaim::Username), "user_name");
+    assert_eq!(s.claim_names.get(UserClaim::IsSuperuser), "is_root");
+    assert_eq!(s.extra_claims, vec![ExtraClaim::IsSuperuser]);
+}
+
+#[test]
+fn claim_names_that_collide_or_name_nothing_stop_the_start() {
+    let reserved = RESERVED_CLAIMS.join(", ");
+    for (text, expected) in [
+        (
+            "extra_claims = [\"is_staff\", \"is_superuser\"]\n\
+             claim_names = { is_staff = \"is_admin\", is_superuser = \"is_admin\" }",
+            "`is_staff` and `is_superuser` are both renamed `is_admin`".to_owned(),
+        ),
+        (
+            "claim_names = { username = \"exp\" }",
+            format!(
+                "`username` cannot be renamed `exp`, a claim Tessera writes itself \
+                 (reserved: {reserved})"
+            ),
+        ),
+        (
+            "claim_names = { username = \"sub\" }",
+            format!(
+                "`username` cannot be renamed `sub`, a claim Tessera writes itself \
+                 (reserved: {reserved})"
+            ),
+        ),
+        (
+            "extra_claims = [\"email\"]\nclaim_names = { email = \"username\" }",
+            format!(
+                "`email` cannot be renamed `username`, a claim Tessera writes itself \
+                 (reserved: {reserved})"
+            ),
+        ),
+        (
+            "user_id_claim = \"uid\"\nclaim_names = { username = \"uid\" }",
+            "`username` cannot be renamed `uid`, the claim of the user id (`user_id_claim`)"
+                .to_owned(),
+        ),
+        (
+            "claim_names = { username = \"user_id\" }",
+            "`username` cannot be renamed `user_id`, the claim of the user id \
+             (`user_id_claim`)"
+                .to_owned(),
+        ),
+        (
+            "claim_names = { username = \"\" }",
+            "`username` is given an empty name".to_owned(),
+        ),
+        (
+            "claim_names = { is_staff = \"is_admin\" }",
+            "`is_staff` is renamed `is_admin` but `extra_claims` does not put `is_staff` in \
+             tokens"
+                .to_owned(),
+        ),
+        (
+            "claim_names = { fresh = \"is_fresh\" }",
+            "keys among username, email, is_staff, is_superuser: `fresh` is not a claim to \
+             rename"
+                .to_owned(),
+        ),
+        (
+            "claim_names = { username = 1 }",
+            "a claim name (a string) for `username`, got `1`".to_owned(),
+        ),
+        (
+            "claim_names = [\"user_name\"]",
+            "a table of claim names with keys among username, email, is_staff, is_superuser"
+                .to_owned(),
+        ),
+        (
+            "claim_names = \"user_name\"",
+            "`claim=name` pairs separated by commas, got `user_name`".to_owned(),
+        ),
+    ] {
+        let f = file(text);
+        let e = Settings::load(Some(f.path()), env(&[]))
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {text}"))
+            .to_string();
+        assert_eq!(
+            e,
+            format!("invalid value for setting `claim_names`: {expected}"),
+            "{text}"
+        );
+    }
+    let e = Settings::load(
+        None,
+        env(&[("TESSERA_CLAIM_NAMES", "username=a,username=b")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "invalid value for setting `claim_names`: one name per claim: `username` is named twice"
+    );
+    // A claim under its own name is no rename, and is accepted.
+    let f = file("claim_names = { username = \"username\", email = \"email\" }");
+    assert!(Settings::load(Some(f.path()), env(&[])).is_ok());
+}

@@ -371,6 +371,63 @@ fn config_defaults_prints_a_file_that_loads_and_works_even_with_a_broken_configu
 }
 
 #[test]
+fn claim_names_that_would_make_two_claims_one_stop_the_start_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (claim_names, expected) in [
+        (
+            "is_staff=is_admin,is_superuser=is_admin",
+            "`is_staff` and `is_superuser` are both renamed `is_admin`",
+        ),
+        (
+            "username=exp",
+            "`username` cannot be renamed `exp`, a claim Tessera writes itself",
+        ),
+        (
+            "username=uid",
+            "`username` cannot be renamed `uid`, the claim of the user id (`user_id_claim`)",
+        ),
+    ] {
+        let env = [
+            ("TESSERA_BIND", "127.0.0.1:0"),
+            ("TESSERA_USER_ID_CLAIM", "uid"),
+            ("TESSERA_EXTRA_CLAIMS", "is_staff,is_superuser"),
+            ("TESSERA_CLAIM_NAMES", claim_names),
+        ];
+        for args in [&["serve"][..], &["config"]] {
+            let (code, _, err) = tessera(dir.path(), args, &env, None);
+            assert_one_clear_line(
+                code,
+                &err,
+                &[&format!(
+                    "tessera: invalid configuration: invalid value for setting `claim_names`: \
+                     {expected}"
+                )],
+            );
+        }
+    }
+    // Nothing was started.
+    assert!(!dir.path().join("tessera.db").exists());
+    // The tutorial's names start, and `tessera config` shows them.
+    let (code, out, err) = tessera(
+        dir.path(),
+        &["config"],
+        &[
+            ("TESSERA_EXTRA_CLAIMS", "email,is_staff"),
+            (
+                "TESSERA_CLAIM_NAMES",
+                "username=user_name,is_staff=is_admin",
+            ),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("claim_names = { is_staff = \"is_admin\", username = \"user_name\" }\n"),
+        "{out}"
+    );
+}
+
+#[test]
 fn version_names_the_release() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, _) = tessera(dir.path(), &["--version"], &[], None);

@@ -165,9 +165,15 @@ struct PyService {
 
 impl PyService {
     async fn start(python: PathBuf, jwks: String) -> PyService {
+        Self::start_script(python, SERVICE, jwks, "/orders").await
+    }
+
+    /// `script`, which prints its port, on `jwks`; [`orders`](Self::orders)
+    /// asks `path`.
+    async fn start_script(python: PathBuf, script: &str, jwks: String, path: &str) -> PyService {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(python)
-            .args(["-c", SERVICE, &jwks])
+            .args(["-c", script, &jwks])
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -181,7 +187,7 @@ impl PyService {
             .expect("the service printed its port");
         PyService {
             _child: child,
-            url: format!("http://127.0.0.1:{}/orders", port.trim()),
+            url: format!("http://127.0.0.1:{}{path}", port.trim()),
             http: reqwest::Client::new(),
         }
     }
@@ -311,5 +317,101 @@ async fn pyjwkclient_refuses_a_key_that_signs_at_once_within_30_s_of_its_last_fe
                 "fetches": 1,
             })
         )
+    );
+}
+
+/// A service as the simplejwt tutorial writes one: PyJWT with the JWKS, and
+/// the claims its `get_token` override adds read by name. `GET /profile`
+/// answers them; `GET /admin` answers 403 unless `is_admin`. A token
+/// without those claims is a 500 (its `KeyError`), as it would be there.
+const TUTORIAL_SERVICE: &str = r#"
+import json, sys, jwt
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+jwks = jwt.PyJWKClient(sys.argv[1])
+
+class Service(BaseHTTPRequestHandler):
+    def do_GET(self):
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        try:
+            key = jwks.get_signing_key_from_jwt(token).key
+            claims = jwt.decode(token, key, algorithms=["ES256"])
+            if self.path == "/admin" and not claims["is_admin"]:
+                status, body = 403, {"detail": "admins only"}
+            else:
+                status, body = 200, {"user_name": claims["user_name"], "email": claims["email"], "is_admin": claims["is_admin"]}
+        except jwt.PyJWTError as e:
+            status, body = 401, {"detail": repr(e)}
+        except KeyError as e:
+            status, body = 500, {"detail": "KeyError " + str(e)}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Service)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[tokio::test]
+async fn a_service_written_against_the_simplejwt_tutorials_claims_works_unchanged() {
+    let Some(python) = python() else { return };
+    let s = Server::start(&format!(
+        "algorithm = \"ES256\"\n{}",
+        super::tokens::TUTORIAL_CLAIMS
+    ))
+    .await;
+    let r = s
+        .post(
+            "/api/auth/signup",
+            json!({"username": "alice", "password": PASSWORD, "email": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (alice, _) = s.login("alice").await;
+    let (root, _) = s.superuser("root").await;
+    let jwks = s.url("/.well-known/jwks.json");
+    let profile =
+        PyService::start_script(python.clone(), TUTORIAL_SERVICE, jwks.clone(), "/profile").await;
+    let admin = PyService::start_script(python.clone(), TUTORIAL_SERVICE, jwks, "/admin").await;
+    assert_eq!(
+        profile.orders(&alice).await,
+        (
+            200,
+            json!({"user_name": "alice", "email": "alice@example.com", "is_admin": false})
+        )
+    );
+    assert_eq!(
+        admin.orders(&alice).await,
+        (403, json!({"detail": "admins only"}))
+    );
+    assert_eq!(
+        admin.orders(&root).await,
+        (
+            200,
+            json!({"user_name": "root", "email": "", "is_admin": true})
+        )
+    );
+    // Without the settings the same service cannot read Tessera's tokens:
+    // what `claim_names` is for.
+    let plain =
+        Server::start("algorithm = \"ES256\"\nextra_claims = [\"email\", \"is_staff\"]").await;
+    let (token, _) = plain.user("bob").await;
+    let service = PyService::start_script(
+        python,
+        TUTORIAL_SERVICE,
+        plain.url("/.well-known/jwks.json"),
+        "/profile",
+    )
+    .await;
+    assert_eq!(
+        service.orders(&token).await,
+        (500, json!({"detail": "KeyError 'user_name'"}))
     );
 }

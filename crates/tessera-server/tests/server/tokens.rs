@@ -291,6 +291,80 @@ async fn extra_claims_and_the_user_id_claim_follow_the_settings() {
     assert_eq!(s.me(&access).await.status, 200);
 }
 
+/// The simplejwt tutorial's claims (its `get_token` override adds
+/// `user_name`, `email` and `is_admin`), by settings.
+pub const TUTORIAL_CLAIMS: &str = "extra_claims = [\"email\", \"is_staff\", \"is_superuser\"]\n\
+     claim_names = { username = \"user_name\", is_staff = \"is_admin\" }";
+
+#[tokio::test]
+async fn renamed_claims_are_written_under_their_names_and_the_server_reads_them() {
+    // With `subject = "username"` the server's own check of `sub` reads the
+    // username under its new name: the case where a missed rename shows.
+    for subject in ["id", "username"] {
+        let s = Server::start(&format!(
+            "{TUTORIAL_CLAIMS}\nsubject = \"{subject}\"\nrotate_refresh_tokens = true"
+        ))
+        .await;
+        let r = s
+            .post(
+                "/api/auth/signup",
+                json!({"username": "alice", "password": PASSWORD, "email": "alice@example.com"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let (access, refresh) = s.login("alice").await;
+        let claims = segment(&access, 1);
+        assert_eq!(
+            (&claims["user_name"], &claims["email"], &claims["is_admin"]),
+            (&json!("alice"), &json!("alice@example.com"), &json!(false)),
+            "{subject}"
+        );
+        assert_eq!(claims["is_superuser"], false);
+        for gone in ["username", "is_staff"] {
+            assert!(claims.get(gone).is_none(), "{subject}: {gone} in {claims}");
+        }
+        let me = s.me(&access).await;
+        assert_eq!(me.status, 200, "{subject}: {}", me.text);
+        assert_eq!(me.body["username"], "alice");
+        let sessions = s.get_with_token("/api/auth/sessions", &access).await;
+        assert_eq!(sessions.status, 200, "{subject}: {}", sessions.text);
+        // The refresh (rotated) gives tokens under the same names, which work.
+        let r = s
+            .post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await;
+        assert_eq!(r.status, 200, "{subject}: {}", r.text);
+        let renewed = r.body["access"].as_str().unwrap();
+        assert_eq!(segment(renewed, 1)["user_name"], "alice");
+        assert_eq!(s.me(renewed).await.status, 200);
+        let verify = s
+            .post("/api/token/verify/", json!({"token": renewed}))
+            .await;
+        assert_eq!((verify.status, &verify.body), (200, &json!({})));
+        // A superuser's token says so, apart from `is_admin` (staff).
+        let (root, _) = s.superuser("root").await;
+        let claims = segment(&root, 1);
+        assert_eq!(
+            (
+                &claims["user_name"],
+                &claims["is_admin"],
+                &claims["is_superuser"]
+            ),
+            (&json!("root"), &json!(true), &json!(true))
+        );
+        let users = s.get_with_token("/api/admin/users", &root).await;
+        assert_eq!(users.status, 200, "{subject}: {}", users.text);
+        // Discovery names the username claim as tokens carry it.
+        let discovery = s.get("/.well-known/openid-configuration").await;
+        let supported = discovery.body["claims_supported"].as_array().unwrap();
+        assert!(supported.contains(&json!("user_name")), "{supported:?}");
+        assert!(!supported.contains(&json!("username")), "{supported:?}");
+        let check = s.get_with_token("/api/auth/check", renewed).await;
+        assert_eq!(check.status, 204, "{subject}: {}", check.text);
+        assert_eq!(check.header("x-auth-username"), Some("alice"));
+        assert_eq!(s.logout(renewed).await.status, 204);
+    }
+}
+
 #[tokio::test]
 async fn every_algorithm_family_signs_verifiable_tokens_and_publishes_its_key() {
     for alg in ["ES256", "EdDSA", "RS256", "PS384", "ES384", "HS512"] {

@@ -50,6 +50,7 @@ pub(crate) fn mint(ring: &KeyRing, user_id: i64, ver: i64) -> IssuedToken {
         username: format!("user{user_id}"),
         email: String::new(),
         is_staff: false,
+        is_superuser: false,
         token_version: ver,
     };
     let fid = FamilyId::random();

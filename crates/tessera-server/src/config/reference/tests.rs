@@ -40,6 +40,10 @@ fn the_effective_file_loads_back_to_the_same_settings() {
         ("TESSERA_ISSUER", "https://auth.example.com"),
         ("TESSERA_ACCESS_TOKEN_LIFETIME", "90s"),
         ("TESSERA_EXTRA_CLAIMS", "is_staff"),
+        (
+            "TESSERA_CLAIM_NAMES",
+            "username=user_name,is_staff=is_admin",
+        ),
         ("TESSERA_COOKIE_SAMESITE", "Strict"),
         ("TESSERA_SIGNUP_RATE_LIMIT", "100/h"),
     ]
@@ -52,6 +56,10 @@ fn the_effective_file_loads_back_to_the_same_settings() {
     assert_eq!(effective_toml(&again), text);
     assert!(text.contains("login_rate_limit = \"off\""), "{text}");
     assert!(text.contains("access_token_lifetime = \"90s\""), "{text}");
+    assert!(
+        text.contains("claim_names = { is_staff = \"is_admin\", username = \"user_name\" }"),
+        "{text}"
+    );
 }
 
 #[test]

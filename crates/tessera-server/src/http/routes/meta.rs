@@ -87,7 +87,9 @@ pub async fn openid_configuration(
         "nbf",
         "jti",
         settings.user_id_claim.as_str(),
-        "username",
+        settings
+            .claim_names
+            .get(tessera_core::claims::UserClaim::Username),
         "token_type",
         "type",
         "fid",
