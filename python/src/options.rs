@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::str::FromStr;
 use std::time::Duration;
-use tessera_verify::{Algorithm, SubjectClaim, TokenType, VerifierBuilder};
+use tessera_verify::{Algorithm, SubjectClaim, TokenType, UserClaim, VerifierBuilder};
 
 /// Where the keys come from.
 #[derive(Clone)]
@@ -38,6 +38,7 @@ pub struct Options {
     token_type: TokenType,
     user_id_claim: Option<String>,
     subject: SubjectClaim,
+    claim_names: Vec<(UserClaim, String)>,
     jwks_min_interval: Duration,
     jwks_max_age: Duration,
     introspection: Option<(String, Duration)>,
@@ -57,6 +58,7 @@ pub struct Given<'a, 'py> {
     pub token_type: String,
     pub user_id_claim: Option<String>,
     pub subject: String,
+    pub claim_names: Option<&'a Bound<'py, PyDict>>,
     pub jwks_min_interval: f64,
     pub jwks_max_age: f64,
     pub introspection_url: Option<String>,
@@ -82,6 +84,26 @@ fn key_bytes(what: &str, value: &Bound<'_, PyAny>) -> Result<Vec<u8>, String> {
         .extract::<String>()
         .map(String::into_bytes)
         .map_err(|_| format!("{what} must be str or bytes"))
+}
+
+/// `claim_names={"username": "user_name", ...}`: Tessera's `claim_names`
+/// table; what the names may be is checked when the builder is built.
+fn read_claim_names(names: &Bound<'_, PyDict>) -> Result<Vec<(UserClaim, String)>, String> {
+    let keys = UserClaim::ALL.map(UserClaim::name).join(", ");
+    names
+        .iter()
+        .map(|(key, name)| {
+            let key = key
+                .extract::<String>()
+                .map_err(|_| format!("claim_names keys must be among {keys}"))?;
+            let claim = UserClaim::named(&key)
+                .ok_or_else(|| format!("claim_names keys must be among {keys}, not {key:?}"))?;
+            let name = name
+                .extract::<String>()
+                .map_err(|_| format!("claim_names[{key:?}] must be a string"))?;
+            Ok((claim, name))
+        })
+        .collect()
 }
 
 impl Feed {
@@ -206,6 +228,11 @@ impl Options {
             None => None,
         };
         let feed = given.revocations.map(Feed::read).transpose()?;
+        let claim_names = given
+            .claim_names
+            .map(read_claim_names)
+            .transpose()?
+            .unwrap_or_default();
         Ok(Options {
             keys,
             algorithms,
@@ -215,6 +242,7 @@ impl Options {
             token_type,
             user_id_claim: given.user_id_claim,
             subject,
+            claim_names,
             jwks_min_interval: seconds("jwks_min_interval", given.jwks_min_interval)?,
             jwks_max_age: seconds("jwks_max_age", given.jwks_max_age)?,
             introspection,
@@ -250,6 +278,9 @@ impl Options {
         }
         if let Some(claim) = &self.user_id_claim {
             builder = builder.user_id_claim(claim);
+        }
+        for (claim, name) in &self.claim_names {
+            builder = builder.claim_name(*claim, name);
         }
         builder = builder
             .leeway(self.leeway)

@@ -21,7 +21,9 @@ class Verifier:
     with its ``algorithm``). ``revocations`` follows Tessera's revocation
     feed: ``{"url": ..., "client_id": ..., "client_secret": ...}`` and
     optionally ``max_staleness`` (seconds, 60), ``fail_open`` (False) and
-    ``idle_timeout`` (seconds, 45). Raises ``ConfigurationError`` for
+    ``idle_timeout`` (seconds, 45). ``claim_names`` is Tessera's
+    ``claim_names`` table (``{"username": "user_name", "is_staff":
+    "is_admin"}``): the username is read under its name. Raises ``ConfigurationError`` for
     options that cannot make a verifier. Starts no thread: the follower
     starts in the process that first verifies (again after a fork).
     """
@@ -40,6 +42,7 @@ class Verifier:
         token_type: str = "access",
         user_id_claim: Optional[str] = None,
         subject: str = "user_id",
+        claim_names: Optional[Mapping[str, str]] = None,
         jwks_min_interval: float = 10.0,
         jwks_max_age: float = 300.0,
         introspection_url: Optional[str] = None,

@@ -16,11 +16,14 @@ Settings::
 ``TESSERA`` takes every option of :class:`tessera_verify.Verifier` under its
 name in upper case (``JWKS_URL``, ``SECRET``, ``PUBLIC_KEY``, ``ALGORITHM``,
 ``ALGORITHMS``, ``ISSUER``, ``AUDIENCE``, ``LEEWAY``, ``TOKEN_TYPE``,
-``USER_ID_CLAIM``, ``SUBJECT``, ``JWKS_MIN_INTERVAL``, ``JWKS_MAX_AGE``,
-``INTROSPECTION_URL``, ``INTROSPECTION_TTL``, ``REVOCATIONS``), and two of
-this module's own: ``AUTH_HEADER_TYPES`` (the schemes of the
-``Authorization`` header, ``["Bearer"]`` as simplejwt's) and
-``USERNAME_CLAIM`` (``"username"``).
+``USER_ID_CLAIM``, ``SUBJECT``, ``CLAIM_NAMES``, ``JWKS_MIN_INTERVAL``,
+``JWKS_MAX_AGE``, ``INTROSPECTION_URL``, ``INTROSPECTION_TTL``,
+``REVOCATIONS``), and two of this module's own: ``AUTH_HEADER_TYPES`` (the
+schemes of the ``Authorization`` header, ``["Bearer"]`` as simplejwt's) and
+``USERNAME_CLAIM`` (``CLAIM_NAMES["username"]``, or ``"username"``).
+``CLAIM_NAMES`` is Tessera's ``claim_names`` table, e.g. ``{"username":
+"user_name", "is_staff": "is_admin"}``: ``request.user`` reads the username,
+``is_staff`` and ``is_superuser`` under those names.
 
 :class:`TesseraAuthentication` makes ``request.user`` a :class:`TesseraUser`
 read from the token's claims, with no database query, and ``request.auth``
@@ -78,6 +81,7 @@ VERIFIER_OPTIONS: Dict[str, str] = {
         "token_type",
         "user_id_claim",
         "subject",
+        "claim_names",
         "jwks_min_interval",
         "jwks_max_age",
         "introspection_url",
@@ -102,6 +106,8 @@ class _Config:
     schemes: List[str]
     user_id_claim: str
     username_claim: str
+    staff_claim: str
+    superuser_claim: str
     challenge: str
     challenge_invalid: str
 
@@ -145,7 +151,12 @@ def _build() -> _Config:
             'e.g. ["Bearer"]'
         )
     schemes = list(schemes_given)
-    username_claim = given.get("USERNAME_CLAIM", "username")
+    claim_names = given.get("CLAIM_NAMES") or {}
+    if not isinstance(claim_names, Mapping):
+        raise ImproperlyConfigured(
+            'TESSERA[\'CLAIM_NAMES\'] must be a dict, e.g. {"username": "user_name"}'
+        )
+    username_claim = given.get("USERNAME_CLAIM", claim_names.get("username", "username"))
     if not isinstance(username_claim, str) or not username_claim:
         raise ImproperlyConfigured("TESSERA['USERNAME_CLAIM'] must be a claim name")
     user_id_claim = given.get("USER_ID_CLAIM") or "user_id"
@@ -163,6 +174,8 @@ def _build() -> _Config:
         schemes=schemes,
         user_id_claim=str(user_id_claim),
         username_claim=username_claim,
+        staff_claim=str(claim_names.get("is_staff", "is_staff")),
+        superuser_claim=str(claim_names.get("is_superuser", "is_superuser")),
         challenge=scheme + CHALLENGE[len(_BEARER):],
         challenge_invalid=scheme + CHALLENGE_INVALID[len(_BEARER):],
     )
@@ -258,7 +271,8 @@ class TesseraUser:
     """The user of a verified token, with no database behind it, as
     simplejwt's ``TokenUser``: ``id``/``pk`` from the user id claim,
     ``username`` from the username claim, ``is_staff``/``is_superuser``
-    from the claims of those names (False when absent), always active and
+    from the claims of those names, or the names ``TESSERA["CLAIM_NAMES"]``
+    gives them (False when absent), always active and
     authenticated, no groups or permissions (but a superuser's, as Django
     grants them). ``claims`` (and ``token``, simplejwt's name) is the
     verified claims dict; other claims read as attributes (None when
@@ -274,6 +288,8 @@ class TesseraUser:
         claims: Dict[str, Any],
         user_id_claim: str = "user_id",
         username_claim: str = "username",
+        staff_claim: str = "is_staff",
+        superuser_claim: str = "is_superuser",
     ) -> None:
         self.claims: Dict[str, Any] = claims
         self.token: Dict[str, Any] = claims
@@ -281,8 +297,8 @@ class TesseraUser:
         self.pk: Any = self.id
         username = claims.get(username_claim, "")
         self.username: str = username if isinstance(username, str) else str(username)
-        self.is_staff: bool = claims.get("is_staff") is True
-        self.is_superuser: bool = claims.get("is_superuser") is True
+        self.is_staff: bool = claims.get(staff_claim) is True
+        self.is_superuser: bool = claims.get(superuser_claim) is True
 
     def __str__(self) -> str:
         return f"TesseraUser {self.id}"
@@ -410,7 +426,13 @@ class TesseraAuthentication(BaseAuthentication):  # type: ignore[misc]
     def get_user(self, claims: Dict[str, Any]) -> Any:
         """The ``request.user`` of verified claims: a TesseraUser."""
         config = _current()
-        return TesseraUser(claims, config.user_id_claim, config.username_claim)
+        return TesseraUser(
+            claims,
+            config.user_id_claim,
+            config.username_claim,
+            config.staff_claim,
+            config.superuser_claim,
+        )
 
     def authenticate_header(self, request: Request) -> str:
         """The ``WWW-Authenticate`` of DRF's 401: with

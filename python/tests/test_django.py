@@ -395,6 +395,38 @@ def test_other_header_schemes_and_username_claim(tessera: Tessera) -> None:
         assert refusal["WWW-Authenticate"] == 'JWT realm="api", error="invalid_token"'
 
 
+def test_claim_names_are_read_under_tesseras_names() -> None:
+    server = Tessera(
+        'extra_claims = ["email", "is_staff", "is_superuser"]\n'
+        'claim_names = { username = "user_name", is_staff = "is_admin", is_superuser = "is_root" }'
+    )
+    try:
+        user, admin = server.user(), server.admin()
+        names = {"username": "user_name", "is_staff": "is_admin", "is_superuser": "is_root"}
+        with app(JWKS_URL=server.jwks_url, CLAIM_NAMES=names) as client:
+            body = get(client, "/me", f"Bearer {user.access}").json()
+            assert (body["username"], body["is_staff"], body["is_superuser"]) == (
+                user.username,
+                False,
+                False,
+            )
+            body = get(client, "/me", f"Bearer {admin.access}").json()
+            assert (body["username"], body["is_staff"], body["is_superuser"]) == (
+                admin.username,
+                True,
+                True,
+            )
+            assert body["claims"]["is_admin"] is True and "is_staff" not in body["claims"]
+        with app(JWKS_URL=server.jwks_url, CLAIM_NAMES={"username": "sub"}):
+            with pytest.raises(ImproperlyConfigured, match="cannot be renamed `sub`"):
+                get_verifier()
+        with app(JWKS_URL=server.jwks_url, CLAIM_NAMES="user_name"):
+            with pytest.raises(ImproperlyConfigured, match="CLAIM_NAMES"):
+                get_verifier()
+    finally:
+        server.close()
+
+
 @pytest.fixture(scope="module")
 def database() -> Iterator[None]:
     call_command("migrate", verbosity=0, run_syncdb=True)

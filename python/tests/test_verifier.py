@@ -4,6 +4,7 @@ token, each refusal with its reason, the revocation feed, and bad input."""
 from __future__ import annotations
 
 import time
+from typing import Iterator
 
 import pytest
 import requests
@@ -72,6 +73,50 @@ def test_options_that_cannot_make_a_verifier_are_refused_at_once() -> None:
         with pytest.raises(ConfigurationError):
             Verifier(**options)
     assert issubclass(ConfigurationError, ValueError)
+
+
+#: The simplejwt tutorial's claims, by Tessera's settings.
+TUTORIAL = (
+    'extra_claims = ["email", "is_staff", "is_superuser"]\n'
+    'claim_names = { username = "user_name", is_staff = "is_admin" }\n'
+    'subject = "username"'
+)
+TUTORIAL_NAMES = {"username": "user_name", "is_staff": "is_admin"}
+
+
+@pytest.fixture(scope="module")
+def tutorial() -> Iterator[Tessera]:
+    server = Tessera(TUTORIAL)
+    yield server
+    server.close()
+
+
+def test_renamed_claims_are_read_under_tesseras_names(tutorial: Tessera) -> None:
+    user = tutorial.user()
+    verifier = Verifier(jwks_url=tutorial.jwks_url, subject="username", claim_names=TUTORIAL_NAMES)
+    claims = verifier.verify(user.access)
+    assert (claims["user_name"], claims["is_admin"], claims["is_superuser"]) == (
+        user.username,
+        False,
+        False,
+    )
+    assert "username" not in claims and "is_staff" not in claims
+    # Not told the names, a verifier finds no username to back `sub`, as
+    # Tessera itself would not.
+    unaware = Verifier(jwks_url=tutorial.jwks_url, subject="username")
+    assert reason(unaware, user.access) == "invalid"
+
+
+def test_claim_names_that_tessera_would_refuse_are_refused() -> None:
+    for names, message in (
+        ({"username": "sub"}, "`username` cannot be renamed `sub`, a claim Tessera writes itself"),
+        ({"is_staff": "x", "is_superuser": "x"}, "`is_staff` and `is_superuser` are both renamed `x`"),
+        ({"fresh": "f"}, "claim_names keys must be among username, email, is_staff, is_superuser, not \"fresh\""),
+        ({"username": 1}, 'claim_names["username"] must be a string'),
+    ):
+        with pytest.raises(ConfigurationError) as refused:
+            Verifier(jwks_url="http://a", claim_names=names)
+        assert message in str(refused.value), str(refused.value)
 
 
 def test_the_authorization_header_is_read_as_tessera_reads_it() -> None:
