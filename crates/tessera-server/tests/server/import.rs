@@ -761,3 +761,32 @@ async fn a_django_database_on_postgresql_imports_as_on_sqlite() {
     let password = passwords()["scrypt_user"].clone().unwrap();
     assert_eq!(log_in(&s, "scrypt_user", &password).await.status, 200);
 }
+
+#[tokio::test]
+async fn an_imported_superusers_token_says_so_under_the_name_claim_names_gives() {
+    let s = Server::start(&format!(
+        "{CONFIG}\nextra_claims = [\"is_staff\", \"is_superuser\"]\n\
+         claim_names = {{ is_staff = \"is_admin\", is_superuser = \"is_root\" }}"
+    ))
+    .await;
+    import(&s, &["--django-json", &fixture("auth_user.json")]).await;
+    let password = passwords()["admin"].clone().unwrap();
+    let r = log_in(&s, "admin", &password).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let claims = segment(r.body["access"].as_str().unwrap(), 1);
+    assert_eq!(
+        (&claims["is_admin"], &claims["is_root"]),
+        (&json!(true), &json!(true))
+    );
+    assert!(claims.get("is_staff").is_none() && claims.get("is_superuser").is_none());
+    // A staff user who is not a superuser: Django kept the two apart, and
+    // so does the token.
+    let password = passwords()["staff_user"].clone().unwrap();
+    let r = log_in(&s, "staff_user", &password).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let claims = segment(r.body["access"].as_str().unwrap(), 1);
+    assert_eq!(
+        (&claims["is_admin"], &claims["is_root"]),
+        (&json!(true), &json!(false))
+    );
+}
