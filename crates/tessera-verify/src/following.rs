@@ -5,9 +5,8 @@
 use crate::feed::{Cursor, FeedEvent, FeedState, Follower, Update};
 use crate::jwks::JwksCache;
 use crate::verifier::VerifyError;
-use crossbeam_utils::sync::ShardedLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use tessera_core::Refusal;
 use tessera_core::claims::VerifiedClaims;
@@ -53,11 +52,7 @@ pub(crate) struct Staleness {
 
 /// The state a follower task keeps and verification reads.
 pub(crate) struct Following {
-    /// Read on every verification, from every thread at once, written once
-    /// per event: a sharded lock, whose readers each take a shard of their
-    /// own (one reader count shared by every thread moved its cache line
-    /// between the cores on every call, 8 to 12% of a verification).
-    state: ShardedLock<FeedState>,
+    state: RwLock<FeedState>,
     loaded: AtomicBool,
     connected: AtomicBool,
     /// When the feed was last heard from, milliseconds after `epoch`.
@@ -100,7 +95,7 @@ impl FollowerTask {
             .map_err(|_| "following the revocation feed needs a tokio runtime".to_owned())?;
         let retry_after = follower.max_delay().max(Duration::from_secs(1));
         let following = Arc::new(Following {
-            state: ShardedLock::new(FeedState::default()),
+            state: RwLock::new(FeedState::default()),
             // Trusting the start: as if a snapshot had loaded now.
             loaded: AtomicBool::new(staleness.trust_start),
             connected: AtomicBool::new(false),
