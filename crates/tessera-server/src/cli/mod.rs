@@ -142,6 +142,9 @@ pub enum TokenCommand {
 /// Parses the command line and runs it; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        quiet_on_closed_pipe();
+    }
     // What the defaults are does not depend on the configuration, so a broken
     // one does not stop anyone from reading them.
     match cli.command {
@@ -310,4 +313,18 @@ async fn create_superuser(
 /// tables.
 fn timestamp(seconds: i64) -> String {
     crate::http::routes::accounts::timestamp(seconds)
+}
+
+/// A command whose output goes to a pipe closed early (`tessera users list
+/// | head -1`) ends quietly, as other Unix tools do, instead of panicking in
+/// `println!` on the write error: SIGPIPE's default action is restored,
+/// which Rust's runtime sets to be ignored. Not for `serve`, whose writes to
+/// a client that went away must stay errors it handles.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default; called at the
+    // start of main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -591,3 +591,38 @@ async fn users_deactivate_says_which_services_refuse_the_tokens_and_when() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_command_whose_output_pipe_is_closed_ends_quietly_not_in_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = Server::start("").await;
+    s.create_user("bob", false).await;
+    for args in [
+        &["clients", "add", "piped", "--scope", "revocations"][..],
+        &["users", "list"][..],
+    ] {
+        // `tessera ... | head -0`, without the race: the reading end is
+        // closed before the command writes a byte.
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = Command::new(binary())
+            .arg("--config")
+            .arg(s.config_path())
+            .args(args)
+            .envs(hashing_env())
+            .current_dir(s.dir())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run tessera");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        // Ended by SIGPIPE, as `ls | head -0` ends ls.
+        assert_eq!(
+            out.status.signal(),
+            Some(13),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}
