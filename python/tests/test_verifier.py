@@ -73,6 +73,9 @@ def test_options_that_cannot_make_a_verifier_are_refused_at_once() -> None:
         with pytest.raises(ConfigurationError):
             Verifier(**options)
     assert issubclass(ConfigurationError, ValueError)
+    # A verifier is given a public key: the error says so.
+    with pytest.raises(ConfigurationError, match="not a public key usable with ES256"):
+        Verifier(public_key="not a pem", algorithm="ES256")
 
 
 #: The simplejwt tutorial's claims, by Tessera's settings.

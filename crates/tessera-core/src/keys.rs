@@ -88,6 +88,15 @@ pub enum KeyError {
         /// What the parser said.
         reason: String,
     },
+    /// A public key (a PEM or a JWK) that is not one of the algorithm's
+    /// type, as a verifier is given.
+    #[error("not a public key usable with {alg}: {reason}")]
+    BadPublicKey {
+        /// The algorithm's name.
+        alg: &'static str,
+        /// What the parser said.
+        reason: String,
+    },
     /// Key generation failed.
     #[error("could not generate a {0} key")]
     Generation(&'static str),

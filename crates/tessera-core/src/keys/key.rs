@@ -42,7 +42,7 @@ impl Key {
     /// `alg` unless `alg` is given (then the two must agree); the kid is the
     /// JWK's, or its RFC 7638 thumbprint.
     pub fn from_jwk(jwk: &Jwk, alg: Option<Algorithm>) -> Result<Self, KeyError> {
-        let bad = |reason: String| KeyError::BadPem {
+        let bad = |reason: String| KeyError::BadPublicKey {
             alg: alg.map_or("unknown", algorithm_name),
             reason,
         };
@@ -77,7 +77,7 @@ impl Key {
     /// A verifying key from a PEM public key (SPKI); its kid is the RFC 7638
     /// thumbprint, as the server computes it.
     pub fn from_public_pem(alg: Algorithm, pem: &[u8]) -> Result<Self, KeyError> {
-        let bad = |e: jsonwebtoken::errors::Error| KeyError::BadPem {
+        let bad = |e: jsonwebtoken::errors::Error| KeyError::BadPublicKey {
             alg: algorithm_name(alg),
             reason: e.to_string(),
         };
@@ -85,7 +85,7 @@ impl Key {
             Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
             Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                return Err(KeyError::BadPem {
+                return Err(KeyError::BadPublicKey {
                     alg: algorithm_name(alg),
                     reason: "an HMAC algorithm takes a secret, not a PEM".into(),
                 });
