@@ -151,8 +151,9 @@ where
             .extensions
             .get::<Claims<serde_json::Map<String, serde_json::Value>>>()
         {
-            let custom = serde_json::from_value(serde_json::Value::Object(claims.raw.clone()))
-                .map_err(|_| Rejection::Refused(Refusal::Invalid))?;
+            let custom =
+                T::deserialize(serde::de::IntoDeserializer::into_deserializer(&claims.raw))
+                    .map_err(|_| Rejection::Refused(Refusal::Invalid))?;
             return Ok(Authenticated(Claims {
                 user_id: claims.user_id,
                 username: claims.username.clone(),

@@ -3,7 +3,7 @@
 use crate::following::{FeedStatus, FollowerTask};
 use crate::introspect::Introspector;
 use crate::jwks::JwksCache;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::{DeserializeOwned, IgnoredAny, IntoDeserializer};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,8 +154,10 @@ impl Verifier {
         {
             return Err(Refusal::Revoked.into());
         }
-        let custom = serde_json::from_value(Value::Object(claims.raw.clone()))
-            .map_err(|_| Refusal::Invalid)?;
+        // Read from the claims in place: a copy of the whole map per call
+        // only to deserialise from it (and, for `IgnoredAny`, to drop it).
+        let custom =
+            T::deserialize((&claims.raw).into_deserializer()).map_err(|_| Refusal::Invalid)?;
         Ok(Claims {
             user_id: claims.user_id,
             username: claims.username.clone(),
