@@ -44,6 +44,14 @@ fn token_text(py: Python<'_>, token: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 impl Verifier {
+    /// The token as text and this process's verifier: what each
+    /// verification starts from.
+    fn prepare(&self, py: Python<'_>, token: &Bound<'_, PyAny>) -> PyResult<(String, Built)> {
+        let token = token_text(py, token)?;
+        let built = self.current().map_err(|e| errors::configuration(py, e))?;
+        Ok((token, built))
+    }
+
     /// This process's verifier, built now if this process has none (the
     /// first verification, or the first after a fork).
     fn current(&self) -> Result<Built, String> {
@@ -160,8 +168,7 @@ impl Verifier {
         py: Python<'py>,
         token: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let token = token_text(py, token)?;
-        let built = self.current().map_err(|e| errors::configuration(py, e))?;
+        let (token, built) = self.prepare(py, token)?;
         let verified = py.detach(|| {
             built
                 .runtime
@@ -180,8 +187,7 @@ impl Verifier {
         py: Python<'py>,
         token: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let token = token_text(py, token)?;
-        let built = self.current().map_err(|e| errors::configuration(py, e))?;
+        let (token, built) = self.prepare(py, token)?;
         let verified = py.detach(|| built.runtime.block_on(built.verifier.verify_client(&token)));
         match verified {
             Ok(claims) => {

@@ -45,6 +45,7 @@ from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from ._options import VERIFIER_OPTIONS as _OPTION_NAMES
 from . import (
     CHALLENGE,
     CHALLENGE_INVALID,
@@ -67,28 +68,7 @@ __all__ = [
 ]
 
 #: The keys of ``TESSERA`` that are options of Verifier, and their keyword.
-VERIFIER_OPTIONS: Dict[str, str] = {
-    name.upper(): name
-    for name in (
-        "jwks_url",
-        "secret",
-        "public_key",
-        "algorithm",
-        "algorithms",
-        "issuer",
-        "audience",
-        "leeway",
-        "token_type",
-        "user_id_claim",
-        "subject",
-        "claim_names",
-        "jwks_min_interval",
-        "jwks_max_age",
-        "introspection_url",
-        "introspection_ttl",
-        "revocations",
-    )
-}
+VERIFIER_OPTIONS: Dict[str, str] = {name.upper(): name for name in _OPTION_NAMES}
 #: The keys of ``TESSERA`` that this module reads itself.
 OWN_OPTIONS: FrozenSet[str] = frozenset({"AUTH_HEADER_TYPES", "USERNAME_CLAIM"})
 

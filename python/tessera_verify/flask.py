@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import datetime
 import functools
-import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, TypeVar, cast
+from typing import Any, Callable, Dict, Optional, TypeVar, cast
 
 from flask import Flask, Response, abort, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
+# The keyword options of Verifier, each read from app.config["TESSERA_<NAME>"].
+from ._options import VERIFIER_OPTIONS as _VERIFIER_OPTIONS
 from . import (
     CHALLENGE,
     CHALLENGE_INVALID,
@@ -74,9 +75,6 @@ MESSAGES: Dict[str, str] = {
     "unavailable": "Service temporarily unavailable, try again later.",
 }
 
-# The keyword options of Verifier, each read from app.config["TESSERA_<NAME>"]
-# (PyO3 gives the class a signature, so a new option needs no change here).
-_VERIFIER_OPTIONS: List[str] = list(inspect.signature(Verifier).parameters)
 
 _EXTENSION = "tessera"
 
