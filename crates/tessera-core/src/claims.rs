@@ -33,7 +33,7 @@ impl TokenType {
 /// kept free for it; `client_id` and `scope` are service clients' tokens'
 /// ([`crate::client`]). A test mints tokens with every option on and checks
 /// that this list names each of their claims.
-pub const RESERVED_CLAIMS: [&str; 19] = [
+pub const RESERVED_CLAIMS: [&str; 22] = [
     "token_type",
     "type",
     "exp",
@@ -53,6 +53,9 @@ pub const RESERVED_CLAIMS: [&str; 19] = [
     "is_superuser",
     "client_id",
     "scope",
+    "roles",
+    "app_metadata",
+    "cver",
 ];
 
 /// The user fields that may be copied into access tokens (setting `extra_claims`).
@@ -64,14 +67,20 @@ pub enum ExtraClaim {
     IsStaff,
     /// Whether the user is a superuser (Django keeps it apart from `is_staff`).
     IsSuperuser,
+    /// The user's roles, a JSON array of names (Django's groups, when imported).
+    Roles,
+    /// The JSON object staff keep about the user (`app_metadata`).
+    AppMetadata,
 }
 
 impl ExtraClaim {
     /// Every extra claim, in the order the setting documents them.
-    pub const ALL: [ExtraClaim; 3] = [
+    pub const ALL: [ExtraClaim; 5] = [
         ExtraClaim::Email,
         ExtraClaim::IsStaff,
         ExtraClaim::IsSuperuser,
+        ExtraClaim::Roles,
+        ExtraClaim::AppMetadata,
     ];
 
     /// The claim's name, which is also its name in the setting (and its
@@ -94,15 +103,21 @@ pub enum UserClaim {
     IsStaff,
     /// `is_superuser`, with `extra_claims`.
     IsSuperuser,
+    /// `roles`, with `extra_claims`.
+    Roles,
+    /// `app_metadata`, with `extra_claims`.
+    AppMetadata,
 }
 
 impl UserClaim {
     /// Every user claim, in the order the setting documents them.
-    pub const ALL: [UserClaim; 4] = [
+    pub const ALL: [UserClaim; 6] = [
         UserClaim::Username,
         UserClaim::Email,
         UserClaim::IsStaff,
         UserClaim::IsSuperuser,
+        UserClaim::Roles,
+        UserClaim::AppMetadata,
     ];
 
     /// Its own name: the one tokens carry unless renamed, and its key in
@@ -113,6 +128,8 @@ impl UserClaim {
             UserClaim::Email => "email",
             UserClaim::IsStaff => "is_staff",
             UserClaim::IsSuperuser => "is_superuser",
+            UserClaim::Roles => "roles",
+            UserClaim::AppMetadata => "app_metadata",
         }
     }
 
@@ -132,6 +149,8 @@ impl From<ExtraClaim> for UserClaim {
             ExtraClaim::Email => UserClaim::Email,
             ExtraClaim::IsStaff => UserClaim::IsStaff,
             ExtraClaim::IsSuperuser => UserClaim::IsSuperuser,
+            ExtraClaim::Roles => UserClaim::Roles,
+            ExtraClaim::AppMetadata => UserClaim::AppMetadata,
         }
     }
 }
@@ -140,7 +159,7 @@ impl From<ExtraClaim> for UserClaim {
 /// ([`UserClaim::name`]) unless renamed. Tessera writes them under these
 /// names, and reads them (the username, for `sub`) under the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimNames([String; 4]);
+pub struct ClaimNames([String; 6]);
 
 impl Default for ClaimNames {
     fn default() -> Self {
@@ -243,6 +262,14 @@ pub struct Subject {
     pub is_superuser: bool,
     /// The user's current token version (`ver`).
     pub token_version: i64,
+    /// The user's roles, sorted, each once.
+    pub roles: Vec<String>,
+    /// What staff keep about the user, a JSON object (`{}` when nothing).
+    pub app_metadata: Map<String, Value>,
+    /// The version of the user's claims (`cver`): raised by each change of
+    /// roles or metadata, so that access tokens carrying the old ones are
+    /// refused as expired and clients refresh to get the new.
+    pub claims_version: i64,
 }
 
 /// Claims of a token that passed signature, header and time checks.
@@ -265,6 +292,9 @@ pub struct VerifiedClaims {
     pub fid: FamilyId,
     /// The user's token version when the token was issued.
     pub ver: i64,
+    /// The version of the user's claims the token carries (`cver`; 0 when
+    /// absent, as in tokens minted before it existed).
+    pub claims_version: i64,
     /// Whether the token comes straight from a password login (access tokens only).
     pub fresh: bool,
     /// The username claim (under its configured name), access tokens only.
@@ -309,6 +339,10 @@ impl VerifiedClaims {
         let exp = int("exp")?;
         let iat = int("iat")?;
         let ver = int("ver")?;
+        let claims_version = match raw.get("cver") {
+            None => 0,
+            Some(v) => v.as_i64().ok_or(ClaimError("cver"))?,
+        };
         let user_id = raw
             .get(user_id_claim)
             .and_then(Value::as_i64)
@@ -356,6 +390,7 @@ impl VerifiedClaims {
             user_id,
             fid,
             ver,
+            claims_version,
             fresh,
             username,
             raw,
@@ -399,6 +434,11 @@ mod tests {
         let c = VerifiedClaims::from_map(good(), "user_id", "username", SubjectClaim::Id).unwrap();
         assert_eq!(c.token_type, TokenType::Access);
         assert_eq!((c.user_id.get(), c.exp, c.iat, c.ver), (7, 20, 10, 0));
+        assert_eq!(c.claims_version, 0, "absent: a token from before `cver`");
+        let mut m = good();
+        m.insert("cver".into(), json!(3));
+        let c = VerifiedClaims::from_map(m, "user_id", "username", SubjectClaim::Id).unwrap();
+        assert_eq!(c.claims_version, 3);
         assert!(c.fresh);
         assert_eq!(c.username.as_deref(), Some("alice"));
     }
@@ -415,6 +455,8 @@ mod tests {
             ("token_type", json!("id")),
             ("ver", json!(null)),
             ("fresh", json!("yes")),
+            ("cver", json!("1")),
+            ("cver", json!(1.5)),
             ("type", json!("refresh")),
             ("type", json!(1)),
         ] {
@@ -425,7 +467,7 @@ mod tests {
                 "{name}"
             );
             let mut m = good();
-            if name != "fresh" && name != "type" {
+            if !["fresh", "type", "cver"].contains(&name) {
                 m.remove(name);
                 assert!(
                     VerifiedClaims::from_map(m, "user_id", "username", SubjectClaim::Id).is_err(),

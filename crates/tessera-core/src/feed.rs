@@ -75,7 +75,8 @@ pub struct FamilyEntry {
 }
 
 /// A user whose standing changed: tokens with a `ver` below `ver`, and all
-/// of an inactive user's, are refused.
+/// of an inactive user's, are refused as revoked; access tokens with a
+/// `cver` below `cver` (roles or metadata changed since) as expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserEntry {
@@ -85,6 +86,10 @@ pub struct UserEntry {
     pub ver: i64,
     /// Whether the user is active now.
     pub active: bool,
+    /// The version of the user's claims now (0, and absent from servers
+    /// older than it: never changed).
+    #[serde(default)]
+    pub cver: i64,
     /// When it changed, epoch seconds.
     pub at: i64,
 }

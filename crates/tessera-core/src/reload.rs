@@ -84,6 +84,9 @@ mod tests {
             is_staff: false,
             is_superuser: false,
             token_version: 0,
+            roles: Vec::new(),
+            app_metadata: Default::default(),
+            claims_version: 0,
         };
         let grant = Grant {
             token_type: TokenType::Access,

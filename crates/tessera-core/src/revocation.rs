@@ -4,7 +4,7 @@
 //! instances and every service following the revocation feed
 //! ([`crate::feed`]) decide with this one set.
 
-use crate::claims::VerifiedClaims;
+use crate::claims::{TokenType, VerifiedClaims};
 use crate::client::ClientClaims;
 use crate::ids::{FamilyId, Jti};
 use crate::refusal::Refusal;
@@ -17,6 +17,10 @@ pub struct UserStanding {
     pub token_version: i64,
     /// Whether the user may use the service at all.
     pub is_active: bool,
+    /// The version of the user's claims (roles, metadata): access tokens
+    /// with an older `cver` are refused as expired, not revoked, so that
+    /// clients refresh and get the new claims.
+    pub claims_version: i64,
 }
 
 /// Ids with the time until which each is remembered. Token and family ids
@@ -167,13 +171,19 @@ impl RevocationSet {
         Ok(())
     }
 
-    /// Refuses `claims` if its jti is blacklisted, its family revoked, its
-    /// `ver` older than the user's, or the user inactive.
+    /// Refuses `claims` as revoked if its jti is blacklisted, its family
+    /// revoked, its `ver` older than the user's, or the user inactive; an
+    /// access token whose claims are older than the user's (`cver`) as
+    /// expired: nothing ended, but what it says of the user is out of date.
     pub fn check(&self, claims: &VerifiedClaims, user: UserStanding) -> Result<(), Refusal> {
         if self.is_blacklisted(&claims.jti) {
             return Err(Refusal::Revoked);
         }
-        self.check_session(claims, user)
+        self.check_session(claims, user)?;
+        if claims.token_type == TokenType::Access && claims.claims_version < user.claims_version {
+            return Err(Refusal::Expired);
+        }
+        Ok(())
     }
 
     /// [`Self::check`] but for the token's own blacklisting: refuses
@@ -196,7 +206,6 @@ impl RevocationSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims::TokenType;
     use crate::ids::UserId;
 
     /// The token id `n` as 32 hex digits.
@@ -217,6 +226,7 @@ mod tests {
             user_id: UserId::new(1),
             fid,
             ver,
+            claims_version: 1,
             fresh: false,
             username: None,
             raw: Default::default(),
@@ -226,6 +236,7 @@ mod tests {
     const GOOD: UserStanding = UserStanding {
         token_version: 2,
         is_active: true,
+        claims_version: 1,
     };
 
     #[test]
@@ -269,6 +280,26 @@ mod tests {
         set.revoke_family(&f, 100);
         assert!(set.check(&claims(k, f, 2), GOOD).is_err());
         assert!(set.check(&claims(k, g, 2), GOOD).is_ok());
+    }
+
+    #[test]
+    fn claims_changed_since_an_access_token_make_it_expired_not_revoked() {
+        let set = RevocationSet::new();
+        let (j, f) = (jti(1), fid(1));
+        let changed = UserStanding {
+            claims_version: 2,
+            ..GOOD
+        };
+        assert_eq!(set.check(&claims(j, f, 2), changed), Err(Refusal::Expired));
+        let mut newer = claims(j, f, 2);
+        newer.claims_version = 2;
+        assert_eq!(set.check(&newer, changed), Ok(()));
+        // A refresh token carries no claims of the user: it stays good.
+        let mut refresh = claims(j, f, 2);
+        refresh.token_type = TokenType::Refresh;
+        assert_eq!(set.check(&refresh, changed), Ok(()));
+        // Revoked wins over stale: logging in again is what it needs.
+        assert_eq!(set.check(&claims(j, f, 1), changed), Err(Refusal::Revoked));
     }
 
     #[test]

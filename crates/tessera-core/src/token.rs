@@ -150,11 +150,16 @@ pub fn issue(
             json!(subject.username),
         );
         claims.insert("fresh".into(), json!(grant.fresh));
+        // Only access tokens carry the user's claims, so only they go stale
+        // when roles or metadata change; a refresh token stays good.
+        claims.insert("cver".into(), json!(subject.claims_version));
         for extra in &policy.extra_claims {
             let value = match extra {
                 ExtraClaim::Email => json!(subject.email),
                 ExtraClaim::IsStaff => json!(subject.is_staff),
                 ExtraClaim::IsSuperuser => json!(subject.is_superuser),
+                ExtraClaim::Roles => json!(subject.roles),
+                ExtraClaim::AppMetadata => Value::Object(subject.app_metadata.clone()),
             };
             claims.insert(names.get((*extra).into()).into(), value);
         }

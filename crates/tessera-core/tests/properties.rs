@@ -31,6 +31,9 @@ fn setup() -> &'static (TokenPolicy, KeyRing, String) {
             is_staff: false,
             is_superuser: false,
             token_version: 0,
+            roles: Vec::new(),
+            app_metadata: Default::default(),
+            claims_version: 0,
         };
         let fid = FamilyId::random();
         let grant = Grant {

@@ -225,14 +225,16 @@ for_each_engine! {
             .into_iter()
             .map(change_of)
             .collect();
-            // A user at token version 0 and active refuses nothing: a
-            // follower that never heard of them accepts the same tokens.
+            // A user at token and claims version 0 and active refuses
+            // nothing: a follower that never heard of them accepts the same
+            // tokens.
             let users = sqlx::query_as::<_, ChangedUser>(
-                "SELECT u.id, u.token_version, u.is_active, MAX(c.created_at) AS changed_at \
+                "SELECT u.id, u.token_version, u.is_active, u.claims_version, \
+                 MAX(c.created_at) AS changed_at \
                  FROM changes c JOIN users u ON u.id = c.user_id \
                  WHERE c.kind = 'user' AND c.created_at >= $1 AND c.id <= $2 \
-                 AND (u.token_version > 0 OR NOT u.is_active) \
-                 GROUP BY u.id, u.token_version, u.is_active ORDER BY u.id",
+                 AND (u.token_version > 0 OR NOT u.is_active OR u.claims_version > 0) \
+                 GROUP BY u.id, u.token_version, u.is_active, u.claims_version ORDER BY u.id",
             )
             .bind(since)
             .bind(upto)

@@ -18,7 +18,7 @@ use crate::{ImportOutcome, ImportedUser, StoreResult};
 use sqlx::{QueryBuilder, Transaction};
 use std::collections::HashMap;
 
-/// Rows per insert statement: 9 parameters each stays far below either
+/// Rows per insert statement: 10 parameters each stays far below either
 /// engine's limit on parameters (32,766 and 65,535).
 const ROWS_PER_INSERT: usize = 500;
 
@@ -119,7 +119,7 @@ for_each_engine! {
             for chunk in fresh.chunks(ROWS_PER_INSERT) {
                 let mut insert = QueryBuilder::<Db>::new(
                     "INSERT INTO users (id, username, email, password_hash, is_staff, \
-                     is_superuser, is_active, date_joined, last_login) ",
+                     is_superuser, is_active, date_joined, last_login, roles) ",
                 );
                 insert.push_values(chunk, |mut row, user| {
                     row.push("COALESCE(")
@@ -132,7 +132,8 @@ for_each_engine! {
                         .push_bind(user.is_superuser)
                         .push_bind(user.is_active)
                         .push_bind(user.date_joined)
-                        .push_bind(user.last_login);
+                        .push_bind(user.last_login)
+                        .push_bind(&user.roles);
                 });
                 insert.push(" ON CONFLICT DO NOTHING RETURNING id, username");
                 let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
@@ -189,6 +190,7 @@ mod tests {
             is_active: true,
             date_joined: 0,
             last_login: None,
+            roles: "[]".into(),
         }
     }
 

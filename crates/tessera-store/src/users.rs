@@ -13,7 +13,7 @@ use async_trait::async_trait;
 /// The columns of a [`UserRecord`], in its order.
 pub(crate) const USER_COLUMNS: &str = "id, username, email, password_hash, is_staff, is_superuser, \
                                        is_active, token_version, date_joined, last_login, revision, \
-                                       email_verified";
+                                       email_verified, roles, app_metadata, claims_version";
 
 /// The condition, in an `UPDATE users ... WHERE` (its parameter `$8`:
 /// whether the update demotes), that the row is the last active staff user
@@ -187,6 +187,7 @@ for_each_engine! {
             let address_changes = update.email.is_some();
             let mut tx = Engine::begin_logged(&self.pool).await?;
             let demotes = update.demotes();
+            let claims_change = i64::from(update.changes_claims());
             let record = sqlx::query_as::<_, UserRecord>(&format!(
                 "UPDATE users SET \
                    is_active = COALESCE($1, is_active), \
@@ -195,6 +196,9 @@ for_each_engine! {
                    token_version = token_version + $4, \
                    email_verified = COALESCE($5, CASE WHEN $6 <> email THEN FALSE ELSE email_verified END), \
                    email = COALESCE($6, email), \
+                   roles = COALESCE($9, roles), \
+                   app_metadata = COALESCE($10, app_metadata), \
+                   claims_version = claims_version + $11, \
                    revision = revision + 1 \
                  WHERE id = $7 AND NOT ({LAST_ACTIVE_STAFF}) RETURNING {USER_COLUMNS}"
             ))
@@ -206,6 +210,9 @@ for_each_engine! {
             .bind(update.email)
             .bind(id)
             .bind(demotes)
+            .bind(update.roles)
+            .bind(update.app_metadata)
+            .bind(claims_change)
             .fetch_optional(&mut *tx)
             .await?;
             if record.is_none() && demotes {

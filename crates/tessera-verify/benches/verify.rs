@@ -39,6 +39,9 @@ fn case(name: &'static str, alg: Algorithm) -> Case {
         is_staff: false,
         is_superuser: false,
         token_version: 0,
+        roles: Vec::new(),
+        app_metadata: Default::default(),
+        claims_version: 0,
     };
     let fid = FamilyId::random();
     let grant = Grant {

@@ -35,6 +35,9 @@ fn mint_with(ring: &KeyRing, policy: &TokenPolicy, token_type: TokenType, at: i6
         is_staff: true,
         is_superuser: false,
         token_version: 0,
+        roles: Vec::new(),
+        app_metadata: Default::default(),
+        claims_version: 0,
     };
     let fid = FamilyId::random();
     let grant = Grant {

@@ -82,6 +82,7 @@ impl FeedState {
                     standing: UserStanding {
                         token_version: e.ver,
                         is_active: e.active,
+                        claims_version: e.cver,
                     },
                     until: self.until(e.at),
                 };
@@ -132,4 +133,5 @@ impl FeedState {
 const UNNAMED: UserStanding = UserStanding {
     token_version: i64::MIN,
     is_active: true,
+    claims_version: i64::MIN,
 };

@@ -16,6 +16,7 @@ fn claims(user_id: i64, ver: i64) -> VerifiedClaims {
         user_id: UserId::new(user_id),
         fid: FamilyId::parse(FID).unwrap(),
         ver,
+        claims_version: 0,
         fresh: false,
         username: None,
         raw: Default::default(),
@@ -31,6 +32,7 @@ fn snapshot() -> Snapshot {
             user_id: 7,
             ver: 2,
             active: true,
+            cver: 0,
             at: 900,
         }],
         tokens: vec![],
@@ -63,7 +65,7 @@ fn cursors_are_digits_only() {
     }
     assert_eq!(Cursor::at(17).to_string(), "17");
     let json = serde_json::to_string(&snapshot()).unwrap();
-    assert!(json.starts_with(r#"{"cursor":"42","window":360,"families":[],"users":[{"user_id":7,"ver":2,"active":true,"at":900}]"#), "{json}");
+    assert!(json.starts_with(r#"{"cursor":"42","window":360,"families":[],"users":[{"user_id":7,"ver":2,"active":true,"cver":0,"at":900}]"#), "{json}");
     assert_eq!(serde_json::from_str::<Snapshot>(&json).unwrap(), snapshot());
     assert!(serde_json::from_str::<Snapshot>(&json.replace("\"42\"", "\"x\"")).is_err());
 }
@@ -80,6 +82,7 @@ fn events_read_back_as_written() {
             user_id: 7,
             ver: 3,
             active: false,
+            cver: 0,
             at: 6,
         }),
         FeedEvent::TokenRevoked(TokenEntry {
@@ -121,6 +124,7 @@ fn the_state_refuses_what_the_feed_says() {
         user_id: 8,
         ver: 0,
         active: false,
+        cver: 0,
         at: 950,
     }));
     assert_eq!(
@@ -162,4 +166,27 @@ fn the_state_refuses_what_the_feed_says() {
     state.prune(950 + 361);
     assert!(state.is_empty());
     assert_eq!(state.check(&claims(7, 1)), Ok(()));
+}
+
+#[test]
+fn a_change_of_claims_makes_older_access_tokens_expired_and_older_servers_send_none() {
+    let mut state = FeedState::from_snapshot(&snapshot());
+    state.apply(&FeedEvent::UserChanged(UserEntry {
+        user_id: 9,
+        ver: 0,
+        active: true,
+        cver: 2,
+        at: 950,
+    }));
+    assert_eq!(state.check(&claims(9, 0)), Err(Refusal::Expired));
+    let mut fresh = claims(9, 0);
+    fresh.claims_version = 2;
+    assert_eq!(state.check(&fresh), Ok(()));
+    // A server from before `cver` sends user entries without it: never changed.
+    let old = FeedEvent::parse(
+        "user_changed",
+        r#"{"user_id":9,"ver":0,"active":true,"at":960}"#,
+    );
+    state.apply(&old.unwrap());
+    assert_eq!(state.check(&claims(9, 0)), Ok(()));
 }

@@ -17,6 +17,9 @@ fn alice() -> Subject {
         is_staff: true,
         is_superuser: false,
         token_version: 3,
+        roles: Vec::new(),
+        app_metadata: Default::default(),
+        claims_version: 0,
     }
 }
 

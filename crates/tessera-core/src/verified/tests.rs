@@ -19,6 +19,9 @@ fn mint(policy: &TokenPolicy, ring: &KeyRing, t: TokenType, user_id: i64) -> Str
         is_staff: false,
         is_superuser: false,
         token_version: 0,
+        roles: Vec::new(),
+        app_metadata: Default::default(),
+        claims_version: 0,
     };
     let fid = FamilyId::random();
     let grant = Grant {

@@ -14,6 +14,7 @@ use super::hashing::{Hashing, Strength};
 use super::live::Live;
 use super::recovery::Recovery;
 use super::throttling::Throttle;
+use super::user_claims::Roles;
 use super::{
     AuthError, DEFAULT_PAGE_SIZE, FieldErrors, LoginMethod, MAX_PAGE_SIZE, NewAccount,
     SessionOrigin, User, UserChange, UsersPage, field_error,
@@ -300,12 +301,17 @@ impl Accounts {
         if let Some(verified) = change.email_verified {
             fields.insert("email_verified".into(), verified.into());
         }
+        if change.app_metadata.is_some() {
+            // Not the object: it may hold what the audit log should not.
+            fields.insert("app_metadata".into(), true.into());
+        }
         let update = UserUpdate {
             is_active: change.is_active,
             is_staff: change.is_staff,
             bump_token_version: change.is_active == Some(false),
             email: change.email,
             email_verified: change.email_verified,
+            app_metadata: change.app_metadata.map(|m| m.to_stored()),
             ..Default::default()
         };
         let updated = self.update_user(id, update).await?;
@@ -315,6 +321,59 @@ impl Accounts {
             self.common.audit(kind, Some(id), actor, None, detail);
         }
         Ok(updated)
+    }
+
+    /// Gives user `id` exactly `roles`; `actor` is the staff user who does
+    /// it (`None`: the CLI), who must be a superuser to change a
+    /// superuser's. The user's access tokens issued before are refused as
+    /// expired from now on (their claims are stale), so clients refresh and
+    /// get the new roles; refresh tokens and sessions go on. A `user_updated`
+    /// event names the roles before and after.
+    pub async fn set_roles(
+        &self,
+        id: UserId,
+        roles: Roles,
+        actor: Option<UserId>,
+    ) -> Result<Option<Arc<User>>, AuthError> {
+        only_superusers_touch_superusers(&self.live, id, actor).await?;
+        let Some(before) = self.live.user(id).await? else {
+            return Ok(None);
+        };
+        let update = UserUpdate {
+            roles: Some(roles.to_stored()),
+            ..Default::default()
+        };
+        let updated = self.update_user(id, update).await?;
+        if updated.is_some() {
+            let detail = serde_json::json!({ "fields": {
+                "roles": { "before": before.roles.names(), "after": roles.names() }
+            }});
+            let kind = AuditKind::UserUpdated;
+            self.common.audit(kind, Some(id), actor, None, detail);
+        }
+        Ok(updated)
+    }
+
+    /// An operator's change (`tessera users roles`): [`Accounts::set_roles`]
+    /// with the user's roles plus `add` and minus `remove`, the refusal
+    /// under `roles` when the result is not a valid set of roles, and the
+    /// audit event written before this returns (the CLI exits right after).
+    pub async fn change_roles(
+        &self,
+        id: UserId,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Option<Arc<User>>, AuthError> {
+        let Some(user) = self.live.user(id).await? else {
+            return Ok(None);
+        };
+        let roles = user
+            .roles
+            .changed(add, remove)
+            .map_err(|message| field_error("roles", message))?;
+        let changed = self.set_roles(id, roles, None).await?;
+        self.common.audit_log().flush().await;
+        Ok(changed)
     }
 
     /// Refuses every token of the user issued until now; `actor` is the

@@ -10,7 +10,8 @@
 //! - [`tokens`]: issuing, checking and refreshing tokens (rotation, grace
 //!   period, reuse);
 //! - [`sessions`]: logins, logouts and the sessions a user sees;
-//! - [`accounts`]: signup, passwords, administration, the audit log's pages;
+//! - [`accounts`]: signup, passwords, administration (roles and metadata,
+//!   checked by [`user_claims`]), the audit log's pages;
 //! - [`recovery`]: password reset and email verification by mail;
 //! - [`clients`]: service clients (the `client_credentials` grant), and the
 //!   check of their tokens by the endpoints for services;
@@ -49,6 +50,7 @@ mod tests;
 mod throttled_log;
 mod throttling;
 pub mod tokens;
+pub mod user_claims;
 
 pub use accounts::Accounts;
 use accounts::only_superusers_touch_superusers;

@@ -1,6 +1,7 @@
 //! What the domain hands its callers and takes from them: users as the
 //! server sees them, tokens issued, how a session began, a new account.
 
+use super::user_claims::{AppMetadata, Roles};
 use crate::config::Settings;
 use std::net::IpAddr;
 use tessera_core::claims::Subject;
@@ -34,6 +35,12 @@ pub struct User {
     pub revision: i64,
     /// The user followed a link mailed to `email`.
     pub email_verified: bool,
+    /// The user's roles.
+    pub roles: Roles,
+    /// What staff keep about the user.
+    pub app_metadata: AppMetadata,
+    /// Raised by each change of roles or metadata.
+    pub claims_version: i64,
 }
 
 impl From<UserRecord> for User {
@@ -50,6 +57,9 @@ impl From<UserRecord> for User {
             last_login: r.last_login,
             revision: r.revision,
             email_verified: r.email_verified,
+            roles: Roles::from_stored(&r.roles),
+            app_metadata: AppMetadata::from_stored(&r.app_metadata),
+            claims_version: r.claims_version,
         }
     }
 }
@@ -59,6 +69,7 @@ impl User {
         UserStanding {
             token_version: self.token_version,
             is_active: self.is_active,
+            claims_version: self.claims_version,
         }
     }
 
@@ -70,6 +81,9 @@ impl User {
             is_staff: self.is_staff,
             is_superuser: self.is_superuser,
             token_version: self.token_version,
+            roles: self.roles.names().to_vec(),
+            app_metadata: self.app_metadata.as_map().clone(),
+            claims_version: self.claims_version,
         }
     }
 }
@@ -208,6 +222,8 @@ pub struct UserChange {
     pub email: Option<String>,
     /// Whether the address counts as verified.
     pub email_verified: Option<bool>,
+    /// What staff keep about the user, replacing what was there.
+    pub app_metadata: Option<AppMetadata>,
 }
 
 /// Users a page when the request names no page size.

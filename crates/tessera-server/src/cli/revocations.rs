@@ -136,7 +136,7 @@ mod tests {
                 event: &event
             })
             .unwrap(),
-            r#"{"id":"42","event":"user_changed","data":{"active":false,"at":5,"user_id":7,"ver":2}}"#
+            r#"{"id":"42","event":"user_changed","data":{"active":false,"at":5,"cver":0,"user_id":7,"ver":2}}"#
         );
         assert_eq!(
             line(&Update::Event {

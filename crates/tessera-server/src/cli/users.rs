@@ -29,6 +29,17 @@ pub enum UsersCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Show a user's roles, or change them: their access tokens issued before a change answer `expired` (at Tessera and at services following its revocation feed), so clients refresh and get the new roles; nobody is logged out.
+    Roles {
+        /// The username.
+        username: String,
+        /// A role to give (may be repeated).
+        #[arg(long, value_name = "ROLE")]
+        add: Vec<String>,
+        /// A role to take away (may be repeated).
+        #[arg(long, value_name = "ROLE")]
+        remove: Vec<String>,
+    },
 }
 
 /// The source of `tessera import-users`: exactly one of the three.
@@ -166,6 +177,43 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
                     return Ok(ExitCode::FAILURE);
                 }
                 Err(e) => return Err(e.to_string()),
+            }
+        }
+        UsersCommand::Roles {
+            username,
+            add,
+            remove,
+        } => {
+            let accounts = authority.accounts();
+            let Some(user) = accounts
+                .user_by_username(&username)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                eprintln!("tessera: no user `{username}`");
+                return Ok(ExitCode::FAILURE);
+            };
+            let roles = if add.is_empty() && remove.is_empty() {
+                user.roles
+            } else {
+                match accounts.change_roles(user.id, &add, &remove).await {
+                    Ok(Some(changed)) => changed.roles.clone(),
+                    Ok(None) => {
+                        eprintln!("tessera: no user `{username}`");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    Err(AuthError::Fields(errors)) => {
+                        for message in errors.into_values().flatten() {
+                            eprintln!("Error: {message}");
+                        }
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            };
+            // One role a line, so that scripts can read them; none: no line.
+            for role in roles.names() {
+                println!("{}", crate::printable::escape_unprintable(role));
             }
         }
     }

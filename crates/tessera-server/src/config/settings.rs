@@ -277,15 +277,21 @@ settings! {
         kind: "string",
         accepted: "a claim name Tessera does not use itself: not `token_type`, `type`, `exp`, \
                    `iat`, `nbf`, `jti`, `sub`, `fid`, `ver`, `username`, `fresh`, `iss`, `aud`, `csrf`, \
-                   `email`, `is_staff`, `is_superuser`, `client_id` or `scope`",
+                   `email`, `is_staff`, `is_superuser`, `client_id`, `scope`, `roles`, \
+                   `app_metadata` or `cver`",
         parse: "de::user_id_claim", show: show::string;
 
     /// User fields copied into access tokens, so services can read them without asking.
     /// `is_superuser` is Django's flag, kept apart from `is_staff` (an imported superuser
-    /// is both).
+    /// is both). `roles` is a JSON array of the user's role names (Django's groups when
+    /// imported; set with `PUT /api/admin/users/{id}/roles` or `tessera users roles`),
+    /// `app_metadata` the JSON object staff set with `PATCH /api/admin/users/{id}`. When
+    /// either changes, the user's access tokens issued before answer `expired`, at Tessera
+    /// and at services following the revocation feed, so clients refresh and get the new
+    /// claims; nobody is logged out.
     extra_claims: Vec<ExtraClaim> = Vec::new(),
         kind: "list of strings",
-        accepted: "any of `email`, `is_staff`, `is_superuser`",
+        accepted: "any of `email`, `is_staff`, `is_superuser`, `roles`, `app_metadata`",
         parse: "de::extra_claims", show: show::extra_claims;
 
     /// Other names for the user claims in access tokens, for services written against
@@ -296,12 +302,13 @@ settings! {
     /// Python package the same table. A claim keeps its name unless renamed; `fresh` and
     /// the registered claims cannot be renamed. Refused at start: a name that is empty,
     /// given to two claims, the name of a claim Tessera writes (`exp`, `sub`, `email`, ...)
-    /// or `user_id_claim`, and a rename of `email`, `is_staff` or `is_superuser` when
-    /// `extra_claims` does not put that claim in tokens.
+    /// or `user_id_claim`, and a rename of a claim (`email`, `roles`, ...) that
+    /// `extra_claims` does not put in tokens.
     claim_names: ClaimNames = ClaimNames::default(),
         kind: "table",
-        accepted: "keys among `username`, `email`, `is_staff`, `is_superuser`, each a claim \
-                   name; in the environment `username=user_name,is_staff=is_admin`",
+        accepted: "keys among `username`, `email`, `is_staff`, `is_superuser`, `roles`, \
+                   `app_metadata`, each a claim name; in the environment \
+                   `username=user_name,is_staff=is_admin`",
         parse: "de::claim_names", show: show::claim_names;
 
     /// What the `sub` claim carries: `id`, the user id as a string (`"42"`), or `username`,

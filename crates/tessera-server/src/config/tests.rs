@@ -318,7 +318,14 @@ fn claim_names_rename_user_claims_from_the_file_or_the_environment() {
     let names = &s.token_policy().claim_names;
     assert_eq!(
         UserClaim::ALL.map(|c| names.get(c)),
-        ["user_name", "email", "is_admin", "is_superuser"]
+        [
+            "user_name",
+            "email",
+            "is_admin",
+            "is_superuser",
+            "roles",
+            "app_metadata"
+        ]
     );
     assert_eq!(
         s.value("claim_names").unwrap().to_string(),
@@ -400,7 +407,7 @@ fn claim_names_that_collide_or_name_nothing_stop_the_start() {
         ),
         (
             "claim_names = { fresh = \"is_fresh\" }",
-            "keys among username, email, is_staff, is_superuser: `fresh` is not a claim to \
+            "keys among username, email, is_staff, is_superuser, roles, app_metadata: `fresh` is not a claim to \
              rename"
                 .to_owned(),
         ),
@@ -410,7 +417,7 @@ fn claim_names_that_collide_or_name_nothing_stop_the_start() {
         ),
         (
             "claim_names = [\"user_name\"]",
-            "a table of claim names with keys among username, email, is_staff, is_superuser"
+            "a table of claim names with keys among username, email, is_staff, is_superuser, roles, app_metadata"
                 .to_owned(),
         ),
         (

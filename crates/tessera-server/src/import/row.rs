@@ -3,6 +3,7 @@
 //! sentence naming the field, quoting the value as an excerpt (cut short,
 //! escaped: the source may hold anything).
 
+use crate::authority::user_claims::Roles;
 use crate::printable::{excerpt, excerpt_json};
 use serde_json::{Map, Value};
 use tessera_core::password::imported::{self, HashProblem};
@@ -53,6 +54,7 @@ pub fn candidate(fields: &Map<String, Value>, now: i64) -> Result<Candidate, Str
             ));
         }
     }
+    let roles = roles(fields)?;
     let user = ImportedUser {
         id,
         username: username.as_str().to_owned(),
@@ -63,6 +65,7 @@ pub fn candidate(fields: &Map<String, Value>, now: i64) -> Result<Candidate, Str
         date_joined: date(fields, "date_joined")?.unwrap_or(now),
         last_login: date(fields, "last_login")?,
         password_hash,
+        roles: roles.to_stored(),
     };
     let password_problem = imported::read(&user.password_hash).err();
     Ok(Candidate {
@@ -96,6 +99,21 @@ fn integer_id(value: &Value) -> Result<i64, String> {
             excerpt_json(value)
         )),
     }
+}
+
+/// `roles`: an array of role names (a Django user's groups, which the
+/// Django sources put here), none when absent or null.
+fn roles(fields: &Map<String, Value>) -> Result<Roles, String> {
+    let value = match fields.get("roles") {
+        None | Some(Value::Null) => return Ok(Roles::default()),
+        Some(value) => value,
+    };
+    let names: Option<Vec<&str>> = value
+        .as_array()
+        .and_then(|items| items.iter().map(Value::as_str).collect());
+    let names =
+        names.ok_or_else(|| format!("roles {} is not an array of names", excerpt_json(value)))?;
+    Roles::parse(names).map_err(|e| format!("roles: {e}"))
 }
 
 fn text(fields: &Map<String, Value>, name: &str) -> Result<String, String> {

@@ -1,12 +1,15 @@
 //! The three sources of `tessera import-users`, each read as a stream of
-//! rows of fields named as in SPEC's jsonl format, never whole into memory:
-//! Django's `auth_user` table (SQLite or PostgreSQL), `manage.py dumpdata
-//! auth.user` output, and JSON lines.
+//! rows of fields named as in the jsonl format, never whole into memory:
+//! Django's `auth_user` table (SQLite or PostgreSQL) with each user's groups
+//! from `auth_user_groups` and `auth_group`, `manage.py dumpdata auth.group
+//! auth.user` output, and JSON lines. A Django user's groups become the
+//! row's `roles`, a JSON array of their names.
 
 use futures_util::TryStreamExt;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -62,6 +65,19 @@ const QUEUE: usize = 2048;
 /// The columns read from `auth_user`, named as the jsonl fields are.
 const COLUMNS: &str = "id, username, password, email, is_staff, is_superuser, is_active, \
                        date_joined, last_login";
+
+/// The tables of Django's groups, joined: a user's groups are those
+/// `auth_user_groups` links it to.
+const GROUPS: &str = "auth_user_groups ug JOIN auth_group g ON g.id = ug.group_id";
+
+/// Refuses a database with `auth_user` but without the group tables
+/// (django.contrib.auth always makes them): its groups cannot be brought.
+fn no_groups(shown: &str, e: sqlx::Error) -> String {
+    format!(
+        "{shown} has an auth_user table but not Django's group tables (auth_group, \
+         auth_user_groups), so its users' groups cannot be imported as roles ({e})"
+    )
+}
 
 /// Opens `source` and starts reading it; an error when it cannot be read
 /// at all (no such file, not a Django database, not a JSON array).
@@ -132,7 +148,10 @@ fn trim_line_end(line: &[u8]) -> &[u8] {
 }
 
 /// `dumpdata` output: a JSON array of `{"model": "auth.user", "pk": ID,
-/// "fields": {...}}`, read one element at a time. A file cut short yields
+/// "fields": {...}}`, read one element at a time. `auth.group` elements
+/// (which dumpdata writes before the users, who depend on them) name the
+/// groups that users list by id; with `--natural-foreign` users list them
+/// by name (`[["editors"]]`) and need none. A file cut short yields
 /// the elements before the cut, then one unreadable item saying where.
 fn read_dumpdata(
     reader: impl std::io::Read,
@@ -144,6 +163,7 @@ fn read_dumpdata(
         opened: Some(opened),
         count: 0,
         broken: None,
+        groups: HashMap::new(),
     };
     let mut de = serde_json::Deserializer::from_reader(reader);
     let outcome = serde::Deserializer::deserialize_seq(&mut de, &mut elements);
@@ -171,6 +191,9 @@ struct Elements<'a> {
     opened: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
     count: usize,
     broken: Option<String>,
+    /// The `auth.group` elements read so far: pk -> name. As many as the
+    /// file has groups, which a Django project counts in tens.
+    groups: HashMap<i64, String>,
 }
 
 impl<'de> Visitor<'de> for &mut Elements<'_> {
@@ -194,7 +217,10 @@ impl<'de> Visitor<'de> for &mut Elements<'_> {
                 }
             };
             self.count += 1;
-            let item = dumpdata_row(format!("row {}", self.count), element);
+            let at = format!("row {}", self.count);
+            let Some(item) = dumpdata_row(at, element, &mut self.groups) else {
+                continue;
+            };
             if self.tx.blocking_send(item).is_err() {
                 return Ok(());
             }
@@ -212,42 +238,89 @@ impl<'de> DeserializeSeed<'de> for ValueSeed {
     }
 }
 
-/// One `dumpdata` element as a row: its `fields`, with `pk` as the id.
-fn dumpdata_row(at: String, element: Value) -> Item {
+/// One `dumpdata` element as a row: its `fields`, with `pk` as the id and
+/// its groups' names as `roles`; an `auth.group` element is remembered in
+/// `groups` and yields nothing.
+fn dumpdata_row(at: String, element: Value, groups: &mut HashMap<i64, String>) -> Option<Item> {
+    let unreadable = |at, reason: String| Some(Item::Unreadable { at, reason });
     let Value::Object(mut object) = element else {
-        return Item::Unreadable {
-            at,
-            reason: "is not a JSON object".into(),
-        };
+        return unreadable(at, "is not a JSON object".into());
     };
-    match object.get("model").and_then(Value::as_str) {
-        Some(model) if model.eq_ignore_ascii_case("auth.user") => {}
+    let is_group = match object.get("model").and_then(Value::as_str) {
+        Some(model) if model.eq_ignore_ascii_case("auth.user") => false,
+        Some(model) if model.eq_ignore_ascii_case("auth.group") => true,
         Some(model) => {
-            return Item::Unreadable {
+            let model = crate::printable::excerpt(model);
+            return unreadable(
                 at,
-                reason: format!(
-                    "is a {} object, not auth.user",
-                    crate::printable::excerpt(model)
-                ),
-            };
+                format!("is a {model} object, not auth.user or auth.group"),
+            );
         }
-        None => {
-            return Item::Unreadable {
-                at,
-                reason: "has no \"model\": not dumpdata output".into(),
-            };
-        }
-    }
-    let Some(Value::Object(mut fields)) = object.remove("fields") else {
-        return Item::Unreadable {
-            at,
-            reason: "has no \"fields\" object".into(),
-        };
+        None => return unreadable(at, "has no \"model\": not dumpdata output".into()),
     };
+    let Some(Value::Object(mut fields)) = object.remove("fields") else {
+        return unreadable(at, "has no \"fields\" object".into());
+    };
+    if is_group {
+        // A group without a pk (--natural-primary) is only ever named by
+        // its natural key, the name itself.
+        if let (Some(pk), Some(name)) = (
+            object.get("pk").and_then(Value::as_i64),
+            fields.get("name").and_then(Value::as_str),
+        ) {
+            groups.insert(pk, name.to_owned());
+        }
+        return None;
+    }
     if let Some(pk) = object.remove("pk") {
         fields.insert("id".into(), pk);
     }
-    Item::Row { at, fields }
+    if let Some(listed) = fields.remove("groups") {
+        match group_names(&listed, groups) {
+            Ok(names) => {
+                fields.insert("roles".into(), names.into());
+            }
+            Err(reason) => return unreadable(at, reason),
+        }
+    }
+    Some(Item::Row { at, fields })
+}
+
+/// The names of a dumpdata user's `groups`: ids of `auth.group` elements
+/// read before, or natural keys (`["editors"]`).
+fn group_names(listed: &Value, groups: &HashMap<i64, String>) -> Result<Vec<String>, String> {
+    let Value::Array(items) = listed else {
+        return Err(format!(
+            "groups {} is not a list",
+            crate::printable::excerpt_json(listed)
+        ));
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            Value::Number(n) => n
+                .as_i64()
+                .and_then(|id| groups.get(&id).cloned())
+                .ok_or_else(|| {
+                    format!(
+                        "group {n} is not in the file: dump the groups with the users \
+                         (manage.py dumpdata auth.group auth.user), or name them \
+                         (--natural-foreign)"
+                    )
+                }),
+            Value::Array(key) => match key.as_slice() {
+                [Value::String(name)] => Ok(name.clone()),
+                _ => Err(format!(
+                    "group {} is not a group's natural key ([\"name\"])",
+                    crate::printable::excerpt_json(item)
+                )),
+            },
+            other => Err(format!(
+                "group {} is neither an id nor a natural key",
+                crate::printable::excerpt_json(other)
+            )),
+        })
+        .collect()
 }
 
 /// Opens a Django database read-only and streams its `auth_user` rows.
@@ -271,8 +344,18 @@ async fn open_database(url: &str, tx: mpsc::Sender<Item>) -> Result<(), String> 
             .execute(&pool)
             .await
             .map_err(not_django)?;
+        sqlx::query(&format!("SELECT g.name FROM {GROUPS} LIMIT 0"))
+            .execute(&pool)
+            .await
+            .map_err(|e| no_groups(&shown, e))?;
         tokio::spawn(async move {
-            let query = format!("SELECT {COLUMNS} FROM auth_user ORDER BY id");
+            // The names as a JSON array, sorted: one statement however
+            // many users and groups.
+            let query = format!(
+                "SELECT {COLUMNS}, (SELECT json_group_array(name) FROM \
+                 (SELECT g.name FROM {GROUPS} WHERE ug.user_id = auth_user.id ORDER BY g.name)) \
+                 AS roles FROM auth_user ORDER BY id"
+            );
             let rows = sqlx::query(&query).fetch(&pool);
             forward(rows, &tx, sqlite_fields).await;
         });
@@ -291,16 +374,24 @@ async fn open_database(url: &str, tx: mpsc::Sender<Item>) -> Result<(), String> 
                 format!("cannot connect to {shown}: {e}")
             })?;
         let time = |c: &str| format!("to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS {c}");
-        let query = format!(
-            "SELECT id::bigint AS id, username, password, email, is_staff, is_superuser, \
-             is_active, {}, {} FROM auth_user ORDER BY id",
+        let columns = format!(
+            "id::bigint AS id, username, password, email, is_staff, is_superuser, \
+             is_active, {}, {}",
             time("date_joined"),
             time("last_login")
         );
-        sqlx::query(&format!("{query} LIMIT 0"))
+        sqlx::query(&format!("SELECT {columns} FROM auth_user LIMIT 0"))
             .execute(&pool)
             .await
             .map_err(not_django)?;
+        sqlx::query(&format!("SELECT g.name FROM {GROUPS} LIMIT 0"))
+            .execute(&pool)
+            .await
+            .map_err(|e| no_groups(&shown, e))?;
+        let query = format!(
+            "SELECT {columns}, (SELECT COALESCE(json_agg(g.name ORDER BY g.name), '[]')::text \
+             FROM {GROUPS} WHERE ug.user_id = auth_user.id) AS roles FROM auth_user ORDER BY id"
+        );
         tokio::spawn(async move {
             let rows = sqlx::query(&query).fetch(&pool);
             forward(rows, &tx, postgres_fields).await;
@@ -362,7 +453,18 @@ fn sqlite_fields(row: &sqlx::sqlite::SqliteRow) -> Result<Map<String, Value>, St
         };
         fields.insert(name.to_owned(), value);
     }
+    roles_from_text(&mut fields)?;
     Ok(fields)
+}
+
+/// The `roles` column, a JSON array as text, as the array itself.
+fn roles_from_text(fields: &mut Map<String, Value>) -> Result<(), String> {
+    if let Some(Value::String(text)) = fields.get("roles") {
+        let roles =
+            serde_json::from_str(text).map_err(|e| format!("its groups cannot be read ({e})"))?;
+        fields.insert("roles".into(), roles);
+    }
+    Ok(())
 }
 
 /// A PostgreSQL row (typed columns) as fields.
@@ -376,9 +478,12 @@ fn postgres_fields(row: &sqlx::postgres::PgRow) -> Result<Map<String, Value>, St
         for name in ["is_staff", "is_superuser", "is_active"] {
             fields.insert(name.into(), row.try_get::<Option<bool>, _>(name)?.into());
         }
+        fields.insert("roles".into(), row.try_get::<String, _>("roles")?.into());
         Ok(fields)
     };
-    read().map_err(|e| format!("cannot be read: {e}"))
+    let mut fields = read().map_err(|e| format!("cannot be read: {e}"))?;
+    roles_from_text(&mut fields)?;
+    Ok(fields)
 }
 
 #[cfg(test)]

@@ -141,12 +141,23 @@ impl Service {
     /// How long after `since` the service refuses `token` on `path` as
     /// revoked; fails past a few seconds.
     pub async fn refuses(&self, path: &str, token: &str, since: Instant) -> Duration {
+        self.refuses_as(path, token, since, "revoked").await
+    }
+
+    /// [`Service::refuses`] with this `reason`.
+    pub async fn refuses_as(
+        &self,
+        path: &str,
+        token: &str,
+        since: Instant,
+        reason: &str,
+    ) -> Duration {
         loop {
             let (status, body) = self.get(path, token).await;
             if status == 401 {
                 assert_eq!(
                     body,
-                    json!({"detail": "Given token not valid for any token type", "code": "token_not_valid", "reason": "revoked"})
+                    json!({"detail": "Given token not valid for any token type", "code": "token_not_valid", "reason": reason})
                 );
                 return since.elapsed();
             }
@@ -343,4 +354,95 @@ async fn a_service_following_another_instance_refuses_within_a_second_with_redis
     let (id, secret) = register(&a, "orders", "revocations").await;
     let service = Service::start(&a, &b, &id, &secret).await;
     every_revocation_reaches(&a, &service).await;
+}
+
+/// A refresh on `s`: the new access and refresh tokens.
+async fn refresh_on(s: &Server, token: String) -> (String, String) {
+    let r = s
+        .post("/api/token/refresh/", json!({"refresh": token}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let field = |name: &str| r.body[name].as_str().expect(name).to_owned();
+    (field("access"), field("refresh"))
+}
+
+/// How long after `since` `s` refuses `token` on /api/auth/me as expired;
+/// fails past a few seconds.
+async fn expired_after(s: &Server, token: &str, since: Instant) -> Duration {
+    loop {
+        let r = s.me(token).await;
+        if r.status == 401 {
+            assert_refused(&r, "expired");
+            return since.elapsed();
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "the change never reached the instance"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_role_taken_away_expires_older_access_tokens_on_the_other_instance_and_at_a_follower() {
+    if on_postgres() {
+        return;
+    }
+    let settings = format!(
+        "{SETTINGS}extra_claims = [\"roles\"]\nrotate_refresh_tokens = true\n\
+         blacklist_after_rotation = true\n"
+    );
+    let Some(mut servers) = Server::start_together(Database::Postgres, &settings, 2).await else {
+        return;
+    };
+    let b = servers.pop().expect("b");
+    let a = servers.pop().expect("a");
+    let (id, secret) = register(&a, "orders", "revocations").await;
+    let service = Service::start(&a, &b, &id, &secret).await;
+    let (root, _) = a.superuser("root").await;
+    let (_, refresh) = b.user("alice").await;
+    let user_id = segment(&refresh, 1)["user_id"].clone();
+    let set_roles = |roles: serde_json::Value| {
+        a.send(
+            a.http
+                .put(a.url(&format!("/api/admin/users/{user_id}/roles")))
+                .bearer_auth(&root)
+                .json(&json!({ "roles": roles })),
+        )
+    };
+    let r = set_roles(json!(["editors"])).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // B reads the user at the refresh: the new token has the role at once.
+    let (access, refresh) = refresh_on(&b, refresh).await;
+    assert_eq!(segment(&access, 1)["roles"], json!(["editors"]));
+    service.accepts("/orders", &access).await;
+    assert_eq!(b.me(&access).await.status, 200);
+
+    let since = Instant::now();
+    let r = set_roles(json!([])).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let on_b = expired_after(&b, &access, since).await;
+    let at_service = service
+        .refuses_as("/orders", &access, since, "expired")
+        .await;
+    eprintln!("role removed: expired on B after {on_b:?}, at the service after {at_service:?}");
+    assert!(on_b <= WITHIN, "B refused it after {on_b:?}");
+    assert!(
+        at_service <= WITHIN,
+        "the service refused it after {at_service:?}"
+    );
+    // The refresh token still works, on either instance, and gives a token
+    // without the role that both accept; nobody was logged out.
+    let (access, _) = refresh_on(&b, refresh).await;
+    assert_eq!(segment(&access, 1)["roles"], json!([]));
+    assert_eq!(a.me(&access).await.status, 200);
+    service.accepts("/orders", &access).await;
+    let sessions = a.get_with_token("/api/auth/sessions", &access).await;
+    assert_eq!(
+        sessions.body["results"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        sessions.text
+    );
 }

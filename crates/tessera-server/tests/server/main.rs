@@ -38,6 +38,7 @@ mod postgres_tls;
 mod pyjwt;
 mod refresh;
 mod revocations;
+mod roles;
 mod security;
 mod security_map;
 mod session;

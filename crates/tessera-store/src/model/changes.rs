@@ -72,6 +72,8 @@ pub struct ChangedUser {
     pub token_version: i64,
     /// Whether the user is active now.
     pub is_active: bool,
+    /// The version of the user's claims now.
+    pub claims_version: i64,
     /// When the newest change of the window about the user was written.
     pub changed_at: i64,
 }
@@ -83,6 +85,6 @@ pub struct WindowChanges {
     /// Family, jti (not refresh tokens') and client entries, oldest first.
     pub markers: Vec<Change>,
     /// The users named, as they stand now: only those whose standing refuses
-    /// some token (a raised token version, or inactive).
+    /// some token (a raised token or claims version, or inactive).
     pub users: Vec<ChangedUser>,
 }

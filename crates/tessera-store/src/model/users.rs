@@ -29,6 +29,13 @@ pub struct UserRecord {
     pub revision: i64,
     /// The user followed a link mailed to `email` (cleared when it changes).
     pub email_verified: bool,
+    /// The user's roles: a JSON array of names, sorted, each once.
+    pub roles: String,
+    /// What staff keep about the user: a JSON object, `{}` when nothing.
+    pub app_metadata: String,
+    /// Raised by each change of `roles` or `app_metadata`: access tokens
+    /// minted with an older one are stale.
+    pub claims_version: i64,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -86,6 +93,9 @@ pub struct ImportedUser {
     pub date_joined: i64,
     /// Unix seconds of the last login there, if any.
     pub last_login: Option<i64>,
+    /// Its roles (Django's groups) as a JSON array of names, sorted, each
+    /// once; `[]` for none.
+    pub roles: String,
 }
 
 impl std::fmt::Debug for ImportedUser {
@@ -152,6 +162,11 @@ pub struct UserUpdate {
     pub email: Option<String>,
     /// New verified flag.
     pub email_verified: Option<bool>,
+    /// New roles, a JSON array of names (sorted, each once); setting them
+    /// raises the claims version.
+    pub roles: Option<String>,
+    /// New metadata, a JSON object; setting it raises the claims version.
+    pub app_metadata: Option<String>,
 }
 
 impl UserUpdate {
@@ -159,5 +174,11 @@ impl UserUpdate {
     /// which the last active staff user may not lose.
     pub fn demotes(&self) -> bool {
         self.is_staff == Some(false) || self.is_active == Some(false)
+    }
+
+    /// Whether the update changes what access tokens say of the user beyond
+    /// its flags (roles, metadata), which raises the claims version.
+    pub fn changes_claims(&self) -> bool {
+        self.roles.is_some() || self.app_metadata.is_some()
     }
 }

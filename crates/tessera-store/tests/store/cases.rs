@@ -100,6 +100,11 @@ pub async fn update_user_bumps_version(e: Engine) {
     assert!(!u2.is_active);
     assert_eq!(u2.token_version, 1);
     assert_eq!(u2.revision, u.revision + 1);
+    assert_eq!((u.roles.as_str(), u.app_metadata.as_str()), ("[]", "{}"));
+    assert_eq!(
+        u2.claims_version, 0,
+        "a flag change leaves the claims version"
+    );
     assert!(
         s.update_user(99, UserUpdate::default(), 2)
             .await
@@ -167,6 +172,8 @@ pub async fn every_column_round_trips(e: Engine) {
         bump_token_version: true,
         email: Some("ü@example.com".into()),
         email_verified: Some(true),
+        roles: Some(r#"["ops","Ω"]"#.into()),
+        app_metadata: Some(r#"{"plan":"pro"}"#.into()),
     };
     let updated = s
         .update_user(created.id, update, big + 2)
@@ -180,6 +187,11 @@ pub async fn every_column_round_trips(e: Engine) {
         ("ü@example.com", true)
     );
     assert_eq!((updated.token_version, updated.revision), (1, 2));
+    assert_eq!(
+        (updated.roles.as_str(), updated.app_metadata.as_str()),
+        (r#"["ops","Ω"]"#, r#"{"plan":"pro"}"#)
+    );
+    assert_eq!(updated.claims_version, 1, "roles or metadata raise it");
     assert_eq!(
         s.user_by_id(created.id).await.unwrap(),
         Some(updated.clone())

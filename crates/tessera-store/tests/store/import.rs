@@ -14,6 +14,7 @@ fn imported(id: Option<i64>, name: &str) -> ImportedUser {
         is_active: !name.starts_with("gone"),
         date_joined: 1_700_000_000,
         last_login: Some(1_700_000_100),
+        roles: "[]".into(),
     }
 }
 

@@ -36,6 +36,7 @@ async fn each_kind_of_revocation_is_refused_within_a_second() {
         user_id: 3,
         ver: 1,
         active: true,
+        cver: 0,
         at: now(),
     }));
     until(&verifier, &version.token, REVOKED, SECOND).await;
@@ -45,6 +46,7 @@ async fn each_kind_of_revocation_is_refused_within_a_second() {
         user_id: 4,
         ver: 0,
         active: false,
+        cver: 0,
         at: now(),
     }));
     until(&verifier, &inactive.token, REVOKED, SECOND).await;

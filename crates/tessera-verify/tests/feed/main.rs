@@ -52,6 +52,9 @@ pub(crate) fn mint(ring: &KeyRing, user_id: i64, ver: i64) -> IssuedToken {
         is_staff: false,
         is_superuser: false,
         token_version: ver,
+        roles: Vec::new(),
+        app_metadata: Default::default(),
+        claims_version: 0,
     };
     let fid = FamilyId::random();
     let grant = Grant {

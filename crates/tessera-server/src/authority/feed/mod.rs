@@ -143,6 +143,7 @@ impl Feed {
                 user_id: u.id,
                 ver: u.token_version,
                 active: u.is_active,
+                cver: u.claims_version,
                 at: u.changed_at,
             })
             .collect();
@@ -258,6 +259,7 @@ pub(super) fn event_of(change: &Change, user: Option<&UserRecord>) -> Option<Fee
                 user_id,
                 ver: user.map_or(0, |u| u.token_version),
                 active: user.is_some_and(|u| u.is_active),
+                cver: user.map_or(0, |u| u.claims_version),
                 at,
             })
         }

@@ -96,6 +96,9 @@ mod tests {
             last_login: None,
             revision,
             email_verified: false,
+            roles: "[]".into(),
+            app_metadata: "{}".into(),
+            claims_version: 0,
         }
     }
 

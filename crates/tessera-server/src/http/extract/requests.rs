@@ -6,6 +6,7 @@
 
 use super::error::ApiError;
 use crate::authority::Authority;
+use crate::authority::user_claims::{AppMetadata, Roles};
 use crate::http::serving::body::{Fields, Payload};
 use axum::extract::{FromRequest, Request};
 use std::sync::Arc;
@@ -133,8 +134,8 @@ impl ReadBody for LogoutRequest {
     }
 }
 
-/// An administrator's change of a user's flags and address. A new
-/// address is unverified unless `email_verified` says otherwise.
+/// An administrator's change of a user's flags, address and metadata. A
+/// new address is unverified unless `email_verified` says otherwise.
 #[derive(ToSchema)]
 pub struct UserPatch {
     #[schema(nullable = false)]
@@ -145,15 +146,27 @@ pub struct UserPatch {
     pub email: Option<String>,
     #[schema(nullable = false)]
     pub email_verified: Option<bool>,
+    /// Replaces the user's `app_metadata`: a JSON object of at most 4,096
+    /// bytes (as compact JSON), copied into access tokens when
+    /// `extra_claims` names it. Access tokens issued before are refused as
+    /// `expired`, so clients refresh and get it.
+    #[schema(nullable = false, value_type = Option<Object>)]
+    pub app_metadata: Option<AppMetadata>,
 }
 
 impl ReadBody for UserPatch {
     fn read(f: &mut Fields<'_>) -> Self {
+        let app_metadata = f.optional_value("app_metadata").and_then(|value| {
+            AppMetadata::parse(value)
+                .map_err(|message| f.refuse("app_metadata", &message))
+                .ok()
+        });
         Self {
             is_active: f.optional_bool("is_active"),
             is_staff: f.optional_bool("is_staff"),
             email: f.optional_string("email"),
             email_verified: f.optional_bool("email_verified"),
+            app_metadata,
         }
     }
 }
@@ -166,7 +179,28 @@ impl UserPatch {
             is_staff: self.is_staff,
             email: self.email,
             email_verified: self.email_verified,
+            app_metadata: self.app_metadata,
         }
+    }
+}
+
+/// A user's roles, all of them: `PUT /api/admin/users/{id}/roles`.
+#[derive(ToSchema)]
+pub struct RolesRequest {
+    /// The roles the user has from now on: names of 1 to 150 characters
+    /// without control characters, at most 100 (repeats count once).
+    #[schema(value_type = Vec<String>, example = json!(["editors", "billing"]))]
+    pub roles: Roles,
+}
+
+impl ReadBody for RolesRequest {
+    fn read(f: &mut Fields<'_>) -> Self {
+        let names = f.string_list("roles");
+        let roles = Roles::parse(names).unwrap_or_else(|message| {
+            f.refuse("roles", &message);
+            Roles::default()
+        });
+        Self { roles }
     }
 }
 

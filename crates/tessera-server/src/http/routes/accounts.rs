@@ -23,6 +23,7 @@ pub fn timestamp(seconds: i64) -> String {
 /// The user object of docs/API.md.
 pub fn user_object(user: &User) -> UserObject {
     UserObject {
+        app_metadata: user.app_metadata.as_map().clone(),
         date_joined: timestamp(user.date_joined),
         email: user.email.clone(),
         email_verified: user.email_verified,
@@ -30,6 +31,7 @@ pub fn user_object(user: &User) -> UserObject {
         is_active: user.is_active,
         is_staff: user.is_staff,
         last_login: user.last_login.map(timestamp),
+        roles: user.roles.names().to_vec(),
         username: user.username.to_string(),
     }
 }

@@ -83,12 +83,13 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
-/// `PATCH /api/admin/users/{id}`: set `is_active`, `is_staff`, `email`, `email_verified`.
+/// `PATCH /api/admin/users/{id}`: set `is_active`, `is_staff`, `email`,
+/// `email_verified`, `app_metadata`.
 #[utoipa::path(
     patch,
     path = "/api/admin/users/{id}",
     tag = "admin",
-    summary = "Set is_active, is_staff, email and email_verified",
+    summary = "Set is_active, is_staff, email, email_verified and app_metadata",
     request_body(content((UserPatch = "application/json"), (UserPatch = "application/x-www-form-urlencoded"))),
     params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
@@ -149,4 +150,39 @@ pub async fn revoke_user(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /api/admin/users/{id}/roles`: the user's roles, all of them.
+#[utoipa::path(
+    put,
+    path = "/api/admin/users/{id}/roles",
+    tag = "admin",
+    summary = "Set the user's roles; their older access tokens answer `expired`",
+    request_body(content((RolesRequest = "application/json"))),
+    params(("id" = i64, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserObject),
+        (status = 403, description = "Not staff, or the user is a superuser and the caller is not", body = ErrorDetail),
+        (status = 404, description = "No such user", body = ErrorDetail),
+        (status = 400, description = "Missing or mistyped `roles`, a bad role name, too many roles, or an unreadable body", body = BadRequest),
+        (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
+        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,
+            headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused")))
+    )
+)]
+pub async fn set_roles(
+    State(authority): State<Arc<Authority>>,
+    Staff(staff): Staff,
+    Path(id): Path<String>,
+    Body(request): Body<RolesRequest>,
+) -> Result<Json<UserObject>, ApiError> {
+    let id = user_id(&id)?;
+    let user = authority
+        .accounts()
+        .set_roles(id, request.roles, Some(staff.user.id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(user_object(&user)))
 }

@@ -15,7 +15,7 @@ pub use super::clients::schemas::{
 };
 pub use crate::http::extract::requests::{
     Credentials, LogoutRequest, PasswordChange, RefreshRequest, ResetConfirm, ResetRequest,
-    SignupRequest, TokenRequest, UserPatch, VerifyEmail,
+    RolesRequest, SignupRequest, TokenRequest, UserPatch, VerifyEmail,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -133,6 +133,9 @@ pub struct SignupResponse {
 
 #[derive(Serialize, ToSchema)]
 pub struct UserObject {
+    /// What staff keep about the user (`{}` when nothing).
+    #[schema(value_type = Object)]
+    pub app_metadata: serde_json::Map<String, serde_json::Value>,
     #[schema(format = DateTime)]
     pub date_joined: String,
     pub email: String,
@@ -143,6 +146,8 @@ pub struct UserObject {
     pub is_staff: bool,
     #[schema(format = DateTime)]
     pub last_login: Option<String>,
+    /// The user's roles, sorted.
+    pub roles: Vec<String>,
     pub username: String,
 }
 

@@ -252,6 +252,44 @@ impl Fields<'_> {
         }
     }
 
+    /// A required list of strings, as DRF's `ListField(child=CharField())`
+    /// reads one. On error returns an empty list and records why.
+    pub fn string_list(&mut self, name: &str) -> Vec<String> {
+        match self.map.get(name) {
+            None => self.fail(name, "This field is required."),
+            Some(Value::Null) => self.fail(name, "This field may not be null."),
+            Some(Value::Array(items)) => {
+                let strings: Option<Vec<String>> = items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect();
+                match strings {
+                    Some(strings) => return strings,
+                    None => self.fail(name, "Each item must be a string."),
+                }
+            }
+            Some(other) => {
+                let message = format!(
+                    "Expected a list of items but got type \"{}\".",
+                    json_type(other)
+                );
+                self.fail(name, &message);
+            }
+        }
+        Vec::new()
+    }
+
+    /// An optional JSON value of any type; absent is `None` (null is a value).
+    pub fn optional_value(&mut self, name: &str) -> Option<Value> {
+        self.map.get(name).cloned()
+    }
+
+    /// Records `message` against `name`, for a check the caller makes of a
+    /// value read (the rules of the domain, in the same 400).
+    pub fn refuse(&mut self, name: &str, message: &str) {
+        self.fail(name, message);
+    }
+
     /// Ends reading: a 400 naming every field at fault, if any.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {

@@ -11,7 +11,12 @@ fn items(read: impl FnOnce(&mpsc::Sender<Item>)) -> Vec<Read> {
     let mut out = Vec::new();
     while let Some(item) = rx.blocking_recv() {
         out.push(match item {
-            Item::Row { at, fields } => (at, Ok(fields["username"].to_string())),
+            Item::Row { at, fields } => {
+                let roles = fields
+                    .get("roles")
+                    .map_or(String::new(), |r| format!(" {r}"));
+                (at, Ok(format!("{}{roles}", fields["username"])))
+            }
             Item::Unreadable { at, reason } => (at, Err(reason)),
         });
     }
@@ -51,22 +56,55 @@ fn dumpdata_elements_become_rows_with_pk_as_id() {
     );
     assert_eq!(opened, Ok(()));
     assert_eq!(read[0], ("row 1".into(), Ok("\"ann\"".into())));
+    // A group is remembered, not a row.
     assert_eq!(
         read[1],
-        (
-            "row 2".into(),
-            Err("is a \"auth.group\" object, not auth.user".into())
-        )
-    );
-    assert_eq!(
-        read[2],
         ("row 3".into(), Err("has no \"fields\" object".into()))
     );
     assert_eq!(
-        read[3],
+        read[2],
         ("row 4".into(), Err("is not a JSON object".into()))
     );
-    assert_eq!(read.len(), 4);
+    assert_eq!(read.len(), 3);
+}
+
+#[test]
+fn dumpdata_groups_become_roles_by_id_or_natural_key() {
+    let (opened, read) = dumpdata(
+        r#"[{"model": "auth.group", "pk": 1, "fields": {"name": "editors", "permissions": []}},
+            {"model": "auth.group", "pk": 2, "fields": {"name": "billing"}},
+            {"model": "auth.user", "pk": 4, "fields": {"username": "ann", "groups": [1, 2]}},
+            {"model": "auth.user", "pk": 5, "fields": {"username": "bob", "groups": [["ops"]]}},
+            {"model": "auth.user", "pk": 6, "fields": {"username": "cy", "groups": []}},
+            {"model": "auth.user", "pk": 7, "fields": {"username": "dee", "groups": [3]}},
+            {"model": "auth.user", "pk": 8, "fields": {"username": "eve", "groups": "x"}},
+            {"model": "auth.user", "pk": 9, "fields": {"username": "fay", "groups": [["a", "b"]]}},
+            {"model": "auth.permission", "pk": 1, "fields": {}}]"#,
+    );
+    assert_eq!(opened, Ok(()));
+    let expected: Vec<Read> = vec![
+        ("row 3".into(), Ok(r#""ann" ["editors","billing"]"#.into())),
+        ("row 4".into(), Ok(r#""bob" ["ops"]"#.into())),
+        ("row 5".into(), Ok(r#""cy" []"#.into())),
+        (
+            "row 6".into(),
+            Err(
+                "group 3 is not in the file: dump the groups with the users (manage.py \
+                 dumpdata auth.group auth.user), or name them (--natural-foreign)"
+                    .into(),
+            ),
+        ),
+        ("row 7".into(), Err("groups \"x\" is not a list".into())),
+        (
+            "row 8".into(),
+            Err(r#"group ["a","b"] is not a group's natural key (["name"])"#.into()),
+        ),
+        (
+            "row 9".into(),
+            Err("is a \"auth.permission\" object, not auth.user or auth.group".into()),
+        ),
+    ];
+    assert_eq!(read, expected);
 }
 
 #[test]
