@@ -1,7 +1,8 @@
 // The example's page in Chromium, as a user goes through it: the login form,
 // the orders loaded with axios through the adapter, a reload after the
-// access token expired (one refresh for the page's parallel requests), and
-// the logout, after which the backend refuses the last token.
+// access token expired (one refresh for the page's parallel requests), the
+// logout, after which the backend refuses the last token, and a session
+// ended elsewhere (the user deactivated), which logs the page out.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { PASSWORD, sleep, startBackend, startBrowser, startPreview, startTessera, waitFor } from "./harness.mjs";
@@ -22,8 +23,17 @@ after(async () => {
 const path = (address) => new URL(address).pathname;
 const bearer = (auth) => auth?.replace(/^Bearer /, "");
 
-/** The page's requests, each as "METHOD /path STATUS". */
-const lines = (requests) => requests.map((r) => `${r.method} ${path(r.url)} ${r.status}`);
+/**
+ * The page's requests, each as "METHOD /path STATUS", in the order sent;
+ * the two of a page load (sent at once: which comes first is not the
+ * page's to say) sorted last, as in PAGE_LOAD.
+ */
+function lines(requests) {
+  const all = requests.map((r) => `${r.method} ${path(r.url)} ${r.status}`);
+  const load = (line) => line.startsWith("GET ");
+  return [...all.filter((l) => !load(l)), ...all.filter(load).sort()];
+}
+const PAGE_LOAD = ["GET /api/auth/me 200", "GET /backend/orders 200"];
 
 /** Waits until the page has sent and had answered `count` requests, and returns them (and no more came). */
 async function answered(browser, count, what) {
@@ -78,12 +88,7 @@ test("the tutorial's app on Tessera's axios adapter", { timeout: 180_000 }, asyn
   assert.deepEqual(await browser.texts("#orders li"), ORDERS);
   assert.deepEqual(await browser.texts("#user"), ["Logged in as alice"]);
   const login = await answered(browser, 4, "at login");
-  assert.deepEqual(lines(login), [
-    "POST /api/token/ 401",
-    "POST /api/token/ 200",
-    "GET /backend/orders 200",
-    "GET /api/auth/me 200",
-  ]);
+  assert.deepEqual(lines(login), ["POST /api/token/ 401", "POST /api/token/ 200", ...PAGE_LOAD]);
   const first = bearer(login[2].auth);
   assert.ok(first, "the orders request carried a bearer token");
   assert.equal(login[3].auth, `Bearer ${first}`);
@@ -101,7 +106,7 @@ test("the tutorial's app on Tessera's axios adapter", { timeout: 180_000 }, asyn
   await waitFor("the orders again", async () => (await browser.texts("#orders li")).length === 2);
   assert.deepEqual(await browser.texts("#orders li"), ORDERS);
   const reload = await answered(browser, 3, "at reload");
-  assert.deepEqual(lines(reload), ["POST /api/token/refresh/ 200", "GET /backend/orders 200", "GET /api/auth/me 200"]);
+  assert.deepEqual(lines(reload), ["POST /api/token/refresh/ 200", ...PAGE_LOAD]);
   assert.equal(reload[0].auth, null);
   const second = bearer(reload[1].auth);
   assert.notEqual(second, first);
@@ -119,7 +124,7 @@ test("the tutorial's app on Tessera's axios adapter", { timeout: 180_000 }, asyn
   const logout = await answered(browser, 1, "at logout");
   assert.deepEqual(lines(logout), ["POST /api/auth/logout 204"]);
   assert.equal(logout[0].auth, `Bearer ${second}`);
-  const refused = await waitFor(
+  const loggedOut = await waitFor(
     "the backend to refuse the logged-out token",
     async () => {
       const res = await fetch(backend.origin + "/orders", { headers: { Authorization: `Bearer ${second}` } });
@@ -127,8 +132,36 @@ test("the tutorial's app on Tessera's axios adapter", { timeout: 180_000 }, asyn
     },
     5000,
   );
-  assert.deepEqual(refused, REVOKED);
+  assert.deepEqual(loggedOut, REVOKED);
   const me = await fetch(tessera.origin + "/api/auth/me", { headers: { Authorization: `Bearer ${second}` } });
   assert.equal(me.status, 401);
   assert.equal((await me.json()).reason, "revoked");
+
+  // A session ended elsewhere: logged in again, the user is deactivated
+  // (`tessera users deactivate`); at the next Reload both services refuse the
+  // token as revoked, and the adapter logs out, once, without a refresh.
+  await browser.type("#username", "alice");
+  await browser.type("#password", PASSWORD);
+  await browser.click("#login-button");
+  await waitFor("the orders after the second login", async () => (await browser.texts("#orders li")).length === 2);
+  const again = await answered(browser, 3, "at the second login");
+  assert.deepEqual(lines(again), ["POST /api/token/ 200", ...PAGE_LOAD]);
+  const third = bearer(again[1].auth);
+  assert.equal(again[2].auth, `Bearer ${third}`);
+  assert.notEqual(third, second);
+  tessera.cli("users", "deactivate", "alice");
+  const ended = await waitFor(
+    "the backend to refuse the deactivated user's token",
+    async () => {
+      const res = await fetch(backend.origin + "/orders", { headers: { Authorization: `Bearer ${third}` } });
+      return res.status === 401 ? res.json() : null;
+    },
+    5000,
+  );
+  assert.deepEqual(ended, REVOKED);
+  await browser.click("#reload");
+  await waitFor("the login form after the deactivation", async () => (await browser.texts("#login-button")).length === 1);
+  const refused = await answered(browser, 2, "after the deactivation");
+  assert.deepEqual(lines(refused).sort(), ["GET /api/auth/me 401", "GET /backend/orders 401"]);
+  assert.deepEqual(refused.map((r) => r.auth), [`Bearer ${third}`, `Bearer ${third}`]);
 });

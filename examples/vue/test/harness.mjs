@@ -162,18 +162,17 @@ export async function startTessera(settings = "") {
       if (res.status !== 200) throw new Error(`login ${res.status}: ${await res.text()}`);
       return res.json();
     },
+    /** Runs a `tessera` command on this server's database; resolves to its standard output. */
+    cli(...args) {
+      const out = spawnSync(bin, ["--config", config, ...args], { cwd: dir, env, encoding: "utf8", timeout: 30_000 });
+      if (out.status !== 0) throw new Error(`tessera ${args.join(" ")} (${out.status}): ${out.stdout}${out.stderr}`);
+      return out.stdout;
+    },
     /** `tessera clients add NAME --scope revocations`: {id, secret}. */
     addClient(name) {
-      const out = spawnSync(bin, ["--config", config, "clients", "add", name, "--scope", "revocations"], {
-        cwd: dir,
-        env,
-        encoding: "utf8",
-        timeout: 30_000,
-      });
-      const field = (key) => out.stdout.match(new RegExp(`^${key}: (\\S+)$`, "m"))?.[1];
-      if (out.status !== 0 || !field("client_id") || !field("client_secret")) {
-        throw new Error(`clients add (${out.status}): ${out.stdout}${out.stderr}`);
-      }
+      const out = this.cli("clients", "add", name, "--scope", "revocations");
+      const field = (key) => out.match(new RegExp(`^${key}: (\\S+)$`, "m"))?.[1];
+      if (!field("client_id") || !field("client_secret")) throw new Error(`clients add said: ${out}`);
       return { id: field("client_id"), secret: field("client_secret") };
     },
     /** Tessera's count of refreshes it granted (its /metrics). */
