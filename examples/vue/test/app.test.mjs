@@ -1,8 +1,10 @@
 // The example's page in Chromium, as a user goes through it: the login form,
 // the orders loaded with axios through the adapter, a reload after the
-// access token expired (one refresh for the page's parallel requests), the
-// logout, after which the backend refuses the last token, and a session
-// ended elsewhere (the user deactivated), which logs the page out.
+// access token expired (one refresh for the page's parallel requests), a
+// reload after staff gave the user a role (both services answer 401
+// `expired`: the tutorial's interceptor case, one refresh shared, both
+// retried), the logout, after which the backend refuses the last token, and
+// a session ended elsewhere (the user deactivated), which logs the page out.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { PASSWORD, sleep, startBackend, startBrowser, startPreview, startTessera, waitFor } from "./harness.mjs";
@@ -14,6 +16,9 @@ import { PASSWORD, sleep, startBackend, startBrowser, startPreview, startTessera
 const LIFETIME_S = 8;
 const ORDERS = ["#1001 The Rust Programming Language", "#1002 A mechanical keyboard"];
 const REVOKED = { detail: "Given token not valid for any token type", code: "token_not_valid", reason: "revoked" };
+const EXPIRED = { ...REVOKED, reason: "expired" };
+/** A token's claims. */
+const claims = (token) => JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
 
 const running = [];
 after(async () => {
@@ -50,7 +55,9 @@ async function answered(browser, count, what) {
 
 test("the tutorial's app on Tessera's axios adapter", { timeout: 180_000 }, async () => {
   // ES256: the backend verifies with the public keys of Tessera's JWKS.
-  const tessera = await startTessera(`algorithm = "ES256"\naccess_token_lifetime = "${LIFETIME_S}s"`);
+  const tessera = await startTessera(
+    `algorithm = "ES256"\naccess_token_lifetime = "${LIFETIME_S}s"\nextra_claims = ["roles"]`,
+  );
   running.push(tessera);
   await tessera.signup("alice");
   const backend = await startBackend(tessera, tessera.addClient("orders-backend"));
@@ -114,6 +121,40 @@ test("the tutorial's app on Tessera's axios adapter", { timeout: 180_000 }, asyn
   assert.equal((await tessera.refreshes()) - refreshesBefore, 1);
   const direct = await fetch(backend.origin + "/orders", { headers: { Authorization: `Bearer ${second}` } });
   assert.equal(direct.status, 200);
+  assert.deepEqual(claims(second).roles, []);
+
+  // Staff give alice a role (`tessera users roles`): the token the page holds
+  // is now stale, and both services refuse it as `expired` (the backend
+  // through the revocation feed). Reload: both requests are refused, share
+  // one refresh, and are sent again with the new token, which has the role.
+  assert.equal(tessera.cli("users", "roles", "alice", "--add", "editors"), "editors\n");
+  const stale = await waitFor(
+    "the backend to refuse the stale token",
+    async () => {
+      const res = await fetch(backend.origin + "/orders", { headers: { Authorization: `Bearer ${second}` } });
+      return res.status === 401 ? res.json() : null;
+    },
+    5000,
+  );
+  assert.deepEqual(stale, EXPIRED);
+  const before = await tessera.refreshes();
+  await browser.click("#reload");
+  const retried = await answered(browser, 5, "at the reload after the role");
+  assert.deepEqual(lines(retried), [
+    "POST /api/token/refresh/ 200",
+    "GET /api/auth/me 200",
+    "GET /api/auth/me 401",
+    "GET /backend/orders 200",
+    "GET /backend/orders 401",
+  ]);
+  assert.equal((await tessera.refreshes()) - before, 1);
+  const refused401 = retried.filter((r) => r.status === 401);
+  assert.deepEqual(refused401.map((r) => r.auth), [`Bearer ${second}`, `Bearer ${second}`]);
+  const resent = retried.filter((r) => r.method === "GET" && r.status === 200);
+  const fresh = bearer(resent[0].auth);
+  assert.equal(resent[1].auth, `Bearer ${fresh}`);
+  assert.deepEqual(claims(fresh).roles, ["editors"]);
+  assert.deepEqual(await browser.texts("#orders li"), ORDERS);
 
   // Log out: the form again, and the backend refuses the token the page held,
   // well before it expires (it follows Tessera's revocation feed).
@@ -123,17 +164,17 @@ test("the tutorial's app on Tessera's axios adapter", { timeout: 180_000 }, asyn
   assert.equal(await browser.execute("return document.querySelector('#username').value;"), "");
   const logout = await answered(browser, 1, "at logout");
   assert.deepEqual(lines(logout), ["POST /api/auth/logout 204"]);
-  assert.equal(logout[0].auth, `Bearer ${second}`);
+  assert.equal(logout[0].auth, `Bearer ${fresh}`);
   const loggedOut = await waitFor(
     "the backend to refuse the logged-out token",
     async () => {
-      const res = await fetch(backend.origin + "/orders", { headers: { Authorization: `Bearer ${second}` } });
+      const res = await fetch(backend.origin + "/orders", { headers: { Authorization: `Bearer ${fresh}` } });
       return res.status === 401 ? res.json() : null;
     },
     5000,
   );
   assert.deepEqual(loggedOut, REVOKED);
-  const me = await fetch(tessera.origin + "/api/auth/me", { headers: { Authorization: `Bearer ${second}` } });
+  const me = await fetch(tessera.origin + "/api/auth/me", { headers: { Authorization: `Bearer ${fresh}` } });
   assert.equal(me.status, 401);
   assert.equal((await me.json()).reason, "revoked");
 
@@ -148,7 +189,7 @@ test("the tutorial's app on Tessera's axios adapter", { timeout: 180_000 }, asyn
   assert.deepEqual(lines(again), ["POST /api/token/ 200", ...PAGE_LOAD]);
   const third = bearer(again[1].auth);
   assert.equal(again[2].auth, `Bearer ${third}`);
-  assert.notEqual(third, second);
+  assert.notEqual(third, fresh);
   tessera.cli("users", "deactivate", "alice");
   const ended = await waitFor(
     "the backend to refuse the deactivated user's token",
