@@ -88,6 +88,7 @@ class _Config:
     username_claim: str
     staff_claim: str
     superuser_claim: str
+    roles_claim: str
     challenge: str
     challenge_invalid: str
 
@@ -156,6 +157,7 @@ def _build() -> _Config:
         username_claim=username_claim,
         staff_claim=str(claim_names.get("is_staff", "is_staff")),
         superuser_claim=str(claim_names.get("is_superuser", "is_superuser")),
+        roles_claim=str(claim_names.get("roles", "roles")),
         challenge=scheme + CHALLENGE[len(_BEARER):],
         challenge_invalid=scheme + CHALLENGE_INVALID[len(_BEARER):],
     )
@@ -252,7 +254,9 @@ class TesseraUser:
     simplejwt's ``TokenUser``: ``id``/``pk`` from the user id claim,
     ``username`` from the username claim, ``is_staff``/``is_superuser``
     from the claims of those names, or the names ``TESSERA["CLAIM_NAMES"]``
-    gives them (False when absent), always active and
+    gives them (False when absent), ``roles`` the role names of the
+    ``roles`` claim (Tessera's ``extra_claims = ["roles"]``: the user's
+    Django groups when imported; ``[]`` when absent), always active and
     authenticated, no groups or permissions (but a superuser's, as Django
     grants them). ``claims`` (and ``token``, simplejwt's name) is the
     verified claims dict; other claims read as attributes (None when
@@ -270,6 +274,7 @@ class TesseraUser:
         username_claim: str = "username",
         staff_claim: str = "is_staff",
         superuser_claim: str = "is_superuser",
+        roles_claim: str = "roles",
     ) -> None:
         self.claims: Dict[str, Any] = claims
         self.token: Dict[str, Any] = claims
@@ -279,6 +284,10 @@ class TesseraUser:
         self.username: str = username if isinstance(username, str) else str(username)
         self.is_staff: bool = claims.get(staff_claim) is True
         self.is_superuser: bool = claims.get(superuser_claim) is True
+        roles = claims.get(roles_claim)
+        self.roles: List[str] = (
+            [r for r in roles if isinstance(r, str)] if isinstance(roles, list) else []
+        )
 
     def __str__(self) -> str:
         return f"TesseraUser {self.id}"
@@ -412,6 +421,7 @@ class TesseraAuthentication(BaseAuthentication):  # type: ignore[misc]
             config.username_claim,
             config.staff_claim,
             config.superuser_claim,
+            config.roles_claim,
         )
 
     def authenticate_header(self, request: Request) -> str:

@@ -573,6 +573,12 @@ def test_the_stateless_user_behaves_as_simplejwts_token_user() -> None:
     assert superuser.username == ""
     # Only the boolean true makes staff.
     assert TesseraUser({"user_id": 1, "is_staff": "yes"}).is_staff is False
+    # Roles from the roles claim (Tessera's extra_claims = ["roles"]), or the
+    # name CLAIM_NAMES gives it; none when absent or not a list.
+    assert user.roles == []
+    assert TesseraUser({"user_id": 1, "roles": ["b", "a"]}).roles == ["b", "a"]
+    assert TesseraUser({"user_id": 1, "groups": ["x", 3]}, roles_claim="groups").roles == ["x"]
+    assert TesseraUser({"user_id": 1, "roles": "admins"}).roles == []
     with pytest.raises(AttributeError):
         user._private
 

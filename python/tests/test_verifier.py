@@ -153,6 +153,20 @@ def test_a_deactivated_users_token_is_refused_within_a_second(tessera: Tessera) 
     wait_until(lambda: _refused(verifier, user.access) == "revoked", within=1.0)
 
 
+def test_a_role_change_makes_older_access_tokens_expired_and_the_refresh_carries_it(
+    tessera: Tessera,
+) -> None:
+    verifier = Verifier(jwks_url=tessera.jwks_url, revocations=tessera.client())
+    user = tessera.user()
+    assert verifier.verify(user.access)["cver"] == 0
+    wait_until(lambda: verifier.status()["connected"], within=5)
+    assert tessera.cli("users", "roles", user.username, "--add", "editors") == "editors\n"
+    # Expired, not revoked: the client refreshes, nobody is logged out.
+    wait_until(lambda: _refused(verifier, user.access) == "expired", within=1.0)
+    fresh = user.another_access()
+    assert verifier.verify(fresh)["cver"] == 1
+
+
 def _refused(verifier: Verifier, token: str):
     try:
         verifier.verify(token)

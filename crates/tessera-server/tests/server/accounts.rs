@@ -186,6 +186,7 @@ async fn me_returns_the_user() {
     assert_eq!(
         keys,
         [
+            "app_metadata",
             "date_joined",
             "email",
             "email_verified",
@@ -193,6 +194,7 @@ async fn me_returns_the_user() {
             "is_active",
             "is_staff",
             "last_login",
+            "roles",
             "username"
         ]
     );
