@@ -15,7 +15,9 @@
 
 use crate::engine::for_each_engine;
 use crate::queue::Consumer;
-use crate::{RefreshRecord, SealedSuccessor, SessionRecord, StoreError, StoreResult};
+use crate::{
+    ExpectedUser, RefreshRecord, Rotation, SealedSuccessor, SessionRecord, StoreError, StoreResult,
+};
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::Arc;
@@ -40,20 +42,35 @@ pub(crate) enum Write {
     },
     /// Blacklist `old` and record `new` if `old` was not blacklisted yet,
     /// noting the refresh in the session and keeping `successor` for `old`;
-    /// answers whether it was done.
+    /// answers whether it was done. With `expected`, first checks that the
+    /// user and `old`'s family are as the caller assumed, answering
+    /// [`Applied::Stale`] (nothing written) when not.
     Rotate {
         old: RefreshRecord,
         new: RefreshRecord,
         successor: Option<SealedSuccessor>,
         now: i64,
+        expected: Option<ExpectedUser>,
     },
     /// Note a refresh that wrote nothing else (no rotation); answers true.
     Touch { family_id: String, at: i64 },
 }
 
+/// What one write of a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// Written.
+    Done,
+    /// A rotation of a token already blacklisted: nothing written.
+    NotDone,
+    /// A guarded rotation whose assumptions the database refutes: nothing
+    /// written.
+    Stale,
+}
+
 struct Job {
     write: Write,
-    done: oneshot::Sender<StoreResult<bool>>,
+    done: oneshot::Sender<StoreResult<Applied>>,
 }
 
 /// How an engine applies a batch: the writes in one transaction, each in a
@@ -61,7 +78,7 @@ struct Job {
 /// undid the whole transaction.
 #[async_trait]
 pub(crate) trait Batches: Send + Sync + 'static {
-    async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>>;
+    async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<Applied>>>;
 }
 
 for_each_engine! {
@@ -71,7 +88,7 @@ for_each_engine! {
     /// [`TokenStore::blacklist_refresh_token`](crate::TokenStore::blacklist_refresh_token) does.
     #[async_trait]
     impl Batches for sqlx::Pool<Db> {
-        async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<bool>>> {
+        async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<Applied>>> {
             use sqlx::Acquire;
             let mut tx = Engine::begin_logged(self).await?;
             let mut results = Vec::with_capacity(writes.len());
@@ -87,7 +104,7 @@ for_each_engine! {
                                 token.expires_at,
                             )
                             .await
-                            .map(|()| true),
+                            .map(|()| Applied::Done),
                             Err(e) => Err(e),
                         }
                     }
@@ -95,7 +112,7 @@ for_each_engine! {
                         match Engine::insert_session(&mut *savepoint, session).await {
                             Ok(()) => Engine::insert_refresh(&mut *savepoint, token)
                                 .await
-                                .map(|()| true),
+                                .map(|()| Applied::Done),
                             Err(e) => Err(e),
                         }
                     }
@@ -104,36 +121,16 @@ for_each_engine! {
                         new,
                         successor,
                         now,
-                    } => match Engine::blacklist_in(&mut savepoint, old, true, *now).await {
-                        Ok(true) => {
-                            let kept = match Engine::insert_refresh(&mut *savepoint, new).await {
-                                Ok(()) => match successor {
-                                    Some(successor) => {
-                                        Engine::keep_successor(&mut *savepoint, &old.jti, successor)
-                                            .await
-                                    }
-                                    None => Ok(()),
-                                },
-                                Err(e) => Err(e),
-                            };
-                            match kept {
-                                Ok(()) => Engine::note_session_use(
-                                    &mut *savepoint,
-                                    &new.family_id,
-                                    new.issued_at,
-                                    new.expires_at,
-                                )
-                                .await
-                                .map(|()| true),
-                                Err(e) => Err(e),
-                            }
-                        }
-                        other => other,
-                    },
+                        expected,
+                    } => {
+                        let successor = successor.as_ref();
+                        let expected = expected.as_ref();
+                        Engine::rotate_in(&mut savepoint, old, new, successor, *now, expected).await
+                    }
                     Write::Touch { family_id, at } => {
                         Engine::note_session_use(&mut *savepoint, family_id, *at, 0)
                             .await
-                            .map(|()| true)
+                            .map(|()| Applied::Done)
                     }
                 };
                 if done.is_ok() {
@@ -254,17 +251,42 @@ impl Writer {
         successor: Option<&SealedSuccessor>,
         now: i64,
     ) -> StoreResult<bool> {
-        self.submit(Write::Rotate {
+        let write = Write::Rotate {
             old: old.clone(),
             new: new.clone(),
             successor: successor.cloned(),
             now,
+            expected: None,
+        };
+        Ok(self.submit(write).await? == Applied::Done)
+    }
+
+    /// [`TokenStore::rotate_if_current`](crate::TokenStore::rotate_if_current),
+    /// answered once its batch has committed.
+    pub(crate) async fn rotate_if_current(
+        &self,
+        old: &RefreshRecord,
+        new: &RefreshRecord,
+        successor: Option<&SealedSuccessor>,
+        now: i64,
+        expected: &ExpectedUser,
+    ) -> StoreResult<Rotation> {
+        let write = Write::Rotate {
+            old: old.clone(),
+            new: new.clone(),
+            successor: successor.cloned(),
+            now,
+            expected: Some(*expected),
+        };
+        Ok(match self.submit(write).await? {
+            Applied::Done => Rotation::Rotated,
+            Applied::NotDone => Rotation::AlreadyBlacklisted,
+            Applied::Stale => Rotation::Stale,
         })
-        .await
     }
 
     /// Hands `write` to the writer and waits until its batch has committed.
-    async fn submit(&self, write: Write) -> StoreResult<bool> {
+    async fn submit(&self, write: Write) -> StoreResult<Applied> {
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job { write, done })

@@ -5,10 +5,13 @@
 //! refresh's path go through the batched writer (`batch`); a blacklisting
 //! or a revocation is logged in the change log in its transaction.
 
+use crate::batch::Applied;
 use crate::changes::Logged;
 use crate::engine::for_each_engine;
+use crate::users::USER_COLUMNS;
 use crate::{
-    RefreshRecord, RefreshStanding, Revocations, SealedSuccessor, SessionRecord, StoreResult,
+    ExpectedUser, RefreshRecord, RefreshStanding, Revocations, Rotation, SealedSuccessor,
+    SessionRecord, StoreResult, UserRecord,
 };
 use async_trait::async_trait;
 use sqlx::{Pool, Transaction};
@@ -58,6 +61,22 @@ pub trait TokenStore: Send + Sync {
         now: i64,
     ) -> StoreResult<bool>;
 
+    /// [`Self::rotate_refresh_token`] for a refresh that minted its tokens
+    /// from what its process holds in memory: done only if the database
+    /// agrees, in the same statement's transaction, that `expected`'s user
+    /// exists, is active and is at its versions, and that `old`'s family
+    /// was not ended ([`Rotation::Stale`] otherwise, writing nothing). So a
+    /// refresh costs one trip to the writer when nothing changed, and is
+    /// decided on the database when something did.
+    async fn rotate_if_current(
+        &self,
+        old: &RefreshRecord,
+        new: &RefreshRecord,
+        successor: Option<&SealedSuccessor>,
+        now: i64,
+        expected: &ExpectedUser,
+    ) -> StoreResult<Rotation>;
+
     /// The sealed successor the refresh token `jti` was rotated into, if one
     /// was kept and not pruned yet (whether its grace period has passed is
     /// the caller's to decide, from `usable_until_ms`).
@@ -78,6 +97,15 @@ pub trait TokenStore: Send + Sync {
     /// any instance decided holds on every other at once.
     async fn refresh_standing(&self, jti: &str, family_id: &str) -> StoreResult<RefreshStanding>;
 
+    /// [`Self::refresh_standing`] and the user `user_id`, read in one
+    /// statement; `None` when the user does not exist.
+    async fn refresh_state(
+        &self,
+        jti: &str,
+        family_id: &str,
+        user_id: i64,
+    ) -> StoreResult<Option<(UserRecord, RefreshStanding)>>;
+
     /// The user's live sessions (families with a refresh token unexpired at
     /// `now` and not revoked) beyond the `keep` most recently begun: the
     /// ones to end, oldest first.
@@ -93,6 +121,27 @@ pub(crate) const PRUNE: [&str; 3] = [
     "DELETE FROM revoked_families WHERE expires_at < $1",
     "DELETE FROM sessions WHERE expires_at < $1",
 ];
+
+/// A row of [`TokenStore::refresh_state`].
+#[derive(sqlx::FromRow)]
+struct RefreshState {
+    #[sqlx(flatten)]
+    user: UserRecord,
+    blacklisted: bool,
+    family_revoked: bool,
+}
+
+/// The condition a guarded rotation is done under
+/// ([`TokenStore::rotate_if_current`]), with its parameters at these
+/// places: the user as the caller assumed it (id, token version, claims
+/// version), and the family not ended.
+fn still_current(user: &str, token_version: &str, claims_version: &str, family: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM users WHERE id = {user} AND is_active \
+         AND token_version = {token_version} AND claims_version = {claims_version}) \
+         AND NOT EXISTS (SELECT 1 FROM revoked_families WHERE family_id = {family})"
+    )
+}
 
 for_each_engine! {
     impl Engine {
@@ -141,6 +190,86 @@ for_each_engine! {
         /// concurrent callers exactly one sees true: on PostgreSQL the
         /// upsert locks the row and checks `blacklisted_at IS NULL` on its
         /// newest version; SQLite has one writer.
+        /// One rotation of a batch, in its savepoint `tx`: with `expected`,
+        /// nothing unless [`still_current`] holds ([`Applied::Stale`]); then
+        /// `old` blacklisted unless it already was ([`Applied::NotDone`]),
+        /// `new` recorded, `successor` kept for `old`, and the refresh noted
+        /// in the session.
+        pub(crate) async fn rotate_in(
+            tx: &mut Transaction<'_, Db>,
+            old: &RefreshRecord,
+            new: &RefreshRecord,
+            successor: Option<&SealedSuccessor>,
+            now: i64,
+            expected: Option<&ExpectedUser>,
+        ) -> StoreResult<Applied> {
+            let blacklisted = match expected {
+                None => Engine::blacklist_in(tx, old, true, now).await?,
+                Some(expected) => match Engine::blacklist_if_current(tx, old, now, expected).await? {
+                    Some(done) => done,
+                    None => return Ok(Applied::Stale),
+                },
+            };
+            if !blacklisted {
+                return Ok(Applied::NotDone);
+            }
+            Engine::insert_refresh(&mut **tx, new).await?;
+            if let Some(successor) = successor {
+                Engine::keep_successor(&mut **tx, &old.jti, successor).await?;
+            }
+            Engine::note_session_use(&mut **tx, &new.family_id, new.issued_at, new.expires_at)
+                .await?;
+            Ok(Applied::Done)
+        }
+
+        /// [`Engine::blacklist_in`] for a rotation, under [`still_current`]
+        /// in the same statement: a write first, so that on SQLite the
+        /// transaction takes the write lock before it reads anything (a read
+        /// first would fail at once, not wait, once another process
+        /// committed). `None` when the guard does not hold.
+        async fn blacklist_if_current(
+            tx: &mut Transaction<'_, Db>,
+            token: &RefreshRecord,
+            now: i64,
+            expected: &ExpectedUser,
+        ) -> StoreResult<Option<bool>> {
+            let done = sqlx::query(&format!(
+                "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at, blacklisted_at) \
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE {} \
+                 ON CONFLICT (jti) DO UPDATE SET blacklisted_at = EXCLUDED.blacklisted_at \
+                 WHERE refresh_tokens.blacklisted_at IS NULL",
+                still_current("$7", "$8", "$9", "$3")
+            ))
+            .bind(&token.jti)
+            .bind(token.user_id)
+            .bind(&token.family_id)
+            .bind(token.issued_at)
+            .bind(token.expires_at)
+            .bind(now)
+            .bind(expected.user_id)
+            .bind(expected.token_version)
+            .bind(expected.claims_version)
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                // Rare (a race lost, or something changed): which it was.
+                let current: bool = sqlx::query_scalar(&format!(
+                    "SELECT {}",
+                    still_current("$1", "$2", "$3", "$4")
+                ))
+                .bind(expected.user_id)
+                .bind(expected.token_version)
+                .bind(expected.claims_version)
+                .bind(&token.family_id)
+                .fetch_one(&mut **tx)
+                .await?;
+                return Ok(current.then_some(false));
+            }
+            let entry = Logged::jti(&token.jti, token.user_id, token.expires_at, true);
+            Engine::log_change(tx, entry, now).await?;
+            Ok(Some(true))
+        }
+
         pub(crate) async fn blacklist_in(
             tx: &mut Transaction<'_, Db>,
             token: &RefreshRecord,
@@ -221,6 +350,17 @@ for_each_engine! {
             self.writer.rotate(old, new, successor, now).await
         }
 
+        async fn rotate_if_current(
+            &self,
+            old: &RefreshRecord,
+            new: &RefreshRecord,
+            successor: Option<&SealedSuccessor>,
+            now: i64,
+            expected: &ExpectedUser,
+        ) -> StoreResult<Rotation> {
+            self.writer.rotate_if_current(old, new, successor, now, expected).await
+        }
+
         async fn refresh_successor(&self, jti: &str) -> StoreResult<Option<SealedSuccessor>> {
             Engine::successor_of(&self.pool, jti).await
         }
@@ -268,6 +408,33 @@ for_each_engine! {
                 blacklisted,
                 family_revoked,
             })
+        }
+
+        async fn refresh_state(
+            &self,
+            jti: &str,
+            family_id: &str,
+            user_id: i64,
+        ) -> StoreResult<Option<(UserRecord, RefreshStanding)>> {
+            let row = sqlx::query_as::<_, RefreshState>(&format!(
+                "SELECT {USER_COLUMNS}, \
+                   EXISTS (SELECT 1 FROM refresh_tokens WHERE jti = $1 AND blacklisted_at IS NOT NULL) \
+                     AS blacklisted, \
+                   EXISTS (SELECT 1 FROM revoked_families WHERE family_id = $2) AS family_revoked \
+                 FROM users WHERE id = $3"
+            ))
+            .bind(jti)
+            .bind(family_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.map(|r| {
+                let standing = RefreshStanding {
+                    blacklisted: r.blacklisted,
+                    family_revoked: r.family_revoked,
+                };
+                (r.user, standing)
+            }))
         }
 
         async fn sessions_beyond(

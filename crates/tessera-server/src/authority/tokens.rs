@@ -23,7 +23,7 @@ use tessera_core::claims::{TokenType, VerifiedClaims, new_token_id, secrets_matc
 use tessera_core::ids::{FamilyId, UserId};
 use tessera_core::token::{self, Grant, IssuedToken};
 use tessera_core::username::Username;
-use tessera_store::RefreshRecord;
+use tessera_store::{ExpectedUser, RefreshRecord, Rotation};
 
 /// The longest lifetime `tessera token issue --lifetime` gives a token: 30
 /// days, in seconds. No session lists such a token, so staff cannot end it
@@ -217,32 +217,55 @@ impl Tokens {
         if transport == Transport::Cookie {
             Self::check_csrf(&claims, csrf)?;
         }
-        // Decided by the database, not by this process's memory: another
-        // instance may have blacklisted or rotated this token, ended its
-        // session, or changed its user a moment ago, and the memory here
-        // learns of it only at the next sync.
+        let settings = self.common.settings();
+        // The usual case in one trip to the store: the tokens minted from
+        // the user this process holds, and the rotation's own statement
+        // confirming that the database agrees (the user as held, the
+        // session not ended, the token not rotated yet). Another instance
+        // may have changed any of these a moment ago, which the memory here
+        // learns of only at the next sync: then nothing is written, and the
+        // refresh is decided below on what the database says.
+        let mut throttled = false;
+        if settings.rotate_refresh_tokens
+            && settings.blacklist_after_rotation
+            && let Some(user) = self.live.held(claims.user_id)
+            && self.live.check_session(&claims, &user).is_ok()
+            && !self.live.is_blacklisted(&claims.jti)
+        {
+            self.throttle.check_tokens(user.id).await?;
+            throttled = true;
+            let guard = expected(&user);
+            let rotated = self
+                .rotate(token, &claims, &user, transport, origin, now, Some(guard))
+                .await?;
+            if let Some(refreshed) = rotated {
+                return Ok(refreshed);
+            }
+        }
         let store = self.common.store();
-        let standing = store
-            .refresh_standing(claims.jti.as_str(), claims.fid.as_str())
-            .await?;
-        let user = store
-            .user_by_id(claims.user_id.get())
+        let (record, standing) = store
+            .refresh_state(
+                claims.jti.as_str(),
+                claims.fid.as_str(),
+                claims.user_id.get(),
+            )
             .await?
-            .map(|record| self.live.remember(record))
             .ok_or(AuthError::Token(Refusal::Invalid))?;
+        let user = self.live.remember(record);
         if standing.family_revoked {
             return Err(AuthError::Token(Refusal::Revoked));
         }
         self.live.check_session(&claims, &user)?;
         if standing.blacklisted || self.live.is_blacklisted(&claims.jti) {
             return self
-                .refresh_again(token, &claims, &user, transport, origin, now)
+                .refresh_again(token, &claims, &user, transport, origin, now, throttled)
                 .await;
         }
-        self.throttle.check_tokens(user.id).await?;
-        let access = self.mint(&user, minting(TokenType::Access, &claims), transport, now)?;
-        let settings = self.common.settings();
+        if !throttled {
+            self.throttle.check_tokens(user.id).await?;
+        }
         if !settings.rotate_refresh_tokens {
+            let access = self.mint(&user, minting(TokenType::Access, &claims), transport, now)?;
             // Nothing else is written: the session's "last used" is noted
             // by the batched writer, not waited for.
             store.touch_session(claims.fid.as_str(), now);
@@ -252,28 +275,19 @@ impl Tokens {
                 refresh: None,
             });
         }
-        let new = self.mint(&user, minting(TokenType::Refresh, &claims), transport, now)?;
-        let new_record = refresh_record(&new, user.id);
         if settings.blacklist_after_rotation {
-            let old = record_of(&claims);
-            let kept = self.grace.keep(token, &new, self.common.now_ms());
-            // One conditional write decides among concurrent refreshes of the
-            // same token: the others find it blacklisted, and are answered
-            // as a token presented again (the winner's successor within the
-            // grace period, else a reuse).
-            let rotated = store
-                .rotate_refresh_token(&old, &new_record, kept.as_ref(), now)
+            // Decided on the database as read just now: no guard.
+            let rotated = self
+                .rotate(token, &claims, &user, transport, origin, now, None)
                 .await?;
-            self.live.mark_blacklisted(&claims.jti, claims.exp);
-            if !rotated {
-                return self
-                    .refresh_again(token, &claims, &user, transport, origin, now)
-                    .await;
-            }
-            self.common.announce();
-        } else {
-            store.record_refresh_token(&new_record).await?;
+            // Without a guard a rotation is never stale.
+            return rotated.ok_or(AuthError::Token(Refusal::Invalid));
         }
+        let access = self.mint(&user, minting(TokenType::Access, &claims), transport, now)?;
+        let new = self.mint(&user, minting(TokenType::Refresh, &claims), transport, now)?;
+        store
+            .record_refresh_token(&refresh_record(&new, user.id))
+            .await?;
         telemetry::refreshed();
         Ok(Refreshed {
             access,
@@ -281,9 +295,72 @@ impl Tokens {
         })
     }
 
+    /// Rotation with blacklisting: a new access and refresh token minted
+    /// from `user`, the presented token blacklisted and the new one
+    /// recorded by one conditional write, which decides among concurrent
+    /// refreshes of the same token (the others find it blacklisted, and are
+    /// answered as a token presented again: the winner's successor within
+    /// the grace period, else a reuse). With `guard`, the write is done only
+    /// if the database holds the user and session as `user` has them;
+    /// `None` when it does not (nothing written, nothing answered).
+    #[allow(clippy::too_many_arguments)]
+    async fn rotate(
+        &self,
+        token: &str,
+        claims: &VerifiedClaims,
+        user: &User,
+        transport: Transport,
+        origin: &SessionOrigin,
+        now: i64,
+        guard: Option<ExpectedUser>,
+    ) -> Result<Option<Refreshed>, AuthError> {
+        let access = self.mint(user, minting(TokenType::Access, claims), transport, now)?;
+        let new = self.mint(user, minting(TokenType::Refresh, claims), transport, now)?;
+        let new_record = refresh_record(&new, user.id);
+        let old = record_of(claims);
+        let kept = self.grace.keep(token, &new, self.common.now_ms());
+        let store = self.common.store();
+        let rotation = match guard {
+            Some(expected) => {
+                store
+                    .rotate_if_current(&old, &new_record, kept.as_ref(), now, &expected)
+                    .await?
+            }
+            None => {
+                match store
+                    .rotate_refresh_token(&old, &new_record, kept.as_ref(), now)
+                    .await?
+                {
+                    true => Rotation::Rotated,
+                    false => Rotation::AlreadyBlacklisted,
+                }
+            }
+        };
+        match rotation {
+            Rotation::Stale => Ok(None),
+            Rotation::AlreadyBlacklisted => {
+                self.live.mark_blacklisted(&claims.jti, claims.exp);
+                self.refresh_again(token, claims, user, transport, origin, now, true)
+                    .await
+                    .map(Some)
+            }
+            Rotation::Rotated => {
+                self.live.mark_blacklisted(&claims.jti, claims.exp);
+                self.common.announce();
+                telemetry::refreshed();
+                Ok(Some(Refreshed {
+                    access,
+                    refresh: Some(new),
+                }))
+            }
+        }
+    }
+
     /// A refresh token presented after its rotation (or its blacklisting):
     /// within the grace period, the successor it rotated into and a new
-    /// access token; otherwise a reuse.
+    /// access token; otherwise a reuse. `throttled`: the user's token rate
+    /// was counted for this refresh already.
+    #[allow(clippy::too_many_arguments)]
     async fn refresh_again(
         &self,
         token: &str,
@@ -292,6 +369,7 @@ impl Tokens {
         transport: Transport,
         origin: &SessionOrigin,
         now: i64,
+        throttled: bool,
     ) -> Result<Refreshed, AuthError> {
         let store = self.common.store().as_ref();
         let successor = self
@@ -302,7 +380,9 @@ impl Tokens {
             self.on_reuse(claims, now, origin).await?;
             return Err(AuthError::Token(Refusal::Revoked));
         };
-        self.throttle.check_tokens(user.id).await?;
+        if !throttled {
+            self.throttle.check_tokens(user.id).await?;
+        }
         let access = self.mint(user, minting(TokenType::Access, claims), transport, now)?;
         telemetry::refreshed();
         Ok(Refreshed {
@@ -337,6 +417,15 @@ impl Tokens {
         self.live
             .revoke_family(&claims.fid, claims.user_id, now)
             .await
+    }
+}
+
+/// What a refresh minted from `user` assumes the database holds.
+fn expected(user: &User) -> ExpectedUser {
+    ExpectedUser {
+        user_id: user.id.get(),
+        token_version: user.token_version,
+        claims_version: user.claims_version,
     }
 }
 

@@ -37,6 +37,34 @@ pub struct RefreshStanding {
     pub family_revoked: bool,
 }
 
+/// What a refresh that minted its tokens from a process's memory assumed of
+/// the user, for the rotation's own statement to confirm
+/// ([`TokenStore::rotate_if_current`](crate::TokenStore::rotate_if_current)):
+/// the user exists, is active, and is at these versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpectedUser {
+    /// The user.
+    pub user_id: i64,
+    /// Their token version the tokens were minted with (`ver`).
+    pub token_version: i64,
+    /// Their claims version the access token was minted with (`cver`).
+    pub claims_version: i64,
+}
+
+/// What a guarded rotation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is blacklisted and the new one recorded.
+    Rotated,
+    /// The old token was blacklisted already (another refresh rotated it):
+    /// nothing was written.
+    AlreadyBlacklisted,
+    /// The database does not hold what the caller assumed (the user changed,
+    /// was deactivated or removed, or the session was ended): nothing was
+    /// written; decide again from the database.
+    Stale,
+}
+
 /// The revocation markers in force.
 #[derive(Debug, Clone, Default)]
 pub struct Revocations {

@@ -68,6 +68,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     import::a_login_replaces_only_the_hash_it_checked,
     sessions::a_session_is_written_with_its_first_token_and_follows_refreshes,
     sessions::ended_expired_and_superseded_sessions_are_not_live,
+    sessions::a_guarded_rotation_is_done_only_while_the_user_and_session_are_as_assumed,
     audit::audit_events_are_kept_in_order_filtered_and_pruned,
     clients::clients_have_unique_live_names_and_every_column_round_trips,
     clients::a_removed_client_is_logged_loaded_as_a_marker_and_pruned,

@@ -138,3 +138,78 @@ pub async fn ended_expired_and_superseded_sessions_are_not_live(e: Engine) {
     assert!(s.live_sessions(u.id, 50).await.unwrap().is_empty());
     assert_eq!(ids(s.live_sessions(other.id, 50).await.unwrap()), ["bobs"]);
 }
+
+pub async fn a_guarded_rotation_is_done_only_while_the_user_and_session_are_as_assumed(e: Engine) {
+    let (_db, s) = e.store().await;
+    let u = s.create_user(new_user("alice")).await.unwrap();
+    let first = token("g1", "famg", u.id, 10);
+    s.begin_session(&first, &session("famg", u.id, 10))
+        .await
+        .unwrap();
+    let as_held = ExpectedUser {
+        user_id: u.id,
+        token_version: 0,
+        claims_version: 0,
+    };
+    // The read a refresh falls back on: the user and the token's standing.
+    let (record, standing) = s.refresh_state("g1", "famg", u.id).await.unwrap().unwrap();
+    assert_eq!((record, standing), (u.clone(), RefreshStanding::default()));
+    assert_eq!(s.refresh_state("g1", "famg", u.id + 1).await.unwrap(), None);
+    // Each assumption the database refutes: nothing written.
+    for wrong in [
+        ExpectedUser {
+            token_version: 1,
+            ..as_held
+        },
+        ExpectedUser {
+            claims_version: 1,
+            ..as_held
+        },
+        ExpectedUser {
+            user_id: u.id + 1,
+            ..as_held
+        },
+    ] {
+        let r = s
+            .rotate_if_current(&first, &token("gx", "famg", u.id, 11), None, 11, &wrong)
+            .await
+            .unwrap();
+        assert_eq!(r, Rotation::Stale, "{wrong:?}");
+    }
+    assert!(!s.refresh_standing("g1", "famg").await.unwrap().blacklisted);
+    // As held: rotated once; again: already blacklisted.
+    let second = token("g2", "famg", u.id, 12);
+    let r = s
+        .rotate_if_current(&first, &second, None, 12, &as_held)
+        .await;
+    assert_eq!(r.unwrap(), Rotation::Rotated);
+    let (_, standing) = s.refresh_state("g1", "famg", u.id).await.unwrap().unwrap();
+    assert!(standing.blacklisted && !standing.family_revoked);
+    let r = s
+        .rotate_if_current(&first, &token("g3", "famg", u.id, 13), None, 13, &as_held)
+        .await;
+    assert_eq!(r.unwrap(), Rotation::AlreadyBlacklisted);
+    // A deactivated user, an ended session: stale.
+    let update = UserUpdate {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    s.update_user(u.id, update, 14).await.unwrap();
+    let third = token("g4", "famg", u.id, 14);
+    let r = s
+        .rotate_if_current(&second, &third, None, 14, &as_held)
+        .await;
+    assert_eq!(r.unwrap(), Rotation::Stale);
+    let update = UserUpdate {
+        is_active: Some(true),
+        ..Default::default()
+    };
+    s.update_user(u.id, update, 15).await.unwrap();
+    s.revoke_family("famg", u.id, 500, 15).await.unwrap();
+    let r = s
+        .rotate_if_current(&second, &third, None, 15, &as_held)
+        .await;
+    assert_eq!(r.unwrap(), Rotation::Stale);
+    let (_, standing) = s.refresh_state("g2", "famg", u.id).await.unwrap().unwrap();
+    assert!(!standing.blacklisted && standing.family_revoked);
+}

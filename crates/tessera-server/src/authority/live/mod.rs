@@ -86,8 +86,8 @@ impl Live {
         Ok(record.map(|r| self.remember(r)))
     }
 
-    /// The user with this id as memory holds it, without a query.
-    #[cfg(test)]
+    /// The user with this id as memory holds it, without a query (a
+    /// refresh's first guess, which its write confirms).
     pub(super) fn held(&self, id: UserId) -> Option<Arc<User>> {
         self.users.get(id)
     }
