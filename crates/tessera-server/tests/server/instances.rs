@@ -272,3 +272,55 @@ async fn concurrent_refreshes_across_two_instances_within_the_grace_period_share
         0
     );
 }
+
+/// A refresh is minted from what the instance holds in memory and confirmed
+/// by its write: when the other instance changed the user a moment ago (its
+/// memory not synced yet), the write finds the database disagreeing and the
+/// refresh is decided on the database instead: a role given on A is in the
+/// token B mints at once, and a user deactivated on A is refused by B at
+/// once. Repeated, so that B's sync never happens to come first every time.
+#[tokio::test]
+async fn a_refresh_on_an_instance_not_yet_synced_is_decided_on_the_database() {
+    let a = Server::start(
+        "rotate_refresh_tokens = true\nblacklist_after_rotation = true\nuser_rate_limit = \"off\"\n\
+         login_rate_limit = \"off\"\nextra_claims = [\"roles\"]",
+    )
+    .await;
+    let b = a.start_beside().await;
+    let (root, _) = a.superuser("root").await;
+    for round in 0..5 {
+        let name = format!("user{round}");
+        let (access, token) = b.user(&name).await;
+        let id = segment(&access, 1)["user_id"].clone();
+        let role = format!("role{round}");
+        let r = a
+            .send(
+                a.http
+                    .put(a.url(&format!("/api/admin/users/{id}/roles")))
+                    .bearer_auth(&root)
+                    .json(&json!({ "roles": [role] })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = b
+            .post("/api/token/refresh/", json!({"refresh": token}))
+            .await;
+        assert_eq!(r.status, 200, "round {round}: {}", r.text);
+        let access = r.body["access"].as_str().unwrap();
+        assert_eq!(segment(access, 1)["roles"], json!([role]), "round {round}");
+        let token = r.body["refresh"].as_str().unwrap().to_owned();
+        let r = a
+            .send(
+                a.http
+                    .patch(a.url(&format!("/api/admin/users/{id}")))
+                    .bearer_auth(&root)
+                    .json(&json!({"is_active": false})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = b
+            .post("/api/token/refresh/", json!({"refresh": token}))
+            .await;
+        assert_token_not_valid(&r);
+    }
+}

@@ -42,14 +42,20 @@ fn test_origin() -> SessionOrigin {
 }
 
 async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// [`world`] with `change` made to its settings.
+async fn world_with(change: impl FnOnce(&mut Settings)) -> World {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
-    let settings = Settings {
+    let mut settings = Settings {
         database_url: url.clone(),
         login_rate_limit: None,
         signup_rate_limit: None,
         ..Settings::default()
     };
+    change(&mut settings);
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let clock = Arc::new(FixedClock::new(NOW));
@@ -170,6 +176,89 @@ async fn logins_held_at_the_hash_while_the_user_is_deactivated_give_no_usable_to
         w.authority.sync().await.unwrap();
         assert!(w.authority.live.held(alice.id).unwrap().is_active);
     }
+}
+
+/// A refresh with rotation mints from the user held in memory, and its write
+/// confirms the database agrees. This authority syncs only when told, so
+/// what another process changed is in the database and not in its memory:
+/// each such change makes the write find the database disagreeing, and the
+/// refresh is decided on the database instead.
+#[tokio::test]
+async fn a_refresh_minted_from_memory_is_decided_on_the_database_when_the_user_changed_elsewhere() {
+    let w = world_with(|s| {
+        s.rotate_refresh_tokens = true;
+        s.blacklist_after_rotation = true;
+        s.user_rate_limit = None;
+    })
+    .await;
+    let alice = sign_up(&w.authority, "alice").await;
+    let origin = test_origin();
+    let login = w
+        .authority
+        .sessions()
+        .login("alice", PASSWORD, &origin, Transport::Header);
+    let (pair, _) = login.await.unwrap();
+    let refresh = |token: String| {
+        let authority = w.authority.clone();
+        async move {
+            let origin = test_origin();
+            let tokens = authority.tokens();
+            tokens
+                .refresh(&token, Transport::Header, None, &origin)
+                .await
+        }
+    };
+    // Roles given elsewhere: memory has claims version 0, the database 1.
+    let update = UserUpdate {
+        roles: Some(r#"["ops"]"#.into()),
+        ..Default::default()
+    };
+    w.other
+        .update_user(alice.id.get(), update, NOW)
+        .await
+        .unwrap();
+    assert_eq!(w.authority.live.held(alice.id).unwrap().claims_version, 0);
+    let refreshed = refresh(pair.refresh.token.clone()).await.unwrap();
+    let (claims, _) = w
+        .authority
+        .tokens()
+        .check(&refreshed.access.token, None)
+        .await
+        .unwrap();
+    assert_eq!(claims.claims_version, 1, "minted from the database's user");
+    assert_memory_agrees_with_the_database(&w, alice.id).await;
+    let next = refreshed.refresh.unwrap().token;
+    // The session ended elsewhere: refused, and nothing written.
+    let (pair, _) = w
+        .authority
+        .sessions()
+        .login("alice", PASSWORD, &origin, Transport::Header)
+        .await
+        .unwrap();
+    w.other
+        .revoke_family(pair.refresh.fid.as_str(), alice.id.get(), NOW + 100, NOW)
+        .await
+        .unwrap();
+    let refused = refresh(pair.refresh.token.clone()).await;
+    assert!(
+        matches!(refused, Err(AuthError::Token(Refusal::Revoked))),
+        "{refused:?}"
+    );
+    let standing = w
+        .other
+        .refresh_standing(pair.refresh.jti.as_str(), pair.refresh.fid.as_str())
+        .await
+        .unwrap();
+    assert!(!standing.blacklisted && standing.family_revoked);
+    // Deactivated elsewhere: refused, nothing written.
+    deactivate_elsewhere(&w, alice.id, NOW).await;
+    assert!(w.authority.live.held(alice.id).unwrap().is_active);
+    let refused = refresh(next.clone()).await;
+    assert!(
+        matches!(refused, Err(AuthError::Token(Refusal::Revoked))),
+        "{refused:?}"
+    );
+    assert!(!w.authority.live.held(alice.id).unwrap().is_active);
 }
 
 #[tokio::test]
