@@ -22,6 +22,10 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// Writes per batch of the store's batched writer: powers of two up to
+/// its largest batch.
+const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 /// Installs the process's recorder (once; later calls do nothing).
 pub fn install() {
     if HANDLE.get().is_some() {
@@ -30,6 +34,14 @@ pub fn install() {
     let builder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &LATENCY_BUCKETS)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(AUDIT_WRITE.into()), &LATENCY_BUCKETS))
+        .and_then(|b| {
+            let batch = tessera_store::BATCH_SECONDS.into();
+            b.set_buckets_for_metric(Matcher::Full(batch), &LATENCY_BUCKETS)
+        })
+        .and_then(|b| {
+            let writes = tessera_store::BATCH_WRITES.into();
+            b.set_buckets_for_metric(Matcher::Full(writes), &BATCH_BUCKETS)
+        })
         .unwrap_or_else(|_| PrometheusBuilder::new());
     match builder.install_recorder() {
         Ok(handle) => {
@@ -152,6 +164,15 @@ fn describe() {
         AUDIT_WRITE,
         metrics::Unit::Seconds,
         "Time the audit writer took to append one batch"
+    );
+    describe_histogram!(
+        tessera_store::BATCH_WRITES,
+        "Refresh-token writes (logins, refreshes, rotations) committed together in one transaction by the batched writer"
+    );
+    describe_histogram!(
+        tessera_store::BATCH_SECONDS,
+        metrics::Unit::Seconds,
+        "Time the batched writer took for one batch, first statement to commit"
     );
     describe_gauge!(
         FEED_FOLLOWERS,

@@ -25,6 +25,12 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 256;
+/// The histogram of how many writes each committed batch held (the
+/// `metrics` facade; the server's `/metrics` shows it).
+pub const BATCH_WRITES: &str = "tessera_store_batch_writes";
+/// The histogram of how long each batch took, from its first statement to
+/// its commit, seconds.
+pub const BATCH_SECONDS: &str = "tessera_store_batch_seconds";
 /// Writes waiting for the writer before callers wait to hand theirs over.
 const QUEUE: usize = 4096;
 
@@ -307,7 +313,11 @@ fn gone() -> StoreError {
 async fn commit(engine: &impl Batches, jobs: Vec<Job>) {
     let (writes, answers): (Vec<Write>, Vec<_>) =
         jobs.into_iter().map(|job| (job.write, job.done)).unzip();
-    match engine.apply_all(&writes).await {
+    let started = std::time::Instant::now();
+    let applied = engine.apply_all(&writes).await;
+    metrics::histogram!(BATCH_WRITES).record(writes.len() as f64);
+    metrics::histogram!(BATCH_SECONDS).record(started.elapsed().as_secs_f64());
+    match applied {
         Ok(results) => {
             for (answer, result) in answers.into_iter().zip(results) {
                 let _ = answer.send(result);

@@ -38,7 +38,7 @@ mod tokens;
 mod users;
 
 pub use audit::AuditStore;
-pub use batch::BatchedWriter;
+pub use batch::{BATCH_SECONDS, BATCH_WRITES, BatchedWriter};
 pub use changes::ChangeLog;
 pub use clients::ClientStore;
 pub use error::{StoreError, StoreResult};

@@ -117,6 +117,23 @@ async fn metrics_count_requests_logins_and_tokens_in_prometheus_text() {
     }
     assert!(text.contains("tessera_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/auth/me\",le=\"0.001\"}"), "{text}");
     assert!(text.contains("# TYPE tessera_http_requests_total counter"));
+    // The batched writer's batches: the login's session at least.
+    let batches = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_count ")))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {name}_count in:\n{text}"))
+    };
+    assert!(batches("tessera_store_batch_writes") >= 1);
+    assert!(batches("tessera_store_batch_seconds") >= 1);
+    assert!(
+        text.contains("tessera_store_batch_writes_bucket{le=\"256\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tessera_store_batch_seconds_bucket{le=\"0.001\"}"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
