@@ -8,8 +8,8 @@
 //!
 //! Each caller is answered only once the transaction that holds its write
 //! has committed (durably: SQLite's `synchronous = FULL`, PostgreSQL's
-//! defaults). Within the batch each write has a savepoint of its own, so one
-//! that fails is undone alone and the others still commit; the conditional
+//! defaults). A write that fails is undone alone and the others still
+//! commit (the batch runs again, each write in a savepoint); the conditional
 //! upsert that lets exactly one rotation of a token win works inside a batch
 //! as across batches, since the writes of one batch run one after another.
 
@@ -19,6 +19,7 @@ use crate::{
     ExpectedUser, RefreshRecord, Rotation, SealedSuccessor, SessionRecord, StoreError, StoreResult,
 };
 use async_trait::async_trait;
+use sqlx::Transaction;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -79,8 +80,8 @@ struct Job {
     done: oneshot::Sender<StoreResult<Applied>>,
 }
 
-/// How an engine applies a batch: the writes in one transaction, each in a
-/// savepoint of its own, returning the result of each, or the error that
+/// How an engine applies a batch: the writes in one transaction, returning
+/// the result of each (one that failed undone alone), or the error that
 /// undid the whole transaction.
 #[async_trait]
 pub(crate) trait Batches: Send + Sync + 'static {
@@ -88,10 +89,47 @@ pub(crate) trait Batches: Send + Sync + 'static {
 }
 
 for_each_engine! {
+    impl Engine {
+        /// One write of a batch, in `tx` (the batch's transaction, or a
+        /// savepoint of it).
+        async fn apply_write(tx: &mut Transaction<'_, Db>, write: &Write) -> StoreResult<Applied> {
+            match write {
+                Write::Record(token) => {
+                    Engine::insert_refresh(&mut **tx, token).await?;
+                    let (at, until) = (token.issued_at, token.expires_at);
+                    Engine::note_session_use(&mut **tx, &token.family_id, at, until).await?;
+                }
+                Write::Begin { token, session } => {
+                    Engine::insert_session(&mut **tx, session).await?;
+                    Engine::insert_refresh(&mut **tx, token).await?;
+                }
+                Write::Rotate {
+                    old,
+                    new,
+                    successor,
+                    now,
+                    expected,
+                } => {
+                    let (successor, expected) = (successor.as_ref(), expected.as_ref());
+                    return Engine::rotate_in(tx, old, new, successor, *now, expected).await;
+                }
+                Write::Touch { family_id, at } => {
+                    Engine::note_session_use(&mut **tx, family_id, *at, 0).await?;
+                }
+            }
+            Ok(Applied::Done)
+        }
+    }
+
     /// The engine's way with a batch: one transaction (on PostgreSQL under
-    /// the change-log lock, taken once for the whole batch), each write in a
-    /// savepoint of its own, rotations blacklisting as
-    /// [`TokenStore::blacklist_refresh_token`](crate::TokenStore::blacklist_refresh_token) does.
+    /// the change-log lock, taken once for the whole batch), rotations
+    /// blacklisting as
+    /// [`TokenStore::blacklist_refresh_token`](crate::TokenStore::blacklist_refresh_token)
+    /// does. The writes run one after the other with nothing between them
+    /// (a savepoint each would cost two more statements a write, and each
+    /// statement is a trip to the engine's connection); should one fail,
+    /// the transaction is undone and the batch runs again with a savepoint
+    /// around each write, so that only the one that failed is undone.
     #[async_trait]
     impl Batches for sqlx::Pool<Db> {
         async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<Applied>>> {
@@ -99,46 +137,21 @@ for_each_engine! {
             let mut tx = Engine::begin_logged(self).await?;
             let mut results = Vec::with_capacity(writes.len());
             for write in writes {
+                match Engine::apply_write(&mut tx, write).await {
+                    Ok(applied) => results.push(Ok(applied)),
+                    Err(_) => break,
+                }
+            }
+            if results.len() == writes.len() {
+                tx.commit().await?;
+                return Ok(results);
+            }
+            tx.rollback().await?;
+            let mut tx = Engine::begin_logged(self).await?;
+            let mut results = Vec::with_capacity(writes.len());
+            for write in writes {
                 let mut savepoint = (&mut tx).begin().await?;
-                let done = match write {
-                    Write::Record(token) => {
-                        match Engine::insert_refresh(&mut *savepoint, token).await {
-                            Ok(()) => Engine::note_session_use(
-                                &mut *savepoint,
-                                &token.family_id,
-                                token.issued_at,
-                                token.expires_at,
-                            )
-                            .await
-                            .map(|()| Applied::Done),
-                            Err(e) => Err(e),
-                        }
-                    }
-                    Write::Begin { token, session } => {
-                        match Engine::insert_session(&mut *savepoint, session).await {
-                            Ok(()) => Engine::insert_refresh(&mut *savepoint, token)
-                                .await
-                                .map(|()| Applied::Done),
-                            Err(e) => Err(e),
-                        }
-                    }
-                    Write::Rotate {
-                        old,
-                        new,
-                        successor,
-                        now,
-                        expected,
-                    } => {
-                        let successor = successor.as_ref();
-                        let expected = expected.as_ref();
-                        Engine::rotate_in(&mut savepoint, old, new, successor, *now, expected).await
-                    }
-                    Write::Touch { family_id, at } => {
-                        Engine::note_session_use(&mut *savepoint, family_id, *at, 0)
-                            .await
-                            .map(|()| Applied::Done)
-                    }
-                };
+                let done = Engine::apply_write(&mut savepoint, write).await;
                 if done.is_ok() {
                     savepoint.commit().await?;
                 } else {
