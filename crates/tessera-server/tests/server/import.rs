@@ -1,6 +1,7 @@
 //! `tessera import-users` from a real Django's database and dumpdata output
 //! (tests/fixtures/django, made by its make_fixtures.py) and from JSON lines,
-//! logins with the imported passwords, and every kind of bad source.
+//! logins with the imported passwords, Django's groups as roles, and every
+//! kind of bad source.
 
 use super::harness::*;
 use serde_json::{Value, json};
@@ -31,6 +32,36 @@ fn jsonl_users() -> BTreeMap<String, Value> {
     text.lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
         .map(|user| (user["username"].as_str().unwrap().to_owned(), user))
+        .collect()
+}
+
+/// Each fixture user's Django groups, sorted by code point as Tessera
+/// sorts roles: make_fixtures.py's MEMBERSHIPS (its README's table), written
+/// out here so that no fixture file is checked against itself.
+fn django_groups() -> BTreeMap<String, Vec<String>> {
+    let members: [(&str, &[&str]); 5] = [
+        ("pbkdf2_user", &["billing", "editors"]),
+        ("staff_user", &["ops team"]),
+        ("admin", &["editors"]),
+        ("inactive_user", &["billing"]),
+        ("zoë.ünïcode", &["ops team", "Ünïcode"]),
+    ];
+    let mut groups: BTreeMap<String, Vec<String>> =
+        passwords().into_keys().map(|u| (u, Vec::new())).collect();
+    for (username, names) in members {
+        let slot = groups.get_mut(username).unwrap();
+        *slot = names.iter().map(|n| n.to_string()).collect();
+    }
+    assert_eq!(groups.len(), 12);
+    groups
+}
+
+/// Each user's roles as stored, by username.
+async fn roles(s: &Server) -> BTreeMap<String, Vec<String>> {
+    users(s)
+        .await
+        .into_iter()
+        .map(|u| (u.username, serde_json::from_str(&u.roles).unwrap()))
         .collect()
 }
 
@@ -226,6 +257,7 @@ async fn the_api_shows_each_imported_user_as_django_had_it() {
         assert_eq!(got["email"], want["email"], "{username}");
         assert_eq!(got["is_staff"], want["is_staff"], "{username}");
         assert_eq!(got["is_active"], want["is_active"], "{username}");
+        assert_eq!(got["roles"], json!(django_groups()[username]), "{username}");
         // The API shows whole seconds; Django kept microseconds.
         let joined = want["date_joined"].as_str().unwrap();
         assert_eq!(
@@ -250,15 +282,18 @@ async fn the_three_sources_import_the_same_users() {
     let expected = users(&from_db).await;
     assert_eq!(expected.len(), 12);
     assert_eq!(expected.last().map(|u| u.id), Some(42));
+    // Their groups too (compared below with every other source's).
+    assert_eq!(roles(&from_db).await, django_groups());
     for (flag, file) in [
         ("--django-json", "auth_user.json"),
+        ("--django-json", "auth_user.natural.json"),
         ("--jsonl", "users.jsonl"),
     ] {
         let s = Server::start(CONFIG).await;
         let out = import(&s, &[flag, &fixture(file)]).await;
         assert!(
             out.ends_with(&format!("{FIRST_SUMMARY}\n")),
-            "{flag}: {out}"
+            "{file}: {out}"
         );
         let mut got = users(&s).await;
         if flag == "--jsonl" {
@@ -269,20 +304,22 @@ async fn the_three_sources_import_the_same_users() {
             admin.is_superuser = true;
         }
         // dumpdata keeps milliseconds and jsonl microseconds; everything is
-        // stored in whole seconds, so all three agree.
-        assert_eq!(got, expected, "{flag}");
+        // stored in whole seconds, so all three agree. The roles are the
+        // same sorted array whether the source named the groups by id
+        // (unsorted), by natural key or in jsonl's "roles".
+        assert_eq!(got, expected, "{file}");
         // The same hashes, so the same logins (each kind is logged in with
         // above); one through this source, with a non-ASCII password.
         let password = passwords()["zoë.ünïcode"].clone().unwrap();
         assert_eq!(
             log_in(&s, "zoë.ünïcode", &password).await.status,
             200,
-            "{flag}"
+            "{file}"
         );
         assert_eq!(
             log_in(&s, "zoë.ünïcode", "pässwörd").await.status,
             401,
-            "{flag}"
+            "{file}"
         );
     }
 }
@@ -300,6 +337,7 @@ async fn a_second_import_of_any_source_changes_nothing_and_says_so() {
     for args in [
         ["--django-db", &django_db()],
         ["--django-json", &fixture("auth_user.json")],
+        ["--django-json", &fixture("auth_user.natural.json")],
         ["--jsonl", &fixture("users.jsonl")],
     ] {
         assert_eq!(import(&s, &args).await, again, "{args:?}");
@@ -324,16 +362,17 @@ async fn a_dry_run_reports_everything_and_writes_nothing() {
         "{out}"
     );
     // Both are named, the `!` user too: it was only counted (issue 30,
-    // item 4). dumpdata's rows are in id order: unusable_user is id 10.
+    // item 4). dumpdata's rows are its array's elements, the 5 groups
+    // first, then the users in id order: unusable_user (id 10) is the 15th.
     let named: Vec<_> = out.lines().filter(|l| l.starts_with("imported ")).collect();
     assert_eq!(
         named,
         [
             format!(
-                "imported row 10 (id 10, \"unusable_user\") without a usable password: {UNUSABLE}"
+                "imported row 15 (id 10, \"unusable_user\") without a usable password: {UNUSABLE}"
             )
             .as_str(),
-            "imported row 11 (id 20, \"md5_user\") without a usable password: unknown password hash scheme `md5`",
+            "imported row 16 (id 20, \"md5_user\") without a usable password: unknown password hash scheme `md5`",
         ],
         "{out}"
     );
@@ -615,8 +654,12 @@ async fn the_report_quotes_long_values_cut_short_and_escaped() {
 async fn a_truncated_dumpdata_file_imports_the_users_before_the_cut() {
     let s = Server::start(CONFIG).await;
     let whole = std::fs::read_to_string(fixture("auth_user.json")).unwrap();
-    // Cut inside the fourth object.
-    let fourth = whole.match_indices("\"model\"").nth(3).unwrap().0;
+    // Cut inside the fourth user, the ninth element after the 5 groups.
+    let fourth = whole
+        .match_indices("\"model\": \"auth.user\"")
+        .nth(3)
+        .unwrap()
+        .0;
     let path = s.dir().join("cut.json");
     std::fs::write(&path, &whole[..fourth + 30]).unwrap();
     let out = import(&s, &["--django-json", &path.display().to_string()]).await;
@@ -624,7 +667,7 @@ async fn a_truncated_dumpdata_file_imports_the_users_before_the_cut() {
     assert_eq!(lines.len(), 2, "{out}");
     assert!(
         lines[0].starts_with(
-            "skipped row 4: and what follows cannot be read: the file is cut short or is not JSON here"
+            "skipped row 9: and what follows cannot be read: the file is cut short or is not JSON here"
         ),
         "{out}"
     );
@@ -633,6 +676,11 @@ async fn a_truncated_dumpdata_file_imports_the_users_before_the_cut() {
         "{out}"
     );
     assert_eq!(users(&s).await.len(), 3);
+    // The first user's two groups came with it.
+    assert_eq!(
+        roles(&s).await["pbkdf2_user"],
+        django_groups()["pbkdf2_user"]
+    );
     // Run again on the whole file: the rest comes, nothing twice.
     let out = import(&s, &["--django-json", &fixture("auth_user.json")]).await;
     assert!(
@@ -758,8 +806,36 @@ async fn a_django_database_on_postgresql_imports_as_on_sqlite() {
     let out = import(&s, &["--django-db", &source.url]).await;
     assert!(out.ends_with(&format!("{FIRST_SUMMARY}\n")), "{out}");
     assert_eq!(users(&s).await, users(&from_sqlite).await);
+    // The groups came through json_agg as through SQLite's
+    // json_group_array: sorted by code point ("Ünïcode" last), whatever
+    // the database's collation.
+    assert_eq!(roles(&s).await, django_groups());
     let password = passwords()["scrypt_user"].clone().unwrap();
     assert_eq!(log_in(&s, "scrypt_user", &password).await.status, 200);
+    // The same database without its memberships' table: refused before a
+    // row is read.
+    let pool = sqlx::PgPool::connect(&source.url).await.unwrap();
+    sqlx::raw_sql("DROP TABLE public.auth_user_groups")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let empty = Server::start(CONFIG).await;
+    let mut all = vec!["import-users", "--django-db", source.url.as_str()];
+    let (code, out, err) = empty.cli(&all, None).await;
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "tessera: {} has an auth_user table but not Django's group tables (auth_group, \
+             auth_user_groups), so its users' groups cannot be imported as roles (error \
+             returned from database: relation \"auth_user_groups\" does not exist)\n",
+            source.url
+        )
+    );
+    all.push("--dry-run");
+    assert_eq!(empty.cli(&all, None).await.0, 1);
+    assert!(users(&empty).await.is_empty());
 }
 
 #[tokio::test]
@@ -788,5 +864,271 @@ async fn an_imported_superusers_token_says_so_under_the_name_claim_names_gives()
     assert_eq!(
         (&claims["is_admin"], &claims["is_root"]),
         (&json!(true), &json!(false))
+    );
+}
+
+/// Issue 35: a Django user's groups are their roles, which a service reads
+/// in the access token (`extra_claims = ["roles"]`) and the user in /me.
+#[tokio::test]
+async fn a_django_users_groups_are_the_roles_their_token_carries() {
+    let s = Server::start(&format!("{CONFIG}\nextra_claims = [\"roles\"]")).await;
+    import(&s, &["--django-db", &django_db()]).await;
+    let groups = django_groups();
+    assert_eq!(roles(&s).await, groups);
+    let mut logged_in = 0;
+    for (username, password) in passwords() {
+        // Those who cannot log in: no password, an inactive account, a
+        // hash Tessera does not read.
+        let Some(password) = password else { continue };
+        if username == "inactive_user" || username == "md5_user" {
+            continue;
+        }
+        let r = log_in(&s, &username, &password).await;
+        assert_eq!(r.status, 200, "{username}: {}", r.text);
+        let want = json!(groups[&username]);
+        let access = r.body["access"].as_str().unwrap();
+        assert_eq!(segment(access, 1)["roles"], want, "{username}");
+        assert_eq!(s.me(access).await.body["roles"], want, "{username}");
+        // A refreshed token carries them too.
+        let r = s
+            .post("/api/token/refresh/", json!({"refresh": r.body["refresh"]}))
+            .await;
+        assert_eq!(r.status, 200, "{username}: {}", r.text);
+        let access = r.body["access"].as_str().unwrap();
+        assert_eq!(segment(access, 1)["roles"], want, "{username}");
+        logged_in += 1;
+    }
+    assert_eq!(logged_in, 9);
+    // The two who log in with groups (and the superuser) as examples.
+    for username in ["pbkdf2_user", "zoë.ünïcode", "admin"] {
+        assert!(!groups[username].is_empty(), "{username}");
+    }
+    s.assert_healthy().await;
+}
+
+/// A copy of the fixture database in the server's directory with these
+/// tables dropped; its `sqlite://` URL, relative to that directory (where
+/// the CLI runs).
+async fn django_db_without(s: &Server, name: &str, tables: &[&str]) -> String {
+    let path = s.dir().join(name);
+    std::fs::copy(format!("{}/db.sqlite3", fixtures()), &path).unwrap();
+    // Without foreign keys: auth_user_groups refers to auth_group.
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .foreign_keys(false);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    for table in tables {
+        sqlx::raw_sql(&format!("DROP TABLE {table}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    format!("sqlite://{name}")
+}
+
+#[tokio::test]
+async fn a_django_database_without_the_group_tables_is_refused_and_nothing_imported() {
+    let s = Server::start(CONFIG).await;
+    let neither =
+        django_db_without(&s, "neither.sqlite3", &["auth_user_groups", "auth_group"]).await;
+    let no_links = django_db_without(&s, "no_links.sqlite3", &["auth_user_groups"]).await;
+    let no_groups = django_db_without(&s, "no_groups.sqlite3", &["auth_group"]).await;
+    for (url, missing) in [
+        (&neither, "auth_user_groups"),
+        (&no_links, "auth_user_groups"),
+        (&no_groups, "auth_group"),
+    ] {
+        for dry_run in [false, true] {
+            let mut args = vec!["import-users", "--django-db", url.as_str()];
+            if dry_run {
+                args.push("--dry-run");
+            }
+            let (code, out, err) = s.cli(&args, None).await;
+            assert_eq!((code, out.as_str()), (1, ""), "{args:?}: {err}");
+            assert_eq!(
+                err,
+                format!(
+                    "tessera: {url} has an auth_user table but not Django's group tables \
+                     (auth_group, auth_user_groups), so its users' groups cannot be imported \
+                     as roles (error returned from database: (code: 1) no such table: {missing})\n"
+                ),
+                "{args:?}"
+            );
+        }
+    }
+    assert!(users(&s).await.is_empty());
+    // Not even the id sequence moved, nor was an import logged.
+    assert_eq!(s.signup("first").await.body["id"], 1);
+    s.assert_healthy().await;
+}
+
+/// `fixture("auth_user.json")`'s elements, changed by `change`, as a file
+/// in the server's directory; its path.
+fn dumpdata(s: &Server, name: &str, change: impl FnOnce(&mut Vec<Value>)) -> String {
+    let text = std::fs::read_to_string(fixture("auth_user.json")).unwrap();
+    let mut elements: Vec<Value> = serde_json::from_str(&text).unwrap();
+    change(&mut elements);
+    let path = s.dir().join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(&elements).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+/// The dumpdata element of the user `username`.
+fn element<'a>(elements: &'a mut [Value], username: &str) -> &'a mut Value {
+    let found = elements
+        .iter_mut()
+        .find(|e| e["fields"]["username"] == username);
+    found.unwrap_or_else(|| panic!("{username} is not in the file"))
+}
+
+/// Why a dumpdata user naming the group with `id` is skipped when the file
+/// has no such group.
+fn unknown_group(id: i64) -> String {
+    format!(
+        "group {id} is not in the file: dump the groups with the users \
+         (manage.py dumpdata auth.group auth.user), or name them (--natural-foreign)"
+    )
+}
+
+/// The remarks of importing the fixture users from dumpdata with the 5
+/// groups before them: the two users without a usable password.
+const DUMPDATA_REMARKS: [&str; 2] = [
+    "imported row 15 (id 10, \"unusable_user\") without a usable password: none was set (an empty hash, or an unusable one: `!...`)",
+    "imported row 16 (id 20, \"md5_user\") without a usable password: unknown password hash scheme `md5`",
+];
+
+#[tokio::test]
+async fn a_dumpdata_user_in_a_group_the_file_lacks_is_skipped_and_named() {
+    let s = Server::start(CONFIG).await;
+    let file = dumpdata(&s, "unknown.json", |elements| {
+        element(elements, "pbkdf2_user")["fields"]["groups"] = json!([1, 99]);
+        element(elements, "staff_user")["fields"]["groups"] = json!([[["ops team"]]]);
+        element(elements, "scrypt_user")["fields"]["groups"] = json!(["ops team"]);
+        element(elements, "argon_user")["fields"]["groups"] = json!({"id": 1});
+    });
+    let out = import(&s, &["--django-json", &file]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            format!("skipped row 6: {}", unknown_group(99)).as_str(),
+            "skipped row 8: groups {\"id\":1} is not a list",
+            "skipped row 11: group \"ops team\" is neither an id nor a natural key",
+            "skipped row 12: group [[\"ops team\"]] is not a group's natural key ([\"name\"])",
+            DUMPDATA_REMARKS[0],
+            DUMPDATA_REMARKS[1],
+            "Imported 8 users, 0 already present, 4 skipped, 2 without a usable password.",
+        ]
+    );
+    let mut want = django_groups();
+    for skipped in ["pbkdf2_user", "argon_user", "scrypt_user", "staff_user"] {
+        want.remove(skipped);
+    }
+    assert_eq!(roles(&s).await, want);
+}
+
+/// `dumpdata auth.user` alone (without auth.group) names the groups by
+/// ids the file cannot resolve: each user in a group is skipped, saying
+/// what to run instead, and those in none are imported.
+#[tokio::test]
+async fn dumpdata_of_the_users_alone_skips_those_in_groups_and_says_what_to_dump() {
+    let s = Server::start(CONFIG).await;
+    let file = dumpdata(&s, "users_only.json", |elements| {
+        elements.retain(|e| e["model"] == "auth.user");
+    });
+    let out = import(&s, &["--django-json", &file]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            // pbkdf2_user (groups [1, 2]: the first is told), staff_user,
+            // admin, inactive_user, zoë.ünïcode (groups [3, 4]); rows are
+            // skipped as they are read, the users without a usable
+            // password named once their batch is written.
+            format!("skipped row 1: {}", unknown_group(1)).as_str(),
+            format!("skipped row 7: {}", unknown_group(3)).as_str(),
+            format!("skipped row 8: {}", unknown_group(1)).as_str(),
+            format!("skipped row 9: {}", unknown_group(2)).as_str(),
+            format!("skipped row 12: {}", unknown_group(3)).as_str(),
+            "imported row 10 (id 10, \"unusable_user\") without a usable password: none was set (an empty hash, or an unusable one: `!...`)",
+            "imported row 11 (id 20, \"md5_user\") without a usable password: unknown password hash scheme `md5`",
+            "Imported 7 users, 0 already present, 5 skipped, 2 without a usable password.",
+        ]
+    );
+    let want: BTreeMap<_, _> = django_groups()
+        .into_iter()
+        .filter(|(_, groups)| groups.is_empty())
+        .collect();
+    assert_eq!(want.len(), 7);
+    assert_eq!(roles(&s).await, want);
+    // With the groups dumped too, the rest come, with their groups.
+    let out = import(&s, &["--django-json", &fixture("auth_user.json")]).await;
+    assert!(
+        out.ends_with(
+            "Imported 5 users, 7 already present, 0 skipped, 0 without a usable password.\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(roles(&s).await, django_groups());
+}
+
+#[tokio::test]
+async fn a_jsonl_line_with_bad_roles_is_skipped_and_named_and_the_rest_imported() {
+    let s = Server::start(CONFIG).await;
+    let pbkdf2 = jsonl_users()["pbkdf2_user"]["password"].clone();
+    let line = |id: i64, roles: Value| {
+        json!({"id": id, "username": format!("user{id}"), "password": pbkdf2, "roles": roles})
+            .to_string()
+    };
+    let many: Vec<String> = (0..101).map(|i| format!("r{i}")).collect();
+    let lines = [
+        // Sorted and each once, as Tessera keeps roles.
+        line(1, json!(["ops team", "Ünïcode", "billing", "billing"])),
+        line(2, json!(["editors", " "])),
+        line(3, json!(["x".repeat(151)])),
+        line(4, json!(["a\u{7}b"])),
+        line(5, json!("editors")),
+        line(6, json!(["editors", 7])),
+        line(7, json!(many)),
+        line(8, json!([""])),
+        // No roles: none, like null and [].
+        json!({"id": 9, "username": "user9", "password": pbkdf2}).to_string(),
+        line(10, Value::Null),
+        line(11, json!([])),
+        // The longest name there may be.
+        line(12, json!(["y".repeat(150)])),
+    ];
+    let file = jsonl(&s, "roles.jsonl", &lines);
+    let out = import(&s, &["--jsonl", &file]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "skipped line 2: roles: A role name may not be blank.".to_owned(),
+            format!(
+                "skipped line 3: roles: Role \"{}...\" is longer than 150 characters.",
+                "x".repeat(40)
+            ),
+            "skipped line 4: roles: Role \"a\\u{7}b\" contains a control character.".to_owned(),
+            "skipped line 5: roles \"editors\" is not an array of names".to_owned(),
+            "skipped line 6: roles [\"editors\",7] is not an array of names".to_owned(),
+            "skipped line 7: roles: A user has at most 100 roles.".to_owned(),
+            "skipped line 8: roles: A role name may not be blank.".to_owned(),
+            "Imported 5 users, 0 already present, 7 skipped, 0 without a usable password."
+                .to_owned(),
+        ]
+    );
+    let got = roles(&s).await;
+    let none: Vec<String> = Vec::new();
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            (
+                "user1".to_owned(),
+                vec!["billing".into(), "ops team".into(), "Ünïcode".into()]
+            ),
+            ("user9".to_owned(), none.clone()),
+            ("user10".to_owned(), none.clone()),
+            ("user11".to_owned(), none),
+            ("user12".to_owned(), vec!["y".repeat(150)]),
+        ])
     );
 }
