@@ -46,14 +46,18 @@ pub enum UsersCommand {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct ImportSource {
-    /// A Django database's auth_user table: sqlite://PATH or postgres://...
+    /// A Django database's auth_user table, each user's groups (auth_group,
+    /// auth_user_groups) as their roles: sqlite://PATH or postgres://...
     #[arg(long, value_name = "URL")]
     django_db: Option<String>,
-    /// The output of `manage.py dumpdata auth.user`.
+    /// The output of `manage.py dumpdata auth.group auth.user` (the groups
+    /// name the users' group ids), or of `dumpdata auth.user
+    /// --natural-foreign`: each user's groups become their roles.
     #[arg(long, value_name = "FILE")]
     django_json: Option<PathBuf>,
     /// One JSON object per line: username and password (a hash) required;
-    /// id, email, is_staff, is_active, date_joined, last_login optional.
+    /// id, email, is_staff, is_active, date_joined, last_login and roles (an
+    /// array of names) optional.
     #[arg(long, value_name = "FILE")]
     jsonl: Option<PathBuf>,
 }
