@@ -654,7 +654,7 @@ async fn the_report_quotes_long_values_cut_short_and_escaped() {
 async fn a_truncated_dumpdata_file_imports_the_users_before_the_cut() {
     let s = Server::start(CONFIG).await;
     let whole = std::fs::read_to_string(fixture("auth_user.json")).unwrap();
-    // Cut inside the fourth user, the ninth element after the 5 groups.
+    // Cut inside the fourth user: the ninth element, after the 5 groups.
     let fourth = whole
         .match_indices("\"model\": \"auth.user\"")
         .nth(3)
@@ -807,8 +807,8 @@ async fn a_django_database_on_postgresql_imports_as_on_sqlite() {
     assert!(out.ends_with(&format!("{FIRST_SUMMARY}\n")), "{out}");
     assert_eq!(users(&s).await, users(&from_sqlite).await);
     // The groups came through json_agg as through SQLite's
-    // json_group_array: sorted by code point ("Ünïcode" last), whatever
-    // the database's collation.
+    // json_group_array, sorted by code point as Tessera keeps roles
+    // ("Ünïcode" after the lowercase names).
     assert_eq!(roles(&s).await, django_groups());
     let password = passwords()["scrypt_user"].clone().unwrap();
     assert_eq!(log_in(&s, "scrypt_user", &password).await.status, 200);
@@ -898,8 +898,9 @@ async fn a_django_users_groups_are_the_roles_their_token_carries() {
         assert_eq!(segment(access, 1)["roles"], want, "{username}");
         logged_in += 1;
     }
+    // Among them users in two groups, the superuser in one, and users in
+    // none (whose tokens carry `[]`).
     assert_eq!(logged_in, 9);
-    // The two who log in with groups (and the superuser) as examples.
     for username in ["pbkdf2_user", "zoë.ünïcode", "admin"] {
         assert!(!groups[username].is_empty(), "{username}");
     }
