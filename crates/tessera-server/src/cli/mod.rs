@@ -87,7 +87,7 @@ pub enum Command {
     },
     /// Print the audit log, one line per event, oldest first.
     Audit(audit::AuditArgs),
-    /// Import users with their ids and password hashes from Django or a JSON-lines file.
+    /// Import users with their ids, password hashes and groups (as roles) from Django or a JSON-lines file.
     ImportUsers {
         /// Where the users come from.
         #[command(flatten)]

@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 pub enum Source {
     /// A Django database's `auth_user` table: `sqlite://...` or `postgres://...`.
     DjangoDb(String),
-    /// The output of `manage.py dumpdata auth.user`.
+    /// The output of `manage.py dumpdata auth.group auth.user` (or of
+    /// `auth.user` with `--natural-foreign`).
     DjangoJson(PathBuf),
     /// One JSON object per line.
     Jsonl(PathBuf),
