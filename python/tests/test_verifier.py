@@ -114,7 +114,7 @@ def test_claim_names_that_tessera_would_refuse_are_refused() -> None:
     for names, message in (
         ({"username": "sub"}, "`username` cannot be renamed `sub`, a claim Tessera writes itself"),
         ({"is_staff": "x", "is_superuser": "x"}, "`is_staff` and `is_superuser` are both renamed `x`"),
-        ({"fresh": "f"}, "claim_names keys must be among username, email, is_staff, is_superuser, not \"fresh\""),
+        ({"fresh": "f"}, "claim_names keys must be among username, email, is_staff, is_superuser, roles, app_metadata, not \"fresh\""),
         ({"username": 1}, 'claim_names["username"] must be a string'),
     ):
         with pytest.raises(ConfigurationError) as refused:
