@@ -569,6 +569,69 @@ async fn a_kept_alive_connection_is_closed_after_idle_timeout_but_not_while_in_u
     assert!(waited < Duration::from_secs(3), "{waited:?}");
 }
 
+/// Reads from `stream` until what arrived ends with `end`; all of it.
+async fn read_until(stream: &mut tokio::net::TcpStream, end: &str, within: Duration) -> String {
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !got.ends_with(end.as_bytes()) {
+        let n = tokio::time::timeout(within, stream.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no {end:?} within {within:?}: {:?}",
+                    String::from_utf8_lossy(&got)
+                )
+            })
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before {end:?}: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8(got).unwrap()
+}
+
+#[tokio::test]
+async fn a_connection_parked_while_idle_or_silent_is_served_exactly_after() {
+    // The watch parks a connection found waiting (every 100 ms): silent,
+    // between requests, and with half a head it must not.
+    let s = Server::start("").await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for _ in 0..3 {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stream.write_all(b"st: x\r\n\r\n").await.unwrap();
+        let answer = read_until(&mut stream, "{\"status\":\"ok\"}", Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // Two requests in one write after a park: both answered, in order.
+    stream
+        .write_all(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: y\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answers = read_until(&mut stream, "{\"status\":\"ok\"}", Duration::from_secs(5)).await;
+    if answers.matches("HTTP/1.1 200 OK").count() < 2 {
+        answers += &read_until(&mut stream, "{\"status\":\"ok\"}", Duration::from_secs(5)).await;
+    }
+    assert_eq!(
+        answers.matches("HTTP/1.1 200 OK\r\n").count(),
+        2,
+        "{answers}"
+    );
+    s.assert_healthy().await;
+}
+
 #[tokio::test]
 async fn emails_over_254_characters_are_refused() {
     let s = Server::start("").await;

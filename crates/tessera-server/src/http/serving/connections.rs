@@ -8,11 +8,21 @@
 //! The timers are ours rather than hyper's: hyper's header-read timer also
 //! runs while a kept-alive connection waits for its next request, so it
 //! cannot tell the two timeouts apart.
+//!
+//! A connection found waiting (between requests, or silent since it opened)
+//! with its answers written is parked: hyper's connection is taken apart
+//! and only the socket kept until it is readable again, when a new one
+//! takes over. hyper holds a read buffer and a write buffer of 8 KiB each,
+//! and the last answer's header map, for as long as a connection lives;
+//! parked, an idle keep-alive connection holds a few hundred bytes besides
+//! its socket. The watch looks at least every [`PARK_AFTER`], so a
+//! connection is parked within that of going idle, and a busy one is taken
+//! apart and rebuilt at most that often.
 
 use super::admission::{Admission, Probe, Slot, Waiting};
 use super::listener::{self, PeerAddr};
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
+use hyper::body::{Buf, Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,6 +40,10 @@ use tower::ServiceExt;
 
 /// Headers a request may carry (hyper's default is 100).
 const MAX_HEADERS: usize = 200;
+
+/// The longest a connection's watch sleeps while hyper serves it: how soon
+/// a connection that has gone idle is parked (see the module's comment).
+const PARK_AFTER: Duration = Duration::from_millis(100);
 
 /// The two connection timeouts.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +71,13 @@ struct Activity {
     last_write: Instant,
     /// Whether the client has sent anything at all.
     heard: bool,
+    /// Bytes handed to the socket since its last flush: hyper flushes only
+    /// once its write buffer is empty, so while this is false it holds
+    /// nothing unwritten.
+    unflushed: bool,
+    /// Answers whose body hyper has not finished (dropped): a streamed body
+    /// outlives its request's [`Phase::Busy`].
+    bodies: u32,
 }
 
 /// One connection's activity, shared by its stream, its requests and its
@@ -73,6 +94,8 @@ impl Watch {
             phase: Phase::Head(now),
             last_write: now,
             heard: false,
+            unflushed: false,
+            bodies: 0,
         })))
     }
 
@@ -90,7 +113,14 @@ impl Watch {
     }
 
     fn wrote(&self) {
-        self.with(|a| a.last_write = Instant::now());
+        self.with(|a| {
+            a.last_write = Instant::now();
+            a.unflushed = true;
+        });
+    }
+
+    fn flushed(&self) {
+        self.with(|a| a.unflushed = false);
     }
 
     fn request_started(&self) {
@@ -98,17 +128,38 @@ impl Watch {
             a.phase = match a.phase {
                 Phase::Busy(n) => Phase::Busy(n + 1),
                 _ => Phase::Busy(1),
+            };
+            a.bodies += 1;
+        });
+    }
+
+    /// The request answered or abandoned (`request`), its answer's body
+    /// finished or never to be (`body`): see [`RequestGuard`].
+    fn finished(&self, request: bool, body: bool) {
+        self.with(|a| {
+            if request {
+                a.phase = match a.phase {
+                    Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
+                    _ => Phase::Idle(Instant::now()),
+                };
+            }
+            if body {
+                a.bodies = a.bodies.saturating_sub(1);
             }
         });
     }
 
-    fn request_done(&self) {
+    /// Whether hyper's connection can be taken apart without losing
+    /// anything: no request in hand or arriving, no answer being written.
+    fn parkable(&self) -> bool {
         self.with(|a| {
-            a.phase = match a.phase {
-                Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
-                _ => Phase::Idle(Instant::now()),
-            }
-        });
+            let waiting = match a.phase {
+                Phase::Idle(_) => true,
+                Phase::Head(_) => !a.heard,
+                Phase::Busy(_) => false,
+            };
+            waiting && a.bodies == 0 && !a.unflushed
+        })
     }
 
     /// When the connection is to be closed if nothing happens meanwhile;
@@ -127,9 +178,15 @@ impl Watch {
     /// later than the shorter timeout away. A deadline that arises while the
     /// watcher sleeps (a head begins: `header_read` after it; a request
     /// ends: `idle` after it) is then never earlier than the watcher's next
-    /// look, which sees it exactly.
-    fn next_check(&self, timeouts: Timeouts, now: Instant) -> Instant {
-        let horizon = now + timeouts.header_read.min(timeouts.idle);
+    /// look, which sees it exactly. While hyper serves the connection, never
+    /// later than [`PARK_AFTER`] either; parked, nothing changes until the
+    /// deadline.
+    fn next_check(&self, timeouts: Timeouts, now: Instant, parked: bool) -> Instant {
+        let mut horizon = timeouts.header_read.min(timeouts.idle);
+        if !parked {
+            horizon = horizon.min(PARK_AFTER);
+        }
+        let horizon = now + horizon;
         self.deadline(timeouts).map_or(horizon, |d| d.min(horizon))
     }
 }
@@ -148,6 +205,9 @@ impl Probe for Watch {
 struct Watched {
     inner: TcpStream,
     watch: Watch,
+    /// Bytes hyper had read and not used when its connection was taken
+    /// apart, read again first.
+    unread: Bytes,
 }
 
 impl AsyncRead for Watched {
@@ -157,6 +217,12 @@ impl AsyncRead for Watched {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.unread.has_remaining() {
+            let n = this.unread.len().min(buf.remaining());
+            buf.put_slice(&this.unread[..n]);
+            this.unread.advance(n);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -178,7 +244,12 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.inner).poll_flush(cx);
+        if matches!(flushed, Poll::Ready(Ok(()))) {
+            this.watch.flushed();
+        }
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -200,12 +271,60 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// Marks a request answered when dropped, answered or abandoned alike.
-struct RequestGuard(Watch);
+/// One request on the watch, from its start until its answer's body is
+/// finished: marks it answered when [`answered`](Self::answered) is called,
+/// or abandoned when dropped before; travels in the answer's body
+/// ([`Tracked`]) and marks the body finished when dropped.
+struct RequestGuard {
+    watch: Watch,
+    answered: bool,
+}
+
+impl RequestGuard {
+    fn start(watch: Watch) -> Self {
+        watch.request_started();
+        Self {
+            watch,
+            answered: false,
+        }
+    }
+
+    fn answered(&mut self) {
+        self.watch.finished(true, false);
+        self.answered = true;
+    }
+}
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        self.0.request_done();
+        self.watch.finished(!self.answered, true);
+    }
+}
+
+/// An answer's body, carrying its request's guard until hyper drops it
+/// (written to the end, or the connection gone).
+struct Tracked {
+    inner: axum::body::Body,
+    _guard: RequestGuard,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -291,45 +410,88 @@ async fn connection(
         watch,
         slot,
     } = accepted;
-    let io = TokioIo::new(Watched {
+    let mut io = TokioIo::new(Watched {
         inner: stream,
         watch: watch.clone(),
+        unread: Bytes::new(),
     });
     let requests = watch.clone();
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let guard = RequestGuard(requests.clone());
-        guard.0.request_started();
+    let mut service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let mut guard = RequestGuard::start(requests.clone());
         let mut request = request.map(axum::body::Body::new);
         request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
         let answer = app.clone().oneshot(request);
         async move {
-            let response = answer.await;
-            drop(guard);
-            response.map_err(|never: Infallible| match never {})
+            let response = match answer.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            guard.answered();
+            Ok::<_, Infallible>(response.map(|inner| Tracked {
+                inner,
+                _guard: guard,
+            }))
         }
     });
-    let conn = http.serve_connection(io, service);
-    tokio::pin!(conn);
     let mut shutting_down = *stopping.borrow();
-    if shutting_down {
-        conn.as_mut().graceful_shutdown();
-    }
     loop {
-        let check = watch.next_check(timeouts, Instant::now());
-        tokio::select! {
-            // Served to the end, or failed: either way it is over.
-            _ = conn.as_mut() => return,
-            () = tokio::time::sleep_until(check) => {
-                if watch.deadline(timeouts).is_some_and(|d| d <= Instant::now()) {
-                    // Dropping the connection closes the socket.
-                    return;
+        // Boxed: parked, the task holds only a pointer's room for it. The
+        // block ends before parking, so that the box is freed then.
+        let parts = {
+            let mut conn = Box::new(http.serve_connection(io, service));
+            if shutting_down {
+                Pin::new(&mut *conn).graceful_shutdown();
+            }
+            loop {
+                let check = watch.next_check(timeouts, Instant::now(), false);
+                tokio::select! {
+                    // Served to the end, or failed: either way it is over.
+                    _ = &mut *conn => return,
+                    () = tokio::time::sleep_until(check) => {
+                        if watch.deadline(timeouts).is_some_and(|d| d <= Instant::now()) {
+                            // Dropping the connection closes the socket.
+                            return;
+                        }
+                        if !shutting_down && watch.parkable() {
+                            break;
+                        }
+                    }
+                    // Chosen to make room: it was idle, so nothing is cut short.
+                    () = slot.closing() => return,
+                    _ = stopping.changed(), if !shutting_down => {
+                        shutting_down = true;
+                        Pin::new(&mut *conn).graceful_shutdown();
+                    }
                 }
             }
-            // Chosen to make room: it was idle, so nothing is cut short.
-            () = slot.closing() => return,
-            _ = stopping.changed(), if !shutting_down => {
-                shutting_down = true;
-                conn.as_mut().graceful_shutdown();
+            conn.into_parts()
+        };
+        (io, service) = (parts.io, parts.service);
+        if !parts.read_buf.is_empty() {
+            // Part of a next request had arrived: served at once.
+            io.inner_mut().unread = parts.read_buf;
+            continue;
+        }
+        // hyper's read buffer, empty but still allocated, goes here.
+        drop(parts.read_buf);
+        loop {
+            let check = watch.next_check(timeouts, Instant::now(), true);
+            tokio::select! {
+                readable = io.inner().inner.readable() => {
+                    if readable.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                () = tokio::time::sleep_until(check) => {
+                    if watch.deadline(timeouts).is_some_and(|d| d <= Instant::now()) {
+                        return;
+                    }
+                }
+                () = slot.closing() => return,
+                // Nothing in hand: closed at once, as hyper's graceful
+                // shutdown closes a connection between requests.
+                _ = stopping.changed() => return,
             }
         }
     }
