@@ -19,10 +19,14 @@
 #       families loaded at start, against (b)                     >= 0.95
 #   (h) (b) while 32 password logins run beside it, against (b)   >= 0.50
 #   (i) Tessera's resident memory: idle after one login < 30 MB, after (g)
-#       < 300 MB, holding 10,000 idle keep-alive connections < 200 MB
+#       < 300 MB, holding 10,000 idle keep-alive connections < 150 MB
 #       (MB = 10^6 bytes, from VmRSS)
 #
-# Usage: bench/run.sh [DURATION_SECONDS]
+# Usage: bench/run.sh [--memory] [DURATION_SECONDS]
+# With --memory, only (i): its three rows ((g)'s instance loaded and driven
+# by wrk for DURATION seconds, as in the full run), each instance's memory
+# split into anonymous memory and mapped files (/proc/PID/smaps_rollup);
+# about a minute and a half after the build.
 # Bounded: every wrk run is a 2 s warm-up then DURATION seconds (default 10),
 # 1 thread and 32 connections; about 5 minutes in all at the default on two
 # cores. Everything listens on 127.0.0.1; servers, helpers and the temporary
@@ -30,8 +34,13 @@
 # target passed or not: see the table), non-zero when one could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+memory_only=0
+if [ "${1:-}" = --memory ]; then
+  memory_only=1
+  shift
+fi
 duration="${1:-10}"
-case "$duration" in '' | *[!0-9]*) echo "usage: $0 [DURATION_SECONDS]" >&2; exit 2 ;; esac
+case "$duration" in '' | *[!0-9]*) echo "usage: $0 [--memory] [DURATION_SECONDS]" >&2; exit 2 ;; esac
 [ "$duration" -ge 1 ] || { echo "DURATION must be at least 1" >&2; exit 2; }
 warmup=2
 connections=32
@@ -165,6 +174,14 @@ stop() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/${pid[$1]}/status"; }
+# rss_parts NAME: NAME's resident memory, split into anonymous memory (heap,
+# thread stacks) and mapped files (the binary's code and data, shared
+# libraries), in MB.
+rss_parts() {
+  awk '/^Rss:/ {rss = $2} /^Anonymous:/ {anon = $2}
+    END { printf "%.1f MB resident: %.1f MB anonymous (heap, stacks), %.1f MB mapped files (code)", rss * 1.024e-3, anon * 1.024e-3, (rss - anon) * 1.024e-3 }' \
+    "/proc/${pid[$1]}/smaps_rollup"
+}
 
 post() { curl -s --max-time 30 -H 'Content-Type: application/json' "$@"; }
 field() { sed -n "s/.*\"$1\" *: *\"\\([^\"]*\\)\".*/\\1/p"; }
@@ -218,6 +235,96 @@ if len(set(tokens)) != count:
 with open(path, "w") as f:
     f.write("\n".join(tokens) + "\n")
 PY
+}
+
+# load_revocations FILE USER_ID: 1,000,000 blacklisted refresh tokens and
+# 100,000 revoked families of USER_ID, expiring tomorrow, written into FILE.
+load_revocations() {
+  python3 - "$1" "$2" <<'PY'
+import os, sqlite3, sys, time
+path, user_id = sys.argv[1], int(sys.argv[2])
+now = int(time.time())
+until = now + 86400
+db = sqlite3.connect(path)
+db.execute("PRAGMA synchronous = OFF")
+with db:
+    db.executemany(
+        "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at, blacklisted_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        ((os.urandom(16).hex(), user_id, os.urandom(16).hex(), now, until, now) for _ in range(1_000_000)))
+    db.executemany(
+        "INSERT INTO revoked_families (family_id, user_id, revoked_at, expires_at) VALUES (?, ?, ?, ?)",
+        ((os.urandom(16).hex(), user_id, now, until) for _ in range(100_000)))
+blacklisted = db.execute(
+    "SELECT COUNT(*) FROM refresh_tokens WHERE blacklisted_at IS NOT NULL AND expires_at >= ?", (now,)).fetchone()[0]
+families = db.execute("SELECT COUNT(*) FROM revoked_families WHERE expires_at >= ?", (now,)).fetchone()[0]
+db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+db.close()
+if blacklisted < 1_000_000 or families < 100_000:
+    sys.exit(f"only {blacklisted} blacklisted tokens and {families} revoked families")
+PY
+}
+
+# idle_connections_part: (i) on a fresh instance, one login, then idle
+# keep-alive connections, all from one address: its share of the slots is
+# raised with the slots. Sets rss_idle_fresh, rss_connections, opened and
+# answered.
+idle_connections_part() {
+  local i
+  start_tessera idle HS256 "max_connections = $((idle_count + 1000))" \
+    "max_connections_per_client = $((idle_count + 1000))"
+  signup idle bench >/dev/null
+  login idle bench
+  sleep 1
+  rss_idle_fresh="$(rss_kib idle)"
+  note "i: opening $idle_count connections"
+  "$idle_bin" "${base[idle]#http://}" "$idle_count" 10 > "$work/idle.out" 2> "$work/idle.err" &
+  helper[idle]=$!
+  for ((i = 0; i < 1200; i++)); do
+    grep -q '^ready' "$work/idle.out" 2>/dev/null && break
+    kill -0 "${helper[idle]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q '^ready' "$work/idle.out" || { cat "$work/idle.err" >&2; die "i: the connections were not opened"; }
+  sleep 2
+  rss_connections="$(rss_kib idle)"
+  note "i: with the connections: $(rss_parts idle)"
+  opened="$(awk '$1 == "opened" {print $2}' "$work/idle.out")"
+  answered="$(awk '$1 == "answered_200" {print $2}' "$work/idle.out")"
+  helper_wait idle || note "i: $(cat "$work/idle.err")"
+  [ "${opened:-0}" -gt 0 ] || die "i: no connection was opened"
+}
+
+# restart_with_revocations: (g)'s start: stops the HS256 instance, adds
+# 1,000,000 blacklisted refresh tokens and 100,000 revoked families to its
+# file and starts it again (it loads them). Sets g_start (seconds).
+restart_with_revocations() {
+  stop hs
+  note "g: writing 1,000,000 blacklisted jtis and 100,000 revoked families"
+  load_revocations "$work/hs/tessera.db" "$user_id"
+  g_start="$(date +%s.%N)"
+  run_tessera hs 300
+  g_start="$(awk -v a="$g_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+  note "g: restarted in $g_start s"
+  [ "$(status_of "${base[hs]}/api/auth/me" "${auth[@]}")" = 200 ] \
+    || die "g: the token of (b) is refused after the restart"
+}
+
+# memory_rows: the three rows of (i).
+memory_rows() {
+  # mem_row LABEL KIB LIMIT_MB
+  mem_row() {
+    local mb
+    mb="$(awk -v k="$2" 'BEGIN { printf "%.1f MB", k * 1024 / 1e6 }')"
+    row "$1" "$mb" "" "" "" "" "" "< $3 MB" \
+      "$(awk -v k="$2" -v l="$3" 'BEGIN { print (k * 1024 < l * 1e6 ? "PASS" : "FAIL") }')"
+  }
+  mem_row "(i) Tessera RSS idle, after one login" "$rss_idle" 30
+  mem_row "(i) Tessera RSS after (g)" "$rss_after_g" 300
+  mem_row "(i) Tessera RSS, $opened idle connections" "$rss_connections" 150
+  if [ "$opened" -lt 10000 ] || [ "$answered" -lt "$opened" ]; then
+    rows[-1]="${rows[-1]% *} FAIL (only $opened opened, $answered answered 200)"
+  fi
 }
 
 # wrk_run SECONDS ARGS...: wrk, 1 thread, 32 connections, with latencies.
@@ -319,8 +426,26 @@ hs_access="$access" hs_refresh="$refresh"
   || die "the baseline accepts a broken token"
 sleep 1
 rss_idle="$(rss_kib hs)"
-signup hs loader >/dev/null
 auth=(-H "Authorization: Bearer $hs_access")
+
+if [ "$memory_only" = 1 ]; then
+  note "i: after one login: $(rss_parts hs)"
+  idle_connections_part
+  stop idle
+  restart_with_revocations
+  measure g.tessera "${auth[@]}" "${base[hs]}/api/auth/me"
+  rss_after_g="$(rss_kib hs)"
+  note "g: $(rss_parts hs)"
+  stop hs
+  memory_rows
+  echo "Tessera's resident memory (bench/run.sh --memory; (g) after ${warmup}s + ${duration}s of wrk -t$threads -c$connections)"
+  # shellcheck disable=SC2059  # the format is ours
+  printf "$columns\n" scenario RSS "" "" "" "" "" target result
+  printf '%s\n' "${rows[@]}"
+  echo "(g) restart with the rows loaded: ${g_start} s. (i) the instance of the idle connections was at $(awk -v k="$rss_idle_fresh" 'BEGIN { printf "%.1f MB", k * 1024 / 1e6 }') before them; the baseline at $(awk -v k="$(rss_kib baseline)" 'BEGIN { printf "%.1f MB", k * 1024 / 1e6 }')."
+  exit 0
+fi
+signup hs loader >/dev/null
 
 # (a), (b), (c)
 measure a.base "${base[baseline]}/hello"
@@ -396,65 +521,13 @@ stop rotation
 
 # (g): stop the HS256 instance, add 1,000,000 blacklisted refresh tokens and
 # 100,000 revoked families to its file, start it again (it loads them).
-stop hs
-note "g: writing 1,000,000 blacklisted jtis and 100,000 revoked families"
-python3 - "$work/hs/tessera.db" "$user_id" <<'PY'
-import os, sqlite3, sys, time
-path, user_id = sys.argv[1], int(sys.argv[2])
-now = int(time.time())
-until = now + 86400
-db = sqlite3.connect(path)
-db.execute("PRAGMA synchronous = OFF")
-with db:
-    db.executemany(
-        "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at, blacklisted_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        ((os.urandom(16).hex(), user_id, os.urandom(16).hex(), now, until, now) for _ in range(1_000_000)))
-    db.executemany(
-        "INSERT INTO revoked_families (family_id, user_id, revoked_at, expires_at) VALUES (?, ?, ?, ?)",
-        ((os.urandom(16).hex(), user_id, now, until) for _ in range(100_000)))
-blacklisted = db.execute(
-    "SELECT COUNT(*) FROM refresh_tokens WHERE blacklisted_at IS NOT NULL AND expires_at >= ?", (now,)).fetchone()[0]
-families = db.execute("SELECT COUNT(*) FROM revoked_families WHERE expires_at >= ?", (now,)).fetchone()[0]
-db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-db.close()
-if blacklisted < 1_000_000 or families < 100_000:
-    sys.exit(f"only {blacklisted} blacklisted tokens and {families} revoked families")
-PY
-g_start="$(date +%s.%N)"
-run_tessera hs 300
-g_start="$(awk -v a="$g_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
-note "g: restarted in $g_start s"
-[ "$(status_of "${base[hs]}/api/auth/me" "${auth[@]}")" = 200 ] \
-  || die "g: the token of (b) is refused after the restart"
+restart_with_revocations
 measure g.base "${auth[@]}" "${base[baseline]}/me"
 measure g.tessera "${auth[@]}" "${base[hs]}/api/auth/me"
 rss_after_g="$(rss_kib hs)"
 stop hs
 
-# (i): a fresh instance, one login, then idle keep-alive connections.
-# All from one address: its share of the slots is raised with the slots.
-start_tessera idle HS256 "max_connections = $((idle_count + 1000))" \
-  "max_connections_per_client = $((idle_count + 1000))"
-signup idle bench >/dev/null
-login idle bench
-sleep 1
-rss_idle_fresh="$(rss_kib idle)"
-note "i: opening $idle_count connections"
-"$idle_bin" "${base[idle]#http://}" "$idle_count" 10 > "$work/idle.out" 2> "$work/idle.err" &
-helper[idle]=$!
-for ((i = 0; i < 1200; i++)); do
-  grep -q '^ready' "$work/idle.out" && break
-  kill -0 "${helper[idle]}" 2>/dev/null || break
-  sleep 0.1
-done
-grep -q '^ready' "$work/idle.out" || { cat "$work/idle.err" >&2; die "i: the connections were not opened"; }
-sleep 2
-rss_connections="$(rss_kib idle)"
-opened="$(awk '$1 == "opened" {print $2}' "$work/idle.out")"
-answered="$(awk '$1 == "answered_200" {print $2}' "$work/idle.out")"
-helper_wait idle || note "i: $(cat "$work/idle.err")"
-[ "${opened:-0}" -gt 0 ] || die "i: no connection was opened"
+idle_connections_part
 rss_baseline="$(rss_kib baseline)"
 
 # The table.
@@ -486,19 +559,7 @@ baseline_row "(h) baseline GET /me" h.base
 tessera_row "(h) Tessera /api/auth/me + 32 logins" h.tessera b.tessera "(b) Tessera" 0.50
 row "(h) the logins beside it: POST /api/token/" "${rps[h.logins]}" "${p50[h.logins]}" "${p99[h.logins]}" \
   "${bad[h.logins]}" "" "" "" ""
-# mem_row LABEL KIB LIMIT_MB
-mem_row() {
-  local mb
-  mb="$(awk -v k="$2" 'BEGIN { printf "%.1f MB", k * 1024 / 1e6 }')"
-  row "$1" "$mb" "" "" "" "" "" "< $3 MB" \
-    "$(awk -v k="$2" -v l="$3" 'BEGIN { print (k * 1024 < l * 1e6 ? "PASS" : "FAIL") }')"
-}
-mem_row "(i) Tessera RSS idle, after one login" "$rss_idle" 30
-mem_row "(i) Tessera RSS after (g)" "$rss_after_g" 300
-mem_row "(i) Tessera RSS, $opened idle connections" "$rss_connections" 200
-if [ "$opened" -lt 10000 ] || [ "$answered" -lt "$opened" ]; then
-  rows[-1]="${rows[-1]% *} FAIL (only $opened opened, $answered answered 200)"
-fi
+memory_rows
 
 echo "Tessera against bench/baseline: wrk -t$threads -c$connections, ${warmup}s warm-up + ${duration}s per run, loopback, $runs runs interleaved"
 # shellcheck disable=SC2059  # the format is ours
