@@ -633,6 +633,32 @@ async fn a_connection_parked_while_idle_or_silent_is_served_exactly_after() {
 }
 
 #[tokio::test]
+async fn a_body_arriving_in_parts_across_the_watch_s_looks_is_read_as_a_body() {
+    // The body's second half comes after the watch has looked (every
+    // 100 ms): the connection is not parked while its body is arriving, so
+    // the rest is read as the body, not as the next request's head.
+    let s = Server::start("").await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stream
+        .write_all(b"67890GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answers = read_until(&mut stream, "{\"status\":\"ok\"}", Duration::from_secs(5)).await;
+    assert!(
+        answers.starts_with("HTTP/1.1 415 Unsupported Media Type\r\n"),
+        "{answers}"
+    );
+    assert_eq!(answers.matches("HTTP/1.1 ").count(), 2, "{answers}");
+    assert!(answers.contains("HTTP/1.1 200 OK\r\n"), "{answers}");
+}
+
+#[tokio::test]
 async fn emails_over_254_characters_are_refused() {
     let s = Server::start("").await;
     let email = format!("{}@example.com", "e".repeat(250));

@@ -10,7 +10,7 @@
 //! cannot tell the two timeouts apart.
 //!
 //! A connection found waiting (between requests, or silent since it opened)
-//! with its answers written is parked: hyper's connection is taken apart
+//! with its answers written and its last request's body read is parked: hyper's connection is taken apart
 //! and only the socket kept until it is readable again, when a new one
 //! takes over. hyper holds a read buffer and a write buffer of 8 KiB each,
 //! and the last answer's header map, for as long as a connection lives;
@@ -22,7 +22,7 @@
 use super::admission::{Admission, Probe, Slot, Waiting};
 use super::listener::{self, PeerAddr};
 use axum::extract::ConnectInfo;
-use hyper::body::{Buf, Bytes, Frame, Incoming, SizeHint};
+use hyper::body::{Body as _, Buf, Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
@@ -78,6 +78,9 @@ struct Activity {
     /// Answers whose body hyper has not finished (dropped): a streamed body
     /// outlives its request's [`Phase::Busy`].
     bodies: u32,
+    /// The last request came with a body not yet seen to its end: hyper may
+    /// still have to read (or drain) the rest of it after the answer.
+    request_body: bool,
 }
 
 /// One connection's activity, shared by its stream, its requests and its
@@ -96,6 +99,7 @@ impl Watch {
             heard: false,
             unflushed: false,
             bodies: 0,
+            request_body: false,
         })))
     }
 
@@ -123,14 +127,22 @@ impl Watch {
         self.with(|a| a.unflushed = false);
     }
 
-    fn request_started(&self) {
+    /// A request begins; `with_body` when it has a body to arrive. hyper
+    /// reads a connection's requests one after another, so a new request
+    /// means the last one's body was read or drained.
+    fn request_started(&self, with_body: bool) {
         self.with(|a| {
             a.phase = match a.phase {
                 Phase::Busy(n) => Phase::Busy(n + 1),
                 _ => Phase::Busy(1),
             };
             a.bodies += 1;
+            a.request_body = with_body;
         });
+    }
+
+    fn request_body_arrived(&self) {
+        self.with(|a| a.request_body = false);
     }
 
     /// The request answered or abandoned (`request`), its answer's body
@@ -158,7 +170,7 @@ impl Watch {
                 Phase::Head(_) => !a.heard,
                 Phase::Busy(_) => false,
             };
-            waiting && a.bodies == 0 && !a.unflushed
+            waiting && a.bodies == 0 && !a.unflushed && !a.request_body
         })
     }
 
@@ -281,8 +293,8 @@ struct RequestGuard {
 }
 
 impl RequestGuard {
-    fn start(watch: Watch) -> Self {
-        watch.request_started();
+    fn start(watch: Watch, with_body: bool) -> Self {
+        watch.request_started(with_body);
         Self {
             watch,
             answered: false,
@@ -298,6 +310,42 @@ impl RequestGuard {
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         self.watch.finished(!self.answered, true);
+    }
+}
+
+/// A request's body, which tells the watch once it has arrived whole.
+struct Arriving {
+    inner: Incoming,
+    watch: Option<Watch>,
+}
+
+impl hyper::body::Body for Arriving {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            Poll::Ready(Some(Err(_))) | Poll::Pending => false,
+        };
+        if ended && let Some(watch) = this.watch.take() {
+            watch.request_body_arrived();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -417,8 +465,14 @@ async fn connection(
     });
     let requests = watch.clone();
     let mut service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let mut guard = RequestGuard::start(requests.clone());
-        let mut request = request.map(axum::body::Body::new);
+        let with_body = !request.body().is_end_stream();
+        let mut guard = RequestGuard::start(requests.clone(), with_body);
+        let mut request = if with_body {
+            let watch = Some(requests.clone());
+            request.map(|inner| axum::body::Body::new(Arriving { inner, watch }))
+        } else {
+            request.map(axum::body::Body::new)
+        };
         request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
         let answer = app.clone().oneshot(request);
         async move {
