@@ -261,7 +261,9 @@ impl Writer {
         }
     }
 
-    /// [`TokenStore::rotate_refresh_token`](crate::TokenStore::rotate_refresh_token),
+    /// A rotation ([`TokenStore::rotate_refresh_token`](crate::TokenStore::rotate_refresh_token),
+    /// or with `expected`
+    /// [`TokenStore::rotate_if_current`](crate::TokenStore::rotate_if_current)),
     /// answered once its batch has committed.
     pub(crate) async fn rotate(
         &self,
@@ -269,33 +271,14 @@ impl Writer {
         new: &RefreshRecord,
         successor: Option<&SealedSuccessor>,
         now: i64,
-    ) -> StoreResult<bool> {
-        let write = Write::Rotate {
-            old: old.clone(),
-            new: new.clone(),
-            successor: successor.cloned(),
-            now,
-            expected: None,
-        };
-        Ok(self.submit(write).await? == Applied::Done)
-    }
-
-    /// [`TokenStore::rotate_if_current`](crate::TokenStore::rotate_if_current),
-    /// answered once its batch has committed.
-    pub(crate) async fn rotate_if_current(
-        &self,
-        old: &RefreshRecord,
-        new: &RefreshRecord,
-        successor: Option<&SealedSuccessor>,
-        now: i64,
-        expected: &ExpectedUser,
+        expected: Option<&ExpectedUser>,
     ) -> StoreResult<Rotation> {
         let write = Write::Rotate {
             old: old.clone(),
             new: new.clone(),
             successor: successor.cloned(),
             now,
-            expected: Some(*expected),
+            expected: expected.copied(),
         };
         Ok(match self.submit(write).await? {
             Applied::Done => Rotation::Rotated,

@@ -347,7 +347,8 @@ for_each_engine! {
             // Through the writer: concurrent rotations commit together (on
             // PostgreSQL under one turn of the change-log lock), and the
             // first of one token's rotations in the log of writes wins.
-            self.writer.rotate(old, new, successor, now).await
+            let rotation = self.writer.rotate(old, new, successor, now, None).await?;
+            Ok(rotation == Rotation::Rotated)
         }
 
         async fn rotate_if_current(
@@ -358,7 +359,8 @@ for_each_engine! {
             now: i64,
             expected: &ExpectedUser,
         ) -> StoreResult<Rotation> {
-            self.writer.rotate_if_current(old, new, successor, now, expected).await
+            let expected = Some(expected);
+            self.writer.rotate(old, new, successor, now, expected).await
         }
 
         async fn refresh_successor(&self, jti: &str) -> StoreResult<Option<SealedSuccessor>> {
