@@ -9,9 +9,13 @@
 //! Each caller is answered only once the transaction that holds its write
 //! has committed (durably: SQLite's `synchronous = FULL`, PostgreSQL's
 //! defaults). A write that fails is undone alone and the others still
-//! commit (the batch runs again, each write in a savepoint); the conditional
-//! upsert that lets exactly one rotation of a token win works inside a batch
-//! as across batches, since the writes of one batch run one after another.
+//! commit (the batch runs again, each write in a savepoint). The writes of
+//! a batch are grouped into a few multi-row statements (`grouped`), with
+//! the outcome each would have had applied one after another in order: the
+//! conditional upsert that lets exactly one rotation of a token win works
+//! inside a batch as across batches.
+
+mod grouped;
 
 use crate::engine::for_each_engine;
 use crate::queue::Consumer;
@@ -125,26 +129,24 @@ for_each_engine! {
     /// the change-log lock, taken once for the whole batch), rotations
     /// blacklisting as
     /// [`TokenStore::blacklist_refresh_token`](crate::TokenStore::blacklist_refresh_token)
-    /// does. The writes run one after the other with nothing between them
-    /// (a savepoint each would cost two more statements a write, and each
-    /// statement is a trip to the engine's connection); should one fail,
-    /// the transaction is undone and the batch runs again with a savepoint
-    /// around each write, so that only the one that failed is undone.
+    /// does. The writes are grouped into a few multi-row statements
+    /// (`grouped`: each statement is a trip to the engine's connection);
+    /// should one fail, the transaction is undone and the batch runs again
+    /// one write at a time with a savepoint around each, so that only the
+    /// one that failed is undone.
     #[async_trait]
     impl Batches for sqlx::Pool<Db> {
         async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<Applied>>> {
             use sqlx::Acquire;
             let mut tx = Engine::begin_logged(self).await?;
-            let mut results = Vec::with_capacity(writes.len());
-            for write in writes {
-                match Engine::apply_write(&mut tx, write).await {
-                    Ok(applied) => results.push(Ok(applied)),
-                    Err(_) => break,
+            match Engine::apply_grouped(&mut tx, writes).await {
+                Ok(results) => {
+                    tx.commit().await?;
+                    return Ok(results.into_iter().map(Ok).collect());
                 }
-            }
-            if results.len() == writes.len() {
-                tx.commit().await?;
-                return Ok(results);
+                // One write failed (a user deleted under a login, say):
+                // which one is found below.
+                Err(e) => tracing::debug!(error = %e, "applying a batch's writes one at a time"),
             }
             tx.rollback().await?;
             let mut tx = Engine::begin_logged(self).await?;

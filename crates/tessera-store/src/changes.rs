@@ -9,7 +9,7 @@
 //! [`CHANGE_LOG_LOCK`] first (see [`PgStore`](crate::PgStore)), which
 //! `begin_logged` does.
 
-use crate::engine::for_each_engine;
+use crate::engine::{ROWS_PER_STATEMENT, for_each_engine, value_rows};
 use crate::{CHANGE_LOG_LOCK, Change, ChangeKind, ChangedUser, StoreResult, WindowChanges};
 use async_trait::async_trait;
 use sqlx::{Pool, Row, Transaction};
@@ -183,6 +183,34 @@ for_each_engine! {
             .bind(now)
             .execute(&mut **tx)
             .await?;
+            Ok(())
+        }
+
+        /// [`Engine::log_change`] for several entries (each with its
+        /// `now`), appended in their order, in as few statements as
+        /// [`ROWS_PER_STATEMENT`] allows.
+        pub(crate) async fn log_changes(
+            tx: &mut Transaction<'_, Db>,
+            entries: &[(Logged<'_>, i64)],
+        ) -> StoreResult<()> {
+            for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+                let text = format!(
+                    "INSERT INTO changes (kind, subject, expires_at, user_id, token_type, created_at) \
+                     VALUES {}",
+                    value_rows(chunk.len(), 6)
+                );
+                let mut query = sqlx::query(&text).persistent(false);
+                for (entry, now) in chunk {
+                    query = query
+                        .bind(entry.kind.as_str())
+                        .bind(entry.subject)
+                        .bind(entry.expires_at)
+                        .bind(entry.user_id)
+                        .bind(entry.token_type)
+                        .bind(*now);
+                }
+                query.execute(&mut **tx).await?;
+            }
             Ok(())
         }
     }

@@ -259,3 +259,42 @@ pub(crate) fn limit(n: i64) -> i64 {
 pub(crate) fn offset(n: i64) -> i64 {
     n.max(0)
 }
+
+/// The most rows one multi-row statement of a batch takes: at ten columns,
+/// 640 bound values, far below both engines' limits (SQLite 32,766,
+/// PostgreSQL 65,535), and few distinct statement texts.
+pub(crate) const ROWS_PER_STATEMENT: usize = 64;
+
+/// `rows` rows of `columns` placeholders each, numbered from `$1` row by
+/// row, for a multi-row `VALUES` list: `($1, $2), ($3, $4)`. Inside
+/// `(VALUES ...) AS v` both engines name the columns `column1`,
+/// `column2`...
+pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    let mut text = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            text.push_str(", ");
+        }
+        text.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                text.push_str(", ");
+            }
+            text.push('$');
+            text.push_str(&(row * columns + column + 1).to_string());
+        }
+        text.push(')');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value_rows;
+
+    #[test]
+    fn value_rows_number_the_placeholders_row_by_row() {
+        assert_eq!(value_rows(1, 1), "($1)");
+        assert_eq!(value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}

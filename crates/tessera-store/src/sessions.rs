@@ -2,7 +2,7 @@
 //! family's refresh tokens (see `batch`), read for the sessions list. A
 //! session's last use and expiry only ever move forward.
 
-use crate::engine::for_each_engine;
+use crate::engine::{ROWS_PER_STATEMENT, for_each_engine, value_rows};
 use crate::{SessionRecord, StoreResult};
 
 const COLUMNS: &str = "s.family_id, s.user_id, s.created_at, s.last_used, s.expires_at, \
@@ -58,6 +58,61 @@ for_each_engine! {
             .bind(family_id)
             .execute(executor)
             .await?;
+            Ok(())
+        }
+
+        /// [`Engine::insert_session`] for the sessions begun in a batch, in
+        /// as few statements as [`ROWS_PER_STATEMENT`] allows.
+        pub(crate) async fn insert_sessions(
+            tx: &mut sqlx::Transaction<'_, Db>,
+            sessions: &[&SessionRecord],
+        ) -> StoreResult<()> {
+            for chunk in sessions.chunks(ROWS_PER_STATEMENT) {
+                let text = format!(
+                    "INSERT INTO sessions (family_id, user_id, created_at, last_used, expires_at, \
+                     token_version, ip, user_agent, method) VALUES {}",
+                    value_rows(chunk.len(), 9)
+                );
+                let mut query = sqlx::query(&text).persistent(false);
+                for session in chunk {
+                    query = query
+                        .bind(&session.family_id)
+                        .bind(session.user_id)
+                        .bind(session.created_at)
+                        .bind(session.last_used)
+                        .bind(session.expires_at)
+                        .bind(session.token_version)
+                        .bind(&session.ip)
+                        .bind(&session.user_agent)
+                        .bind(&session.method);
+                }
+                query.execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// [`Engine::note_session_use`] for the sessions a batch refreshed:
+        /// `uses` holds (family, at, expires_at), one a session (the
+        /// caller merges a session's uses: one row is updated once per
+        /// statement).
+        pub(crate) async fn note_sessions_use(
+            tx: &mut sqlx::Transaction<'_, Db>,
+            uses: &[(&str, i64, i64)],
+        ) -> StoreResult<()> {
+            for chunk in uses.chunks(ROWS_PER_STATEMENT) {
+                let text = format!(
+                    "UPDATE sessions SET last_used = {max}(last_used, v.column2), \
+                     expires_at = {max}(expires_at, v.column3) \
+                     FROM (VALUES {rows}) AS v WHERE sessions.family_id = v.column1",
+                    max = Db::GREATEST,
+                    rows = value_rows(chunk.len(), 3)
+                );
+                let mut query = sqlx::query(&text).persistent(false);
+                for (family_id, at, expires_at) in chunk {
+                    query = query.bind(*family_id).bind(*at).bind(*expires_at);
+                }
+                query.execute(&mut **tx).await?;
+            }
             Ok(())
         }
 

@@ -2,7 +2,7 @@
 //! kept in the transaction of the rotation, read when the rotated token is
 //! presented again, pruned once their grace period has passed.
 
-use crate::engine::for_each_engine;
+use crate::engine::{ROWS_PER_STATEMENT, for_each_engine, value_rows};
 use crate::{SealedSuccessor, StoreResult};
 
 /// The pruning statement and its bound at `now` (Unix seconds): rows whose
@@ -34,6 +34,29 @@ for_each_engine! {
             .bind(successor.usable_until_ms)
             .execute(executor)
             .await?;
+            Ok(())
+        }
+
+        /// [`Engine::keep_successor`] for several rotations of a batch, in
+        /// as few statements as [`ROWS_PER_STATEMENT`] allows.
+        pub(crate) async fn keep_successors(
+            tx: &mut sqlx::Transaction<'_, Db>,
+            kept: &[(&str, &SealedSuccessor)],
+        ) -> StoreResult<()> {
+            for chunk in kept.chunks(ROWS_PER_STATEMENT) {
+                let text = format!(
+                    "INSERT INTO refresh_successors (jti, sealed, usable_until) VALUES {}",
+                    value_rows(chunk.len(), 3)
+                );
+                let mut query = sqlx::query(&text).persistent(false);
+                for (jti, successor) in chunk {
+                    query = query
+                        .bind(*jti)
+                        .bind(&successor.sealed)
+                        .bind(successor.usable_until_ms);
+                }
+                query.execute(&mut **tx).await?;
+            }
             Ok(())
         }
 

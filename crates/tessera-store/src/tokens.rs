@@ -7,7 +7,7 @@
 
 use crate::batch::Applied;
 use crate::changes::Logged;
-use crate::engine::for_each_engine;
+use crate::engine::{ROWS_PER_STATEMENT, for_each_engine, value_rows};
 use crate::users::USER_COLUMNS;
 use crate::{
     ExpectedUser, RefreshRecord, RefreshStanding, Revocations, Rotation, SealedSuccessor,
@@ -167,6 +167,97 @@ for_each_engine! {
             Ok(())
         }
 
+        /// [`Engine::insert_refresh`] for the tokens of a batch, in as few
+        /// statements as [`ROWS_PER_STATEMENT`] allows.
+        pub(crate) async fn insert_refreshes(
+            tx: &mut Transaction<'_, Db>,
+            tokens: &[&RefreshRecord],
+        ) -> StoreResult<()> {
+            for chunk in tokens.chunks(ROWS_PER_STATEMENT) {
+                let text = format!(
+                    "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at) \
+                     VALUES {}",
+                    value_rows(chunk.len(), 5)
+                );
+                let mut query = sqlx::query(&text).persistent(false);
+                for token in chunk {
+                    query = query
+                        .bind(&token.jti)
+                        .bind(token.user_id)
+                        .bind(&token.family_id)
+                        .bind(token.issued_at)
+                        .bind(token.expires_at);
+                }
+                query.execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// The blacklisting step of several rotations of a batch at once,
+        /// each as [`Engine::blacklist_in`] (`expected` `None`) or
+        /// `blacklist_if_current` would do it, in as few statements as
+        /// [`ROWS_PER_STATEMENT`] allows; answers the jtis blacklisted now.
+        /// Appends nothing to the change log (the caller does, for those).
+        /// No jti may appear twice (PostgreSQL's upsert refuses to touch a
+        /// row twice in one statement).
+        pub(crate) async fn blacklist_rotated(
+            tx: &mut Transaction<'_, Db>,
+            rotations: &[(&RefreshRecord, i64, Option<&ExpectedUser>)],
+        ) -> StoreResult<std::collections::HashSet<String>> {
+            let mut blacklisted = std::collections::HashSet::with_capacity(rotations.len());
+            for chunk in rotations.chunks(ROWS_PER_STATEMENT) {
+                // column7 = 0: no assumption to check (a rotation that was
+                // not minted from memory).
+                let text = format!(
+                    "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at, blacklisted_at) \
+                     SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 \
+                     FROM (VALUES {}) AS v WHERE v.column7 = 0 OR ({}) \
+                     ON CONFLICT (jti) DO UPDATE SET blacklisted_at = EXCLUDED.blacklisted_at \
+                     WHERE refresh_tokens.blacklisted_at IS NULL \
+                     RETURNING jti",
+                    value_rows(chunk.len(), 10),
+                    still_current("v.column8", "v.column9", "v.column10", "v.column3")
+                );
+                let mut query = sqlx::query_scalar::<_, String>(&text).persistent(false);
+                for (token, now, expected) in chunk {
+                    let (guarded, user, version, claims) = match expected {
+                        Some(e) => (1_i64, e.user_id, e.token_version, e.claims_version),
+                        None => (0, 0, 0, 0),
+                    };
+                    query = query
+                        .bind(&token.jti)
+                        .bind(token.user_id)
+                        .bind(&token.family_id)
+                        .bind(token.issued_at)
+                        .bind(token.expires_at)
+                        .bind(*now)
+                        .bind(guarded)
+                        .bind(user)
+                        .bind(version)
+                        .bind(claims);
+                }
+                blacklisted.extend(query.fetch_all(&mut **tx).await?);
+            }
+            Ok(blacklisted)
+        }
+
+        /// Whether the assumptions of a guarded rotation still hold
+        /// (`still_current`): what tells a rotation refused by the guard
+        /// from one of a token blacklisted already.
+        pub(crate) async fn is_still_current(
+            tx: &mut Transaction<'_, Db>,
+            token: &RefreshRecord,
+            expected: &ExpectedUser,
+        ) -> StoreResult<bool> {
+            Ok(sqlx::query_scalar(&format!("SELECT {}", still_current("$1", "$2", "$3", "$4")))
+                .bind(expected.user_id)
+                .bind(expected.token_version)
+                .bind(expected.claims_version)
+                .bind(&token.family_id)
+                .fetch_one(&mut **tx)
+                .await?)
+        }
+
         /// Blacklists one token in a transaction of its own (see `blacklist_in`).
         async fn blacklist(
             pool: &Pool<Db>,
@@ -253,16 +344,7 @@ for_each_engine! {
             .await?;
             if done.rows_affected() == 0 {
                 // Rare (a race lost, or something changed): which it was.
-                let current: bool = sqlx::query_scalar(&format!(
-                    "SELECT {}",
-                    still_current("$1", "$2", "$3", "$4")
-                ))
-                .bind(expected.user_id)
-                .bind(expected.token_version)
-                .bind(expected.claims_version)
-                .bind(&token.family_id)
-                .fetch_one(&mut **tx)
-                .await?;
+                let current = Engine::is_still_current(tx, token, expected).await?;
                 return Ok(current.then_some(false));
             }
             let entry = Logged::jti(&token.jti, token.user_id, token.expires_at, true);

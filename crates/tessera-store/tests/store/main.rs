@@ -69,6 +69,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     sessions::a_session_is_written_with_its_first_token_and_follows_refreshes,
     sessions::ended_expired_and_superseded_sessions_are_not_live,
     sessions::a_guarded_rotation_is_done_only_while_the_user_and_session_are_as_assumed,
+    sessions::a_batch_of_mixed_writes_answers_each_as_applied_in_order,
     audit::audit_events_are_kept_in_order_filtered_and_pruned,
     clients::clients_have_unique_live_names_and_every_column_round_trips,
     clients::a_removed_client_is_logged_loaded_as_a_marker_and_pruned,
