@@ -135,21 +135,64 @@ for_each_engine! {
     /// one write at a time with a savepoint around each, so that only the
     /// one that failed is undone.
     #[async_trait]
-    impl Batches for sqlx::Pool<Db> {
+    impl Batches for BatchConnection<Db> {
         async fn apply_all(&self, writes: &[Write]) -> StoreResult<Vec<StoreResult<Applied>>> {
-            use sqlx::Acquire;
-            let mut tx = Engine::begin_logged(self).await?;
+            let mut kept = self.kept.lock().ok().and_then(|mut kept| kept.take());
+            loop {
+                let was_kept = kept.is_some();
+                let mut conn = match kept.take() {
+                    Some(conn) => conn,
+                    None => self.pool.acquire().await?,
+                };
+                match Self::apply_on(&mut conn, writes).await {
+                    Ok(results) => {
+                        // Kept only after a commit: a connection that failed
+                        // goes back to the pool, which closes it if it is
+                        // unusable.
+                        if let Ok(mut kept) = self.kept.lock() {
+                            *kept = Some(conn);
+                        }
+                        return Ok(results);
+                    }
+                    // A kept connection cut since the last batch (a database
+                    // restart) fails at BEGIN, before anything was written:
+                    // the batch runs on a connection the pool checks.
+                    Err(Failed::AtBegin(_)) if was_kept => {}
+                    Err(Failed::AtBegin(e) | Failed::Later(e)) => return Err(e),
+                }
+            }
+        }
+    }
+
+    impl BatchConnection<Db> {
+        /// The batch in one transaction on `conn`: grouped, or, should
+        /// that fail, one write at a time with a savepoint each.
+        async fn apply_on(
+            conn: &mut sqlx::pool::PoolConnection<Db>,
+            writes: &[Write],
+        ) -> Result<Vec<StoreResult<Applied>>, Failed> {
+            let mut tx = Engine::begin_logged_on(conn).await.map_err(Failed::AtBegin)?;
             match Engine::apply_grouped(&mut tx, writes).await {
                 Ok(results) => {
-                    tx.commit().await?;
+                    tx.commit().await.map_err(|e| Failed::Later(e.into()))?;
                     return Ok(results.into_iter().map(Ok).collect());
                 }
                 // One write failed (a user deleted under a login, say):
                 // which one is found below.
                 Err(e) => tracing::debug!(error = %e, "applying a batch's writes one at a time"),
             }
-            tx.rollback().await?;
-            let mut tx = Engine::begin_logged(self).await?;
+            tx.rollback().await.map_err(|e| Failed::Later(e.into()))?;
+            Self::apply_one_by_one(conn, writes).await.map_err(Failed::Later)
+        }
+
+        /// The batch in one transaction on `conn`, each write in a
+        /// savepoint, so that one that fails is undone alone.
+        async fn apply_one_by_one(
+            conn: &mut sqlx::pool::PoolConnection<Db>,
+            writes: &[Write],
+        ) -> StoreResult<Vec<StoreResult<Applied>>> {
+            use sqlx::Acquire;
+            let mut tx = Engine::begin_logged_on(conn).await?;
             let mut results = Vec::with_capacity(writes.len());
             for write in writes {
                 let mut savepoint = (&mut tx).begin().await?;
@@ -163,6 +206,32 @@ for_each_engine! {
             }
             tx.commit().await?;
             Ok(results)
+        }
+    }
+}
+
+/// Where a batch failed: at its BEGIN (nothing was sent that writes), or later.
+enum Failed {
+    AtBegin(StoreError),
+    Later(StoreError),
+}
+
+/// Where an engine's batches run: one connection of `pool`, kept from one
+/// batch to the next so that its statement and page caches stay warm (a
+/// connection taken from the pool for each batch went round all of them),
+/// and given back to the pool when a batch fails on it. The pool has one
+/// connection fewer for everything else while it is kept.
+pub(crate) struct BatchConnection<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+    kept: std::sync::Mutex<Option<sqlx::pool::PoolConnection<DB>>>,
+}
+
+impl<DB: sqlx::Database> BatchConnection<DB> {
+    /// Batches on connections of `pool`.
+    pub(crate) fn new(pool: sqlx::Pool<DB>) -> Self {
+        Self {
+            pool,
+            kept: std::sync::Mutex::new(None),
         }
     }
 }

@@ -165,6 +165,16 @@ for_each_engine! {
             Ok(tx)
         }
 
+        /// [`Engine::begin_logged`] on a connection the caller holds.
+        pub(crate) async fn begin_logged_on(
+            conn: &mut <Db as sqlx::Database>::Connection,
+        ) -> StoreResult<Transaction<'_, Db>> {
+            use sqlx::Connection;
+            let mut tx = conn.begin().await?;
+            Db::lock(&mut tx, CHANGE_LOG_LOCK).await?;
+            Ok(tx)
+        }
+
         /// Appends a change; `tx` must come from `begin_logged`.
         pub(crate) async fn log_change(
             tx: &mut Transaction<'_, Db>,

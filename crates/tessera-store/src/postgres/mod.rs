@@ -24,7 +24,7 @@
 //! Durability is the server's: with PostgreSQL's defaults (`fsync`,
 //! `synchronous_commit = on`) a commit is on disk when it returns.
 
-use crate::batch::Writer;
+use crate::batch::{BatchConnection, Writer};
 use crate::{StoreError, StoreResult};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -116,7 +116,7 @@ impl PgStore {
             .after_release(|conn, _| Box::pin(async { Ok(crate::pool::reusable(conn).await) }))
             .connect_with(options.clone())
             .await?;
-        let writer = Writer::new(pool.clone());
+        let writer = Writer::new(BatchConnection::new(pool.clone()));
         Ok(Self {
             pool,
             options,

@@ -4,7 +4,7 @@
 //! methods of [`Store`](crate::Store) are written once for both engines, in
 //! each concern's module.
 
-use crate::batch::Writer;
+use crate::batch::{BatchConnection, Writer};
 use crate::sqlite_file;
 use crate::{StoreError, StoreResult};
 use sqlx::sqlite::{
@@ -70,7 +70,7 @@ impl SqliteStore {
                 Err(e) => return Err(sqlite_file::explain(&path, e)),
             }
         };
-        let writer = Writer::new(pool.clone());
+        let writer = Writer::new(BatchConnection::new(pool.clone()));
         Ok(Self { pool, path, writer })
     }
 
