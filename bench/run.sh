@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Load benchmark against a baseline: release builds of Tessera (on fresh
-# SQLite files) and of bench/baseline (a bare axum + jsonwebtoken server with
-# the same HS256 secret), driven over loopback by wrk, Tessera's runs
-# interleaved with the baseline's (baseline, Tessera, baseline, Tessera...).
+# Load benchmark against a baseline and peers: release builds of Tessera (on
+# fresh SQLite files, and for (f) also on a fresh PostgreSQL database) and of
+# bench/baseline (a bare axum + jsonwebtoken server with the same HS256
+# secret), and for (f) the refresh of two Python stacks as the tutorials build
+# them (bench/peers/), driven over loopback by wrk, Tessera's runs interleaved
+# with their references (baseline, Tessera, baseline, Tessera...).
 # Prints one table: each scenario's req/s, p50 and p99 latency, its ratio to
-# its reference (the baseline run just before it, or Tessera's run of (b)),
-# the target and PASS / FAIL.
+# its reference (the baseline or peer run just before it, or Tessera's run of
+# (b) or of (f) on SQLite), the target and PASS / FAIL.
 #
 #   (a) GET /healthz against the baseline's GET /hello           >= 0.90
 #   (b) GET /api/auth/me, HS256, one token, against GET /me       >= 0.90
@@ -13,8 +15,17 @@
 #   (d) GET /api/auth/me with ES256, with EdDSA, one token,
 #       against the baseline's HS256 GET /me                      >= 0.80
 #   (e) (d) with 10,000 distinct tokens round-robin               reported
-#   (f) POST /api/token/refresh/ with rotation and blacklisting,
-#       each token once, 200s only, against (b)      >= 0.25 and p99 < 20 ms
+#   (f) POST /api/token/refresh/ with rotation and blacklisting, each
+#       token presented once (bench/refresh.lua: 32 chains, one login each),
+#       every answer 200:
+#       on SQLite, against FastAPI's stateless refresh (bench/peers/:
+#       PyJWT, no database, uvicorn with uvloop and httptools, one worker as
+#       `fastapi run` serves it)        >= 1.00 (target 2x) and p99 < 20 ms
+#       on PostgreSQL (a scratch database on 127.0.0.1:5432, dropped on
+#       exit; SKIPPED when PostgreSQL is unreachable), against SQLite >= 0.50
+#       beside them, reported: FastAPI's refresh with --workers 2, and
+#       Django + simplejwt doing the same work (rotation + blacklist, stock
+#       views, SQLite, gunicorn -w 2 sync workers), each against SQLite's
 #   (g) (b) with 1,000,000 blacklisted jtis and 100,000 revoked
 #       families loaded at start, against (b)                     >= 0.95
 #   (h) (b) while 32 password logins run beside it, against (b)   >= 0.50
@@ -28,10 +39,15 @@
 # split into anonymous memory and mapped files (/proc/PID/smaps_rollup);
 # about a minute and a half after the build.
 # Bounded: every wrk run is a 2 s warm-up then DURATION seconds (default 10),
-# 1 thread and 32 connections; about 5 minutes in all at the default on two
-# cores. Everything listens on 127.0.0.1; servers, helpers and the temporary
-# directory are removed on exit. Exits 0 when every scenario ran (whether its
-# target passed or not: see the table), non-zero when one could not run.
+# 1 thread and 32 connections; about 6 minutes in all at the default on two
+# cores. Every server start waits a bounded time. Everything listens on
+# 127.0.0.1; servers (the peers with their workers), helpers, the scratch
+# PostgreSQL database and the temporary directory are removed on exit. Exits
+# 0 when every scenario ran (whether its target passed or not: see the
+# table; (f) on PostgreSQL may be SKIPPED), non-zero when one could not run.
+# The peers run in a virtual environment of their own, made by this script
+# with python3 -m venv and pip (bench/peers/requirements.txt, pinned) the
+# first time, then reused: ${XDG_CACHE_HOME:-~/.cache}/tessera-bench-peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 memory_only=0
@@ -63,6 +79,42 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
 fi
 
+# The peers of (f), in a virtual environment of their own: made once, and
+# again when bench/peers/requirements.txt changes (a copy of it in the
+# environment says what was installed).
+peers_venv="${XDG_CACHE_HOME:-$HOME/.cache}/tessera-bench-peers"
+peers_python="$peers_venv/bin/python"
+install_peers() {
+  local marker="$peers_venv/bench-requirements.txt"
+  if cmp -s bench/peers/requirements.txt "$marker" \
+    && "$peers_python" -c 'import fastapi, uvicorn, uvloop, httptools, jwt, django, rest_framework, rest_framework_simplejwt, gunicorn' 2>/dev/null; then
+    return
+  fi
+  echo "installing the peers of (f) (bench/peers/requirements.txt) into $peers_venv, once..." >&2
+  mkdir -p "$(dirname "$peers_venv")"
+  (
+    # One install at a time when two runs start together.
+    flock -w 900 9 || die "another install of $peers_venv did not finish"
+    if cmp -s bench/peers/requirements.txt "$marker"; then exit 0; fi
+    rm -f "$marker"
+    timeout 120 python3 -m venv --clear "$peers_venv" || die "python3 -m venv failed"
+    timeout 900 "$peers_venv/bin/pip" install --quiet --disable-pip-version-check \
+      -r bench/peers/requirements.txt || die "could not install bench/peers/requirements.txt"
+    cp bench/peers/requirements.txt "$marker"
+  ) 9> "$peers_venv.lock"
+}
+if [ "$memory_only" = 0 ]; then
+  install_peers
+  echo "Peers: $("$peers_python" - <<'PY'
+import platform
+from importlib.metadata import version
+names = ["fastapi", "uvicorn", "uvloop", "httptools", "PyJWT", "Django", "djangorestframework",
+         "djangorestframework-simplejwt", "gunicorn"]
+print(f"Python {platform.python_version()}, " + ", ".join(f"{n} {version(n)}" for n in names))
+PY
+)"
+fi
+
 # (i) holds 10,000 connections: a descriptor each in the helper and in the server.
 hard_limit="$(ulimit -Hn)"
 if [ "$hard_limit" = unlimited ]; then
@@ -85,18 +137,44 @@ baseline_bin="$target/release/tessera-bench-baseline"
 idle_bin="$target/release/idle_connections"
 
 work="$(mktemp -d)"
-# Servers (pid) and helpers (helper) running, by name; removed once reaped.
-declare -A pid=() helper=() base=()
+# Servers (pid), peers (group: each the leader of a process group holding its
+# workers) and helpers (helper) running, by name; removed once reaped.
+declare -A pid=() group=() helper=() base=()
+# (f) on PostgreSQL: a scratch database, created once PostgreSQL answers.
+pg_database="tessera_bench_$$"
+pg_created=""
+# psql_admin ARGS...: psql on the shared server's postgres database, bounded.
+psql_admin() {
+  PGCONNECT_TIMEOUT=5 timeout 60 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 5432 -U postgres \
+    -d postgres "$@"
+}
 # shellcheck disable=SC2317  # called by the trap
 cleanup() {
-  local p
+  local p i
+  for p in "${group[@]}"; do
+    kill -TERM -- "-$p" 2>/dev/null || true
+  done
   for p in "${helper[@]}" "${pid[@]}"; do
     kill "$p" 2>/dev/null || true
   done
-  for p in "${helper[@]}" "${pid[@]}"; do
+  for p in "${group[@]}"; do
+    for ((i = 0; i < 50; i++)); do alive "$p" || break; sleep 0.1; done
+    kill -KILL -- "-$p" 2>/dev/null || true
+  done
+  for p in "${helper[@]}" "${pid[@]}" "${group[@]}"; do
     wait "$p" 2>/dev/null || true
   done
+  if [ -n "$pg_created" ]; then
+    psql_admin -c "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" >/dev/null \
+      || echo "bench/run.sh: could not drop the database $pg_database" >&2
+  fi
   rm -rf "$work"
+}
+# alive PID: PID runs (a zombie waiting to be reaped does not).
+alive() {
+  local state
+  state="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -130,15 +208,17 @@ start_baseline() {
 }
 
 # start_tessera NAME ALGORITHM [EXTRA_TOML_LINE...]: an instance on a fresh
-# SQLite file of its own. HS256 instances sign with the baseline's secret;
-# the others generate their key at first start.
+# SQLite file of its own, or on the database tessera_database[NAME] names.
+# HS256 instances sign with the baseline's secret; the others generate their
+# key at first start.
+declare -A tessera_database=()
 start_tessera() {
   local name="$1" algorithm="$2" dir="$work/$1"
   shift 2
   mkdir -p "$dir"
   {
     echo 'bind = "127.0.0.1:0"'
-    echo "database_url = \"sqlite://$dir/tessera.db\""
+    echo "database_url = \"${tessera_database[$name]:-sqlite://$dir/tessera.db}\""
     echo "algorithm = \"$algorithm\""
     if [ "$algorithm" = HS256 ]; then echo "signing_key = \"$secret\""; fi
     echo 'access_token_lifetime = "1h"'
@@ -171,6 +251,109 @@ stop() {
   kill -KILL "${pid[$name]}" 2>/dev/null || true
   wait "${pid[$name]}" 2>/dev/null || true
   unset "pid[$name]"
+}
+
+# free_port: a port on 127.0.0.1 that nothing listens on, for a peer (the
+# peers do not print the port they bound).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_peer NAME PORT SECONDS COMMAND...: COMMAND, a peer listening on
+# 127.0.0.1:PORT, as the leader of a process group of its own (setsid) so
+# that its workers are stopped with it; waits at most SECONDS for it to
+# answer HTTP (any status) on /api/token/refresh/.
+start_peer() {
+  local name="$1" port="$2" seconds="$3" dir="$work/$1" code=000 deadline
+  shift 3
+  mkdir -p "$dir"
+  setsid "$@" > "$dir/stdout" 2> "$dir/server.log" < /dev/null &
+  group[$name]=$!
+  deadline=$((SECONDS + seconds))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    code="$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/token/refresh/" || true)"
+    [ "$code" = 000 ] || break
+    alive "${group[$name]}" || break
+    sleep 0.1
+  done
+  if [ "$code" = 000 ]; then
+    tail -n 20 "$dir/server.log" >&2 || true
+    die "$name did not start"
+  fi
+  [ "$(ps -o pgid= -p "${group[$name]}" | tr -d ' ')" = "${group[$name]}" ] \
+    || die "$name does not lead a process group of its own (setsid forked)"
+  base[$name]="http://127.0.0.1:$port"
+}
+
+# stop_peer NAME: stops NAME and its workers (SIGTERM, SIGKILL after 10 s).
+stop_peer() {
+  local p="${group[$1]}" i
+  kill -TERM -- "-$p" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    alive "$p" || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  unset "group[$1]"
+}
+
+# start_fastapi NAME WORKERS: FastAPI's stateless refresh
+# (bench/peers/fastapi_refresh.py) served by uvicorn as `fastapi run` serves
+# it (uvloop, httptools, the access log on), in WORKERS processes. Checks
+# that it refreshes fastapi_token and refuses a broken one.
+start_fastapi() {
+  local name="$1" port out
+  port="$(free_port)"
+  start_peer "$name" "$port" 30 env PEER_SECRET="$secret" PYTHONDONTWRITEBYTECODE=1 \
+    "$peers_python" -m uvicorn --app-dir "$PWD/bench/peers" fastapi_refresh:app \
+    --host 127.0.0.1 --port "$port" --workers "$2"
+  out="$(post "${base[$name]}/api/token/refresh/" -d "{\"refresh\":\"$fastapi_token\"}")"
+  [ -n "$(field access <<<"$out")" ] || die "$name: the refresh failed: $out"
+  [ "$(status_of -H 'Content-Type: application/json' -d "{\"refresh\":\"x$fastapi_token\"}" \
+    "${base[$name]}/api/token/refresh/")" = 401 ] || die "$name accepts a broken refresh token"
+}
+
+# start_django: Django + simplejwt (bench/peers/djangopeer) on a fresh SQLite
+# database, migrated, with $connections users and a refresh token each in
+# $work/f.django.warmup.tokens and $work/f.django.run.tokens, served by
+# gunicorn with 2 sync workers. Checks one login through /api/token/ and that
+# its refresh token is rotated once and then refused.
+start_django() {
+  local dir="$work/django" port out token
+  mkdir -p "$dir"
+  local with_env=(env PEER_SECRET="$secret" PEER_DATABASE="$dir/db.sqlite3"
+    DJANGO_SETTINGS_MODULE=djangopeer.settings PYTHONPATH="$PWD/bench/peers" PYTHONDONTWRITEBYTECODE=1)
+  timeout 120 "${with_env[@]}" "$peers_python" -m django migrate --noinput -v 0 > "$dir/setup.log" 2>&1 \
+    || { cat "$dir/setup.log" >&2; die "django: migrate failed"; }
+  timeout 120 "${with_env[@]}" "$peers_python" bench/peers/django_chains.py "$connections" "$password" \
+    "$work/f.django.warmup.tokens" "$work/f.django.run.tokens" >> "$dir/setup.log" 2>&1 \
+    || { cat "$dir/setup.log" >&2; die "django: the users and their refresh tokens were not made"; }
+  port="$(free_port)"
+  start_peer django "$port" 60 "${with_env[@]}" "$peers_venv/bin/gunicorn" --workers 2 \
+    --worker-class sync --bind "127.0.0.1:$port" --no-control-socket djangopeer.wsgi
+  out="$(post "${base[django]}/api/token/" -d "{\"username\":\"bench0\",\"password\":\"$password\"}")"
+  token="$(field refresh <<<"$out")"
+  [ -n "$token" ] || die "django: the login failed: $out"
+  out="$(post "${base[django]}/api/token/refresh/" -d "{\"refresh\":\"$token\"}")"
+  [ -n "$(field refresh <<<"$out")" ] || die "django: the refresh did not rotate: $out"
+  [ "$(status_of -H 'Content-Type: application/json' -d "{\"refresh\":\"$token\"}" \
+    "${base[django]}/api/token/refresh/")" = 401 ] || die "django: a rotated refresh token is accepted again"
+}
+
+# postgres_database: creates the scratch database of (f) on PostgreSQL, or
+# sets pg_skip to why it cannot.
+postgres_database() {
+  pg_skip=""
+  if ! command -v psql >/dev/null; then
+    pg_skip="psql not found"
+  elif ! psql_admin -c 'SELECT 1' > /dev/null 2> "$work/psql.err"; then
+    pg_skip="PostgreSQL unreachable at 127.0.0.1:5432: $(head -n 1 "$work/psql.err")"
+  else
+    pg_created=1
+    psql_admin -c "CREATE DATABASE $pg_database" > /dev/null 2> "$work/psql.err" \
+      || pg_skip="could not create the database $pg_database: $(head -n 1 "$work/psql.err")"
+  fi
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/${pid[$1]}/status"; }
@@ -344,20 +527,21 @@ to_ms() {
 }
 
 # parse_wrk FILE: sets r_rps r_p50 r_p99 (ms) r_bad (non-2xx and socket
-# errors) and, with bench/refresh.lua, r_ok r_failed r_okps.
+# errors), r_socket (socket errors alone) and, with bench/refresh.lua, r_ok
+# r_failed r_okps.
 parse_wrk() {
   local p50 p99
-  read -r r_rps p50 p99 r_bad r_ok r_failed r_okps < <(awk '
+  read -r r_rps p50 p99 r_bad r_socket r_ok r_failed r_okps < <(awk '
     /^Requests\/sec:/ {rps = $2}
     $1 == "50%" {p50 = $2}
     $1 == "99%" {p99 = $2}
     /Non-2xx or 3xx responses:/ {bad += $NF}
-    /Socket errors:/ {gsub(/,/, ""); bad += $4 + $6 + $8 + $10}
+    /Socket errors:/ {gsub(/,/, ""); socket = $4 + $6 + $8 + $10; bad += socket}
     /^refresh_ok / {ok = $2}
     /^refresh_failed / {failed = $2}
     /^refresh_ok_per_s / {okps = $2}
     END {print (rps == "" ? "-" : rps), (p50 == "" ? "-" : p50), (p99 == "" ? "-" : p99),
-               bad + 0, ok + 0, failed + 0, (okps == "" ? 0 : okps)}' "$1")
+               bad + 0, socket + 0, ok + 0, failed + 0, (okps == "" ? 0 : okps)}' "$1")
   if [ "$r_rps" = - ] || [ "$p99" = - ]; then cat "$1" >&2; die "wrk gave no result ($1)"; fi
   r_p50="$(to_ms "$p50")"
   r_p99="$(to_ms "$p99")"
@@ -376,6 +560,27 @@ measure() {
   note "$key: $r_rps req/s, p50 ${r_p50} ms, p99 ${r_p99} ms, errors $r_bad"
 }
 declare -A rps=() p50=() p99=() bad=()
+
+# measure_chains KEY URL PREFIX [WRK_OPTION...]: refreshes with rotation,
+# each token presented once (bench/refresh.lua), a warm-up on the chains of
+# $work/PREFIX.warmup.tokens, then the measured run on fresh ones
+# ($work/PREFIX.run.tokens). Only refreshes answered 200 count: sets
+# rps[KEY] (those a second), ok[KEY] and failed[KEY] (the other answers);
+# bad[KEY] is failed[KEY] plus socket errors.
+measure_chains() {
+  local key="$1" url="$2" prefix="$3"
+  shift 3
+  runs=$((runs + 1))
+  wrk_run "$warmup" "$@" -s bench/refresh.lua "$url" -- "$work/$prefix.warmup.tokens" "$threads" \
+    > "$work/$key.warmup" || { cat "$work/$key.warmup" >&2; die "wrk failed ($key warm-up)"; }
+  wrk_run "$duration" "$@" -s bench/refresh.lua "$url" -- "$work/$prefix.run.tokens" "$threads" \
+    > "$work/$key.wrk" || { cat "$work/$key.wrk" >&2; die "wrk failed ($key)"; }
+  parse_wrk "$work/$key.wrk"
+  rps[$key]="$r_okps" p50[$key]="$r_p50" p99[$key]="$r_p99" bad[$key]="$((r_failed + r_socket))"
+  ok[$key]="$r_ok" failed[$key]="$r_failed"
+  note "$key: $r_ok refreshes answered 200 ($r_okps/s), $r_failed did not, $r_socket socket errors; p50 ${r_p50} ms, p99 ${r_p99} ms"
+}
+declare -A ok=() failed=()
 
 # helper_wait NAME: waits for helper NAME; fails as it did.
 helper_wait() {
@@ -500,24 +705,52 @@ done
 stop ES256
 stop EdDSA
 
-# (f): refresh with rotation and blacklisting, each token once (bench/refresh.lua).
-start_tessera rotation HS256 'rotate_refresh_tokens = true' 'blacklist_after_rotation = true'
+# (f): refresh with rotation and blacklisting, each token once
+# (bench/refresh.lua), on SQLite and on PostgreSQL, beside the peers. All
+# are started and their chains made first, then the runs follow one another:
+# the baseline, FastAPI (1 worker), Tessera on SQLite, on PostgreSQL, then
+# FastAPI (2 workers) and Django + simplejwt.
+rotation=('rotate_refresh_tokens = true' 'blacklist_after_rotation = true')
+start_tessera rotation HS256 "${rotation[@]}"
 signup rotation bench >/dev/null
-note "f: 2 x $connections logins for the refresh chains"
+note "f: 2 x $connections logins for the refresh chains on SQLite"
 refresh_tokens rotation bench "$connections" "$work/f.warmup.tokens"
 refresh_tokens rotation bench "$connections" "$work/f.run.tokens"
+postgres_database
+if [ -z "$pg_skip" ]; then
+  tessera_database[pg]="postgres://postgres@127.0.0.1:5432/$pg_database"
+  start_tessera pg HS256 "${rotation[@]}"
+  signup pg bench >/dev/null
+  note "f: 2 x $connections logins for the refresh chains on PostgreSQL"
+  refresh_tokens pg bench "$connections" "$work/f.pg.warmup.tokens"
+  refresh_tokens pg bench "$connections" "$work/f.pg.run.tokens"
+else
+  note "f: PostgreSQL SKIPPED: $pg_skip"
+fi
+# FastAPI's refresh token, as its login would answer it; presented every time.
+fastapi_token="$(PEER_SECRET="$secret" PYTHONDONTWRITEBYTECODE=1 timeout 60 \
+  "$peers_python" bench/peers/fastapi_refresh.py bench)" || die "could not make FastAPI's refresh token"
+start_fastapi fastapi 1
+start_fastapi fastapi2 2
+note "f: Django + simplejwt: migrate, $connections users"
+start_django
+note "f: peers at ${base[fastapi]} (1 worker), ${base[fastapi2]} (2 workers), ${base[django]} (Django)"
 measure f.base "${auth[@]}" "${base[baseline]}/me"
-runs=$((runs + 1))
-wrk_run "$warmup" -s bench/refresh.lua "${base[rotation]}" -- "$work/f.warmup.tokens" "$threads" \
-  > "$work/f.warmup" || die "wrk failed (f warm-up)"
-wrk_run "$duration" -s bench/refresh.lua "${base[rotation]}" -- "$work/f.run.tokens" "$threads" \
-  > "$work/f.wrk" || die "wrk failed (f)"
-parse_wrk "$work/f.wrk"
-# Successful refreshes per second: the failures wrk counts are left out.
-rps[f]="$r_okps" p50[f]="$r_p50" p99[f]="$r_p99" bad[f]="$((r_failed + r_bad))"
-f_ok="$r_ok" f_failed="$r_failed"
-note "f: $f_ok refreshes answered 200, $f_failed did not"
+measure f.fastapi -s bench/refresh_same.lua "${base[fastapi]}" -- "$fastapi_token"
+measure_chains f "${base[rotation]}" f
+if [ -z "$pg_skip" ]; then measure_chains f.pg "${base[pg]}" f.pg; fi
+measure f.fastapi2 -s bench/refresh_same.lua "${base[fastapi2]}" -- "$fastapi_token"
+# gunicorn's sync workers take one request at a time each: the 32 connections
+# queue, so a longer timeout than wrk's 2 s.
+measure_chains f.django "${base[django]}" f.django --timeout 10s
 stop rotation
+if [ -z "$pg_skip" ]; then
+  stop pg
+  psql_admin -c "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" > /dev/null \
+    || die "could not drop the database $pg_database"
+  pg_created=""
+fi
+for name in fastapi fastapi2 django; do stop_peer "$name"; done
 
 # (g): stop the HS256 instance, add 1,000,000 blacklisted refresh tokens and
 # 100,000 revoked families to its file, start it again (it loads them).
@@ -548,11 +781,24 @@ for alg in ES256 EdDSA; do
     "$([ "${bad[e.$alg]}" -eq 0 ] && echo REPORTED || echo "REPORTED (errors)")"
 done
 baseline_row "(f) baseline GET /me" f.base
-f_ratio="$(ratio "${rps[f]}" "${rps[b.tessera]}")"
-f_result="$(verdict "$f_ratio" 0.25 "${bad[f]}")"
+baseline_row "(f) FastAPI refresh, stateless, uvicorn 1 worker" f.fastapi
+f_ratio="$(ratio "${rps[f]}" "${rps[f.fastapi]}")"
+f_result="$(verdict "$f_ratio" 1.00 "${bad[f]}" "${bad[f.fastapi]}")"
 if [ "$f_result" = PASS ] && ! awk -v p="${p99[f]}" 'BEGIN { exit !(p < 20) }'; then f_result="FAIL (p99)"; fi
-row "(f) Tessera refresh, rotation + blacklist" "${rps[f]}" "${p50[f]}" "${p99[f]}" "${bad[f]}" \
-  "$f_ratio" "(b) Tessera" ">= 0.25, p99 < 20 ms" "$f_result"
+row "(f) Tessera refresh, rotation + blacklist, SQLite" "${rps[f]}" "${p50[f]}" "${p99[f]}" "${bad[f]}" \
+  "$f_ratio" "(f) FastAPI" ">= 1.00, p99 < 20 ms" "$f_result"
+if [ -z "$pg_skip" ]; then
+  tessera_row "(f) Tessera refresh, the same on PostgreSQL" f.pg f "(f) SQLite" 0.50
+else
+  row "(f) Tessera refresh, the same on PostgreSQL" - - - - - "(f) SQLite" ">= 0.50" "SKIPPED ($pg_skip)"
+fi
+# peer_row LABEL KEY: a peer beside (f) on SQLite, reported.
+peer_row() {
+  row "$1" "${rps[$2]}" "${p50[$2]}" "${p99[$2]}" "${bad[$2]}" "$(ratio "${rps[$2]}" "${rps[f]}")" \
+    "(f) SQLite" "reported" "$([ "${bad[$2]}" -eq 0 ] && echo REPORTED || echo "REPORTED (errors)")"
+}
+peer_row "(f) FastAPI refresh, stateless, uvicorn 2 workers" f.fastapi2
+peer_row "(f) Django + simplejwt, rotation + blacklist" f.django
 baseline_row "(g) baseline GET /me" g.base
 tessera_row "(g) Tessera /api/auth/me + 1M jtis, 100k families" g.tessera b.tessera "(b) Tessera" 0.95
 baseline_row "(h) baseline GET /me" h.base
@@ -561,11 +807,19 @@ row "(h) the logins beside it: POST /api/token/" "${rps[h.logins]}" "${p50[h.log
   "${bad[h.logins]}" "" "" "" ""
 memory_rows
 
-echo "Tessera against bench/baseline: wrk -t$threads -c$connections, ${warmup}s warm-up + ${duration}s per run, loopback, $runs runs interleaved"
+echo "Tessera against bench/baseline and, in (f), the peers of bench/peers/: wrk -t$threads -c$connections, ${warmup}s warm-up + ${duration}s per run, loopback, $runs runs interleaved"
 # shellcheck disable=SC2059  # the format is ours
 printf "$columns\n" scenario req/s "p50 ms" "p99 ms" errors ratio "of" target result
 printf '%s\n' "${rows[@]}"
-echo "errors: non-2xx answers and socket errors; (f) counts only refreshes answered 200 (${f_ok} did, ${f_failed} did not)."
+pg_counts="skipped"
+if [ -z "$pg_skip" ]; then pg_counts="${ok[f.pg]} answered 200, ${failed[f.pg]} did not"; fi
+echo "errors: non-2xx answers and socket errors. The refreshes with rotation count only those answered 200: (f) SQLite ${ok[f]} answered 200, ${failed[f]} did not; PostgreSQL $pg_counts; Django + simplejwt ${ok[f.django]} answered 200, ${failed[f.django]} did not."
+# Done-when 1 of issue 34, in one line: Tessera's refresh against each peer.
+pg_ratio="SKIPPED ($pg_skip)"
+if [ -z "$pg_skip" ]; then pg_ratio="$(ratio "${rps[f.pg]}" "${rps[f]}")x SQLite's (target >= 0.5)"; fi
+echo "(f) Tessera's refresh with rotation + blacklist on SQLite is ${f_ratio}x FastAPI's stateless refresh on 1 worker (target >= 1.0, aim 2x; p99 ${p99[f]} ms, target < 20 ms)," \
+  "$(ratio "${rps[f]}" "${rps[f.fastapi2]}")x on 2 workers, $(ratio "${rps[f]}" "${rps[f.django]}")x Django + simplejwt (gunicorn -w 2)," \
+  "$(ratio "${rps[f]}" "${rps[b.tessera]}")x (b); on PostgreSQL $pg_ratio."
 echo "(g) restart with the rows loaded: ${g_start} s. (i) the instance of the idle connections was at $(awk -v k="$rss_idle_fresh" 'BEGIN { printf "%.1f MB", k * 1024 / 1e6 }') before them; the baseline at $(awk -v k="$rss_baseline" 'BEGIN { printf "%.1f MB", k * 1024 / 1e6 }') at the end."
 # The same ratios against (b), each divided first by the baseline run just
 # before it: what is left if the machine got faster or slower in between.
@@ -574,13 +828,15 @@ awk -v b="$(ratio "${rps[b.tessera]}" "${rps[b.base]}")" \
   -v g="$(ratio "${rps[g.tessera]}" "${rps[g.base]}")" -v h="$(ratio "${rps[h.tessera]}" "${rps[h.base]}")" 'BEGIN {
   printf "Against (b), each run first divided by its own baseline run (drift removed): (c) %.3f, (f) %.3f, (g) %.3f, (h) %.3f.\n", c / b, f / b, g / b, h / b
 }'
-# Warnings and errors the servers logged (request lines are INFO).
+# Warnings and errors the servers logged (request lines are INFO): Tessera's,
+# uvicorn's, gunicorn's and Python's own.
+problems=' (WARN|ERROR) |^(WARNING|ERROR|CRITICAL):|\[(WARNING|ERROR|CRITICAL)\]|^Traceback|Internal Server Error'
 for log in "$work"/*/server.log; do
   name="$(basename "$(dirname "$log")")"
-  count="$(grep -cE ' (WARN|ERROR) ' "$log" || true)"
+  count="$(grep -cE "$problems" "$log" || true)"
   if [ "$count" -gt 0 ]; then
     echo "$name logged $count warnings or errors, the first:"
-    grep -E ' (WARN|ERROR) ' "$log" | head -n 3 | cut -c1-300
+    grep -E "$problems" "$log" | head -n 3 | cut -c1-300
   fi
 done
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); the whole run took ${SECONDS} s."
