@@ -795,7 +795,17 @@ fi
 # peer_row LABEL KEY: a peer beside (f) on SQLite, reported.
 peer_row() {
   row "$1" "${rps[$2]}" "${p50[$2]}" "${p99[$2]}" "${bad[$2]}" "$(ratio "${rps[$2]}" "${rps[f]}")" \
-    "(f) SQLite" "reported" "$([ "${bad[$2]}" -eq 0 ] && echo REPORTED || echo "REPORTED (errors)")"
+    "(f) SQLite" "reported" "$(peer_result "$2")"
+}
+# peer_result KEY: REPORTED, and what went wrong if something did.
+peer_result() {
+  if [ "${bad[$1]}" -ne 0 ]; then
+    echo "REPORTED (errors)"
+  elif ! at_least "${rps[$1]}" 0.01; then
+    echo "REPORTED (no answer in ${duration}s)"
+  else
+    echo REPORTED
+  fi
 }
 peer_row "(f) FastAPI refresh, stateless, uvicorn 2 workers" f.fastapi2
 peer_row "(f) Django + simplejwt, rotation + blacklist" f.django
