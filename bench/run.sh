@@ -846,7 +846,7 @@ for log in "$work"/*/server.log; do
   count="$(grep -cE "$problems" "$log" || true)"
   if [ "$count" -gt 0 ]; then
     echo "$name logged $count warnings or errors, the first:"
-    grep -E "$problems" "$log" | head -n 3 | cut -c1-300
+    grep -E -m 3 "$problems" "$log" | cut -c1-300
   fi
 done
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); the whole run took ${SECONDS} s."
