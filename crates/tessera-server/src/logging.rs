@@ -145,11 +145,12 @@ fn write_lines(
     out: &mut impl Write,
 ) {
     let mut buffer = Vec::with_capacity(WRITE_CHUNK);
-    let take = |entry: Entry, buffer: &mut Vec<u8>| {
+    let mut stamps = Stamps::default();
+    let mut take = |entry: Entry, buffer: &mut Vec<u8>| {
         if !matches!(entry, Entry::Stop) {
             queued.fetch_sub(1, Ordering::Relaxed);
         }
-        append(entry, format, buffer)
+        append(entry, format, buffer, &mut stamps)
     };
     while let Ok(first) = lines.recv() {
         let mut running = take(first, &mut buffer);
@@ -177,11 +178,11 @@ fn write_lines(
 }
 
 /// Appends `entry`'s line to `buffer`; false for [`Entry::Stop`].
-fn append(entry: Entry, format: LogFormat, buffer: &mut Vec<u8>) -> bool {
+fn append(entry: Entry, format: LogFormat, buffer: &mut Vec<u8>, stamps: &mut Stamps) -> bool {
     match entry {
         Entry::Formatted(line) => buffer.extend_from_slice(&line),
         Entry::Request(line) => match format {
-            LogFormat::Text => text_line(&line, buffer),
+            LogFormat::Text => text_line(&line, buffer, stamps),
             LogFormat::Json => json_line(&line, buffer),
         },
         Entry::Stop => return false,
@@ -191,23 +192,63 @@ fn append(entry: Entry, format: LogFormat, buffer: &mut Vec<u8>) -> bool {
 
 /// The request line as `tracing`'s text format writes an event in a span:
 /// `TIME  INFO request{method=GET path=/x user_id=1}: TARGET: response status=200 latency_us=12`.
-fn text_line(line: &RequestLine, buffer: &mut Vec<u8>) {
-    let _ = write!(
-        buffer,
-        "{}  INFO request{{method={} path={}",
-        humantime::format_rfc3339_micros(line.at),
-        line.method,
-        line.uri.path()
-    );
+/// Written piece by piece rather than through `write!`: under load the log
+/// thread writes a line per request, and formatting machinery was most of
+/// its cost.
+fn text_line(line: &RequestLine, buffer: &mut Vec<u8>, stamps: &mut Stamps) {
+    let mut numbers = itoa::Buffer::new();
+    stamps.write(line.at, buffer);
+    buffer.extend_from_slice(b"  INFO request{method=");
+    buffer.extend_from_slice(line.method.as_str().as_bytes());
+    buffer.extend_from_slice(b" path=");
+    buffer.extend_from_slice(line.uri.path().as_bytes());
     if let Some(user_id) = line.user_id {
-        let _ = write!(buffer, " user_id={user_id}");
+        buffer.extend_from_slice(b" user_id=");
+        buffer.extend_from_slice(numbers.format(user_id).as_bytes());
     }
-    let _ = writeln!(
-        buffer,
-        "}}: {REQUEST_TARGET}: response status={} latency_us={}",
-        line.status,
-        line.latency.as_micros()
-    );
+    buffer.extend_from_slice(b"}: ");
+    buffer.extend_from_slice(REQUEST_TARGET.as_bytes());
+    buffer.extend_from_slice(b": response status=");
+    buffer.extend_from_slice(numbers.format(line.status).as_bytes());
+    buffer.extend_from_slice(b" latency_us=");
+    buffer.extend_from_slice(numbers.format(line.latency.as_micros()).as_bytes());
+    buffer.push(b'\n');
+}
+
+/// RFC 3339 timestamps with microseconds, as `tracing` writes them, the
+/// date and time of day formatted once a second.
+#[derive(Default)]
+struct Stamps {
+    /// The second last formatted (Unix seconds) and its
+    /// `YYYY-MM-DDTHH:MM:SS`.
+    second: Option<(u64, String)>,
+}
+
+impl Stamps {
+    /// Appends `at` as `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
+    fn write(&mut self, at: SystemTime, buffer: &mut Vec<u8>) {
+        let since = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let seconds = since.as_secs();
+        let prefix = match &self.second {
+            Some((second, prefix)) if *second == seconds => prefix,
+            _ => {
+                let whole = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+                let mut prefix = humantime::format_rfc3339_seconds(whole).to_string();
+                prefix.pop(); // its `Z`
+                &self.second.insert((seconds, prefix)).1
+            }
+        };
+        buffer.extend_from_slice(prefix.as_bytes());
+        let micros = since.subsec_micros();
+        buffer.push(b'.');
+        let mut numbers = itoa::Buffer::new();
+        let digits = numbers.format(micros);
+        buffer.extend(std::iter::repeat_n(b'0', 6 - digits.len()));
+        buffer.extend_from_slice(digits.as_bytes());
+        buffer.push(b'Z');
+    }
 }
 
 /// The request line as `tracing`'s JSON format writes an event in a span
@@ -289,19 +330,44 @@ mod tests {
     #[test]
     fn a_text_request_line_reads_like_a_tracing_event_in_its_span() {
         let mut out = Vec::new();
-        text_line(&line(Some(7)), &mut out);
+        text_line(&line(Some(7)), &mut out, &mut Stamps::default());
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "2025-12-02T04:33:20.123456Z  INFO request{method=GET path=/api/auth/me user_id=7}: \
              tessera_server::http: response status=200 latency_us=42\n"
         );
         let mut out = Vec::new();
-        text_line(&line(None), &mut out);
+        text_line(&line(None), &mut out, &mut Stamps::default());
         assert!(
             String::from_utf8(out)
                 .unwrap()
                 .contains("request{method=GET path=/api/auth/me}: ")
         );
+    }
+
+    #[test]
+    fn timestamps_are_those_humantime_writes_within_a_second_and_across_seconds() {
+        let mut stamps = Stamps::default();
+        let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_650_000);
+        for micros in [
+            0,
+            7,
+            123_456,
+            999_999,
+            1_000_000,
+            1_000_001,
+            61_000_010,
+            86_400_000_000,
+        ] {
+            let at = base + Duration::from_micros(micros);
+            let mut out = Vec::new();
+            stamps.write(at, &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                humantime::format_rfc3339_micros(at).to_string(),
+                "{micros}"
+            );
+        }
     }
 
     #[test]

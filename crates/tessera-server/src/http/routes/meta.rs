@@ -6,7 +6,7 @@ use crate::http::extract::origin::PublicOrigin;
 use crate::supervisor::TaskHealth;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
@@ -22,9 +22,13 @@ use std::sync::Arc;
     )
 )]
 pub async fn healthz() -> Response {
-    // A constant: health checks come often, and need not build JSON.
+    // A constant: health checks come often, and need not build JSON (nor
+    // parse and copy a header value).
     (
-        [(header::CONTENT_TYPE, "application/json")],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         r#"{"status":"ok"}"#,
     )
         .into_response()
