@@ -1,7 +1,7 @@
 //! Tessera's storage: the [`Store`] trait the server talks to, the union
 //! of narrower traits by concern ([`UserStore`], [`TokenStore`],
 //! [`KeyStore`], [`ChangeLog`], [`AuditStore`], [`LinkStore`],
-//! [`ClientStore`], [`Maintenance`]), and its two implementations with embedded migrations:
+//! [`ClientStore`], [`MfaStore`], [`Maintenance`]), and its two implementations with embedded migrations:
 //! [`SqliteStore`] (one file) and [`PgStore`] (PostgreSQL), with the same
 //! schema and the same semantics. [`scratch`] makes throwaway PostgreSQL
 //! databases for tests.
@@ -25,6 +25,7 @@ mod import;
 mod keys;
 mod mail;
 mod maintenance;
+mod mfa;
 mod model;
 mod pool;
 mod postgres;
@@ -45,6 +46,7 @@ pub use error::{StoreError, StoreResult};
 pub use keys::KeyStore;
 pub use mail::LinkStore;
 pub use maintenance::Maintenance;
+pub use mfa::MfaStore;
 pub use model::*;
 pub use postgres::tls::{
     connect_options as pg_connect_options, explain_connect_error as explain_pg_connect_error,
@@ -69,6 +71,7 @@ pub trait Store:
     + AuditStore
     + LinkStore
     + ClientStore
+    + MfaStore
     + Send
     + Sync
     + 'static
@@ -84,6 +87,7 @@ impl<T> Store for T where
         + AuditStore
         + LinkStore
         + ClientStore
+        + MfaStore
         + Send
         + Sync
         + 'static
@@ -109,9 +113,11 @@ mod tests {
             Arc<dyn AuditStore>,
             Arc<dyn LinkStore>,
             Arc<dyn ClientStore>,
+            Arc<dyn MfaStore>,
         );
         fn upcast(store: Arc<dyn Store>) -> Concerns {
             (
+                store.clone(),
                 store.clone(),
                 store.clone(),
                 store.clone(),

@@ -18,7 +18,7 @@ pub trait Maintenance: Send + Sync {
     /// Deletes what no longer matters at `now`: refresh tokens, revoked
     /// families and mailed links past their expiry, sealed successors past
     /// their grace period, removed clients whose tokens have all expired,
-    /// mail requests and sent
+    /// second-factor challenges past their expiry, mail requests and sent
     /// or abandoned mail older than a week, and the change-log entries below
     /// the oldest one written at or after `changes_before` (every process
     /// has long applied them; one that was away longer reloads its whole
@@ -43,6 +43,7 @@ fn prune_statements(now: i64, changes_before: i64) -> Vec<(&'static str, i64)> {
         .chain(crate::mail::prune_statements(now))
         .chain([crate::successors::prune_statement(now)])
         .chain([(crate::clients::PRUNE, now)])
+        .chain([(crate::mfa::PRUNE, now)])
         .collect()
 }
 

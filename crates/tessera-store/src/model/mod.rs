@@ -6,6 +6,7 @@ mod changes;
 mod clients;
 mod keys;
 mod mail;
+mod mfa;
 mod tokens;
 mod users;
 
@@ -14,5 +15,6 @@ pub use changes::*;
 pub use clients::*;
 pub use keys::*;
 pub use mail::*;
+pub use mfa::*;
 pub use tokens::*;
 pub use users::*;

@@ -27,6 +27,7 @@ mod clients;
 mod concurrency;
 mod import;
 mod mail;
+mod mfa;
 mod notifications;
 mod sessions;
 
@@ -82,6 +83,10 @@ const TESTS: &[(&str, TestFn)] = tests![
     mail::pending_requests_are_fulfilled_once_and_forget_the_address,
     mail::a_change_of_address_voids_the_links_mailed_to_another,
     mail::verification_links_stay_valid_until_one_is_used,
+    mfa::a_totp_factor_is_pending_until_confirmed_and_never_replaced_once_confirmed,
+    mfa::codes_and_recovery_codes_are_accepted_once_and_removal_takes_both,
+    mfa::challenges_expire_are_bounded_per_user_and_pruned,
+    mfa::one_of_many_uses_of_a_code_or_a_challenge_wins,
     concurrency::change_log_is_exact_under_concurrent_writers,
     concurrency::audit_followers_miss_no_event_of_concurrent_appends,
     concurrency::the_last_active_staff_user_stays_under_concurrent_demotions,
