@@ -33,7 +33,7 @@ impl TokenType {
 /// kept free for it; `client_id` and `scope` are service clients' tokens'
 /// ([`crate::client`]). A test mints tokens with every option on and checks
 /// that this list names each of their claims.
-pub const RESERVED_CLAIMS: [&str; 22] = [
+pub const RESERVED_CLAIMS: [&str; 23] = [
     "token_type",
     "type",
     "exp",
@@ -56,7 +56,52 @@ pub const RESERVED_CLAIMS: [&str; 22] = [
     "roles",
     "app_metadata",
     "cver",
+    "amr",
 ];
+
+/// How a user proved who they are, as RFC 8176 names the methods in the
+/// `amr` claim: the values Tessera writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// `pwd`: a password.
+    Password,
+    /// `otp`: a one-time code (TOTP, or a recovery code).
+    Otp,
+    /// `hwk`: a proof of possession of a hardware-secured key (a passkey
+    /// on a security key).
+    HardwareKey,
+    /// `swk`: a proof of possession of a software-secured key.
+    SoftwareKey,
+    /// `mfa`: more than one factor.
+    MultiFactor,
+}
+
+impl AuthMethod {
+    /// Every method, in RFC 8176's order.
+    pub const ALL: [AuthMethod; 5] = [
+        AuthMethod::Password,
+        AuthMethod::Otp,
+        AuthMethod::HardwareKey,
+        AuthMethod::SoftwareKey,
+        AuthMethod::MultiFactor,
+    ];
+
+    /// Its value in `amr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Password => "pwd",
+            AuthMethod::Otp => "otp",
+            AuthMethod::HardwareKey => "hwk",
+            AuthMethod::SoftwareKey => "swk",
+            AuthMethod::MultiFactor => "mfa",
+        }
+    }
+
+    /// The method whose `amr` value is `name`.
+    pub fn named(name: &str) -> Option<AuthMethod> {
+        AuthMethod::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
 
 /// The user fields that may be copied into access tokens (setting `extra_claims`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -299,6 +344,11 @@ pub struct VerifiedClaims {
     pub fresh: bool,
     /// The username claim (under its configured name), access tokens only.
     pub username: Option<String>,
+    /// How the login the token descends from proved the user (`amr`, RFC
+    /// 8176), in the token's order; empty when absent, as in tokens minted
+    /// before it existed. Values Tessera does not write are left out here
+    /// (`raw` keeps them).
+    pub amr: Vec<AuthMethod>,
     /// Every claim as carried by the token.
     pub raw: Map<String, Value>,
 }
@@ -368,6 +418,18 @@ impl VerifiedClaims {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(ClaimError("username")),
         };
+        let amr = match raw.get("amr") {
+            None => Vec::new(),
+            Some(Value::Array(values)) => {
+                let mut methods = Vec::with_capacity(values.len());
+                for value in values {
+                    let name = value.as_str().ok_or(ClaimError("amr"))?;
+                    methods.extend(AuthMethod::named(name));
+                }
+                methods
+            }
+            Some(_) => return Err(ClaimError("amr")),
+        };
         // `sub` must agree with the claim it repeats: two claims naming two
         // users is a forgery. A refresh token has no username to compare.
         let sub = raw.get("sub").and_then(Value::as_str);
@@ -393,6 +455,7 @@ impl VerifiedClaims {
             claims_version,
             fresh,
             username,
+            amr,
             raw,
         })
     }
@@ -430,6 +493,31 @@ mod tests {
     }
 
     #[test]
+    fn amr_is_read_in_order_without_values_tessera_does_not_write() {
+        let read = |amr: Value| {
+            let mut m = good();
+            m.insert("amr".into(), amr);
+            VerifiedClaims::from_map(m, "user_id", "username", SubjectClaim::Id)
+                .unwrap()
+                .amr
+        };
+        assert_eq!(
+            read(json!(["pwd", "otp", "mfa"])),
+            [
+                AuthMethod::Password,
+                AuthMethod::Otp,
+                AuthMethod::MultiFactor
+            ]
+        );
+        assert_eq!(read(json!(["face", "hwk"])), [AuthMethod::HardwareKey]);
+        let absent = VerifiedClaims::from_map(good(), "user_id", "username", SubjectClaim::Id);
+        assert_eq!(absent.unwrap().amr, [], "a token from before `amr`");
+        for method in AuthMethod::ALL {
+            assert_eq!(AuthMethod::named(method.name()), Some(method));
+        }
+    }
+
+    #[test]
     fn reads_every_claim() {
         let c = VerifiedClaims::from_map(good(), "user_id", "username", SubjectClaim::Id).unwrap();
         assert_eq!(c.token_type, TokenType::Access);
@@ -457,6 +545,8 @@ mod tests {
             ("fresh", json!("yes")),
             ("cver", json!("1")),
             ("cver", json!(1.5)),
+            ("amr", json!("pwd")),
+            ("amr", json!(["pwd", 1])),
             ("type", json!("refresh")),
             ("type", json!(1)),
         ] {
@@ -467,7 +557,7 @@ mod tests {
                 "{name}"
             );
             let mut m = good();
-            if !["fresh", "type", "cver"].contains(&name) {
+            if !["fresh", "type", "cver", "amr"].contains(&name) {
                 m.remove(name);
                 assert!(
                     VerifiedClaims::from_map(m, "user_id", "username", SubjectClaim::Id).is_err(),

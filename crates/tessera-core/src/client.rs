@@ -238,6 +238,7 @@ mod tests {
             fresh: false,
             extra: None,
             csrf: None,
+            amr: &[],
         };
         let user = issue(&policy, &ring, &subject, &grant, NOW).unwrap();
         assert_eq!(

@@ -94,6 +94,7 @@ mod tests {
             fresh: false,
             extra: None,
             csrf: None,
+            amr: &[],
         };
         token::issue(&TokenPolicy::new(), ring, &subject, &grant, NOW)
             .unwrap()

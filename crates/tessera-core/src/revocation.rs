@@ -229,6 +229,7 @@ mod tests {
             claims_version: 1,
             fresh: false,
             username: None,
+            amr: Vec::new(),
             raw: Default::default(),
         }
     }

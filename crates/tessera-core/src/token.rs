@@ -6,7 +6,7 @@
 //! is the job of [`crate::revocation`], which needs state the token cannot carry.
 
 use crate::claims::{
-    ClaimNames, ExtraClaim, Subject, SubjectClaim, TokenType, UserClaim, VerifiedClaims,
+    AuthMethod, ClaimNames, ExtraClaim, Subject, SubjectClaim, TokenType, UserClaim, VerifiedClaims,
 };
 use crate::ids::{FamilyId, Jti};
 use crate::keys::{KeyRing, algorithm_name};
@@ -111,6 +111,9 @@ pub struct Grant<'a> {
     pub extra: Option<&'a Map<String, Value>>,
     /// A `csrf` claim, for tokens that travel in cookies (double-submit CSRF).
     pub csrf: Option<&'a str>,
+    /// How the login proved the user (`amr`, RFC 8176), in tokens of both
+    /// types so that a refresh carries it on; none written when empty.
+    pub amr: &'a [AuthMethod],
 }
 
 /// Mints a signed token for `subject` with the ring's signing key.
@@ -166,6 +169,10 @@ pub fn issue(
     }
     if let Some(csrf) = grant.csrf {
         claims.insert("csrf".into(), json!(csrf));
+    }
+    if !grant.amr.is_empty() {
+        let names: Vec<&str> = grant.amr.iter().map(|m| m.name()).collect();
+        claims.insert("amr".into(), json!(names));
     }
     if let Some(iss) = &policy.issuer {
         claims.insert("iss".into(), json!(iss));

@@ -42,6 +42,7 @@ fn setup() -> &'static (TokenPolicy, KeyRing, String) {
             fresh: true,
             extra: None,
             csrf: None,
+            amr: &[],
         };
         let token = issue(&policy, &ring, &subject, &grant, NOW).unwrap().token;
         (policy, ring, token)

@@ -50,6 +50,7 @@ fn case(name: &'static str, alg: Algorithm) -> Case {
         fresh: true,
         extra: None,
         csrf: None,
+        amr: &[],
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

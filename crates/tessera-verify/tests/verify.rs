@@ -46,6 +46,7 @@ fn mint_with(ring: &KeyRing, policy: &TokenPolicy, token_type: TokenType, at: i6
         fresh: true,
         extra: None,
         csrf: None,
+        amr: &[],
     };
     issue(policy, ring, &subject, &grant, at).unwrap().token
 }

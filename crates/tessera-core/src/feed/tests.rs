@@ -19,6 +19,7 @@ fn claims(user_id: i64, ver: i64) -> VerifiedClaims {
         claims_version: 0,
         fresh: false,
         username: None,
+        amr: Vec::new(),
         raw: Default::default(),
     }
 }

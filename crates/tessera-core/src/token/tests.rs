@@ -31,6 +31,7 @@ fn mint(policy: &TokenPolicy, ring: &KeyRing, t: TokenType, now: i64) -> IssuedT
         fresh: true,
         extra: None,
         csrf: None,
+        amr: &[],
     };
     issue(policy, ring, &alice(), &grant, now).unwrap()
 }
@@ -154,6 +155,36 @@ fn expiry_is_exact_and_leeway_extends_it() {
 }
 
 #[test]
+fn amr_is_written_in_both_types_and_only_when_given() {
+    use crate::claims::AuthMethod;
+    let (policy, ring) = setup(Algorithm::HS256);
+    let methods = [
+        AuthMethod::Password,
+        AuthMethod::Otp,
+        AuthMethod::MultiFactor,
+    ];
+    for token_type in [TokenType::Access, TokenType::Refresh] {
+        for amr in [&methods[..], &[]] {
+            let grant = Grant {
+                token_type,
+                fid: &FamilyId::random(),
+                fresh: false,
+                extra: None,
+                csrf: None,
+                amr,
+            };
+            let t = issue(&policy, &ring, &alice(), &grant, NOW).unwrap();
+            let c = validate(&policy, &ring, &t.token, None, NOW).unwrap();
+            assert_eq!(c.amr, amr);
+            match amr {
+                [] => assert!(!c.raw.contains_key("amr")),
+                _ => assert_eq!(c.raw["amr"], serde_json::json!(["pwd", "otp", "mfa"])),
+            }
+        }
+    }
+}
+
+#[test]
 fn every_claim_tessera_writes_is_reserved() {
     let (mut policy, ring) = setup(Algorithm::HS256);
     policy.issuer = Some("https://auth.example".into());
@@ -166,6 +197,7 @@ fn every_claim_tessera_writes_is_reserved() {
             fresh: true,
             extra: None,
             csrf: Some("csrf-value"),
+            amr: &[crate::claims::AuthMethod::Password],
         };
         let t = issue(&policy, &ring, &alice(), &grant, NOW).unwrap();
         let c = validate(&policy, &ring, &t.token, None, NOW).unwrap();
@@ -281,6 +313,7 @@ fn a_future_nbf_is_invalid() {
         fresh: false,
         extra: None,
         csrf: None,
+        amr: &[],
     };
     let t = issue(&policy, &ring, &alice(), &grant, NOW + 100).unwrap();
     assert_eq!(

@@ -30,6 +30,7 @@ fn mint(policy: &TokenPolicy, ring: &KeyRing, t: TokenType, user_id: i64) -> Str
         fresh: false,
         extra: None,
         csrf: None,
+        amr: &[],
     };
     issue(policy, ring, &subject, &grant, NOW).unwrap().token
 }

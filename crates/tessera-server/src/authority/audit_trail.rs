@@ -55,11 +55,26 @@ pub enum AuditKind {
     /// A service client's authentication was refused (unknown client, wrong
     /// or missing secret, removed client).
     ClientAuthFailed,
+    /// A password was right and the user has a second factor: it was asked for.
+    MfaRequired,
+    /// A second factor was accepted (at login, or to remove the factor).
+    MfaSucceeded,
+    /// A second factor was refused (a wrong, used or malformed code, an
+    /// unknown, expired or used `mfa_token`).
+    MfaFailed,
+    /// A TOTP enrolment began: a new secret was given (pending).
+    TotpEnrolmentStarted,
+    /// A code confirmed a pending TOTP factor, and recovery codes were given.
+    TotpConfirmed,
+    /// A TOTP factor was removed, its recovery codes with it.
+    TotpRemoved,
+    /// New recovery codes were given, the old ones void.
+    RecoveryCodesRegenerated,
 }
 
 impl AuditKind {
     /// Every kind, in the order the API and the CLI list them.
-    pub const ALL: [AuditKind; 22] = [
+    pub const ALL: [AuditKind; 29] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -82,6 +97,13 @@ impl AuditKind {
         AuditKind::ClientSecretRotated,
         AuditKind::ClientRemoved,
         AuditKind::ClientAuthFailed,
+        AuditKind::MfaRequired,
+        AuditKind::MfaSucceeded,
+        AuditKind::MfaFailed,
+        AuditKind::TotpEnrolmentStarted,
+        AuditKind::TotpConfirmed,
+        AuditKind::TotpRemoved,
+        AuditKind::RecoveryCodesRegenerated,
     ];
 
     /// The name stored in the log and used in filters.
@@ -109,6 +131,13 @@ impl AuditKind {
             AuditKind::ClientSecretRotated => "client_secret_rotated",
             AuditKind::ClientRemoved => "client_removed",
             AuditKind::ClientAuthFailed => "client_auth_failed",
+            AuditKind::MfaRequired => "mfa_required",
+            AuditKind::MfaSucceeded => "mfa_succeeded",
+            AuditKind::MfaFailed => "mfa_failed",
+            AuditKind::TotpEnrolmentStarted => "totp_enrolment_started",
+            AuditKind::TotpConfirmed => "totp_confirmed",
+            AuditKind::TotpRemoved => "totp_removed",
+            AuditKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 

@@ -59,6 +59,25 @@ pub enum AuthError {
     /// A scope asked for that the client does not hold, or not a scope.
     #[error("invalid scope: {0}")]
     InvalidScope(String),
+    /// The password was right and the user has a second factor: the login
+    /// goes on at `/api/auth/mfa/verify` with the challenge's token.
+    #[error("second factor required")]
+    SecondFactorRequired(super::mfa::SecondFactorChallenge),
+    /// An `mfa_token` that names no live challenge: unknown, expired, used,
+    /// or of a login that a password change or deactivation has voided.
+    #[error("the second-factor token is invalid, expired or used")]
+    MfaTokenInvalid,
+    /// A second factor's code that is wrong, used already, or not of a
+    /// code's shape, at the login's second step.
+    #[error("the second-factor code is invalid")]
+    MfaCodeInvalid,
+    /// A TOTP enrolment while a confirmed factor exists.
+    #[error("a TOTP factor is already enrolled")]
+    MfaAlreadyEnrolled,
+    /// An operation on a factor the user does not have (no enrolment
+    /// pending to confirm, no factor to remove or regenerate codes of).
+    #[error("no such second factor")]
+    MfaNotEnrolled,
     /// Something that should not happen (a lost worker thread, a signing failure).
     #[error("internal error: {0}")]
     Internal(String),

@@ -9,6 +9,7 @@
 use super::common::Common;
 use super::hashing::{Hashing, PasswordCheck};
 use super::live::Live;
+use super::mfa::{AMR_PASSWORD, AMR_WITH_SECOND_FACTOR, Factors, SecondFactorAnswer};
 use super::recovery::Recovery;
 use super::throttled_log::ThrottledLog;
 use super::throttling::Throttle;
@@ -17,10 +18,10 @@ use super::{AuditKind, AuthError, LoginMethod, SessionOrigin, TokenPair, Transpo
 use crate::telemetry;
 use serde_json::json;
 use std::sync::Arc;
-use tessera_core::claims::TokenType;
+use tessera_core::claims::{AuthMethod, TokenType};
 use tessera_core::ids::{FamilyId, UserId};
 use tessera_core::username::{Username, UsernameError};
-use tessera_store::{Rehash, SessionRecord};
+use tessera_store::{ChallengeAnswer, Rehash, SessionRecord};
 
 /// Password logins and the sessions they begin.
 pub(super) struct Logins {
@@ -30,6 +31,7 @@ pub(super) struct Logins {
     throttle: Arc<Throttle>,
     tokens: Arc<Tokens>,
     recovery: Arc<Recovery>,
+    factors: Arc<Factors>,
     /// Refused login attempts, as the audit log is told of them (one event
     /// per client a minute).
     throttled_log: ThrottledLog,
@@ -61,6 +63,7 @@ impl Logins {
         throttle: Arc<Throttle>,
         tokens: Arc<Tokens>,
         recovery: Arc<Recovery>,
+        factors: Arc<Factors>,
     ) -> Self {
         Self {
             common,
@@ -69,11 +72,15 @@ impl Logins {
             throttle,
             tokens,
             recovery,
+            factors,
             throttled_log: ThrottledLog::default(),
         }
     }
 
-    /// A password login: a new family with a fresh access token and a refresh token.
+    /// A password login: a new family with a fresh access token and a
+    /// refresh token; for a user with a second factor,
+    /// [`AuthError::SecondFactorRequired`] instead, the login going on at
+    /// [`Logins::answer_challenge`].
     pub(super) async fn login(
         &self,
         username: &str,
@@ -105,12 +112,24 @@ impl Logins {
         };
         let (user_id, detail, error) = match self.verify_login(name, password, origin).await {
             Ok(user) => {
-                telemetry::login(true);
                 let throttle = &self.throttle;
+                if let Some(methods) = self.factors.methods_of(&user).await? {
+                    // Not yet a success: the user's failures stay counted
+                    // until the second factor is right.
+                    throttle
+                        .first_factor_passed(&user_key, &address_key, attempt)
+                        .await;
+                    let factors = &self.factors;
+                    let challenge = factors.challenge(&user, origin, transport, methods);
+                    return Err(AuthError::SecondFactorRequired(challenge.await?));
+                }
+                telemetry::login(true);
                 throttle
                     .login_succeeded(&user_key, &address_key, attempt)
                     .await;
-                let pair = self.begin_session(&user, transport, origin).await?;
+                let pair = self
+                    .begin_session(&user, transport, origin, &AMR_PASSWORD)
+                    .await?;
                 let detail = json!({"method": origin.method.name(), "session": pair.refresh.fid});
                 let kind = AuditKind::LoginSucceeded;
                 self.common
@@ -205,15 +224,17 @@ impl Logins {
     }
 
     /// Begins a session (a new family: a fresh access token and a refresh
-    /// token) for `user`, whose identity the caller has established: a
-    /// password login above, or a test harness that created the account
-    /// itself. Counted by `user_rate_limit`, recorded, and the oldest
-    /// sessions past `max_sessions_per_user` ended.
+    /// token) for `user`, whose identity the caller has established as
+    /// `amr` says: a password login above (and its second factor), or a
+    /// test harness that created the account itself. Counted by
+    /// `user_rate_limit`, recorded, and the oldest sessions past
+    /// `max_sessions_per_user` ended.
     pub(super) async fn begin_session(
         &self,
         user: &User,
         transport: Transport,
         origin: &SessionOrigin,
+        amr: &[AuthMethod],
     ) -> Result<TokenPair, AuthError> {
         let now = self.common.now();
         self.throttle.check_tokens(user.id).await?;
@@ -222,6 +243,7 @@ impl Logins {
             token_type,
             fid: &fid,
             fresh,
+            amr,
         };
         let tokens = &self.tokens;
         let access = minting(TokenType::Access, true);
@@ -246,6 +268,122 @@ impl Logins {
         self.common.store().begin_session(&first, &session).await?;
         self.end_sessions_beyond_the_cap(user.id, now).await?;
         Ok(pair)
+    }
+
+    /// The second step of a login: the challenge `token` names answered
+    /// with `answer`, from `request` (whose address the throttle counts).
+    /// Right, the session the login would have begun: tokens minted as its
+    /// route would have had them (its method and transport, returned
+    /// beside them), `amr` saying a second factor was used. The challenge
+    /// and the code are used up together, once, whatever instance answers.
+    /// Every refusal is a failed login attempt (of the user when the token
+    /// names one, else of the address alone) and an `mfa_failed` event.
+    pub(super) async fn answer_challenge(
+        &self,
+        token: &str,
+        answer: &SecondFactorAnswer,
+        request: &SessionOrigin,
+    ) -> Result<(TokenPair, Arc<User>, LoginMethod, Transport), AuthError> {
+        let store = self.common.store();
+        let challenge = self.factors.live_challenge(token).await?;
+        // The user as the database has them now: a password change or a
+        // deactivation on another instance a moment ago voids the login.
+        let user = match &challenge {
+            Some(c) => store
+                .user_by_id(c.user_id)
+                .await?
+                .map(|r| self.live.remember(r)),
+            None => None,
+        };
+        let address_key = request.ip.to_string();
+        // Without a user, the address alone counts (a key no username has).
+        let user_key = match &user {
+            Some(user) => user.username.clone(),
+            None => format!("\u{0}mfa:{address_key}"),
+        };
+        let now_ms = self.common.now_ms();
+        let reserved = self
+            .throttle
+            .reserve_login(&user_key, &address_key, now_ms)
+            .await;
+        let attempt = match reserved {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                if matches!(e, AuthError::Throttled(_)) {
+                    let name = user.as_ref().map_or("", |u| u.username.as_str());
+                    self.note_throttled(name, request);
+                }
+                return Err(e);
+            }
+        };
+        let factor = answer.factor();
+        let (failure, reason, user_id) = match (challenge, user) {
+            (Some(challenge), Some(user))
+                if user.is_active && user.token_version == challenge.token_version =>
+            {
+                let (failure, reason) = match self.factors.check(&user, answer).await? {
+                    Err(refused) => (refused.into_error(answer), refused.reason()),
+                    Ok(proof) => {
+                        let now = self.common.now();
+                        let (hash, id) = (&challenge.token_hash, user.id.get());
+                        let answered = store.answer_challenge(hash, id, proof.as_store(), now);
+                        match answered.await? {
+                            ChallengeAnswer::Completed(challenge) => {
+                                let throttle = &self.throttle;
+                                throttle
+                                    .login_succeeded(&user_key, &address_key, attempt)
+                                    .await;
+                                return self.complete(&challenge, user, factor, request).await;
+                            }
+                            ChallengeAnswer::ProofRefused => (AuthError::MfaCodeInvalid, "used"),
+                            ChallengeAnswer::ChallengeGone => (AuthError::MfaTokenInvalid, "token"),
+                        }
+                    }
+                };
+                (failure, reason, Some(user.id))
+            }
+            (_, user) => (AuthError::MfaTokenInvalid, "token", user.map(|u| u.id)),
+        };
+        let detail = json!({"factor": factor, "reason": reason, "purpose": "login"});
+        let kind = AuditKind::MfaFailed;
+        self.common
+            .audit(kind, user_id, None, Some(request), detail);
+        telemetry::login(false);
+        let throttle = &self.throttle;
+        throttle
+            .login_failed(&user_key, &address_key, attempt)
+            .await;
+        Err(failure)
+    }
+
+    /// A challenge answered: the session its login would have begun.
+    async fn complete(
+        &self,
+        challenge: &tessera_store::ChallengeRecord,
+        user: Arc<User>,
+        factor: &'static str,
+        request: &SessionOrigin,
+    ) -> Result<(TokenPair, Arc<User>, LoginMethod, Transport), AuthError> {
+        let method = LoginMethod::named(&challenge.method).unwrap_or(LoginMethod::Password);
+        let transport = Transport::named(&challenge.transport).unwrap_or(Transport::Header);
+        // Where the login began (the password's request); the second step
+        // normally comes from the same client.
+        let ip = challenge.ip.parse().unwrap_or(request.ip);
+        let origin = SessionOrigin::new(ip, &challenge.user_agent, method);
+        let amr = &AMR_WITH_SECOND_FACTOR;
+        let pair = self.begin_session(&user, transport, &origin, amr).await?;
+        telemetry::login(true);
+        let detail = json!({"factor": factor, "purpose": "login"});
+        let kind = AuditKind::MfaSucceeded;
+        self.common
+            .audit(kind, Some(user.id), None, Some(request), detail);
+        let detail = json!({
+            "method": method.name(), "session": pair.refresh.fid, "second_factor": factor,
+        });
+        let kind = AuditKind::LoginSucceeded;
+        self.common
+            .audit(kind, Some(user.id), None, Some(&origin), detail);
+        Ok((pair, user, method, transport))
     }
 
     /// Ends the user's oldest sessions past `max_sessions_per_user` (the new

@@ -9,7 +9,10 @@
 //!   place the change log is applied to them;
 //! - [`tokens`]: issuing, checking and refreshing tokens (rotation, grace
 //!   period, reuse);
-//! - [`sessions`]: logins, logouts and the sessions a user sees;
+//! - [`sessions`]: logins (with their second step), logouts and the
+//!   sessions a user sees;
+//! - [`mfa`]: second factors (TOTP, recovery codes, the challenges of
+//!   logins waiting for one);
 //! - [`accounts`]: signup, passwords, administration (roles and metadata,
 //!   checked by [`user_claims`]), the audit log's pages;
 //! - [`recovery`]: password reset and email verification by mail;
@@ -40,6 +43,7 @@ pub mod keys;
 mod live;
 pub use live::follow::{FOLLOWING_TASKS, start as start_following};
 mod logins;
+pub mod mfa;
 mod model;
 pub mod recovery;
 pub mod serving;
@@ -58,6 +62,7 @@ pub use audit_trail::{AuditKind, AuditPage};
 pub use clients::Clients;
 pub use feed::Feed;
 pub use keys::Keys;
+pub use mfa::{Mfa, SecondFactorAnswer, SecondFactorChallenge, TotpEnrolment};
 pub use model::{
     DEFAULT_PAGE_SIZE, LoginMethod, MAX_PAGE_SIZE, NewAccount, Refreshed, SessionOrigin, TokenPair,
     Transport, User, UserChange, UsersPage, client_key,
@@ -93,6 +98,7 @@ pub struct Authority {
     hashing: Arc<Hashing>,
     tokens: Arc<Tokens>,
     sessions: Sessions,
+    mfa: Mfa,
     accounts: Accounts,
     recovery: Arc<Recovery>,
     clients: Clients,
@@ -189,6 +195,7 @@ impl Authority {
             live.clone(),
             throttle.clone(),
         ));
+        let factors = Arc::new(mfa::Factors::new(common.clone()));
         let sessions = Sessions::new(
             common.clone(),
             hashing.clone(),
@@ -196,7 +203,9 @@ impl Authority {
             throttle.clone(),
             tokens.clone(),
             recovery.clone(),
+            factors.clone(),
         );
+        let mfa = Mfa::new(common.clone(), factors, throttle.clone());
         let accounts = Accounts::new(
             common.clone(),
             hashing.clone(),
@@ -215,6 +224,7 @@ impl Authority {
             hashing,
             tokens,
             sessions,
+            mfa,
             accounts,
             recovery,
             clients,
@@ -235,6 +245,13 @@ impl Authority {
     /// Sessions: login, logout, blacklisting, the session list.
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
+    }
+
+    /// Second factors: a user's enrolment, confirmation and removal of
+    /// their TOTP factor, and their recovery codes (the login's second step
+    /// is [`Sessions::answer_second_factor`]).
+    pub fn mfa(&self) -> &Mfa {
+        &self.mfa
     }
 
     /// Accounts: signup, passwords, administration, the audit log's pages.

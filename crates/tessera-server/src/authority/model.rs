@@ -99,6 +99,21 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// Its name where a waiting login keeps it: `header` or `cookie`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Header => "header",
+            Transport::Cookie => "cookie",
+        }
+    }
+
+    /// The transport named `name`.
+    pub fn named(name: &str) -> Option<Transport> {
+        [Transport::Header, Transport::Cookie]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+
     /// Cookies when the client asks for them and cookies are a configured
     /// token location; the response body otherwise.
     pub fn chosen(cookies_requested: bool, settings: &Settings) -> Transport {
@@ -146,6 +161,19 @@ pub enum LoginMethod {
 }
 
 impl LoginMethod {
+    /// Every method.
+    pub const ALL: [LoginMethod; 4] = [
+        LoginMethod::Password,
+        LoginMethod::OAuth,
+        LoginMethod::FlaskJwtExtended,
+        LoginMethod::Fastapi,
+    ];
+
+    /// The method whose name is `name`.
+    pub fn named(name: &str) -> Option<LoginMethod> {
+        LoginMethod::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     /// Its name in session records.
     pub fn name(self) -> &'static str {
         match self {

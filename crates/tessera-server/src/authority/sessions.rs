@@ -11,11 +11,12 @@ use super::common::Common;
 use super::hashing::Hashing;
 use super::live::Live;
 use super::logins::Logins;
+use super::mfa::{AMR_PASSWORD, Factors, SecondFactorAnswer};
 use super::recovery::Recovery;
 use super::throttling::Throttle;
 use super::tokens::Tokens;
 use super::{
-    AuditKind, AuthError, SessionOrigin, TokenPair, Transport, User,
+    AuditKind, AuthError, LoginMethod, SessionOrigin, TokenPair, Transport, User,
     only_superusers_touch_superusers,
 };
 use serde_json::json;
@@ -41,6 +42,7 @@ impl Sessions {
         throttle: Arc<Throttle>,
         tokens: Arc<Tokens>,
         recovery: Arc<Recovery>,
+        factors: Arc<Factors>,
     ) -> Self {
         let logins = Logins::new(
             common.clone(),
@@ -49,6 +51,7 @@ impl Sessions {
             throttle,
             tokens.clone(),
             recovery,
+            factors,
         );
         Self {
             common,
@@ -59,7 +62,9 @@ impl Sessions {
     }
 
     /// A password login: a new family with a fresh access token and a
-    /// refresh token (see [`Logins`]).
+    /// refresh token (see [`Logins`]); for a user with a second factor,
+    /// [`AuthError::SecondFactorRequired`], answered by
+    /// [`Sessions::answer_second_factor`].
     pub async fn login(
         &self,
         username: &str,
@@ -71,16 +76,33 @@ impl Sessions {
         logins.login(username, password, origin, transport).await
     }
 
+    /// The second step of a login whose password was right: the challenge
+    /// of `mfa_token` answered with `answer`, from `request`. Right, the
+    /// tokens the login would have given, with how its route answers them
+    /// (its method and transport); see [`Logins`].
+    pub async fn answer_second_factor(
+        &self,
+        mfa_token: &str,
+        answer: &SecondFactorAnswer,
+        request: &SessionOrigin,
+    ) -> Result<(TokenPair, Arc<User>, LoginMethod, Transport), AuthError> {
+        let logins = &self.logins;
+        logins.answer_challenge(mfa_token, answer, request).await
+    }
+
     /// Begins a session (a new family: a fresh access token and a refresh
-    /// token) for `user`, whose identity the caller has established: a
-    /// password login, or a test harness that created the account itself.
+    /// token) for `user`, whose identity the caller has established by a
+    /// password: a test harness that created the account itself.
     pub async fn begin_session(
         &self,
         user: &User,
         transport: Transport,
         origin: &SessionOrigin,
     ) -> Result<TokenPair, AuthError> {
-        self.logins.begin_session(user, transport, origin).await
+        let logins = &self.logins;
+        logins
+            .begin_session(user, transport, origin, &AMR_PASSWORD)
+            .await
     }
 
     /// Writes the throttled-login events counted but not yet written (the

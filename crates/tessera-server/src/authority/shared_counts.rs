@@ -65,6 +65,13 @@ end
 return 0
 ";
 
+/// The attempt no longer counts; nothing else is forgotten.
+const RELEASE: &str = r"
+redis.call('ZREM', KEYS[1], 'p:' .. ARGV[1])
+redis.call('ZREM', KEYS[2], 'p:' .. ARGV[1])
+return 0
+";
+
 /// GCRA: `burst` at once, then one every `emission` ms. Returns 0 (counted),
 /// or the milliseconds until one is allowed.
 const GCRA: &str = r"
@@ -93,6 +100,7 @@ pub(super) struct SharedCounts {
     reserve: Script,
     settle: Script,
     succeed: Script,
+    release: Script,
     gcra: Script,
 }
 
@@ -114,6 +122,7 @@ impl SharedCounts {
                 reserve: Script::new(RESERVE),
                 settle: Script::new(SETTLE),
                 succeed: Script::new(SUCCEED),
+                release: Script::new(RELEASE),
                 gcra: Script::new(GCRA),
             }),
             Err(e) => {
@@ -232,6 +241,12 @@ impl SharedCounts {
     /// The reserved attempt `member` succeeded.
     pub(super) async fn login_succeeded(&self, keys: (&str, &str), member: &str, now_ms: i64) {
         self.settle_login(&self.succeed, keys, member, now_ms).await;
+    }
+
+    /// The reserved attempt `member` no longer counts, and nothing is
+    /// forgiven (a password right, a second factor to come).
+    pub(super) async fn login_released(&self, keys: (&str, &str), member: &str, now_ms: i64) {
+        self.settle_login(&self.release, keys, member, now_ms).await;
     }
 
     /// Runs `script` on the attempt `member` of both login keys. Its outcome

@@ -237,6 +237,29 @@ impl Throttle {
         }
     }
 
+    /// The attempt's password was right but a second factor is still to
+    /// come: it no longer counts, and nothing is forgiven (the username's
+    /// failures, wrong codes among them, are forgiven only once the second
+    /// factor is right, by [`Throttle::login_succeeded`]), so that the
+    /// password alone does not buy more guesses of a code.
+    pub(super) async fn first_factor_passed(
+        &self,
+        user_key: &str,
+        address_key: &str,
+        attempt: LoginAttempt,
+    ) {
+        if let Some(failures) = &self.logins {
+            let mut failures = lock(failures);
+            failures.by_username.release(user_key, attempt.at_ms);
+            failures.by_address.release(address_key, attempt.at_ms);
+        }
+        if let (Some(shared), Some(member)) = (&self.shared, &attempt.shared) {
+            shared
+                .login_released((user_key, address_key), member, self.clock.now_ms())
+                .await;
+        }
+    }
+
     /// Counts one event against `rate` in Redis: `None` when Redis could not
     /// decide (the caller counts locally).
     async fn shared_count(

@@ -19,7 +19,7 @@ use crate::telemetry;
 use serde_json::json;
 use std::sync::Arc;
 use tessera_core::Refusal;
-use tessera_core::claims::{TokenType, VerifiedClaims, new_token_id, secrets_match};
+use tessera_core::claims::{AuthMethod, TokenType, VerifiedClaims, new_token_id, secrets_match};
 use tessera_core::ids::{FamilyId, UserId};
 use tessera_core::token::{self, Grant, IssuedToken};
 use tessera_core::username::Username;
@@ -49,6 +49,9 @@ pub(super) struct Minting<'a> {
     pub fid: &'a FamilyId,
     /// Whether it comes straight from a password login.
     pub fresh: bool,
+    /// How the login proved the user (`amr`), carried by every token of
+    /// its family.
+    pub amr: &'a [AuthMethod],
 }
 
 impl Tokens {
@@ -84,6 +87,7 @@ impl Tokens {
             fresh: minting.fresh,
             extra: None,
             csrf: csrf.as_deref(),
+            amr: minting.amr,
         };
         let ring = self.keys.ring();
         let issued = token::issue(self.common.policy(), &ring, &user.subject(), &grant, now)
@@ -179,6 +183,7 @@ impl Tokens {
             fresh: false,
             extra: None,
             csrf: None,
+            amr: &[],
         };
         let now = self.common.now();
         let issued = token::issue(&policy, &self.keys.ring(), &user.subject(), &grant, now)
@@ -429,12 +434,14 @@ fn expected(user: &User) -> ExpectedUser {
     }
 }
 
-/// A token of the family of `claims`, not fresh (a refresh's).
+/// A token of the family of `claims`, not fresh (a refresh's), with the
+/// family's `amr` as `claims` carry it (none for a family begun before it).
 fn minting(token_type: TokenType, claims: &VerifiedClaims) -> Minting<'_> {
     Minting {
         token_type,
         fid: &claims.fid,
         fresh: false,
+        amr: &claims.amr,
     }
 }
 

@@ -48,6 +48,7 @@ readers! {
     public_url -> Option<String> = read_public_url;
     smtp_url -> Option<String> = read_smtp_url;
     mail_from -> String = read_mail_from;
+    totp_issuer -> String = read_totp_issuer;
     email_verification -> EmailVerification = read_email_verification;
     link_lifetime -> Duration = read_link_lifetime;
     auth_header_types -> Vec<String> = read_auth_header_types;
@@ -66,6 +67,17 @@ readers! {
     max_connections -> usize = |v| read_int_in(v, 1, 1_000_000);
     max_sessions -> usize = |v| read_int_in(v, 1, 100_000);
     database_max_connections -> usize = |v| read_int_in(v, 1, 1000);
+}
+
+/// The `issuer` of otpauth URIs: the Key URI format takes no `:` in it
+/// (the label's separator), and an app shows it, so no control characters.
+fn read_totp_issuer(v: Value) -> Result<String, String> {
+    let issuer = read_string(v)?;
+    let length = issuer.chars().count();
+    if !(1..=100).contains(&length) || issuer.chars().any(|c| c == ':' || c.is_control()) {
+        return Err("1 to 100 characters, without `:` or control characters".into());
+    }
+    Ok(issuer)
 }
 
 fn optional(s: String) -> Option<String> {

@@ -259,6 +259,14 @@ settings! {
         accepted: "a directory",
         parse: "de::optional_string", show: show::optional_string;
 
+    /// The issuer an authenticator app shows beside a user's TOTP factor: the `issuer` of
+    /// the `otpauth://` URI (and its QR code) that enrolment answers, with the username as
+    /// the account. Changing it later changes nothing in the apps that enrolled.
+    totp_issuer: String = "Tessera".into(),
+        kind: "string",
+        accepted: "1 to 100 characters, without `:` or control characters",
+        parse: "de::totp_issuer", show: show::string;
+
     /// Clock skew tolerated when checking `exp` and `nbf`.
     leeway: Duration = Duration::ZERO,
         kind: "duration",
@@ -278,7 +286,7 @@ settings! {
         accepted: "a claim name Tessera does not use itself: not `token_type`, `type`, `exp`, \
                    `iat`, `nbf`, `jti`, `sub`, `fid`, `ver`, `username`, `fresh`, `iss`, `aud`, `csrf`, \
                    `email`, `is_staff`, `is_superuser`, `client_id`, `scope`, `roles`, \
-                   `app_metadata` or `cver`",
+                   `app_metadata`, `cver` or `amr`",
         parse: "de::user_id_claim", show: show::string;
 
     /// User fields copied into access tokens, so services can read them without asking.

@@ -306,6 +306,24 @@ fn mail_settings_are_checked_at_start_and_the_password_is_masked() {
     }
 }
 
+#[test]
+fn the_totp_issuer_is_what_an_otpauth_uri_can_carry() {
+    let load = |pairs: &[(&str, &str)]| Settings::load(None, env(pairs));
+    assert_eq!(Settings::default().totp_issuer, "Tessera");
+    let s = load(&[("TESSERA_TOTP_ISSUER", "Example Corp")]).unwrap();
+    assert_eq!(s.totp_issuer, "Example Corp");
+    let long = "x".repeat(101);
+    for bad in ["", "Example:Corp", "Example\nCorp", long.as_str()] {
+        let e = load(&[("TESSERA_TOTP_ISSUER", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`totp_issuer`") && e.contains("without `:`"),
+            "{bad:?}: {e}"
+        );
+    }
+}
+
 /// The simplejwt tutorial's claims: `user_name`, `email`, `is_admin`.
 const TUTORIAL: &str = "extra_claims = [\"email\", \"is_staff\"]\n\
                         claim_names = { username = \"user_name\", is_staff = \"is_admin\" }\n";

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 const BOTH: &str = "compat = [\"flask_jwt_extended\", \"fastapi\"]\nlogin_rate_limit = \"off\"";
 
 /// Every route of docs/API.md (and the documentation's own), as (method, path).
-const ROUTES: [(&str, &str); 46] = [
+const ROUTES: [(&str, &str); 51] = [
     ("post", "/api/token"),
     ("post", "/api/token/refresh"),
     ("post", "/api/token/verify"),
@@ -19,6 +19,11 @@ const ROUTES: [(&str, &str); 46] = [
     ("get", "/api/auth/me"),
     ("post", "/api/auth/password"),
     ("post", "/api/auth/logout"),
+    ("post", "/api/auth/mfa/totp"),
+    ("delete", "/api/auth/mfa/totp"),
+    ("post", "/api/auth/mfa/totp/confirm"),
+    ("post", "/api/auth/mfa/recovery-codes"),
+    ("post", "/api/auth/mfa/verify"),
     ("post", "/api/auth/password/reset"),
     ("post", "/api/auth/password/reset/confirm"),
     ("post", "/api/auth/email/verify/request"),

@@ -30,6 +30,7 @@ mod interop;
 mod keys;
 mod library;
 mod mailbox;
+mod mfa;
 mod migrating_django;
 mod nginx;
 mod oauth;

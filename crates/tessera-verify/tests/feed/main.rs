@@ -63,6 +63,7 @@ pub(crate) fn mint(ring: &KeyRing, user_id: i64, ver: i64) -> IssuedToken {
         fresh: false,
         extra: None,
         csrf: None,
+        amr: &[],
     };
     issue(&TokenPolicy::new(), ring, &subject, &grant, now() - 5).unwrap()
 }

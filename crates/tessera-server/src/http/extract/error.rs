@@ -1,7 +1,7 @@
 //! The HTTP layer's one error type, and the single place where errors become
 //! the status codes, bodies and headers of docs/API.md.
 
-use crate::authority::{AuthError, FieldErrors, Refusal};
+use crate::authority::{AuthError, FieldErrors, Refusal, SecondFactorChallenge};
 use crate::http::serving::note::StoreRefused;
 use axum::Json;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -77,6 +77,17 @@ pub enum ApiError {
     InvalidClient,
     /// A service client's valid token lacks the scope named.
     InsufficientScope(String),
+    /// The password was right and a second factor is needed (401
+    /// `mfa_required` with the `mfa_token`).
+    MfaRequired(SecondFactorChallenge),
+    /// An `mfa_token` that names no live challenge.
+    MfaTokenInvalid,
+    /// A wrong or used second-factor code at a login's second step.
+    MfaCodeInvalid,
+    /// A TOTP enrolment while a factor is in force.
+    MfaAlreadyEnrolled,
+    /// No factor (or pending enrolment) to act on.
+    MfaNotEnrolled,
     /// A status and body chosen by a wire format's wrapper.
     Raw(StatusCode, Value),
     /// Our fault; details are logged, not sent.
@@ -85,6 +96,20 @@ pub enum ApiError {
 
 /// The detail of [`ApiError::EmailNotVerified`].
 pub const EMAIL_NOT_VERIFIED: &str = "Email address not verified.";
+
+/// The detail of [`ApiError::MfaRequired`].
+pub const MFA_REQUIRED: &str = "Second factor required.";
+
+/// The fields of a login's 401 `mfa_required`, whatever the route's shape
+/// adds to them: `detail`, `code`, `mfa_token` and `methods`.
+pub fn mfa_required_fields(challenge: &SecondFactorChallenge) -> serde_json::Map<String, Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("detail".into(), json!(MFA_REQUIRED));
+    fields.insert("code".into(), json!("mfa_required"));
+    fields.insert("mfa_token".into(), json!(challenge.token()));
+    fields.insert("methods".into(), json!(challenge.methods()));
+    fields
+}
 
 impl ApiError {
     /// For simplejwt's token endpoints, which answer every refused token with
@@ -120,6 +145,11 @@ impl From<AuthError> for ApiError {
             AuthError::EmailUnavailable => ApiError::EmailUnavailable,
             AuthError::InvalidClient => ApiError::InvalidClient,
             AuthError::InvalidScope(description) => ApiError::OAuth("invalid_scope", description),
+            AuthError::SecondFactorRequired(challenge) => ApiError::MfaRequired(challenge),
+            AuthError::MfaTokenInvalid => ApiError::MfaTokenInvalid,
+            AuthError::MfaCodeInvalid => ApiError::MfaCodeInvalid,
+            AuthError::MfaAlreadyEnrolled => ApiError::MfaAlreadyEnrolled,
+            AuthError::MfaNotEnrolled => ApiError::MfaNotEnrolled,
             AuthError::Store(StoreError::UserIdsExhausted) => {
                 tracing::error!(
                     "a new account was refused: no user id is left (the users' id sequence is at \
@@ -192,6 +222,14 @@ impl From<AuthError> for OAuthFailure {
                     "code": "email_not_verified",
                 });
                 return OAuthFailure(ApiError::Raw(StatusCode::UNAUTHORIZED, body));
+            }
+            AuthError::SecondFactorRequired(challenge) => {
+                // The same fields as on every login route, with RFC 6749's
+                // beside them (as Auth0's `mfa_required` grant error).
+                let mut body = mfa_required_fields(&challenge);
+                body.insert("error".into(), json!("mfa_required"));
+                body.insert("error_description".into(), json!(MFA_REQUIRED));
+                return OAuthFailure(ApiError::Raw(StatusCode::UNAUTHORIZED, Value::Object(body)));
             }
             other => other.into(),
         })
@@ -346,6 +384,44 @@ impl IntoResponse for ApiError {
                 Json(json!({
                     "detail": format!("The client token does not grant the scope \"{scope}\"."),
                     "code": "insufficient_scope",
+                })),
+            )
+                .into_response(),
+            ApiError::MfaRequired(challenge) => {
+                let body = Value::Object(mfa_required_fields(&challenge));
+                let mut response = with_challenge(StatusCode::UNAUTHORIZED, body, CHALLENGE);
+                no_store(response.headers_mut());
+                response
+            }
+            ApiError::MfaTokenInvalid => with_challenge(
+                StatusCode::UNAUTHORIZED,
+                json!({
+                    "detail": "The second-factor token is invalid, expired or used: log in again.",
+                    "code": "mfa_token_invalid",
+                }),
+                CHALLENGE,
+            ),
+            ApiError::MfaCodeInvalid => with_challenge(
+                StatusCode::UNAUTHORIZED,
+                json!({
+                    "detail": "The code is wrong or was used already.",
+                    "code": "mfa_code_invalid",
+                }),
+                CHALLENGE,
+            ),
+            ApiError::MfaAlreadyEnrolled => (
+                StatusCode::CONFLICT,
+                Json(json!({
+                    "detail": "A TOTP factor is already enrolled: remove it first.",
+                    "code": "mfa_already_enrolled",
+                })),
+            )
+                .into_response(),
+            ApiError::MfaNotEnrolled => (
+                StatusCode::CONFLICT,
+                Json(json!({
+                    "detail": "No TOTP factor, or no enrolment pending, to act on.",
+                    "code": "mfa_not_enrolled",
                 })),
             )
                 .into_response(),

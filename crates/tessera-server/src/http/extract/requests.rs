@@ -254,3 +254,92 @@ impl ReadBody for VerifyEmail {
         }
     }
 }
+
+/// A code of the authenticator app: `POST /api/auth/mfa/totp/confirm`.
+#[derive(ToSchema)]
+pub struct TotpCode {
+    /// The 6 digits the app shows now.
+    #[schema(example = "123456", pattern = "^[0-9]{6}$")]
+    pub code: String,
+}
+
+impl ReadBody for TotpCode {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            code: f.string("code"),
+        }
+    }
+}
+
+/// A second factor, one of two fields: a code of the authenticator app, or
+/// a recovery code (`DELETE /api/auth/mfa/totp`, and with the `mfa_token`
+/// the second step of a login).
+#[derive(ToSchema)]
+pub struct SecondFactor {
+    /// The 6 digits the app shows now.
+    #[schema(example = "123456", nullable = false)]
+    pub code: Option<String>,
+    /// One of the recovery codes, as shown (`xxxxx-xxxxx`; case, hyphen
+    /// and spaces do not matter).
+    #[schema(example = "k7m2p-x9qrt", nullable = false)]
+    pub recovery_code: Option<String>,
+}
+
+impl SecondFactor {
+    /// Reads the two fields, refusing both or neither under
+    /// `non_field_errors`.
+    fn read_answer(f: &mut Fields<'_>) -> Option<crate::authority::SecondFactorAnswer> {
+        use crate::authority::SecondFactorAnswer;
+        let code = f.optional_string("code");
+        let recovery_code = f.optional_string("recovery_code");
+        match (code, recovery_code) {
+            (Some(code), None) => Some(SecondFactorAnswer::Code(code)),
+            (None, Some(recovery_code)) => Some(SecondFactorAnswer::RecoveryCode(recovery_code)),
+            _ => {
+                f.refuse(
+                    "non_field_errors",
+                    "Give either code or recovery_code, not both.",
+                );
+                None
+            }
+        }
+    }
+}
+
+/// The second factor of [`SecondFactor`], read.
+pub struct SecondFactorBody(pub Option<crate::authority::SecondFactorAnswer>);
+
+impl ReadBody for SecondFactorBody {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self(SecondFactor::read_answer(f))
+    }
+}
+
+/// The second step of a login: `POST /api/auth/mfa/verify`.
+#[derive(ToSchema)]
+pub struct MfaVerify {
+    /// The `mfa_token` of the login's 401 `mfa_required`.
+    #[schema(min_length = 43, max_length = 43)]
+    pub mfa_token: String,
+    /// The 6 digits the app shows now.
+    #[schema(example = "123456", nullable = false)]
+    pub code: Option<String>,
+    /// One of the recovery codes.
+    #[schema(example = "k7m2p-x9qrt", nullable = false)]
+    pub recovery_code: Option<String>,
+}
+
+/// [`MfaVerify`], read.
+pub struct MfaVerifyBody {
+    pub mfa_token: String,
+    pub answer: Option<crate::authority::SecondFactorAnswer>,
+}
+
+impl ReadBody for MfaVerifyBody {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            mfa_token: f.string("mfa_token"),
+            answer: SecondFactor::read_answer(f),
+        }
+    }
+}

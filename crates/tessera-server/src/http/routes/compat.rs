@@ -10,7 +10,7 @@ use crate::authority::{AuthError, Authority, LoginMethod, Refusal, Transport};
 use crate::config::{Settings, TokenLocation};
 use crate::http::extract::client::{ClientIp, origin};
 use crate::http::extract::cookies;
-use crate::http::extract::error::{ApiError, EMAIL_NOT_VERIFIED};
+use crate::http::extract::error::{ApiError, EMAIL_NOT_VERIFIED, no_store};
 use crate::http::serving::body::{BodyFormat, Payload, body_format};
 use axum::Json;
 use axum::extract::State;
@@ -248,6 +248,17 @@ impl IntoResponse for FlaskError {
         match e {
             ApiError::NoActiveAccount => msg(StatusCode::UNAUTHORIZED, "Bad username or password"),
             ApiError::EmailNotVerified => msg(StatusCode::UNAUTHORIZED, EMAIL_NOT_VERIFIED),
+            ApiError::MfaRequired(challenge) => {
+                // Flask's `msg`, beside the fields every login route answers.
+                let mut body = crate::http::extract::error::mfa_required_fields(&challenge);
+                body.insert(
+                    "msg".into(),
+                    json!(crate::http::extract::error::MFA_REQUIRED),
+                );
+                let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                no_store(response.headers_mut());
+                response
+            }
             ApiError::BadToken(Refusal::Expired) => {
                 msg(StatusCode::UNAUTHORIZED, "Token has expired")
             }

@@ -5,6 +5,7 @@
 //! - [`oauth`]: the OAuth2 token, revocation and introspection endpoints.
 //! - [`accounts`]: signup, the current user, password change, logout, the nginx check.
 //! - [`recovery`]: password reset and email verification by mailed links.
+//! - [`mfa`]: second factors (TOTP, recovery codes) and a login's second step.
 //! - [`sessions`]: the caller's sessions, and any user's for staff.
 //! - [`admin`]: the users, for staff.
 //! - [`clients`]: service clients, for staff.
@@ -24,6 +25,7 @@ pub mod clients;
 pub mod compat;
 pub mod docs;
 pub mod meta;
+pub mod mfa;
 pub mod oauth;
 pub mod openapi;
 pub mod page;
@@ -57,6 +59,10 @@ pub fn table(compat: &[CompatSet]) -> (Router<Arc<Authority>>, utoipa::openapi::
         .routes(routes!(accounts::change_password))
         .routes(routes!(accounts::logout))
         .routes(routes!(accounts::check))
+        .routes(routes!(mfa::begin_totp, mfa::remove_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::regenerate_recovery_codes))
+        .routes(routes!(mfa::verify))
         .routes(routes!(recovery::request_reset))
         .routes(routes!(recovery::confirm_reset))
         .routes(routes!(recovery::request_verification))

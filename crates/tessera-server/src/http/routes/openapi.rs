@@ -14,8 +14,9 @@ pub use super::clients::schemas::{
     ClientObject, ClientRequest, ClientToken, NewClientObject, TokenResponse,
 };
 pub use crate::http::extract::requests::{
-    Credentials, LogoutRequest, PasswordChange, RefreshRequest, ResetConfirm, ResetRequest,
-    RolesRequest, SignupRequest, TokenRequest, UserPatch, VerifyEmail,
+    Credentials, LogoutRequest, MfaVerify, PasswordChange, RefreshRequest, ResetConfirm,
+    ResetRequest, RolesRequest, SecondFactor, SignupRequest, TokenRequest, TotpCode, UserPatch,
+    VerifyEmail,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -68,6 +69,39 @@ pub struct RefreshedBody {
     #[schema(nullable = false)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh: Option<String>,
+}
+
+/// A TOTP enrolment, shown once: the secret (to type in), the URI apps
+/// scan, and its QR code.
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrolmentBody {
+    /// `otpauth://totp/ISSUER:USERNAME?secret=...&issuer=ISSUER`.
+    pub otpauth_uri: String,
+    /// The URI as a QR code: an SVG document.
+    pub qr_svg: String,
+    /// The shared secret in base32 (RFC 4648, unpadded).
+    pub secret: String,
+}
+
+/// Ten recovery codes, shown once: each works once, instead of a code.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodesBody {
+    #[schema(example = json!(["k7m2p-x9qrt", "a3bcd-ef4gh"]))]
+    pub recovery_codes: Vec<String>,
+}
+
+/// A login whose password was right, waiting for the second factor.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequiredBody {
+    #[schema(example = "mfa_required")]
+    pub code: String,
+    #[schema(example = "Second factor required.")]
+    pub detail: String,
+    /// What `/api/auth/mfa/verify` takes: `totp` (`code`), `recovery_code`.
+    #[schema(example = json!(["totp", "recovery_code"]))]
+    pub methods: Vec<String>,
+    /// For `/api/auth/mfa/verify`: single use, 5 minutes.
+    pub mfa_token: String,
 }
 
 /// One session: a login's token family.
@@ -364,6 +398,7 @@ impl Modify for BearerScheme {
         (name = "oauth2", description = "RFC 6749, 7009 and 7662"),
         (name = "revocation feed", description = "What other services follow to refuse revoked tokens (a client token with scope `revocations`)"),
         (name = "accounts", description = "Signup, the current user, password, logout"),
+        (name = "second factors", description = "TOTP and recovery codes: enrolment, removal, and the second step of a login"),
         (name = "admin", description = "For staff users"),
         (name = "compat", description = "Drop-in routes of the Flask-JWT-Extended and FastAPI stacks (setting `compat`)"),
         (name = "operations", description = "Health, keys, discovery, metrics, documentation")

@@ -83,7 +83,7 @@ fn requested_transport(headers: &HeaderMap, settings: &Settings) -> Transport {
 
 /// What a page may know of an access token it cannot read (it is in an
 /// HttpOnly cookie): its decoded header and claims, without the signature.
-fn token_view(token: &str, refresh: Option<&IssuedToken>) -> TokenView {
+pub(super) fn token_view(token: &str, refresh: Option<&IssuedToken>) -> TokenView {
     let decode = |segment: Option<&str>| {
         segment
             .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
