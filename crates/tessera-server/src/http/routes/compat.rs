@@ -41,7 +41,7 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
     request_body(content((Credentials = "application/json"))),
     responses(
         (status = 200, description = "The tokens", body = FlaskTokens, headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 401, description = "Bad username or password", body = FlaskMessage),
+        (status = 401, description = "Bad username or password; or `mfa_required` (with `mfa_token` and `methods`) for a user with a second factor, answered at /api/auth/mfa/verify", body = FlaskMessage),
         (status = 400, description = "Not JSON, or not an object", body = FlaskMessage),
         (status = 415, description = "Not a JSON body", body = FlaskMessage),
         (status = 429, description = "Throttled: too many attempts", body = FlaskMessage, headers(("Retry-After" = u64))),
@@ -303,7 +303,7 @@ impl IntoResponse for FlaskError {
     request_body(content((FastApiForm = "application/x-www-form-urlencoded"))),
     responses(
         (status = 200, description = "The tokens", body = OAuthToken, headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 401, description = "Incorrect username or password", body = ErrorDetail, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 401, description = "Incorrect username or password; or `mfa_required` (with `mfa_token` and `methods`) for a user with a second factor, answered at /api/auth/mfa/verify", body = ErrorDetail, headers(("WWW-Authenticate" = String, description = "Bearer"))),
         (status = 422, description = "FastAPI's validation error: a field missing, or not a form", body = FastApiValidation),
         (status = 429, description = "Throttled: too many attempts", body = ErrorDetail, headers(("Retry-After" = u64))),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail)

@@ -90,20 +90,6 @@ pub struct RecoveryCodesBody {
     pub recovery_codes: Vec<String>,
 }
 
-/// A login whose password was right, waiting for the second factor.
-#[derive(Serialize, ToSchema)]
-pub struct MfaRequiredBody {
-    #[schema(example = "mfa_required")]
-    pub code: String,
-    #[schema(example = "Second factor required.")]
-    pub detail: String,
-    /// What `/api/auth/mfa/verify` takes: `totp` (`code`), `recovery_code`.
-    #[schema(example = json!(["totp", "recovery_code"]))]
-    pub methods: Vec<String>,
-    /// For `/api/auth/mfa/verify`: single use, 5 minutes.
-    pub mfa_token: String,
-}
-
 /// One session: a login's token family.
 #[derive(Serialize, ToSchema)]
 pub struct SessionObject {
