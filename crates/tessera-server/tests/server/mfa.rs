@@ -663,3 +663,54 @@ async fn codes_made_by_pyotp_from_the_otpauth_uri_confirm_and_log_in() {
         json!(["pwd", "otp", "mfa"])
     );
 }
+
+/// The right password no longer forgives the user's failed attempts while
+/// a second factor is due: only a right code does. (Each request from an
+/// address of its own, so that the username's count alone decides.)
+#[tokio::test]
+async fn a_password_alone_forgives_no_wrong_code() {
+    let s = Server::start("login_rate_limit = \"5/min\"\ntrusted_proxies = [\"127.0.0.1\"]").await;
+    let (access, _) = s.user("alice").await;
+    let a = enrol(&s, &access).await;
+    s.advance(Duration::from_secs(30));
+    let sent = std::cell::Cell::new(0);
+    let from = |request: reqwest::RequestBuilder| {
+        sent.set(sent.get() + 1);
+        request.header("X-Forwarded-For", format!("192.0.2.{}", sent.get()))
+    };
+    let password = json!({"username": "alice", "password": PASSWORD});
+    let wrong = |token: &str| {
+        let body = json!({"mfa_token": token, "code": code(&a.secret, s.now() - 300)});
+        from(s.http.post(s.url("/api/auth/mfa/verify"))).json(&body)
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let r = s
+            .send(from(s.http.post(s.url("/api/token/"))).json(&password))
+            .await;
+        let token = mfa_token_of(&r);
+        for _ in 0..2 {
+            assert_code_invalid(&s.send(wrong(&token)).await);
+        }
+        tokens.push(token);
+    }
+    // Four failures: a fifth password is still checked, and forgives nothing.
+    let r = s
+        .send(from(s.http.post(s.url("/api/token/"))).json(&password))
+        .await;
+    let token = mfa_token_of(&r);
+    assert_code_invalid(&s.send(wrong(&token)).await);
+    let r = s.send(wrong(&token)).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    let r = s
+        .send(from(s.http.post(s.url("/api/token/"))).json(&password))
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    // A right code after the window forgives them all.
+    s.advance(Duration::from_secs(61));
+    let right = json!({"mfa_token": tokens[0], "code": code(&a.secret, s.now())});
+    let r = s
+        .send(from(s.http.post(s.url("/api/auth/mfa/verify"))).json(&right))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

@@ -84,3 +84,70 @@ async fn with_redis_unreachable_logins_still_work_counted_locally() {
     assert_eq!(ready.body["throttling"], "local", "{}", ready.text);
     s.assert_healthy().await;
 }
+
+/// Wrong second-factor codes on two instances of one deployment count
+/// together, and a right password on either forgives none of them.
+#[tokio::test]
+async fn wrong_codes_on_two_instances_are_counted_together() {
+    let Some(prefix) = RedisPrefix::new().await else {
+        return;
+    };
+    let a = Server::start(
+        &prefix.config("login_rate_limit = \"5/min\"\ntrusted_proxies = [\"127.0.0.1\"]"),
+    )
+    .await;
+    let b = a.start_beside().await;
+    let (access, _) = a.user("alice").await;
+    let r = a
+        .send(
+            a.http
+                .post(a.url("/api/auth/mfa/totp"))
+                .bearer_auth(&access),
+        )
+        .await;
+    let secret = totp_rs::Secret::try_from_base32(r.body["secret"].as_str().unwrap())
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+    let code_at = |at: i64| totp.generate(at as u64).to_string();
+    let r = a
+        .send(
+            a.http
+                .post(a.url("/api/auth/mfa/totp/confirm"))
+                .bearer_auth(&access)
+                .json(&json!({"code": code_at(a.now())})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut n = 0;
+    let mut send = |s: &Server, path: &str, body: serde_json::Value| {
+        n += 1;
+        s.http
+            .post(s.url(path))
+            .header("X-Forwarded-For", format!("192.0.2.{n}"))
+            .json(&body)
+    };
+    let password = json!({"username": "alice", "password": PASSWORD});
+    let mut statuses = Vec::new();
+    for (first, second) in [(&a, &b), (&b, &a), (&a, &b)] {
+        let r = first
+            .send(send(first, "/api/token/", password.clone()))
+            .await;
+        assert_eq!(r.body["code"], "mfa_required", "{}", r.text);
+        let token = r.body["mfa_token"].as_str().unwrap().to_owned();
+        for _ in 0..2 {
+            let old = code_at(second.now() - 300);
+            let body = json!({"mfa_token": token, "code": old});
+            let r = second
+                .send(send(second, "/api/auth/mfa/verify", body))
+                .await;
+            statuses.push(r.status);
+        }
+    }
+    // Five failures across both (each instance saw fewer), then 429.
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "{statuses:?}");
+    for s in [&a, &b] {
+        assert_eq!(s.get("/readyz").await.body["throttling"], "shared");
+    }
+}
