@@ -392,3 +392,53 @@ async fn the_compat_routes_answer_what_they_document() {
         .await;
     assert_documented(&doc, "post", "/token", 200, &r);
 }
+
+#[tokio::test]
+async fn the_second_factor_endpoints_answer_what_they_document() {
+    use tessera_core::clock::Clock;
+    let s = App::start(EVERYTHING).await;
+    let doc = document(&s).await;
+    let (access, _) = s.user("alice").await;
+    let post = |path: &'static str, token: &str, body: Value| {
+        s.send(s.http.post(s.url(path)).bearer_auth(token).json(&body))
+    };
+    let r = post("/api/auth/mfa/totp", &access, json!({})).await;
+    assert_documented(&doc, "post", "/api/auth/mfa/totp", 200, &r);
+    let secret = totp_rs::Secret::try_from_base32(r.body["secret"].as_str().unwrap())
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+    let code = totp.generate(s.clock.now() as u64).to_string();
+    let r = post("/api/auth/mfa/totp/confirm", &access, json!({"code": code})).await;
+    assert_documented(&doc, "post", "/api/auth/mfa/totp/confirm", 200, &r);
+    let recovery: Vec<String> = serde_json::from_value(r.body["recovery_codes"].clone()).unwrap();
+    // Each login route's first step, then its second: what that route answers.
+    let password = json!({"username": "alice", "password": PASSWORD});
+    let firsts = [
+        s.post("/api/token", password.clone()).await,
+        s.post("/login", password).await,
+        s.post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await,
+    ];
+    let mut access = None;
+    for (first, code) in firsts.iter().zip(&recovery) {
+        assert_eq!(first.body["code"], "mfa_required", "{}", first.text);
+        let token = &first.body["mfa_token"];
+        let body = json!({"mfa_token": token, "recovery_code": code});
+        let r = s.post("/api/auth/mfa/verify", body).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_documented(&doc, "post", "/api/auth/mfa/verify", 200, &r);
+        access = access.or(r.body["access"].as_str().map(str::to_owned));
+    }
+    let access = access.unwrap();
+    let r = post("/api/auth/mfa/recovery-codes", &access, json!({})).await;
+    assert_documented(&doc, "post", "/api/auth/mfa/recovery-codes", 200, &r);
+}

@@ -163,7 +163,7 @@ pub async fn regenerate_recovery_codes(
     summary = "The second step of a login: the mfa_token with a code or a recovery code",
     request_body(content((MfaVerify = "application/json"), (MfaVerify = "application/x-www-form-urlencoded"))),
     responses(
-        (status = 200, description = "What the login's route answers: simplejwt's tokens (or, in cookie transport, the cookies and the access token's decoded claims), RFC 6749's token response for the OAuth2 and FastAPI routes, Flask-JWT-Extended's", body = LoginResponse, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 200, description = "What the login's route answers: simplejwt's tokens (or, in cookie transport, the cookies and the access token's decoded claims), RFC 6749's token response for the OAuth2 and FastAPI routes, Flask-JWT-Extended's", body = SecondStepResponse, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "A malformed code (it counts as a failed login), both fields or neither, or an unreadable body", body = BadRequest),
         (status = 401, description = "`mfa_code_invalid`: a wrong or used code; `mfa_token_invalid`: an unknown, expired or used mfa_token (log in again). Each counts as a failed login", body = ErrorDetail,
             headers(("WWW-Authenticate" = String))),

@@ -83,6 +83,20 @@ pub struct TotpEnrolmentBody {
     pub secret: String,
 }
 
+/// What the second step of a login answers: what its route would have.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SecondStepResponse {
+    /// `POST /api/token/`, header transport.
+    Tokens(TokenPairBody),
+    /// `POST /api/token/`, cookie transport.
+    Cookies(TokenView),
+    /// The OAuth2 password grant and FastAPI's `POST /token`.
+    OAuth(OAuthToken),
+    /// Flask-JWT-Extended's `POST /login`.
+    Flask(FlaskTokens),
+}
+
 /// Ten recovery codes, shown once: each works once, instead of a code.
 #[derive(Serialize, ToSchema)]
 pub struct RecoveryCodesBody {
