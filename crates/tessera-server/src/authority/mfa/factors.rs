@@ -1,0 +1,191 @@
+//! The factors as the logins part needs them: whether a user has one, the
+//! challenge after a right password, and the check of an answer against
+//! what the user holds (the store's conditional write then accepts it once).
+
+use super::super::common::Common;
+use super::super::error::field_error;
+use super::super::{AuditKind, AuthError, SessionOrigin, Transport, User};
+use super::recovery_codes;
+use super::totp::{self, TotpKey};
+use super::{
+    CHALLENGE_LIFETIME, MAX_LIVE_CHALLENGES, METHODS, SecondFactorAnswer, SecondFactorChallenge,
+};
+use serde_json::json;
+use std::sync::Arc;
+use tessera_core::link::{LinkToken, stored_hash};
+use tessera_store::{ChallengeRecord, FactorProof};
+
+/// A second factor checked against what the user holds, ready for the
+/// store's conditional write that accepts it once.
+#[derive(Debug)]
+pub(in crate::authority) enum Proof {
+    /// A right TOTP code, of this time step.
+    TotpStep(i64),
+    /// A recovery code of this hash (whether it is the user's and unused,
+    /// the write decides).
+    RecoveryCode(String),
+}
+
+impl Proof {
+    /// As the store takes it.
+    pub(in crate::authority) fn as_store(&self) -> FactorProof<'_> {
+        match self {
+            Proof::TotpStep(step) => FactorProof::TotpStep(*step),
+            Proof::RecoveryCode(hash) => FactorProof::RecoveryCode(hash),
+        }
+    }
+}
+
+/// Why a second factor was refused before any write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::authority) enum Refused {
+    /// Not of a code's shape.
+    Malformed,
+    /// Not a code of the user's factor now.
+    Wrong,
+    /// The user has no confirmed factor.
+    NoFactor,
+}
+
+impl Refused {
+    /// The answer at a login's second step: a field error for a code of
+    /// the wrong shape, else one body for every wrong code.
+    pub(in crate::authority) fn into_error(self, answer: &SecondFactorAnswer) -> AuthError {
+        match self {
+            Refused::Malformed => refused_field(answer, true),
+            Refused::Wrong | Refused::NoFactor => AuthError::MfaCodeInvalid,
+        }
+    }
+
+    /// Its name in audit events.
+    pub(in crate::authority) fn reason(self) -> &'static str {
+        match self {
+            Refused::Malformed => "malformed",
+            Refused::Wrong => "wrong",
+            Refused::NoFactor => "no_factor",
+        }
+    }
+}
+
+/// The field error answering a refused `answer` (wrong, used or malformed).
+pub(super) fn refused_field(answer: &SecondFactorAnswer, malformed: bool) -> AuthError {
+    let message = match (answer, malformed) {
+        (SecondFactorAnswer::Code(_), true) => "Enter the 6 digits your authenticator app shows.",
+        (SecondFactorAnswer::RecoveryCode(_), true) => {
+            "A recovery code is 10 letters and digits, as it was shown (xxxxx-xxxxx)."
+        }
+        (SecondFactorAnswer::Code(_), false) => "The code is wrong or was used already.",
+        (SecondFactorAnswer::RecoveryCode(_), false) => {
+            "The recovery code is wrong or was used already."
+        }
+    };
+    field_error(answer.field(), message)
+}
+
+/// The factors as the logins part needs them: whether a user has one, the
+/// challenge after a right password, and the check of an answer.
+pub(in crate::authority) struct Factors {
+    common: Arc<Common>,
+}
+
+impl Factors {
+    pub(in crate::authority) fn new(common: Arc<Common>) -> Self {
+        Self { common }
+    }
+
+    /// The methods the user's second factor can be answered with; `None`
+    /// when they have no confirmed factor (a password alone logs them in).
+    pub(in crate::authority) async fn methods_of(
+        &self,
+        user: &User,
+    ) -> Result<Option<Vec<&'static str>>, AuthError> {
+        let factor = self.common.store().totp_factor(user.id.get()).await?;
+        Ok(factor
+            .filter(|f| f.confirmed_at.is_some())
+            .map(|_| METHODS.to_vec()))
+    }
+
+    /// A challenge for `user`, whose password was just right on a login
+    /// that began as `origin` says and whose tokens travel by `transport`;
+    /// audited as `mfa_required`.
+    pub(in crate::authority) async fn challenge(
+        &self,
+        user: &User,
+        origin: &SessionOrigin,
+        transport: Transport,
+        methods: Vec<&'static str>,
+    ) -> Result<SecondFactorChallenge, AuthError> {
+        let now = self.common.now();
+        let token = LinkToken::generate();
+        let record = ChallengeRecord {
+            token_hash: token.hash.clone(),
+            user_id: user.id.get(),
+            token_version: user.token_version,
+            method: origin.method.name().to_owned(),
+            transport: transport.name().to_owned(),
+            ip: origin.ip.to_string(),
+            user_agent: origin.user_agent.clone(),
+            created_at: now,
+            expires_at: now.saturating_add(CHALLENGE_LIFETIME),
+        };
+        let store = self.common.store();
+        store.create_challenge(&record, MAX_LIVE_CHALLENGES).await?;
+        let detail = json!({"method": origin.method.name()});
+        let kind = AuditKind::MfaRequired;
+        self.common
+            .audit(kind, Some(user.id), None, Some(origin), detail);
+        Ok(SecondFactorChallenge {
+            token: token.token,
+            methods,
+        })
+    }
+
+    /// The live challenge `token` names, if any: `None` for a token of the
+    /// wrong shape (no lookup), an unknown, expired or used one.
+    pub(in crate::authority) async fn live_challenge(
+        &self,
+        token: &str,
+    ) -> Result<Option<ChallengeRecord>, AuthError> {
+        let Some(hash) = stored_hash(token) else {
+            return Ok(None);
+        };
+        let now = self.common.now();
+        Ok(self.common.store().challenge(&hash, now).await?)
+    }
+
+    /// `answer` checked against what user `user` holds (not yet used: the
+    /// store's write decides that), or why it is refused. A TOTP code is
+    /// checked against the confirmed factor only.
+    pub(in crate::authority) async fn check(
+        &self,
+        user: &User,
+        answer: &SecondFactorAnswer,
+    ) -> Result<Result<Proof, Refused>, AuthError> {
+        match answer {
+            SecondFactorAnswer::Code(code) => {
+                if !totp::is_code(code) {
+                    return Ok(Err(Refused::Malformed));
+                }
+                let store = self.common.store();
+                let factor = store.totp_factor(user.id.get()).await?;
+                let Some(factor) = factor.filter(|f| f.confirmed_at.is_some()) else {
+                    return Ok(Err(Refused::NoFactor));
+                };
+                let key = self.key(&factor.secret, user)?;
+                Ok(key
+                    .step_of(code, self.common.now())
+                    .map(Proof::TotpStep)
+                    .ok_or(Refused::Wrong))
+            }
+            SecondFactorAnswer::RecoveryCode(code) => Ok(recovery_codes::hash_of(code)
+                .map(Proof::RecoveryCode)
+                .ok_or(Refused::Malformed)),
+        }
+    }
+
+    /// The TOTP key of `secret` for `user`.
+    pub(super) fn key(&self, secret: &[u8], user: &User) -> Result<TotpKey, AuthError> {
+        let issuer = &self.common.settings().totp_issuer;
+        TotpKey::new(secret, issuer, &user.username)
+    }
+}
