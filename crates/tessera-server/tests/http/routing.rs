@@ -200,7 +200,7 @@ async fn discovery_is_built_from_the_public_origin() {
         r.body,
         json!({
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "jti", "user_id",
-                "username", "token_type", "type", "fid", "ver", "fresh"],
+                "username", "token_type", "type", "fid", "ver", "fresh", "amr"],
             "grant_types_supported": ["password", "refresh_token", "client_credentials"],
             "introspection_endpoint": format!("{base}/oauth/introspect"),
             "introspection_endpoint_auth_methods_supported": ["none"],

@@ -99,6 +99,7 @@ pub async fn openid_configuration(
         "fid",
         "ver",
         "fresh",
+        "amr",
     ];
     // With `introspection_requires_client`, a client by HTTP Basic (or its token).
     let introspection_auth = if settings.introspection_requires_client {
