@@ -4,7 +4,10 @@
 //! Promises: a login is throttled before its hash, answers alike for a
 //! wrong password and an inactive user, decides on the user row as its own
 //! write leaves it, and is audited once whatever it answers; one account
-//! keeps at most `max_sessions_per_user` sessions.
+//! keeps at most `max_sessions_per_user` sessions. A user with a second
+//! factor gets, after every check of the password step, a challenge
+//! instead of tokens; its second step is throttled and audited as a login
+//! is, and begins the session the first step would have begun.
 
 use super::common::Common;
 use super::hashing::{Hashing, PasswordCheck};
