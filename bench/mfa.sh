@@ -29,6 +29,7 @@ bind = "127.0.0.1:0"
 database_url = "sqlite://$work/tessera.db"
 login_rate_limit = "off"
 user_rate_limit = "off"
+signup_rate_limit = "off"
 TOML
 "$bin" --config "$work/tessera.toml" serve > "$work/stdout" 2> "$work/server.log" &
 server=$!
