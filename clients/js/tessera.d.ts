@@ -85,6 +85,25 @@ export interface RequestRecord {
 export interface TesseraError extends Error {
   status: number;
   body?: unknown;
+  /** The body's `code`, when a login step was refused: e.g. "mfa_required", "mfa_code_invalid", "mfa_token_invalid". */
+  code?: string;
+  /** With `code` "mfa_required": the token of the login's second step, for verifySecondFactor (5 minutes, once). */
+  mfaToken?: string;
+  /** With `code` "mfa_required": the factors the user can answer with. */
+  methods?: Array<"totp" | "recovery_code">;
+}
+
+/** The answer to a login's second step: the authenticator app's code, or a recovery code. */
+export type SecondFactor = { code: string; recoveryCode?: undefined } | { recoveryCode: string; code?: undefined };
+
+/** A TOTP enrolment begun: shown this once. */
+export interface TotpEnrolment {
+  /** The shared secret, base32, for typing into an app. */
+  secret: string;
+  /** The otpauth:// URI authenticator apps scan. */
+  otpauth_uri: string;
+  /** That URI as a QR code, an SVG document. */
+  qr_svg: string;
 }
 
 export interface ClientOptions {
@@ -159,6 +178,21 @@ export interface Client {
    * server does not offer it (no `cookies` in `token_locations`).
    */
   login(username: string, password: string): Promise<TokenView>;
+  /**
+   * The second step of a login refused with `code` "mfa_required": its
+   * `mfaToken` and the user's code or recovery code. Resolves as login does;
+   * a wrong code rejects with `code` "mfa_code_invalid" (the token stays
+   * usable), a spent or expired token with "mfa_token_invalid".
+   */
+  verifySecondFactor(mfaToken: string, factor: SecondFactor): Promise<TokenView>;
+  /** Begins TOTP enrolment (needs a fresh login). */
+  startTotpEnrolment(): Promise<TotpEnrolment>;
+  /** Puts the enrolment in force with a code of its secret; resolves to the ten recovery codes, shown this once. */
+  confirmTotp(code: string): Promise<string[]>;
+  /** Removes the TOTP factor and its recovery codes. */
+  removeTotp(factor: SecondFactor): Promise<void>;
+  /** Ten new recovery codes; the old ones stop working. */
+  regenerateRecoveryCodes(): Promise<string[]>;
   /**
    * Picks up the session the browser still holds (after a reload, or in
    * another tab): in cookie transport, when the `csrf_access_token` cookie

@@ -418,28 +418,89 @@ export function createClient({
     if (!res.ok) throw failure(what, res, await res.json().catch(() => ({})));
   }
 
+  // POSTs a step of a login (the password, or the second factor) and adopts
+  // the tokens it answers; a refusal rejects with its body, and a second
+  // factor asked for with its `mfaToken` and `methods`.
+  async function loginStep(path, body, what) {
+    const headers = { "Content-Type": "application/json" };
+    if (transport === "cookie") headers["X-Token-Transport"] = "cookie";
+    const res = await request(path, { method: "POST", headers, body: JSON.stringify(body) });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const error = new Error(data.detail || `${what} failed (${res.status})`);
+      Object.assign(error, { status: res.status, body: data, code: data.code });
+      if (data.code === "mfa_required") Object.assign(error, { mfaToken: data.mfa_token, methods: data.methods });
+      throw error;
+    }
+    // A server without cookie mode ignores X-Token-Transport and answers
+    // with the tokens themselves.
+    const expected = transport === "cookie" ? data.claims : data.access;
+    if (!expected) {
+      const why = transport === "cookie" ? 'cookie transport is off on this server (no "cookies" in token_locations)' : "the answer has no access token";
+      throw Object.assign(new Error(why), { status: res.status });
+    }
+    adopt(data);
+    return view;
+  }
+
+  // A call of one of the second-factor routes, with the session; resolves
+  // to its JSON body (null for a 204), rejects with it when refused.
+  async function factorCall(path, method, body, what) {
+    const init = { method };
+    if (body !== undefined) {
+      init.headers = { "Content-Type": "application/json" };
+      init.body = JSON.stringify(body);
+    }
+    const res = await own(path, init);
+    const data = res.status === 204 ? null : await res.json().catch(() => ({}));
+    if (!res.ok) throw failure(what, res, data || {});
+    return data;
+  }
+
+  // `{code}` or `{recoveryCode}` as the server's fields.
+  function secondFactor({ code, recoveryCode } = {}) {
+    return recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code };
+  }
+
   return {
     transport,
-    /** Logs in; resolves to the access token's decoded header and claims. */
+    /**
+     * Logs in; resolves to the access token's decoded header and claims. For
+     * a user with a second factor, rejects with an error whose `code` is
+     * "mfa_required", carrying `mfaToken` and `methods`: finish the login
+     * with verifySecondFactor.
+     */
     async login(username, password) {
-      const headers = { "Content-Type": "application/json" };
-      if (transport === "cookie") headers["X-Token-Transport"] = "cookie";
-      const res = await request("/api/token/", {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ username, password }),
-      });
-      const data = await res.json().catch(() => ({}));
-      if (!res.ok) throw Object.assign(new Error(data.detail || `login failed (${res.status})`), { status: res.status, body: data });
-      // A server without cookie mode ignores X-Token-Transport and answers
-      // with the tokens themselves.
-      const expected = transport === "cookie" ? data.claims : data.access;
-      if (!expected) {
-        const why = transport === "cookie" ? 'cookie transport is off on this server (no "cookies" in token_locations)' : "the answer has no access token";
-        throw Object.assign(new Error(why), { status: res.status });
-      }
-      adopt(data);
-      return view;
+      return loginStep("/api/token/", { username, password }, "login");
+    },
+    /**
+     * The second step of a login that answered "mfa_required": `mfaToken`
+     * from that refusal, and `{code}` (the authenticator app's six digits)
+     * or `{recoveryCode}`. Resolves as login does; a wrong code rejects with
+     * `code` "mfa_code_invalid" (the mfaToken stays usable), a spent or
+     * expired mfaToken with "mfa_token_invalid" (log in again).
+     */
+    async verifySecondFactor(mfaToken, factor) {
+      return loginStep("/api/auth/mfa/verify", { mfa_token: mfaToken, ...secondFactor(factor) }, "second factor");
+    },
+    /**
+     * Begins TOTP enrolment (needs a fresh login): resolves to {secret,
+     * otpauth_uri, qr_svg}, shown this once; confirmTotp puts it in force.
+     */
+    async startTotpEnrolment() {
+      return factorCall("/api/auth/mfa/totp", "POST", undefined, "starting TOTP enrolment");
+    },
+    /** Confirms enrolment with a code of the new secret; resolves to the ten recovery codes, shown this once. */
+    async confirmTotp(code) {
+      return (await factorCall("/api/auth/mfa/totp/confirm", "POST", { code }, "confirming TOTP")).recovery_codes;
+    },
+    /** Removes the TOTP factor and its recovery codes, given `{code}` or `{recoveryCode}`. */
+    async removeTotp(factor) {
+      await factorCall("/api/auth/mfa/totp", "DELETE", secondFactor(factor), "removing TOTP");
+    },
+    /** Ten new recovery codes; the old ones stop working. */
+    async regenerateRecoveryCodes() {
+      return (await factorCall("/api/auth/mfa/recovery-codes", "POST", undefined, "making new recovery codes")).recovery_codes;
     },
     /**
      * Picks up the session the browser still holds after a reload: in cookie

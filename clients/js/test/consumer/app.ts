@@ -2,7 +2,7 @@
 // run-tests installs the packed package beside this file and compiles it.
 import axios from "axios";
 import { createClient, isEndedRefusal, isExpiredRefusal } from "@tessera/client";
-import type { Authorization, Client, TokenView, User } from "@tessera/client";
+import type { Authorization, Client, SecondFactor, TesseraError, TokenView, TotpEnrolment, User } from "@tessera/client";
 import { attachTessera } from "@tessera/client/axios";
 
 const client: Client = createClient({
@@ -49,3 +49,29 @@ attachTessera({}, client);
 // @ts-expect-error: getAccessToken resolves to string | null
 const wrong: Promise<string> = client.getAccessToken();
 console.log(wrong);
+
+// A login that may ask for a second factor, and TOTP enrolment.
+export async function loginWithSecondFactor(askCode: () => Promise<string>): Promise<TokenView> {
+  try {
+    return await client.login("alice", "correct horse battery staple");
+  } catch (e) {
+    const error = e as TesseraError;
+    if (error.code !== "mfa_required" || !error.mfaToken) throw e;
+    const methods: Array<"totp" | "recovery_code"> = error.methods ?? [];
+    const factor: SecondFactor = methods.includes("totp") ? { code: await askCode() } : { recoveryCode: "k7m2p-x9qrt" };
+    return client.verifySecondFactor(error.mfaToken, factor);
+  }
+}
+
+export async function enrol(code: string): Promise<string[]> {
+  const started: TotpEnrolment = await client.startTotpEnrolment();
+  console.log(started.otpauth_uri, started.qr_svg.length, started.secret);
+  const recovery: string[] = await client.confirmTotp(code);
+  const fresh: string[] = await client.regenerateRecoveryCodes();
+  await client.removeTotp({ recoveryCode: fresh[0] ?? "" });
+  return recovery;
+}
+
+// @ts-expect-error: a second factor is a code or a recovery code, not both
+const both: SecondFactor = { code: "123456", recoveryCode: "k7m2p-x9qrt" };
+console.log(both);
