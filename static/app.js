@@ -2,8 +2,20 @@
 import { createClient } from "/static/tessera.js";
 
 const $ = (id) => document.getElementById(id);
-const SESSION_BUTTONS = ["me", "burst", "refresh", "logout", "sessions-reload", "end-others"];
+const SESSION_BUTTONS = [
+  "me",
+  "burst",
+  "refresh",
+  "logout",
+  "sessions-reload",
+  "end-others",
+  "totp-start",
+  "recovery-regenerate",
+  "totp-remove-send",
+];
 let client = null;
+// The second step of a login that asked for it: its mfaToken.
+let pendingFactor = null;
 
 // The token locations the server accepts, filled in by the server (page.rs):
 // offer only the transports that work here.
@@ -87,6 +99,8 @@ function showLoggedOut() {
   $("claims").textContent = "–";
   $("countdown").textContent = "–";
   $("session-list").replaceChildren();
+  $("totp-enrolment").hidden = true;
+  $("recovery-codes-shown").hidden = true;
   enable(false);
 }
 
@@ -135,17 +149,112 @@ on("credentials", "submit", async (event) => {
   // its tokens, and its refreshes ahead of expiry, alive.
   if (client && client.loggedIn) await client.logout().catch(() => {});
   client = newClient(transport());
+  $("second-factor").hidden = true;
+  pendingFactor = null;
   try {
-    const token = await client.login($("username").value, $("password").value);
-    // `claim_names` may carry the username under another name: then the name as typed.
-    const name = token.claims.username ?? $("username").value;
-    $("status").textContent = `Logged in as ${name} (${client.transport} transport).`;
-    show(token);
-    tick();
-    await showSessions();
+    await loggedIn(await client.login($("username").value, $("password").value));
   } catch (e) {
+    if (e.code === "mfa_required") {
+      pendingFactor = e.mfaToken;
+      $("second-factor").hidden = false;
+      $("mfa-code").focus();
+      $("status").textContent = "Enter the code your authenticator app shows, or a recovery code.";
+      return;
+    }
     $("status").textContent = `Login refused: ${e.message}`;
     enable(false);
+  }
+});
+
+async function loggedIn(token) {
+  // `claim_names` may carry the username under another name: then the name as typed.
+  const name = token.claims.username ?? $("username").value;
+  $("status").textContent = `Logged in as ${name} (${client.transport} transport).`;
+  show(token);
+  tick();
+  await showSessions();
+}
+
+// Six digits are the app's code; anything else a recovery code.
+function factorOf(text) {
+  const typed = text.trim();
+  return /^\d{6}$/.test(typed) ? { code: typed } : { recoveryCode: typed };
+}
+
+on("second-factor", "submit", async (event) => {
+  event.preventDefault();
+  try {
+    const token = await client.verifySecondFactor(pendingFactor, factorOf($("mfa-code").value));
+    $("second-factor").hidden = true;
+    pendingFactor = null;
+    await loggedIn(token);
+  } catch (e) {
+    // A wrong code may be tried again; a spent or expired token needs the password again.
+    if (e.code === "mfa_token_invalid") $("second-factor").hidden = true;
+    $("status").textContent = `Second factor refused: ${e.message}`;
+  }
+});
+
+function showRecoveryCodes(codes) {
+  $("recovery-codes").replaceChildren(
+    ...codes.map((code) => {
+      const item = document.createElement("li");
+      item.textContent = code;
+      return item;
+    }),
+  );
+  $("recovery-codes-shown").hidden = false;
+}
+
+function factorRefusal(e) {
+  const body = e.body || {};
+  const messages = [...(body.code || []), ...(body.recovery_code || []), ...(body.non_field_errors || [])];
+  if (body.detail) messages.push(body.detail);
+  return messages.length ? messages.join(" ") : e.message;
+}
+
+on("totp-start", "click", async () => {
+  try {
+    const started = await client.startTotpEnrolment();
+    $("totp-secret").textContent = started.secret;
+    // The server's own SVG, as an image (the page's policy allows data: images, not inline markup).
+    $("totp-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(started.qr_svg)}`;
+    $("totp-enrolment").hidden = false;
+    $("recovery-codes-shown").hidden = true;
+    $("factor-status").textContent = "Enrolment begun: confirm with a code.";
+  } catch (e) {
+    $("factor-status").textContent = `Refused: ${factorRefusal(e)}`;
+  }
+});
+
+on("totp-confirm", "submit", async (event) => {
+  event.preventDefault();
+  try {
+    showRecoveryCodes(await client.confirmTotp($("totp-code").value.trim()));
+    $("totp-enrolment").hidden = true;
+    $("factor-status").textContent = "The authenticator app is set up: logins now ask for its code.";
+  } catch (e) {
+    $("factor-status").textContent = `Refused: ${factorRefusal(e)}`;
+  }
+});
+
+on("recovery-regenerate", "click", async () => {
+  try {
+    showRecoveryCodes(await client.regenerateRecoveryCodes());
+    $("factor-status").textContent = "New recovery codes: the old ones no longer work.";
+  } catch (e) {
+    $("factor-status").textContent = `Refused: ${factorRefusal(e)}`;
+  }
+});
+
+on("totp-remove", "submit", async (event) => {
+  event.preventDefault();
+  try {
+    await client.removeTotp(factorOf($("totp-remove-code").value));
+    $("recovery-codes-shown").hidden = true;
+    $("factor-status").textContent = "The second factor is removed.";
+  } catch (e) {
+    $("factor-status").textContent = `Refused: ${factorRefusal(e)}`;
   }
 });
 
