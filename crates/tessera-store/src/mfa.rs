@@ -82,6 +82,11 @@ pub trait MfaStore: Send + Sync {
         now: i64,
     ) -> StoreResult<bool>;
 
+    /// Removes the user's TOTP factor (pending or confirmed), its
+    /// recovery codes and its challenges, in one transaction (a staff
+    /// user's reset, for a lost device). Whether the user had any of them.
+    async fn reset_factors(&self, user_id: i64) -> StoreResult<bool>;
+
     /// How many of the user's recovery codes are unused.
     async fn recovery_codes_left(&self, user_id: i64) -> StoreResult<i64>;
 
@@ -282,6 +287,20 @@ for_each_engine! {
             Engine::insert_recovery_codes(&mut tx, user_id, hashes, now).await?;
             tx.commit().await?;
             Ok(true)
+        }
+
+        async fn reset_factors(&self, user_id: i64) -> StoreResult<bool> {
+            let mut tx = self.pool.begin().await?;
+            let mut removed = 0;
+            for table in ["mfa_totp", "mfa_recovery_codes", "mfa_challenges"] {
+                removed += sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(removed > 0)
         }
 
         async fn recovery_codes_left(&self, user_id: i64) -> StoreResult<i64> {

@@ -142,7 +142,8 @@ impl Accounts {
     }
 
     /// Changes the caller's password. Needs a fresh token (from a password
-    /// login) and the old password; every token issued before is refused after.
+    /// login; for a user with a confirmed second factor, from a login that
+    /// used it) and the old password; every token issued before is refused after.
     pub async fn change_password(
         &self,
         claims: &VerifiedClaims,
@@ -159,6 +160,11 @@ impl Accounts {
             .user_by_id(claims.user_id.get())
             .await?
             .ok_or(AuthError::Token(Refusal::Invalid))?;
+        // Step-up: a password and a stolen fresh token must not be enough
+        // to take over an account that a second factor guards.
+        let factor = self.common.store().totp_factor(record.id).await?;
+        let has_factor = factor.is_some_and(|f| f.confirmed_at.is_some());
+        super::mfa::require_fresh(claims, has_factor)?;
         // A wrong old password is a failed login of this user: throttled
         // alike, counted before the hash, so a stolen fresh token cannot
         // be used to guess the password at hashing speed.
@@ -395,6 +401,28 @@ impl Accounts {
                 .audit(kind, Some(id), actor, None, serde_json::json!({}));
         }
         Ok(revoked)
+    }
+
+    /// Removes user `id`'s second factors (a staff user's answer to a lost
+    /// device): the TOTP factor, pending or confirmed, its recovery codes
+    /// and the challenges of logins waiting for it, so that the password
+    /// alone logs in (while the `mfa` setting lets it). Only a superuser
+    /// resets a superuser's; audited as `mfa_reset` with the actor (also
+    /// when there was nothing to remove). `None` when there is no such user.
+    pub async fn reset_second_factors(
+        &self,
+        id: UserId,
+        actor: Option<UserId>,
+    ) -> Result<Option<()>, AuthError> {
+        only_superusers_touch_superusers(&self.live, id, actor).await?;
+        if self.live.user(id).await?.is_none() {
+            return Ok(None);
+        }
+        let removed = self.common.store().reset_factors(id.get()).await?;
+        let detail = serde_json::json!({"removed": removed});
+        let kind = AuditKind::MfaReset;
+        self.common.audit(kind, Some(id), actor, None, detail);
+        Ok(Some(()))
     }
 
     /// The user with this username, from the store.

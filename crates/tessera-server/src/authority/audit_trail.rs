@@ -70,11 +70,14 @@ pub enum AuditKind {
     TotpRemoved,
     /// New recovery codes were given, the old ones void.
     RecoveryCodesRegenerated,
+    /// A staff user removed a user's second factors (TOTP, recovery codes,
+    /// live challenges): a lost device.
+    MfaReset,
 }
 
 impl AuditKind {
     /// Every kind, in the order the API and the CLI list them.
-    pub const ALL: [AuditKind; 29] = [
+    pub const ALL: [AuditKind; 30] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -104,6 +107,7 @@ impl AuditKind {
         AuditKind::TotpConfirmed,
         AuditKind::TotpRemoved,
         AuditKind::RecoveryCodesRegenerated,
+        AuditKind::MfaReset,
     ];
 
     /// The name stored in the log and used in filters.
@@ -138,6 +142,7 @@ impl AuditKind {
             AuditKind::TotpConfirmed => "totp_confirmed",
             AuditKind::TotpRemoved => "totp_removed",
             AuditKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            AuditKind::MfaReset => "mfa_reset",
         }
     }
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 const BOTH: &str = "compat = [\"flask_jwt_extended\", \"fastapi\"]\nlogin_rate_limit = \"off\"";
 
 /// Every route of docs/API.md (and the documentation's own), as (method, path).
-const ROUTES: [(&str, &str); 51] = [
+const ROUTES: [(&str, &str); 52] = [
     ("post", "/api/token"),
     ("post", "/api/token/refresh"),
     ("post", "/api/token/verify"),
@@ -34,6 +34,7 @@ const ROUTES: [(&str, &str); 51] = [
     ("patch", "/api/admin/users/{id}"),
     ("post", "/api/admin/users/{id}/revoke"),
     ("put", "/api/admin/users/{id}/roles"),
+    ("delete", "/api/admin/users/{id}/mfa"),
     ("get", "/api/admin/clients"),
     ("post", "/api/admin/clients"),
     ("delete", "/api/admin/clients/{client_id}"),

@@ -31,6 +31,7 @@ mod keys;
 mod library;
 mod mailbox;
 mod mfa;
+mod mfa_modes;
 mod migrating_django;
 mod nginx;
 mod oauth;

@@ -12,17 +12,17 @@ use std::time::Duration;
 
 /// Wrong codes are failed logins: a generous limit where a test is not
 /// about the throttle (every request of a test comes from one address).
-const ROOMY: &str = "login_rate_limit = \"100/min\"";
+pub(super) const ROOMY: &str = "login_rate_limit = \"100/min\"";
 
 /// A user's confirmed factor: its secret and its recovery codes.
-struct Enrolled {
-    secret: Vec<u8>,
-    recovery_codes: Vec<String>,
+pub(super) struct Enrolled {
+    pub(super) secret: Vec<u8>,
+    pub(super) recovery_codes: Vec<String>,
 }
 
 /// The TOTP code of `secret` at `at` (Unix seconds): RFC 6238, SHA-1, 6
 /// digits, 30 s.
-fn code(secret: &[u8], at: i64) -> String {
+pub(super) fn code(secret: &[u8], at: i64) -> String {
     totp_rs::Builder::new()
         .with_secret(secret.to_vec())
         .build()
@@ -32,26 +32,26 @@ fn code(secret: &[u8], at: i64) -> String {
 }
 
 /// The raw secret of an enrolment's base32.
-fn secret_of(base32: &str) -> Vec<u8> {
+pub(super) fn secret_of(base32: &str) -> Vec<u8> {
     totp_rs::Secret::try_from_base32(base32)
         .unwrap()
         .as_bytes()
         .to_vec()
 }
 
-async fn post_with(s: &Server, path: &str, access: &str, body: Value) -> Reply {
+pub(super) async fn post_with(s: &Server, path: &str, access: &str, body: Value) -> Reply {
     s.send(s.http.post(s.url(path)).bearer_auth(access).json(&body))
         .await
 }
 
-async fn delete_with(s: &Server, path: &str, access: &str, body: Value) -> Reply {
+pub(super) async fn delete_with(s: &Server, path: &str, access: &str, body: Value) -> Reply {
     s.send(s.http.delete(s.url(path)).bearer_auth(access).json(&body))
         .await
 }
 
 /// Enrols and confirms a TOTP factor for the holder of `access` (fresh),
 /// with a code of the server's clock now.
-async fn enrol(s: &Server, access: &str) -> Enrolled {
+pub(super) async fn enrol(s: &Server, access: &str) -> Enrolled {
     let r = post_with(s, "/api/auth/mfa/totp", access, json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let secret = secret_of(r.body["secret"].as_str().unwrap());
@@ -77,7 +77,7 @@ async fn enrol(s: &Server, access: &str) -> Enrolled {
 
 /// The first step of a simplejwt login of a user with a factor: its
 /// 401 `mfa_required`, checked, and the `mfa_token`.
-async fn first_step(s: &Server, username: &str) -> String {
+pub(super) async fn first_step(s: &Server, username: &str) -> String {
     let r = s
         .post(
             "/api/token/",
@@ -88,7 +88,7 @@ async fn first_step(s: &Server, username: &str) -> String {
 }
 
 /// The `mfa_token` of a 401 `mfa_required`, its other fields checked.
-fn mfa_token_of(r: &Reply) -> String {
+pub(super) fn mfa_token_of(r: &Reply) -> String {
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(r.body["detail"], "Second factor required.", "{}", r.text);
     assert_eq!(r.body["code"], "mfa_required");
@@ -99,7 +99,7 @@ fn mfa_token_of(r: &Reply) -> String {
     token
 }
 
-async fn verify(s: &Server, mfa_token: &str, field: &str, value: &str) -> Reply {
+pub(super) async fn verify(s: &Server, mfa_token: &str, field: &str, value: &str) -> Reply {
     s.post(
         "/api/auth/mfa/verify",
         json!({"mfa_token": mfa_token, field: value}),
@@ -107,7 +107,7 @@ async fn verify(s: &Server, mfa_token: &str, field: &str, value: &str) -> Reply 
     .await
 }
 
-fn assert_code_invalid(r: &Reply) {
+pub(super) fn assert_code_invalid(r: &Reply) {
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(
         r.body,
@@ -115,7 +115,7 @@ fn assert_code_invalid(r: &Reply) {
     );
 }
 
-fn assert_mfa_token_invalid(r: &Reply) {
+pub(super) fn assert_mfa_token_invalid(r: &Reply) {
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(
         r.body,
@@ -128,7 +128,11 @@ fn assert_mfa_token_invalid(r: &Reply) {
 
 /// The audit events of kind `kind` once there are at least `count` (the
 /// audit writer runs behind the requests; bounded by 20 s).
-async fn audited(s: &Server, kind: &str, count: usize) -> Vec<tessera_store::AuditRecord> {
+pub(super) async fn audited(
+    s: &Server,
+    kind: &str,
+    count: usize,
+) -> Vec<tessera_store::AuditRecord> {
     let filter = tessera_store::AuditFilter {
         event: Some(kind.into()),
         ..Default::default()
@@ -149,7 +153,7 @@ async fn audited(s: &Server, kind: &str, count: usize) -> Vec<tessera_store::Aud
 }
 
 /// The `amr` of an access token.
-fn amr(access: &str) -> Value {
+pub(super) fn amr(access: &str) -> Value {
     segment(access, 1)["amr"].clone()
 }
 

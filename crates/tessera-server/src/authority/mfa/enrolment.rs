@@ -5,10 +5,11 @@ use super::super::common::Common;
 use super::super::throttling::{LoginAttempt, Throttle};
 use super::super::{AuditKind, AuthError, SessionOrigin, User};
 use super::factors::{Factors, Refused, refused_field};
+use super::require_fresh;
 use super::{SecondFactorAnswer, recovery_codes, totp};
 use serde_json::json;
 use std::sync::Arc;
-use tessera_core::claims::{AuthMethod, VerifiedClaims};
+use tessera_core::claims::VerifiedClaims;
 use totp::TotpKey;
 
 /// What enrolment answers, once: the secret (base32, for typing in), the
@@ -35,15 +36,6 @@ pub struct Mfa {
     common: Arc<Common>,
     factors: Arc<Factors>,
     throttle: Arc<Throttle>,
-}
-
-/// Refuses a token that is not fresh enough to change `user`'s factors.
-fn require_fresh(claims: &VerifiedClaims, has_factor: bool) -> Result<(), AuthError> {
-    let second_factor_used = claims.amr.contains(&AuthMethod::MultiFactor);
-    if !claims.fresh || (has_factor && !second_factor_used) {
-        return Err(AuthError::FreshTokenRequired);
-    }
-    Ok(())
 }
 
 impl Mfa {

@@ -25,7 +25,8 @@ mod factors;
 mod recovery_codes;
 mod totp;
 
-use tessera_core::claims::AuthMethod;
+use super::AuthError;
+use tessera_core::claims::{AuthMethod, VerifiedClaims};
 
 pub use enrolment::{Mfa, TotpEnrolment};
 pub(super) use factors::Factors;
@@ -53,6 +54,21 @@ pub const AMR_WITH_SECOND_FACTOR: [AuthMethod; 3] = [
 
 /// The `amr` of a login with a password alone.
 pub const AMR_PASSWORD: [AuthMethod; 1] = [AuthMethod::Password];
+
+/// Refuses a token not fresh enough for a change of its user's
+/// credentials (a factor, the password): fresh (straight from a login),
+/// and, when the user has a confirmed factor (`has_factor`), from a login
+/// that used it (`amr` has `mfa`). [`AuthError::FreshTokenRequired`] else.
+pub(in crate::authority) fn require_fresh(
+    claims: &VerifiedClaims,
+    has_factor: bool,
+) -> Result<(), AuthError> {
+    let second_factor_used = claims.amr.contains(&AuthMethod::MultiFactor);
+    if !claims.fresh || (has_factor && !second_factor_used) {
+        return Err(AuthError::FreshTokenRequired);
+    }
+    Ok(())
+}
 
 /// A login whose password was right and whose second factor is asked for:
 /// the `mfa_token` to answer it with, and how.

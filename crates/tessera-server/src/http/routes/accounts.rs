@@ -101,7 +101,7 @@ pub async fn me(auth: Authenticated) -> Json<UserObject> {
     post,
     path = "/api/auth/password",
     tag = "accounts",
-    summary = "Change the password (needs a fresh token)",
+    summary = "Change the password (needs a fresh token; for a user with a second factor, from a login that used it)",
     request_body(content((PasswordChange = "application/json"), (PasswordChange = "application/x-www-form-urlencoded"))),
     security(("bearer" = [])),
     responses(
@@ -110,7 +110,7 @@ pub async fn me(auth: Authenticated) -> Json<UserObject> {
         (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
-        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,
+        (status = 401, description = "No credentials, a refused token (see `reason`), or one that is not fresh (`fresh_token_required`: refreshed, or, for a user with a confirmed second factor, from a login that did not use it)", body = ErrorDetail,
             headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused")))
     )
 )]

@@ -152,6 +152,38 @@ pub async fn revoke_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `DELETE /api/admin/users/{id}/mfa`: removes the user's second factors
+/// (a lost device); the password alone logs them in again.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/users/{id}/mfa",
+    tag = "admin",
+    summary = "Remove the user's second factors (TOTP, recovery codes, logins waiting for a code): a lost device",
+    params(("id" = i64, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed (or there was nothing to remove); audited as `mfa_reset`"),
+        (status = 403, description = "Not staff, or the user is a superuser and the caller is not", body = ErrorDetail),
+        (status = 404, description = "No such user", body = ErrorDetail),
+        (status = 400, description = "Two Authorization headers", body = ErrorDetail),
+        (status = 401, description = "No credentials, or a refused token (see `reason`)", body = ErrorDetail,
+            headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused")))
+    )
+)]
+pub async fn reset_mfa(
+    State(authority): State<Arc<Authority>>,
+    Staff(staff): Staff,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = user_id(&id)?;
+    authority
+        .accounts()
+        .reset_second_factors(id, Some(staff.user.id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `PUT /api/admin/users/{id}/roles`: the user's roles, all of them.
 #[utoipa::path(
     put,

@@ -71,6 +71,7 @@ pub fn table(compat: &[CompatSet]) -> (Router<Arc<Authority>>, utoipa::openapi::
         .routes(routes!(admin::update_user))
         .routes(routes!(admin::revoke_user))
         .routes(routes!(admin::set_roles))
+        .routes(routes!(admin::reset_mfa))
         .routes(routes!(clients::list, clients::add))
         .routes(routes!(clients::remove))
         .routes(routes!(sessions::list))
