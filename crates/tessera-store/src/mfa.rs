@@ -17,7 +17,7 @@ use async_trait::async_trait;
 const TOTP_COLUMNS: &str = "user_id, secret, created_at, confirmed_at, last_step";
 
 const CHALLENGE_COLUMNS: &str = "token_hash, user_id, token_version, method, transport, ip, \
-                                 user_agent, created_at, expires_at";
+                                 user_agent, created_at, expires_at, purpose";
 
 /// Accepts a TOTP time step (`$1`) of user `$2`'s confirmed factor, once.
 const ACCEPT_STEP: &str = "UPDATE mfa_totp SET last_step = $1 \
@@ -333,7 +333,7 @@ for_each_engine! {
             .await?;
             sqlx::query(&format!(
                 "INSERT INTO mfa_challenges ({CHALLENGE_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ))
             .bind(&challenge.token_hash)
             .bind(challenge.user_id)
@@ -344,6 +344,7 @@ for_each_engine! {
             .bind(&challenge.user_agent)
             .bind(challenge.created_at)
             .bind(challenge.expires_at)
+            .bind(&challenge.purpose)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -73,11 +73,15 @@ pub enum AuditKind {
     /// A staff user removed a user's second factors (TOTP, recovery codes,
     /// live challenges): a lost device.
     MfaReset,
+    /// A password was right, of a user whom the `mfa` setting requires a
+    /// second factor of and who has none: an enrolment token was given
+    /// instead of tokens.
+    MfaEnrolmentRequired,
 }
 
 impl AuditKind {
     /// Every kind, in the order the API and the CLI list them.
-    pub const ALL: [AuditKind; 30] = [
+    pub const ALL: [AuditKind; 31] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -108,6 +112,7 @@ impl AuditKind {
         AuditKind::TotpRemoved,
         AuditKind::RecoveryCodesRegenerated,
         AuditKind::MfaReset,
+        AuditKind::MfaEnrolmentRequired,
     ];
 
     /// The name stored in the log and used in filters.
@@ -143,6 +148,7 @@ impl AuditKind {
             AuditKind::TotpRemoved => "totp_removed",
             AuditKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditKind::MfaReset => "mfa_reset",
+            AuditKind::MfaEnrolmentRequired => "mfa_enrolment_required",
         }
     }
 

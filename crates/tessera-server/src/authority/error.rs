@@ -63,6 +63,11 @@ pub enum AuthError {
     /// goes on at `/api/auth/mfa/verify` with the challenge's token.
     #[error("second factor required")]
     SecondFactorRequired(super::mfa::SecondFactorChallenge),
+    /// The password was right, but the `mfa` setting requires the user to
+    /// have a second factor and they have none: they enrol one with the
+    /// enrolment token, then log in again.
+    #[error("second factor enrolment required")]
+    EnrolmentRequired(super::mfa::EnrolmentRequired),
     /// An `mfa_token` that names no live challenge: unknown, expired, used,
     /// or of a login that a password change or deactivation has voided.
     #[error("the second-factor token is invalid, expired or used")]

@@ -83,7 +83,8 @@ impl Logins {
     /// A password login: a new family with a fresh access token and a
     /// refresh token; for a user with a second factor,
     /// [`AuthError::SecondFactorRequired`] instead, the login going on at
-    /// [`Logins::answer_challenge`].
+    /// [`Logins::answer_challenge`]; for a user without one whom the `mfa`
+    /// setting requires one of, [`AuthError::EnrolmentRequired`].
     pub(super) async fn login(
         &self,
         username: &str,
@@ -116,15 +117,24 @@ impl Logins {
         let (user_id, detail, error) = match self.verify_login(name, password, origin).await {
             Ok(user) => {
                 let throttle = &self.throttle;
-                if let Some(methods) = self.factors.methods_of(&user).await? {
+                let methods = self.factors.methods_of(&user).await?;
+                if methods.is_some() || self.factors.required_of(&user) {
                     // Not yet a success: the user's failures stay counted
                     // until the second factor is right.
                     throttle
                         .first_factor_passed(&user_key, &address_key, attempt)
                         .await;
                     let factors = &self.factors;
-                    let challenge = factors.challenge(&user, origin, transport, methods);
-                    return Err(AuthError::SecondFactorRequired(challenge.await?));
+                    return Err(match methods {
+                        Some(methods) => {
+                            let challenge = factors.challenge(&user, origin, transport, methods);
+                            AuthError::SecondFactorRequired(challenge.await?)
+                        }
+                        None => {
+                            let enrolment = factors.enrolment(&user, origin, transport);
+                            AuthError::EnrolmentRequired(enrolment.await?)
+                        }
+                    });
                 }
                 telemetry::login(true);
                 throttle

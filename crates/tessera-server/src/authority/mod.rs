@@ -62,7 +62,10 @@ pub use audit_trail::{AuditKind, AuditPage};
 pub use clients::Clients;
 pub use feed::Feed;
 pub use keys::Keys;
-pub use mfa::{Mfa, SecondFactorAnswer, SecondFactorChallenge, TotpEnrolment};
+pub use mfa::{
+    EnrolmentGrant, EnrolmentRequired, FactorCaller, Mfa, SecondFactorAnswer,
+    SecondFactorChallenge, TotpEnrolment,
+};
 pub use model::{
     DEFAULT_PAGE_SIZE, LoginMethod, MAX_PAGE_SIZE, NewAccount, Refreshed, SessionOrigin, TokenPair,
     Transport, User, UserChange, UsersPage, client_key,

@@ -107,6 +107,39 @@ impl EmailVerification {
     }
 }
 
+/// Whose logins need a second factor (`mfa`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MfaPolicy {
+    /// Users choose: a user with a factor is asked for it, one without
+    /// logs in with the password.
+    #[default]
+    Optional,
+    /// Staff users and superusers must have a factor; others choose.
+    RequiredForStaff,
+    /// Every user must have a factor.
+    Required,
+}
+
+impl MfaPolicy {
+    /// Its name in the setting.
+    pub fn name(self) -> &'static str {
+        match self {
+            MfaPolicy::Optional => "optional",
+            MfaPolicy::RequiredForStaff => "required_for_staff",
+            MfaPolicy::Required => "required",
+        }
+    }
+
+    /// Whether a user (staff or superuser when `staff`) must have a factor.
+    pub fn requires_factor(self, staff: bool) -> bool {
+        match self {
+            MfaPolicy::Optional => false,
+            MfaPolicy::RequiredForStaff => staff,
+            MfaPolicy::Required => true,
+        }
+    }
+}
+
 /// The `SameSite` attribute of cookies in cookie mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {

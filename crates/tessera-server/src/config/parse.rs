@@ -3,7 +3,7 @@
 //! (text), check it, and fail with the words for what the setting accepts.
 //! The loader adds the setting's name.
 
-use super::{CompatSet, EmailVerification, LogFormat, Rate, SameSite, TokenLocation};
+use super::{CompatSet, EmailVerification, LogFormat, MfaPolicy, Rate, SameSite, TokenLocation};
 use serde::de::{Deserialize, Deserializer, Error as _};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -50,6 +50,7 @@ readers! {
     mail_from -> String = read_mail_from;
     totp_issuer -> String = read_totp_issuer;
     email_verification -> EmailVerification = read_email_verification;
+    mfa -> MfaPolicy = read_mfa;
     link_lifetime -> Duration = read_link_lifetime;
     auth_header_types -> Vec<String> = read_auth_header_types;
     user_id_claim -> String = read_user_id_claim;
@@ -300,6 +301,17 @@ fn read_email_verification(v: Value) -> Result<EmailVerification, String> {
         "optional" => Ok(EmailVerification::Optional),
         "required" => Ok(EmailVerification::Required),
         other => Err(format!("`off`, `optional` or `required`, got `{other}`")),
+    }
+}
+
+fn read_mfa(v: Value) -> Result<MfaPolicy, String> {
+    match read_string(v)?.as_str() {
+        "optional" => Ok(MfaPolicy::Optional),
+        "required_for_staff" => Ok(MfaPolicy::RequiredForStaff),
+        "required" => Ok(MfaPolicy::Required),
+        other => Err(format!(
+            "`optional`, `required_for_staff` or `required`, got `{other}`"
+        )),
     }
 }
 

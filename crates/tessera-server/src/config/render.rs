@@ -2,7 +2,8 @@
 //! secrets masked: what `tessera config` prints.
 
 use super::{
-    CompatSet, EmailVerification, LogFormat, Rate, SameSite, Settings, TokenLocation, redact_url,
+    CompatSet, EmailVerification, LogFormat, MfaPolicy, Rate, SameSite, Settings, TokenLocation,
+    redact_url,
 };
 use std::net::IpAddr;
 use std::time::Duration;
@@ -111,6 +112,10 @@ pub(super) fn log_format(_: &Settings, v: &LogFormat) -> Option<Value> {
 }
 
 pub(super) fn email_verification(_: &Settings, v: &EmailVerification) -> Option<Value> {
+    Some(Value::String(v.name().to_owned()))
+}
+
+pub(super) fn mfa(_: &Settings, v: &MfaPolicy) -> Option<Value> {
     Some(Value::String(v.name().to_owned()))
 }
 

@@ -7,7 +7,7 @@ use super::define::settings;
 use super::parse as de;
 use super::reference::SettingDoc;
 use super::render as show;
-use super::{CompatSet, EmailVerification, LogFormat, Rate, SameSite, TokenLocation};
+use super::{CompatSet, EmailVerification, LogFormat, MfaPolicy, Rate, SameSite, TokenLocation};
 use std::net::IpAddr;
 use std::time::Duration;
 use tessera_core::Algorithm;
@@ -266,6 +266,20 @@ settings! {
         kind: "string",
         accepted: "1 to 100 characters, without `:` or control characters",
         parse: "de::totp_issuer", show: show::string;
+
+    /// Whose logins need a second factor. `optional`: users choose (a user with a
+    /// confirmed factor is asked for it on every login route, one without logs in with
+    /// the password). `required_for_staff`: as `optional`, but a staff user or superuser
+    /// without a factor is not logged in: a right password is answered on every login
+    /// route with 401 `mfa_enrolment_required` and an `enrolment_token` that allows only
+    /// the TOTP enrolment routes (for 10 minutes); once enrolled, they log in with the
+    /// password and a code. `required`: as `required_for_staff`, for every user. Sessions
+    /// begun before the setting changed go on until they end (revoke them to force the
+    /// question at once).
+    mfa: MfaPolicy = MfaPolicy::Optional,
+        kind: "string",
+        accepted: "`optional`, `required_for_staff`, `required`",
+        parse: "de::mfa", show: show::mfa;
 
     /// Clock skew tolerated when checking `exp` and `nbf`.
     leeway: Duration = Duration::ZERO,

@@ -468,3 +468,33 @@ fn claim_names_that_collide_or_name_nothing_stop_the_start() {
     let f = file("claim_names = { username = \"username\", email = \"email\" }");
     assert!(Settings::load(Some(f.path()), env(&[])).is_ok());
 }
+
+#[test]
+fn the_mfa_setting_has_three_modes_and_names_them_when_refused() {
+    use super::MfaPolicy;
+    let load = |pairs: &[(&str, &str)]| Settings::load(None, env(pairs));
+    assert_eq!(Settings::default().mfa, MfaPolicy::Optional);
+    for (value, policy, staff, others) in [
+        ("optional", MfaPolicy::Optional, false, false),
+        (
+            "required_for_staff",
+            MfaPolicy::RequiredForStaff,
+            true,
+            false,
+        ),
+        ("required", MfaPolicy::Required, true, true),
+    ] {
+        let s = load(&[("TESSERA_MFA", value)]).unwrap();
+        assert_eq!(s.mfa, policy);
+        assert_eq!(s.mfa.name(), value);
+        assert_eq!(
+            (s.mfa.requires_factor(true), s.mfa.requires_factor(false)),
+            (staff, others)
+        );
+    }
+    let e = load(&[("TESSERA_MFA", "always")]).unwrap_err().to_string();
+    assert!(
+        e.contains("`mfa`") && e.contains("`optional`, `required_for_staff` or `required`"),
+        "{e}"
+    );
+}

@@ -29,7 +29,8 @@ impl std::fmt::Debug for TotpRecord {
 }
 
 /// A login waiting for its second factor, known by the SHA-256 of its
-/// `mfa_token`.
+/// `mfa_token`; or (`purpose` `enrolment`) a login waiting for the user to
+/// enrol one, known by the SHA-256 of its enrolment token.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ChallengeRecord {
     /// SHA-256 (lowercase hex) of the `mfa_token`; never the token.
@@ -50,6 +51,9 @@ pub struct ChallengeRecord {
     pub created_at: i64,
     /// When the challenge can no longer be answered, Unix seconds.
     pub expires_at: i64,
+    /// What the token allows: `login` (an `mfa_token`: the login's second
+    /// step) or `enrolment` (an enrolment token: the enrolment routes).
+    pub purpose: String,
 }
 
 /// What proves the second factor, for the store's conditional write that

@@ -87,6 +87,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     mfa::codes_and_recovery_codes_are_accepted_once_and_removal_takes_both,
     mfa::challenges_expire_are_bounded_per_user_and_pruned,
     mfa::one_of_many_uses_of_a_code_or_a_challenge_wins,
+    mfa::a_reset_removes_factor_codes_and_challenges_of_one_user,
     concurrency::change_log_is_exact_under_concurrent_writers,
     concurrency::audit_followers_miss_no_event_of_concurrent_appends,
     concurrency::the_last_active_staff_user_stays_under_concurrent_demotions,

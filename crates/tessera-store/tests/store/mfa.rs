@@ -20,6 +20,7 @@ fn challenge(hash: &str, user_id: i64, at: i64) -> ChallengeRecord {
         user_agent: "Mozilla/5.0 (test)".into(),
         created_at: at,
         expires_at: at + 300,
+        purpose: "login".into(),
     }
 }
 
@@ -277,4 +278,38 @@ pub async fn one_of_many_uses_of_a_code_or_a_challenge_wins(e: Engine) {
         .count();
     assert_eq!(won, 1, "{answers:?}");
     assert_eq!(s.recovery_codes_left(id).await.unwrap(), 9);
+}
+
+pub async fn a_reset_removes_factor_codes_and_challenges_of_one_user(e: Engine) {
+    let (_db, s) = e.store().await;
+    let alice = enrolled(&s, "alice", b"alice-secret").await;
+    let bob = enrolled(&s, "bob", b"bob-secret").await;
+    s.create_challenge(&challenge("a-login", alice, 50), 5)
+        .await
+        .unwrap();
+    let enrolment = ChallengeRecord {
+        purpose: "enrolment".into(),
+        ..challenge("a-enrol", alice, 50)
+    };
+    s.create_challenge(&enrolment, 5).await.unwrap();
+    // The purpose is kept.
+    assert_eq!(s.challenge("a-enrol", 60).await.unwrap(), Some(enrolment));
+    s.create_challenge(&challenge("b-login", bob, 50), 5)
+        .await
+        .unwrap();
+    assert!(s.reset_factors(alice).await.unwrap());
+    assert_eq!(s.totp_factor(alice).await.unwrap(), None);
+    assert_eq!(s.recovery_codes_left(alice).await.unwrap(), 0);
+    assert_eq!(s.challenge("a-login", 60).await.unwrap(), None);
+    assert_eq!(s.challenge("a-enrol", 60).await.unwrap(), None);
+    // Nothing left: false. Bob's are untouched.
+    assert!(!s.reset_factors(alice).await.unwrap());
+    assert!(s.totp_factor(bob).await.unwrap().is_some());
+    assert_eq!(s.recovery_codes_left(bob).await.unwrap(), 10);
+    assert!(s.challenge("b-login", 60).await.unwrap().is_some());
+    // A pending enrolment alone is reset too.
+    let carol = s.create_user(new_user("carol")).await.unwrap().id;
+    assert!(s.begin_totp_enrolment(carol, b"pending", 10).await.unwrap());
+    assert!(s.reset_factors(carol).await.unwrap());
+    assert_eq!(s.totp_factor(carol).await.unwrap(), None);
 }

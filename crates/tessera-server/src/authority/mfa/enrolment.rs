@@ -5,10 +5,11 @@ use super::super::common::Common;
 use super::super::throttling::{LoginAttempt, Throttle};
 use super::super::{AuditKind, AuthError, SessionOrigin, User};
 use super::factors::{Factors, Refused, refused_field};
-use super::require_fresh;
+use super::{EnrolmentGrant, FactorCaller, require_fresh};
 use super::{SecondFactorAnswer, recovery_codes, totp};
 use serde_json::json;
 use std::sync::Arc;
+use tessera_core::Refusal;
 use tessera_core::claims::VerifiedClaims;
 use totp::TotpKey;
 
@@ -51,16 +52,36 @@ impl Mfa {
         }
     }
 
-    /// Begins (or begins again) the TOTP enrolment of `user`: a new secret,
-    /// pending until [`Mfa::confirm_totp`]; [`AuthError::MfaAlreadyEnrolled`]
-    /// when a confirmed factor exists.
+    /// The user a live enrolment token names, allowed to enrol and nothing
+    /// else; a token refused as [`Refusal::Invalid`] when it names none (of
+    /// the wrong shape, unknown, expired, an `mfa_token`) or its user has
+    /// since changed their password or been deactivated.
+    pub async fn enrolment_grant(&self, token: &str) -> Result<EnrolmentGrant, AuthError> {
+        let refused = AuthError::Token(Refusal::Invalid);
+        let Some(record) = self.factors.live_enrolment(token).await? else {
+            return Err(refused);
+        };
+        let user = self.common.store().user_by_id(record.user_id).await?;
+        match user.map(User::from) {
+            Some(user) if user.is_active && user.token_version == record.token_version => {
+                Ok(EnrolmentGrant {
+                    user: Arc::new(user),
+                })
+            }
+            _ => Err(refused),
+        }
+    }
+
+    /// Begins (or begins again) the TOTP enrolment of the caller: a new
+    /// secret, pending until [`Mfa::confirm_totp`];
+    /// [`AuthError::MfaAlreadyEnrolled`] when a confirmed factor exists.
     pub async fn begin_totp(
         &self,
-        claims: &VerifiedClaims,
-        user: &User,
+        caller: FactorCaller<'_>,
         origin: &SessionOrigin,
     ) -> Result<TotpEnrolment, AuthError> {
-        require_fresh(claims, false)?;
+        caller.require_fresh(false)?;
+        let user = caller.user();
         let secret = TotpKey::generate_secret();
         let key = self.factors.key(&secret, user)?;
         let otpauth_uri = key.otpauth_uri()?;
@@ -83,17 +104,17 @@ impl Mfa {
         })
     }
 
-    /// Confirms `user`'s pending factor with a code of it: the factor in
-    /// force from now on, and [`RECOVERY_CODES`] new recovery codes, shown
-    /// only in this answer. A wrong code is a failed login of the user.
+    /// Confirms the caller's pending factor with a code of it: the factor
+    /// in force from now on, and [`RECOVERY_CODES`] new recovery codes,
+    /// shown only in this answer. A wrong code is a failed login of the user.
     pub async fn confirm_totp(
         &self,
-        claims: &VerifiedClaims,
-        user: &User,
+        caller: FactorCaller<'_>,
         code: &str,
         origin: &SessionOrigin,
     ) -> Result<Vec<String>, AuthError> {
-        require_fresh(claims, false)?;
+        caller.require_fresh(false)?;
+        let user = caller.user();
         let store = self.common.store();
         let pending = store.totp_factor(user.id.get()).await?;
         let Some(pending) = pending.filter(|f| f.confirmed_at.is_none()) else {

@@ -8,12 +8,19 @@ use super::super::{AuditKind, AuthError, SessionOrigin, Transport, User};
 use super::recovery_codes;
 use super::totp::{self, TotpKey};
 use super::{
-    CHALLENGE_LIFETIME, MAX_LIVE_CHALLENGES, METHODS, SecondFactorAnswer, SecondFactorChallenge,
+    CHALLENGE_LIFETIME, ENROLMENT_LIFETIME, EnrolmentRequired, MAX_LIVE_CHALLENGES, METHODS,
+    SecondFactorAnswer, SecondFactorChallenge,
 };
 use serde_json::json;
 use std::sync::Arc;
 use tessera_core::link::{LinkToken, stored_hash};
 use tessera_store::{ChallengeRecord, FactorProof};
+
+/// The `purpose` of a login's challenge (its token is an `mfa_token`).
+const LOGIN: &str = "login";
+
+/// The `purpose` of an enrolment token's row.
+const ENROLMENT: &str = "enrolment";
 
 /// A second factor checked against what the user holds, ready for the
 /// store's conditional write that accepts it once.
@@ -105,6 +112,12 @@ impl Factors {
             .map(|_| METHODS.to_vec()))
     }
 
+    /// Whether the `mfa` setting requires `user` to have a factor.
+    pub(in crate::authority) fn required_of(&self, user: &User) -> bool {
+        let staff = user.is_staff || user.is_superuser;
+        self.common.settings().mfa.requires_factor(staff)
+    }
+
     /// A challenge for `user`, whose password was just right on a login
     /// that began as `origin` says and whose tokens travel by `transport`;
     /// audited as `mfa_required`.
@@ -115,6 +128,45 @@ impl Factors {
         transport: Transport,
         methods: Vec<&'static str>,
     ) -> Result<SecondFactorChallenge, AuthError> {
+        let token = self
+            .issue(user, origin, transport, LOGIN, CHALLENGE_LIFETIME)
+            .await?;
+        let detail = json!({"method": origin.method.name()});
+        let kind = AuditKind::MfaRequired;
+        self.common
+            .audit(kind, Some(user.id), None, Some(origin), detail);
+        Ok(SecondFactorChallenge { token, methods })
+    }
+
+    /// An enrolment token for `user`, whose password was just right on a
+    /// login that began as `origin` says and who must enrol a factor
+    /// first; audited as `mfa_enrolment_required`.
+    pub(in crate::authority) async fn enrolment(
+        &self,
+        user: &User,
+        origin: &SessionOrigin,
+        transport: Transport,
+    ) -> Result<EnrolmentRequired, AuthError> {
+        let token = self
+            .issue(user, origin, transport, ENROLMENT, ENROLMENT_LIFETIME)
+            .await?;
+        let detail = json!({"method": origin.method.name()});
+        let kind = AuditKind::MfaEnrolmentRequired;
+        self.common
+            .audit(kind, Some(user.id), None, Some(origin), detail);
+        Ok(EnrolmentRequired { token })
+    }
+
+    /// Stores a new token of `purpose` for `user` (within the user's
+    /// [`MAX_LIVE_CHALLENGES`]), live for `lifetime` seconds: the token.
+    async fn issue(
+        &self,
+        user: &User,
+        origin: &SessionOrigin,
+        transport: Transport,
+        purpose: &str,
+        lifetime: i64,
+    ) -> Result<String, AuthError> {
         let now = self.common.now();
         let token = LinkToken::generate();
         let record = ChallengeRecord {
@@ -126,31 +178,40 @@ impl Factors {
             ip: origin.ip.to_string(),
             user_agent: origin.user_agent.clone(),
             created_at: now,
-            expires_at: now.saturating_add(CHALLENGE_LIFETIME),
+            expires_at: now.saturating_add(lifetime),
+            purpose: purpose.to_owned(),
         };
         let store = self.common.store();
         store.create_challenge(&record, MAX_LIVE_CHALLENGES).await?;
-        let detail = json!({"method": origin.method.name()});
-        let kind = AuditKind::MfaRequired;
-        self.common
-            .audit(kind, Some(user.id), None, Some(origin), detail);
-        Ok(SecondFactorChallenge {
-            token: token.token,
-            methods,
-        })
+        Ok(token.token)
     }
 
-    /// The live challenge `token` names, if any: `None` for a token of the
-    /// wrong shape (no lookup), an unknown, expired or used one.
+    /// The live login challenge `token` (an `mfa_token`) names, if any:
+    /// `None` for a token of the wrong shape (no lookup), an unknown,
+    /// expired or used one, or an enrolment token.
     pub(in crate::authority) async fn live_challenge(
         &self,
         token: &str,
     ) -> Result<Option<ChallengeRecord>, AuthError> {
+        self.live(token, LOGIN).await
+    }
+
+    /// The live enrolment token's row `token` names, if any (`None` for an
+    /// `mfa_token`).
+    pub(in crate::authority) async fn live_enrolment(
+        &self,
+        token: &str,
+    ) -> Result<Option<ChallengeRecord>, AuthError> {
+        self.live(token, ENROLMENT).await
+    }
+
+    async fn live(&self, token: &str, purpose: &str) -> Result<Option<ChallengeRecord>, AuthError> {
         let Some(hash) = stored_hash(token) else {
             return Ok(None);
         };
         let now = self.common.now();
-        Ok(self.common.store().challenge(&hash, now).await?)
+        let found = self.common.store().challenge(&hash, now).await?;
+        Ok(found.filter(|c| c.purpose == purpose))
     }
 
     /// `answer` checked against what user `user` holds (not yet used: the

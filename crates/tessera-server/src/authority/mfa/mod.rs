@@ -25,15 +25,20 @@ mod factors;
 mod recovery_codes;
 mod totp;
 
-use super::AuthError;
+use super::{AuthError, User};
 use tessera_core::claims::{AuthMethod, VerifiedClaims};
 
 pub use enrolment::{Mfa, TotpEnrolment};
 pub(super) use factors::Factors;
 pub use recovery_codes::COUNT as RECOVERY_CODES;
+use std::sync::Arc;
 
 /// How long an `mfa_token` can be answered, seconds.
 pub const CHALLENGE_LIFETIME: i64 = 300;
+
+/// How long an enrolment token works, seconds: time to scan the QR code
+/// and type a code.
+pub const ENROLMENT_LIFETIME: i64 = 600;
 
 /// The most challenges one user has live at once: a new one deletes the
 /// oldest beyond it, so that a password alone (a login repeated) grows the
@@ -68,6 +73,75 @@ pub(in crate::authority) fn require_fresh(
         return Err(AuthError::FreshTokenRequired);
     }
     Ok(())
+}
+
+/// A login whose password was right, of a user whom the `mfa` setting
+/// requires a second factor of and who has none: the enrolment token that
+/// allows only the TOTP enrolment routes.
+#[derive(Clone)]
+pub struct EnrolmentRequired {
+    token: String,
+}
+
+impl std::fmt::Debug for EnrolmentRequired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnrolmentRequired(..)")
+    }
+}
+
+impl EnrolmentRequired {
+    /// The enrolment token: 32 random bytes in base64url (no dot: never
+    /// taken for a JWT), for [`ENROLMENT_LIFETIME`] seconds. Never logged.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+/// The user a live enrolment token names: allowed to enrol their TOTP
+/// factor, nothing else. Only [`Mfa::enrolment_grant`] makes one.
+#[derive(Debug, Clone)]
+pub struct EnrolmentGrant {
+    user: Arc<User>,
+}
+
+impl EnrolmentGrant {
+    /// The user, as the database had them when the token was checked.
+    pub fn user(&self) -> &Arc<User> {
+        &self.user
+    }
+}
+
+/// Who changes their own factors, and by what right.
+#[derive(Debug, Clone, Copy)]
+pub enum FactorCaller<'a> {
+    /// The holder of an access token (its claims decide its freshness).
+    AccessToken {
+        /// The token's claims.
+        claims: &'a VerifiedClaims,
+        /// Its user.
+        user: &'a User,
+    },
+    /// The holder of an enrolment token: enrolment and confirmation only.
+    EnrolmentToken(&'a EnrolmentGrant),
+}
+
+impl FactorCaller<'_> {
+    /// The user whose factors change.
+    pub fn user(&self) -> &User {
+        match self {
+            FactorCaller::AccessToken { user, .. } => user,
+            FactorCaller::EnrolmentToken(grant) => &grant.user,
+        }
+    }
+
+    /// Refuses an access token not fresh enough ([`require_fresh`]); an
+    /// enrolment token is as fresh as the password that just gave it.
+    fn require_fresh(&self, has_factor: bool) -> Result<(), AuthError> {
+        match self {
+            FactorCaller::AccessToken { claims, .. } => require_fresh(claims, has_factor),
+            FactorCaller::EnrolmentToken(_) => Ok(()),
+        }
+    }
 }
 
 /// A login whose password was right and whose second factor is asked for:

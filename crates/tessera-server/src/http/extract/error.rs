@@ -1,7 +1,7 @@
 //! The HTTP layer's one error type, and the single place where errors become
 //! the status codes, bodies and headers of docs/API.md.
 
-use crate::authority::{AuthError, FieldErrors, Refusal, SecondFactorChallenge};
+use crate::authority::{AuthError, EnrolmentRequired, FieldErrors, Refusal, SecondFactorChallenge};
 use crate::http::serving::note::StoreRefused;
 use axum::Json;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -80,6 +80,9 @@ pub enum ApiError {
     /// The password was right and a second factor is needed (401
     /// `mfa_required` with the `mfa_token`).
     MfaRequired(SecondFactorChallenge),
+    /// The password was right and the user must enrol a second factor
+    /// first (401 `mfa_enrolment_required` with the `enrolment_token`).
+    MfaEnrolmentRequired(EnrolmentRequired),
     /// An `mfa_token` that names no live challenge.
     MfaTokenInvalid,
     /// A wrong or used second-factor code at a login's second step.
@@ -108,6 +111,22 @@ pub fn mfa_required_fields(challenge: &SecondFactorChallenge) -> serde_json::Map
     fields.insert("code".into(), json!("mfa_required"));
     fields.insert("mfa_token".into(), json!(challenge.token()));
     fields.insert("methods".into(), json!(challenge.methods()));
+    fields
+}
+
+/// The detail of [`ApiError::MfaEnrolmentRequired`].
+pub const MFA_ENROLMENT_REQUIRED: &str =
+    "A second factor is required: enrol one with the enrolment_token, then log in again.";
+
+/// The fields of a login's 401 `mfa_enrolment_required`, whatever the
+/// route's shape adds to them: `detail`, `code` and `enrolment_token`.
+pub fn mfa_enrolment_required_fields(
+    enrolment: &EnrolmentRequired,
+) -> serde_json::Map<String, Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("detail".into(), json!(MFA_ENROLMENT_REQUIRED));
+    fields.insert("code".into(), json!("mfa_enrolment_required"));
+    fields.insert("enrolment_token".into(), json!(enrolment.token()));
     fields
 }
 
@@ -146,6 +165,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidClient => ApiError::InvalidClient,
             AuthError::InvalidScope(description) => ApiError::OAuth("invalid_scope", description),
             AuthError::SecondFactorRequired(challenge) => ApiError::MfaRequired(challenge),
+            AuthError::EnrolmentRequired(enrolment) => ApiError::MfaEnrolmentRequired(enrolment),
             AuthError::MfaTokenInvalid => ApiError::MfaTokenInvalid,
             AuthError::MfaCodeInvalid => ApiError::MfaCodeInvalid,
             AuthError::MfaAlreadyEnrolled => ApiError::MfaAlreadyEnrolled,
@@ -229,6 +249,12 @@ impl From<AuthError> for OAuthFailure {
                 let mut body = mfa_required_fields(&challenge);
                 body.insert("error".into(), json!("mfa_required"));
                 body.insert("error_description".into(), json!(MFA_REQUIRED));
+                return OAuthFailure(ApiError::Raw(StatusCode::UNAUTHORIZED, Value::Object(body)));
+            }
+            AuthError::EnrolmentRequired(enrolment) => {
+                let mut body = mfa_enrolment_required_fields(&enrolment);
+                body.insert("error".into(), json!("mfa_enrolment_required"));
+                body.insert("error_description".into(), json!(MFA_ENROLMENT_REQUIRED));
                 return OAuthFailure(ApiError::Raw(StatusCode::UNAUTHORIZED, Value::Object(body)));
             }
             other => other.into(),
@@ -389,6 +415,12 @@ impl IntoResponse for ApiError {
                 .into_response(),
             ApiError::MfaRequired(challenge) => {
                 let body = Value::Object(mfa_required_fields(&challenge));
+                let mut response = with_challenge(StatusCode::UNAUTHORIZED, body, CHALLENGE);
+                no_store(response.headers_mut());
+                response
+            }
+            ApiError::MfaEnrolmentRequired(enrolment) => {
+                let body = Value::Object(mfa_enrolment_required_fields(&enrolment));
                 let mut response = with_challenge(StatusCode::UNAUTHORIZED, body, CHALLENGE);
                 no_store(response.headers_mut());
                 response

@@ -41,7 +41,7 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
     request_body(content((Credentials = "application/json"))),
     responses(
         (status = 200, description = "The tokens", body = FlaskTokens, headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 401, description = "Bad username or password; or `mfa_required` (with `mfa_token` and `methods`) for a user with a second factor, answered at /api/auth/mfa/verify", body = FlaskMessage),
+        (status = 401, description = "Bad username or password; or `mfa_required` (with `mfa_token` and `methods`) for a user with a second factor, answered at /api/auth/mfa/verify; or `mfa_enrolment_required` (with `enrolment_token`) for a user the `mfa` setting requires a factor of who has none", body = FlaskMessage),
         (status = 400, description = "Not JSON, or not an object", body = FlaskMessage),
         (status = 415, description = "Not a JSON body", body = FlaskMessage),
         (status = 429, description = "Throttled: too many attempts", body = FlaskMessage, headers(("Retry-After" = u64))),
@@ -259,6 +259,17 @@ impl IntoResponse for FlaskError {
                 no_store(response.headers_mut());
                 response
             }
+            ApiError::MfaEnrolmentRequired(enrolment) => {
+                let error = crate::http::extract::error::mfa_enrolment_required_fields;
+                let mut body = error(&enrolment);
+                body.insert(
+                    "msg".into(),
+                    json!(crate::http::extract::error::MFA_ENROLMENT_REQUIRED),
+                );
+                let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                no_store(response.headers_mut());
+                response
+            }
             ApiError::BadToken(Refusal::Expired) => {
                 msg(StatusCode::UNAUTHORIZED, "Token has expired")
             }
@@ -303,7 +314,7 @@ impl IntoResponse for FlaskError {
     request_body(content((FastApiForm = "application/x-www-form-urlencoded"))),
     responses(
         (status = 200, description = "The tokens", body = OAuthToken, headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 401, description = "Incorrect username or password; or `mfa_required` (with `mfa_token` and `methods`) for a user with a second factor, answered at /api/auth/mfa/verify", body = ErrorDetail, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 401, description = "Incorrect username or password; or `mfa_required` (with `mfa_token` and `methods`) for a user with a second factor, answered at /api/auth/mfa/verify; or `mfa_enrolment_required` (with `enrolment_token`) for a user the `mfa` setting requires a factor of who has none", body = ErrorDetail, headers(("WWW-Authenticate" = String, description = "Bearer"))),
         (status = 422, description = "FastAPI's validation error: a field missing, or not a form", body = FastApiValidation),
         (status = 429, description = "Throttled: too many attempts", body = ErrorDetail, headers(("Retry-After" = u64))),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail)

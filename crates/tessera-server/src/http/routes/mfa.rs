@@ -6,13 +6,16 @@
 use super::oauth::token_response;
 use super::openapi::*;
 use super::tokens::{token_view, tokens};
-use crate::authority::{Authority, LoginMethod, TokenPair, Transport};
-use crate::http::extract::auth::Authenticated;
+use crate::authority::{
+    Authority, EnrolmentGrant, FactorCaller, LoginMethod, TokenPair, Transport,
+};
+use crate::http::extract::auth::{Authenticated, bearer_token};
 use crate::http::extract::client::{ClientIp, origin};
 use crate::http::extract::cookies;
 use crate::http::extract::error::ApiError;
 use crate::http::extract::requests::{Body, MfaVerifyBody, SecondFactorBody, TotpCode};
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;
@@ -26,17 +29,62 @@ fn no_factor() -> ApiError {
     )
 }
 
+/// Whoever may enrol a TOTP factor: the holder of an access token, or of an
+/// enrolment token (in the `Authorization` header, wherever access tokens
+/// are looked for: it is not one).
+pub enum Enroller {
+    /// An access token's holder.
+    Access(Authenticated),
+    /// An enrolment token's holder.
+    Enrolment(EnrolmentGrant),
+}
+
+impl Enroller {
+    /// As the domain takes it.
+    fn caller(&self) -> FactorCaller<'_> {
+        match self {
+            Enroller::Access(auth) => FactorCaller::AccessToken {
+                claims: &auth.claims,
+                user: &auth.user,
+            },
+            Enroller::Enrolment(grant) => FactorCaller::EnrolmentToken(grant),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<Authority>> for Enroller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        authority: &Arc<Authority>,
+    ) -> Result<Self, ApiError> {
+        let types = &authority.settings().auth_header_types;
+        // A JWT has dots; an enrolment token (base64url) has none.
+        if let Some(token) = bearer_token(&parts.headers, types)?
+            && !token.is_empty()
+            && !token.contains('.')
+        {
+            let grant = authority.mfa().enrolment_grant(&token).await?;
+            return Ok(Enroller::Enrolment(grant));
+        }
+        Ok(Enroller::Access(
+            Authenticated::from_request_parts(parts, authority).await?,
+        ))
+    }
+}
+
 /// `POST /api/auth/mfa/totp`: a new TOTP secret, pending until confirmed.
 #[utoipa::path(
     post,
     path = "/api/auth/mfa/totp",
     tag = "second factors",
-    summary = "Begin a TOTP enrolment: a new secret, its otpauth URI and QR code (needs a fresh token)",
+    summary = "Begin a TOTP enrolment: a new secret, its otpauth URI and QR code (needs a fresh token, or the enrolment_token of a login's 401 mfa_enrolment_required)",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The secret, shown this once; pending until confirmed (enrolling again replaces it)", body = TotpEnrolmentBody, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 409, description = "A TOTP factor is already enrolled (`mfa_already_enrolled`)", body = ErrorDetail),
-        (status = 401, description = "No credentials, a refused token, or one that is not fresh (`fresh_token_required`)", body = ErrorDetail,
+        (status = 401, description = "No credentials, a refused token (an enrolment token unknown, expired, or of a user whose password changed since: `token_not_valid`), or one that is not fresh (`fresh_token_required`)", body = ErrorDetail,
             headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused")))
     )
 )]
@@ -44,12 +92,12 @@ pub async fn begin_totp(
     State(authority): State<Arc<Authority>>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
-    auth: Authenticated,
+    enroller: Enroller,
 ) -> Result<Response, ApiError> {
     let origin = origin(client, &headers, LoginMethod::Password);
     let enrolment = authority
         .mfa()
-        .begin_totp(&auth.claims, &auth.user, &origin)
+        .begin_totp(enroller.caller(), &origin)
         .await?;
     Ok(tokens(TotpEnrolmentBody {
         otpauth_uri: enrolment.otpauth_uri,
@@ -64,7 +112,7 @@ pub async fn begin_totp(
     post,
     path = "/api/auth/mfa/totp/confirm",
     tag = "second factors",
-    summary = "Confirm the TOTP enrolment with a code: the factor in force, and ten recovery codes (needs a fresh token)",
+    summary = "Confirm the TOTP enrolment with a code: the factor in force, and ten recovery codes (needs a fresh token, or the enrolment_token of a login's 401 mfa_enrolment_required)",
     request_body(content((TotpCode = "application/json"), (TotpCode = "application/x-www-form-urlencoded"))),
     security(("bearer" = [])),
     responses(
@@ -72,7 +120,7 @@ pub async fn begin_totp(
         (status = 400, description = "A wrong, used or malformed code (under `code`; it counts as a failed login), or an unreadable body", body = BadRequest),
         (status = 409, description = "No enrolment pending (`mfa_not_enrolled`)", body = ErrorDetail),
         (status = 429, description = "Throttled: too many wrong codes or passwords", body = ErrorDetail, headers(("Retry-After" = u64))),
-        (status = 401, description = "No credentials, a refused token, or one that is not fresh (`fresh_token_required`)", body = ErrorDetail,
+        (status = 401, description = "No credentials, a refused token (an enrolment token unknown, expired, or of a user whose password changed since: `token_not_valid`), or one that is not fresh (`fresh_token_required`)", body = ErrorDetail,
             headers(("WWW-Authenticate" = String, description = "Bearer realm=\"api\", with error=\"invalid_token\" when a token was refused")))
     )
 )]
@@ -80,13 +128,13 @@ pub async fn confirm_totp(
     State(authority): State<Arc<Authority>>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
-    auth: Authenticated,
+    enroller: Enroller,
     Body(request): Body<TotpCode>,
 ) -> Result<Response, ApiError> {
     let origin = origin(client, &headers, LoginMethod::Password);
     let recovery_codes = authority
         .mfa()
-        .confirm_totp(&auth.claims, &auth.user, &request.code, &origin)
+        .confirm_totp(enroller.caller(), &request.code, &origin)
         .await?;
     Ok(tokens(RecoveryCodesBody { recovery_codes }))
 }

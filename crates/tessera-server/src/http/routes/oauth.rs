@@ -84,7 +84,7 @@ pub(super) fn token_response(access: &IssuedToken, refresh: &str) -> Response {
         (status = 429, description = "Throttled: too many attempts", body = ErrorDetail, headers(("Retry-After" = u64))),
         (status = 200, description = "The tokens (a service client's: one access token, no refresh token)", body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "RFC 6749 5.2 error", body = OAuthError, headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 401, description = "`invalid_client`: a service client's authentication failed; or `mfa_required` (with `mfa_token` and `methods`) for a user with a second factor, answered at /api/auth/mfa/verify", body = OAuthError,
+        (status = 401, description = "`invalid_client`: a service client's authentication failed; or `mfa_required` (with `mfa_token` and `methods`) for a user with a second factor, answered at /api/auth/mfa/verify; or `mfa_enrolment_required` (with `enrolment_token`) for a user the `mfa` setting requires a factor of who has none", body = OAuthError,
             headers(("WWW-Authenticate" = String, description = "Basic realm=\"tessera\""), ("Cache-Control" = String, description = "no-store"))),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither a form nor JSON", body = ErrorDetail)

@@ -41,7 +41,7 @@ pub(super) fn tokens(body: impl Serialize) -> Response {
         (status = 400, description = "Missing or mistyped fields, or an unreadable body", body = BadRequest),
         (status = 413, description = "Body over 65,536 bytes", body = ErrorDetail),
         (status = 415, description = "Neither JSON nor a form", body = ErrorDetail),
-        (status = 401, description = "Wrong credentials or an inactive user (`no_active_account`); or the right password of a user with a second factor (`mfa_required`, with `mfa_token` and `methods`: the login goes on at /api/auth/mfa/verify)", body = ErrorDetail, headers(("WWW-Authenticate" = String)))
+        (status = 401, description = "Wrong credentials or an inactive user (`no_active_account`); or the right password of a user with a second factor (`mfa_required`, with `mfa_token` and `methods`: the login goes on at /api/auth/mfa/verify); or `mfa_enrolment_required` (with `enrolment_token`) for a user the `mfa` setting requires a factor of who has none", body = ErrorDetail, headers(("WWW-Authenticate" = String)))
     )
 )]
 pub async fn obtain(
