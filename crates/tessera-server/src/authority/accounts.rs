@@ -425,6 +425,18 @@ impl Accounts {
         Ok(Some(()))
     }
 
+    /// [`Accounts::reset_second_factors`] by an operator (`tessera users
+    /// mfa-reset`): no actor, and the `mfa_reset` event written before this
+    /// returns (the CLI, its caller, exits right after).
+    pub async fn reset_second_factors_by_operator(
+        &self,
+        id: UserId,
+    ) -> Result<Option<()>, AuthError> {
+        let reset = self.reset_second_factors(id, None).await?;
+        self.common.audit_log().flush().await;
+        Ok(reset)
+    }
+
     /// The user with this username, from the store.
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, AuthError> {
         let Ok(name) = Username::parse(username) else {

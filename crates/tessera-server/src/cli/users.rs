@@ -29,6 +29,11 @@ pub enum UsersCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Remove a user's second factors (TOTP, recovery codes, logins waiting for a code), for a lost device: the password alone logs them in again (unless the `mfa` setting requires a factor of them: then their next login asks them to enrol); logged as mfa_reset.
+    MfaReset {
+        /// The username.
+        username: String,
+    },
     /// Show a user's roles, or change them: their access tokens issued before a change answer `expired` (at Tessera and at services following its revocation feed), so clients refresh and get the new roles; nobody is logged out.
     Roles {
         /// The username.
@@ -182,6 +187,25 @@ pub async fn run(settings: Settings, command: UsersCommand) -> Result<ExitCode, 
                 }
                 Err(e) => return Err(e.to_string()),
             }
+        }
+        UsersCommand::MfaReset { username } => {
+            let accounts = authority.accounts();
+            let user = accounts.user_by_username(&username).await;
+            let Some(user) = user.map_err(|e| e.to_string())? else {
+                eprintln!("tessera: no user `{username}`");
+                return Ok(ExitCode::FAILURE);
+            };
+            let reset = accounts.reset_second_factors_by_operator(user.id).await;
+            if reset.map_err(|e| e.to_string())?.is_none() {
+                eprintln!("tessera: no user `{username}`");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!(
+                "Second factors of {} (id {}) removed: their password alone logs them in, \
+                 unless the mfa setting requires a factor of them (their next login then asks \
+                 them to enrol).",
+                user.username, user.id
+            );
         }
         UsersCommand::Roles {
             username,

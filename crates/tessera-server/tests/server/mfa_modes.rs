@@ -377,3 +377,39 @@ async fn required_asks_everyone_on_every_login_route_and_the_token_opens_only_en
         .await;
     mfa_token_of(&r);
 }
+
+#[tokio::test]
+async fn the_cli_resets_a_users_factors() {
+    let s = Server::start(ROOMY).await;
+    let (access, _) = s.user("alice").await;
+    enrol(&s, &access).await;
+    let waiting = first_step(&s, "alice").await;
+    let (code, out, err) = s.cli(&["users", "mfa-reset", "alice"], None).await;
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "Second factors of alice (id 1) removed: their password alone logs them in, unless \
+             the mfa setting requires a factor of them (their next login then asks them to \
+             enrol).\n"
+        ),
+        "{err}"
+    );
+    assert_mfa_token_invalid(&verify(&s, &waiting, "code", "123456").await);
+    let (access, _) = s.login("alice").await;
+    assert_eq!(amr(&access), json!(["pwd"]));
+    let events = audited(&s, "mfa_reset", 1).await;
+    assert_eq!(
+        (
+            events[0].user_id,
+            events[0].actor_id,
+            events[0].detail.as_str()
+        ),
+        (Some(1), None, r#"{"removed":true}"#)
+    );
+    let (code, out, err) = s.cli(&["users", "mfa-reset", "nobody"], None).await;
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (1, "", "tessera: no user `nobody`\n")
+    );
+}
