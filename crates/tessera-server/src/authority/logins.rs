@@ -7,7 +7,9 @@
 //! keeps at most `max_sessions_per_user` sessions. A user with a second
 //! factor gets, after every check of the password step, a challenge
 //! instead of tokens; its second step is throttled and audited as a login
-//! is, and begins the session the first step would have begun.
+//! is, and begins the session the first step would have begun. A user
+//! without one whom the `mfa` setting requires one of gets an enrolment
+//! token instead, and no session.
 
 use super::common::Common;
 use super::hashing::{Hashing, PasswordCheck};
