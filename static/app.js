@@ -16,6 +16,8 @@ const SESSION_BUTTONS = [
 let client = null;
 // The second step of a login that asked for it: its mfaToken.
 let pendingFactor = null;
+// A login refused until the user enrols (the server's `mfa` setting): its enrolment token.
+let pendingEnrolment = null;
 
 // The token locations the server accepts, filled in by the server (page.rs):
 // offer only the transports that work here.
@@ -151,9 +153,16 @@ on("credentials", "submit", async (event) => {
   client = newClient(transport());
   $("second-factor").hidden = true;
   pendingFactor = null;
+  pendingEnrolment = null;
   try {
     await loggedIn(await client.login($("username").value, $("password").value));
   } catch (e) {
+    if (e.code === "mfa_enrolment_required") {
+      pendingEnrolment = e.enrolmentToken;
+      $("totp-start").disabled = false;
+      $("status").textContent = "This server requires a second factor: set up an authenticator app below, then log in again.";
+      return;
+    }
     if (e.code === "mfa_required") {
       pendingFactor = e.mfaToken;
       $("second-factor").hidden = false;
@@ -215,7 +224,7 @@ function factorRefusal(e) {
 
 on("totp-start", "click", async () => {
   try {
-    const started = await client.startTotpEnrolment();
+    const started = await client.startTotpEnrolment(pendingEnrolment ?? undefined);
     $("totp-secret").textContent = started.secret;
     // The server's own SVG, as an image (the page's policy allows data: images, not inline markup).
     $("totp-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(started.qr_svg)}`;
@@ -230,9 +239,14 @@ on("totp-start", "click", async () => {
 on("totp-confirm", "submit", async (event) => {
   event.preventDefault();
   try {
-    showRecoveryCodes(await client.confirmTotp($("totp-code").value.trim()));
+    showRecoveryCodes(await client.confirmTotp($("totp-code").value.trim(), pendingEnrolment ?? undefined));
     $("totp-enrolment").hidden = true;
     $("factor-status").textContent = "The authenticator app is set up: logins now ask for its code.";
+    if (pendingEnrolment) {
+      pendingEnrolment = null;
+      $("totp-start").disabled = true;
+      $("status").textContent = "Set up: log in again, with a code.";
+    }
   } catch (e) {
     $("factor-status").textContent = `Refused: ${factorRefusal(e)}`;
   }

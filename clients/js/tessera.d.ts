@@ -91,6 +91,8 @@ export interface TesseraError extends Error {
   mfaToken?: string;
   /** With `code` "mfa_required": the factors the user can answer with. */
   methods?: Array<"totp" | "recovery_code">;
+  /** With `code` "mfa_enrolment_required": the token that lets startTotpEnrolment and confirmTotp enrol (10 minutes). */
+  enrolmentToken?: string;
 }
 
 /** The answer to a login's second step: the authenticator app's code, or a recovery code. */
@@ -185,10 +187,10 @@ export interface Client {
    * usable), a spent or expired token with "mfa_token_invalid".
    */
   verifySecondFactor(mfaToken: string, factor: SecondFactor): Promise<TokenView>;
-  /** Begins TOTP enrolment (needs a fresh login). */
-  startTotpEnrolment(): Promise<TotpEnrolment>;
+  /** Begins TOTP enrolment: with the session (a fresh login), or with a login's `enrolmentToken`. */
+  startTotpEnrolment(enrolmentToken?: string): Promise<TotpEnrolment>;
   /** Puts the enrolment in force with a code of its secret; resolves to the ten recovery codes, shown this once. */
-  confirmTotp(code: string): Promise<string[]>;
+  confirmTotp(code: string, enrolmentToken?: string): Promise<string[]>;
   /** Removes the TOTP factor and its recovery codes. */
   removeTotp(factor: SecondFactor): Promise<void>;
   /** Ten new recovery codes; the old ones stop working. */

@@ -430,6 +430,7 @@ export function createClient({
       const error = new Error(data.detail || `${what} failed (${res.status})`);
       Object.assign(error, { status: res.status, body: data, code: data.code });
       if (data.code === "mfa_required") Object.assign(error, { mfaToken: data.mfa_token, methods: data.methods });
+      if (data.code === "mfa_enrolment_required") error.enrolmentToken = data.enrolment_token;
       throw error;
     }
     // A server without cookie mode ignores X-Token-Transport and answers
@@ -454,6 +455,18 @@ export function createClient({
     const res = await own(path, init);
     const data = res.status === 204 ? null : await res.json().catch(() => ({}));
     if (!res.ok) throw failure(what, res, data || {});
+    return data;
+  }
+
+  // An enrolment call: with the session, or, for a user whose login must
+  // enrol first, with the `enrolmentToken` that login's refusal carried.
+  async function enrolmentCall(path, body, enrolmentToken, what) {
+    if (!enrolmentToken) return factorCall(path, "POST", body, what);
+    const headers = { Authorization: `Bearer ${enrolmentToken}` };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await request(path, { method: "POST", headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw failure(what, res, data);
     return data;
   }
 
@@ -484,15 +497,20 @@ export function createClient({
       return loginStep("/api/auth/mfa/verify", { mfa_token: mfaToken, ...secondFactor(factor) }, "second factor");
     },
     /**
-     * Begins TOTP enrolment (needs a fresh login): resolves to {secret,
+     * Begins TOTP enrolment (needs a fresh login, or the `enrolmentToken` of
+     * a login refused with "mfa_enrolment_required"): resolves to {secret,
      * otpauth_uri, qr_svg}, shown this once; confirmTotp puts it in force.
      */
-    async startTotpEnrolment() {
-      return factorCall("/api/auth/mfa/totp", "POST", undefined, "starting TOTP enrolment");
+    async startTotpEnrolment(enrolmentToken) {
+      return enrolmentCall("/api/auth/mfa/totp", undefined, enrolmentToken, "starting TOTP enrolment");
     },
-    /** Confirms enrolment with a code of the new secret; resolves to the ten recovery codes, shown this once. */
-    async confirmTotp(code) {
-      return (await factorCall("/api/auth/mfa/totp/confirm", "POST", { code }, "confirming TOTP")).recovery_codes;
+    /**
+     * Confirms enrolment with a code of the new secret (and the same
+     * `enrolmentToken`, if one began it); resolves to the ten recovery codes,
+     * shown this once. After an enrolment token, log in again with a code.
+     */
+    async confirmTotp(code, enrolmentToken) {
+      return (await enrolmentCall("/api/auth/mfa/totp/confirm", { code }, enrolmentToken, "confirming TOTP")).recovery_codes;
     },
     /** Removes the TOTP factor and its recovery codes, given `{code}` or `{recoveryCode}`. */
     async removeTotp(factor) {

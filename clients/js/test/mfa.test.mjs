@@ -34,11 +34,14 @@ const missing = pyotp ? false : `pyotp is missing from ${PYTHON}: run .ci/instal
 if (missing && process.env.TESSERA_TEST_REQUIRE_TOOLS) throw new Error(missing);
 
 let tessera;
+let required;
 before(async () => {
   tessera = await startTessera();
+  required = await startTessera('mfa = "required"');
 });
 after(async () => {
   await tessera?.stop();
+  await required?.stop();
 });
 
 async function loginRefused(client, username, password = PASSWORD) {
@@ -112,4 +115,25 @@ test("enrolment needs a fresh login: a refreshed token is refused", { skip: miss
   const refused = await client.startTotpEnrolment().catch((e) => e);
   assert.equal(refused.status, 401);
   assert.equal(refused.body.code, "fresh_token_required");
+});
+
+test("a server that requires a second factor: the login's enrolment token enrols, then the login asks for the code", { skip: missing }, async () => {
+  await required.signup("mfa3");
+  const client = createClient({ baseUrl: required.origin });
+  const refused = await client.login("mfa3", PASSWORD).catch((e) => e);
+  assert.equal(refused.status, 401);
+  assert.equal(refused.code, "mfa_enrolment_required");
+  assert.equal(typeof refused.enrolmentToken, "string");
+  assert.equal(client.loggedIn, false);
+  // The enrolment token is no access token.
+  const me = await fetch(`${required.origin}/api/auth/me`, { headers: { Authorization: `Bearer ${refused.enrolmentToken}` } });
+  assert.equal(me.status, 401);
+  const started = await client.startTotpEnrolment(refused.enrolmentToken);
+  const recovery = await client.confirmTotp(code(started.otpauth_uri), refused.enrolmentToken);
+  assert.equal(recovery.length, 10);
+  const asked = await client.login("mfa3", PASSWORD).catch((e) => e);
+  assert.equal(asked.code, "mfa_required");
+  const view = await client.verifySecondFactor(asked.mfaToken, { code: code(started.otpauth_uri, 1) });
+  assert.deepEqual(view.claims.amr, ["pwd", "otp", "mfa"]);
+  assert.equal(client.loggedIn, true);
 });

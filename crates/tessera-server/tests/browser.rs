@@ -491,6 +491,50 @@ async fn a_second_factor_is_set_up_on_the_page_and_asked_for_at_login(browser: &
         .await;
     browser.click("logout").await;
     browser.wait_text("status", |t| t == "Not logged in.").await;
+
+    // A server that requires a factor: the login leads into enrolment, then
+    // asks for the code.
+    let s = Server::start("mfa = \"required\"").await;
+    b.goto(&format!("{}/", s.base)).await.unwrap();
+    browser.type_into("username", "ann").await;
+    browser.type_into("password", PASSWORD).await;
+    browser.click("signup").await;
+    browser
+        .wait_text("status", |t| t.starts_with("Signed up as ann"))
+        .await;
+    browser.click("login").await;
+    browser
+        .wait_text("status", |t| {
+            t.starts_with("This server requires a second factor")
+        })
+        .await;
+    browser.click("totp-start").await;
+    browser
+        .wait_text("factor-status", |t| {
+            t == "Enrolment begun: confirm with a code."
+        })
+        .await;
+    let secret = browser.text("totp-secret").await;
+    browser
+        .type_into("totp-code", &pyotp_code(&secret, 0).unwrap())
+        .await;
+    browser.click("totp-confirm-send").await;
+    browser
+        .wait_text("status", |t| t == "Set up: log in again, with a code.")
+        .await;
+    browser.click("login").await;
+    browser
+        .wait_text("status", |t| t.starts_with("Enter the code"))
+        .await;
+    browser
+        .type_into("mfa-code", &pyotp_code(&secret, 1).unwrap())
+        .await;
+    browser.click("mfa-verify").await;
+    browser
+        .wait_text("status", |t| t.starts_with("Logged in as ann"))
+        .await;
+    browser.click("logout").await;
+    browser.wait_text("status", |t| t == "Not logged in.").await;
 }
 
 /// Swagger UI's password flow ("Authorize") from a page on another origin:

@@ -65,6 +65,8 @@ export async function loginWithSecondFactor(askCode: () => Promise<string>): Pro
 
 export async function enrol(code: string): Promise<string[]> {
   const started: TotpEnrolment = await client.startTotpEnrolment();
+  const enrolled: TotpEnrolment = await client.startTotpEnrolment("q8Z-enrolment-token");
+  console.log(enrolled.secret, await client.confirmTotp(code, "q8Z-enrolment-token"));
   console.log(started.otpauth_uri, started.qr_svg.length, started.secret);
   const recovery: string[] = await client.confirmTotp(code);
   const fresh: string[] = await client.regenerateRecoveryCodes();
