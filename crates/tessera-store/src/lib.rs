@@ -27,6 +27,7 @@ mod mail;
 mod maintenance;
 mod mfa;
 mod model;
+mod passkeys;
 mod pool;
 mod postgres;
 pub mod queue;
@@ -48,6 +49,7 @@ pub use mail::LinkStore;
 pub use maintenance::Maintenance;
 pub use mfa::MfaStore;
 pub use model::*;
+pub use passkeys::PasskeyStore;
 pub use postgres::tls::{
     connect_options as pg_connect_options, explain_connect_error as explain_pg_connect_error,
 };
@@ -72,6 +74,7 @@ pub trait Store:
     + LinkStore
     + ClientStore
     + MfaStore
+    + PasskeyStore
     + Send
     + Sync
     + 'static
@@ -88,6 +91,7 @@ impl<T> Store for T where
         + LinkStore
         + ClientStore
         + MfaStore
+        + PasskeyStore
         + Send
         + Sync
         + 'static
@@ -114,9 +118,11 @@ mod tests {
             Arc<dyn LinkStore>,
             Arc<dyn ClientStore>,
             Arc<dyn MfaStore>,
+            Arc<dyn PasskeyStore>,
         );
         fn upcast(store: Arc<dyn Store>) -> Concerns {
             (
+                store.clone(),
                 store.clone(),
                 store.clone(),
                 store.clone(),

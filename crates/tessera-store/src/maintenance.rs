@@ -44,6 +44,7 @@ fn prune_statements(now: i64, changes_before: i64) -> Vec<(&'static str, i64)> {
         .chain([crate::successors::prune_statement(now)])
         .chain([(crate::clients::PRUNE, now)])
         .chain([(crate::mfa::PRUNE, now)])
+        .chain([(crate::passkeys::PRUNE, now)])
         .collect()
 }
 

@@ -62,8 +62,8 @@ pub trait MfaStore: Send + Sync {
     ) -> StoreResult<bool>;
 
     /// Uses `proof` (a code of the user's confirmed factor, or one of its
-    /// recovery codes) and removes the factor and its recovery codes, in
-    /// one transaction. False (nothing written) when the proof was used
+    /// recovery codes) and removes the factor, and its recovery codes
+    /// unless the user has a passkey, in one transaction. False (nothing written) when the proof was used
     /// already or there is no confirmed factor.
     async fn remove_totp(
         &self,
@@ -74,7 +74,7 @@ pub trait MfaStore: Send + Sync {
 
     /// Replaces the user's recovery codes with `hashes` (unused), the old
     /// ones void, in one transaction. False (nothing written) when the user
-    /// has no confirmed factor.
+    /// has no factor (no confirmed TOTP factor, no passkey).
     async fn replace_recovery_codes(
         &self,
         user_id: i64,
@@ -83,7 +83,8 @@ pub trait MfaStore: Send + Sync {
     ) -> StoreResult<bool>;
 
     /// Removes the user's TOTP factor (pending or confirmed), its
-    /// recovery codes and its challenges, in one transaction (a staff
+    /// recovery codes, its passkeys, its challenges and its passkey
+    /// ceremonies, in one transaction (a staff
     /// user's reset, for a lost device). Whether the user had any of them.
     async fn reset_factors(&self, user_id: i64) -> StoreResult<bool>;
 
@@ -114,7 +115,7 @@ pub trait MfaStore: Send + Sync {
 for_each_engine! {
     impl Engine {
         /// Uses `proof` of user `user_id` in `tx`: whether it was accepted.
-        async fn use_proof(
+        pub(crate) async fn use_proof(
             tx: &mut sqlx::Transaction<'_, Db>,
             user_id: i64,
             proof: FactorProof<'_>,
@@ -136,13 +137,27 @@ for_each_engine! {
                         .execute(&mut **tx)
                         .await?
                 }
+                FactorProof::Passkey {
+                    id,
+                    sign_count,
+                    passkey,
+                } => {
+                    sqlx::query(crate::passkeys::USE_PASSKEY)
+                        .bind(passkey)
+                        .bind(sign_count)
+                        .bind(now)
+                        .bind(id)
+                        .bind(user_id)
+                        .execute(&mut **tx)
+                        .await?
+                }
             };
             Ok(used.rows_affected() == 1)
         }
 
         /// Writes `hashes` as the user's recovery codes in `tx`, after the
         /// old ones are deleted.
-        async fn insert_recovery_codes(
+        pub(crate) async fn insert_recovery_codes(
             tx: &mut sqlx::Transaction<'_, Db>,
             user_id: i64,
             hashes: &[String],
@@ -254,7 +269,8 @@ for_each_engine! {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
+            // The codes stay while a passkey remains: they stand in for it.
+            sqlx::query(crate::passkeys::DELETE_CODES_WITHOUT_FACTOR)
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
@@ -280,7 +296,17 @@ for_each_engine! {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if factor != 1 {
+            // Likewise the passkeys' rows, when there is no TOTP factor.
+            let passkeys = if factor == 1 {
+                0
+            } else {
+                sqlx::query("UPDATE mfa_passkeys SET name = name WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            };
+            if factor != 1 && passkeys == 0 {
                 tx.rollback().await?;
                 return Ok(false);
             }
@@ -292,7 +318,14 @@ for_each_engine! {
         async fn reset_factors(&self, user_id: i64) -> StoreResult<bool> {
             let mut tx = self.pool.begin().await?;
             let mut removed = 0;
-            for table in ["mfa_totp", "mfa_recovery_codes", "mfa_challenges"] {
+            let tables = [
+                "mfa_totp",
+                "mfa_recovery_codes",
+                "mfa_challenges",
+                "mfa_passkeys",
+                "passkey_ceremonies",
+            ];
+            for table in tables {
                 removed += sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                     .bind(user_id)
                     .execute(&mut *tx)

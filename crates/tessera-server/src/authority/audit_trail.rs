@@ -77,11 +77,16 @@ pub enum AuditKind {
     /// second factor of and who has none: an enrolment token was given
     /// instead of tokens.
     MfaEnrolmentRequired,
+    /// A passkey was registered (`first_factor`: with recovery codes).
+    PasskeyRegistered,
+    /// A passkey was removed (with the recovery codes, when it was the
+    /// user's last factor).
+    PasskeyRemoved,
 }
 
 impl AuditKind {
     /// Every kind, in the order the API and the CLI list them.
-    pub const ALL: [AuditKind; 31] = [
+    pub const ALL: [AuditKind; 33] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -113,6 +118,8 @@ impl AuditKind {
         AuditKind::RecoveryCodesRegenerated,
         AuditKind::MfaReset,
         AuditKind::MfaEnrolmentRequired,
+        AuditKind::PasskeyRegistered,
+        AuditKind::PasskeyRemoved,
     ];
 
     /// The name stored in the log and used in filters.
@@ -149,6 +156,8 @@ impl AuditKind {
             AuditKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditKind::MfaReset => "mfa_reset",
             AuditKind::MfaEnrolmentRequired => "mfa_enrolment_required",
+            AuditKind::PasskeyRegistered => "passkey_registered",
+            AuditKind::PasskeyRemoved => "passkey_removed",
         }
     }
 

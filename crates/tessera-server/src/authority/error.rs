@@ -83,9 +83,40 @@ pub enum AuthError {
     /// pending to confirm, no factor to remove or regenerate codes of).
     #[error("no such second factor")]
     MfaNotEnrolled,
+    /// A passkey operation refused (see [`PasskeyError`]).
+    #[error("passkey: {0}")]
+    Passkey(PasskeyError),
     /// Something that should not happen (a lost worker thread, a signing failure).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a passkey operation was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasskeyError {
+    /// The server has no `public_url`, whose host passkeys are bound to.
+    #[error("passkeys need public_url")]
+    Unavailable,
+    /// A passwordless login while `passkey_login` is off.
+    #[error("passkey login is off")]
+    LoginDisabled,
+    /// An answer to a login's ceremony that is not one (another challenge,
+    /// origin or relying party; a bad signature; a replayed or expired
+    /// ceremony; an unknown, deleted or cloned passkey).
+    #[error("the passkey was refused")]
+    Refused,
+    /// A registration of a credential already registered.
+    #[error("the passkey is registered already")]
+    Duplicate,
+    /// A registration beyond the most passkeys a user has.
+    #[error("too many passkeys")]
+    TooMany,
+    /// A removal of a passkey the user does not have.
+    #[error("no such passkey")]
+    NotFound,
+    /// A passkey ceremony for a login whose user has no passkey.
+    #[error("the user has no passkey")]
+    NoPasskey,
 }
 
 impl From<Refusal> for AuthError {
@@ -126,4 +157,7 @@ pub enum StartError {
     /// `email_verification` without `smtp_url` and `public_url`).
     #[error("{0}")]
     Mail(String),
+    /// `public_url` cannot be a WebAuthn relying party's.
+    #[error("{0}")]
+    Passkeys(String),
 }

@@ -14,12 +14,17 @@
 use super::common::Common;
 use super::hashing::{Hashing, PasswordCheck};
 use super::live::Live;
-use super::mfa::{AMR_PASSWORD, AMR_WITH_SECOND_FACTOR, Factors, SecondFactorAnswer};
+use super::mfa::{
+    AMR_HARDWARE_KEY, AMR_PASSWORD, AMR_SOFTWARE_KEY, Factors, Passkeys, Proof, Refused,
+    SecondFactorAnswer, SecondFactors,
+};
 use super::recovery::Recovery;
 use super::throttled_log::ThrottledLog;
 use super::throttling::Throttle;
 use super::tokens::{Minting, Tokens, refresh_record};
-use super::{AuditKind, AuthError, LoginMethod, SessionOrigin, TokenPair, Transport, User};
+use super::{
+    AuditKind, AuthError, LoginMethod, PasskeyError, SessionOrigin, TokenPair, Transport, User,
+};
 use crate::telemetry;
 use serde_json::json;
 use std::sync::Arc;
@@ -37,6 +42,7 @@ pub(super) struct Logins {
     tokens: Arc<Tokens>,
     recovery: Arc<Recovery>,
     factors: Arc<Factors>,
+    passkeys: Arc<Passkeys>,
     /// Refused login attempts, as the audit log is told of them (one event
     /// per client a minute).
     throttled_log: ThrottledLog,
@@ -68,8 +74,9 @@ impl Logins {
         throttle: Arc<Throttle>,
         tokens: Arc<Tokens>,
         recovery: Arc<Recovery>,
-        factors: Arc<Factors>,
+        second: SecondFactors,
     ) -> Self {
+        let SecondFactors { factors, passkeys } = second;
         Self {
             common,
             hashing,
@@ -78,6 +85,7 @@ impl Logins {
             tokens,
             recovery,
             factors,
+            passkeys,
             throttled_log: ThrottledLog::default(),
         }
     }
@@ -336,7 +344,16 @@ impl Logins {
             (Some(challenge), Some(user))
                 if user.is_active && user.token_version == challenge.token_version =>
             {
-                let (failure, reason) = match self.factors.check(&user, answer).await? {
+                let checked = match answer {
+                    SecondFactorAnswer::Passkey(credential) => {
+                        let passkeys = &self.passkeys;
+                        let hash = &challenge.token_hash;
+                        let used = passkeys.check_second_factor(&user, credential, hash);
+                        used.await?.map(Proof::Passkey).ok_or(Refused::Wrong)
+                    }
+                    _ => self.factors.check(&user, answer).await?,
+                };
+                let (failure, reason) = match checked {
                     Err(refused) => (refused.into_error(answer), refused.reason()),
                     Ok(proof) => {
                         let now = self.common.now();
@@ -348,9 +365,17 @@ impl Logins {
                                 throttle
                                     .login_succeeded(&user_key, &address_key, attempt)
                                     .await;
-                                return self.complete(&challenge, user, factor, request).await;
+                                let amr = proof.amr();
+                                let completed =
+                                    self.complete(&challenge, user, factor, amr, request);
+                                return completed.await;
                             }
-                            ChallengeAnswer::ProofRefused => (AuthError::MfaCodeInvalid, "used"),
+                            ChallengeAnswer::ProofRefused => match answer {
+                                SecondFactorAnswer::Passkey(_) => {
+                                    (AuthError::Passkey(PasskeyError::Refused), "used")
+                                }
+                                _ => (AuthError::MfaCodeInvalid, "used"),
+                            },
                             ChallengeAnswer::ChallengeGone => (AuthError::MfaTokenInvalid, "token"),
                         }
                     }
@@ -377,6 +402,7 @@ impl Logins {
         challenge: &tessera_store::ChallengeRecord,
         user: Arc<User>,
         factor: &'static str,
+        amr: &[AuthMethod],
         request: &SessionOrigin,
     ) -> Result<(TokenPair, Arc<User>, LoginMethod, Transport), AuthError> {
         let method = LoginMethod::named(&challenge.method).unwrap_or(LoginMethod::Password);
@@ -385,7 +411,6 @@ impl Logins {
         // normally comes from the same client.
         let ip = challenge.ip.parse().unwrap_or(request.ip);
         let origin = SessionOrigin::new(ip, &challenge.user_agent, method);
-        let amr = &AMR_WITH_SECOND_FACTOR;
         let pair = self.begin_session(&user, transport, &origin, amr).await?;
         telemetry::login(true);
         let detail = json!({"factor": factor, "purpose": "login"});
@@ -399,6 +424,81 @@ impl Logins {
         self.common
             .audit(kind, Some(user.id), None, Some(&origin), detail);
         Ok((pair, user, method, transport))
+    }
+
+    /// A passwordless login with a discoverable passkey: the browser's
+    /// answer to a ceremony [`Passkeys::begin_login`] began, from
+    /// `origin`, tokens travelling by `transport`. Right (the passkey of an
+    /// active user, its counter raised), a new session with `amr` naming
+    /// the key; anything else is one body, a failed login attempt of the
+    /// address, and a `login_failed` event with the reason.
+    pub(super) async fn login_with_passkey(
+        &self,
+        credential: &webauthn_rs::prelude::PublicKeyCredential,
+        origin: &SessionOrigin,
+        transport: Transport,
+    ) -> Result<(TokenPair, Arc<User>), AuthError> {
+        if !self.common.settings().passkey_login {
+            return Err(AuthError::Passkey(PasskeyError::LoginDisabled));
+        }
+        let address_key = origin.ip.to_string();
+        // No user is known before the check: the address alone counts
+        // (under a key no username has).
+        let user_key = format!("\u{0}passkey:{address_key}");
+        let now_ms = self.common.now_ms();
+        let reserved = self
+            .throttle
+            .reserve_login(&user_key, &address_key, now_ms)
+            .await;
+        let attempt = match reserved {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                if matches!(e, AuthError::Throttled(_)) {
+                    self.note_throttled("", origin);
+                }
+                return Err(e);
+            }
+        };
+        let (reason, user_id) = match self.passkeys.check_login(credential).await? {
+            Ok((user_id, used)) => {
+                let store = self.common.store();
+                let user = store.user_by_id(user_id).await?;
+                match user.map(|r| self.live.remember(r)) {
+                    Some(user) if user.is_active => {
+                        let throttle = &self.throttle;
+                        throttle
+                            .login_succeeded(&user_key, &address_key, attempt)
+                            .await;
+                        let amr: &[AuthMethod] = match used.key {
+                            AuthMethod::SoftwareKey => &AMR_SOFTWARE_KEY,
+                            _ => &AMR_HARDWARE_KEY,
+                        };
+                        let pair = self.begin_session(&user, transport, origin, amr).await?;
+                        telemetry::login(true);
+                        let detail = json!({
+                            "method": origin.method.name(), "session": pair.refresh.fid,
+                            "passkey": used.id,
+                        });
+                        let kind = AuditKind::LoginSucceeded;
+                        self.common
+                            .audit(kind, Some(user.id), None, Some(origin), detail);
+                        return Ok((pair, user));
+                    }
+                    _ => ("inactive", Some(user_id)),
+                }
+            }
+            Err(refused) => refused,
+        };
+        let detail = json!({"method": origin.method.name(), "reason": reason});
+        let user_id = user_id.map(UserId::new);
+        let kind = AuditKind::LoginFailed;
+        self.common.audit(kind, user_id, None, Some(origin), detail);
+        telemetry::login(false);
+        let throttle = &self.throttle;
+        throttle
+            .login_failed(&user_key, &address_key, attempt)
+            .await;
+        Err(AuthError::Passkey(PasskeyError::Refused))
     }
 
     /// Ends the user's oldest sessions past `max_sessions_per_user` (the new

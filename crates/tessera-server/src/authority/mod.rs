@@ -63,8 +63,8 @@ pub use clients::Clients;
 pub use feed::Feed;
 pub use keys::Keys;
 pub use mfa::{
-    EnrolmentGrant, EnrolmentRequired, FactorCaller, Mfa, SecondFactorAnswer,
-    SecondFactorChallenge, TotpEnrolment,
+    EnrolmentGrant, EnrolmentRequired, FactorCaller, Mfa, NewPasskey, PasskeyView, Passkeys,
+    SecondFactorAnswer, SecondFactorChallenge, TotpEnrolment,
 };
 pub use model::{
     DEFAULT_PAGE_SIZE, LoginMethod, MAX_PAGE_SIZE, NewAccount, Refreshed, SessionOrigin, TokenPair,
@@ -86,7 +86,7 @@ use tessera_store::{KeyStore, Store, StoreError};
 use throttling::Throttle;
 
 use error::field_error;
-pub use error::{AuthError, ClientAuthError, FieldErrors, StartError};
+pub use error::{AuthError, ClientAuthError, FieldErrors, PasskeyError, StartError};
 pub use tessera_core::Refusal;
 
 /// The domain service: a thin front over its parts (see the module doc),
@@ -102,6 +102,7 @@ pub struct Authority {
     tokens: Arc<Tokens>,
     sessions: Sessions,
     mfa: Mfa,
+    passkeys: Arc<Passkeys>,
     accounts: Accounts,
     recovery: Arc<Recovery>,
     clients: Clients,
@@ -199,6 +200,13 @@ impl Authority {
             throttle.clone(),
         ));
         let factors = Arc::new(mfa::Factors::new(common.clone()));
+        let relying_party =
+            mfa::RelyingParty::new(common.settings()).map_err(StartError::Passkeys)?;
+        let passkeys = Arc::new(Passkeys::new(
+            common.clone(),
+            factors.clone(),
+            Arc::new(relying_party),
+        ));
         let sessions = Sessions::new(
             common.clone(),
             hashing.clone(),
@@ -206,7 +214,10 @@ impl Authority {
             throttle.clone(),
             tokens.clone(),
             recovery.clone(),
-            factors.clone(),
+            mfa::SecondFactors {
+                factors: factors.clone(),
+                passkeys: passkeys.clone(),
+            },
         );
         let mfa = Mfa::new(common.clone(), factors, throttle.clone());
         let accounts = Accounts::new(
@@ -228,6 +239,7 @@ impl Authority {
             tokens,
             sessions,
             mfa,
+            passkeys,
             accounts,
             recovery,
             clients,
@@ -255,6 +267,14 @@ impl Authority {
     /// is [`Sessions::answer_second_factor`]).
     pub fn mfa(&self) -> &Mfa {
         &self.mfa
+    }
+
+    /// Passkeys: a user's registration, list and removal of theirs, and
+    /// the beginning of the ceremonies that use one (their answers are
+    /// [`Sessions::answer_second_factor`] and
+    /// [`Sessions::login_with_passkey`]).
+    pub fn passkeys(&self) -> &Passkeys {
+        &self.passkeys
     }
 
     /// Accounts: signup, passwords, administration, the audit log's pages.

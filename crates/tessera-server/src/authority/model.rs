@@ -158,15 +158,18 @@ pub enum LoginMethod {
     FlaskJwtExtended,
     /// FastAPI's `/token`.
     Fastapi,
+    /// A passwordless login with a passkey.
+    Passkey,
 }
 
 impl LoginMethod {
     /// Every method.
-    pub const ALL: [LoginMethod; 4] = [
+    pub const ALL: [LoginMethod; 5] = [
         LoginMethod::Password,
         LoginMethod::OAuth,
         LoginMethod::FlaskJwtExtended,
         LoginMethod::Fastapi,
+        LoginMethod::Passkey,
     ];
 
     /// The method whose name is `name`.
@@ -181,6 +184,7 @@ impl LoginMethod {
             LoginMethod::OAuth => "oauth",
             LoginMethod::FlaskJwtExtended => "flask_jwt_extended",
             LoginMethod::Fastapi => "fastapi",
+            LoginMethod::Passkey => "passkey",
         }
     }
 }

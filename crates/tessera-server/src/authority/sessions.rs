@@ -11,7 +11,7 @@ use super::common::Common;
 use super::hashing::Hashing;
 use super::live::Live;
 use super::logins::Logins;
-use super::mfa::{AMR_PASSWORD, Factors, SecondFactorAnswer};
+use super::mfa::{AMR_PASSWORD, SecondFactorAnswer, SecondFactors};
 use super::recovery::Recovery;
 use super::throttling::Throttle;
 use super::tokens::Tokens;
@@ -42,7 +42,7 @@ impl Sessions {
         throttle: Arc<Throttle>,
         tokens: Arc<Tokens>,
         recovery: Arc<Recovery>,
-        factors: Arc<Factors>,
+        second: SecondFactors,
     ) -> Self {
         let logins = Logins::new(
             common.clone(),
@@ -51,7 +51,7 @@ impl Sessions {
             throttle,
             tokens.clone(),
             recovery,
-            factors,
+            second,
         );
         Self {
             common,
@@ -88,6 +88,21 @@ impl Sessions {
     ) -> Result<(TokenPair, Arc<User>, LoginMethod, Transport), AuthError> {
         let logins = &self.logins;
         logins.answer_challenge(mfa_token, answer, request).await
+    }
+
+    /// A passwordless login with a discoverable passkey: the browser's
+    /// answer to the ceremony [`Passkeys::begin_login`](super::Passkeys::begin_login) began; refused
+    /// while `passkey_login` is off.
+    pub async fn login_with_passkey(
+        &self,
+        credential: &webauthn_rs::prelude::PublicKeyCredential,
+        origin: &SessionOrigin,
+        transport: Transport,
+    ) -> Result<(TokenPair, Arc<User>), AuthError> {
+        let logins = &self.logins;
+        logins
+            .login_with_passkey(credential, origin, transport)
+            .await
     }
 
     /// Begins a session (a new family: a fresh access token and a refresh

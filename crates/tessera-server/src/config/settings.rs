@@ -281,6 +281,15 @@ settings! {
         accepted: "`optional`, `required_for_staff`, `required`",
         parse: "de::mfa", show: show::mfa;
 
+    /// Whether a discoverable passkey alone logs a user in, at
+    /// `/api/auth/passkeys/login/start` and `/finish` (and on the page's "Log in with a
+    /// passkey"). Off, those routes answer 403 `passkey_login_disabled`; passkeys still work
+    /// as a second factor. Passkeys need `public_url`: its host is their relying party id.
+    passkey_login: bool = false,
+        kind: "boolean",
+        accepted: "`true`, `false`",
+        parse: "de::boolean", show: show::boolean;
+
     /// Clock skew tolerated when checking `exp` and `nbf`.
     leeway: Duration = Duration::ZERO,
         kind: "duration",

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 const BOTH: &str = "compat = [\"flask_jwt_extended\", \"fastapi\"]\nlogin_rate_limit = \"off\"";
 
 /// Every route of docs/API.md (and the documentation's own), as (method, path).
-const ROUTES: [(&str, &str); 52] = [
+const ROUTES: [(&str, &str); 60] = [
     ("post", "/api/token"),
     ("post", "/api/token/refresh"),
     ("post", "/api/token/verify"),
@@ -24,6 +24,14 @@ const ROUTES: [(&str, &str); 52] = [
     ("post", "/api/auth/mfa/totp/confirm"),
     ("post", "/api/auth/mfa/recovery-codes"),
     ("post", "/api/auth/mfa/verify"),
+    ("post", "/api/auth/mfa/passkey/start"),
+    ("post", "/api/auth/mfa/passkey/finish"),
+    ("post", "/api/auth/passkeys/register/start"),
+    ("post", "/api/auth/passkeys/register/finish"),
+    ("get", "/api/auth/passkeys"),
+    ("delete", "/api/auth/passkeys/{id}"),
+    ("post", "/api/auth/passkeys/login/start"),
+    ("post", "/api/auth/passkeys/login/finish"),
     ("post", "/api/auth/password/reset"),
     ("post", "/api/auth/password/reset/confirm"),
     ("post", "/api/auth/email/verify/request"),

@@ -65,6 +65,17 @@ pub enum FactorProof<'a> {
     TotpStep(i64),
     /// A recovery code with this SHA-256 (hex), unused.
     RecoveryCode(&'a str),
+    /// An assertion of the user's passkey `id` with signature counter
+    /// `sign_count` (accepted if above the last one accepted, or both
+    /// zero), which leaves the credential as `passkey` says.
+    Passkey {
+        /// The passkey's id.
+        id: &'a str,
+        /// The assertion's signature counter.
+        sign_count: i64,
+        /// The credential after the assertion (the library's JSON).
+        passkey: &'a str,
+    },
 }
 
 /// What became of an answer to a challenge.
@@ -79,4 +90,85 @@ pub enum ChallengeAnswer {
     /// The challenge is live but the proof was used already (or the factor
     /// is gone): nothing written, the challenge kept.
     ProofRefused,
+}
+
+/// One of a user's passkeys as the store keeps it.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PasskeyRecord {
+    /// The server's name for it (random; in the API).
+    pub id: String,
+    /// Whose.
+    pub user_id: i64,
+    /// The authenticator's credential id, base64url.
+    pub credential_id: String,
+    /// The WebAuthn user handle it was registered under.
+    pub user_handle: String,
+    /// The label its user gave it.
+    pub name: String,
+    /// The credential as the WebAuthn library keeps it (JSON: the public
+    /// key, the signature counter).
+    pub passkey: String,
+    /// The signature counter of the last assertion accepted.
+    pub sign_count: i64,
+    /// When it was registered, Unix seconds.
+    pub created_at: i64,
+    /// When an assertion of it was last accepted, Unix seconds.
+    pub last_used_at: Option<i64>,
+}
+
+impl std::fmt::Debug for PasskeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasskeyRecord")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("name", &self.name)
+            .field("sign_count", &self.sign_count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What became of a new passkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyAdded {
+    /// Stored; `first_factor` when the user had no factor before (no
+    /// confirmed TOTP factor, no passkey), whose recovery codes were then
+    /// written with it.
+    Added {
+        /// Whether it is the user's first factor.
+        first_factor: bool,
+    },
+    /// A passkey of that credential id exists (this user's or another's):
+    /// nothing written.
+    Duplicate,
+    /// The user has the most passkeys allowed: nothing written.
+    TooMany,
+}
+
+/// A WebAuthn ceremony under way, known by its challenge.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CeremonyRecord {
+    /// The challenge, base64url, as the options carried it.
+    pub challenge: String,
+    /// `register`, `second_factor` or `login`.
+    pub purpose: String,
+    /// The user it is for (`None` for a passwordless login's).
+    pub user_id: Option<i64>,
+    /// For a second factor's: the SHA-256 (hex) of its `mfa_token`.
+    pub mfa_token_hash: Option<String>,
+    /// The library's ceremony state (JSON).
+    pub state: String,
+    /// When it began, Unix seconds.
+    pub created_at: i64,
+    /// When it can no longer be finished, Unix seconds.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for CeremonyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CeremonyRecord")
+            .field("purpose", &self.purpose)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }

@@ -29,6 +29,7 @@ mod import;
 mod mail;
 mod mfa;
 mod notifications;
+mod passkeys;
 mod sessions;
 
 /// The environment variable naming the PostgreSQL server to test against.
@@ -88,6 +89,9 @@ const TESTS: &[(&str, TestFn)] = tests![
     mfa::challenges_expire_are_bounded_per_user_and_pruned,
     mfa::one_of_many_uses_of_a_code_or_a_challenge_wins,
     mfa::a_reset_removes_factor_codes_and_challenges_of_one_user,
+    passkeys::passkeys_are_added_bounded_unique_and_removed_with_the_last_codes,
+    passkeys::a_passkeys_counter_is_accepted_only_upwards_once,
+    passkeys::ceremonies_are_taken_once_bounded_and_pruned,
     concurrency::change_log_is_exact_under_concurrent_writers,
     concurrency::audit_followers_miss_no_event_of_concurrent_appends,
     concurrency::the_last_active_staff_user_stays_under_concurrent_demotions,

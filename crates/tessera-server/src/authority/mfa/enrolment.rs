@@ -80,8 +80,10 @@ impl Mfa {
         caller: FactorCaller<'_>,
         origin: &SessionOrigin,
     ) -> Result<TotpEnrolment, AuthError> {
-        caller.require_fresh(false)?;
         let user = caller.user();
+        // A user with a passkey enrols TOTP as they would change it (one
+        // with TOTP is told it is enrolled, below).
+        caller.require_fresh(self.has_passkey(user).await?)?;
         let secret = TotpKey::generate_secret();
         let key = self.factors.key(&secret, user)?;
         let otpauth_uri = key.otpauth_uri()?;
@@ -113,8 +115,8 @@ impl Mfa {
         code: &str,
         origin: &SessionOrigin,
     ) -> Result<Vec<String>, AuthError> {
-        caller.require_fresh(false)?;
         let user = caller.user();
+        caller.require_fresh(self.has_passkey(user).await?)?;
         let store = self.common.store();
         let pending = store.totp_factor(user.id.get()).await?;
         let Some(pending) = pending.filter(|f| f.confirmed_at.is_none()) else {
@@ -225,6 +227,12 @@ impl Mfa {
         self.common
             .audit(kind, Some(user.id), None, Some(origin), json!({}));
         Ok(codes.into_shown())
+    }
+
+    /// Whether `user` has a passkey.
+    async fn has_passkey(&self, user: &User) -> Result<bool, AuthError> {
+        let passkeys = self.common.store().passkeys(user.id.get()).await?;
+        Ok(!passkeys.is_empty())
     }
 
     /// Counts a check of `user`'s code as a login attempt (before it is

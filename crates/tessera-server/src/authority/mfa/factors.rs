@@ -2,17 +2,21 @@
 //! challenge after a right password, and the check of an answer against
 //! what the user holds (the store's conditional write then accepts it once).
 
+use super::super::PasskeyError;
 use super::super::common::Common;
 use super::super::error::field_error;
 use super::super::{AuditKind, AuthError, SessionOrigin, Transport, User};
+use super::passkeys::PasskeyUse;
 use super::recovery_codes;
 use super::totp::{self, TotpKey};
 use super::{
+    AMR_PASSWORD_AND_HARDWARE_KEY, AMR_PASSWORD_AND_SOFTWARE_KEY, AMR_WITH_SECOND_FACTOR,
     CHALLENGE_LIFETIME, ENROLMENT_LIFETIME, EnrolmentRequired, MAX_LIVE_CHALLENGES, METHODS,
     SecondFactorAnswer, SecondFactorChallenge,
 };
 use serde_json::json;
 use std::sync::Arc;
+use tessera_core::claims::AuthMethod;
 use tessera_core::link::{LinkToken, stored_hash};
 use tessera_store::{ChallengeRecord, FactorProof};
 
@@ -31,6 +35,9 @@ pub(in crate::authority) enum Proof {
     /// A recovery code of this hash (whether it is the user's and unused,
     /// the write decides).
     RecoveryCode(String),
+    /// An assertion of a passkey (whether its counter went up, the write
+    /// decides).
+    Passkey(PasskeyUse),
 }
 
 impl Proof {
@@ -39,6 +46,22 @@ impl Proof {
         match self {
             Proof::TotpStep(step) => FactorProof::TotpStep(*step),
             Proof::RecoveryCode(hash) => FactorProof::RecoveryCode(hash),
+            Proof::Passkey(used) => FactorProof::Passkey {
+                id: &used.id,
+                sign_count: used.sign_count,
+                passkey: &used.passkey,
+            },
+        }
+    }
+
+    /// The `amr` of a login with a password and this second factor.
+    pub(in crate::authority) fn amr(&self) -> &'static [AuthMethod] {
+        match self {
+            Proof::TotpStep(_) | Proof::RecoveryCode(_) => &AMR_WITH_SECOND_FACTOR,
+            Proof::Passkey(used) if used.key == AuthMethod::SoftwareKey => {
+                &AMR_PASSWORD_AND_SOFTWARE_KEY
+            }
+            Proof::Passkey(_) => &AMR_PASSWORD_AND_HARDWARE_KEY,
         }
     }
 }
@@ -59,6 +82,9 @@ impl Refused {
     /// the wrong shape, else one body for every wrong code.
     pub(in crate::authority) fn into_error(self, answer: &SecondFactorAnswer) -> AuthError {
         match self {
+            _ if matches!(answer, SecondFactorAnswer::Passkey(_)) => {
+                AuthError::Passkey(PasskeyError::Refused)
+            }
             Refused::Malformed => refused_field(answer, true),
             Refused::Wrong | Refused::NoFactor => AuthError::MfaCodeInvalid,
         }
@@ -85,6 +111,9 @@ pub(super) fn refused_field(answer: &SecondFactorAnswer, malformed: bool) -> Aut
         (SecondFactorAnswer::RecoveryCode(_), false) => {
             "The recovery code is wrong or was used already."
         }
+        (SecondFactorAnswer::Passkey(_), _) => {
+            "This is not the answer to the passkey ceremony under way: start it again."
+        }
     };
     field_error(answer.field(), message)
 }
@@ -106,10 +135,22 @@ impl Factors {
         &self,
         user: &User,
     ) -> Result<Option<Vec<&'static str>>, AuthError> {
-        let factor = self.common.store().totp_factor(user.id.get()).await?;
-        Ok(factor
-            .filter(|f| f.confirmed_at.is_some())
-            .map(|_| METHODS.to_vec()))
+        let store = self.common.store();
+        let totp = store.totp_factor(user.id.get()).await?;
+        let totp = totp.is_some_and(|f| f.confirmed_at.is_some());
+        let passkey = !store.passkeys(user.id.get()).await?.is_empty();
+        if !totp && !passkey {
+            return Ok(None);
+        }
+        // The recovery codes stand in for either factor.
+        let has = [totp, passkey, true];
+        Ok(Some(
+            METHODS
+                .iter()
+                .zip(has)
+                .filter_map(|(method, has)| has.then_some(*method))
+                .collect(),
+        ))
     }
 
     /// Whether the `mfa` setting requires `user` to have a factor.
@@ -216,7 +257,9 @@ impl Factors {
 
     /// `answer` checked against what user `user` holds (not yet used: the
     /// store's write decides that), or why it is refused. A TOTP code is
-    /// checked against the confirmed factor only.
+    /// checked against the confirmed factor only; a passkey's answer is
+    /// refused here (only a login's second step, which knows its ceremony,
+    /// checks one).
     pub(in crate::authority) async fn check(
         &self,
         user: &User,
@@ -241,6 +284,7 @@ impl Factors {
             SecondFactorAnswer::RecoveryCode(code) => Ok(recovery_codes::hash_of(code)
                 .map(Proof::RecoveryCode)
                 .ok_or(Refused::Malformed)),
+            SecondFactorAnswer::Passkey(_) => Ok(Err(Refused::Wrong)),
         }
     }
 

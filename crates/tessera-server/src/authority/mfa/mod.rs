@@ -24,16 +24,32 @@
 
 mod enrolment;
 mod factors;
+mod passkeys;
 mod recovery_codes;
 mod totp;
+mod webauthn;
 
 use super::{AuthError, User};
 use tessera_core::claims::{AuthMethod, VerifiedClaims};
 
 pub use enrolment::{Mfa, TotpEnrolment};
-pub(super) use factors::Factors;
+pub(super) use factors::{Factors, Proof, Refused};
+pub use passkeys::{
+    CEREMONY_LIFETIME, MAX_LOGIN_CEREMONIES, MAX_PASSKEYS, NewPasskey, PasskeyView, Passkeys,
+};
 pub use recovery_codes::COUNT as RECOVERY_CODES;
 use std::sync::Arc;
+pub(super) use webauthn::RelyingParty;
+
+/// What logins ask of users' second factors: the TOTP factors, recovery
+/// codes and challenges ([`Factors`]), and the passkeys ([`Passkeys`]).
+#[derive(Clone)]
+pub(super) struct SecondFactors {
+    /// Whether a user has a factor; challenges; codes checked.
+    pub(super) factors: Arc<Factors>,
+    /// Passkey ceremonies checked.
+    pub(super) passkeys: Arc<Passkeys>,
+}
 
 /// How long an `mfa_token` can be answered, seconds.
 pub const CHALLENGE_LIFETIME: i64 = 300;
@@ -48,8 +64,9 @@ pub const ENROLMENT_LIFETIME: i64 = 600;
 /// pruned.
 pub const MAX_LIVE_CHALLENGES: i64 = 5;
 
-/// The methods a challenge can be answered with, as the login's 401 lists them.
-pub const METHODS: [&str; 2] = ["totp", "recovery_code"];
+/// The methods a challenge can be answered with, as the login's 401 lists
+/// them (those of the user's factors, in this order).
+pub const METHODS: [&str; 3] = ["totp", "passkey", "recovery_code"];
 
 /// The `amr` of a login with a password and a second factor (a TOTP code
 /// and a recovery code are both one-time codes: `otp`).
@@ -58,6 +75,29 @@ pub const AMR_WITH_SECOND_FACTOR: [AuthMethod; 3] = [
     AuthMethod::Otp,
     AuthMethod::MultiFactor,
 ];
+
+/// The `amr` of a login with a password and a passkey its authenticator
+/// keeps to itself.
+pub const AMR_PASSWORD_AND_HARDWARE_KEY: [AuthMethod; 3] = [
+    AuthMethod::Password,
+    AuthMethod::HardwareKey,
+    AuthMethod::MultiFactor,
+];
+
+/// The `amr` of a login with a password and a passkey its authenticator
+/// may copy to the user's other devices (backup eligible).
+pub const AMR_PASSWORD_AND_SOFTWARE_KEY: [AuthMethod; 3] = [
+    AuthMethod::Password,
+    AuthMethod::SoftwareKey,
+    AuthMethod::MultiFactor,
+];
+
+/// The `amr` of a passwordless login with a passkey (which verified its
+/// user: something they have and something they know or are).
+pub const AMR_HARDWARE_KEY: [AuthMethod; 2] = [AuthMethod::HardwareKey, AuthMethod::MultiFactor];
+
+/// As [`AMR_HARDWARE_KEY`], for a passkey that may be copied.
+pub const AMR_SOFTWARE_KEY: [AuthMethod; 2] = [AuthMethod::SoftwareKey, AuthMethod::MultiFactor];
 
 /// The `amr` of a login with a password alone.
 pub const AMR_PASSWORD: [AuthMethod; 1] = [AuthMethod::Password];
@@ -183,6 +223,8 @@ pub enum SecondFactorAnswer {
     Code(String),
     /// One of their recovery codes.
     RecoveryCode(String),
+    /// Their browser's answer to the passkey ceremony of the login.
+    Passkey(Box<webauthn_rs::prelude::PublicKeyCredential>),
 }
 
 impl std::fmt::Debug for SecondFactorAnswer {
@@ -197,6 +239,7 @@ impl SecondFactorAnswer {
         match self {
             SecondFactorAnswer::Code(_) => "totp",
             SecondFactorAnswer::RecoveryCode(_) => "recovery_code",
+            SecondFactorAnswer::Passkey(_) => "passkey",
         }
     }
 
@@ -205,6 +248,7 @@ impl SecondFactorAnswer {
         match self {
             SecondFactorAnswer::Code(_) => "code",
             SecondFactorAnswer::RecoveryCode(_) => "recovery_code",
+            SecondFactorAnswer::Passkey(_) => "credential",
         }
     }
 }

@@ -91,6 +91,8 @@ pub enum ApiError {
     MfaAlreadyEnrolled,
     /// No factor (or pending enrolment) to act on.
     MfaNotEnrolled,
+    /// A passkey operation refused.
+    Passkey(crate::authority::PasskeyError),
     /// A status and body chosen by a wire format's wrapper.
     Raw(StatusCode, Value),
     /// Our fault; details are logged, not sent.
@@ -170,6 +172,7 @@ impl From<AuthError> for ApiError {
             AuthError::MfaCodeInvalid => ApiError::MfaCodeInvalid,
             AuthError::MfaAlreadyEnrolled => ApiError::MfaAlreadyEnrolled,
             AuthError::MfaNotEnrolled => ApiError::MfaNotEnrolled,
+            AuthError::Passkey(e) => ApiError::Passkey(e),
             AuthError::Store(StoreError::UserIdsExhausted) => {
                 tracing::error!(
                     "a new account was refused: no user id is left (the users' id sequence is at \
@@ -457,6 +460,7 @@ impl IntoResponse for ApiError {
                 })),
             )
                 .into_response(),
+            ApiError::Passkey(e) => passkey_refusal(e),
             ApiError::Raw(status, body) => {
                 let mut response = (status, Json(body)).into_response();
                 no_store(response.headers_mut());
@@ -496,4 +500,50 @@ impl IntoResponse for ApiError {
                 .into_response(),
         }
     }
+}
+
+/// The answer to a refused passkey operation.
+fn passkey_refusal(e: crate::authority::PasskeyError) -> Response {
+    use crate::authority::PasskeyError;
+    let (status, detail, code) = match e {
+        PasskeyError::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Passkeys need the server's public_url, of a host name: its host is the passkeys' \
+             relying party.",
+            "passkeys_unavailable",
+        ),
+        PasskeyError::LoginDisabled => (
+            StatusCode::FORBIDDEN,
+            "Logging in with a passkey alone is off on this server: log in with your password.",
+            "passkey_login_disabled",
+        ),
+        PasskeyError::Refused => {
+            let body = json!({
+                "detail": "The passkey was refused: start again.",
+                "code": "passkey_invalid",
+            });
+            return with_challenge(StatusCode::UNAUTHORIZED, body, CHALLENGE);
+        }
+        PasskeyError::Duplicate => (
+            StatusCode::CONFLICT,
+            "This passkey is registered already.",
+            "passkey_already_registered",
+        ),
+        PasskeyError::TooMany => (
+            StatusCode::CONFLICT,
+            "You have 10 passkeys, the most an account can have: remove one first.",
+            "passkey_limit",
+        ),
+        PasskeyError::NotFound => (
+            StatusCode::NOT_FOUND,
+            "You have no passkey of that id.",
+            "passkey_not_found",
+        ),
+        PasskeyError::NoPasskey => (
+            StatusCode::CONFLICT,
+            "This account has no passkey: answer with another second factor.",
+            "passkey_not_registered",
+        ),
+    };
+    (status, Json(json!({"detail": detail, "code": code}))).into_response()
 }

@@ -343,3 +343,116 @@ impl ReadBody for MfaVerifyBody {
         }
     }
 }
+
+/// What a browser answered a WebAuthn ceremony with, as
+/// `PublicKeyCredential.toJSON()` gives it (binary fields in base64url):
+/// `T`, or a refusal recorded under `credential`.
+fn read_credential<T: serde::de::DeserializeOwned>(f: &mut Fields<'_>) -> Option<T> {
+    match f.optional_value("credential") {
+        None => f.refuse("credential", "This field is required."),
+        Some(serde_json::Value::Object(object)) => {
+            match serde_json::from_value(serde_json::Value::Object(object)) {
+                Ok(credential) => return Some(credential),
+                Err(_) => f.refuse(
+                    "credential",
+                    "Not a WebAuthn credential: give what PublicKeyCredential.toJSON() returns.",
+                ),
+            }
+        }
+        Some(_) => f.refuse(
+            "credential",
+            "Expected an object: what PublicKeyCredential.toJSON() returns.",
+        ),
+    }
+    None
+}
+
+/// The end of a passkey registration: `POST /api/auth/passkeys/register/finish`.
+#[derive(ToSchema)]
+pub struct PasskeyRegistration {
+    /// The browser's answer to `navigator.credentials.create()`, as
+    /// `PublicKeyCredential.toJSON()` gives it.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+    /// A label for the passkey (at most 100 characters; "Passkey" when absent).
+    #[schema(example = "Laptop", nullable = false, max_length = 100)]
+    pub name: Option<String>,
+}
+
+/// [`PasskeyRegistration`], read.
+pub struct PasskeyRegistrationBody {
+    pub credential: Option<webauthn_rs::prelude::RegisterPublicKeyCredential>,
+    pub name: Option<String>,
+}
+
+impl ReadBody for PasskeyRegistrationBody {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            credential: read_credential(f),
+            name: f.optional_string("name"),
+        }
+    }
+}
+
+/// The `mfa_token` of a login's 401 `mfa_required`: `POST /api/auth/mfa/passkey/start`.
+#[derive(ToSchema)]
+pub struct MfaToken {
+    #[schema(min_length = 43, max_length = 43)]
+    pub mfa_token: String,
+}
+
+impl ReadBody for MfaToken {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            mfa_token: f.string("mfa_token"),
+        }
+    }
+}
+
+/// A login's second step with a passkey: `POST /api/auth/mfa/passkey/finish`.
+#[derive(ToSchema)]
+pub struct MfaPasskey {
+    #[schema(min_length = 43, max_length = 43)]
+    pub mfa_token: String,
+    /// The browser's answer to `navigator.credentials.get()`, as
+    /// `PublicKeyCredential.toJSON()` gives it.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+/// [`MfaPasskey`], read.
+pub struct MfaPasskeyBody {
+    pub mfa_token: String,
+    pub credential: Option<webauthn_rs::prelude::PublicKeyCredential>,
+}
+
+impl ReadBody for MfaPasskeyBody {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            mfa_token: f.string("mfa_token"),
+            credential: read_credential(f),
+        }
+    }
+}
+
+/// A passwordless login's answer: `POST /api/auth/passkeys/login/finish`.
+#[derive(ToSchema)]
+pub struct PasskeyAssertion {
+    /// The browser's answer to `navigator.credentials.get()`, as
+    /// `PublicKeyCredential.toJSON()` gives it.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+/// [`PasskeyAssertion`], read.
+pub struct PasskeyAssertionBody {
+    pub credential: Option<webauthn_rs::prelude::PublicKeyCredential>,
+}
+
+impl ReadBody for PasskeyAssertionBody {
+    fn read(f: &mut Fields<'_>) -> Self {
+        Self {
+            credential: read_credential(f),
+        }
+    }
+}

@@ -41,7 +41,7 @@ pub enum Enroller {
 
 impl Enroller {
     /// As the domain takes it.
-    fn caller(&self) -> FactorCaller<'_> {
+    pub(super) fn caller(&self) -> FactorCaller<'_> {
         match self {
             Enroller::Access(auth) => FactorCaller::AccessToken {
                 claims: &auth.claims,
@@ -234,7 +234,7 @@ pub async fn verify(
 }
 
 /// What the route a login began on answers with its tokens.
-fn login_answer(
+pub(super) fn login_answer(
     authority: &Authority,
     pair: TokenPair,
     method: LoginMethod,
@@ -248,11 +248,13 @@ fn login_answer(
             access_token: pair.access.token,
             refresh_token: pair.refresh.token,
         }),
-        (LoginMethod::Password, Transport::Header) => tokens(TokenPairBody {
-            access: pair.access.token,
-            refresh: pair.refresh.token,
-        }),
-        (LoginMethod::Password, Transport::Cookie) => {
+        (LoginMethod::Password | LoginMethod::Passkey, Transport::Header) => {
+            tokens(TokenPairBody {
+                access: pair.access.token,
+                refresh: pair.refresh.token,
+            })
+        }
+        (LoginMethod::Password | LoginMethod::Passkey, Transport::Cookie) => {
             let settings = authority.settings();
             let mut response = tokens(token_view(&pair.access.token, Some(&pair.refresh)));
             cookies::set_access(response.headers_mut(), settings, &pair.access);

@@ -6,6 +6,7 @@
 //! - [`accounts`]: signup, the current user, password change, logout, the nginx check.
 //! - [`recovery`]: password reset and email verification by mailed links.
 //! - [`mfa`]: second factors (TOTP, recovery codes) and a login's second step.
+//! - [`passkeys`]: passkeys (WebAuthn): registration, a login's second step, passwordless login.
 //! - [`sessions`]: the caller's sessions, and any user's for staff.
 //! - [`admin`]: the users, for staff.
 //! - [`clients`]: service clients, for staff.
@@ -29,6 +30,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod openapi;
 pub mod page;
+pub mod passkeys;
 pub mod recovery;
 pub mod revocations;
 pub mod sessions;
@@ -63,6 +65,14 @@ pub fn table(compat: &[CompatSet]) -> (Router<Arc<Authority>>, utoipa::openapi::
         .routes(routes!(mfa::confirm_totp))
         .routes(routes!(mfa::regenerate_recovery_codes))
         .routes(routes!(mfa::verify))
+        .routes(routes!(passkeys::begin_second_factor))
+        .routes(routes!(passkeys::finish_second_factor))
+        .routes(routes!(passkeys::begin_registration))
+        .routes(routes!(passkeys::finish_registration))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::remove))
+        .routes(routes!(passkeys::begin_login))
+        .routes(routes!(passkeys::finish_login))
         .routes(routes!(recovery::request_reset))
         .routes(routes!(recovery::confirm_reset))
         .routes(routes!(recovery::request_verification))

@@ -14,9 +14,9 @@ pub use super::clients::schemas::{
     ClientObject, ClientRequest, ClientToken, NewClientObject, TokenResponse,
 };
 pub use crate::http::extract::requests::{
-    Credentials, LogoutRequest, MfaVerify, PasswordChange, RefreshRequest, ResetConfirm,
-    ResetRequest, RolesRequest, SecondFactor, SignupRequest, TokenRequest, TotpCode, UserPatch,
-    VerifyEmail,
+    Credentials, LogoutRequest, MfaPasskey, MfaToken, MfaVerify, PasskeyAssertion,
+    PasskeyRegistration, PasswordChange, RefreshRequest, ResetConfirm, ResetRequest, RolesRequest,
+    SecondFactor, SignupRequest, TokenRequest, TotpCode, UserPatch, VerifyEmail,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -102,6 +102,42 @@ pub enum SecondStepResponse {
 pub struct RecoveryCodesBody {
     #[schema(example = json!(["k7m2p-x9qrt", "a3bcd-ef4gh"]))]
     pub recovery_codes: Vec<String>,
+}
+
+/// A WebAuthn ceremony's options: pass `publicKey` to
+/// `navigator.credentials.create()` or `.get()` (after
+/// `PublicKeyCredential.parseCreationOptionsFromJSON()` or
+/// `parseRequestOptionsFromJSON()`: binary fields are base64url).
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyOptions {
+    #[serde(rename = "publicKey")]
+    #[schema(value_type = HashMap<String, serde_json::Value>)]
+    pub public_key: serde_json::Value,
+}
+
+/// One of the user's passkeys.
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyObject {
+    /// When it was registered, Unix seconds.
+    pub created_at: i64,
+    /// Its id, for its removal.
+    pub id: String,
+    /// When it last logged in, Unix seconds.
+    pub last_used_at: Option<i64>,
+    pub name: String,
+}
+
+/// A passkey just registered; with the recovery codes (shown this once)
+/// when it is the user's first second factor.
+#[derive(Serialize, ToSchema)]
+pub struct NewPasskeyBody {
+    pub created_at: i64,
+    pub id: String,
+    pub last_used_at: Option<i64>,
+    pub name: String,
+    #[schema(nullable = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 /// One session: a login's token family.
@@ -398,7 +434,8 @@ impl Modify for BearerScheme {
         (name = "oauth2", description = "RFC 6749, 7009 and 7662"),
         (name = "revocation feed", description = "What other services follow to refuse revoked tokens (a client token with scope `revocations`)"),
         (name = "accounts", description = "Signup, the current user, password, logout"),
-        (name = "second factors", description = "TOTP and recovery codes: enrolment, removal, and the second step of a login"),
+        (name = "second factors", description = "TOTP, recovery codes and passkeys as a second factor: enrolment, removal, and the second step of a login"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration, list and removal, and passwordless login (with passkey_login on)"),
         (name = "admin", description = "For staff users"),
         (name = "compat", description = "Drop-in routes of the Flask-JWT-Extended and FastAPI stacks (setting `compat`)"),
         (name = "operations", description = "Health, keys, discovery, metrics, documentation")

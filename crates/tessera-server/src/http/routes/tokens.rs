@@ -75,7 +75,7 @@ pub async fn obtain(
 }
 
 /// The transport the client asked for with `X-Token-Transport`.
-fn requested_transport(headers: &HeaderMap, settings: &Settings) -> Transport {
+pub(super) fn requested_transport(headers: &HeaderMap, settings: &Settings) -> Transport {
     let asked = cookies::header_value(headers, cookies::TRANSPORT_HEADER)
         .is_some_and(|v| v.eq_ignore_ascii_case("cookie"));
     Transport::chosen(asked, settings)
