@@ -442,3 +442,84 @@ async fn the_second_factor_endpoints_answer_what_they_document() {
     let r = post("/api/auth/mfa/recovery-codes", &access, json!({})).await;
     assert_documented(&doc, "post", "/api/auth/mfa/recovery-codes", 200, &r);
 }
+
+#[tokio::test]
+async fn the_passkey_endpoints_answer_what_they_document() {
+    use super::authenticator::Authenticator;
+    let config = format!("{EVERYTHING}passkey_login = true\n");
+    let s = App::start(&config).await;
+    let doc = document(&s).await;
+    let (access, _) = s.user("alice").await;
+    let post = |path: &'static str, token: &str, body: Value| {
+        s.send(s.http.post(s.url(path)).bearer_auth(token).json(&body))
+    };
+    let mut key = Authenticator::new("https://auth.tessera.test", "auth.tessera.test");
+    let r = post("/api/auth/passkeys/register/start", &access, json!({})).await;
+    assert_documented(&doc, "post", "/api/auth/passkeys/register/start", 200, &r);
+    let body = json!({"credential": key.register(&r.body), "name": "Laptop"});
+    let r = post("/api/auth/passkeys/register/finish", &access, body).await;
+    assert_documented(&doc, "post", "/api/auth/passkeys/register/finish", 201, &r);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = s.get_with_token("/api/auth/passkeys", &access).await;
+    assert_documented(&doc, "get", "/api/auth/passkeys", 200, &r);
+
+    let password = json!({"username": "alice", "password": PASSWORD});
+    let first = s.post("/api/token", password).await;
+    assert_eq!(first.body["methods"], json!(["passkey", "recovery_code"]));
+    let mfa_token = first.body["mfa_token"].clone();
+    let r = s
+        .post(
+            "/api/auth/mfa/passkey/start",
+            json!({"mfa_token": mfa_token}),
+        )
+        .await;
+    assert_documented(&doc, "post", "/api/auth/mfa/passkey/start", 200, &r);
+    let refused = json!({"mfa_token": mfa_token, "credential": key.assert_challenge("AAAA")});
+    let r = s.post("/api/auth/mfa/passkey/finish", refused).await;
+    assert_documented(&doc, "post", "/api/auth/mfa/passkey/finish", 401, &r);
+    let r = s
+        .post(
+            "/api/auth/mfa/passkey/start",
+            json!({"mfa_token": mfa_token}),
+        )
+        .await;
+    let answer = json!({"mfa_token": mfa_token, "credential": key.assert(&r.body)});
+    let r = s.post("/api/auth/mfa/passkey/finish", answer).await;
+    assert_documented(&doc, "post", "/api/auth/mfa/passkey/finish", 200, &r);
+    let fresh = r.body["access"].as_str().unwrap().to_owned();
+
+    let r = s.post("/api/auth/passkeys/login/start", json!({})).await;
+    assert_documented(&doc, "post", "/api/auth/passkeys/login/start", 200, &r);
+    let r = s
+        .post(
+            "/api/auth/passkeys/login/finish",
+            json!({"credential": key.assert(&r.body)}),
+        )
+        .await;
+    assert_documented(&doc, "post", "/api/auth/passkeys/login/finish", 200, &r);
+    let path = format!("/api/auth/passkeys/{id}");
+    let r = s
+        .send(s.http.delete(s.url(&path)).bearer_auth(&fresh))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = s
+        .send(s.http.delete(s.url(&path)).bearer_auth(&fresh))
+        .await;
+    assert_documented(&doc, "delete", "/api/auth/passkeys/{id}", 404, &r);
+
+    let plain = App::start("").await;
+    let (access, _) = plain.user("bob").await;
+    let r = plain
+        .send(
+            plain
+                .http
+                .post(plain.url("/api/auth/passkeys/register/start"))
+                .bearer_auth(&access),
+        )
+        .await;
+    assert_documented(&doc, "post", "/api/auth/passkeys/register/start", 503, &r);
+    let r = plain
+        .post("/api/auth/passkeys/login/start", json!({}))
+        .await;
+    assert_documented(&doc, "post", "/api/auth/passkeys/login/start", 403, &r);
+}

@@ -6,6 +6,9 @@
 //! over TCP by the `server` binary.
 
 mod app;
+#[path = "../server/authenticator.rs"]
+#[allow(dead_code)]
+mod authenticator;
 
 mod bodies;
 mod clients;
