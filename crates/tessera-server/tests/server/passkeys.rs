@@ -617,3 +617,106 @@ async fn a_burst_of_wrong_passkey_answers_meets_the_throttle() {
     let r = finish_login(&s, key.assert(&options)).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// A passkey answers the second step of every login route, which then
+/// answers as that route would have: simplejwt's cookie transport, the
+/// OAuth2 password grant, Flask-JWT-Extended's `/login`, FastAPI's `/token`.
+#[tokio::test]
+async fn every_login_route_takes_a_passkey_as_its_second_step() {
+    let s = Server::start(&format!(
+        "{}\ntoken_locations = [\"headers\", \"cookies\"]\ncompat = [\"flask_jwt_extended\", \"fastapi\"]",
+        config()
+    ))
+    .await;
+    let (access, _) = s.user("hal").await;
+    let mut key = Authenticator::new(ORIGIN, RP_ID);
+    register(&s, &access, &mut key, "Key").await;
+    let methods = json!(["passkey", "recovery_code"]);
+    let firsts = [
+        s.send(
+            s.http
+                .post(s.url("/api/token/"))
+                .header("X-Token-Transport", "cookie")
+                .json(&json!({"username": "hal", "password": PASSWORD})),
+        )
+        .await,
+        s.post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "hal"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await,
+        s.post("/login", json!({"username": "hal", "password": PASSWORD}))
+            .await,
+        s.post_form("/token", &[("username", "hal"), ("password", PASSWORD)])
+            .await,
+    ];
+    let mut answers = Vec::new();
+    for first in &firsts {
+        assert_eq!(first.status, 401, "{}", first.text);
+        assert_eq!(first.body["methods"], methods, "{}", first.text);
+        let mfa_token = first.body["mfa_token"].as_str().unwrap();
+        let options = second_factor_options(&s, mfa_token).await;
+        let r = finish_second_factor(&s, mfa_token, key.assert(&options)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let mut fields: Vec<String> = r.body.as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        answers.push((fields, r));
+    }
+    let (cookie_fields, cookie) = &answers[0];
+    assert_eq!(cookie_fields, &["claims", "header", "refresh_csrf"]);
+    assert_eq!(cookie.body["claims"]["amr"], json!(["pwd", "hwk", "mfa"]));
+    assert_eq!(cookie.headers.get_all("set-cookie").iter().count(), 4);
+    let (oauth_fields, oauth) = &answers[1];
+    assert_eq!(
+        oauth_fields,
+        &["access_token", "expires_in", "refresh_token", "token_type"]
+    );
+    assert_eq!(
+        amr(oauth.body["access_token"].as_str().unwrap()),
+        json!(["pwd", "hwk", "mfa"])
+    );
+    assert_eq!(answers[2].0, ["access_token", "refresh_token"]);
+    let (fastapi_fields, fastapi) = &answers[3];
+    assert_eq!(
+        fastapi_fields,
+        &["access_token", "expires_in", "refresh_token", "token_type"]
+    );
+    let access = fastapi.body["access_token"].as_str().unwrap();
+    assert_eq!(s.me(access).await.status, 200);
+}
+
+/// With `mfa = "required"`, a user without a factor enrols a passkey with
+/// the enrolment token their login answered with (and gets recovery
+/// codes), then logs in with the password and the passkey.
+#[tokio::test]
+async fn the_enrolment_token_registers_a_passkey_when_a_factor_is_required() {
+    let s = Server::start(&format!("{}\nmfa = \"required\"", config())).await;
+    s.create_user("ida", false).await;
+    let r = s
+        .post(
+            "/api/token/",
+            json!({"username": "ida", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(r.body["code"], "mfa_enrolment_required");
+    let enrolment = r.body["enrolment_token"].as_str().unwrap().to_owned();
+    let mut key = Authenticator::new(ORIGIN, RP_ID);
+    let registered = register(&s, &enrolment, &mut key, "Phone").await;
+    assert_eq!(registered["recovery_codes"].as_array().unwrap().len(), 10);
+    // It opens nothing else.
+    let r = s.get_with_token("/api/auth/passkeys", &enrolment).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let mfa_token = first_step(&s, "ida", json!(["passkey", "recovery_code"])).await;
+    let options = second_factor_options(&s, &mfa_token).await;
+    let r = finish_second_factor(&s, &mfa_token, key.assert(&options)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A passwordless login is as good as one with the password and a factor.
+    let options = login_options(&s).await;
+    let r = finish_login(&s, key.assert(&options)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
