@@ -85,13 +85,16 @@ export interface RequestRecord {
 export interface TesseraError extends Error {
   status: number;
   body?: unknown;
-  /** The body's `code`, when a login step was refused: e.g. "mfa_required", "mfa_code_invalid", "mfa_token_invalid". */
+  /**
+   * The body's `code`, when a login step was refused: e.g. "mfa_required",
+   * "mfa_code_invalid", "mfa_token_invalid", "passkey_login_disabled".
+   */
   code?: string;
   /** With `code` "mfa_required": the token of the login's second step, for verifySecondFactor (5 minutes, once). */
   mfaToken?: string;
   /** With `code` "mfa_required": the factors the user can answer with. */
-  methods?: Array<"totp" | "recovery_code">;
-  /** With `code` "mfa_enrolment_required": the token that lets startTotpEnrolment and confirmTotp enrol (10 minutes). */
+  methods?: Array<"totp" | "recovery_code" | "passkey">;
+  /** With `code` "mfa_enrolment_required": the token that lets startTotpEnrolment, confirmTotp and registerPasskey enrol (10 minutes). */
   enrolmentToken?: string;
 }
 
@@ -107,6 +110,34 @@ export interface TotpEnrolment {
   /** That URI as a QR code, an SVG document. */
   qr_svg: string;
 }
+
+/** One of the user's passkeys, as `GET /api/auth/passkeys` lists it. */
+export interface Passkey {
+  id: string;
+  /** The label given at registration. */
+  name: string;
+  /** Registration time, integer seconds since the epoch. */
+  created_at: number;
+  /** The last login it answered, seconds since the epoch; null before the first. */
+  last_used_at: number | null;
+}
+
+/** A passkey just registered. */
+export interface NewPasskey extends Passkey {
+  /** When it is the user's first factor: the ten recovery codes, shown this once. */
+  recovery_codes?: string[];
+}
+
+/** What `registerPasskey` takes. */
+export interface PasskeyRegistration {
+  /** A label for the list, e.g. "laptop"; the server chooses one without it. */
+  name?: string;
+  /** The `enrolmentToken` of a login refused with "mfa_enrolment_required", instead of the session. */
+  enrolmentToken?: string;
+}
+
+/** What the client needs of `navigator.credentials` (WebAuthn). */
+export type WebAuthnCredentials = Pick<CredentialsContainer, "create" | "get">;
 
 export interface ClientOptions {
   /** The server's origin (and path prefix), e.g. "https://auth.example.com"; default "" (this page's origin). */
@@ -154,6 +185,11 @@ export interface ClientOptions {
    * Default `isEndedRefusal`: Tessera's reasons `invalid` and `revoked`.
    */
   logoutOn?: (status: number, body: unknown) => boolean;
+  /**
+   * WebAuthn for the passkey calls; default `navigator.credentials`. A
+   * stand-in (tests, a wrapper) answers `create` and `get` as the browser would.
+   */
+  credentials?: WebAuthnCredentials;
 }
 
 /** Names the token a call was sent with; opaque, for `recover`. */
@@ -195,6 +231,32 @@ export interface Client {
   removeTotp(factor: SecondFactor): Promise<void>;
   /** Ten new recovery codes; the old ones stop working. */
   regenerateRecoveryCodes(): Promise<string[]>;
+  /**
+   * Registers a passkey (the browser asks the user): with the session (a
+   * fresh login, with the second factor if the user has one), or with a
+   * login's `enrolmentToken`. Resolves to the passkey, with the recovery
+   * codes when it is the user's first factor. Rejects with a TesseraError
+   * when the server refuses, or with the browser's DOMException (e.g.
+   * "NotAllowedError") when the user or the authenticator declines.
+   */
+  registerPasskey(registration?: PasskeyRegistration): Promise<NewPasskey>;
+  /** The user's passkeys. */
+  listPasskeys(): Promise<Passkey[]>;
+  /** Removes one of the user's passkeys (needs a fresh login). */
+  deletePasskey(id: string): Promise<void>;
+  /**
+   * The second step of a login refused with `code` "mfa_required" whose
+   * `methods` include "passkey": the browser asks for one of the user's
+   * passkeys. Resolves as login does; rejects as verifySecondFactor does, or
+   * with the browser's DOMException.
+   */
+  verifyWithPasskey(mfaToken: string): Promise<TokenView>;
+  /**
+   * Logs in with a passkey alone (the browser offers the passkeys it has for
+   * this server). Resolves as login does; rejects with `code`
+   * "passkey_login_disabled" on a server whose `passkey_login` setting is off.
+   */
+  loginWithPasskey(): Promise<TokenView>;
   /**
    * Picks up the session the browser still holds (after a reload, or in
    * another tab): in cookie transport, when the `csrf_access_token` cookie

@@ -21,6 +21,10 @@
 // of a browser share the refresh cookie, so the single flight spans them too
 // (the Web Locks API). A token that lives 10 s or more is also refreshed
 // shortly before it expires.
+//
+// Passkeys (WebAuthn) go through `navigator.credentials` (the `credentials`
+// option replaces it, e.g. in tests): registerPasskey, verifyWithPasskey (a
+// login's second step) and loginWithPasskey (no password).
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 const CSRF_ACCESS = "csrf_access_token";
@@ -42,6 +46,78 @@ export function decodeSegment(segment) {
     bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
   }
   return JSON.parse(new TextDecoder().decode(bytes));
+}
+
+/** Bytes from base64url (the WebAuthn JSON forms' binary fields), by the platform's own decoders. */
+function fromBase64url(text) {
+  if (typeof Uint8Array.fromBase64 === "function") {
+    return Uint8Array.fromBase64(text, { alphabet: "base64url" });
+  }
+  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+/** base64url without padding of an ArrayBuffer or view, by the platform's own encoders. */
+function toBase64url(buffer) {
+  const bytes = ArrayBuffer.isView(buffer) ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) : new Uint8Array(buffer);
+  if (typeof bytes.toBase64 === "function") return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** A list of credential descriptors with their ids as bytes. */
+function descriptors(list) {
+  return list ? list.map((d) => ({ ...d, id: fromBase64url(d.id) })) : list;
+}
+
+/**
+ * The server's creation options (WebAuthn's JSON form) as
+ * navigator.credentials.create takes them: the browser's own parser where it
+ * has one, else the binary fields decoded here.
+ */
+function creationOptions(json) {
+  const parse = globalThis.PublicKeyCredential?.parseCreationOptionsFromJSON;
+  if (typeof parse === "function") return parse.call(globalThis.PublicKeyCredential, json);
+  const options = { ...json, challenge: fromBase64url(json.challenge), user: { ...json.user, id: fromBase64url(json.user.id) } };
+  if (json.excludeCredentials) options.excludeCredentials = descriptors(json.excludeCredentials);
+  return options;
+}
+
+/** The server's request options (WebAuthn's JSON form) as navigator.credentials.get takes them. */
+function requestOptions(json) {
+  const parse = globalThis.PublicKeyCredential?.parseRequestOptionsFromJSON;
+  if (typeof parse === "function") return parse.call(globalThis.PublicKeyCredential, json);
+  const options = { ...json, challenge: fromBase64url(json.challenge) };
+  if (json.allowCredentials) options.allowCredentials = descriptors(json.allowCredentials);
+  return options;
+}
+
+/**
+ * A new or asserted credential in WebAuthn's JSON form, as the server reads
+ * it: the browser's own toJSON where it has one, else the same fields made here.
+ */
+function credentialJson(credential) {
+  if (typeof credential.toJSON === "function") return credential.toJSON();
+  const r = credential.response;
+  const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toBase64url(r.attestationObject);
+    if (typeof r.getTransports === "function") response.transports = r.getTransports();
+  } else {
+    response.authenticatorData = toBase64url(r.authenticatorData);
+    response.signature = toBase64url(r.signature);
+    if (r.userHandle) response.userHandle = toBase64url(r.userHandle);
+  }
+  const json = {
+    id: credential.id,
+    rawId: toBase64url(credential.rawId),
+    type: credential.type,
+    response,
+    clientExtensionResults: typeof credential.getClientExtensionResults === "function" ? credential.getClientExtensionResults() : {},
+  };
+  if (credential.authenticatorAttachment) json.authenticatorAttachment = credential.authenticatorAttachment;
+  return json;
 }
 
 /** The origin of `baseUrl` as the page resolves it, or null outside a page. */
@@ -108,6 +184,7 @@ export function createClient({
   tokenOrigins = [],
   refreshOn = isExpiredRefusal,
   logoutOn = isEndedRefusal,
+  credentials = globalThis.navigator?.credentials,
 } = {}) {
   if (transport !== "header" && transport !== "cookie") {
     throw new Error(`transport must be "header" or "cookie", not ${transport}`);
@@ -418,6 +495,16 @@ export function createClient({
     if (!res.ok) throw failure(what, res, await res.json().catch(() => ({})));
   }
 
+  // The error of a refused login step: the answer's `detail` as its message,
+  // its status, body and `code`, and what a second factor needs.
+  function refusal(what, res, data) {
+    const error = new Error(data.detail || `${what} failed (${res.status})`);
+    Object.assign(error, { status: res.status, body: data, code: data.code });
+    if (data.code === "mfa_required") Object.assign(error, { mfaToken: data.mfa_token, methods: data.methods });
+    if (data.code === "mfa_enrolment_required") error.enrolmentToken = data.enrolment_token;
+    return error;
+  }
+
   // POSTs a step of a login (the password, or the second factor) and adopts
   // the tokens it answers; a refusal rejects with its body, and a second
   // factor asked for with its `mfaToken` and `methods`.
@@ -426,13 +513,7 @@ export function createClient({
     if (transport === "cookie") headers["X-Token-Transport"] = "cookie";
     const res = await request(path, { method: "POST", headers, body: JSON.stringify(body) });
     const data = await res.json().catch(() => ({}));
-    if (!res.ok) {
-      const error = new Error(data.detail || `${what} failed (${res.status})`);
-      Object.assign(error, { status: res.status, body: data, code: data.code });
-      if (data.code === "mfa_required") Object.assign(error, { mfaToken: data.mfa_token, methods: data.methods });
-      if (data.code === "mfa_enrolment_required") error.enrolmentToken = data.enrolment_token;
-      throw error;
-    }
+    if (!res.ok) throw refusal(what, res, data);
     // A server without cookie mode ignores X-Token-Transport and answers
     // with the tokens themselves.
     const expected = transport === "cookie" ? data.claims : data.access;
@@ -468,6 +549,34 @@ export function createClient({
     const data = await res.json().catch(() => ({}));
     if (!res.ok) throw failure(what, res, data);
     return data;
+  }
+
+  // The start of a passkey login (either step): the options for
+  // navigator.credentials.get, or a refusal as loginStep's.
+  async function ceremonyStart(path, body, what) {
+    const res = await request(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw refusal(what, res, data);
+    return data;
+  }
+
+  // The browser's WebAuthn (or the `credentials` option's stand-in).
+  function authenticator() {
+    if (!credentials || typeof credentials.create !== "function" || typeof credentials.get !== "function") {
+      throw new Error("passkeys need WebAuthn: this browser has no navigator.credentials");
+    }
+    return credentials;
+  }
+
+  // A passkey's assertion for the server's `{publicKey}` request options.
+  async function assertion(started) {
+    const credential = await authenticator().get({ publicKey: requestOptions(started.publicKey) });
+    if (!credential) throw new Error("no passkey was chosen");
+    return credentialJson(credential);
   }
 
   // `{code}` or `{recoveryCode}` as the server's fields.
@@ -515,6 +624,50 @@ export function createClient({
     /** Removes the TOTP factor and its recovery codes, given `{code}` or `{recoveryCode}`. */
     async removeTotp(factor) {
       await factorCall("/api/auth/mfa/totp", "DELETE", secondFactor(factor), "removing TOTP");
+    },
+    /**
+     * Registers a passkey of this browser's (or of a security key): needs a
+     * fresh login (with the second factor, if the user has one), or the
+     * `enrolmentToken` of a login refused with "mfa_enrolment_required".
+     * Resolves to the new passkey, {id, name, created_at, last_used_at}, with
+     * `recovery_codes` (shown this once) when it is the user's first factor.
+     */
+    async registerPasskey({ name, enrolmentToken } = {}) {
+      const started = await enrolmentCall("/api/auth/passkeys/register/start", {}, enrolmentToken, "starting passkey registration");
+      const credential = await authenticator().create({ publicKey: creationOptions(started.publicKey) });
+      if (!credential) throw new Error("no passkey was made");
+      const body = { credential: credentialJson(credential) };
+      if (name) body.name = name;
+      return enrolmentCall("/api/auth/passkeys/register/finish", body, enrolmentToken, "registering the passkey");
+    },
+    /** The user's passkeys: [{id, name, created_at, last_used_at}]. */
+    async listPasskeys() {
+      return factorCall("/api/auth/passkeys", "GET", undefined, "listing passkeys");
+    },
+    /** Removes one of the user's passkeys (needs a fresh login). */
+    async deletePasskey(id) {
+      await factorCall(`/api/auth/passkeys/${encodeURIComponent(id)}`, "DELETE", undefined, "removing the passkey");
+    },
+    /**
+     * The second step of a login that answered "mfa_required" with
+     * "passkey" among its `methods`, answered with one of the user's
+     * passkeys. Resolves as login does; rejects as verifySecondFactor does,
+     * or with the browser's error when no passkey answered.
+     */
+    async verifyWithPasskey(mfaToken) {
+      const started = await ceremonyStart("/api/auth/mfa/passkey/start", { mfa_token: mfaToken }, "second factor");
+      const credential = await assertion(started);
+      return loginStep("/api/auth/mfa/passkey/finish", { mfa_token: mfaToken, credential }, "second factor");
+    },
+    /**
+     * Logs in with a passkey alone, no username or password (on a server
+     * whose `passkey_login` setting is on; else rejects with `code`
+     * "passkey_login_disabled"). Resolves as login does.
+     */
+    async loginWithPasskey() {
+      const started = await ceremonyStart("/api/auth/passkeys/login/start", {}, "passkey login");
+      const credential = await assertion(started);
+      return loginStep("/api/auth/passkeys/login/finish", { credential }, "passkey login");
     },
     /** Ten new recovery codes; the old ones stop working. */
     async regenerateRecoveryCodes() {

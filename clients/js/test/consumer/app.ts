@@ -2,7 +2,18 @@
 // run-tests installs the packed package beside this file and compiles it.
 import axios from "axios";
 import { createClient, isEndedRefusal, isExpiredRefusal } from "@tessera/client";
-import type { Authorization, Client, SecondFactor, TesseraError, TokenView, TotpEnrolment, User } from "@tessera/client";
+import type {
+  Authorization,
+  Client,
+  NewPasskey,
+  Passkey,
+  SecondFactor,
+  TesseraError,
+  TokenView,
+  TotpEnrolment,
+  User,
+  WebAuthnCredentials,
+} from "@tessera/client";
 import { attachTessera } from "@tessera/client/axios";
 
 const client: Client = createClient({
@@ -57,7 +68,8 @@ export async function loginWithSecondFactor(askCode: () => Promise<string>): Pro
   } catch (e) {
     const error = e as TesseraError;
     if (error.code !== "mfa_required" || !error.mfaToken) throw e;
-    const methods: Array<"totp" | "recovery_code"> = error.methods ?? [];
+    const methods: Array<"totp" | "recovery_code" | "passkey"> = error.methods ?? [];
+    if (methods.includes("passkey")) return client.verifyWithPasskey(error.mfaToken);
     const factor: SecondFactor = methods.includes("totp") ? { code: await askCode() } : { recoveryCode: "k7m2p-x9qrt" };
     return client.verifySecondFactor(error.mfaToken, factor);
   }
@@ -77,3 +89,29 @@ export async function enrol(code: string): Promise<string[]> {
 // @ts-expect-error: a second factor is a code or a recovery code, not both
 const both: SecondFactor = { code: "123456", recoveryCode: "k7m2p-x9qrt" };
 console.log(both);
+
+// Passkeys: registration (with the session, or an enrolment token), the list,
+// removal, a login's second step, and a login with the passkey alone.
+export async function passkeys(enrolmentToken: string): Promise<TokenView> {
+  const added: NewPasskey = await client.registerPasskey({ name: "laptop" });
+  const codes: string[] | undefined = added.recovery_codes;
+  const enrolled: NewPasskey = await client.registerPasskey({ enrolmentToken });
+  await client.registerPasskey();
+  const listed: Passkey[] = await client.listPasskeys();
+  const lastUsed: number | null = listed[0]?.last_used_at ?? null;
+  console.log(codes, enrolled.id, lastUsed, added.created_at);
+  await client.deletePasskey(added.id);
+  return client.loginWithPasskey();
+}
+
+// A stand-in for navigator.credentials (e.g. in tests).
+const standIn: WebAuthnCredentials = {
+  create: async () => null,
+  get: async () => null,
+};
+createClient({ credentials: standIn });
+// @ts-expect-error: a passkey's name is a string
+client.registerPasskey({ name: 7 });
+// @ts-expect-error: listPasskeys resolves to passkeys, not their ids
+const ids: Promise<string[]> = client.listPasskeys();
+console.log(ids);
