@@ -12,6 +12,7 @@ const SESSION_BUTTONS = [
   "totp-start",
   "recovery-regenerate",
   "totp-remove-send",
+  "passkey-add-send",
 ];
 let client = null;
 // The second step of a login that asked for it: its mfaToken.
@@ -101,6 +102,7 @@ function showLoggedOut() {
   $("claims").textContent = "–";
   $("countdown").textContent = "–";
   $("session-list").replaceChildren();
+  $("passkey-list").replaceChildren();
   $("totp-enrolment").hidden = true;
   $("recovery-codes-shown").hidden = true;
   enable(false);
@@ -157,21 +159,51 @@ on("credentials", "submit", async (event) => {
   try {
     await loggedIn(await client.login($("username").value, $("password").value));
   } catch (e) {
-    if (e.code === "mfa_enrolment_required") {
-      pendingEnrolment = e.enrolmentToken;
-      $("totp-start").disabled = false;
-      $("status").textContent = "This server requires a second factor: set up an authenticator app below, then log in again.";
-      return;
-    }
-    if (e.code === "mfa_required") {
-      pendingFactor = e.mfaToken;
-      $("second-factor").hidden = false;
-      $("mfa-code").focus();
-      $("status").textContent = "Enter the code your authenticator app shows, or a recovery code.";
-      return;
-    }
-    $("status").textContent = `Login refused: ${e.message}`;
-    enable(false);
+    refused(e);
+  }
+});
+
+// What the page asks for after the password: the factors the user has.
+function askForFactor(methods) {
+  const passkey = methods.includes("passkey");
+  const totp = methods.includes("totp");
+  $("mfa-passkey").hidden = !passkey;
+  if (passkey && totp) return "Enter the code your authenticator app shows or a recovery code, or use a passkey.";
+  if (passkey) return "Use a passkey, or enter a recovery code.";
+  return "Enter the code your authenticator app shows, or a recovery code.";
+}
+
+// A login refused: a second factor to set up or to give, or a plain refusal.
+function refused(e, what = "Login") {
+  if (e.code === "mfa_enrolment_required") {
+    pendingEnrolment = e.enrolmentToken;
+    $("totp-start").disabled = false;
+    $("passkey-add-send").disabled = false;
+    $("status").textContent = "This server requires a second factor: set up an authenticator app or add a passkey below, then log in again.";
+    return;
+  }
+  if (e.code === "mfa_required") {
+    pendingFactor = e.mfaToken;
+    $("second-factor").hidden = false;
+    $("status").textContent = askForFactor(e.methods || []);
+    $("mfa-code").focus();
+    return;
+  }
+  $("status").textContent = `${what} refused: ${e.message}`;
+  enable(false);
+}
+
+// A passkey alone, no username or password (the server's `passkey_login`).
+on("passkey-login", "click", async () => {
+  if (client && client.loggedIn) await client.logout().catch(() => {});
+  client = newClient(transport());
+  $("second-factor").hidden = true;
+  pendingFactor = null;
+  pendingEnrolment = null;
+  try {
+    await loggedIn(await client.loginWithPasskey());
+  } catch (e) {
+    refused(e, "Passkey login");
   }
 });
 
@@ -181,7 +213,7 @@ async function loggedIn(token) {
   $("status").textContent = `Logged in as ${name} (${client.transport} transport).`;
   show(token);
   tick();
-  await showSessions();
+  await Promise.all([showSessions(), showPasskeys()]);
 }
 
 // Six digits are the app's code; anything else a recovery code.
@@ -203,6 +235,58 @@ on("second-factor", "submit", async (event) => {
     $("status").textContent = `Second factor refused: ${e.message}`;
   }
 });
+
+on("mfa-passkey", "click", async () => {
+  try {
+    const token = await client.verifyWithPasskey(pendingFactor);
+    $("second-factor").hidden = true;
+    pendingFactor = null;
+    await loggedIn(token);
+  } catch (e) {
+    if (e.code === "mfa_token_invalid") $("second-factor").hidden = true;
+    $("status").textContent = `Second factor refused: ${e.message}`;
+  }
+});
+
+// Seconds since the epoch as RFC 3339, to the second.
+function when(seconds) {
+  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+// The user's passkeys, each with a "Remove" button. Their names are what
+// the user typed: text only, never markup.
+async function showPasskeys() {
+  const list = $("passkey-list");
+  if (!client || !client.loggedIn) {
+    list.replaceChildren();
+    return;
+  }
+  const passkeys = await client.listPasskeys().catch(() => []);
+  list.replaceChildren(
+    ...passkeys.map((passkey) => {
+      const item = document.createElement("li");
+      item.dataset.passkey = passkey.id;
+      const text = document.createElement("span");
+      const used = passkey.last_used_at === null ? "not used yet" : `last used ${when(passkey.last_used_at)}`;
+      text.textContent = `${passkey.name}, added ${when(passkey.created_at)}, ${used}`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove-passkey";
+      remove.textContent = "Remove";
+      remove.addEventListener("click", async () => {
+        try {
+          await client.deletePasskey(passkey.id);
+          $("factor-status").textContent = `The passkey ${passkey.name} is removed.`;
+        } catch (e) {
+          $("factor-status").textContent = `Refused: ${factorRefusal(e)}`;
+        }
+        await showPasskeys();
+      });
+      item.append(text, " ", remove);
+      return item;
+    }),
+  );
+}
 
 function showRecoveryCodes(codes) {
   $("recovery-codes").replaceChildren(
@@ -245,6 +329,7 @@ on("totp-confirm", "submit", async (event) => {
     if (pendingEnrolment) {
       pendingEnrolment = null;
       $("totp-start").disabled = true;
+      $("passkey-add-send").disabled = true;
       $("status").textContent = "Set up: log in again, with a code.";
     }
   } catch (e) {
@@ -267,6 +352,29 @@ on("totp-remove", "submit", async (event) => {
     await client.removeTotp(factorOf($("totp-remove-code").value));
     $("recovery-codes-shown").hidden = true;
     $("factor-status").textContent = "The second factor is removed.";
+  } catch (e) {
+    $("factor-status").textContent = `Refused: ${factorRefusal(e)}`;
+  }
+});
+
+on("passkey-add", "submit", async (event) => {
+  event.preventDefault();
+  $("factor-status").textContent = "Waiting for the passkey…";
+  try {
+    const added = await client.registerPasskey({
+      name: $("passkey-name").value.trim() || undefined,
+      enrolmentToken: pendingEnrolment ?? undefined,
+    });
+    if (added.recovery_codes) showRecoveryCodes(added.recovery_codes);
+    else $("recovery-codes-shown").hidden = true;
+    $("factor-status").textContent = `The passkey ${added.name} is added: logins now ask for it.`;
+    if (pendingEnrolment) {
+      pendingEnrolment = null;
+      $("totp-start").disabled = true;
+      $("passkey-add-send").disabled = true;
+      $("status").textContent = "Set up: log in again, with the passkey.";
+    }
+    await showPasskeys();
   } catch (e) {
     $("factor-status").textContent = `Refused: ${factorRefusal(e)}`;
   }
@@ -369,6 +477,6 @@ async function restore() {
   $("result").textContent = `200 ${JSON.stringify(user, null, 2)}`;
   show(client.token);
   tick();
-  await showSessions();
+  await Promise.all([showSessions(), showPasskeys()]);
 }
 restore();
