@@ -299,9 +299,12 @@ function showRecoveryCodes(codes) {
   $("recovery-codes-shown").hidden = false;
 }
 
+// The messages of a refused factor call: field messages (lists), and the
+// `detail` (a refusal's `code` is a string, its reason's name, not a message).
 function factorRefusal(e) {
   const body = e.body || {};
-  const messages = [...(body.code || []), ...(body.recovery_code || []), ...(body.non_field_errors || [])];
+  const list = (field) => (Array.isArray(field) ? field : []);
+  const messages = [...list(body.code), ...list(body.recovery_code), ...list(body.name), ...list(body.credential), ...list(body.non_field_errors)];
   if (body.detail) messages.push(body.detail);
   return messages.length ? messages.join(" ") : e.message;
 }
