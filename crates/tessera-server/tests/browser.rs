@@ -10,6 +10,7 @@ mod harness;
 #[allow(dead_code)]
 mod mailbox;
 
+use axum::http::Method;
 use fantoccini::{Client, ClientBuilder, Locator};
 use harness::*;
 use serde_json::{Value, json};
@@ -173,9 +174,94 @@ impl Browser {
             .collect()
     }
 
+    /// Gives the current tab a virtual authenticator (WebDriver's WebAuthn
+    /// extension): built in (as a laptop's), keeping passkeys on the device
+    /// (resident keys, which a login without a username needs), and
+    /// verifying the user at once, as a fingerprint that always matches
+    /// would. Resolves to its id.
+    async fn add_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+        });
+        let id = self
+            .client
+            .issue_cmd(WebAuthn::new(Method::POST, "authenticator", Some(options)))
+            .await
+            .expect("a virtual authenticator (WebDriver's WebAuthn extension)");
+        id.as_str().expect("the authenticator's id").to_owned()
+    }
+
+    /// The credentials (passkeys) the virtual authenticator `id` holds.
+    async fn authenticator_credentials(&self, id: &str) -> Vec<Value> {
+        let listed = self
+            .client
+            .issue_cmd(WebAuthn::new(
+                Method::GET,
+                &format!("authenticator/{id}/credentials"),
+                None,
+            ))
+            .await
+            .unwrap();
+        serde_json::from_value(listed).unwrap()
+    }
+
+    /// Removes the virtual authenticator `id`, and the passkeys it holds.
+    async fn remove_authenticator(&self, id: &str) {
+        self.client
+            .issue_cmd(WebAuthn::new(
+                Method::DELETE,
+                &format!("authenticator/{id}"),
+                None,
+            ))
+            .await
+            .unwrap();
+    }
+
     /// Ends the session (Chromium quits); `Drop` then ends chromedriver.
     async fn stop(self) {
         let _ = self.client.clone().close().await;
+    }
+}
+
+/// A command of WebDriver's WebAuthn extension (the Web Authentication
+/// spec's "Automation" section, which chromedriver implements), under
+/// `/session/{id}/webauthn/`: fantoccini has no method for them.
+#[derive(Debug)]
+struct WebAuthn {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl WebAuthn {
+    fn new(method: Method, path: &str, body: Option<Value>) -> WebAuthn {
+        WebAuthn {
+            method,
+            path: path.to_owned(),
+            body,
+        }
+    }
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthn {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session.expect("a WebDriver session");
+        base.join(&format!("session/{session}/webauthn/{}", self.path))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
     }
 }
 
@@ -371,6 +457,10 @@ async fn the_page_logs_in_refreshes_once_for_five_calls_and_logs_out() {
     a_listed_origin_gets_tokens_as_swagger_ui_asks_and_another_is_refused(&browser).await;
     the_axios_adapter_in_cookie_transport_shares_one_refresh(&browser).await;
     a_second_factor_is_set_up_on_the_page_and_asked_for_at_login(&browser).await;
+    a_passkey_added_on_the_page_logs_in_alone(&browser).await;
+    a_passkey_answers_the_second_step_of_a_password_login(&browser).await;
+    a_passkey_is_listed_and_removed_on_the_page(&browser).await;
+    a_login_that_must_enrol_adds_a_passkey(&browser).await;
     browser.stop().await;
 }
 
@@ -535,6 +625,269 @@ async fn a_second_factor_is_set_up_on_the_page_and_asked_for_at_login(browser: &
         .await;
     browser.click("logout").await;
     browser.wait_text("status", |t| t == "Not logged in.").await;
+}
+
+/// Signs `name` up on the page at `s` and logs in with the password, in
+/// `transport`; the page's other fields are left empty.
+async fn sign_up_and_log_in(browser: &Browser, s: &Server, name: &str, transport: &str) {
+    let b = &browser.client;
+    b.delete_all_cookies().await.unwrap();
+    b.goto(&format!("{}/", s.base)).await.unwrap();
+    browser.type_into("username", name).await;
+    browser.type_into("password", PASSWORD).await;
+    browser.click(&format!("transport-{transport}")).await;
+    browser.click("signup").await;
+    browser
+        .wait_text("status", |t| t.starts_with(&format!("Signed up as {name}")))
+        .await;
+    browser.click("login").await;
+    browser
+        .wait_text("status", |t| {
+            t.starts_with("Logged in") || t.starts_with("This server")
+        })
+        .await;
+}
+
+/// Adds a passkey named `label` with the page's form; waits for the page to
+/// say so.
+async fn add_passkey(browser: &Browser, label: &str) {
+    browser.type_into("passkey-name", label).await;
+    browser.click("passkey-add-send").await;
+    let expected = format!("The passkey {label} is added: logins now ask for it.");
+    browser
+        .wait_text("factor-status", |t| {
+            t == expected || t.starts_with("Refused")
+        })
+        .await;
+    assert_eq!(browser.text("factor-status").await, expected);
+}
+
+/// The recovery codes the page shows.
+async fn shown_recovery_codes(browser: &Browser) -> Vec<String> {
+    let codes = browser
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#recovery-codes li')].map((li) => li.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(codes).unwrap()
+}
+
+/// Waits until the page lists `count` passkeys; their texts (with their
+/// "Remove" buttons') and ids.
+async fn passkey_items(browser: &Browser, count: usize) -> Vec<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = browser
+            .client
+            .execute(
+                "return [...document.querySelectorAll('#passkey-list li')]
+                   .map((li) => [li.textContent, li.dataset.passkey]);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let found: Vec<(String, String)> = serde_json::from_value(found).unwrap();
+        if found.len() == count {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{found:?} listed, not {count} passkeys"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Whether the element `id` is shown (not `hidden`).
+async fn shown(browser: &Browser, id: &str) -> bool {
+    browser.element(id).await.is_displayed().await.unwrap()
+}
+
+/// Logs out with the page's button and waits for it.
+async fn log_out(browser: &Browser) {
+    browser.click("logout").await;
+    browser.wait_text("status", |t| t == "Not logged in.").await;
+}
+
+/// A passkey (Chromium's virtual authenticator) added on the page, then a
+/// login with it alone: no username, no password (`passkey_login = true`).
+async fn a_passkey_added_on_the_page_logs_in_alone(browser: &Browser) {
+    let s = Server::start_on_localhost("passkey_login = true").await;
+    sign_up_and_log_in(browser, &s, "kim", "header").await;
+    let authenticator = browser.add_authenticator().await;
+    add_passkey(browser, "laptop").await;
+    // The user's first factor: ten recovery codes, shown once.
+    let codes = shown_recovery_codes(browser).await;
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert!(shown(browser, "recovery-codes-shown").await);
+    let listed = passkey_items(browser, 1).await;
+    let (text, id) = &listed[0];
+    assert!(
+        text.starts_with("laptop, added ") && text.ends_with("Z, not used yet Remove"),
+        "{text}"
+    );
+    // The authenticator keeps it, for this server's host.
+    let held = browser.authenticator_credentials(&authenticator).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["isResidentCredential"], true);
+    assert_eq!(held[0]["rpId"], "localhost");
+    // The server lists it, and the password alone now asks for it.
+    let asked = s
+        .post(
+            "/api/token/",
+            json!({"username": "kim", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(asked.status, 401, "{}", asked.text);
+    assert_eq!(asked.body["code"], "mfa_required");
+    assert_eq!(asked.body["methods"], json!(["passkey", "recovery_code"]));
+
+    log_out(browser).await;
+    browser.type_into("username", "").await;
+    browser.type_into("password", "").await;
+    browser.click("passkey-login").await;
+    let status = browser.wait_text("status", |t| t != "Not logged in.").await;
+    assert_eq!(status, "Logged in as kim (header transport).");
+    let claims: Value = serde_json::from_str(&browser.text("claims").await).unwrap();
+    assert_eq!(claims["username"], "kim");
+    assert_eq!(claims["fresh"], true);
+    let listed = passkey_items(browser, 1).await;
+    assert_eq!(&listed[0].1, id);
+    assert!(listed[0].0.contains("Z, last used "), "{}", listed[0].0);
+    log_out(browser).await;
+    browser.remove_authenticator(&authenticator).await;
+}
+
+/// A user with a passkey logs in with the password (in cookie transport)
+/// and answers the second step with the passkey. On this server logins with
+/// a passkey alone are off: the page says what the server said.
+async fn a_passkey_answers_the_second_step_of_a_password_login(browser: &Browser) {
+    let s = Server::start_on_localhost(
+        "token_locations = [\"headers\", \"cookies\"]\ncookie_secure = false",
+    )
+    .await;
+    sign_up_and_log_in(browser, &s, "lee", "cookie").await;
+    let authenticator = browser.add_authenticator().await;
+    add_passkey(browser, "phone").await;
+    log_out(browser).await;
+    assert!(!shown(browser, "second-factor").await);
+
+    browser.click("login").await;
+    browser
+        .wait_text("status", |t| {
+            t == "Use a passkey, or enter a recovery code."
+        })
+        .await;
+    assert!(shown(browser, "second-factor").await);
+    assert!(shown(browser, "mfa-passkey").await);
+    browser.click("mfa-passkey").await;
+    let status = browser
+        .wait_text("status", |t| !t.starts_with("Use a passkey"))
+        .await;
+    assert_eq!(status, "Logged in as lee (cookie transport).");
+    assert!(!shown(browser, "second-factor").await);
+    let cookies = browser.cookie_names().await;
+    for name in [
+        "access_token_cookie",
+        "csrf_access_token",
+        "csrf_refresh_token",
+    ] {
+        assert!(
+            cookies.iter().any(|c| c == name),
+            "{name} missing: {cookies:?}"
+        );
+    }
+    let claims: Value = serde_json::from_str(&browser.text("claims").await).unwrap();
+    assert_eq!(claims["username"], "lee");
+    let listed = passkey_items(browser, 1).await;
+    assert!(listed[0].0.starts_with("phone, added "), "{}", listed[0].0);
+    assert!(listed[0].0.contains("Z, last used "), "{}", listed[0].0);
+    log_out(browser).await;
+
+    // A passkey alone is refused here: the server's words on the page.
+    let refused = s.post("/api/auth/passkeys/login/start", json!({})).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(refused.body["code"], "passkey_login_disabled");
+    let detail = refused.body["detail"].as_str().unwrap().to_owned();
+    browser.click("passkey-login").await;
+    let status = browser.wait_text("status", |t| t != "Not logged in.").await;
+    assert_eq!(status, format!("Passkey login refused: {detail}"));
+    browser.remove_authenticator(&authenticator).await;
+}
+
+/// The page lists the user's passkeys and removes one with its button;
+/// the user's last factor gone, the password alone logs in again.
+async fn a_passkey_is_listed_and_removed_on_the_page(browser: &Browser) {
+    let s = Server::start_on_localhost("").await;
+    sign_up_and_log_in(browser, &s, "max", "header").await;
+    let authenticator = browser.add_authenticator().await;
+    add_passkey(browser, "desk").await;
+    passkey_items(browser, 1).await;
+    // Removing needs a login that used the factor.
+    log_out(browser).await;
+    browser.click("login").await;
+    browser
+        .wait_text("status", |t| {
+            t == "Use a passkey, or enter a recovery code."
+        })
+        .await;
+    browser.click("mfa-passkey").await;
+    browser
+        .wait_text("status", |t| t.starts_with("Logged in as max"))
+        .await;
+    let listed = passkey_items(browser, 1).await;
+    assert!(listed[0].0.starts_with("desk, added "), "{}", listed[0].0);
+    click_css(browser, "#passkey-list .remove-passkey").await;
+    browser
+        .wait_text("factor-status", |t| t == "The passkey desk is removed.")
+        .await;
+    passkey_items(browser, 0).await;
+
+    // The password alone logs in: on the server, and on the page.
+    let (access, _) = s.login("max").await;
+    let listed = s.get_with_token("/api/auth/passkeys", &access).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.body, json!([]));
+    log_out(browser).await;
+    browser.click("login").await;
+    let status = browser.wait_text("status", |t| t != "Not logged in.").await;
+    assert_eq!(status, "Logged in as max (header transport).");
+    assert!(!shown(browser, "second-factor").await);
+    log_out(browser).await;
+    browser.remove_authenticator(&authenticator).await;
+}
+
+/// On a server that requires a second factor, the login refused for want
+/// of one adds a passkey with its enrolment token, then logs in with it.
+async fn a_login_that_must_enrol_adds_a_passkey(browser: &Browser) {
+    let s = Server::start_on_localhost("mfa = \"required\"").await;
+    sign_up_and_log_in(browser, &s, "ivy", "header").await;
+    assert_eq!(
+        browser.text("status").await,
+        "This server requires a second factor: set up an authenticator app or add a passkey below, then log in again."
+    );
+    let authenticator = browser.add_authenticator().await;
+    add_passkey(browser, "key").await;
+    assert_eq!(shown_recovery_codes(browser).await.len(), 10);
+    browser
+        .wait_text("status", |t| t == "Set up: log in again, with the passkey.")
+        .await;
+    browser.click("login").await;
+    browser
+        .wait_text("status", |t| {
+            t == "Use a passkey, or enter a recovery code."
+        })
+        .await;
+    browser.click("mfa-passkey").await;
+    let status = browser
+        .wait_text("status", |t| !t.starts_with("Use a passkey"))
+        .await;
+    assert_eq!(status, "Logged in as ivy (header transport).");
+    log_out(browser).await;
+    browser.remove_authenticator(&authenticator).await;
 }
 
 /// Swagger UI's password flow ("Authorize") from a page on another origin:

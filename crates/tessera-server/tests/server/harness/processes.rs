@@ -44,6 +44,35 @@ impl Server {
         .await
     }
 
+    /// Starts a server inside the test process at `http://localhost:PORT`,
+    /// which is its `public_url` and its [`Server::base`], with these extra
+    /// settings. For WebAuthn (passkeys): browsers refuse it on an IP
+    /// address, and the server takes its relying party from `public_url`.
+    /// `localhost` resolves to the 127.0.0.1 the server listens on.
+    // Only the browser tests, a binary of their own, use it.
+    #[allow(dead_code)]
+    pub async fn start_on_localhost(extra_config: &str) -> Server {
+        // The port goes into the settings, which the server reads at start:
+        // the socket is bound first, so no other process can take the port.
+        let listener = tessera_server::http::listener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let config = format!("public_url = \"http://localhost:{port}\"\n{extra_config}");
+        let place = Place::new().await;
+        let clock = Arc::<TestClock>::default();
+        let config_path = Self::write_config(&place, &config);
+        let running = Self::serve_in_process(&config_path, clock.clone(), listener).await;
+        Self::assemble(
+            running,
+            &format!("localhost:{port}"),
+            place,
+            config,
+            Vec::new(),
+            clock,
+        )
+    }
+
     /// Starts the `tessera` binary with these extra TOML settings.
     pub async fn start_process(extra_config: &str) -> Server {
         Self::start_process_with_env(extra_config, &[]).await
@@ -129,6 +158,19 @@ impl Server {
     }
 
     async fn spawn_in_process(config: &Path, clock: Arc<TestClock>) -> (Running, String) {
+        let listener = tessera_server::http::listener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        (Self::serve_in_process(config, clock, listener).await, addr)
+    }
+
+    /// Serves the settings at `config` on `listener`, inside the test process.
+    async fn serve_in_process(
+        config: &Path,
+        clock: Arc<TestClock>,
+        listener: tokio::net::TcpListener,
+    ) -> Running {
         use tessera_server::{authority::Authority, config::Settings, server};
         // One recorder for every server of this test binary: tests that count
         // metrics of one server start it as a process.
@@ -138,10 +180,6 @@ impl Server {
         let authority = Authority::open(settings, store, clock)
             .await
             .expect("authority");
-        let listener = tessera_server::http::listener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
@@ -151,14 +189,11 @@ impl Server {
         let task = tokio::spawn(async move {
             let _ = server::serve(serving, listener, shutdown).await;
         });
-        (
-            Running::InProcess {
-                stop,
-                task,
-                authority,
-            },
-            addr,
-        )
+        Running::InProcess {
+            stop,
+            task,
+            authority,
+        }
     }
 
     async fn spawn_process(dir: &Path, env: &[(String, String)]) -> (Running, String) {
