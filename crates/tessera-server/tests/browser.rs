@@ -754,6 +754,9 @@ async fn a_passkey_added_on_the_page_logs_in_alone(browser: &Browser) {
     let claims: Value = serde_json::from_str(&browser.text("claims").await).unwrap();
     assert_eq!(claims["username"], "kim");
     assert_eq!(claims["fresh"], true);
+    // A passkey that stays on its device (not backup eligible), which
+    // verified its user: two factors in one.
+    assert_eq!(claims["amr"], json!(["hwk", "mfa"]));
     let listed = passkey_items(browser, 1).await;
     assert_eq!(&listed[0].1, id);
     assert!(listed[0].0.contains("Z, last used "), "{}", listed[0].0);
@@ -802,6 +805,7 @@ async fn a_passkey_answers_the_second_step_of_a_password_login(browser: &Browser
     }
     let claims: Value = serde_json::from_str(&browser.text("claims").await).unwrap();
     assert_eq!(claims["username"], "lee");
+    assert_eq!(claims["amr"], json!(["pwd", "hwk", "mfa"]));
     let listed = passkey_items(browser, 1).await;
     assert!(listed[0].0.starts_with("phone, added "), "{}", listed[0].0);
     assert!(listed[0].0.contains("Z, last used "), "{}", listed[0].0);
