@@ -8,11 +8,13 @@
 // PublicKeyCredential, so these are the client's own conversions, the ones
 // a browser without parseCreationOptionsFromJSON and toJSON gets.
 // Chromium's virtual authenticator drives the real ceremonies against a
-// real server (crates/tessera-server/tests/browser.rs).
+// real server (crates/tessera-server/tests/browser.rs); the last test here
+// checks the conversions on a real Tessera's options, up to the browser's part.
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { after, before, test } from "node:test";
 import { createClient } from "../tessera.js";
+import { startTessera, PASSWORD } from "./harness.mjs";
 
 const b64url = (bytes) => Buffer.from(bytes).toString("base64url");
 const bytesOf = (view) => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
@@ -254,4 +256,51 @@ test("without WebAuthn the passkey calls say so", async () => {
   const client = createClient({ baseUrl: origin, credentials: null });
   const error = await client.verifyWithPasskey("mfa-3").catch((e) => e);
   assert.equal(error.message, "passkeys need WebAuthn: this browser has no navigator.credentials");
+});
+
+// A real Tessera's options, as the authenticator gets them; the user
+// declines (the browser's NotAllowedError), which rejects as it is.
+test("a real Tessera's options reach the authenticator as bytes; the user declining rejects as the browser's error", async () => {
+  const tessera = await startTessera('public_url = "http://localhost:8000"\npasskey_login = true');
+  const off = await startTessera('public_url = "http://localhost:8000"');
+  try {
+    await tessera.signup("pk1");
+    const asked = {};
+    const declined = () => Object.assign(new Error("The operation either timed out or was not allowed."), { name: "NotAllowedError" });
+    const credentials = {
+      create: async (options) => ((asked.create = options.publicKey), Promise.reject(declined())),
+      get: async (options) => ((asked.get = options.publicKey), Promise.reject(declined())),
+    };
+    const client = createClient({ baseUrl: tessera.origin, credentials });
+    await client.login("pk1", PASSWORD);
+    const refused = await client.registerPasskey({ name: "laptop" }).catch((e) => e);
+    assert.equal(refused.name, "NotAllowedError");
+    assert.deepEqual(asked.create.rp, { id: "localhost", name: "Tessera" });
+    assert.equal(asked.create.user.name, "pk1");
+    assert.ok(asked.create.user.id instanceof Uint8Array && asked.create.user.id.length > 0);
+    assert.ok(asked.create.challenge instanceof Uint8Array);
+    assert.equal(asked.create.challenge.length, 32);
+    assert.deepEqual(asked.create.excludeCredentials, []);
+    assert.deepEqual(await client.listPasskeys(), []);
+
+    const alone = await client.loginWithPasskey().catch((e) => e);
+    assert.equal(alone.name, "NotAllowedError");
+    assert.equal(asked.get.rpId, "localhost");
+    assert.ok(asked.get.challenge instanceof Uint8Array);
+    assert.equal(asked.get.challenge.length, 32);
+    assert.deepEqual(asked.get.allowCredentials, []);
+    assert.equal(client.loggedIn, true, "the session from the password stays");
+
+    // Where logins with a passkey alone are off, the server says so first.
+    const elsewhere = createClient({ baseUrl: off.origin, credentials });
+    const disabled = await elsewhere.loginWithPasskey().catch((e) => e);
+    assert.equal(disabled.status, 403);
+    const detail = "Logging in with a passkey alone is off on this server: log in with your password.";
+    assert.deepEqual(disabled.body, { detail, code: "passkey_login_disabled" });
+    assert.equal(disabled.code, "passkey_login_disabled");
+    assert.equal(disabled.message, detail);
+  } finally {
+    await tessera.stop();
+    await off.stop();
+  }
 });

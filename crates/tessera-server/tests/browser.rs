@@ -813,9 +813,13 @@ async fn a_passkey_answers_the_second_step_of_a_password_login(browser: &Browser
 
     // A passkey alone is refused here: the server's words on the page.
     let refused = s.post("/api/auth/passkeys/login/start", json!({})).await;
+    let detail =
+        "Logging in with a passkey alone is off on this server: log in with your password.";
     assert_eq!(refused.status, 403, "{}", refused.text);
-    assert_eq!(refused.body["code"], "passkey_login_disabled");
-    let detail = refused.body["detail"].as_str().unwrap().to_owned();
+    assert_eq!(
+        refused.body,
+        json!({"detail": detail, "code": "passkey_login_disabled"})
+    );
     browser.click("passkey-login").await;
     let status = browser.wait_text("status", |t| t != "Not logged in.").await;
     assert_eq!(status, format!("Passkey login refused: {detail}"));
