@@ -729,6 +729,22 @@ async fn a_passkey_added_on_the_page_logs_in_alone(browser: &Browser) {
         text.starts_with("laptop, added ") && text.ends_with("Z, not used yet Remove"),
         "{text}"
     );
+    // For a look at the card (not compared: fonts differ between machines).
+    browser
+        .client
+        .execute(
+            "document.getElementById('passkey-list').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let png = browser.client.screenshot().await.unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("passkey-added.png"), png).unwrap();
     // The authenticator keeps it, for this server's host.
     let held = browser.authenticator_credentials(&authenticator).await;
     assert_eq!(held.len(), 1, "{held:?}");
