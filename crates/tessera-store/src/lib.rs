@@ -49,7 +49,7 @@ pub use mail::LinkStore;
 pub use maintenance::Maintenance;
 pub use mfa::MfaStore;
 pub use model::*;
-pub use passkeys::PasskeyStore;
+pub use passkeys::{CeremonyLimits, PasskeyStore};
 pub use postgres::tls::{
     connect_options as pg_connect_options, explain_connect_error as explain_pg_connect_error,
 };

@@ -17,7 +17,7 @@ const PASSKEY_COLUMNS: &str = "id, user_id, credential_id, user_handle, name, pa
                                sign_count, created_at, last_used_at";
 
 const CEREMONY_COLUMNS: &str =
-    "challenge, purpose, user_id, mfa_token_hash, state, created_at, expires_at";
+    "challenge, purpose, user_id, mfa_token_hash, state, ip, created_at, expires_at";
 
 /// Accepts an assertion of passkey `$4` of user `$5` with counter `$2`,
 /// once, leaving the credential as `$1` and its last use at `$3`: only a
@@ -45,6 +45,16 @@ const REGISTER: &str = "register";
 const SECOND_FACTOR: &str = "second_factor";
 /// The purpose of a ceremony with no user, bounded in all.
 const LOGIN: &str = "login";
+
+/// The most passwordless logins' ceremonies live at once: per client
+/// address, and in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CeremonyLimits {
+    /// Of one address.
+    pub per_address: i64,
+    /// Of all addresses.
+    pub in_all: i64,
+}
 
 /// Passkeys and ceremonies, with the promises of [`Store`](crate::Store):
 /// each method atomic, and durable once it returns.
@@ -89,11 +99,12 @@ pub trait PasskeyStore: Send + Sync {
     /// Stores `ceremony` (its `created_at` is now), first deleting the
     /// expired ones and the one it replaces (a user's registration; an
     /// `mfa_token`'s second factor). False (nothing written) for a
-    /// passwordless login's when `max_live_logins` are live already.
+    /// passwordless login's when its address has `limits.per_address` live
+    /// already, or all addresses `limits.in_all`.
     async fn create_ceremony(
         &self,
         ceremony: &CeremonyRecord,
-        max_live_logins: i64,
+        limits: CeremonyLimits,
     ) -> StoreResult<bool>;
 
     /// Takes (deletes and returns) the live ceremony of `challenge` for
@@ -228,7 +239,7 @@ for_each_engine! {
         async fn create_ceremony(
             &self,
             ceremony: &CeremonyRecord,
-            max_live_logins: i64,
+            limits: CeremonyLimits,
         ) -> StoreResult<bool> {
             let now = ceremony.created_at;
             let mut tx = self.pool.begin().await?;
@@ -257,13 +268,15 @@ for_each_engine! {
                     .await?;
                 }
                 LOGIN => {
-                    let live: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM passkey_ceremonies WHERE purpose = $1",
+                    let (of_address, in_all): (i64, i64) = sqlx::query_as(
+                        "SELECT COUNT(CASE WHEN ip = $2 THEN 1 END), COUNT(*) \
+                         FROM passkey_ceremonies WHERE purpose = $1",
                     )
                     .bind(LOGIN)
+                    .bind(&ceremony.ip)
                     .fetch_one(&mut *tx)
                     .await?;
-                    if live >= max_live_logins {
+                    if of_address >= limits.per_address || in_all >= limits.in_all {
                         tx.rollback().await?;
                         return Ok(false);
                     }
@@ -272,13 +285,14 @@ for_each_engine! {
             }
             sqlx::query(&format!(
                 "INSERT INTO passkey_ceremonies ({CEREMONY_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             ))
             .bind(&ceremony.challenge)
             .bind(&ceremony.purpose)
             .bind(ceremony.user_id)
             .bind(&ceremony.mfa_token_hash)
             .bind(&ceremony.state)
+            .bind(&ceremony.ip)
             .bind(ceremony.created_at)
             .bind(ceremony.expires_at)
             .execute(&mut *tx)

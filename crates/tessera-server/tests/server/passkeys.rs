@@ -720,3 +720,20 @@ async fn the_enrolment_token_registers_a_passkey_when_a_factor_is_required() {
     let r = finish_login(&s, key.assert(&options)).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// A passwordless login's start needs no account, so one client address
+/// may have only 10 under way at once (each lives 5 minutes): the 11th is
+/// throttled, and once they expire it may start again.
+#[tokio::test]
+async fn one_client_holds_at_most_ten_passwordless_logins_under_way() {
+    let s = Server::start(&config()).await;
+    for _ in 0..10 {
+        login_options(&s).await;
+    }
+    let r = s.post("/api/auth/passkeys/login/start", json!({})).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.header("retry-after"), Some("60"));
+    assert_eq!(r.body["code"], "throttled");
+    s.advance(std::time::Duration::from_secs(301));
+    login_options(&s).await;
+}

@@ -29,8 +29,9 @@ CREATE INDEX mfa_passkeys_user ON mfa_passkeys (user_id, created_at);
 -- for 5 minutes: `register` (a user adding a passkey: one per user, a new
 -- one replaces it), `second_factor` (a login's second step: one per
 -- `mfa_token`, whose SHA-256 is `mfa_token_hash`) and `login` (a passwordless
--- login: no user until it finishes; at most 10,000 live at once, a start
--- beyond it refused). `state` is the library's ceremony state (JSON).
+-- login: no user until it finishes; at most 10 live per client address, `ip`
+-- (an IPv6 client: its /64), and 10,000 in all, a start beyond either
+-- refused). `state` is the library's ceremony state (JSON).
 -- Expired ones are pruned.
 CREATE TABLE passkey_ceremonies (
     challenge      TEXT   PRIMARY KEY,
@@ -38,8 +39,10 @@ CREATE TABLE passkey_ceremonies (
     user_id        BIGINT REFERENCES users (id) ON DELETE CASCADE,
     mfa_token_hash TEXT,
     state          TEXT   NOT NULL,
+    ip             TEXT   NOT NULL DEFAULT '',
     created_at     BIGINT NOT NULL,
     expires_at     BIGINT NOT NULL
 );
 CREATE INDEX passkey_ceremonies_expiry ON passkey_ceremonies (expires_at);
 CREATE INDEX passkey_ceremonies_user ON passkey_ceremonies (user_id);
+CREATE INDEX passkey_ceremonies_address ON passkey_ceremonies (purpose, ip);

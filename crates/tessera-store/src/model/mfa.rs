@@ -157,6 +157,9 @@ pub struct CeremonyRecord {
     pub mfa_token_hash: Option<String>,
     /// The library's ceremony state (JSON).
     pub state: String,
+    /// For a passwordless login's: the client address that began it (an
+    /// IPv6 client: its /64); else empty.
+    pub ip: String,
     /// When it began, Unix seconds.
     pub created_at: i64,
     /// When it can no longer be finished, Unix seconds.

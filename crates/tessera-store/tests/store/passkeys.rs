@@ -28,10 +28,17 @@ fn ceremony(challenge: &str, purpose: &str, user_id: Option<i64>, at: i64) -> Ce
         user_id,
         mfa_token_hash: None,
         state: "{}".into(),
+        ip: "192.0.2.7".into(),
         created_at: at,
         expires_at: at + 300,
     }
 }
+
+/// Three passwordless logins at once in all, two of one address.
+const LIMITS: CeremonyLimits = CeremonyLimits {
+    per_address: 2,
+    in_all: 3,
+};
 
 fn codes(prefix: &str) -> Vec<String> {
     (0..10).map(|i| format!("{prefix}{i:02}")).collect()
@@ -215,12 +222,12 @@ pub async fn ceremonies_are_taken_once_bounded_and_pruned(e: Engine) {
     let alice = s.create_user(new_user("alice")).await.unwrap().id;
     // A user's registration replaces their one before.
     assert!(
-        s.create_ceremony(&ceremony("r1", "register", Some(alice), 100), 3)
+        s.create_ceremony(&ceremony("r1", "register", Some(alice), 100), LIMITS)
             .await
             .unwrap()
     );
     assert!(
-        s.create_ceremony(&ceremony("r2", "register", Some(alice), 101), 3)
+        s.create_ceremony(&ceremony("r2", "register", Some(alice), 101), LIMITS)
             .await
             .unwrap()
     );
@@ -242,7 +249,7 @@ pub async fn ceremonies_are_taken_once_bounded_and_pruned(e: Engine) {
     let mut again = ceremony("s3", "second_factor", Some(alice), 101);
     again.mfa_token_hash = Some("h1".into());
     for c in [&first, &other, &again] {
-        assert!(s.create_ceremony(c, 3).await.unwrap());
+        assert!(s.create_ceremony(c, LIMITS).await.unwrap());
     }
     assert_eq!(
         s.take_ceremony("s1", "second_factor", 102).await.unwrap(),
@@ -254,24 +261,36 @@ pub async fn ceremonies_are_taken_once_bounded_and_pruned(e: Engine) {
             .unwrap()
             .is_some()
     );
-    // Anonymous logins: at most `max_live_logins` live; expired ones make room.
-    for i in 0..3 {
-        let c = ceremony(&format!("l{i}"), "login", None, 200);
-        assert!(s.create_ceremony(&c, 3).await.unwrap());
+    // Anonymous logins: at most two of one address, three in all; expired
+    // ones make room.
+    for (name, accepted) in [("l0", true), ("l1", true), ("l2", false)] {
+        let c = ceremony(name, "login", None, 200);
+        assert_eq!(
+            s.create_ceremony(&c, LIMITS).await.unwrap(),
+            accepted,
+            "{name}"
+        );
     }
+    for (name, accepted) in [("m0", true), ("m1", false)] {
+        let mut c = ceremony(name, "login", None, 200);
+        c.ip = "198.51.100.9".into();
+        assert_eq!(
+            s.create_ceremony(&c, LIMITS).await.unwrap(),
+            accepted,
+            "{name}"
+        );
+    }
+    let mut elsewhere = ceremony("l3", "login", None, 201);
+    elsewhere.ip = "203.0.113.1".into();
+    assert!(!s.create_ceremony(&elsewhere, LIMITS).await.unwrap());
     assert!(
-        !s.create_ceremony(&ceremony("l3", "login", None, 201), 3)
-            .await
-            .unwrap()
-    );
-    assert!(
-        s.create_ceremony(&ceremony("l4", "login", None, 500), 3)
+        s.create_ceremony(&ceremony("l4", "login", None, 500), LIMITS)
             .await
             .unwrap()
     );
     // Expired: not taken, then pruned.
     assert!(
-        s.create_ceremony(&ceremony("l5", "login", None, 500), 3)
+        s.create_ceremony(&ceremony("l5", "login", None, 500), LIMITS)
             .await
             .unwrap()
     );

@@ -35,7 +35,8 @@ use tessera_core::claims::{AuthMethod, VerifiedClaims};
 pub use enrolment::{Mfa, TotpEnrolment};
 pub(super) use factors::{Factors, Proof, Refused};
 pub use passkeys::{
-    CEREMONY_LIFETIME, MAX_LOGIN_CEREMONIES, MAX_PASSKEYS, NewPasskey, PasskeyView, Passkeys,
+    CEREMONY_LIFETIME, MAX_LOGIN_CEREMONIES, MAX_LOGIN_CEREMONIES_PER_ADDRESS, MAX_PASSKEYS,
+    NewPasskey, PasskeyView, Passkeys,
 };
 pub use recovery_codes::COUNT as RECOVERY_CODES;
 use std::sync::Arc;

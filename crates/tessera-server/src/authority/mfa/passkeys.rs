@@ -14,7 +14,7 @@
 
 use super::super::common::Common;
 use super::super::error::field_error;
-use super::super::{AuditKind, AuthError, PasskeyError, SessionOrigin, User};
+use super::super::{AuditKind, AuthError, PasskeyError, SessionOrigin, User, client_key};
 use super::factors::Factors;
 use super::recovery_codes::RecoveryCodes;
 use super::webauthn::{RelyingParty, challenge_of};
@@ -22,9 +22,10 @@ use super::{FactorCaller, require_fresh};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_core::claims::{AuthMethod, VerifiedClaims};
-use tessera_store::{CeremonyRecord, PasskeyAdded, PasskeyRecord};
+use tessera_store::{CeremonyLimits, CeremonyRecord, PasskeyAdded, PasskeyRecord};
 use webauthn_rs::prelude::{
     AuthenticationResult, Passkey, PublicKeyCredential, RegisterPublicKeyCredential, Uuid,
 };
@@ -39,6 +40,18 @@ pub const MAX_PASSKEYS: i64 = 10;
 /// The most passwordless logins under way at once (no user is known until
 /// they finish, so the bound is global); a start beyond it is throttled.
 pub const MAX_LOGIN_CEREMONIES: i64 = 10_000;
+
+/// The most passwordless logins under way at once from one client address
+/// (an IPv6 client: its /64), so that one client cannot hold the
+/// [`MAX_LOGIN_CEREMONIES`] everyone shares.
+pub const MAX_LOGIN_CEREMONIES_PER_ADDRESS: i64 = 10;
+
+/// The limits the store applies to a passwordless login's ceremony (and
+/// ignores for the others, which are bounded per user or per `mfa_token`).
+const LIMITS: CeremonyLimits = CeremonyLimits {
+    per_address: MAX_LOGIN_CEREMONIES_PER_ADDRESS,
+    in_all: MAX_LOGIN_CEREMONIES,
+};
 
 /// The longest name a passkey can have, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -150,12 +163,11 @@ impl Passkeys {
             user_id: Some(user.id.get()),
             mfa_token_hash: None,
             state: started.state,
+            ip: String::new(),
             created_at: now,
             expires_at: now.saturating_add(CEREMONY_LIFETIME),
         };
-        store
-            .create_ceremony(&ceremony, MAX_LOGIN_CEREMONIES)
-            .await?;
+        store.create_ceremony(&ceremony, LIMITS).await?;
         Ok(started.options)
     }
 
@@ -288,12 +300,11 @@ impl Passkeys {
             user_id: Some(challenge.user_id),
             mfa_token_hash: Some(challenge.token_hash),
             state: started.state,
+            ip: String::new(),
             created_at: now,
             expires_at: now.saturating_add(CEREMONY_LIFETIME),
         };
-        store
-            .create_ceremony(&ceremony, MAX_LOGIN_CEREMONIES)
-            .await?;
+        store.create_ceremony(&ceremony, LIMITS).await?;
         Ok(started.options)
     }
 
@@ -328,11 +339,12 @@ impl Passkeys {
         Ok(result.and_then(|result| used(&record, &result)))
     }
 
-    /// Begins a passwordless login: the request options for the browser,
-    /// which offers the user's discoverable passkeys. Refused while
-    /// `passkey_login` is off, and throttled while
-    /// [`MAX_LOGIN_CEREMONIES`] are under way.
-    pub async fn begin_login(&self) -> Result<Value, AuthError> {
+    /// Begins a passwordless login for the client at `client`: the request
+    /// options for the browser, which offers the user's discoverable
+    /// passkeys. Refused while `passkey_login` is off, and throttled while
+    /// [`MAX_LOGIN_CEREMONIES_PER_ADDRESS`] of the client's address, or
+    /// [`MAX_LOGIN_CEREMONIES`] in all, are under way.
+    pub async fn begin_login(&self, client: IpAddr) -> Result<Value, AuthError> {
         if !self.common.settings().passkey_login {
             return Err(AuthError::Passkey(PasskeyError::LoginDisabled));
         }
@@ -344,14 +356,12 @@ impl Passkeys {
             user_id: None,
             mfa_token_hash: None,
             state: started.state,
+            ip: client_key(client).to_string(),
             created_at: now,
             expires_at: now.saturating_add(CEREMONY_LIFETIME),
         };
         let store = self.common.store();
-        if !store
-            .create_ceremony(&ceremony, MAX_LOGIN_CEREMONIES)
-            .await?
-        {
+        if !store.create_ceremony(&ceremony, LIMITS).await? {
             return Err(AuthError::Throttled(60));
         }
         Ok(started.options)

@@ -245,12 +245,15 @@ pub async fn finish_second_factor(
     responses(
         (status = 200, description = "The options; the ceremony can be finished for 5 minutes, on any instance", body = PasskeyOptions, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 403, description = "Passkey login is off (`passkey_login_disabled`)", body = ErrorDetail),
-        (status = 429, description = "10,000 passkey logins are under way already", body = ErrorDetail, headers(("Retry-After" = u64))),
+        (status = 429, description = "10 passkey logins of this client address are under way already (5 minutes each), or 10,000 in all", body = ErrorDetail, headers(("Retry-After" = u64))),
         (status = 503, description = "No `public_url` (`passkeys_unavailable`)", body = ErrorDetail)
     )
 )]
-pub async fn begin_login(State(authority): State<Arc<Authority>>) -> Result<Response, ApiError> {
-    let started = authority.passkeys().begin_login().await?;
+pub async fn begin_login(
+    State(authority): State<Arc<Authority>>,
+    ClientIp(client): ClientIp,
+) -> Result<Response, ApiError> {
+    let started = authority.passkeys().begin_login(client).await?;
     Ok(options(started))
 }
 
