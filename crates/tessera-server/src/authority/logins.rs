@@ -20,7 +20,7 @@ use super::mfa::{
 };
 use super::recovery::Recovery;
 use super::throttled_log::ThrottledLog;
-use super::throttling::Throttle;
+use super::throttling::{LoginAttempt, Throttle};
 use super::tokens::{Minting, Tokens, refresh_record};
 use super::{
     AuditKind, AuthError, LoginMethod, PasskeyError, SessionOrigin, TokenPair, Transport, User,
@@ -111,19 +111,9 @@ impl Logins {
         };
         let address_key = origin.ip.to_string();
         // Counted before the hash: a burst gets no more checks than the limit.
-        let reserved = self
-            .throttle
-            .reserve_login(&user_key, &address_key, self.common.now_ms())
-            .await;
-        let attempt = match reserved {
-            Ok(attempt) => attempt,
-            Err(e) => {
-                if matches!(e, AuthError::Throttled(_)) {
-                    self.note_throttled(username, origin);
-                }
-                return Err(e);
-            }
-        };
+        let attempt = self
+            .reserve(&user_key, &address_key, username, origin)
+            .await?;
         let (user_id, detail, error) = match self.verify_login(name, password, origin).await {
             Ok(user) => {
                 let throttle = &self.throttle;
@@ -187,6 +177,27 @@ impl Logins {
                 .await;
         }
         Err(error)
+    }
+
+    /// Counts a login attempt of `user_key` from `address_key` before its
+    /// check; refused while either is throttled, the refusal then noted
+    /// (as of the name `name`) for the audit log.
+    async fn reserve(
+        &self,
+        user_key: &str,
+        address_key: &str,
+        name: &str,
+        origin: &SessionOrigin,
+    ) -> Result<LoginAttempt, AuthError> {
+        let now_ms = self.common.now_ms();
+        let reserved = self
+            .throttle
+            .reserve_login(user_key, address_key, now_ms)
+            .await;
+        if let Err(AuthError::Throttled(_)) = &reserved {
+            self.note_throttled(name, origin);
+        }
+        reserved
     }
 
     /// A refused attempt, before any hash and so free to send: audited at
@@ -324,21 +335,10 @@ impl Logins {
             Some(user) => user.username.clone(),
             None => format!("\u{0}mfa:{address_key}"),
         };
-        let now_ms = self.common.now_ms();
-        let reserved = self
-            .throttle
-            .reserve_login(&user_key, &address_key, now_ms)
-            .await;
-        let attempt = match reserved {
-            Ok(attempt) => attempt,
-            Err(e) => {
-                if matches!(e, AuthError::Throttled(_)) {
-                    let name = user.as_ref().map_or("", |u| u.username.as_str());
-                    self.note_throttled(name, request);
-                }
-                return Err(e);
-            }
-        };
+        let name = user.as_ref().map_or("", |u| u.username.as_str());
+        let attempt = self
+            .reserve(&user_key, &address_key, name, request)
+            .await?;
         let factor = answer.factor();
         let (failure, reason, user_id) = match (challenge, user) {
             (Some(challenge), Some(user))
@@ -445,20 +445,7 @@ impl Logins {
         // No user is known before the check: the address alone counts
         // (under a key no username has).
         let user_key = format!("\u{0}passkey:{address_key}");
-        let now_ms = self.common.now_ms();
-        let reserved = self
-            .throttle
-            .reserve_login(&user_key, &address_key, now_ms)
-            .await;
-        let attempt = match reserved {
-            Ok(attempt) => attempt,
-            Err(e) => {
-                if matches!(e, AuthError::Throttled(_)) {
-                    self.note_throttled("", origin);
-                }
-                return Err(e);
-            }
-        };
+        let attempt = self.reserve(&user_key, &address_key, "", origin).await?;
         let (reason, user_id) = match self.passkeys.check_login(credential).await? {
             Ok((user_id, used)) => {
                 let store = self.common.store();
