@@ -336,9 +336,7 @@ impl Logins {
             None => format!("\u{0}mfa:{address_key}"),
         };
         let name = user.as_ref().map_or("", |u| u.username.as_str());
-        let attempt = self
-            .reserve(&user_key, &address_key, name, request)
-            .await?;
+        let attempt = self.reserve(&user_key, &address_key, name, request).await?;
         let factor = answer.factor();
         let (failure, reason, user_id) = match (challenge, user) {
             (Some(challenge), Some(user))
