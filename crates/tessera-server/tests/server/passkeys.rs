@@ -708,9 +708,17 @@ async fn the_enrolment_token_registers_a_passkey_when_a_factor_is_required() {
     let mut key = Authenticator::new(ORIGIN, RP_ID);
     let registered = register(&s, &enrolment, &mut key, "Phone").await;
     assert_eq!(registered["recovery_codes"].as_array().unwrap().len(), 10);
-    // It opens nothing else.
+    // It opens nothing else, and once the user has a factor it adds no
+    // other: neither a passkey nor TOTP (already enrolled or not).
     let r = s.get_with_token("/api/auth/passkeys", &enrolment).await;
     assert_eq!(r.status, 401, "{}", r.text);
+    let start = "/api/auth/passkeys/register/start";
+    assert_refused(
+        &post_with(&s, start, &enrolment, json!({})).await,
+        "invalid",
+    );
+    let r = post_with(&s, "/api/auth/mfa/totp", &enrolment, json!({})).await;
+    assert_refused(&r, "invalid");
     let mfa_token = first_step(&s, "ida", json!(["passkey", "recovery_code"])).await;
     let options = second_factor_options(&s, &mfa_token).await;
     let r = finish_second_factor(&s, &mfa_token, key.assert(&options)).await;

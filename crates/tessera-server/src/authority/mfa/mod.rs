@@ -178,10 +178,16 @@ impl FactorCaller<'_> {
     }
 
     /// Refuses an access token not fresh enough ([`require_fresh`]); an
-    /// enrolment token is as fresh as the password that just gave it.
+    /// enrolment token is as fresh as the password that just gave it, but
+    /// only for a user without a factor: once they have one, it adds no
+    /// other (refused as an invalid token), since it was given for a
+    /// password alone.
     fn require_fresh(&self, has_factor: bool) -> Result<(), AuthError> {
         match self {
             FactorCaller::AccessToken { claims, .. } => require_fresh(claims, has_factor),
+            FactorCaller::EnrolmentToken(_) if has_factor => {
+                Err(AuthError::Token(tessera_core::Refusal::Invalid))
+            }
             FactorCaller::EnrolmentToken(_) => Ok(()),
         }
     }
