@@ -135,22 +135,26 @@ async fn a_passkey_is_registered_listed_used_as_second_factor_and_removed() {
     let mut key = Authenticator::new(ORIGIN, RP_ID);
     let credential = key.register(&r.body);
     let body = json!({"credential": credential, "name": "Laptop"});
+    let before = s.now();
     let r = post_with(&s, "/api/auth/passkeys/register/finish", &access, body).await;
     assert_eq!(r.status, 201, "{}", r.text);
+    // The test clock is the wall clock moved ahead: a second may pass.
+    let created = r.body["created_at"].as_i64().unwrap();
+    assert!((before..=s.now()).contains(&created), "{created}");
     let id = r.body["id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 22, "{id}");
     let codes = r.body["recovery_codes"].as_array().unwrap().clone();
     assert_eq!(codes.len(), 10);
     assert_eq!(
         r.body,
-        json!({"id": id, "name": "Laptop", "created_at": s.now(), "last_used_at": null,
+        json!({"id": id, "name": "Laptop", "created_at": created, "last_used_at": null,
                "recovery_codes": codes})
     );
     let listed = s.get_with_token("/api/auth/passkeys", &access).await;
     assert_eq!(listed.status, 200);
     assert_eq!(
         listed.body,
-        json!([{"id": id, "name": "Laptop", "created_at": s.now(), "last_used_at": null}])
+        json!([{"id": id, "name": "Laptop", "created_at": created, "last_used_at": null}])
     );
 
     let mfa_token = first_step(&s, "ada", json!(["passkey", "recovery_code"])).await;
@@ -161,13 +165,16 @@ async fn a_passkey_is_registered_listed_used_as_second_factor_and_removed() {
     );
     assert_eq!(options["publicKey"]["userVerification"], "required");
     s.advance(std::time::Duration::from_secs(7));
+    let before = s.now();
     let r = finish_second_factor(&s, &mfa_token, key.assert(&options)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let access = r.body["access"].as_str().unwrap().to_owned();
     assert!(r.body["refresh"].is_string(), "{}", r.text);
     assert_eq!(amr(&access), json!(["pwd", "hwk", "mfa"]));
     let listed = s.get_with_token("/api/auth/passkeys", &access).await;
-    assert_eq!(listed.body[0]["last_used_at"], s.now());
+    let used = listed.body[0]["last_used_at"].as_i64().unwrap();
+    assert!((before..=s.now()).contains(&used), "{used}");
+    assert!(used >= created + 7, "{used} {created}");
     // The mfa_token is used up with it.
     let again = s
         .post(
