@@ -55,8 +55,16 @@ pub type App = NormalizePath<edge::Edge<Router>>;
 /// peer's address (`ConnectInfo<listener::PeerAddr>`, which a request called
 /// without one, as a test does with `oneshot`, reads as `127.0.0.1`).
 pub fn app(authority: Arc<Authority>) -> App {
-    NormalizePathLayer::trim_trailing_slash()
-        .layer(edge::EdgeLayer::new(authority.clone()).layer(router(authority)))
+    let edge = edge::EdgeLayer::new(authority.clone());
+    NormalizePathLayer::trim_trailing_slash().layer(edge.layer(router(authority)))
+}
+
+/// [`app`] with every request routed by the router, the hot routes that the
+/// edge answers itself included ([`serving::fast`]): what those answers are
+/// held to, answer for answer, by the tests.
+pub fn routed_app(authority: Arc<Authority>) -> App {
+    let edge = edge::EdgeLayer::new(authority.clone()).without_fast_lane();
+    NormalizePathLayer::trim_trailing_slash().layer(edge.layer(router(authority)))
 }
 
 /// Serves `authority` on `listener` until `shutdown` completes, then lets

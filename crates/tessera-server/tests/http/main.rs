@@ -18,5 +18,6 @@ mod cors;
 mod credentials;
 mod documents;
 mod drift;
+mod fast_lane;
 mod feed;
 mod routing;

@@ -37,6 +37,12 @@ const ALLOWED_HEADERS: [HeaderName; 5] = [
     HeaderName::from_static("x-requested-with"),
 ];
 
+/// Whether `origins` turn CORS on: at least one of them is a valid header
+/// value (what [`apply`] keeps).
+pub fn is_on(origins: &[String]) -> bool {
+    origins.iter().any(|o| HeaderValue::from_str(o).is_ok())
+}
+
 /// `router` with CORS for exactly `origins` (credentials allowed), or
 /// `router` unchanged when none of them is a valid header value: then there
 /// is no CORS handling at all.

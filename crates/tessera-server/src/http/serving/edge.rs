@@ -9,6 +9,8 @@
 //! is a few numbers handed to the log thread ([`crate::logging`]).
 
 use super::body;
+use super::cors;
+use super::fast::FastRoute;
 use super::note::{Arrival, StoreRefused, UNMATCHED, Unrouted, UserNoted};
 use crate::authority::Authority;
 use crate::http::extract::auth;
@@ -30,6 +32,9 @@ use tower::{Layer, Service, ServiceExt};
 struct Shared {
     authority: Arc<Authority>,
     metrics: Arc<RequestMetrics>,
+    /// Whether the edge answers the hot routes itself ([`super::fast`]):
+    /// not while CORS is on, whose layer is on the routes.
+    fast_lane: bool,
 }
 
 /// The layer that puts the shared rules around the routes (whose routes
@@ -42,9 +47,21 @@ impl EdgeLayer {
     /// The shared rules of `authority`'s settings, with request metrics of
     /// their own.
     pub fn new(authority: Arc<Authority>) -> Self {
+        let fast_lane = !cors::is_on(&authority.settings().cors_allowed_origins);
         Self(Arc::new(Shared {
             authority,
             metrics: Arc::default(),
+            fast_lane,
+        }))
+    }
+
+    /// The same rules, every request routed by the router (see
+    /// [`crate::http::routed_app`]).
+    pub fn without_fast_lane(self) -> Self {
+        Self(Arc::new(Shared {
+            authority: self.0.authority.clone(),
+            metrics: self.0.metrics.clone(),
+            fast_lane: false,
         }))
     }
 }
@@ -97,7 +114,18 @@ where
     let policy = page_policy(req.uri().path());
     // The route that answers counts the request (see `note`); what is
     // answered before or in front of the routes, the edge counts.
+    let mut fast_user = None;
     let (mut response, counted) = match prepare(&shared.authority, req).await {
+        Ok(req) if let Some(route) = shared.fast_route(&req) => {
+            let (response, user) = route.answer(&shared.authority, req).await;
+            let status = response.status().as_u16();
+            let latency = started.elapsed();
+            shared
+                .metrics
+                .record(&method, route.pattern(), status, latency);
+            fast_user = user;
+            (response, true)
+        }
         Ok(mut req) => {
             let arrival = Arrival::new(started, shared.metrics.clone(), logged.is_some());
             req.extensions_mut().insert(arrival);
@@ -116,7 +144,7 @@ where
     // Taken before a 405 is replaced, with its extensions.
     let user_id = logged.as_ref().and_then(|_| {
         let noted = response.extensions_mut().remove::<UserNoted>();
-        noted.map(|UserNoted(id)| id)
+        noted.map(|UserNoted(id)| id).or(fast_user)
     });
     if response.status() == StatusCode::METHOD_NOT_ALLOWED {
         response = json_method_not_allowed(&method, response);
@@ -142,6 +170,17 @@ where
         });
     }
     response
+}
+
+impl Shared {
+    /// The hot route `req` is for, when the edge answers it itself.
+    fn fast_route(&self, req: &Request) -> Option<FastRoute> {
+        if self.fast_lane {
+            FastRoute::of(req)
+        } else {
+            None
+        }
+    }
 }
 
 /// The body rules (413, 408, 415) and the capture of a JSON body's token,

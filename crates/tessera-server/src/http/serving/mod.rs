@@ -8,6 +8,8 @@
 //! - [`edge`]: the rules every answer shares, as one tower layer around the
 //!   routes (body rules, browser headers, the JSON 405, metrics, the request
 //!   log).
+//! - [`fast`]: the three hot routes (`/healthz`, `/api/auth/me`,
+//!   `/api/auth/check`), which the edge answers without the router.
 //! - [`note`]: what the edge and the routes tell each other: a request's
 //!   arrival (which the route that answers counts in the metrics), and on
 //!   the response its user, an answer given in front of the routes, a store
@@ -22,5 +24,6 @@ pub mod body;
 pub mod connections;
 pub mod cors;
 pub mod edge;
+pub mod fast;
 pub mod listener;
 pub mod note;
