@@ -27,7 +27,7 @@ use std::sync::Arc;
 /// tokens, at a few hundred bytes to a kilobyte each.
 pub const DEFAULT_CAPACITY: usize = 16_384;
 
-#[derive(Clone)]
+/// What a hit hands out is a pointer to it (no copy of the kid).
 struct Entry {
     claims: Arc<VerifiedClaims>,
     /// The ring it was verified against ([`KeyRing::generation`]).
@@ -37,7 +37,7 @@ struct Entry {
 
 /// Verified tokens, bounded in number. Shared by all requests of a process.
 pub struct VerifiedTokens {
-    entries: quick_cache::sync::Cache<String, Entry>,
+    entries: quick_cache::sync::Cache<String, Arc<Entry>>,
 }
 
 impl std::fmt::Debug for VerifiedTokens {
@@ -77,18 +77,18 @@ impl VerifiedTokens {
             && entry.ring == ring.generation()
             && ring.get(&entry.kid, now).is_some()
         {
-            return still_valid(entry.claims, policy, expected, now);
+            return still_valid(entry.claims.clone(), policy, expected, now);
         }
         // Verified whatever the type, so that one entry serves every caller.
         let claims = Arc::new(token::validate(policy, ring, token, None, now)?);
         if let Some(kid) = token::peek_kid(token) {
             self.entries.insert(
                 token.to_owned(),
-                Entry {
+                Arc::new(Entry {
                     claims: claims.clone(),
                     ring: ring.generation(),
                     kid,
-                },
+                }),
             );
         }
         still_valid(claims, policy, expected, now)
