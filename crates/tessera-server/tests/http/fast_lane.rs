@@ -66,6 +66,10 @@ fn get(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
 
 const HOT: [&str; 3] = ["/healthz", "/api/auth/me", "/api/auth/check"];
 
+/// A request's headers, and the statuses `/api/auth/me` and
+/// `/api/auth/check` answer it with.
+type Case<'a> = (Vec<(&'a str, &'a str)>, [u16; 2]);
+
 #[tokio::test]
 async fn the_hot_routes_answer_as_the_router_does() {
     let s = App::start("").await;
@@ -76,7 +80,7 @@ async fn the_hot_routes_answer_as_the_router_does() {
     let refresh = format!("Bearer {refresh}");
     let (cookie_access, _) = s.session("alice", Transport::Cookie).await;
     let cookie = format!("access_token_cookie={cookie_access}");
-    let cases: Vec<(Vec<(&str, &str)>, [u16; 2])> = vec![
+    let cases: Vec<Case> = vec![
         (vec![], [401, 401]),
         (vec![("authorization", &bearer)], [200, 204]),
         // Not a scheme by default.
