@@ -502,6 +502,74 @@ async fn two_hundred_small_headers_are_processed() {
     s.assert_healthy().await;
 }
 
+/// `GET /healthz` kept alive, with `count` small headers besides `Host`.
+fn head_of(count: usize) -> String {
+    let mut request = String::from("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..count {
+        request.push_str(&format!("X-Small-{i}: {i}\r\n"));
+    }
+    request.push_str("\r\n");
+    request
+}
+
+/// Reads from `stream` until `count` answers of `/healthz` have come.
+async fn healthz_answers(stream: &mut tokio::net::TcpStream, count: usize) -> String {
+    let mut got = String::new();
+    while got.matches(r#"{"status":"ok"}"#).count() < count {
+        got.push_str(&read_until(stream, r#"{"status":"ok"}"#, Duration::from_secs(5)).await);
+    }
+    assert_eq!(got.matches("HTTP/1.1 200 OK").count(), count, "{got}");
+    got
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_takes_heads_of_many_headers_between_small_ones() {
+    // A connection starts on hyper's parser with room for 100 headers and is
+    // moved to one with room for 200 when a head may need it: a large head
+    // in one write, in pieces with pauses past the watch's looks, pipelined
+    // behind a small one, and after a body of many lines.
+    let s = Server::start("").await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for count in [1, 150, 1, 198, 99, 2] {
+        stream.write_all(head_of(count).as_bytes()).await.unwrap();
+        healthz_answers(&mut stream, 1).await;
+    }
+    let large = head_of(180);
+    for piece in large.as_bytes().chunks(100) {
+        stream.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    healthz_answers(&mut stream, 1).await;
+    // Parked between requests, then a small head and a large one in one write.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let both = head_of(1) + &head_of(150) + &head_of(3);
+    stream.write_all(both.as_bytes()).await.unwrap();
+    healthz_answers(&mut stream, 3).await;
+    // A JSON body of many lines (no empty one), then a small head.
+    let mut body = String::from("{\n");
+    for i in 0..150 {
+        body.push_str(&format!("  \"f{i}\": {i},\n"));
+    }
+    body.push_str("  \"username\": \"nobody\",\n  \"password\": \"wrong-password-1987\"\n}");
+    let post = format!(
+        "POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(post.as_bytes()).await.unwrap();
+    let answer = read_until(&mut stream, "}", Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer:.80}");
+    stream.write_all(head_of(2).as_bytes()).await.unwrap();
+    healthz_answers(&mut stream, 1).await;
+    // Past 200 headers, still a 431.
+    stream.write_all(head_of(230).as_bytes()).await.unwrap();
+    let mut refused = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut refused)).await;
+    let refused = String::from_utf8_lossy(&refused);
+    assert!(refused.starts_with("HTTP/1.1 431"), "{refused:.60}");
+    s.assert_healthy().await;
+}
+
 /// Reads until the server closes the connection; how long that took.
 async fn closed_after(stream: &mut tokio::net::TcpStream, within: Duration) -> Duration {
     let started = std::time::Instant::now();

@@ -18,6 +18,17 @@
 //! its socket. The watch looks at least every [`PARK_AFTER`], so a
 //! connection is parked within that of going idle, and a busy one is taken
 //! apart and rebuilt at most that often.
+//!
+//! hyper parses a request head into two arrays of header slots: 100 of them
+//! on the stack by default, or as many as `max_headers` on the heap, two
+//! blocks allocated and filled for every request (about a tenth of a
+//! `/healthz`). A connection therefore starts on hyper's default, and its
+//! stream counts the lines it hands over since the last empty one: a head
+//! has no empty line, so that count bounds the header lines of any head
+//! hyper can see. Bytes that would take it past 100 are held back, and the
+//! connection is taken apart (as for parking) and served on by a parser of
+//! [`MAX_HEADERS`] slots, the held bytes read first; parked, it starts on
+//! the default again.
 
 use super::admission::{Admission, Probe, Slot, Waiting};
 use super::listener::{self, PeerAddr};
@@ -29,6 +40,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -40,6 +52,10 @@ use tower::ServiceExt;
 
 /// Headers a request may carry (hyper's default is 100).
 const MAX_HEADERS: usize = 200;
+
+/// Lines since the last empty one that hyper's default parser may be given:
+/// it has room for 100 headers and the request line, less one to spare.
+const LINES_ON_STACK: usize = 100;
 
 /// The longest a connection's watch sleeps while hyper serves it: how soon
 /// a connection that has gone idle is parked (see the module's comment).
@@ -89,22 +105,67 @@ struct Activity {
 /// [`Watch::next_check`]), so that a request costs a few uncontended locks
 /// rather than two wake-ups of the connection's task.
 #[derive(Clone)]
-struct Watch(Arc<Mutex<Activity>>);
+struct Watch(Arc<Shared>);
+
+/// What a [`Watch`] shares.
+struct Shared {
+    activity: Mutex<Activity>,
+    /// The stream held bytes back: a head may have more headers than the
+    /// parser in use has room for (see the module's comment).
+    wants_more_headers: AtomicBool,
+}
 
 impl Watch {
     fn new(now: Instant) -> Self {
-        Self(Arc::new(Mutex::new(Activity {
-            phase: Phase::Head(now),
-            last_write: now,
-            heard: false,
-            unflushed: false,
-            bodies: 0,
-            request_body: false,
-        })))
+        Self(Arc::new(Shared {
+            activity: Mutex::new(Activity {
+                phase: Phase::Head(now),
+                last_write: now,
+                heard: false,
+                unflushed: false,
+                bodies: 0,
+                request_body: false,
+            }),
+            wants_more_headers: AtomicBool::new(false),
+        }))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Activity) -> T) -> T {
-        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        f(&mut self
+            .0
+            .activity
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The stream held bytes back for a parser with more header slots.
+    fn want_more_headers(&self) {
+        self.0.wants_more_headers.store(true, Ordering::Release);
+    }
+
+    /// Whether the stream wants a parser with more header slots.
+    fn wants_more_headers(&self) -> bool {
+        self.0.wants_more_headers.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the stream wants a parser with more header slots (the
+    /// stream wakes the connection's task when it does).
+    fn more_headers_wanted(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|_| {
+            if self.wants_more_headers() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+
+    /// Whether hyper's connection can be taken apart to be served on by
+    /// another parser: no request being answered, nothing left to write.
+    fn switchable(&self) -> bool {
+        self.with(|a| {
+            !matches!(a.phase, Phase::Busy(_)) && a.bodies == 0 && !a.unflushed && !a.request_body
+        })
     }
 
     fn read(&self) {
@@ -220,6 +281,74 @@ struct Watched {
     /// Bytes hyper had read and not used when its connection was taken
     /// apart, read again first.
     unread: Bytes,
+    /// The lines handed over since the last empty one.
+    lines: Lines,
+    /// Whether the parser in use has [`MAX_HEADERS`] slots (else hyper's
+    /// default 100).
+    many_headers: bool,
+    /// Bytes held back from a parser with too few slots for them.
+    held: Bytes,
+}
+
+impl Watched {
+    /// Before hyper's connection is built again: what it had read and not
+    /// used, then what was held back from it, are read first.
+    fn replay(&mut self, read_buf: Bytes) {
+        let held = std::mem::take(&mut self.held);
+        self.unread = if held.is_empty() {
+            read_buf
+        } else if read_buf.is_empty() {
+            held
+        } else {
+            [read_buf, held].concat().into()
+        };
+    }
+}
+
+/// Counts the lines of a byte stream since its last empty line (`\n` or
+/// `\r\n`): in HTTP/1.1, an upper bound on the lines of the head being read.
+#[derive(Debug, Default)]
+struct Lines {
+    /// Lines ended since the last empty one.
+    run: usize,
+    /// What the line not yet ended holds.
+    tail: Tail,
+}
+
+/// The start of a line not yet ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// Nothing yet.
+    #[default]
+    Empty,
+    /// A carriage return alone.
+    Cr,
+    /// Anything else.
+    Text,
+}
+
+impl Lines {
+    /// Takes in `bytes`; the most lines since an empty one, at any point in them.
+    fn feed(&mut self, bytes: &[u8]) -> usize {
+        let mut most = self.run;
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', bytes) {
+            let empty = matches!(
+                (self.tail, &bytes[start..end]),
+                (Tail::Empty, [] | [b'\r']) | (Tail::Cr, [])
+            );
+            self.run = if empty { 0 } else { self.run + 1 };
+            most = most.max(self.run);
+            self.tail = Tail::Empty;
+            start = end + 1;
+        }
+        self.tail = match (self.tail, &bytes[start..]) {
+            (tail, []) => tail,
+            (Tail::Empty, [b'\r']) => Tail::Cr,
+            _ => Tail::Text,
+        };
+        most
+    }
 }
 
 impl AsyncRead for Watched {
@@ -235,10 +364,23 @@ impl AsyncRead for Watched {
             this.unread.advance(n);
             return Poll::Ready(Ok(()));
         }
+        if !this.held.is_empty() {
+            // Waiting for the parser with more slots: nothing more for this one.
+            return Poll::Pending;
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             this.watch.read();
+            let most = this.lines.feed(&buf.filled()[before..]);
+            if most > LINES_ON_STACK && !this.many_headers {
+                this.held = Bytes::copy_from_slice(&buf.filled()[before..]);
+                buf.set_filled(before);
+                this.watch.want_more_headers();
+                // The connection's task takes hyper's connection apart.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
         polled
     }
@@ -389,10 +531,7 @@ pub async fn serve(
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    // Our watch replaces hyper's timer (see the module's comment).
-    http.max_headers(MAX_HEADERS).header_read_timeout(None);
-    let http = Arc::new(http);
+    let http = Arc::new(Parsers::new());
     let (stop, stopping) = watch::channel(false);
     // Each connection holds a sender; all gone means all closed.
     let (open, mut all_closed) = mpsc::channel::<()>(1);
@@ -434,6 +573,24 @@ pub async fn serve(
     Ok(())
 }
 
+/// hyper's connection builders: with its default 100 header slots on the
+/// stack, and with [`MAX_HEADERS`] on the heap (see the module's comment).
+struct Parsers {
+    few: hyper::server::conn::http1::Builder,
+    many: hyper::server::conn::http1::Builder,
+}
+
+impl Parsers {
+    fn new() -> Self {
+        let mut few = hyper::server::conn::http1::Builder::new();
+        // Our watch replaces hyper's timer (see the module's comment).
+        few.header_read_timeout(None);
+        let mut many = few.clone();
+        many.max_headers(MAX_HEADERS);
+        Self { few, many }
+    }
+}
+
 /// A connection let in, with its watch and its slot.
 struct Accepted {
     stream: TcpStream,
@@ -445,7 +602,7 @@ struct Accepted {
 /// Serves one connection until it closes, is closed by a timeout or to make
 /// room for another, or has finished its requests after a shutdown.
 async fn connection(
-    http: Arc<hyper::server::conn::http1::Builder>,
+    http: Arc<Parsers>,
     accepted: Accepted,
     app: App,
     timeouts: Timeouts,
@@ -462,6 +619,9 @@ async fn connection(
         inner: stream,
         watch: watch.clone(),
         unread: Bytes::new(),
+        lines: Lines::default(),
+        many_headers: false,
+        held: Bytes::new(),
     });
     let requests = watch.clone();
     let mut service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -491,12 +651,18 @@ async fn connection(
     loop {
         // Boxed: parked, the task holds only a pointer's room for it. The
         // block ends before parking, so that the box is freed then.
-        let parts = {
-            let mut conn = Box::new(http.serve_connection(io, service));
+        let many = watch.wants_more_headers();
+        io.inner_mut().many_headers = many;
+        let parser = if many { &http.many } else { &http.few };
+        let (parts, parking) = {
+            let mut conn = Box::new(parser.serve_connection(io, service));
             if shutting_down {
                 Pin::new(&mut *conn).graceful_shutdown();
             }
-            loop {
+            // Set when more slots are wanted while hyper is still busy:
+            // the watch's next look switches then.
+            let mut switch_later = false;
+            let parking = loop {
                 let check = watch.next_check(timeouts, Instant::now(), false);
                 tokio::select! {
                     // Served to the end, or failed: either way it is over.
@@ -506,9 +672,18 @@ async fn connection(
                             // Dropping the connection closes the socket.
                             return;
                         }
-                        if !shutting_down && watch.parkable() {
-                            break;
+                        if switch_later && watch.switchable() {
+                            break false;
                         }
+                        if !shutting_down && watch.parkable() {
+                            break true;
+                        }
+                    }
+                    () = watch.more_headers_wanted(), if !many && !switch_later => {
+                        if watch.switchable() {
+                            break false;
+                        }
+                        switch_later = true;
                     }
                     // Chosen to make room: it was idle, so nothing is cut short.
                     () = slot.closing() => return,
@@ -517,13 +692,20 @@ async fn connection(
                         Pin::new(&mut *conn).graceful_shutdown();
                     }
                 }
-            }
-            conn.into_parts()
+            };
+            (conn.into_parts(), parking)
         };
         (io, service) = (parts.io, parts.service);
+        if !parking {
+            // Served on at once by the parser with more slots.
+            io.inner_mut().replay(parts.read_buf);
+            continue;
+        }
+        // Parked: the next request starts on the default parser again.
+        watch.0.wants_more_headers.store(false, Ordering::Release);
         if !parts.read_buf.is_empty() {
             // Part of a next request had arrived: served at once.
-            io.inner_mut().unread = parts.read_buf;
+            io.inner_mut().replay(parts.read_buf);
             continue;
         }
         // hyper's read buffer, empty but still allocated, goes here.
@@ -547,6 +729,55 @@ async fn connection(
                 // shutdown closes a connection between requests.
                 _ = stopping.changed() => return,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `head` fed in pieces of `size` bytes: the most lines seen, and the state after.
+    fn fed(head: &[u8], size: usize) -> (usize, Lines) {
+        let mut lines = Lines::default();
+        let most = head.chunks(size).map(|piece| lines.feed(piece)).max();
+        (most.unwrap_or(0), lines)
+    }
+
+    #[test]
+    fn lines_are_counted_since_the_last_empty_one_however_the_bytes_arrive() {
+        let head = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n";
+        for size in 1..=head.len() {
+            let (most, lines) = fed(head, size);
+            assert_eq!((most, lines.run, lines.tail), (3, 0, Tail::Empty), "{size}");
+        }
+        // Bare line feeds end lines too; what follows an empty line starts again.
+        let (most, lines) = fed(b"GET / HTTP/1.1\nA: 1\n\nGET /x", 4);
+        assert_eq!((most, lines.run, lines.tail), (2, 0, Tail::Text));
+        // A line of two carriage returns is not empty.
+        let (most, lines) = fed(b"A\r\n\r\r\n", 4);
+        assert_eq!((most, lines.run), (2, 2));
+        let (_, lines) = fed(b"A\r\n\r", 2);
+        assert_eq!((lines.run, lines.tail), (1, Tail::Cr));
+    }
+
+    #[test]
+    fn a_head_of_more_headers_than_the_stack_holds_is_seen_in_any_pieces() {
+        let mut head = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+        for i in 0..LINES_ON_STACK {
+            head.push_str(&format!("X-{i}: {i}\r\n"));
+        }
+        head.push_str("\r\n");
+        for size in [1, 7, 64, 1000, head.len()] {
+            let (most, _) = fed(head.as_bytes(), size);
+            assert!(most > LINES_ON_STACK, "{size}: {most}");
+        }
+        // Ninety-nine headers fit, however they arrive.
+        let small: String = head.lines().skip(3).collect::<Vec<_>>().join("\r\n");
+        let small = format!("GET / HTTP/1.1\r\n{small}\r\n");
+        for size in [1, 7, 64, small.len()] {
+            let (most, _) = fed(small.as_bytes(), size);
+            assert!(most <= LINES_ON_STACK, "{size}: {most}");
         }
     }
 }
