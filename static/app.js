@@ -60,40 +60,51 @@ function show(token) {
   enable(true);
 }
 
-// The user's sessions, each with an "end" button but the current one. The
-// User-Agent is what a client sent: text only, never markup.
-async function showSessions() {
-  const list = $("session-list");
+// Fills the list `id` with an item per entry `fetch` gives, each made by
+// `itemOf`; empty while logged out, or when the entries cannot be fetched.
+async function fillList(id, fetch, itemOf) {
+  const list = $(id);
   if (!client || !client.loggedIn) {
     list.replaceChildren();
     return;
   }
-  const sessions = await client.listSessions().catch(() => []);
-  list.replaceChildren(
-    ...sessions.map((session) => {
-      const item = document.createElement("li");
-      item.dataset.session = session.id;
-      const text = document.createElement("span");
-      text.textContent = `${session.user_agent || "(no User-Agent)"} from ${session.ip}, since ${session.created}, last used ${session.last_used}`;
-      item.append(text);
-      if (session.current) {
-        const mark = document.createElement("strong");
-        mark.textContent = " (this one)";
-        item.append(mark);
-      } else {
-        const end = document.createElement("button");
-        end.type = "button";
-        end.className = "end-session";
-        end.textContent = "End";
-        end.addEventListener("click", async () => {
+  const entries = await fetch().catch(() => []);
+  list.replaceChildren(...entries.map(itemOf));
+}
+
+// A button of class `className` saying `label` that runs `onClick`.
+function actionButton(className, label, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = className;
+  button.textContent = label;
+  button.addEventListener("click", onClick);
+  return button;
+}
+
+// The user's sessions, each with an "end" button but the current one. The
+// User-Agent is what a client sent: text only, never markup.
+async function showSessions() {
+  await fillList("session-list", () => client.listSessions(), (session) => {
+    const item = document.createElement("li");
+    item.dataset.session = session.id;
+    const text = document.createElement("span");
+    text.textContent = `${session.user_agent || "(no User-Agent)"} from ${session.ip}, since ${session.created}, last used ${session.last_used}`;
+    item.append(text);
+    if (session.current) {
+      const mark = document.createElement("strong");
+      mark.textContent = " (this one)";
+      item.append(mark);
+    } else {
+      item.append(
+        actionButton("end-session", "End", async () => {
           await client.endSession(session.id).catch(() => {});
           await showSessions();
-        });
-        item.append(end);
-      }
-      return item;
-    }),
-  );
+        }),
+      );
+    }
+    return item;
+  });
 }
 
 function showLoggedOut() {
@@ -256,36 +267,24 @@ function when(seconds) {
 // The user's passkeys, each with a "Remove" button. Their names are what
 // the user typed: text only, never markup.
 async function showPasskeys() {
-  const list = $("passkey-list");
-  if (!client || !client.loggedIn) {
-    list.replaceChildren();
-    return;
-  }
-  const passkeys = await client.listPasskeys().catch(() => []);
-  list.replaceChildren(
-    ...passkeys.map((passkey) => {
-      const item = document.createElement("li");
-      item.dataset.passkey = passkey.id;
-      const text = document.createElement("span");
-      const used = passkey.last_used_at === null ? "not used yet" : `last used ${when(passkey.last_used_at)}`;
-      text.textContent = `${passkey.name}, added ${when(passkey.created_at)}, ${used}`;
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "remove-passkey";
-      remove.textContent = "Remove";
-      remove.addEventListener("click", async () => {
-        try {
-          await client.deletePasskey(passkey.id);
-          $("factor-status").textContent = `The passkey ${passkey.name} is removed.`;
-        } catch (e) {
-          $("factor-status").textContent = `Refused: ${factorRefusal(e)}`;
-        }
-        await showPasskeys();
-      });
-      item.append(text, " ", remove);
-      return item;
-    }),
-  );
+  await fillList("passkey-list", () => client.listPasskeys(), (passkey) => {
+    const item = document.createElement("li");
+    item.dataset.passkey = passkey.id;
+    const text = document.createElement("span");
+    const used = passkey.last_used_at === null ? "not used yet" : `last used ${when(passkey.last_used_at)}`;
+    text.textContent = `${passkey.name}, added ${when(passkey.created_at)}, ${used}`;
+    const remove = actionButton("remove-passkey", "Remove", async () => {
+      try {
+        await client.deletePasskey(passkey.id);
+        $("factor-status").textContent = `The passkey ${passkey.name} is removed.`;
+      } catch (e) {
+        $("factor-status").textContent = `Refused: ${factorRefusal(e)}`;
+      }
+      await showPasskeys();
+    });
+    item.append(text, " ", remove);
+    return item;
+  });
 }
 
 function showRecoveryCodes(codes) {

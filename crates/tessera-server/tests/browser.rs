@@ -372,16 +372,7 @@ async fn flow(browser: &Browser, extra_config: &str, transport: &str, screenshot
     assert_eq!(storage, json!("{}{}"));
     let cookies = browser.cookie_names().await;
     if transport == "cookie" {
-        for name in [
-            "access_token_cookie",
-            "csrf_access_token",
-            "csrf_refresh_token",
-        ] {
-            assert!(
-                cookies.iter().any(|c| c == name),
-                "{name} missing: {cookies:?}"
-            );
-        }
+        assert_cookie_session(&cookies);
     } else {
         assert!(cookies.is_empty(), "{cookies:?}");
     }
@@ -701,6 +692,21 @@ async fn passkey_items(browser: &Browser, count: usize) -> Vec<(String, String)>
     }
 }
 
+/// The browser holds a cookie-transport session: the access cookie and
+/// both CSRF cookies are among `cookies`.
+fn assert_cookie_session(cookies: &[String]) {
+    for name in [
+        "access_token_cookie",
+        "csrf_access_token",
+        "csrf_refresh_token",
+    ] {
+        assert!(
+            cookies.iter().any(|c| c == name),
+            "{name} missing: {cookies:?}"
+        );
+    }
+}
+
 /// Whether the element `id` is shown (not `hidden`).
 async fn shown(browser: &Browser, id: &str) -> bool {
     browser.element(id).await.is_displayed().await.unwrap()
@@ -809,16 +815,7 @@ async fn a_passkey_answers_the_second_step_of_a_password_login(browser: &Browser
     assert_eq!(status, "Logged in as lee (cookie transport).");
     assert!(!shown(browser, "second-factor").await);
     let cookies = browser.cookie_names().await;
-    for name in [
-        "access_token_cookie",
-        "csrf_access_token",
-        "csrf_refresh_token",
-    ] {
-        assert!(
-            cookies.iter().any(|c| c == name),
-            "{name} missing: {cookies:?}"
-        );
-    }
+    assert_cookie_session(&cookies);
     let claims: Value = serde_json::from_str(&browser.text("claims").await).unwrap();
     assert_eq!(claims["username"], "lee");
     assert_eq!(claims["amr"], json!(["pwd", "hwk", "mfa"]));
