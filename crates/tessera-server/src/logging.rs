@@ -13,9 +13,10 @@
 
 use crate::config::LogFormat;
 use axum::http::{Method, Uri};
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -42,14 +43,37 @@ pub struct RequestLine {
     pub at: SystemTime,
     /// The request's method.
     pub method: Method,
-    /// The request's URI; only its path is written (a query may carry a token).
-    pub uri: Uri,
+    /// The request's path.
+    pub path: RequestPath,
     /// The answer's status.
     pub status: u16,
     /// From the request's arrival to its answer.
     pub latency: Duration,
     /// The user the request authenticated, if any.
     pub user_id: Option<i64>,
+}
+
+/// The path of a request line: never its query, which may carry a token.
+#[derive(Debug)]
+pub struct RequestPath(Cow<'static, str>);
+
+impl RequestPath {
+    /// A route's own fixed path (the hot routes the edge answers itself):
+    /// nothing to copy.
+    pub fn fixed(path: &'static str) -> Self {
+        Self(Cow::Borrowed(path))
+    }
+
+    /// The path of `uri`, copied. Not the URI itself: its bytes share hyper's
+    /// read buffer, which a line waiting in the queue would keep hyper from
+    /// reusing for the connection's next request.
+    pub fn of(uri: &Uri) -> Self {
+        Self(Cow::Owned(uri.path().to_owned()))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 enum Entry {
@@ -75,10 +99,23 @@ pub fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// Whether request lines are written, as [`filter_installed`] decided.
+static REQUEST_LOG: AtomicBool = AtomicBool::new(false);
+
 /// Whether a request line would be written: the log thread runs and
-/// `TESSERA_LOG` lets info events of [`REQUEST_TARGET`] through.
+/// `TESSERA_LOG` lets info events of [`REQUEST_TARGET`] through. Decided
+/// once, when the filter is installed (it never changes after), rather than
+/// asked of `tracing` on every request (about 150 instructions of each).
 pub fn request_log_enabled() -> bool {
-    SINK.get().is_some() && tracing::enabled!(target: REQUEST_TARGET, tracing::Level::INFO)
+    REQUEST_LOG.load(Ordering::Relaxed)
+}
+
+/// Called once the `tracing` subscriber and its filter are in place:
+/// decides [`request_log_enabled`].
+pub fn filter_installed() {
+    let enabled =
+        SINK.get().is_some() && tracing::enabled!(target: REQUEST_TARGET, tracing::Level::INFO);
+    REQUEST_LOG.store(enabled, Ordering::Relaxed);
 }
 
 /// Queues one request line (see [`request_log_enabled`]).
@@ -201,7 +238,7 @@ fn text_line(line: &RequestLine, buffer: &mut Vec<u8>, stamps: &mut Stamps) {
     buffer.extend_from_slice(b"  INFO request{method=");
     buffer.extend_from_slice(line.method.as_str().as_bytes());
     buffer.extend_from_slice(b" path=");
-    buffer.extend_from_slice(line.uri.path().as_bytes());
+    buffer.extend_from_slice(line.path.as_str().as_bytes());
     if let Some(user_id) = line.user_id {
         buffer.extend_from_slice(b" user_id=");
         buffer.extend_from_slice(numbers.format(user_id).as_bytes());
@@ -256,7 +293,7 @@ impl Stamps {
 fn json_line(line: &RequestLine, buffer: &mut Vec<u8>) {
     let mut span = serde_json::json!({
         "method": line.method.as_str(),
-        "path": line.uri.path(),
+        "path": line.path.as_str(),
         "name": "request",
     });
     if let Some(user_id) = line.user_id {
@@ -320,7 +357,7 @@ mod tests {
         RequestLine {
             at: SystemTime::UNIX_EPOCH + Duration::from_micros(1_764_650_000_123_456),
             method: Method::GET,
-            uri: "/api/auth/me?access_token=secret".parse().unwrap(),
+            path: RequestPath::of(&"/api/auth/me?access_token=secret".parse().unwrap()),
             status: 200,
             latency: Duration::from_micros(42),
             user_id,

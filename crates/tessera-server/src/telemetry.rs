@@ -229,30 +229,73 @@ type Hashing = foldhash::fast::FixedState;
 impl RequestMetrics {
     /// One HTTP request answered.
     pub fn record(&self, method: &Method, route: &str, status: u16, latency: Duration) {
-        let method = method_label(method);
-        let seconds = latency.as_secs_f64();
+        let (count, duration) = self.handles(method_label(method), route, status);
+        count.increment(1);
+        duration.record(latency.as_secs_f64());
+    }
+
+    /// The counter and histogram of `method`'s requests to `route` answered
+    /// with `status`, registered at the first such request.
+    fn handles(&self, method: &'static str, route: &str, status: u16) -> (Counter, Histogram) {
         {
             let handles = self.handles.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some((count, duration)) = handles
+            if let Some(found) = handles
                 .get(&(method, status))
                 .and_then(|routes| routes.get(route))
             {
-                count.increment(1);
-                duration.record(seconds);
-                return;
+                return found.clone();
             }
         }
         let count = counter!(REQUESTS, "method" => method, "route" => route.to_owned(), "status" => status.to_string());
         let duration =
             histogram!(REQUEST_DURATION, "method" => method, "route" => route.to_owned());
-        count.increment(1);
-        duration.record(seconds);
         self.handles
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .entry((method, status))
             .or_default()
-            .insert(route.to_owned(), (count, duration));
+            .insert(route.to_owned(), (count.clone(), duration.clone()));
+        (count, duration)
+    }
+}
+
+/// The request metrics of one `GET` route the edge answers itself, with the
+/// handles of its usual answers (its success and 401) kept at hand from
+/// their first request: counting one then takes neither the map's lock nor
+/// two lookups (about 200 instructions of a `/healthz`). Other statuses are
+/// counted through [`RequestMetrics::record`]; the series are the same
+/// either way.
+pub struct GetRouteMetrics {
+    route: &'static str,
+    success: u16,
+    succeeded: OnceLock<(Counter, Histogram)>,
+    unauthorized: OnceLock<(Counter, Histogram)>,
+}
+
+impl GetRouteMetrics {
+    /// The metrics of `GET route` (its pattern), which answers `success`
+    /// when it succeeds.
+    pub const fn new(route: &'static str, success: u16) -> Self {
+        Self {
+            route,
+            success,
+            succeeded: OnceLock::new(),
+            unauthorized: OnceLock::new(),
+        }
+    }
+
+    /// One request answered with `status`, counted in `all`'s series.
+    pub fn record(&self, all: &RequestMetrics, status: u16, latency: Duration) {
+        let slot = if status == self.success {
+            &self.succeeded
+        } else if status == 401 {
+            &self.unauthorized
+        } else {
+            return all.record(&Method::GET, self.route, status, latency);
+        };
+        let (count, duration) = slot.get_or_init(|| all.handles("GET", self.route, status));
+        count.increment(1);
+        duration.record(latency.as_secs_f64());
     }
 }
 

@@ -219,6 +219,7 @@ fn init_logging(settings: &Settings) -> Option<crate::logging::LogGuard> {
             .try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    crate::logging::filter_installed();
     Some(guard)
 }
 

@@ -92,6 +92,16 @@ async fn metrics_count_requests_logins_and_tokens_in_prometheus_text() {
     s.post("/api/token/refresh/", json!({"refresh": refresh}))
         .await;
     s.me(&access).await;
+    // The routes the edge answers itself count as the router's do: each
+    // status of each route (and their usual statuses from handles kept at hand).
+    for _ in 0..2 {
+        assert_eq!(s.me("not-a-token").await.status, 401);
+        assert_eq!(
+            s.get_with_token("/api/auth/check", &access).await.status,
+            204
+        );
+    }
+    assert_eq!(s.get_with_token("/api/auth/check", "x").await.status, 401);
     s.get("/nope").await;
     let r = s.get("/metrics").await;
     assert_eq!(r.status, 200);
@@ -108,6 +118,9 @@ async fn metrics_count_requests_logins_and_tokens_in_prometheus_text() {
         "tessera_log_lines_dropped_total 0",
         "tessera_http_requests_total{method=\"POST\",route=\"/api/token\",status=\"401\"} 1",
         "tessera_http_requests_total{method=\"GET\",route=\"/api/auth/me\",status=\"200\"} 1",
+        "tessera_http_requests_total{method=\"GET\",route=\"/api/auth/me\",status=\"401\"} 2",
+        "tessera_http_requests_total{method=\"GET\",route=\"/api/auth/check\",status=\"204\"} 2",
+        "tessera_http_requests_total{method=\"GET\",route=\"/api/auth/check\",status=\"401\"} 1",
         "tessera_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
     ] {
         assert!(

@@ -22,14 +22,25 @@ use std::sync::Arc;
     )
 )]
 pub async fn healthz() -> Response {
+    health()
+}
+
+/// The answer of `GET /healthz`, which needs nothing awaited (the edge
+/// gives it without a future: `serving::fast`).
+pub fn health() -> Response {
     // A constant: health checks come often, and need not build JSON (nor
-    // parse and copy a header value).
+    // parse and copy a header value, nor format and allocate its length).
+    const BODY: &str = r#"{"status":"ok"}"#;
+    const _: () = assert!(BODY.len() == 15);
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        r#"{"status":"ok"}"#,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CONTENT_LENGTH, HeaderValue::from_static("15")),
+        ],
+        BODY,
     )
         .into_response()
 }

@@ -31,8 +31,7 @@
 //! the default again.
 
 use super::admission::{Admission, Probe, Slot, Waiting};
-use super::listener::{self, PeerAddr};
-use axum::extract::ConnectInfo;
+use super::listener;
 use hyper::body::{Body as _, Buf, Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
@@ -623,17 +622,20 @@ async fn connection(
         many_headers: false,
         held: Bytes::new(),
     });
+    let mut app = app;
+    app.get_mut().set_peer(peer);
     let requests = watch.clone();
     let mut service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let with_body = !request.body().is_end_stream();
         let mut guard = RequestGuard::start(requests.clone(), with_body);
-        let mut request = if with_body {
+        let request = if with_body {
             let watch = Some(requests.clone());
             request.map(|inner| axum::body::Body::new(Arriving { inner, watch }))
         } else {
-            request.map(axum::body::Body::new)
+            // Nothing to read: an empty body, which allocates nothing
+            // (hyper's, boxed, would cost an allocation per request).
+            request.map(|_| axum::body::Body::empty())
         };
-        request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
         let answer = app.clone().oneshot(request);
         async move {
             let response = match answer.await {

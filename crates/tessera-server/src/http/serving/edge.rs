@@ -5,23 +5,27 @@
 //! One service instead of six layers matters on the hot path: each axum
 //! `from_fn` layer clones its inner service and boxes a future per request,
 //! and tower-http's trace layer formatted a span and an event on the
-//! request's thread. Here a request costs one boxed future, and its log line
-//! is a few numbers handed to the log thread ([`crate::logging`]).
+//! request's thread. Here a request costs one boxed future (`/healthz`,
+//! answered at once, none), and its log line is a few numbers handed to the
+//! log thread ([`crate::logging`]).
 
 use super::body;
 use super::cors;
-use super::fast::FastRoute;
+use super::fast::{FastMetrics, FastRoute};
+use super::listener::PeerAddr;
 use super::note::{Arrival, StoreRefused, UNMATCHED, Unrouted, UserNoted};
 use crate::authority::Authority;
 use crate::http::extract::auth;
 use crate::http::extract::error::ApiError;
-use crate::logging::{self, RequestLine};
+use crate::logging::{self, RequestLine, RequestPath};
 use crate::telemetry::RequestMetrics;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, Ready};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -32,6 +36,8 @@ use tower::{Layer, Service, ServiceExt};
 struct Shared {
     authority: Arc<Authority>,
     metrics: Arc<RequestMetrics>,
+    /// The hot routes' own metrics, counted in `metrics`' series.
+    fast_metrics: FastMetrics,
     /// Whether the edge answers the hot routes itself ([`super::fast`]):
     /// not while CORS is on, whose layer is on the routes.
     fast_lane: bool,
@@ -51,6 +57,7 @@ impl EdgeLayer {
         Self(Arc::new(Shared {
             authority,
             metrics: Arc::default(),
+            fast_metrics: FastMetrics::default(),
             fast_lane,
         }))
     }
@@ -61,6 +68,7 @@ impl EdgeLayer {
         Self(Arc::new(Shared {
             authority: self.0.authority.clone(),
             metrics: self.0.metrics.clone(),
+            fast_metrics: FastMetrics::default(),
             fast_lane: false,
         }))
     }
@@ -73,6 +81,7 @@ impl<S> Layer<S> for EdgeLayer {
         Edge {
             inner,
             shared: self.0.clone(),
+            peer: None,
         }
     }
 }
@@ -82,7 +91,26 @@ impl<S> Layer<S> for EdgeLayer {
 pub struct Edge<S> {
     inner: S,
     shared: Arc<Shared>,
+    /// The peer of the connection this copy serves, if it serves one.
+    peer: Option<SocketAddr>,
 }
+
+impl<S> Edge<S> {
+    /// Makes this copy serve a connection from `peer`: the requests it
+    /// routes carry the address (`ConnectInfo<PeerAddr>`) for the routes
+    /// that read it. Handed over here rather than on every request's
+    /// extensions, so that a request the edge answers itself (none of which
+    /// reads it) allocates no extensions map at all.
+    pub fn set_peer(&mut self, peer: SocketAddr) {
+        self.peer = Some(peer);
+    }
+}
+
+/// The future of an [`Edge`]: an answer given at once, or one to wait for.
+pub type EdgeFuture = Either<
+    Ready<Result<Response, Infallible>>,
+    Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>,
+>;
 
 impl<S> Service<Request> for Edge<S>
 where
@@ -91,52 +119,138 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = EdgeFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        let started = Instant::now();
+    fn call(&mut self, req: Request) -> EdgeFuture {
+        let received = Received::new(&self.shared, &req);
+        if let Some(route) = received.fast
+            && !body::may_have_body(&req)
+            && let Some(response) = route.answer_now()
+        {
+            // Nothing to wait for (`/healthz`): no future to build, box and poll.
+            let response = finish(
+                &self.shared,
+                received,
+                response,
+                Answered::Fast(route, None),
+            );
+            return Either::Left(std::future::ready(Ok(response)));
+        }
         let shared = self.shared.clone();
         let inner = self.inner.clone();
-        Box::pin(async move { Ok(answer(&shared, inner, started, req).await) })
+        let peer = self.peer;
+        Either::Right(Box::pin(async move {
+            let (response, answered) = answer(&shared, inner, peer, &received, req).await;
+            Ok(finish(&shared, received, response, answered))
+        }))
     }
 }
 
-async fn answer<S>(shared: &Shared, inner: S, started: Instant, req: Request) -> Response
+/// What the edge notes of a request as it arrives, for its answer.
+struct Received {
+    started: Instant,
+    method: Method,
+    /// The hot route it is for, when the edge answers it itself.
+    fast: Option<FastRoute>,
+    /// Its path, while the request log is on.
+    logged: Option<RequestPath>,
+    /// The Content-Security-Policy of its answer, for a page.
+    policy: Option<&'static str>,
+}
+
+impl Received {
+    fn new(shared: &Shared, req: &Request) -> Self {
+        let fast = shared.fast_route(req);
+        Self {
+            started: Instant::now(),
+            method: req.method().clone(),
+            fast,
+            logged: logging::request_log_enabled().then(|| match fast {
+                Some(route) => RequestPath::fixed(route.pattern()),
+                None => RequestPath::of(req.uri()),
+            }),
+            policy: page_policy(req.uri().path()),
+        }
+    }
+}
+
+/// Who answered a request, which says who counts it.
+enum Answered {
+    /// The edge itself ([`super::fast`]), with the user the request
+    /// authenticated: the edge counts it.
+    Fast(FastRoute, Option<i64>),
+    /// The router: its route counted it, unless the answer was given in
+    /// front of the routes ([`Unrouted`]).
+    Routed,
+    /// Refused before any route (the body rules): the edge counts it.
+    Refused,
+}
+
+/// The answer to `req`, and who gave it.
+async fn answer<S>(
+    shared: &Shared,
+    inner: S,
+    peer: Option<SocketAddr>,
+    received: &Received,
+    req: Request,
+) -> (Response, Answered)
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    let method = req.method().clone();
-    let logged = logging::request_log_enabled().then(|| req.uri().clone());
-    let policy = page_policy(req.uri().path());
-    // The route that answers counts the request (see `note`); what is
-    // answered before or in front of the routes, the edge counts.
-    let mut fast_user = None;
-    let (mut response, counted) = match prepare(&shared.authority, req).await {
-        Ok(req) if let Some(route) = shared.fast_route(&req) => {
+    match prepare(&shared.authority, req).await {
+        Ok(req) if let Some(route) = received.fast => {
             let (response, user) = route.answer(&shared.authority, req).await;
-            let status = response.status().as_u16();
-            let latency = started.elapsed();
-            shared
-                .metrics
-                .record(&method, route.pattern(), status, latency);
-            fast_user = user;
-            (response, true)
+            (response, Answered::Fast(route, user))
         }
         Ok(mut req) => {
-            let arrival = Arrival::new(started, shared.metrics.clone(), logged.is_some());
+            let logs_users = received.logged.is_some();
+            let arrival = Arrival::new(received.started, shared.metrics.clone(), logs_users);
             req.extensions_mut().insert(arrival);
-            let response = match inner.oneshot(req).await {
-                Ok(response) => response,
+            if let Some(peer) = peer {
+                req.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
+            }
+            // Boxed: the router's future is most of this one's size, which
+            // every request to the edge would carry otherwise.
+            match Box::pin(inner.oneshot(req)).await {
+                Ok(response) => (response, Answered::Routed),
                 Err(never) => match never {},
-            };
-            let counted = response.extensions().get::<Unrouted>().is_none();
-            (response, counted)
+            }
         }
-        Err(refused) => (refused.into_response(), false),
+        Err(refused) => (refused.into_response(), Answered::Refused),
+    }
+}
+
+/// What every answer gets on its way out: counted (where the routes did
+/// not count it), a 405's JSON body, the browser headers, its log line.
+fn finish(
+    shared: &Shared,
+    received: Received,
+    mut response: Response,
+    answered: Answered,
+) -> Response {
+    let Received {
+        started,
+        method,
+        logged,
+        policy,
+        ..
+    } = received;
+    // Measured once in the fast lane, for its metrics and its log line.
+    let mut measured = None;
+    let (counted, fast_user) = match answered {
+        Answered::Fast(route, user) => {
+            let latency = started.elapsed();
+            let metrics = shared.fast_metrics.of(route);
+            metrics.record(&shared.metrics, response.status().as_u16(), latency);
+            measured = Some(latency);
+            (true, user)
+        }
+        Answered::Routed => (response.extensions().get::<Unrouted>().is_none(), None),
+        Answered::Refused => (false, None),
     };
     if response.extensions().get::<StoreRefused>().is_some() {
         shared.authority.serving().note_store_refused();
@@ -155,15 +269,15 @@ where
         return response;
     }
     let status = response.status().as_u16();
-    let latency = started.elapsed();
+    let latency = measured.unwrap_or_else(|| started.elapsed());
     if !counted {
         shared.metrics.record(&method, UNMATCHED, status, latency);
     }
-    if let Some(uri) = logged {
+    if let Some(path) = logged {
         logging::request(RequestLine {
             at: SystemTime::now(),
             method,
-            uri,
+            path,
             status,
             latency,
             user_id,
@@ -189,8 +303,12 @@ async fn prepare(authority: &Authority, req: Request) -> Result<Request, ApiErro
     if !body::may_have_body(&req) {
         return Ok(req);
     }
-    let req = body::body_rules(authority, req).await?;
-    auth::capture_json_token(authority, req).await
+    // Boxed, as the router's future is, for the size of the edge's future.
+    Box::pin(async {
+        let req = body::body_rules(authority, req).await?;
+        auth::capture_json_token(authority, req).await
+    })
+    .await
 }
 
 /// The page's policy: its own scripts, styles and API, nothing inline, no
