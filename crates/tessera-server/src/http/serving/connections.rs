@@ -32,6 +32,7 @@
 
 use super::admission::{Admission, Probe, Slot, Waiting};
 use super::listener;
+use futures_util::future::Either;
 use hyper::body::{Body as _, Buf, Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
@@ -41,13 +42,13 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 /// Headers a request may carry (hyper's default is 100).
 const MAX_HEADERS: usize = 200;
@@ -624,6 +625,11 @@ async fn connection(
     });
     let mut app = app;
     app.get_mut().set_peer(peer);
+    // The connection's own copy, called for each request in turn rather
+    // than cloned for each: a clone counts up (and its drop down) reference
+    // counts that every connection shares, atomic writes to cache lines both
+    // cores contend for. The lock is the connection's alone: never waited on.
+    let app = Mutex::new(app);
     let requests = watch.clone();
     let mut service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let with_body = !request.body().is_end_stream();
@@ -636,7 +642,16 @@ async fn connection(
             // (hyper's, boxed, would cost an allocation per request).
             request.map(|_| axum::body::Body::empty())
         };
-        let answer = app.clone().oneshot(request);
+        let answer = {
+            let mut app = app.lock().unwrap_or_else(PoisonError::into_inner);
+            // Always ready (the edge has nothing to wait for): asked all the
+            // same, as tower's contract wants.
+            match app.poll_ready(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(Ok(())) => Either::Left(app.call(request)),
+                Poll::Ready(Err(never)) => match never {},
+                Poll::Pending => Either::Right(app.clone().oneshot(request)),
+            }
+        };
         async move {
             let response = match answer.await {
                 Ok(response) => response,
