@@ -99,6 +99,14 @@ struct Activity {
     request_body: bool,
 }
 
+impl Activity {
+    /// Nothing of an exchange is left in hyper's hands: no answer's body
+    /// unfinished, nothing unwritten, no request body still to read.
+    fn settled(&self) -> bool {
+        self.bodies == 0 && !self.unflushed && !self.request_body
+    }
+}
+
 /// One connection's activity, shared by its stream, its requests and its
 /// watcher. Nothing here wakes the watcher: it sleeps at most the shorter
 /// of the two timeouts at a time and reads the state when it wakes (see
@@ -148,6 +156,11 @@ impl Watch {
         self.0.wants_more_headers.load(Ordering::Acquire)
     }
 
+    /// The connection parked: its next request starts on the default parser.
+    fn back_to_few_headers(&self) {
+        self.0.wants_more_headers.store(false, Ordering::Release);
+    }
+
     /// Resolves once the stream wants a parser with more header slots (the
     /// stream wakes the connection's task when it does).
     fn more_headers_wanted(&self) -> impl Future<Output = ()> + '_ {
@@ -163,9 +176,7 @@ impl Watch {
     /// Whether hyper's connection can be taken apart to be served on by
     /// another parser: no request being answered, nothing left to write.
     fn switchable(&self) -> bool {
-        self.with(|a| {
-            !matches!(a.phase, Phase::Busy(_)) && a.bodies == 0 && !a.unflushed && !a.request_body
-        })
+        self.with(|a| !matches!(a.phase, Phase::Busy(_)) && a.settled())
     }
 
     fn read(&self) {
@@ -231,7 +242,7 @@ impl Watch {
                 Phase::Head(_) => !a.heard,
                 Phase::Busy(_) => false,
             };
-            waiting && a.bodies == 0 && !a.unflushed && !a.request_body
+            waiting && a.settled()
         })
     }
 
@@ -719,7 +730,7 @@ async fn connection(
             continue;
         }
         // Parked: the next request starts on the default parser again.
-        watch.0.wants_more_headers.store(false, Ordering::Release);
+        watch.back_to_few_headers();
         if !parts.read_buf.is_empty() {
             // Part of a next request had arrived: served at once.
             io.inner_mut().replay(parts.read_buf);
